@@ -1,0 +1,50 @@
+/* Backends: where ops run. The CPU backend always exists; the CUDA backend exists when the
+ * build found the CUDA toolkit and the machine has a device. Models hold an lt_backend* and
+ * call the ops in ops.h; they never call CUDA or BLAS themselves. */
+#ifndef LONGTAIL_BACKEND_H
+#define LONGTAIL_BACKEND_H
+
+#include "longtail/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* How GEMMs multiply fp32 data. The CPU always computes in fp32. On CUDA, TF32 and BF16 use
+ * tensor cores with fp32 accumulation (inputs rounded to 10-bit / 7-bit mantissas). */
+typedef enum { LT_MATH_FP32 = 0, LT_MATH_TF32, LT_MATH_BF16 } lt_math;
+
+/* The process-wide CPU backend (created on first use: picks the BLAS kernel, see src/cpu/blas.c). */
+lt_backend *lt_backend_cpu(void);
+
+/* Open CUDA device `device`. LT_ENOTSUP when built without CUDA, LT_ENODEV when no such device. */
+int lt_backend_cuda(lt_backend **out, int device);
+/* Number of usable CUDA devices (0 when none or built without CUDA). Never fails. */
+int lt_cuda_device_count(void);
+/* Whether this binary was built with the CUDA backend. */
+int lt_cuda_built(void);
+
+const char *lt_backend_name(const lt_backend *be);
+lt_device lt_backend_device(const lt_backend *be);
+/* Wait for queued work; reports any asynchronous error. */
+int lt_backend_sync(lt_backend *be);
+void lt_backend_set_math(lt_backend *be, lt_math math);
+lt_math lt_backend_math(const lt_backend *be);
+/* Release a backend from lt_backend_cuda (the CPU backend ignores this). */
+void lt_backend_release(lt_backend *be);
+
+/* Raw memory on the backend's device. */
+int lt_backend_alloc(lt_backend *be, void **ptr, size_t nbytes);
+void lt_backend_free(lt_backend *be, void *ptr);
+/* Copy nbytes between any two devices (host <-> device, device <-> device). */
+int lt_backend_memcpy(lt_backend *be, void *dst, lt_device dst_dev, const void *src,
+                      lt_device src_dev, size_t nbytes);
+int lt_backend_memset0(lt_backend *be, void *ptr, size_t nbytes);
+
+/* A one-line description of the backend: BLAS kernel and threads, or GPU name and memory. */
+const char *lt_backend_describe(lt_backend *be);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,149 @@
+/* The op table, as models call it. Each function checks dtypes, devices and shapes, then runs
+ * the backend's implementation (src/cpu/ or cuda/). Shapes are written [rows, cols]; a tensor of
+ * more dims is seen by row ops as [product of leading dims, last dim].
+ *
+ * Conventions
+ *  - All float tensors are fp32 unless a comment says otherwise; indices are int32.
+ *  - Backward ops ACCUMULATE into gradients (dx += ...), like llm.c: a model zeroes its gradient
+ *    buffers once per step and residual branches just add. Forward ops overwrite their outputs.
+ *  - CUDA ops are asynchronous on the backend's stream; lt_backend_sync() waits and reports.
+ *  - Randomness (dropout) comes from the counter-based RNG in rng.h, so the CPU and CUDA draw
+ *    exactly the same mask for the same (seed, stream). */
+#ifndef LONGTAIL_OPS_H
+#define LONGTAIL_OPS_H
+
+#include "longtail/backend.h"
+#include "longtail/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- GEMM ------------------------------------------------------------------------------ */
+
+/* Row-major strided-batched GEMM, for each batch index i:
+ *   C_i[m,n] = alpha * op(A_i)[m,k] * op(B_i)[k,n] + beta * C_i[m,n]
+ * op(X) = X or X^T. lda/ldb/ldc are row strides in elements; stride_* the distance between
+ * batch items (0 broadcasts one matrix to every batch item). A, B, C may be fp32 or bf16;
+ * the backend's lt_math picks tensor-core modes for fp32 data on CUDA. */
+typedef struct lt_gemm_desc {
+    int trans_a, trans_b;
+    int64_t m, n, k;
+    float alpha, beta;
+    const void *a; lt_dtype a_type; int64_t lda, stride_a;
+    const void *b; lt_dtype b_type; int64_t ldb, stride_b;
+    void *c;       lt_dtype c_type; int64_t ldc, stride_c;
+    int64_t batch;
+} lt_gemm_desc;
+
+int lt_gemm(lt_backend *be, const lt_gemm_desc *d);
+
+/* c = alpha * op(a) @ op(b) + beta * c for 2-D tensors, or 3-D tensors batched over dim 0
+ * (a 2-D operand is broadcast over the batch). */
+int lt_matmul(lt_backend *be, lt_tensor *c, const lt_tensor *a, int trans_a, const lt_tensor *b,
+              int trans_b, float alpha, float beta);
+
+/* ---- bias, activations, normalisation ----------------------------------------------- */
+
+/* y[R,C] += bias[C] (in place) */
+int lt_bias_add(lt_backend *be, lt_tensor *y, const lt_tensor *bias);
+/* dbias[C] += sum over rows of dy[R,C] */
+int lt_bias_bwd(lt_backend *be, lt_tensor *dbias, const lt_tensor *dy);
+
+/* y = x * Phi(x), the exact (erf) GELU that BERT uses. y may alias x. */
+int lt_gelu_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x);
+/* dx += dy * gelu'(x) */
+int lt_gelu_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *x);
+
+/* Per row of x[R,C]: y = (x - mean) * rstd * w + b; also writes mean[R], rstd[R] for backward. */
+int lt_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *mean, lt_tensor *rstd,
+                     const lt_tensor *x, const lt_tensor *w, const lt_tensor *b, float eps);
+/* dx[R,C] += ..., dw[C] += ..., db[C] += ... */
+int lt_layernorm_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dw, lt_tensor *db,
+                     const lt_tensor *dy, const lt_tensor *x, const lt_tensor *w,
+                     const lt_tensor *mean, const lt_tensor *rstd);
+
+/* ---- softmax ----------------------------------------------------------------------------- */
+
+/* y[R,C] = softmax(scale * x) along each row. With `lens` (int32[G], G divides R, may be NULL)
+ * rows are in G consecutive groups of R/G rows; group g uses only its first lens[g] columns
+ * and the rest of its y is 0 (a key-padding mask: G = batch, R/G = heads * queries).
+ * A row with lens = 0 is all zeros. */
+int lt_softmax_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *lens,
+                   float scale);
+/* dx += scale * y * (dy - sum(dy * y)) per row (masked entries have y = 0, so dx gets 0). */
+int lt_softmax_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *y,
+                   float scale);
+
+/* Fused softmax + cross-entropy. logits[R,V], targets int32[R].
+ * loss[R] = logsumexp(logits_r) - logits_r[target_r]; lse[R] keeps logsumexp for backward.
+ * Rows whose target == ignore_index get loss 0 and no gradient. */
+int lt_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor *logits,
+                const lt_tensor *targets, int ignore_index);
+/* dlogits[R,V] += dloss[r] * (softmax(logits_r) - onehot(target_r)) */
+int lt_xent_bwd(lt_backend *be, lt_tensor *dlogits, const lt_tensor *logits, const lt_tensor *lse,
+                const lt_tensor *targets, const lt_tensor *dloss, int ignore_index);
+
+/* ---- embeddings ---------------------------------------------------------------------------- */
+
+/* out[N,D] = table[ids[n], :]; ids int32[N] (any shape with N elements), each in [0, V). */
+int lt_embedding_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *table, const lt_tensor *ids);
+/* dtable[ids[n], :] += dout[n, :]. Deterministic: rows that share an id are summed in order. */
+int lt_embedding_bwd(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, const lt_tensor *ids);
+
+/* ---- dropout ----------------------------------------------------------------------------- */
+
+/* y = x * keep_i / (1 - p), keep_i = (lt_rng_uniform(seed, stream, i) >= p). p = 0 copies.
+ * No mask is stored: backward redraws it from (seed, stream). y may alias x. */
+int lt_dropout_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, float p, uint64_t seed,
+                   uint64_t stream);
+/* dx += dy * keep_i / (1 - p) */
+int lt_dropout_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, float p, uint64_t seed,
+                   uint64_t stream);
+
+/* ---- element-wise (equal shapes; outputs may alias inputs) ---------------------------- */
+
+int lt_add(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b); /* y = a + b */
+int lt_mul(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b); /* y = a * b */
+int lt_scale(lt_backend *be, lt_tensor *y, const lt_tensor *x, float alpha);      /* y = alpha x */
+int lt_axpy(lt_backend *be, lt_tensor *y, float alpha, const lt_tensor *x);       /* y += alpha x */
+int lt_mul_acc(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b); /* y += a*b */
+int lt_fill(lt_backend *be, lt_tensor *y, float value);
+
+/* ---- reductions ---------------------------------------------------------------------------- */
+
+typedef enum { LT_REDUCE_SUM = 0, LT_REDUCE_MEAN, LT_REDUCE_MAX, LT_REDUCE_SUMSQ } lt_reduce;
+/* y[R] = reduce over each row of x[R,C] */
+int lt_reduce_rows(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_reduce op);
+/* Sum of squares of every element of every tensor, accumulated in double, returned to the host. */
+int lt_sumsq(lt_backend *be, const lt_tensor *xs, int count, double *out);
+
+/* ---- optimizer ----------------------------------------------------------------------------- */
+
+typedef struct lt_adamw_cfg {
+    float lr, beta1, beta2, eps, weight_decay;
+} lt_adamw_cfg;
+
+/* One AdamW step (decoupled weight decay, bias-corrected moments) on fp32 params p with grads g
+ * and moments m, v (all the same shape). step counts from 1. grad_scale multiplies g first
+ * (gradient clipping, loss scaling, averaging). */
+int lt_adamw(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v,
+             const lt_adamw_cfg *cfg, int64_t step, float grad_scale);
+
+/* Global-norm clipping: *norm = sqrt(sum of squares of all grads); *scale = max_norm / norm when
+ * norm > max_norm, else 1 (max_norm <= 0 disables clipping: scale 1). Pass scale to lt_adamw. */
+int lt_clip_scale(lt_backend *be, const lt_tensor *grads, int count, float max_norm, float *norm,
+                  float *scale);
+
+/* ---- selection ----------------------------------------------------------------------------- */
+
+/* Per row of x[R,N]: the k largest values, sorted descending, into vals[R,k] and their column
+ * indices into idx (int32[R,k]). Ties go to the lower index; NaN ranks below everything.
+ * 1 <= k <= min(N, LT_TOPK_MAX). */
+#define LT_TOPK_MAX 1024
+int lt_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,99 @@
+/* longtail: one binary, git-style subcommands. main() only dispatches; each subcommand lives in
+ * its own file (cmd_*.c) and reads its settings from a config plus --section.key=value flags. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "longtail/backend.h"
+#include "longtail/error.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv); /* NULL: not built yet */
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"synth", NULL, "write a synthetic catalog + interactions (raw files)"},
+    {"import", NULL, "raw catalog/events (TSV, JSON lines, Amazon, MovieLens) -> HDF5 shards"},
+    {"vocab", NULL, "train a WordPiece vocabulary, or load a BERT vocab.txt"},
+    {"pretrain", NULL, "masked-language-model pretraining of the text encoder"},
+    {"embed", NULL, "bulk (re-)embedding of a catalog, shard by shard, resumable"},
+    {"cluster", NULL, "k-means + PCA on embeddings, long-tail report"},
+    {"train", NULL, "train the recommender (mpirun -np N for data parallelism)"},
+    {"eval", NULL, "leave-one-out full-ranking metrics, accuracy and long tail"},
+    {"recommend", NULL, "top-K for every user (or a list) into HDF5/CSV"},
+    {"classify", NULL, "the long-tail classifier of product text"},
+    {"bandit", NULL, "exploration policies evaluated by replay on logged feedback"},
+    {"run", NULL, "the whole chain from one config"},
+    {"info", lt_cmd_info, "describe a shard, checkpoint or config file"},
+};
+#define NCOMMANDS (int)(sizeof commands / sizeof *commands)
+
+int lt_cli_fail(const char *cmd, int code) {
+    const char *detail = lt_last_error();
+    fprintf(stderr, "longtail %s: %s\n", cmd, detail[0] ? detail : lt_strerror(code));
+    return 1;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: longtail <command> [options] [--section.key=value ...]\n"
+            "\n"
+            "Recommendations that reach the long tail: product text -> BERT-style embeddings ->\n"
+            "long-tail clusters -> an LSTM next-item recommender, on CPU or CUDA.\n"
+            "\n"
+            "commands:\n");
+    for (int i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-10s %s%s\n", commands[i].name, commands[i].summary, commands[i].run ? "" : " (not built yet)");
+    fprintf(f,
+            "\n"
+            "  longtail <command> --help   options of one command\n"
+            "  longtail --version          version, build options and backends\n");
+}
+
+static int version(void) {
+    printf("longtail %s\n", LONGTAIL_VERSION);
+    printf("build: cuda=%s hdf5=%s\n", lt_cuda_built() ? "yes" : "no",
+#ifdef LONGTAIL_HAVE_HDF5
+           "yes"
+#else
+           "no"
+#endif
+    );
+    printf("%s\n", lt_backend_describe(lt_backend_cpu()));
+    int n = lt_cuda_device_count();
+    if (lt_cuda_built()) printf("cuda: %d device%s\n", n, n == 1 ? "" : "s");
+    for (int i = 0; i < n; i++) {
+        lt_backend *be;
+        if (lt_backend_cuda(&be, i) == 0) {
+            printf("%s\n", lt_backend_describe(be));
+            lt_backend_release(be);
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) return version();
+    for (int i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(cmd, commands[i].name)) continue;
+        if (!commands[i].run) {
+            fprintf(stderr, "longtail %s: not built yet in this version (%s)\n", cmd, LONGTAIL_VERSION);
+            return 2;
+        }
+        return commands[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "longtail: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,95 @@
+/* The backend vtable: what src/cpu/ and cuda/ implement. Internal; models use ops.h.
+ * The wrappers in src/core/ops.c have already checked dtypes, devices and shapes, so an
+ * implementation receives raw pointers and sizes it can trust. Pointers are on the backend's
+ * device. Every function returns 0 or a negative LT_E* code. */
+#ifndef LONGTAIL_BACKEND_IMPL_H
+#define LONGTAIL_BACKEND_IMPL_H
+
+#include "longtail/backend.h"
+#include "longtail/ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lt_backend_ops {
+    /* memory */
+    int (*alloc)(lt_backend *be, void **ptr, size_t nbytes);
+    void (*free)(lt_backend *be, void *ptr);
+    int (*memcpy)(lt_backend *be, void *dst, lt_device dd, const void *src, lt_device sd, size_t n);
+    int (*memset0)(lt_backend *be, void *ptr, size_t nbytes);
+    int (*sync)(lt_backend *be);
+    void (*release)(lt_backend *be);
+
+    /* gemm: the descriptor is validated (sizes > 0, leading dims large enough) */
+    int (*gemm)(lt_backend *be, const lt_gemm_desc *d);
+
+    int (*bias_add)(lt_backend *be, float *y, const float *bias, int64_t rows, int64_t cols);
+    int (*bias_bwd)(lt_backend *be, float *dbias, const float *dy, int64_t rows, int64_t cols);
+    int (*gelu_fwd)(lt_backend *be, float *y, const float *x, int64_t n);
+    int (*gelu_bwd)(lt_backend *be, float *dx, const float *dy, const float *x, int64_t n);
+    int (*layernorm_fwd)(lt_backend *be, float *y, float *mean, float *rstd, const float *x,
+                         const float *w, const float *b, int64_t rows, int64_t cols, float eps);
+    int (*layernorm_bwd)(lt_backend *be, float *dx, float *dw, float *db, const float *dy,
+                         const float *x, const float *w, const float *mean, const float *rstd,
+                         int64_t rows, int64_t cols);
+
+    /* lens may be NULL; otherwise row r uses lens[r / rows_per_len] columns */
+    int (*softmax_fwd)(lt_backend *be, float *y, const float *x, const int32_t *lens,
+                       int64_t rows_per_len, int64_t rows, int64_t cols, float scale);
+    int (*softmax_bwd)(lt_backend *be, float *dx, const float *dy, const float *y, int64_t rows,
+                       int64_t cols, float scale);
+    int (*xent_fwd)(lt_backend *be, float *loss, float *lse, const float *logits,
+                    const int32_t *targets, int64_t rows, int64_t vocab, int ignore_index);
+    int (*xent_bwd)(lt_backend *be, float *dlogits, const float *logits, const float *lse,
+                    const int32_t *targets, const float *dloss, int64_t rows, int64_t vocab,
+                    int ignore_index);
+
+    int (*embedding_fwd)(lt_backend *be, float *out, const float *table, const int32_t *ids,
+                         int64_t n, int64_t vocab, int64_t dim);
+    int (*embedding_bwd)(lt_backend *be, float *dtable, const float *dout, const int32_t *ids,
+                         int64_t n, int64_t vocab, int64_t dim);
+
+    /* accumulate = 0: y = x * keep / (1-p);  accumulate = 1: y += x * keep / (1-p) */
+    int (*dropout)(lt_backend *be, float *y, const float *x, int64_t n, float p, uint64_t seed,
+                   uint64_t stream, int accumulate);
+
+    int (*add)(lt_backend *be, float *y, const float *a, const float *b, int64_t n);
+    int (*mul)(lt_backend *be, float *y, const float *a, const float *b, int64_t n);
+    int (*scale)(lt_backend *be, float *y, const float *x, float alpha, int64_t n);
+    int (*axpy)(lt_backend *be, float *y, float alpha, const float *x, int64_t n);
+    int (*mul_acc)(lt_backend *be, float *y, const float *a, const float *b, int64_t n);
+    int (*fill)(lt_backend *be, float *y, float value, int64_t n);
+
+    int (*reduce_rows)(lt_backend *be, float *y, const float *x, int64_t rows, int64_t cols,
+                       lt_reduce op);
+    /* *out += sum of x[i]^2 (host double) */
+    int (*sumsq)(lt_backend *be, const float *x, int64_t n, double *out);
+
+    int (*adamw)(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
+                 const lt_adamw_cfg *cfg, int64_t step, float grad_scale);
+
+    int (*topk)(lt_backend *be, float *vals, int32_t *idx, const float *x, int64_t rows,
+                int64_t cols, int k);
+} lt_backend_ops;
+
+struct lt_backend {
+    const char *name;
+    lt_device device;
+    lt_math math;
+    const lt_backend_ops *ops;
+    void *impl; /* backend-private state (CUDA stream, cuBLAS handle, ...) */
+    char describe[256];
+};
+
+/* Constructors each backend file provides. */
+lt_backend *lt__cpu_backend_create(void);
+#ifdef LONGTAIL_HAVE_CUDA
+int lt__cuda_device_count(void);
+int lt__cuda_backend_create(lt_backend **out, int device);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif

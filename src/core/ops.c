@@ -1,0 +1,407 @@
+/* The public ops: check every argument once, here, then call the backend's implementation.
+ * Messages name the op and the argument: "layernorm_fwd: w: expected f32[768], got f32[512]@cpu". */
+#include "longtail/ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/backend_impl.h"
+#include "longtail/error.h"
+
+/* t must exist, have dtype dt and live on the backend's device. */
+static int arg(lt_backend *be, const char *op, const char *name, const lt_tensor *t, lt_dtype dt) {
+    char s[96];
+    if (!t) return lt_error(LT_EINVAL, "%s: %s is NULL", op, name);
+    if (t->ndim < 1 || t->ndim > LT_MAX_DIMS)
+        return lt_error(LT_ESHAPE, "%s: %s has ndim %d", op, name, t->ndim);
+    if (t->dtype != dt)
+        return lt_error(LT_EDTYPE, "%s: %s: expected %s, got %s", op, name, lt_dtype_name(dt),
+                        lt_tensor_str(t, s, sizeof s));
+    if (t->device != be->device)
+        return lt_error(LT_EDEVICE, "%s: %s: expected a tensor on %s, got %s", op, name,
+                        lt_device_name(be->device), lt_tensor_str(t, s, sizeof s));
+    if (!t->data && lt_numel(t) > 0) return lt_error(LT_EINVAL, "%s: %s has no data", op, name);
+    return 0;
+}
+
+static int same_shape(const char *op, const char *na, const lt_tensor *a, const char *nb,
+                      const lt_tensor *b) {
+    int same = a->ndim == b->ndim;
+    for (int i = 0; same && i < a->ndim; i++) same = a->shape[i] == b->shape[i];
+    if (same) return 0;
+    char sa[96], sb[96];
+    return lt_error(LT_ESHAPE, "%s: %s %s and %s %s differ in shape", op, na,
+                    lt_tensor_str(a, sa, sizeof sa), nb, lt_tensor_str(b, sb, sizeof sb));
+}
+
+static int numel_is(const char *op, const char *name, const lt_tensor *t, int64_t n) {
+    if (lt_numel(t) == n) return 0;
+    char s[96];
+    return lt_error(LT_ESHAPE, "%s: %s: expected %lld elements, got %s", op, name, (long long)n,
+                    lt_tensor_str(t, s, sizeof s));
+}
+
+/* ---- GEMM ---------------------------------------------------------------------------------- */
+
+static int gemm_type_ok(lt_dtype t) { return t == LT_F32 || t == LT_BF16; }
+
+int lt_gemm(lt_backend *be, const lt_gemm_desc *d) {
+    if (!d) return lt_error(LT_EINVAL, "gemm: NULL descriptor");
+    if (d->m < 0 || d->n < 0 || d->k < 0 || d->batch < 0)
+        return lt_error(LT_EINVAL, "gemm: negative size m=%lld n=%lld k=%lld batch=%lld",
+                        (long long)d->m, (long long)d->n, (long long)d->k, (long long)d->batch);
+    if (!gemm_type_ok(d->a_type) || !gemm_type_ok(d->b_type) || !gemm_type_ok(d->c_type))
+        return lt_error(LT_EDTYPE, "gemm: operands must be f32 or bf16 (a=%s b=%s c=%s)",
+                        lt_dtype_name(d->a_type), lt_dtype_name(d->b_type), lt_dtype_name(d->c_type));
+    if (d->m == 0 || d->n == 0 || d->batch == 0) return 0;
+    /* Stored shapes: A is [m,k] (or [k,m] when transposed), B is [k,n] (or [n,k]), C is [m,n]. */
+    int64_t a_cols = d->trans_a ? d->m : d->k, b_cols = d->trans_b ? d->k : d->n;
+    if (d->lda < (a_cols > 0 ? a_cols : 1) || d->ldb < (b_cols > 0 ? b_cols : 1) || d->ldc < d->n)
+        return lt_error(LT_EINVAL, "gemm: leading dimension too small (lda=%lld needs %lld, ldb=%lld needs %lld, "
+                        "ldc=%lld needs %lld)", (long long)d->lda, (long long)a_cols, (long long)d->ldb,
+                        (long long)b_cols, (long long)d->ldc, (long long)d->n);
+    if (d->k > 0 && (!d->a || !d->b)) return lt_error(LT_EINVAL, "gemm: NULL operand");
+    if (!d->c) return lt_error(LT_EINVAL, "gemm: NULL output");
+    if (d->m > INT32_MAX || d->n > INT32_MAX || d->k > INT32_MAX || d->lda > INT32_MAX ||
+        d->ldb > INT32_MAX || d->ldc > INT32_MAX)
+        return lt_error(LT_ERANGE, "gemm: a dimension exceeds 2^31-1 (BLAS takes 32-bit sizes)");
+    return be->ops->gemm(be, d);
+}
+
+/* One matmul operand: a 2-D matrix (broadcast, stride 0) or a 3-D batch of them. */
+static int mm_operand(const char *name, const lt_tensor *t, int64_t batch, int64_t *rows,
+                      int64_t *cols, int64_t *stride) {
+    char s[96];
+    if (t->ndim == 2) {
+        *rows = t->shape[0], *cols = t->shape[1], *stride = 0;
+    } else if (t->ndim == 3 && t->shape[0] == batch) {
+        *rows = t->shape[1], *cols = t->shape[2], *stride = t->shape[1] * t->shape[2];
+    } else {
+        return lt_error(LT_ESHAPE, "matmul: %s %s must be 2-D or 3-D with batch %lld", name,
+                        lt_tensor_str(t, s, sizeof s), (long long)batch);
+    }
+    return 0;
+}
+
+int lt_matmul(lt_backend *be, lt_tensor *c, const lt_tensor *a, int trans_a, const lt_tensor *b,
+              int trans_b, float alpha, float beta) {
+    if (!a || !b || !c) return lt_error(LT_EINVAL, "matmul: NULL tensor");
+    LT_TRY(arg(be, "matmul", "a", a, a->dtype));
+    LT_TRY(arg(be, "matmul", "b", b, b->dtype));
+    LT_TRY(arg(be, "matmul", "c", c, c->dtype));
+    if (c->ndim != 2 && c->ndim != 3) return lt_error(LT_ESHAPE, "matmul: c must be 2-D or 3-D");
+    int64_t batch = c->ndim == 3 ? c->shape[0] : 1;
+    if (c->ndim == 2 && (a->ndim == 3 || b->ndim == 3))
+        return lt_error(LT_ESHAPE, "matmul: batched operands need a 3-D output");
+    int64_t ar = 0, ac = 0, as = 0, br = 0, bc = 0, bs = 0;
+    LT_TRY(mm_operand("a", a, batch, &ar, &ac, &as));
+    LT_TRY(mm_operand("b", b, batch, &br, &bc, &bs));
+    int64_t m = trans_a ? ac : ar, k = trans_a ? ar : ac;
+    int64_t kb = trans_b ? bc : br, n = trans_b ? br : bc;
+    int64_t cm = c->shape[c->ndim - 2], cn = c->shape[c->ndim - 1];
+    if (k != kb || m != cm || n != cn) {
+        char sa[96], sb[96], sc[96];
+        return lt_error(LT_ESHAPE, "matmul: %s%s @ %s%s does not give %s", lt_tensor_str(a, sa, sizeof sa),
+                        trans_a ? "^T" : "", lt_tensor_str(b, sb, sizeof sb), trans_b ? "^T" : "",
+                        lt_tensor_str(c, sc, sizeof sc));
+    }
+    lt_gemm_desc d = {
+        .trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta,
+        .a = a->data, .a_type = a->dtype, .lda = ac, .stride_a = as,
+        .b = b->data, .b_type = b->dtype, .ldb = bc, .stride_b = bs,
+        .c = c->data, .c_type = c->dtype, .ldc = cn, .stride_c = m * n, .batch = batch,
+    };
+    return lt_gemm(be, &d);
+}
+
+/* ---- bias, activations, normalisation ---------------------------------------------------- */
+
+int lt_bias_add(lt_backend *be, lt_tensor *y, const lt_tensor *bias) {
+    LT_TRY(arg(be, "bias_add", "y", y, LT_F32));
+    LT_TRY(arg(be, "bias_add", "bias", bias, LT_F32));
+    LT_TRY(numel_is("bias_add", "bias", bias, lt_cols(y)));
+    return be->ops->bias_add(be, y->data, bias->data, lt_rows(y), lt_cols(y));
+}
+
+int lt_bias_bwd(lt_backend *be, lt_tensor *dbias, const lt_tensor *dy) {
+    LT_TRY(arg(be, "bias_bwd", "dbias", dbias, LT_F32));
+    LT_TRY(arg(be, "bias_bwd", "dy", dy, LT_F32));
+    LT_TRY(numel_is("bias_bwd", "dbias", dbias, lt_cols(dy)));
+    return be->ops->bias_bwd(be, dbias->data, dy->data, lt_rows(dy), lt_cols(dy));
+}
+
+int lt_gelu_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x) {
+    LT_TRY(arg(be, "gelu_fwd", "y", y, LT_F32));
+    LT_TRY(arg(be, "gelu_fwd", "x", x, LT_F32));
+    LT_TRY(same_shape("gelu_fwd", "y", y, "x", x));
+    return be->ops->gelu_fwd(be, y->data, x->data, lt_numel(x));
+}
+
+int lt_gelu_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *x) {
+    LT_TRY(arg(be, "gelu_bwd", "dx", dx, LT_F32));
+    LT_TRY(arg(be, "gelu_bwd", "dy", dy, LT_F32));
+    LT_TRY(arg(be, "gelu_bwd", "x", x, LT_F32));
+    LT_TRY(same_shape("gelu_bwd", "dx", dx, "x", x));
+    LT_TRY(same_shape("gelu_bwd", "dy", dy, "x", x));
+    return be->ops->gelu_bwd(be, dx->data, dy->data, x->data, lt_numel(x));
+}
+
+int lt_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *mean, lt_tensor *rstd,
+                     const lt_tensor *x, const lt_tensor *w, const lt_tensor *b, float eps) {
+    const char *op = "layernorm_fwd";
+    LT_TRY(arg(be, op, "y", y, LT_F32));
+    LT_TRY(arg(be, op, "mean", mean, LT_F32));
+    LT_TRY(arg(be, op, "rstd", rstd, LT_F32));
+    LT_TRY(arg(be, op, "x", x, LT_F32));
+    LT_TRY(arg(be, op, "w", w, LT_F32));
+    LT_TRY(arg(be, op, "b", b, LT_F32));
+    LT_TRY(same_shape(op, "y", y, "x", x));
+    int64_t R = lt_rows(x), C = lt_cols(x);
+    LT_TRY(numel_is(op, "w", w, C));
+    LT_TRY(numel_is(op, "b", b, C));
+    LT_TRY(numel_is(op, "mean", mean, R));
+    LT_TRY(numel_is(op, "rstd", rstd, R));
+    if (!(eps > 0)) return lt_error(LT_EINVAL, "%s: eps must be > 0 (got %g)", op, eps);
+    return be->ops->layernorm_fwd(be, y->data, mean->data, rstd->data, x->data, w->data, b->data, R, C, eps);
+}
+
+int lt_layernorm_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dw, lt_tensor *db,
+                     const lt_tensor *dy, const lt_tensor *x, const lt_tensor *w,
+                     const lt_tensor *mean, const lt_tensor *rstd) {
+    const char *op = "layernorm_bwd";
+    LT_TRY(arg(be, op, "dx", dx, LT_F32));
+    LT_TRY(arg(be, op, "dw", dw, LT_F32));
+    LT_TRY(arg(be, op, "db", db, LT_F32));
+    LT_TRY(arg(be, op, "dy", dy, LT_F32));
+    LT_TRY(arg(be, op, "x", x, LT_F32));
+    LT_TRY(arg(be, op, "w", w, LT_F32));
+    LT_TRY(arg(be, op, "mean", mean, LT_F32));
+    LT_TRY(arg(be, op, "rstd", rstd, LT_F32));
+    LT_TRY(same_shape(op, "dx", dx, "x", x));
+    LT_TRY(same_shape(op, "dy", dy, "x", x));
+    int64_t R = lt_rows(x), C = lt_cols(x);
+    LT_TRY(numel_is(op, "w", w, C));
+    LT_TRY(numel_is(op, "dw", dw, C));
+    LT_TRY(numel_is(op, "db", db, C));
+    LT_TRY(numel_is(op, "mean", mean, R));
+    LT_TRY(numel_is(op, "rstd", rstd, R));
+    return be->ops->layernorm_bwd(be, dx->data, dw->data, db->data, dy->data, x->data, w->data,
+                                  mean->data, rstd->data, R, C);
+}
+
+/* ---- softmax -------------------------------------------------------------------------------- */
+
+int lt_softmax_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *lens,
+                   float scale) {
+    const char *op = "softmax_fwd";
+    LT_TRY(arg(be, op, "y", y, LT_F32));
+    LT_TRY(arg(be, op, "x", x, LT_F32));
+    LT_TRY(same_shape(op, "y", y, "x", x));
+    int64_t R = lt_rows(x), per = R;
+    if (lens) {
+        LT_TRY(arg(be, op, "lens", lens, LT_I32));
+        int64_t G = lt_numel(lens);
+        if (G < 1 || R % G)
+            return lt_error(LT_ESHAPE, "%s: %lld lens do not divide %lld rows", op, (long long)G, (long long)R);
+        per = R / G;
+    }
+    return be->ops->softmax_fwd(be, y->data, x->data, lens ? lens->data : NULL, per, R, lt_cols(x), scale);
+}
+
+int lt_softmax_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *y,
+                   float scale) {
+    const char *op = "softmax_bwd";
+    LT_TRY(arg(be, op, "dx", dx, LT_F32));
+    LT_TRY(arg(be, op, "dy", dy, LT_F32));
+    LT_TRY(arg(be, op, "y", y, LT_F32));
+    LT_TRY(same_shape(op, "dx", dx, "y", y));
+    LT_TRY(same_shape(op, "dy", dy, "y", y));
+    return be->ops->softmax_bwd(be, dx->data, dy->data, y->data, lt_rows(y), lt_cols(y), scale);
+}
+
+int lt_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor *logits,
+                const lt_tensor *targets, int ignore_index) {
+    const char *op = "xent_fwd";
+    LT_TRY(arg(be, op, "loss", loss, LT_F32));
+    LT_TRY(arg(be, op, "lse", lse, LT_F32));
+    LT_TRY(arg(be, op, "logits", logits, LT_F32));
+    LT_TRY(arg(be, op, "targets", targets, LT_I32));
+    int64_t R = lt_rows(logits), V = lt_cols(logits);
+    LT_TRY(numel_is(op, "loss", loss, R));
+    LT_TRY(numel_is(op, "lse", lse, R));
+    LT_TRY(numel_is(op, "targets", targets, R));
+    return be->ops->xent_fwd(be, loss->data, lse->data, logits->data, targets->data, R, V, ignore_index);
+}
+
+int lt_xent_bwd(lt_backend *be, lt_tensor *dlogits, const lt_tensor *logits, const lt_tensor *lse,
+                const lt_tensor *targets, const lt_tensor *dloss, int ignore_index) {
+    const char *op = "xent_bwd";
+    LT_TRY(arg(be, op, "dlogits", dlogits, LT_F32));
+    LT_TRY(arg(be, op, "logits", logits, LT_F32));
+    LT_TRY(arg(be, op, "lse", lse, LT_F32));
+    LT_TRY(arg(be, op, "targets", targets, LT_I32));
+    LT_TRY(arg(be, op, "dloss", dloss, LT_F32));
+    LT_TRY(same_shape(op, "dlogits", dlogits, "logits", logits));
+    int64_t R = lt_rows(logits), V = lt_cols(logits);
+    LT_TRY(numel_is(op, "lse", lse, R));
+    LT_TRY(numel_is(op, "targets", targets, R));
+    LT_TRY(numel_is(op, "dloss", dloss, R));
+    return be->ops->xent_bwd(be, dlogits->data, logits->data, lse->data, targets->data, dloss->data, R,
+                             V, ignore_index);
+}
+
+/* ---- embeddings ---------------------------------------------------------------------------- */
+
+static int embedding_args(lt_backend *be, const char *op, const char *oname, const lt_tensor *out,
+                          const char *tname, const lt_tensor *table, const lt_tensor *ids) {
+    LT_TRY(arg(be, op, oname, out, LT_F32));
+    LT_TRY(arg(be, op, tname, table, LT_F32));
+    LT_TRY(arg(be, op, "ids", ids, LT_I32));
+    if (table->ndim != 2) return lt_error(LT_ESHAPE, "%s: %s must be 2-D [vocab, dim]", op, tname);
+    return numel_is(op, oname, out, lt_numel(ids) * table->shape[1]);
+}
+
+int lt_embedding_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *table, const lt_tensor *ids) {
+    LT_TRY(embedding_args(be, "embedding_fwd", "out", out, "table", table, ids));
+    return be->ops->embedding_fwd(be, out->data, table->data, ids->data, lt_numel(ids), table->shape[0],
+                                  table->shape[1]);
+}
+
+int lt_embedding_bwd(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, const lt_tensor *ids) {
+    LT_TRY(embedding_args(be, "embedding_bwd", "dout", dout, "dtable", dtable, ids));
+    return be->ops->embedding_bwd(be, dtable->data, dout->data, ids->data, lt_numel(ids),
+                                  dtable->shape[0], dtable->shape[1]);
+}
+
+/* ---- dropout -------------------------------------------------------------------------------- */
+
+static int dropout_args(lt_backend *be, const char *op, const lt_tensor *y, const lt_tensor *x, float p) {
+    LT_TRY(arg(be, op, "out", y, LT_F32));
+    LT_TRY(arg(be, op, "in", x, LT_F32));
+    LT_TRY(same_shape(op, "out", y, "in", x));
+    if (!(p >= 0.0f && p < 1.0f)) return lt_error(LT_EINVAL, "%s: p must be in [0, 1), got %g", op, p);
+    return 0;
+}
+
+int lt_dropout_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, float p, uint64_t seed,
+                   uint64_t stream) {
+    LT_TRY(dropout_args(be, "dropout_fwd", y, x, p));
+    return be->ops->dropout(be, y->data, x->data, lt_numel(x), p, seed, stream, 0);
+}
+
+int lt_dropout_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, float p, uint64_t seed,
+                   uint64_t stream) {
+    LT_TRY(dropout_args(be, "dropout_bwd", dx, dy, p));
+    return be->ops->dropout(be, dx->data, dy->data, lt_numel(dy), p, seed, stream, 1);
+}
+
+/* ---- element-wise -------------------------------------------------------------------------- */
+
+static int ew3(lt_backend *be, const char *op, const lt_tensor *y, const lt_tensor *a, const lt_tensor *b) {
+    LT_TRY(arg(be, op, "y", y, LT_F32));
+    LT_TRY(arg(be, op, "a", a, LT_F32));
+    LT_TRY(arg(be, op, "b", b, LT_F32));
+    LT_TRY(same_shape(op, "a", a, "y", y));
+    return same_shape(op, "b", b, "y", y);
+}
+
+static int ew2(lt_backend *be, const char *op, const lt_tensor *y, const lt_tensor *x) {
+    LT_TRY(arg(be, op, "y", y, LT_F32));
+    LT_TRY(arg(be, op, "x", x, LT_F32));
+    return same_shape(op, "x", x, "y", y);
+}
+
+int lt_add(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b) {
+    LT_TRY(ew3(be, "add", y, a, b));
+    return be->ops->add(be, y->data, a->data, b->data, lt_numel(y));
+}
+int lt_mul(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b) {
+    LT_TRY(ew3(be, "mul", y, a, b));
+    return be->ops->mul(be, y->data, a->data, b->data, lt_numel(y));
+}
+int lt_mul_acc(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b) {
+    LT_TRY(ew3(be, "mul_acc", y, a, b));
+    return be->ops->mul_acc(be, y->data, a->data, b->data, lt_numel(y));
+}
+int lt_scale(lt_backend *be, lt_tensor *y, const lt_tensor *x, float alpha) {
+    LT_TRY(ew2(be, "scale", y, x));
+    return be->ops->scale(be, y->data, x->data, alpha, lt_numel(y));
+}
+int lt_axpy(lt_backend *be, lt_tensor *y, float alpha, const lt_tensor *x) {
+    LT_TRY(ew2(be, "axpy", y, x));
+    return be->ops->axpy(be, y->data, alpha, x->data, lt_numel(y));
+}
+int lt_fill(lt_backend *be, lt_tensor *y, float value) {
+    LT_TRY(arg(be, "fill", "y", y, LT_F32));
+    return be->ops->fill(be, y->data, value, lt_numel(y));
+}
+
+/* ---- reductions ---------------------------------------------------------------------------- */
+
+int lt_reduce_rows(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_reduce op) {
+    LT_TRY(arg(be, "reduce_rows", "y", y, LT_F32));
+    LT_TRY(arg(be, "reduce_rows", "x", x, LT_F32));
+    LT_TRY(numel_is("reduce_rows", "y", y, lt_rows(x)));
+    if ((unsigned)op > LT_REDUCE_SUMSQ) return lt_error(LT_EINVAL, "reduce_rows: bad op %d", (int)op);
+    if (lt_cols(x) == 0 && op == LT_REDUCE_MAX)
+        return lt_error(LT_ESHAPE, "reduce_rows: max over zero columns");
+    return be->ops->reduce_rows(be, y->data, x->data, lt_rows(x), lt_cols(x), op);
+}
+
+int lt_sumsq(lt_backend *be, const lt_tensor *xs, int count, double *out) {
+    *out = 0;
+    for (int i = 0; i < count; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "tensor %d", i);
+        LT_TRY(arg(be, "sumsq", name, &xs[i], LT_F32));
+        LT_TRY(be->ops->sumsq(be, xs[i].data, lt_numel(&xs[i]), out));
+    }
+    return 0;
+}
+
+/* ---- optimizer ----------------------------------------------------------------------------- */
+
+int lt_adamw(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v,
+             const lt_adamw_cfg *cfg, int64_t step, float grad_scale) {
+    const char *op = "adamw";
+    LT_TRY(arg(be, op, "param", p, LT_F32));
+    LT_TRY(arg(be, op, "grad", g, LT_F32));
+    LT_TRY(arg(be, op, "m", m, LT_F32));
+    LT_TRY(arg(be, op, "v", v, LT_F32));
+    LT_TRY(same_shape(op, "grad", g, "param", p));
+    LT_TRY(same_shape(op, "m", m, "param", p));
+    LT_TRY(same_shape(op, "v", v, "param", p));
+    if (step < 1) return lt_error(LT_EINVAL, "adamw: step counts from 1 (got %lld)", (long long)step);
+    if (!(cfg->beta1 >= 0 && cfg->beta1 < 1 && cfg->beta2 >= 0 && cfg->beta2 < 1 && cfg->eps > 0))
+        return lt_error(LT_EINVAL, "adamw: need 0 <= beta < 1 and eps > 0 (beta1=%g beta2=%g eps=%g)",
+                        cfg->beta1, cfg->beta2, cfg->eps);
+    return be->ops->adamw(be, p->data, g->data, m->data, v->data, lt_numel(p), cfg, step, grad_scale);
+}
+
+int lt_clip_scale(lt_backend *be, const lt_tensor *grads, int count, float max_norm, float *norm,
+                  float *scale) {
+    double ss;
+    LT_TRY(lt_sumsq(be, grads, count, &ss));
+    double n = sqrt(ss);
+    *norm = (float)n;
+    *scale = (max_norm > 0 && n > max_norm) ? (float)(max_norm / n) : 1.0f;
+    if (!isfinite(n)) return lt_error(LT_ERANGE, "clip: gradient norm is %g", n);
+    return 0;
+}
+
+/* ---- selection ----------------------------------------------------------------------------- */
+
+int lt_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tensor *x) {
+    LT_TRY(arg(be, "topk", "vals", vals, LT_F32));
+    LT_TRY(arg(be, "topk", "idx", idx, LT_I32));
+    LT_TRY(arg(be, "topk", "x", x, LT_F32));
+    LT_TRY(same_shape("topk", "idx", idx, "vals", vals));
+    int64_t R = lt_rows(x), N = lt_cols(x), k = lt_cols(vals);
+    if (lt_rows(vals) != R)
+        return lt_error(LT_ESHAPE, "topk: vals has %lld rows, x has %lld", (long long)lt_rows(vals), (long long)R);
+    if (k < 1 || k > N || k > LT_TOPK_MAX)
+        return lt_error(LT_EINVAL, "topk: k=%lld must be in 1..min(%lld, %d)", (long long)k, (long long)N,
+                        LT_TOPK_MAX);
+    return be->ops->topk(be, vals->data, idx->data, x->data, R, N, (int)k);
+}

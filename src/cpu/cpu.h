@@ -1,0 +1,67 @@
+/* The CPU backend's pieces, shared by the files in src/cpu/. Each function has exactly the
+ * signature of its slot in lt_backend_ops (src/core/backend_impl.h). */
+#ifndef LONGTAIL_CPU_H
+#define LONGTAIL_CPU_H
+
+#include "core/backend_impl.h"
+
+/* ---- BLAS, loaded at start-up (blas.c) ---- */
+enum { LT_CBLAS_ROW_MAJOR = 101, LT_CBLAS_NO_TRANS = 111, LT_CBLAS_TRANS = 112 };
+typedef void (*lt_sgemm_fn)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                            const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                            int ldc);
+extern lt_sgemm_fn lt__sgemm;
+/* Load the BLAS library. fix_coretype = 1 picks OpenBLAS's kernel from CPUID first (the engine
+ * does this); 0 leaves the environment alone (bench/gemm measures the alternatives with it). */
+int lt__blas_open(int fix_coretype);
+/* "OpenBLAS 0.3.21 Cooperlake kernels (set by longtail), 2 threads" */
+const char *lt__blas_describe(void);
+/* The kernel family this CPU supports, by CPUID feature bits ("Cooperlake", "SkylakeX",
+ * "Haswell", "Sandybridge"), or NULL when none beyond the baseline applies. */
+const char *lt__cpu_coretype(void);
+
+int lt__cpu_gemm(lt_backend *be, const lt_gemm_desc *d);
+
+int lt__cpu_bias_add(lt_backend *be, float *y, const float *bias, int64_t rows, int64_t cols);
+int lt__cpu_bias_bwd(lt_backend *be, float *dbias, const float *dy, int64_t rows, int64_t cols);
+int lt__cpu_gelu_fwd(lt_backend *be, float *y, const float *x, int64_t n);
+int lt__cpu_gelu_bwd(lt_backend *be, float *dx, const float *dy, const float *x, int64_t n);
+int lt__cpu_layernorm_fwd(lt_backend *be, float *y, float *mean, float *rstd, const float *x,
+                          const float *w, const float *b, int64_t rows, int64_t cols, float eps);
+int lt__cpu_layernorm_bwd(lt_backend *be, float *dx, float *dw, float *db, const float *dy,
+                          const float *x, const float *w, const float *mean, const float *rstd,
+                          int64_t rows, int64_t cols);
+int lt__cpu_softmax_fwd(lt_backend *be, float *y, const float *x, const int32_t *lens,
+                        int64_t rows_per_len, int64_t rows, int64_t cols, float scale);
+int lt__cpu_softmax_bwd(lt_backend *be, float *dx, const float *dy, const float *y, int64_t rows,
+                        int64_t cols, float scale);
+int lt__cpu_xent_fwd(lt_backend *be, float *loss, float *lse, const float *logits,
+                     const int32_t *targets, int64_t rows, int64_t vocab, int ignore_index);
+int lt__cpu_xent_bwd(lt_backend *be, float *dlogits, const float *logits, const float *lse,
+                     const int32_t *targets, const float *dloss, int64_t rows, int64_t vocab,
+                     int ignore_index);
+int lt__cpu_embedding_fwd(lt_backend *be, float *out, const float *table, const int32_t *ids,
+                          int64_t n, int64_t vocab, int64_t dim);
+int lt__cpu_embedding_bwd(lt_backend *be, float *dtable, const float *dout, const int32_t *ids,
+                          int64_t n, int64_t vocab, int64_t dim);
+int lt__cpu_dropout(lt_backend *be, float *y, const float *x, int64_t n, float p, uint64_t seed,
+                    uint64_t stream, int accumulate);
+
+int lt__cpu_add(lt_backend *be, float *y, const float *a, const float *b, int64_t n);
+int lt__cpu_mul(lt_backend *be, float *y, const float *a, const float *b, int64_t n);
+int lt__cpu_scale(lt_backend *be, float *y, const float *x, float alpha, int64_t n);
+int lt__cpu_axpy(lt_backend *be, float *y, float alpha, const float *x, int64_t n);
+int lt__cpu_mul_acc(lt_backend *be, float *y, const float *a, const float *b, int64_t n);
+int lt__cpu_fill(lt_backend *be, float *y, float value, int64_t n);
+int lt__cpu_reduce_rows(lt_backend *be, float *y, const float *x, int64_t rows, int64_t cols,
+                        lt_reduce op);
+int lt__cpu_sumsq(lt_backend *be, const float *x, int64_t n, double *out);
+int lt__cpu_adamw(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
+                  const lt_adamw_cfg *cfg, int64_t step, float grad_scale);
+int lt__cpu_topk(lt_backend *be, float *vals, int32_t *idx, const float *x, int64_t rows,
+                 int64_t cols, int k);
+
+/* Below this many elements, OpenMP's fork/join costs more than the loop. */
+#define LT_CPU_PAR_MIN 32768
+
+#endif
