@@ -51,8 +51,11 @@ int lt_gemm(lt_backend *be, const lt_gemm_desc *d) {
     if (d->m < 0 || d->n < 0 || d->k < 0 || d->batch < 0)
         return lt_error(LT_EINVAL, "gemm: negative size m=%lld n=%lld k=%lld batch=%lld",
                         (long long)d->m, (long long)d->n, (long long)d->k, (long long)d->batch);
-    if (!gemm_type_ok(d->a_type) || !gemm_type_ok(d->b_type) || !gemm_type_ok(d->c_type))
-        return lt_error(LT_EDTYPE, "gemm: operands must be f32 or bf16 (a=%s b=%s c=%s)",
+    /* What cuBLAS supports: f32 x f32 -> f32, bf16 x bf16 -> bf16 or f32 (fp32 accumulation). */
+    if (!gemm_type_ok(d->a_type) || d->a_type != d->b_type || !gemm_type_ok(d->c_type) ||
+        (d->a_type == LT_F32 && d->c_type != LT_F32))
+        return lt_error(LT_EDTYPE, "gemm: supported operand types are f32 x f32 -> f32 and bf16 x bf16 -> "
+                        "bf16/f32 (got a=%s b=%s c=%s)",
                         lt_dtype_name(d->a_type), lt_dtype_name(d->b_type), lt_dtype_name(d->c_type));
     if (d->m == 0 || d->n == 0 || d->batch == 0) return 0;
     /* Stored shapes: A is [m,k] (or [k,m] when transposed), B is [k,n] (or [n,k]), C is [m,n]. */
