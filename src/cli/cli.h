@@ -3,7 +3,24 @@
 #ifndef LONGTAIL_CLI_H
 #define LONGTAIL_CLI_H
 
+#include "longtail/config.h"
+
 int lt_cmd_info(int argc, char **argv);
+int lt_cmd_import(int argc, char **argv);
+
+/* A subcommand option: a short name for one config setting. */
+typedef struct {
+    const char *flag; /* "--in" */
+    const char *key;  /* "import.in" */
+    int is_bool;      /* takes no value */
+    const char *help;
+} lt_cli_opt;
+
+/* Parse argv (argv[0] is the command name) into a config: -c FILE, --section.key=value and the
+ * command's options (a table ending in {0}). Positional arguments are returned in *pos (free it).
+ * Returns 0 to proceed, 1 when --help was printed (exit 0), 2 on a usage error (printed). */
+int lt_cli_parse(const char *cmd, const char *synopsis, const lt_cli_opt *opts, int argc, char **argv,
+                 lt_config **cfg, char ***pos, int *npos);
 
 /* Print "longtail <cmd>: <message>" with the last error's detail; returns 1. */
 int lt_cli_fail(const char *cmd, int code);

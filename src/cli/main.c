@@ -7,6 +7,12 @@
 #include "longtail/backend.h"
 #include "longtail/error.h"
 
+#ifdef LONGTAIL_HAVE_HDF5
+#define IF_HDF5(f) f
+#else
+#define IF_HDF5(f) NULL /* needs the HDF5 shard layer */
+#endif
+
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv); /* NULL: not built yet */
@@ -15,7 +21,7 @@ typedef struct {
 
 static const command commands[] = {
     {"synth", NULL, "write a synthetic catalog + interactions (raw files)"},
-    {"import", NULL, "raw catalog/events (TSV, JSON lines, Amazon, MovieLens) -> HDF5 shards"},
+    {"import", IF_HDF5(lt_cmd_import), "raw catalog/events (TSV, JSON lines, Amazon, MovieLens) -> HDF5 shards"},
     {"vocab", NULL, "train a WordPiece vocabulary, or load a BERT vocab.txt"},
     {"pretrain", NULL, "masked-language-model pretraining of the text encoder"},
     {"embed", NULL, "bulk (re-)embedding of a catalog, shard by shard, resumable"},

@@ -1,0 +1,89 @@
+/* Command-line options shared by all subcommands: every option is a config setting.
+ *   -c FILE / --config FILE    INI file (sections per stage: [import], [train], ...)
+ *   --section.key=value        any setting
+ *   --flag VALUE / --flag=VALUE a subcommand's own short names for its settings
+ * Later sources win: file < --section.key < --flag. Leftover positional arguments are kept. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "longtail/error.h"
+
+static void print_usage(FILE *f, const char *cmd, const char *synopsis, const lt_cli_opt *opts) {
+    fprintf(f, "usage: longtail %s %s\n\noptions:\n", cmd, synopsis);
+    for (const lt_cli_opt *o = opts; o && o->flag; o++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s%s", o->flag, o->is_bool ? "" : " VALUE");
+        fprintf(f, "  %-24s %s [%s]\n", left, o->help, o->key);
+    }
+    fprintf(f, "  %-24s %s\n  %-24s %s\n", "-c, --config FILE", "read settings from an INI file", "--section.key=value",
+            "set any setting (file < --section.key < the options above)");
+}
+
+int lt_cli_parse(const char *cmd, const char *synopsis, const lt_cli_opt *opts, int argc, char **argv,
+                 lt_config **cfg, char ***pos, int *npos) {
+    *cfg = NULL;
+    *pos = NULL;
+    *npos = 0;
+    lt_config *c;
+    if (lt_config_new(&c) < 0) return lt_cli_fail(cmd, LT_ENOMEM);
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    /* pass 1: the config file */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            print_usage(stdout, cmd, synopsis, opts);
+            lt_config_free(c), free(rest);
+            return 1;
+        }
+        if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) {
+            int rc = lt_config_load(c, argv[++i]);
+            if (rc < 0) {
+                lt_cli_fail(cmd, rc);
+                lt_config_free(c), free(rest);
+                return 2;
+            }
+        }
+    }
+    /* pass 2: --section.key=value, then the command's own flags */
+    int n = lt_config_apply_args(c, argc - 1, argv + 1);
+    if (n < 0) {
+        lt_config_free(c), free(rest);
+        fprintf(stderr, "longtail %s: %s\n", cmd, lt_last_error());
+        return 2;
+    }
+    int nr = 0;
+    for (int i = 1; i <= n; i++) {
+        char *a = argv[i];
+        if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+            i++;
+            continue;
+        }
+        const lt_cli_opt *o = NULL;
+        char *eq = strchr(a, '=');
+        size_t alen = eq ? (size_t)(eq - a) : strlen(a);
+        for (const lt_cli_opt *p = opts; p && p->flag; p++)
+            if (strlen(p->flag) == alen && !strncmp(a, p->flag, alen)) o = p;
+        if (!o) {
+            if (a[0] == '-' && a[1]) {
+                fprintf(stderr, "longtail %s: unknown option '%s'\n\n", cmd, a);
+                print_usage(stderr, cmd, synopsis, opts);
+                lt_config_free(c), free(rest);
+                return 2;
+            }
+            rest[nr++] = a;
+            continue;
+        }
+        const char *val = eq ? eq + 1 : o->is_bool ? "true" : (i + 1 <= n ? argv[++i] : NULL);
+        if (!val) {
+            fprintf(stderr, "longtail %s: %s needs a value\n", cmd, o->flag);
+            lt_config_free(c), free(rest);
+            return 2;
+        }
+        lt_config_set(c, o->key, val, "command line");
+    }
+    *cfg = c;
+    *pos = rest;
+    *npos = nr;
+    return 0;
+}
