@@ -20,6 +20,10 @@ __device__ __forceinline__ int64_t warp_step(void) { return ((int64_t)gridDim.x 
 
 static unsigned unit_blocks(int64_t units) { return lt__blocks(units, EMB_THREADS / 32, LT_MAX_BLOCKS); }
 
+/* Chunks of 32 columns per row; at least one, so bad ids are reported even when dim = 0 (as the
+ * CPU does). */
+static int64_t unit_chunks(int64_t dim) { return dim > 0 ? (dim + 31) / 32 : 1; }
+
 /* out[N, D] = table[ids[N], :], with D counted in V (float or float4). */
 template <typename V>
 __global__ void embedding_fwd_kernel(V *out, const V *table, const int32_t *ids, int64_t n, int64_t vocab,
@@ -38,10 +42,10 @@ __global__ void embedding_fwd_kernel(V *out, const V *table, const int32_t *ids,
 
 extern "C" int lt__cuda_embedding_fwd(lt_backend *be, float *out, const float *table, const int32_t *ids,
                                       int64_t n, int64_t vocab, int64_t dim) {
-    if (n <= 0 || dim <= 0) return 0;
+    if (n <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
     int vec = dim % 4 == 0 && lt__aligned16(out) && lt__aligned16(table);
-    int64_t dv = vec ? dim / 4 : dim, chunks = (dv + 31) / 32;
+    int64_t dv = vec ? dim / 4 : dim, chunks = unit_chunks(dv);
     unsigned blocks = unit_blocks(n * chunks);
     if (vec)
         embedding_fwd_kernel<<<blocks, EMB_THREADS, 0, cu->stream>>>((float4 *)out, (const float4 *)table, ids, n,
@@ -105,7 +109,7 @@ static size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
 
 extern "C" int lt__cuda_embedding_bwd(lt_backend *be, float *dtable, const float *dout, const int32_t *ids,
                                       int64_t n, int64_t vocab, int64_t dim) {
-    if (n <= 0 || dim <= 0) return 0;
+    if (n <= 0) return 0;
     if (n > INT32_MAX)
         return lt_error(LT_ERANGE, "embedding_bwd: %lld ids in one call; the CUDA backend takes up to 2^31-1",
                         (long long)n);
@@ -132,7 +136,7 @@ extern "C" int lt__cuda_embedding_bwd(lt_backend *be, float *dtable, const float
                                                   cu->stream));
 
     int vec = dim % 4 == 0 && lt__aligned16(dtable) && lt__aligned16(dout);
-    int64_t dv = vec ? dim / 4 : dim, chunks = (dv + 31) / 32;
+    int64_t dv = vec ? dim / 4 : dim, chunks = unit_chunks(dv);
     unsigned blocks = unit_blocks(n * chunks);
     if (vec)
         embedding_bwd_kernel<<<blocks, EMB_THREADS, 0, cu->stream>>>((float4 *)dtable, (const float4 *)dout, keys, pos,

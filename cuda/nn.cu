@@ -354,9 +354,10 @@ __global__ void xent_bwd_kernel(float *dlogits, const float *logits, const float
 extern "C" int lt__cuda_xent_bwd(lt_backend *be, float *dlogits, const float *logits, const float *lse,
                                  const int32_t *targets, const float *dloss, int64_t rows, int64_t vocab,
                                  int ignore_index) {
-    if (rows <= 0 || vocab <= 0) return 0;
+    if (rows <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
-    int64_t chunks = (vocab + XENT_BWD_CHUNK - 1) / XENT_BWD_CHUNK;
+    /* at least one chunk per row, so a bad target is reported even when vocab = 0 (as the CPU does) */
+    int64_t chunks = vocab > 0 ? (vocab + XENT_BWD_CHUNK - 1) / XENT_BWD_CHUNK : 1;
     xent_bwd_kernel<<<lt__blocks(rows * chunks, 1, LT_MAX_BLOCKS), XENT_BWD_THREADS, 0, cu->stream>>>(
         dlogits, logits, lse, targets, dloss, rows, vocab, chunks, ignore_index, cu->status);
     LT_LAUNCH_CHECK();
