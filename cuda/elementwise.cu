@@ -6,6 +6,9 @@
 
 #define EW_THREADS 256
 
+/* Loop trips of a float4 pass (n / 4) plus the scalar tail, or n scalar trips. */
+static int64_t ew_units(int64_t n, int vec) { return vec ? n / 4 + n % 4 : n; }
+
 static unsigned ew_blocks(lt_backend *be, int64_t units) {
     /* enough blocks to fill the GPU a few times over; the loop covers the rest */
     return lt__blocks(units, EW_THREADS, (int64_t)lt__cu(be)->sm_count * 16);
@@ -37,8 +40,7 @@ template <typename F> static int map(lt_backend *be, float *y, const float *a, c
     if (n <= 0) return 0;
     int vec = lt__aligned16(y) && (!(F::reads & READ_A) || lt__aligned16(a)) &&
               (!(F::reads & READ_B) || lt__aligned16(b));
-    int64_t units = vec ? n / 4 + n % 4 : n;
-    map_kernel<<<ew_blocks(be, units), EW_THREADS, 0, lt__cu(be)->stream>>>(y, a, b, n, vec, f);
+    map_kernel<<<ew_blocks(be, ew_units(n, vec)), EW_THREADS, 0, lt__cu(be)->stream>>>(y, a, b, n, vec, f);
     LT_LAUNCH_CHECK();
     return 0;
 }
@@ -208,7 +210,7 @@ extern "C" int lt__cuda_adamw(lt_backend *be, float *p, const float *g, float *m
     adamw_args c = {cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, 1.0f - cfg->lr * cfg->weight_decay,
                     1.0f - powf(cfg->beta1, (float)step), 1.0f - powf(cfg->beta2, (float)step), grad_scale};
     int vec = lt__aligned16(p) && lt__aligned16(g) && lt__aligned16(m) && lt__aligned16(v);
-    adamw_kernel<<<ew_blocks(be, vec ? n / 4 + n % 4 : n), EW_THREADS, 0, lt__cu(be)->stream>>>(p, g, m, v, n, c, vec);
+    adamw_kernel<<<ew_blocks(be, ew_units(n, vec)), EW_THREADS, 0, lt__cu(be)->stream>>>(p, g, m, v, n, c, vec);
     LT_LAUNCH_CHECK();
     return 0;
 }
@@ -280,7 +282,7 @@ extern "C" int lt__cuda_sumsq(lt_backend *be, const float *x, int64_t n, double 
     if (n <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
     int vec = lt__aligned16(x);
-    unsigned np = lt__blocks(vec ? n / 4 + n % 4 : n, SUMSQ_THREADS * 4, SUMSQ_MAX_BLOCKS);
+    unsigned np = lt__blocks(ew_units(n, vec), SUMSQ_THREADS * 4, SUMSQ_MAX_BLOCKS);
     double *part;
     LT_TRY(lt__cuda_scratch(be, (np + 1) * sizeof(double), (void **)&part));
     sumsq_partial_kernel<<<np, SUMSQ_THREADS, 0, cu->stream>>>(part, x, n, vec);
