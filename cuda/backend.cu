@@ -1,0 +1,187 @@
+/* The CUDA backend: device set-up, stream-ordered memory, copies, sync and the op table.
+ * Every op is queued on one non-blocking stream; nothing waits for the device except sync,
+ * copies that touch host memory, and sumsq (which returns a host value). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_common.cuh"
+
+extern "C" int lt__cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError(); /* no driver or no device is an answer (0), not an error */
+        return 0;
+    }
+    return n;
+}
+
+int lt__cuda_scratch(lt_backend *be, size_t nbytes, void **ptr) {
+    lt_cuda *cu = lt__cu(be);
+    if (nbytes > cu->scratch_bytes) {
+        if (cu->scratch) LT_CUDA_CHECK(cudaFreeAsync(cu->scratch, cu->stream));
+        cu->scratch = NULL;
+        cu->scratch_bytes = 0;
+        size_t n = nbytes + nbytes / 4; /* some headroom, so slowly growing sizes do not reallocate each call */
+        LT_CUDA_CHECK(cudaMallocAsync(&cu->scratch, n, cu->stream));
+        cu->scratch_bytes = n;
+    }
+    *ptr = cu->scratch;
+    return 0;
+}
+
+/* ---- memory ---------------------------------------------------------------------------------- */
+
+static int cuda_alloc(lt_backend *be, void **ptr, size_t nbytes) {
+    cudaError_t e = cudaMallocAsync(ptr, nbytes, lt__cu(be)->stream);
+    if (e == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();
+        *ptr = NULL;
+        return lt_error(LT_ENOMEM, "cuda: cannot allocate %zu bytes on the device", nbytes);
+    }
+    LT_CUDA_CHECK(e);
+    return 0;
+}
+
+static void cuda_free(lt_backend *be, void *ptr) {
+    /* stream-ordered: kernels already queued that read ptr still see valid memory */
+    if (cudaFreeAsync(ptr, lt__cu(be)->stream) != cudaSuccess) (void)cudaGetLastError();
+}
+
+static const char *fault_message(int code) {
+    switch (code) {
+    case LT_FAULT_EMBEDDING_FWD: return "embedding_fwd: an id is outside [0, vocab)";
+    case LT_FAULT_EMBEDDING_BWD: return "embedding_bwd: an id is outside [0, vocab)";
+    case LT_FAULT_XENT_FWD: return "xent_fwd: a target is outside [0, vocab) and is not ignore_index";
+    case LT_FAULT_XENT_BWD: return "xent_bwd: a target is outside [0, vocab) and is not ignore_index";
+    default: return "a kernel reported an unknown fault";
+    }
+}
+
+/* Wait for the stream, then report what went wrong on the way: a CUDA error, or bad data a
+ * kernel met (the status word, copied back in the same trip and reset for the next op). */
+static int finish(lt_cuda *cu) {
+    LT_CUDA_CHECK(cudaMemcpyAsync(&cu->pinned->status, cu->status, sizeof(int), cudaMemcpyDeviceToHost,
+                                  cu->stream));
+    LT_CUDA_CHECK(cudaStreamSynchronize(cu->stream));
+    int code = cu->pinned->status;
+    if (code == LT_FAULT_NONE) return 0;
+    cu->pinned->status = 0;
+    LT_CUDA_CHECK(cudaMemsetAsync(cu->status, 0, sizeof(int), cu->stream));
+    return lt_error(LT_ERANGE, "%s (found at sync)", fault_message(code));
+}
+
+static int cuda_memcpy(lt_backend *be, void *dst, lt_device dd, const void *src, lt_device sd, size_t n) {
+    lt_cuda *cu = lt__cu(be);
+    if (dd == LT_CPU && sd == LT_CPU) {
+        memmove(dst, src, n); /* no device memory involved, and no copy into host memory is pending */
+        return 0;
+    }
+    LT_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDefault, cu->stream));
+    /* The caller may read or reuse the host buffer as soon as we return. */
+    return dd == LT_CPU || sd == LT_CPU ? finish(cu) : 0;
+}
+
+static int cuda_memset0(lt_backend *be, void *ptr, size_t n) {
+    LT_CUDA_CHECK(cudaMemsetAsync(ptr, 0, n, lt__cu(be)->stream));
+    return 0;
+}
+
+static int cuda_sync(lt_backend *be) { return finish(lt__cu(be)); }
+
+static void destroy(lt_backend *be) {
+    lt_cuda *cu = lt__cu(be);
+    if (cu->stream) (void)cudaStreamSynchronize(cu->stream);
+    if (cu->scratch) (void)cudaFreeAsync(cu->scratch, cu->stream);
+    if (cu->status) (void)cudaFreeAsync(cu->status, cu->stream);
+    if (cu->stream) (void)cudaStreamSynchronize(cu->stream);
+    if (cu->pinned) (void)cudaFreeHost(cu->pinned);
+    if (cu->blaslt) (void)cublasLtDestroy(cu->blaslt);
+    if (cu->blas) (void)cublasDestroy(cu->blas);
+    if (cu->stream) (void)cudaStreamDestroy(cu->stream);
+    (void)cudaGetLastError();
+    free(be);
+}
+
+/* Filled by name, so the table cannot drift out of order with lt_backend_ops. */
+static lt_backend_ops make_ops(void) {
+    lt_backend_ops o;
+    memset(&o, 0, sizeof o);
+    o.alloc = cuda_alloc, o.free = cuda_free, o.memcpy = cuda_memcpy, o.memset0 = cuda_memset0;
+    o.sync = cuda_sync, o.release = destroy;
+    o.gemm = lt__cuda_gemm;
+    o.bias_add = lt__cuda_bias_add, o.bias_bwd = lt__cuda_bias_bwd;
+    o.gelu_fwd = lt__cuda_gelu_fwd, o.gelu_bwd = lt__cuda_gelu_bwd;
+    o.layernorm_fwd = lt__cuda_layernorm_fwd, o.layernorm_bwd = lt__cuda_layernorm_bwd;
+    o.softmax_fwd = lt__cuda_softmax_fwd, o.softmax_bwd = lt__cuda_softmax_bwd;
+    o.xent_fwd = lt__cuda_xent_fwd, o.xent_bwd = lt__cuda_xent_bwd;
+    o.embedding_fwd = lt__cuda_embedding_fwd, o.embedding_bwd = lt__cuda_embedding_bwd;
+    o.dropout = lt__cuda_dropout;
+    o.add = lt__cuda_add, o.mul = lt__cuda_mul, o.scale = lt__cuda_scale, o.axpy = lt__cuda_axpy;
+    o.mul_acc = lt__cuda_mul_acc, o.fill = lt__cuda_fill;
+    o.reduce_rows = lt__cuda_reduce_rows, o.sumsq = lt__cuda_sumsq;
+    o.adamw = lt__cuda_adamw;
+    o.topk = lt__cuda_topk;
+    return o;
+}
+static const lt_backend_ops cuda_ops = make_ops();
+
+/* The backend and its private state in one allocation. */
+typedef struct {
+    lt_backend be;
+    lt_cuda cu;
+} cuda_backend;
+
+static int create(cuda_backend *b, int device) {
+    lt_cuda *cu = &b->cu;
+    cu->device = device;
+    LT_CUDA_CHECK(cudaSetDevice(device));
+    LT_CUDA_CHECK(cudaStreamCreateWithFlags(&cu->stream, cudaStreamNonBlocking));
+    LT_CUBLAS_CHECK(cublasCreate(&cu->blas));
+    LT_CUBLAS_CHECK(cublasSetStream(cu->blas, cu->stream));
+    LT_CUBLAS_CHECK(cublasLtCreate(&cu->blaslt));
+
+    /* Keep freed blocks in the stream-ordered pool instead of returning them to the driver at
+     * every sync: alloc/free per step then costs almost nothing. */
+    cudaMemPool_t pool;
+    LT_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+    uint64_t keep = UINT64_MAX;
+    LT_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+
+    LT_CUDA_CHECK(cudaMallocHost((void **)&cu->pinned, sizeof *cu->pinned));
+    memset(cu->pinned, 0, sizeof *cu->pinned);
+    LT_CUDA_CHECK(cudaMallocAsync((void **)&cu->status, sizeof(int), cu->stream));
+    LT_CUDA_CHECK(cudaMemsetAsync(cu->status, 0, sizeof(int), cu->stream));
+
+    cudaDeviceProp prop;
+    LT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    cu->sm_count = prop.multiProcessorCount;
+    int ver = 0;
+    LT_CUBLAS_CHECK(cublasGetVersion(cu->blas, &ver));
+
+    lt_backend *be = &b->be;
+    be->name = "cuda";
+    be->device = LT_CUDA;
+    be->math = LT_MATH_FP32;
+    be->ops = &cuda_ops;
+    be->impl = cu;
+    snprintf(be->describe, sizeof be->describe, "cuda:%d %.100s, %.1f GiB, sm_%d%d, %d SMs, cuBLAS %d.%d", device,
+             prop.name, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), prop.major, prop.minor,
+             prop.multiProcessorCount, ver / 10000, ver / 100 % 100);
+    LT_CUDA_CHECK(cudaStreamSynchronize(cu->stream));
+    return 0;
+}
+
+extern "C" int lt__cuda_backend_create(lt_backend **out, int device) {
+    *out = NULL;
+    cuda_backend *b = (cuda_backend *)calloc(1, sizeof *b);
+    if (!b) return lt_error(LT_ENOMEM, "cuda: out of host memory");
+    b->be.impl = &b->cu; /* destroy() finds the state through impl */
+    int rc = create(b, device);
+    if (rc < 0) {
+        destroy(&b->be);
+        return rc;
+    }
+    *out = &b->be;
+    return 0;
+}

@@ -1,0 +1,296 @@
+/* Element-wise ops, GELU, dropout, AdamW, row reductions and the global sum of squares.
+ * Element-wise kernels are grid-stride loops that move float4s when every pointer is 16-byte
+ * aligned, with a scalar tail. Outputs may alias inputs (same index in, same index out). */
+#include "cuda_common.cuh"
+#include "longtail/rng.h"
+
+#define EW_THREADS 256
+
+/* Loop trips of a float4 pass (n / 4) plus the scalar tail, or n scalar trips. */
+static int64_t ew_units(int64_t n, int vec) { return vec ? n / 4 + n % 4 : n; }
+
+static unsigned ew_blocks(lt_backend *be, int64_t units) {
+    /* enough blocks to fill the GPU a few times over; the loop covers the rest */
+    return lt__blocks(units, EW_THREADS, (int64_t)lt__cu(be)->sm_count * 16);
+}
+
+/* ---- generic map: y[i] = f(y[i], a[i], b[i]) -------------------------------------------------- */
+
+enum { READ_Y = 1, READ_A = 2, READ_B = 4 };
+
+/* y[n] = f(y, a, b) element-wise. F::reads says which of y, a, b it uses; the others may be
+ * NULL and are never loaded. */
+template <typename F> __global__ void map_kernel(float *y, const float *a, const float *b, int64_t n, int vec, F f) {
+    int64_t i0 = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t n4 = vec ? n / 4 : 0;
+    for (int64_t i = i0; i < n4; i += stride) {
+        float4 yv = make_float4(0, 0, 0, 0), av = yv, bv = yv;
+        if constexpr ((F::reads & READ_Y) != 0) yv = ((const float4 *)y)[i];
+        if constexpr ((F::reads & READ_A) != 0) av = ((const float4 *)a)[i];
+        if constexpr ((F::reads & READ_B) != 0) bv = ((const float4 *)b)[i];
+        ((float4 *)y)[i] = make_float4(f(yv.x, av.x, bv.x), f(yv.y, av.y, bv.y), f(yv.z, av.z, bv.z),
+                                       f(yv.w, av.w, bv.w));
+    }
+    for (int64_t i = n4 * 4 + i0; i < n; i += stride)
+        y[i] = f((F::reads & READ_Y) ? y[i] : 0.0f, (F::reads & READ_A) ? a[i] : 0.0f,
+                 (F::reads & READ_B) ? b[i] : 0.0f);
+}
+
+template <typename F> static int map(lt_backend *be, float *y, const float *a, const float *b, int64_t n, F f) {
+    if (n <= 0) return 0;
+    int vec = lt__aligned16(y) && (!(F::reads & READ_A) || lt__aligned16(a)) &&
+              (!(F::reads & READ_B) || lt__aligned16(b));
+    map_kernel<<<ew_blocks(be, ew_units(n, vec)), EW_THREADS, 0, lt__cu(be)->stream>>>(y, a, b, n, vec, f);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+struct add_f {
+    static const int reads = READ_A | READ_B;
+    __device__ float operator()(float, float a, float b) const { return a + b; }
+};
+struct mul_f {
+    static const int reads = READ_A | READ_B;
+    __device__ float operator()(float, float a, float b) const { return a * b; }
+};
+struct scale_f {
+    static const int reads = READ_A;
+    float alpha;
+    __device__ float operator()(float, float a, float) const { return alpha * a; }
+};
+struct axpy_f {
+    static const int reads = READ_Y | READ_A;
+    float alpha;
+    __device__ float operator()(float y, float a, float) const { return y + alpha * a; }
+};
+struct mul_acc_f {
+    static const int reads = READ_Y | READ_A | READ_B;
+    __device__ float operator()(float y, float a, float b) const { return y + a * b; }
+};
+struct fill_f {
+    static const int reads = 0;
+    float value;
+    __device__ float operator()(float, float, float) const { return value; }
+};
+
+#define INV_SQRT2 0.70710678118654752f
+#define INV_SQRT_2PI 0.39894228040143268f
+
+/* y = x Phi(x), the exact erf form (as src/cpu/nn.c) */
+struct gelu_f {
+    static const int reads = READ_A;
+    __device__ float operator()(float, float x, float) const { return 0.5f * x * (1.0f + erff(x * INV_SQRT2)); }
+};
+/* dx += dy (Phi(x) + x phi(x)); y = dx, a = dy, b = x */
+struct gelu_bwd_f {
+    static const int reads = READ_Y | READ_A | READ_B;
+    __device__ float operator()(float dx, float dy, float x) const {
+        float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
+        float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+        return dx + dy * (cdf + x * pdf);
+    }
+};
+
+extern "C" {
+int lt__cuda_add(lt_backend *be, float *y, const float *a, const float *b, int64_t n) {
+    return map(be, y, a, b, n, add_f());
+}
+int lt__cuda_mul(lt_backend *be, float *y, const float *a, const float *b, int64_t n) {
+    return map(be, y, a, b, n, mul_f());
+}
+int lt__cuda_scale(lt_backend *be, float *y, const float *x, float alpha, int64_t n) {
+    return map(be, y, x, NULL, n, scale_f{alpha});
+}
+int lt__cuda_axpy(lt_backend *be, float *y, float alpha, const float *x, int64_t n) {
+    return map(be, y, x, NULL, n, axpy_f{alpha});
+}
+int lt__cuda_mul_acc(lt_backend *be, float *y, const float *a, const float *b, int64_t n) {
+    return map(be, y, a, b, n, mul_acc_f());
+}
+int lt__cuda_fill(lt_backend *be, float *y, float value, int64_t n) {
+    return map(be, y, NULL, NULL, n, fill_f{value});
+}
+int lt__cuda_gelu_fwd(lt_backend *be, float *y, const float *x, int64_t n) {
+    return map(be, y, x, NULL, n, gelu_f());
+}
+int lt__cuda_gelu_bwd(lt_backend *be, float *dx, const float *dy, const float *x, int64_t n) {
+    return map(be, dx, dy, x, n, gelu_bwd_f());
+}
+}
+
+/* ---- dropout ------------------------------------------------------------------------------ */
+
+/* The 4 words of Philox block `blk` of (seed, stream): element i uses word i & 3 of block i >> 2.
+ * This is lt_rng_u32 (rng.h) for 4 consecutive indices with one Philox call. */
+__device__ __forceinline__ void rng_block4(uint64_t seed, uint64_t stream, uint64_t blk, uint32_t out[4]) {
+    uint32_t ctr[4] = {(uint32_t)blk, (uint32_t)(blk >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)};
+    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    lt_philox4x32(ctr, key, out);
+}
+
+/* y[n] (+)= x[n] * keep / (1 - p), keep_i = uniform(seed, stream, i) >= p. One thread per 4
+ * consecutive elements (one Philox block); float4 when y and x are aligned. */
+__global__ void dropout_kernel(float *y, const float *x, int64_t n, float p, float inv, uint64_t seed,
+                               uint64_t stream, int accumulate, int vec) {
+    int64_t nblk = (n + 3) / 4, stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t blk = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; blk < nblk; blk += stride) {
+        uint32_t u[4] = {0, 0, 0, 0};
+        if (p > 0.0f) rng_block4(seed, stream, (uint64_t)blk, u);
+        float v[4] = {0, 0, 0, 0};
+        int64_t i0 = blk * 4;
+        int cnt = n - i0 < 4 ? (int)(n - i0) : 4;
+        if (vec && cnt == 4) {
+            float4 xv = ((const float4 *)x)[blk];
+            v[0] = xv.x, v[1] = xv.y, v[2] = xv.z, v[3] = xv.w;
+        } else {
+            for (int q = 0; q < cnt; q++) v[q] = x[i0 + q];
+        }
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+            int keep = p == 0.0f || lt_u32_to_uniform(u[q]) >= p; /* exactly the CPU's test */
+            v[q] = keep ? v[q] * inv : 0.0f;
+        }
+        if (vec && cnt == 4) {
+            float4 *yp = (float4 *)y + blk;
+            if (accumulate) {
+                float4 yv = *yp;
+                v[0] += yv.x, v[1] += yv.y, v[2] += yv.z, v[3] += yv.w;
+            }
+            *yp = make_float4(v[0], v[1], v[2], v[3]);
+        } else {
+            for (int q = 0; q < cnt; q++) y[i0 + q] = accumulate ? y[i0 + q] + v[q] : v[q];
+        }
+    }
+}
+
+extern "C" int lt__cuda_dropout(lt_backend *be, float *y, const float *x, int64_t n, float p, uint64_t seed,
+                                uint64_t stream, int accumulate) {
+    if (n <= 0) return 0;
+    float inv = 1.0f / (1.0f - p); /* on the host, as the CPU computes it */
+    int vec = lt__aligned16(y) && lt__aligned16(x);
+    dropout_kernel<<<ew_blocks(be, (n + 3) / 4), EW_THREADS, 0, lt__cu(be)->stream>>>(y, x, n, p, inv, seed, stream,
+                                                                                      accumulate, vec);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+/* ---- AdamW -------------------------------------------------------------------------------- */
+
+struct adamw_args {
+    float lr, beta1, beta2, eps, decay, bc1, bc2, grad_scale;
+};
+
+/* One element of the step; the same expressions, in the same order, as src/cpu/elementwise.c. */
+__device__ __forceinline__ void adamw_one(float &p, float g, float &m, float &v, const adamw_args &c) {
+    float gi = g * c.grad_scale;
+    m = c.beta1 * m + (1.0f - c.beta1) * gi;
+    v = c.beta2 * v + (1.0f - c.beta2) * gi * gi;
+    p = p * c.decay - c.lr * (m / c.bc1) / (sqrtf(v / c.bc2) + c.eps);
+}
+
+/* p, g, m, v [n] */
+__global__ void adamw_kernel(float *p, const float *g, float *m, float *v, int64_t n, adamw_args c, int vec) {
+    int64_t i0 = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t n4 = vec ? n / 4 : 0;
+    for (int64_t i = i0; i < n4; i += stride) {
+        float4 pv = ((float4 *)p)[i], gv = ((const float4 *)g)[i], mv = ((float4 *)m)[i], vv = ((float4 *)v)[i];
+        adamw_one(pv.x, gv.x, mv.x, vv.x, c);
+        adamw_one(pv.y, gv.y, mv.y, vv.y, c);
+        adamw_one(pv.z, gv.z, mv.z, vv.z, c);
+        adamw_one(pv.w, gv.w, mv.w, vv.w, c);
+        ((float4 *)p)[i] = pv, ((float4 *)m)[i] = mv, ((float4 *)v)[i] = vv;
+    }
+    for (int64_t i = n4 * 4 + i0; i < n; i += stride) adamw_one(p[i], g[i], m[i], v[i], c);
+}
+
+extern "C" int lt__cuda_adamw(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
+                              const lt_adamw_cfg *cfg, int64_t step, float grad_scale) {
+    if (n <= 0) return 0;
+    /* bias corrections and decay in host float, exactly as the CPU computes them */
+    adamw_args c = {cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, 1.0f - cfg->lr * cfg->weight_decay,
+                    1.0f - powf(cfg->beta1, (float)step), 1.0f - powf(cfg->beta2, (float)step), grad_scale};
+    int vec = lt__aligned16(p) && lt__aligned16(g) && lt__aligned16(m) && lt__aligned16(v);
+    adamw_kernel<<<ew_blocks(be, ew_units(n, vec)), EW_THREADS, 0, lt__cu(be)->stream>>>(p, g, m, v, n, c, vec);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+/* ---- row reductions ----------------------------------------------------------------------- */
+
+/* y[R] = sum / mean / max / sum of squares of each row of x[R,C] */
+template <int TPR> __global__ void reduce_rows_kernel(float *y, const float *x, int64_t rows, int64_t cols, lt_reduce op) {
+    lt_row_iter<TPR> it;
+    for (int64_t r = it.first; r < rows; r += it.step) {
+        const float *xr = x + r * cols;
+        float acc;
+        if (op == LT_REDUCE_MAX) {
+            acc = -INFINITY;
+            for (int64_t j = it.lane; j < cols; j += TPR) acc = fmaxf(acc, xr[j]);
+            acc = lt__group_allreduce<TPR>(acc, lt_max_op(), -INFINITY);
+        } else {
+            acc = 0.0f;
+            if (op == LT_REDUCE_SUMSQ)
+                for (int64_t j = it.lane; j < cols; j += TPR) acc += xr[j] * xr[j];
+            else
+                for (int64_t j = it.lane; j < cols; j += TPR) acc += xr[j];
+            acc = lt__group_sum<TPR>(acc);
+            if (op == LT_REDUCE_MEAN) acc = cols ? acc / (float)cols : 0.0f;
+        }
+        if (it.lane == 0) y[r] = acc;
+    }
+}
+
+extern "C" int lt__cuda_reduce_rows(lt_backend *be, float *y, const float *x, int64_t rows, int64_t cols,
+                                    lt_reduce op) {
+    if (rows <= 0) return 0;
+    lt_cuda *cu = lt__cu(be);
+    LT_LAUNCH_ROWS(cu, rows, cols, reduce_rows_kernel, y, x, rows, cols, op);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+/* ---- sum of squares ------------------------------------------------------------------------- */
+
+#define SUMSQ_THREADS 256
+#define SUMSQ_MAX_BLOCKS 1024
+
+/* part[blockIdx.x] = sum of x[i]^2 (in double) over this block's grid-stride share of x[n].
+ * The grid size depends only on n and the GPU, so the partials, and their sum, are the same
+ * every run. */
+__global__ void sumsq_partial_kernel(double *part, const float *x, int64_t n, int vec) {
+    int64_t i0 = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t n4 = vec ? n / 4 : 0;
+    double s = 0;
+    for (int64_t i = i0; i < n4; i += stride) {
+        float4 v = ((const float4 *)x)[i];
+        s += (double)v.x * v.x + (double)v.y * v.y + (double)v.z * v.z + (double)v.w * v.w;
+    }
+    for (int64_t i = n4 * 4 + i0; i < n; i += stride) s += (double)x[i] * x[i];
+    s = lt__group_allreduce<SUMSQ_THREADS>(s, lt_sum_op(), 0.0);
+    if (threadIdx.x == 0) part[blockIdx.x] = s;
+}
+
+/* *total = sum of part[np], in a fixed order; one block */
+__global__ void sumsq_total_kernel(double *total, const double *part, int np) {
+    double s = 0;
+    for (int i = threadIdx.x; i < np; i += blockDim.x) s += part[i];
+    s = lt__group_allreduce<SUMSQ_THREADS>(s, lt_sum_op(), 0.0);
+    if (threadIdx.x == 0) *total = s;
+}
+
+extern "C" int lt__cuda_sumsq(lt_backend *be, const float *x, int64_t n, double *out) {
+    if (n <= 0) return 0;
+    lt_cuda *cu = lt__cu(be);
+    int vec = lt__aligned16(x);
+    unsigned np = lt__blocks(ew_units(n, vec), SUMSQ_THREADS * 4, SUMSQ_MAX_BLOCKS);
+    double *part;
+    LT_TRY(lt__cuda_scratch(be, (np + 1) * sizeof(double), (void **)&part));
+    sumsq_partial_kernel<<<np, SUMSQ_THREADS, 0, cu->stream>>>(part, x, n, vec);
+    LT_LAUNCH_CHECK();
+    sumsq_total_kernel<<<1, SUMSQ_THREADS, 0, cu->stream>>>(part + np, part, (int)np);
+    LT_LAUNCH_CHECK();
+    LT_CUDA_CHECK(cudaMemcpyAsync(&cu->pinned->sum, part + np, sizeof(double), cudaMemcpyDeviceToHost, cu->stream));
+    LT_CUDA_CHECK(cudaStreamSynchronize(cu->stream));
+    *out += cu->pinned->sum;
+    return 0;
+}

@@ -1,0 +1,149 @@
+/* Embedding gather (forward) and scatter-add (backward) on CUDA.
+ *
+ * Backward is deterministic without float atomics: the (id, position) pairs are radix-sorted by
+ * id (a stable sort, so positions stay ascending within an id), and the first position of each
+ * run of equal ids sums the whole run into its table row, starting from the row's old value and
+ * adding in position order: the very additions, in the very order, that the CPU makes.
+ *
+ * Both kernels give a warp one (position, chunk of 32 columns) unit; columns are float4s when
+ * the row length and pointers allow. An id outside [0, vocab) is never dereferenced: the kernel
+ * sets the status word (reported at sync) and skips that position. */
+#include <cub/device/device_radix_sort.cuh>
+
+#include "cuda_common.cuh"
+
+#define EMB_THREADS 256 /* 8 warps, 8 units per block */
+
+/* The warp's first unit and the stride between its units, for grid-stride loops over units. */
+__device__ __forceinline__ int64_t warp_first(void) { return ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5; }
+__device__ __forceinline__ int64_t warp_step(void) { return ((int64_t)gridDim.x * blockDim.x) >> 5; }
+
+static unsigned unit_blocks(int64_t units) { return lt__blocks(units, EMB_THREADS / 32, LT_MAX_BLOCKS); }
+
+/* Chunks of 32 columns per row; at least one, so bad ids are reported even when dim = 0 (as the
+ * CPU does). */
+static int64_t unit_chunks(int64_t dim) { return dim > 0 ? (dim + 31) / 32 : 1; }
+
+/* out[N, D] = table[ids[N], :], with D counted in V (float or float4). */
+template <typename V>
+__global__ void embedding_fwd_kernel(V *out, const V *table, const int32_t *ids, int64_t n, int64_t vocab,
+                                     int64_t dim, int64_t chunks, int *status) {
+    int lane = threadIdx.x & 31;
+    for (int64_t u = warp_first(); u < n * chunks; u += warp_step()) {
+        int64_t i = u / chunks, c = u % chunks * 32 + lane;
+        int32_t id = ids[i];
+        if (id < 0 || id >= vocab) {
+            if (c == 0) lt__fault(status, LT_FAULT_EMBEDDING_FWD);
+            continue;
+        }
+        if (c < dim) out[i * dim + c] = table[(int64_t)id * dim + c];
+    }
+}
+
+extern "C" int lt__cuda_embedding_fwd(lt_backend *be, float *out, const float *table, const int32_t *ids,
+                                      int64_t n, int64_t vocab, int64_t dim) {
+    if (n <= 0) return 0;
+    lt_cuda *cu = lt__cu(be);
+    int vec = dim % 4 == 0 && lt__aligned16(out) && lt__aligned16(table);
+    int64_t dv = vec ? dim / 4 : dim, chunks = unit_chunks(dv);
+    unsigned blocks = unit_blocks(n * chunks);
+    if (vec)
+        embedding_fwd_kernel<<<blocks, EMB_THREADS, 0, cu->stream>>>((float4 *)out, (const float4 *)table, ids, n,
+                                                                     vocab, dv, chunks, cu->status);
+    else
+        embedding_fwd_kernel<<<blocks, EMB_THREADS, 0, cu->stream>>>(out, table, ids, n, vocab, dv, chunks,
+                                                                     cu->status);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+/* keys[N] = ids[N] where valid, else `bad` (greater than every valid id: sorts last);
+ * pos[N] = 0, 1, 2, ... */
+__global__ void embedding_keys_kernel(uint32_t *keys, int32_t *pos, const int32_t *ids, int64_t n, int64_t vocab,
+                                      uint32_t bad) {
+    int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        int32_t id = ids[i];
+        keys[i] = id >= 0 && id < vocab ? (uint32_t)id : bad;
+        pos[i] = (int32_t)i;
+    }
+}
+
+/* dtable[V, D] += dout[N, D] rows grouped by id: keys[N] (sorted ids) and pos[N] (their
+ * positions, ascending within an id). D counted in V (float or float4). The unit whose position
+ * starts a run does the run; the other units of the run return at once. */
+template <typename V>
+__global__ void embedding_bwd_kernel(V *dtable, const V *dout, const uint32_t *keys, const int32_t *pos, int64_t n,
+                                     int64_t dim, int64_t chunks, uint32_t bad, int *status) {
+    int lane = threadIdx.x & 31;
+    for (int64_t u = warp_first(); u < n * chunks; u += warp_step()) {
+        int64_t s = u / chunks, c = u % chunks * 32 + lane;
+        uint32_t id = keys[s];
+        if (s > 0 && keys[s - 1] == id) continue; /* not the start of a run */
+        if (id == bad) {
+            if (c == 0) lt__fault(status, LT_FAULT_EMBEDDING_BWD);
+            continue;
+        }
+        /* the run is [s, e): find e 32 keys at a time */
+        int64_t e = s + 1;
+        for (;;) {
+            int64_t q = e + lane;
+            unsigned other = __ballot_sync(LT_FULL_MASK, q >= n || keys[q] != id);
+            if (other) {
+                e += __ffs(other) - 1;
+                break;
+            }
+            e += 32;
+        }
+        if (c >= dim) continue;
+        V *dst = dtable + (int64_t)id * dim + c;
+        V acc = *dst;
+#pragma unroll 4
+        for (int64_t q = s; q < e; q++) acc = lt__vadd(acc, dout[(int64_t)pos[q] * dim + c]);
+        *dst = acc;
+    }
+}
+
+/* Scratch layout: four arrays of n 32-bit values, then CUB's temporary storage. */
+static size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
+
+extern "C" int lt__cuda_embedding_bwd(lt_backend *be, float *dtable, const float *dout, const int32_t *ids,
+                                      int64_t n, int64_t vocab, int64_t dim) {
+    if (n <= 0) return 0;
+    if (n > INT32_MAX)
+        return lt_error(LT_ERANGE, "embedding_bwd: %lld ids in one call; the CUDA backend takes up to 2^31-1",
+                        (long long)n);
+    lt_cuda *cu = lt__cu(be);
+    /* Sort only the bits an id can have: fewer radix passes for smaller vocabularies. */
+    uint32_t bad = vocab > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)vocab;
+    int end_bit = 1;
+    while (end_bit < 32 && (bad >> end_bit) != 0) end_bit++;
+
+    size_t temp_bytes = 0, arr = align256((size_t)n * sizeof(uint32_t));
+    LT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(NULL, temp_bytes, (const uint32_t *)NULL, (uint32_t *)NULL,
+                                                  (const int32_t *)NULL, (int32_t *)NULL, (int)n, 0, end_bit,
+                                                  cu->stream));
+    char *base;
+    LT_TRY(lt__cuda_scratch(be, 4 * arr + temp_bytes, (void **)&base));
+    uint32_t *keys_in = (uint32_t *)base, *keys = (uint32_t *)(base + arr);
+    int32_t *pos_in = (int32_t *)(base + 2 * arr), *pos = (int32_t *)(base + 3 * arr);
+    void *temp = base + 4 * arr;
+
+    embedding_keys_kernel<<<lt__blocks(n, 256, (int64_t)cu->sm_count * 16), 256, 0, cu->stream>>>(keys_in, pos_in,
+                                                                                                  ids, n, vocab, bad);
+    LT_LAUNCH_CHECK();
+    LT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys_in, keys, pos_in, pos, (int)n, 0, end_bit,
+                                                  cu->stream));
+
+    int vec = dim % 4 == 0 && lt__aligned16(dtable) && lt__aligned16(dout);
+    int64_t dv = vec ? dim / 4 : dim, chunks = unit_chunks(dv);
+    unsigned blocks = unit_blocks(n * chunks);
+    if (vec)
+        embedding_bwd_kernel<<<blocks, EMB_THREADS, 0, cu->stream>>>((float4 *)dtable, (const float4 *)dout, keys, pos,
+                                                                     n, dv, chunks, bad, cu->status);
+    else
+        embedding_bwd_kernel<<<blocks, EMB_THREADS, 0, cu->stream>>>(dtable, dout, keys, pos, n, dv, chunks, bad,
+                                                                     cu->status);
+    LT_LAUNCH_CHECK();
+    return 0;
+}

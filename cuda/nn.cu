@@ -1,0 +1,365 @@
+/* Neural-network ops on CUDA, forward and backward: bias, LayerNorm, softmax, softmax +
+ * cross-entropy. Each computes what its twin in src/cpu/nn.c computes. Row ops give a row to a
+ * warp or a block (LT_LAUNCH_ROWS); column sums (dbias, dw, db) are made deterministic by
+ * summing fixed row chunks into partials and then the partials in a fixed order. */
+#include "cuda_common.cuh"
+
+/* ---- column sums ---------------------------------------------------------------------------- */
+
+#define CS_COLS 32
+#define CS_ROWS 8
+
+/* out[blockIdx.y * out_ld + j] (+)= sum of x[r * ld + j] over the rows r of chunk blockIdx.y,
+ * i.e. r in [y * per, min(rows, (y + 1) * per)), for j < cols.
+ * Block (32, 8): each warp reads 32 consecutive columns of a row; the 8 row lanes' sums are then
+ * added in a fixed order. */
+__global__ void colsum_kernel(float *out, int64_t out_ld, int accumulate, const float *x, int64_t ld,
+                              int64_t rows, int64_t cols, int64_t per) {
+    __shared__ float s[CS_ROWS][CS_COLS + 1];
+    int tx = threadIdx.x, ty = threadIdx.y;
+    int64_t j = (int64_t)blockIdx.x * CS_COLS + tx;
+    int64_t r0 = (int64_t)blockIdx.y * per, r1 = r0 + per < rows ? r0 + per : rows;
+    float acc = 0.0f;
+    if (j < cols)
+        for (int64_t r = r0 + ty; r < r1; r += CS_ROWS) acc += x[r * ld + j];
+    s[ty][tx] = acc;
+    __syncthreads();
+    if (ty == 0 && j < cols) {
+        float t = 0.0f;
+#pragma unroll
+        for (int q = 0; q < CS_ROWS; q++) t += s[q][tx];
+        float *o = out + (int64_t)blockIdx.y * out_ld + j;
+        *o = accumulate ? *o + t : t;
+    }
+}
+
+/* Launch colsum_kernel over `chunks` row chunks of `per` rows. */
+static int colsum_launch(lt_cuda *cu, float *out, int64_t out_ld, int accumulate, const float *x, int64_t ld,
+                         int64_t rows, int64_t cols, int64_t per, int64_t chunks) {
+    dim3 grid((unsigned)((cols + CS_COLS - 1) / CS_COLS), (unsigned)chunks), block(CS_COLS, CS_ROWS);
+    colsum_kernel<<<grid, block, 0, cu->stream>>>(out, out_ld, accumulate, x, ld, rows, cols, per);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+/* dst[cols] += column sums of x[rows, cols]. Enough row chunks to fill the GPU (at least 64 rows
+ * each) go to partials in scratch; a second pass adds them up in chunk order. */
+static int colsum_acc(lt_backend *be, float *dst, const float *x, int64_t rows, int64_t cols) {
+    lt_cuda *cu = lt__cu(be);
+    if (rows <= 0 || cols <= 0) return 0;
+    int64_t tiles = (cols + CS_COLS - 1) / CS_COLS;
+    int64_t chunks = (int64_t)cu->sm_count * 8 / tiles, most = (rows + 63) / 64;
+    if (chunks > most) chunks = most;
+    if (chunks > 65535) chunks = 65535; /* grid.y */
+    if (chunks <= 1) return colsum_launch(cu, dst, 0, 1, x, cols, rows, cols, rows, 1);
+    int64_t per = (rows + chunks - 1) / chunks;
+    chunks = (rows + per - 1) / per;
+    float *part;
+    LT_TRY(lt__cuda_scratch(be, (size_t)(chunks * cols) * sizeof(float), (void **)&part));
+    LT_TRY(colsum_launch(cu, part, cols, 0, x, cols, rows, cols, per, chunks));
+    return colsum_launch(cu, dst, 0, 1, part, cols, chunks, cols, chunks, 1);
+}
+
+/* ---- bias ------------------------------------------------------------------------------------ */
+
+/* y[R, C] += bias[C], C counted in V (float or float4). Block (bx, by): by rows at a time, bx
+ * threads across the columns. */
+template <typename V> __global__ void bias_add_kernel(V *y, const V *bias, int64_t rows, int64_t cols) {
+    int64_t step = (int64_t)gridDim.x * blockDim.y;
+    for (int64_t r = (int64_t)blockIdx.x * blockDim.y + threadIdx.y; r < rows; r += step) {
+        V *yr = y + r * cols;
+        for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = lt__vadd(yr[j], bias[j]);
+    }
+}
+
+extern "C" int lt__cuda_bias_add(lt_backend *be, float *y, const float *bias, int64_t rows, int64_t cols) {
+    if (rows <= 0 || cols <= 0) return 0;
+    lt_cuda *cu = lt__cu(be);
+    int vec = cols % 4 == 0 && lt__aligned16(y) && lt__aligned16(bias);
+    int64_t cv = vec ? cols / 4 : cols;
+    int bx = cv >= 256 ? 256 : (int)((cv + 31) / 32 * 32), by = 256 / bx;
+    dim3 block(bx, by);
+    unsigned grid = lt__blocks(rows, by, LT_MAX_BLOCKS);
+    if (vec)
+        bias_add_kernel<<<grid, block, 0, cu->stream>>>((float4 *)y, (const float4 *)bias, rows, cv);
+    else
+        bias_add_kernel<<<grid, block, 0, cu->stream>>>(y, bias, rows, cv);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+extern "C" int lt__cuda_bias_bwd(lt_backend *be, float *dbias, const float *dy, int64_t rows, int64_t cols) {
+    return colsum_acc(be, dbias, dy, rows, cols);
+}
+
+/* ---- LayerNorm -------------------------------------------------------------------------------- */
+
+/* Per row of x[R, C]: y = (x - mean) * rstd * w + b, with the CPU's two-pass variance; writes
+ * mean[R], rstd[R]. */
+template <int TPR>
+__global__ void layernorm_fwd_kernel(float *y, float *mean, float *rstd, const float *x, const float *w,
+                                     const float *b, int64_t rows, int64_t cols, float eps) {
+    lt_row_iter<TPR> it;
+    for (int64_t r = it.first; r < rows; r += it.step) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float s = 0.0f;
+        for (int64_t j = it.lane; j < cols; j += TPR) s += xr[j];
+        float m = lt__group_sum<TPR>(s) / (float)cols, v = 0.0f;
+        for (int64_t j = it.lane; j < cols; j += TPR) {
+            float d = xr[j] - m;
+            v += d * d;
+        }
+        v = lt__group_sum<TPR>(v);
+        float rs = 1.0f / sqrtf(v / (float)cols + eps);
+        for (int64_t j = it.lane; j < cols; j += TPR) yr[j] = (xr[j] - m) * rs * w[j] + b[j];
+        if (it.lane == 0) mean[r] = m, rstd[r] = rs;
+    }
+}
+
+extern "C" int lt__cuda_layernorm_fwd(lt_backend *be, float *y, float *mean, float *rstd, const float *x,
+                                      const float *w, const float *b, int64_t rows, int64_t cols, float eps) {
+    if (rows <= 0) return 0;
+    lt_cuda *cu = lt__cu(be);
+    LT_LAUNCH_ROWS(cu, rows, cols, layernorm_fwd_kernel, y, mean, rstd, x, w, b, rows, cols, eps);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+#define LN_BWD_THREADS 256
+#define LN_BWD_SMEM_COLS 4096 /* 2 * 4096 floats = 32 KiB, under the 48 KiB default limit */
+#define LN_BWD_SCRATCH_FLOATS ((int64_t)1 << 25) /* 128 MiB of partials at most */
+
+struct sum2_op {
+    __device__ float2 operator()(float2 a, float2 b) const { return make_float2(a.x + b.x, a.y + b.y); }
+};
+
+/* With n = (x - mean) * rstd and g = dy * w, per row of x[R, C]:
+ *   dx += rstd * (g - mean(g) - n * mean(g * n))
+ * and part[gridDim.x, 2C] gets this block's sums over its rows of dy * n (for dw, columns
+ * [0, C)) and dy (for db, columns [C, 2C)). A block owns a row at a time; thread t owns columns
+ * t, t + blockDim.x, ..., so its dw/db sums need no atomics. They live in shared memory when
+ * they fit, else directly in part. */
+__global__ void layernorm_bwd_kernel(float *dx, float *part, const float *dy, const float *x, const float *w,
+                                     const float *mean, const float *rstd, int64_t rows, int64_t cols,
+                                     int use_smem) {
+    extern __shared__ float sacc[];
+    float *out = part + (int64_t)blockIdx.x * 2 * cols;
+    float *acc = use_smem ? sacc : out;
+    for (int64_t j = threadIdx.x; j < cols; j += LN_BWD_THREADS) acc[j] = 0.0f, acc[cols + j] = 0.0f;
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const float *xr = x + r * cols, *dyr = dy + r * cols;
+        float *dxr = dx + r * cols;
+        float m = mean[r], rs = rstd[r];
+        float2 s = make_float2(0.0f, 0.0f);
+        for (int64_t j = threadIdx.x; j < cols; j += LN_BWD_THREADS) {
+            float n = (xr[j] - m) * rs, d = dyr[j], g = d * w[j];
+            s.x += g;
+            s.y += g * n;
+            acc[j] += d * n;
+            acc[cols + j] += d;
+        }
+        s = lt__group_allreduce<LN_BWD_THREADS>(s, sum2_op(), make_float2(0.0f, 0.0f));
+        float sg = s.x / (float)cols, sgn = s.y / (float)cols;
+        for (int64_t j = threadIdx.x; j < cols; j += LN_BWD_THREADS) {
+            float n = (xr[j] - m) * rs;
+            dxr[j] += rs * (dyr[j] * w[j] - sg - n * sgn);
+        }
+    }
+    if (use_smem)
+        for (int64_t j = threadIdx.x; j < cols; j += LN_BWD_THREADS) out[j] = acc[j], out[cols + j] = acc[cols + j];
+}
+
+extern "C" int lt__cuda_layernorm_bwd(lt_backend *be, float *dx, float *dw, float *db, const float *dy,
+                                      const float *x, const float *w, const float *mean, const float *rstd,
+                                      int64_t rows, int64_t cols) {
+    if (rows <= 0 || cols <= 0) return 0;
+    lt_cuda *cu = lt__cu(be);
+    /* The number of blocks fixes which rows each partial sums, so it depends only on the shape
+     * and the GPU: the same result every run. */
+    int64_t blocks = (int64_t)cu->sm_count * 4, most = LN_BWD_SCRATCH_FLOATS / (2 * cols);
+    if (blocks > most) blocks = most; /* very wide rows: fewer partials, bounded scratch */
+    if (blocks > rows) blocks = rows;
+    if (blocks < 1) blocks = 1;
+    float *part;
+    LT_TRY(lt__cuda_scratch(be, (size_t)(blocks * 2 * cols) * sizeof(float), (void **)&part));
+    int use_smem = cols <= LN_BWD_SMEM_COLS;
+    size_t smem = use_smem ? (size_t)(2 * cols) * sizeof(float) : 0;
+    layernorm_bwd_kernel<<<(unsigned)blocks, LN_BWD_THREADS, smem, cu->stream>>>(dx, part, dy, x, w, mean, rstd,
+                                                                                 rows, cols, use_smem);
+    LT_LAUNCH_CHECK();
+    /* dw += sum of the partials' first halves, db += their second halves, in block order */
+    LT_TRY(colsum_launch(cu, dw, 0, 1, part, 2 * cols, blocks, cols, blocks, 1));
+    return colsum_launch(cu, db, 0, 1, part + cols, 2 * cols, blocks, cols, blocks, 1);
+}
+
+/* ---- softmax -------------------------------------------------------------------------------- */
+
+/* Online softmax state: the running max m and sum s of exp(v - m) over the values seen. */
+struct ms {
+    float m, s;
+};
+
+__device__ __forceinline__ ms lt__shfl_xor(ms v, int mask) {
+    return ms{__shfl_xor_sync(LT_FULL_MASK, v.m, mask), __shfl_xor_sync(LT_FULL_MASK, v.s, mask)};
+}
+
+/* -inf values add nothing (exp(-inf - m) = 0); a NaN poisons s, as it does on the CPU. */
+__device__ __forceinline__ void ms_add(ms &a, float v) {
+    if (v > a.m) {
+        a.s = a.s * expf(a.m - v) + 1.0f;
+        a.m = v;
+    } else if (v != -INFINITY) {
+        a.s += expf(v - a.m);
+    }
+}
+
+/* Symmetric in a and b, so both butterfly partners get the same bits. */
+struct ms_op {
+    __device__ ms operator()(ms a, ms b) const {
+        float m = fmaxf(a.m, b.m);
+        float sa = a.m == -INFINITY ? 0.0f : a.s * expf(a.m - m);
+        float sb = b.m == -INFINITY ? 0.0f : b.s * expf(b.m - m);
+        return ms{m, sa + sb};
+    }
+};
+
+/* Over the values of row xr (n of them) times scale, all threads of the row group. */
+template <int TPR> __device__ __forceinline__ ms row_ms(const float *xr, int64_t n, float scale, int lane) {
+    ms a = {-INFINITY, 0.0f};
+    for (int64_t j = lane; j < n; j += TPR) ms_add(a, __fmul_rn(scale, xr[j])); /* no FMA: as the CPU rounds */
+    return lt__group_allreduce<TPR>(a, ms_op(), ms{-INFINITY, 0.0f});
+}
+
+/* y[R, C] = softmax(scale * x) per row over its first n columns (n = lens[r / per] clamped to
+ * [0, C], or C without lens); the other columns, and rows with n = 0, are 0. */
+template <int TPR>
+__global__ void softmax_fwd_kernel(float *y, const float *x, const int32_t *lens, int64_t per, int64_t rows,
+                                   int64_t cols, float scale) {
+    lt_row_iter<TPR> it;
+    for (int64_t r = it.first; r < rows; r += it.step) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        int64_t n = cols;
+        if (lens) {
+            int64_t l = lens[r / per];
+            n = l < 0 ? 0 : l < cols ? l : cols;
+        }
+        ms a = row_ms<TPR>(xr, n, scale, it.lane);
+        float inv = n ? 1.0f / a.s : 0.0f;
+        for (int64_t j = it.lane; j < cols; j += TPR)
+            yr[j] = j < n ? expf(__fmul_rn(scale, xr[j]) - a.m) * inv : 0.0f;
+    }
+}
+
+extern "C" int lt__cuda_softmax_fwd(lt_backend *be, float *y, const float *x, const int32_t *lens,
+                                    int64_t rows_per_len, int64_t rows, int64_t cols, float scale) {
+    if (rows <= 0 || cols <= 0) return 0;
+    lt_cuda *cu = lt__cu(be);
+    LT_LAUNCH_ROWS(cu, rows, cols, softmax_fwd_kernel, y, x, lens, rows_per_len, rows, cols, scale);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+/* dx[R, C] += scale * y * (dy - sum(dy * y)) per row */
+template <int TPR>
+__global__ void softmax_bwd_kernel(float *dx, const float *dy, const float *y, int64_t rows, int64_t cols,
+                                   float scale) {
+    lt_row_iter<TPR> it;
+    for (int64_t r = it.first; r < rows; r += it.step) {
+        const float *yr = y + r * cols, *dyr = dy + r * cols;
+        float *dxr = dx + r * cols;
+        float dot = 0.0f;
+        for (int64_t j = it.lane; j < cols; j += TPR) dot += dyr[j] * yr[j];
+        dot = lt__group_sum<TPR>(dot);
+        for (int64_t j = it.lane; j < cols; j += TPR) dxr[j] += scale * yr[j] * (dyr[j] - dot);
+    }
+}
+
+extern "C" int lt__cuda_softmax_bwd(lt_backend *be, float *dx, const float *dy, const float *y, int64_t rows,
+                                    int64_t cols, float scale) {
+    if (rows <= 0 || cols <= 0) return 0;
+    lt_cuda *cu = lt__cu(be);
+    LT_LAUNCH_ROWS(cu, rows, cols, softmax_bwd_kernel, dx, dy, y, rows, cols, scale);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+/* ---- softmax + cross-entropy ---------------------------------------------------------------- */
+
+/* Per row of logits[R, V]: lse[r] = logsumexp (one online pass), loss[r] = lse - logits[target]
+ * or 0 for ignore_index. A target outside [0, V) is reported through the status word and its
+ * loss is NaN. */
+template <int TPR>
+__global__ void xent_fwd_kernel(float *loss, float *lse, const float *logits, const int32_t *targets, int64_t rows,
+                                int64_t vocab, int ignore_index, int *status) {
+    lt_row_iter<TPR> it;
+    for (int64_t r = it.first; r < rows; r += it.step) {
+        const float *xr = logits + r * vocab;
+        ms a = row_ms<TPR>(xr, vocab, 1.0f, it.lane);
+        if (it.lane != 0) continue;
+        float l = a.m + logf(a.s);
+        int32_t t = targets[r];
+        lse[r] = l;
+        if (t == ignore_index) {
+            loss[r] = 0.0f;
+        } else if (t < 0 || t >= vocab) {
+            lt__fault(status, LT_FAULT_XENT_FWD);
+            loss[r] = NAN;
+        } else {
+            loss[r] = l - xr[t];
+        }
+    }
+}
+
+extern "C" int lt__cuda_xent_fwd(lt_backend *be, float *loss, float *lse, const float *logits,
+                                 const int32_t *targets, int64_t rows, int64_t vocab, int ignore_index) {
+    if (rows <= 0) return 0;
+    lt_cuda *cu = lt__cu(be);
+    LT_LAUNCH_ROWS(cu, rows, vocab, xent_fwd_kernel, loss, lse, logits, targets, rows, vocab, ignore_index,
+                   cu->status);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+#define XENT_BWD_THREADS 256
+#define XENT_BWD_CHUNK (XENT_BWD_THREADS * 8)
+
+/* dlogits[R, V] += dloss[r] * (exp(logits - lse[r]) - onehot(target_r)), skipping ignore_index
+ * rows. A block per (row, chunk of XENT_BWD_CHUNK columns), so a long row spreads over many
+ * blocks; grid-strided over all of them. The target column gets the two terms one after the
+ * other, as on the CPU. */
+__global__ void xent_bwd_kernel(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
+                                const float *dloss, int64_t rows, int64_t vocab, int64_t chunks, int ignore_index,
+                                int *status) {
+    for (int64_t u = blockIdx.x; u < rows * chunks; u += gridDim.x) {
+        int64_t r = u / chunks, c0 = u % chunks * XENT_BWD_CHUNK;
+        int64_t c1 = c0 + XENT_BWD_CHUNK < vocab ? c0 + XENT_BWD_CHUNK : vocab;
+        int32_t t = targets[r];
+        if (t == ignore_index) continue;
+        if (t < 0 || t >= vocab) {
+            if (c0 == 0 && threadIdx.x == 0) lt__fault(status, LT_FAULT_XENT_BWD);
+            continue;
+        }
+        const float *xr = logits + r * vocab;
+        float *dr = dlogits + r * vocab, g = dloss[r], l = lse[r];
+        for (int64_t j = c0 + threadIdx.x; j < c1; j += XENT_BWD_THREADS) {
+            float d = dr[j] + g * expf(xr[j] - l);
+            if (j == t) d -= g;
+            dr[j] = d;
+        }
+    }
+}
+
+extern "C" int lt__cuda_xent_bwd(lt_backend *be, float *dlogits, const float *logits, const float *lse,
+                                 const int32_t *targets, const float *dloss, int64_t rows, int64_t vocab,
+                                 int ignore_index) {
+    if (rows <= 0) return 0;
+    lt_cuda *cu = lt__cu(be);
+    /* at least one chunk per row, so a bad target is reported even when vocab = 0 (as the CPU does) */
+    int64_t chunks = vocab > 0 ? (vocab + XENT_BWD_CHUNK - 1) / XENT_BWD_CHUNK : 1;
+    xent_bwd_kernel<<<lt__blocks(rows * chunks, 1, LT_MAX_BLOCKS), XENT_BWD_THREADS, 0, cu->stream>>>(
+        dlogits, logits, lse, targets, dloss, rows, vocab, chunks, ignore_index, cu->status);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
