@@ -203,7 +203,7 @@ int lt__cuda_mul_acc(lt_backend *be, float *y, const float *a, const float *b, i
 int lt__cuda_fill(lt_backend *be, float *y, float value, int64_t n);
 int lt__cuda_reduce_rows(lt_backend *be, float *y, const float *x, int64_t rows, int64_t cols,
                          lt_reduce op);
-int lt__cuda_sumsq(lt_backend *be, const float *x, int64_t n, double *out);
+int lt__cuda_sumsq(lt_backend *be, const float *const *xs, const int64_t *ns, int count, double *out);
 int lt__cuda_adamw(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
                    const lt_adamw_cfg *cfg, int64_t step, float grad_scale);
 

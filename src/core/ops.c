@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/backend_impl.h"
@@ -354,13 +355,19 @@ int lt_reduce_rows(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_reduce o
 
 int lt_sumsq(lt_backend *be, const lt_tensor *xs, int count, double *out) {
     *out = 0;
-    for (int i = 0; i < count; i++) {
+    if (count < 0) return lt_error(LT_EINVAL, "sumsq: count %d", count);
+    const float **ptr = malloc(sizeof *ptr * (size_t)(count ? count : 1));
+    int64_t *n = malloc(sizeof *n * (size_t)(count ? count : 1));
+    int rc = ptr && n ? 0 : lt_error(LT_ENOMEM, "sumsq: out of memory");
+    for (int i = 0; i < count && !rc; i++) {
         char name[32];
         snprintf(name, sizeof name, "tensor %d", i);
-        LT_TRY(arg(be, "sumsq", name, &xs[i], LT_F32));
-        LT_TRY(be->ops->sumsq(be, xs[i].data, lt_numel(&xs[i]), out));
+        rc = arg(be, "sumsq", name, &xs[i], LT_F32);
+        ptr[i] = xs[i].data, n[i] = lt_numel(&xs[i]);
     }
-    return 0;
+    if (!rc) rc = be->ops->sumsq(be, ptr, n, count, out);
+    free(ptr), free(n);
+    return rc;
 }
 
 /* ---- optimizer ----------------------------------------------------------------------------- */

@@ -54,11 +54,17 @@ int lt__cpu_reduce_rows(lt_backend *be, float *y, const float *x, int64_t rows, 
     return 0;
 }
 
-int lt__cpu_sumsq(lt_backend *be, const float *x, int64_t n, double *out) {
-    double s = 0;
+int lt__cpu_sumsq(lt_backend *be, const float *const *xs, const int64_t *ns, int count, double *out) {
+    double total = 0;
+    for (int t = 0; t < count; t++) {
+        const float *x = xs[t];
+        int64_t n = ns[t];
+        double s = 0;
 #pragma omp parallel for reduction(+ : s) if (n >= LT_CPU_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-    *out += s;
+        for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+        total += s;
+    }
+    *out = total;
     return 0;
 }
 
