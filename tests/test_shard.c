@@ -48,7 +48,7 @@ static char g_dir[512];
 
 /* A path inside the test directory; a few rotating buffers so calls can be nested. */
 static const char *P(const char *name) {
-    static char buf[8][600];
+    static char buf[8][1024];
     static int i;
     i = (i + 1) % 8;
     snprintf(buf[i], sizeof buf[i], "%s/%s", g_dir, name);
@@ -95,8 +95,11 @@ static int count_entries(const char *prefix) {
     return n;
 }
 
+/* HDF5 files, datasets, groups and attributes still open anywhere: error paths must close theirs. */
+static long open_objects(void) { return (long)H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL); }
+
 static const char *tmp_of(const char *path) {
-    static char buf[700];
+    static char buf[1100];
     snprintf(buf, sizeof buf, "%s.tmp-%ld", path, (long)getpid());
     return buf;
 }
@@ -275,6 +278,7 @@ static void test_growing(void) {
     FAILS(lt_shard_append(s, "fixed", (int32_t[]){3}, 1), LT_EINVAL, path, "'fixed'", "growing");
     FAILS(lt_shard_append(s, "missing", items, 1), LT_ENOENT, path, "'missing'");
     FAILS(lt_shard_append(s, "events/items", items, -1), LT_EINVAL, path, "'events/items'");
+    CHECK(open_objects() == 1);
     OK(lt_shard_commit(s));
 
     OK(lt_shard_open(&s, path, "events", 2));
@@ -347,6 +351,7 @@ static void test_attrs(void) {
     OK(lt_shard_visit_attrs(s, "grp/ids", log_attr, log));
     CHECK(!strcmp(log, "vocab=30522;"));
     FAILS(lt_shard_set_attr_i64(s, "", "k", 1), LT_EINVAL, path, "opened for reading");
+    CHECK(open_objects() == 1); /* the file itself */
     lt_shard_close(s);
 }
 
@@ -366,6 +371,7 @@ static void test_bounds(void) {
     FAILS(lt_shard_read_rows(s, "emb", LT_F32, 0, 3, emb, 11 * sizeof *emb), LT_EINVAL, path, "'emb'",
           "12 values", "44 bytes");
     FAILS(lt_shard_read(s, "ids", LT_I64, ids, 79), LT_EINVAL, path, "'ids'", "i64[10]", "79 bytes");
+    CHECK(open_objects() == 1);
     OK(lt_shard_read_rows(s, "ids", LT_I64, 8, 2, ids, 2 * sizeof *ids));
     CHECK(ids[0] == 1008 && ids[1] == 1009);
     OK(lt_shard_read(s, "ids", LT_I64, ids, sizeof ids)); /* a larger buffer is fine */
@@ -434,6 +440,7 @@ static void test_schema(void) {
     FAILS(lt_shard_read(s, "u16", LT_BF16, u, sizeof u), LT_EDTYPE, raw, "'u16'", "is u16, expected bf16");
     FAILS(lt_shard_shape(s, "f64", NULL, NULL, NULL), LT_EDTYPE, raw, "'f64'", "f64");
     FAILS(lt_shard_visit(s, log_dataset, &(visit_log){.n = 0}), LT_EDTYPE, raw, "'f64'");
+    CHECK(open_objects() == 1);
     lt_shard_close(s);
 
     FAILS(lt_shard_create(&s, P("k.h5"), "a/b", 1), LT_EINVAL, "a/b");
@@ -470,6 +477,7 @@ static void test_bad_files(void) {
     FAILS(lt_shard_shape(s, "emb/nope", NULL, NULL, NULL), LT_ENOENT, good, "no dataset 'emb/nope'");
     FAILS(lt_shard_read(s, "ids", LT_F32, f, sizeof f), LT_EDTYPE, good, "dataset 'ids' is i64, expected f32");
     FAILS(lt_shard_read_rows(s, "emb", LT_I32, 0, 1, f, sizeof f), LT_EDTYPE, good, "'emb' is f32, expected i32");
+    CHECK(open_objects() == 1);
     lt_shard_close(s);
 
     /* Truncated under an open reader: the failure comes at the read, and names file and dataset. */
@@ -485,6 +493,7 @@ static void test_bad_files(void) {
     FAILS(lt_shard_read_rows(s, "big", LT_F32, BIG_N - 10, 10, big, 10 * sizeof *big), LT_EIO, cut,
           "dataset 'big'");
     free(big);
+    CHECK(open_objects() == 1);
     lt_shard_close(s);
 }
 
@@ -521,6 +530,7 @@ static void test_crash_safety(void) {
     OK(lt_shard_create(&s, p2, "catalog", 1));
     OK(lt_shard_write(s, "ids", LT_I64, 1, (int64_t[]){2}, (int64_t[]){1, 2}));
     FAILS(lt_shard_write(s, "ids/under", LT_I64, 1, (int64_t[]){1}, (int64_t[]){1}), LT_EIO, p2, "'ids/under'");
+    CHECK(open_objects() == 1);
     FAILS(lt_shard_commit(s), LT_EIO, p2, "not committed");
     CHECK(count_entries("poisoned.h5") == 0);
 
@@ -530,19 +540,27 @@ static void test_crash_safety(void) {
 
 /* ---- main ------------------------------------------------------------------------------------- */
 
-static void remove_dir(void) {
+/* Empty and remove the test directory; returns 0 when it is gone. Also run at exit, so a failed
+ * CHECK leaves nothing behind either (set LONGTAIL_KEEP_TEST_FILES to look at the files). */
+static int remove_dir(void) {
     DIR *d = opendir(g_dir);
-    CHECK(d != NULL);
+    if (!d) return -1;
     for (struct dirent *e; (e = readdir(d));)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) CHECK(unlink(P(e->d_name)) == 0);
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) unlink(P(e->d_name));
     closedir(d);
-    CHECK(rmdir(g_dir) == 0);
+    return rmdir(g_dir);
+}
+
+static void cleanup_at_exit(void) {
+    if (getenv("LONGTAIL_KEEP_TEST_FILES")) fprintf(stderr, "test files kept in %s\n", g_dir);
+    else if (file_exists(g_dir)) remove_dir();
 }
 
 int main(void) {
     const char *tmp = getenv("TMPDIR");
     snprintf(g_dir, sizeof g_dir, "%s/longtail-shard-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
     CHECK(mkdtemp(g_dir) != NULL);
+    atexit(cleanup_at_exit);
     test_roundtrip();
     test_growing();
     test_attrs();
@@ -550,11 +568,9 @@ int main(void) {
     test_schema();
     test_bad_files();
     test_crash_safety();
-    if (getenv("LONGTAIL_KEEP_TEST_FILES")) {
-        printf("files kept in %s\n", g_dir);
-        return 0;
-    }
-    remove_dir();
+    CHECK(open_objects() == 0); /* every shard closed, and every failure closed what it opened */
+    if (getenv("LONGTAIL_KEEP_TEST_FILES")) return 0;
+    CHECK(remove_dir() == 0); /* only regular files were left: no stray directories */
     printf("test_shard: ok\n");
     return 0;
 }

@@ -675,8 +675,9 @@ static int check_signature(const char *path) {
 
 static int read_schema(lt_shard *s, const char *kind, int max_version) {
     char want[96], v[128];
-    if (max_version == 1) snprintf(want, sizeof want, "%s/1", kind ? kind : "<kind>");
-    else snprintf(want, sizeof want, "%s/1..%d", kind ? kind : "<kind>", max_version);
+    if (!kind) snprintf(want, sizeof want, "<kind>/<version>");
+    else if (max_version == 1) snprintf(want, sizeof want, "%s/1", kind);
+    else snprintf(want, sizeof want, "%s/1..%d", kind, max_version);
     htri_t ex = H5Aexists(s->file, SCHEMA_ATTR);
     if (ex < 0) return h5_error(s, LT_EFORMAT, "reading the root attributes");
     if (!ex)
@@ -688,7 +689,8 @@ static int read_schema(lt_shard *s, const char *kind, int max_version) {
     long ver = slash ? strtol(slash + 1, &end, 10) : 0;
     if (!slash || slash == v || slash - v >= (long)sizeof s->kind || end == slash + 1 || *end || ver < 1 ||
         ver > 1 << 30)
-        return lt_error(LT_ESCHEMA, "%s: %s is '%s', expected '<kind>/<version>' (%s)", s->path, SCHEMA_ATTR, v, want);
+        return lt_error(LT_ESCHEMA, "%s: %s is '%s', not <kind>/<version>%s%s%s", s->path, SCHEMA_ATTR, v,
+                        kind ? " (expected " : "", kind ? want : "", kind ? ")" : "");
     snprintf(s->kind, sizeof s->kind, "%.*s", (int)(slash - v), v);
     s->version = (int)ver;
     if (kind && strcmp(kind, s->kind))
