@@ -443,6 +443,17 @@ static void test_schema(void) {
     CHECK(open_objects() == 1);
     lt_shard_close(s);
 
+    /* A hard link from a group to itself must not send the visit into endless recursion. */
+    const char *cycle = P("cycle.h5");
+    write_catalog(cycle, "catalog", 1);
+    hid_t f = H5Fopen(cycle, H5F_ACC_RDWR, H5P_DEFAULT);
+    CHECK(f >= 0 && H5Gclose(H5Gcreate2(f, "g", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0);
+    CHECK(H5Lcreate_hard(f, "g", f, "g/again", H5P_DEFAULT, H5P_DEFAULT) >= 0 && H5Fclose(f) >= 0);
+    OK(lt_shard_open(&s, cycle, "catalog", 1));
+    FAILS(lt_shard_visit(s, log_dataset, &(visit_log){.n = 0}), LT_EFORMAT, cycle, "link cycle");
+    CHECK(open_objects() == 1);
+    lt_shard_close(s);
+
     FAILS(lt_shard_create(&s, P("k.h5"), "a/b", 1), LT_EINVAL, "a/b");
     FAILS(lt_shard_create(&s, P("k.h5"), "catalog", 0), LT_EINVAL, "catalog/0");
     CHECK(s == NULL && count_entries("k.h5") == 0);
@@ -493,6 +504,25 @@ static void test_bad_files(void) {
     FAILS(lt_shard_read_rows(s, "big", LT_F32, BIG_N - 10, 10, big, 10 * sizeof *big), LT_EIO, cut,
           "dataset 'big'");
     free(big);
+    CHECK(open_objects() == 1);
+    lt_shard_close(s);
+
+    /* One flipped byte inside a compressed chunk: deflate's checksum refuses it at the read. */
+    const char *flip = P("flip.h5");
+    copy_prefix(good, flip, size);
+    hid_t hf = H5Fopen(flip, H5F_ACC_RDONLY, H5P_DEFAULT), d = H5Dopen2(hf, "emb", H5P_DEFAULT);
+    haddr_t addr = HADDR_UNDEF;
+    hsize_t nbytes = 0;
+    CHECK(d >= 0 && H5Dget_chunk_info_by_coord(d, (hsize_t[]){0, 0}, NULL, &addr, &nbytes) >= 0); /* 1.10.5+ */
+    CHECK(addr != HADDR_UNDEF && nbytes > 8);
+    CHECK(H5Dclose(d) >= 0 && H5Fclose(hf) >= 0);
+    FILE *fp = fopen(flip, "r+b");
+    unsigned char c;
+    CHECK(fp && fseek(fp, (long)(addr + nbytes / 2), SEEK_SET) == 0 && fread(&c, 1, 1, fp) == 1);
+    c ^= 0x5a;
+    CHECK(fseek(fp, (long)(addr + nbytes / 2), SEEK_SET) == 0 && fwrite(&c, 1, 1, fp) == 1 && fclose(fp) == 0);
+    OK(lt_shard_open(&s, flip, "catalog", 1));
+    FAILS(lt_shard_read(s, "emb", LT_F32, f, sizeof f), LT_EIO, flip, "reading dataset 'emb'");
     CHECK(open_objects() == 1);
     lt_shard_close(s);
 }

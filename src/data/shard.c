@@ -3,7 +3,10 @@
  * Every HDF5 call is checked. HDF5's automatic printing of its error stack is switched off once,
  * and a failure becomes one lt_error() naming the file, the dataset or attribute, and HDF5's own
  * innermost reason ("truncated file: eof = 100, ..."). Ids are closed on every path; files are
- * opened with H5F_CLOSE_STRONG as a second line of defence. */
+ * opened with H5F_CLOSE_STRONG as a second line of defence.
+ *
+ * Debian's HDF5 is the serial build, which is not thread-safe: use shards from one thread at a
+ * time (a reader thread per process, not per batch). */
 #include "longtail/shard.h"
 
 #include <errno.h>
@@ -25,6 +28,7 @@
 #define MAX_CHUNK_BYTES ((hsize_t)0xffffffffu) /* HDF5's limit on one chunk */
 #define DEFLATE_LEVEL 4
 #define NAME_MAX_LEN 1024
+#define MAX_GROUP_DEPTH 32
 
 struct lt_shard {
     hid_t file;
@@ -206,11 +210,11 @@ static int attr_write(lt_shard *s, hid_t o, const char *obj, const char *key, hi
     return rc;
 }
 
-/* Fixed-length NUL-terminated strings: what every HDF5 reader understands. */
+/* Fixed-length NUL-terminated UTF-8 strings: what every HDF5 reader understands. */
 static int attr_write_str(lt_shard *s, hid_t o, const char *obj, const char *key, const char *value) {
     hid_t t = H5Tcopy(H5T_C_S1);
     int rc = 0;
-    if (t < 0 || H5Tset_size(t, strlen(value) + 1) < 0)
+    if (t < 0 || H5Tset_size(t, strlen(value) + 1) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)
         rc = h5_error(s, LT_EIO, "writing attribute '%s' on '%s'", key, objname(obj));
     else
         rc = attr_write(s, o, obj, key, t, t, value);
@@ -232,11 +236,10 @@ static int attr_open(lt_shard *s, hid_t o, const char *obj, const char *key, H5T
         rc = h5_error(s, LT_EFORMAT, "reading attribute '%s' on '%s'", key, objname(obj));
     h5_close(sp);
     char tname[48];
-    if (rc || want == H5T_NO_CLASS) {
-    } else if (*npoints != 1) {
+    if (!rc && want != H5T_NO_CLASS && *npoints != 1) {
         rc = lt_error(LT_EDTYPE, "%s: attribute '%s' on '%s' holds %lld values, expected one", s->path, key,
                       objname(obj), (long long)*npoints);
-    } else if (H5Tget_class(*type) != want) {
+    } else if (!rc && want != H5T_NO_CLASS && H5Tget_class(*type) != want) {
         classify(*type, tname, sizeof tname);
         rc = lt_error(LT_EDTYPE, "%s: attribute '%s' on '%s' is %s, expected %s", s->path, key, objname(obj), tname,
                       want == H5T_STRING ? "a string" : want == H5T_INTEGER ? "an integer" : "a float");
@@ -335,7 +338,9 @@ static int dset_open(lt_shard *s, const char *name, dset *d) {
     d->ndim = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
     if (d->ndim < 0 || cls == H5S_NO_CLASS)
         rc = h5_error(s, LT_EFORMAT, "reading the shape of dataset '%s'", name);
-    else if (cls == H5S_NULL || d->ndim > LT_MAX_DIMS)
+    else if (cls == H5S_NULL)
+        rc = lt_error(LT_EFORMAT, "%s: dataset '%s' has a null dataspace (no shape)", s->path, name);
+    else if (d->ndim > LT_MAX_DIMS)
         rc = lt_error(LT_EFORMAT, "%s: dataset '%s' has %d dims, longtail reads 0..%d", s->path, name, d->ndim,
                       LT_MAX_DIMS);
     else if (H5Sget_simple_extent_dims(sp, d->dims, d->maxdims) < 0)
@@ -384,6 +389,7 @@ static int check_shape(lt_shard *s, const char *name, lt_dtype dtype, int ndim, 
         return lt_error(LT_EDTYPE, "%s: dataset '%s': no dtype %d", s->path, name, (int)dtype);
     if (ndim < 1 || ndim > LT_MAX_DIMS)
         return lt_error(LT_EINVAL, "%s: dataset '%s': ndim=%d, expected 1..%d", s->path, name, ndim, LT_MAX_DIMS);
+    if (!shape) return lt_error(LT_EINVAL, "%s: dataset '%s': no shape", s->path, name);
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) return lt_error(LT_EINVAL, "%s: dataset '%s': shape[%d]=%lld", s->path, name, i, (long long)shape[i]);
         dims[i] = (hsize_t)shape[i];
@@ -484,7 +490,11 @@ int lt_shard_create(lt_shard **out, const char *path, const char *kind, int vers
     snprintf(s->tmp, n, "%s.tmp-%ld", path, (long)getpid());
     snprintf(s->kind, sizeof s->kind, "%s", kind);
     s->version = version;
+    /* The 1.8 file format (readable by HDF5 >= 1.8) checksums the superblock, object headers and
+     * group indexes, so a damaged file is refused rather than misparsed. */
     hid_t fapl = fapl_strong();
+    if (fapl >= 0 && H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0)
+        h5_close(fapl), fapl = H5I_INVALID_HID;
     s->file = H5Fcreate(s->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (s->file < 0) rc = h5_error(s, LT_EIO, "cannot create %s", s->tmp);
     h5_close(fapl);
@@ -526,6 +536,7 @@ int lt_shard_create_growing(lt_shard *s, const char *name, lt_dtype dtype, int n
                             int64_t chunk_rows) {
     LT_TRY(writable(s, "create a dataset"));
     LT_TRY(check_name(s, name));
+    if (ndim > 1 && !row_shape) return lt_error(LT_EINVAL, "%s: growing dataset '%s': no row shape", s->path, name);
     int64_t shape[LT_MAX_DIMS] = {0};
     for (int i = 1; i < ndim && i < LT_MAX_DIMS; i++) shape[i] = row_shape[i - 1];
     hsize_t dims[LT_MAX_DIMS], maxdims[LT_MAX_DIMS];
@@ -628,7 +639,8 @@ int lt_shard_commit(lt_shard *s) {
     if (rc) {
         unlink(s->tmp);
     } else {
-        /* Make the rename itself durable. */
+        /* Make the rename itself durable. Should this fail, the file is complete and in place;
+         * only its surviving a power cut is in doubt, which the error reports. */
         char *dir = strdup(s->path), *slash = dir ? strrchr(dir, '/') : NULL;
         if (slash) slash[slash == dir] = 0;
         rc = dir ? fsync_path(slash ? dir : ".", 1) : lt_error(LT_ENOMEM, "%s: out of memory", s->path);
@@ -686,9 +698,8 @@ static int read_schema(lt_shard *s, const char *kind, int max_version) {
     int rc = attr_read_str(s, s->file, "", SCHEMA_ATTR, v, sizeof v);
     if (rc < 0) return rc == LT_EDTYPE ? LT_ESCHEMA : rc;
     char *slash = strrchr(v, '/'), *end = NULL;
-    long ver = slash ? strtol(slash + 1, &end, 10) : 0;
-    if (!slash || slash == v || slash - v >= (long)sizeof s->kind || end == slash + 1 || *end || ver < 1 ||
-        ver > 1 << 30)
+    long ver = slash && slash[1] >= '0' && slash[1] <= '9' ? strtol(slash + 1, &end, 10) : 0;
+    if (!slash || slash == v || slash - v >= (long)sizeof s->kind || ver < 1 || ver > 1 << 30 || *end)
         return lt_error(LT_ESCHEMA, "%s: %s is '%s', not <kind>/<version>%s%s%s", s->path, SCHEMA_ATTR, v,
                         kind ? " (expected " : "", kind ? want : "", kind ? ")" : "");
     snprintf(s->kind, sizeof s->kind, "%.*s", (int)(slash - v), v);
@@ -737,7 +748,6 @@ int lt_shard_has(lt_shard *s, const char *name) {
     dset d;
     int rc = dset_open(s, name, &d);
     dset_close(&d);
-    if (rc == LT_ENOENT) lt_clear_error();
     return rc == 0 ? 1 : rc == LT_ENOENT ? 0 : rc;
 }
 
@@ -784,8 +794,8 @@ int lt_shard_read_rows(lt_shard *s, const char *name, lt_dtype dtype, int64_t ro
     if (d.ndim < 1) {
         rc = lt_error(LT_EINVAL, "%s: dataset '%s' is a scalar, it has no rows", s->path, name);
     } else if (row0 < 0 || nrows < 0 || (hsize_t)row0 > d.dims[0] || (hsize_t)nrows > d.dims[0] - (hsize_t)row0) {
-        rc = lt_error(LT_ERANGE, "%s: dataset '%s': rows [%lld, %lld) asked, it has %llu rows", s->path, name,
-                      (long long)row0, (long long)row0 + (long long)nrows, (unsigned long long)d.dims[0]);
+        rc = lt_error(LT_ERANGE, "%s: dataset '%s': rows [%lld, %.0f) asked, it has %llu rows", s->path, name,
+                      (long long)row0, (double)row0 + (double)nrows, (unsigned long long)d.dims[0]);
     } else {
         int64_t row = count(d.dims, 1, d.ndim);
         rc = check_cap(s, name, &d, row && nrows > INT64_MAX / row ? INT64_MAX : nrows * row, buf, cap);
@@ -832,20 +842,18 @@ typedef struct {
     const char *obj;
     void *ud;
     char path[NAME_MAX_LEN];
+    int depth; /* of groups; bounded because hard links can make a cycle */
     int rc;
 } visit_ctx;
 
 static int visit_group(visit_ctx *v, hid_t g);
 
 static int visit_dataset(visit_ctx *v) {
-    dset d;
-    LT_TRY(dset_open(v->s, v->path, &d));
-    dset_close(&d);
-    if (d.dtype < 0)
-        return lt_error(LT_EDTYPE, "%s: dataset '%s' is %s, which longtail does not read", v->s->path, v->path, d.tname);
+    lt_dtype dtype = LT_F32;
+    int ndim = 0;
     int64_t shape[LT_MAX_DIMS];
-    for (int i = 0; i < d.ndim; i++) shape[i] = (int64_t)d.dims[i];
-    return v->fn(v->ud, v->path, (lt_dtype)d.dtype, d.ndim, shape);
+    LT_TRY(lt_shard_shape(v->s, v->path, &dtype, &ndim, shape));
+    return v->fn(v->ud, v->path, dtype, ndim, shape);
 }
 
 static herr_t visit_link(hid_t g, const char *name, const H5L_info_t *info, void *p) {
@@ -868,9 +876,14 @@ static herr_t visit_link(hid_t g, const char *name, const H5L_info_t *info, void
 }
 
 static int visit_group(visit_ctx *v, hid_t g) {
+    if (v->depth >= MAX_GROUP_DEPTH)
+        return lt_error(LT_EFORMAT, "%s: groups nested deeper than %d at '%s' (a link cycle?)", v->s->path,
+                        MAX_GROUP_DEPTH, v->path);
     hsize_t idx = 0;
+    v->depth++;
     if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, visit_link, v) < 0 && !v->rc)
         v->rc = h5_error(v->s, LT_EFORMAT, "listing group '%s'", objname(v->path));
+    v->depth--;
     return v->rc;
 }
 
