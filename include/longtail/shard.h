@@ -63,6 +63,10 @@ int lt_shard_attr_f64(lt_shard *s, const char *obj, const char *key, double *val
 typedef int (*lt_shard_visit_fn)(void *ud, const char *name, lt_dtype dtype, int ndim,
                                  const int64_t *shape);
 int lt_shard_visit(lt_shard *s, lt_shard_visit_fn fn, void *ud);
+/* Visit the attributes of obj ("" = root) sorted by name, each value as text: strings quoted,
+ * a single number in decimal, anything else as its type ("(f32[3])"). For `longtail info`. */
+typedef int (*lt_shard_attr_visit_fn)(void *ud, const char *key, const char *value);
+int lt_shard_visit_attrs(lt_shard *s, const char *obj, lt_shard_attr_visit_fn fn, void *ud);
 
 #ifdef __cplusplus
 }

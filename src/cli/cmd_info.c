@@ -2,6 +2,7 @@
  * config (every setting and where it came from). */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "longtail/config.h"
@@ -19,10 +20,34 @@ static int is_hdf5(const char *path) {
 }
 
 #ifdef LONGTAIL_HAVE_HDF5
+/* "12.3 MB": sizes for people. */
+static const char *human_bytes(int64_t n) {
+    static char buf[32];
+    static const char *unit[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+    double x = (double)n;
+    int u = 0;
+    while (x >= 1000 && u < 5) x /= 1000, u++;
+    snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", x, unit[u]);
+    return buf;
+}
+
 static int print_dataset(void *ud, const char *name, lt_dtype dtype, int ndim, const int64_t *shape) {
-    printf("  %-28s %s[", name, lt_dtype_name(dtype));
-    for (int i = 0; i < ndim; i++) printf(i ? ",%lld" : "%lld", (long long)shape[i]);
-    printf("]\n");
+    char type[128];
+    int k = snprintf(type, sizeof type, "%s[", lt_dtype_name(dtype));
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (k < (int)sizeof type) k += snprintf(type + k, sizeof type - (size_t)k, i ? ",%lld" : "%lld", (long long)shape[i]);
+        n *= shape[i];
+    }
+    if (k < (int)sizeof type) snprintf(type + k, sizeof type - (size_t)k, "]");
+    printf("    %-28s %-24s %s\n", name, type, human_bytes(n * (int64_t)lt_dtype_size(dtype)));
+    ++*(int *)ud;
+    return 0;
+}
+
+/* The schema is the header line already. */
+static int print_attr(void *ud, const char *key, const char *value) {
+    if (strcmp(key, "longtail_schema")) printf("    %-28s = %s\n", key, value), ++*(int *)ud;
     return 0;
 }
 
@@ -30,8 +55,18 @@ static int info_shard(const char *path) {
     lt_shard *s;
     int rc = lt_shard_open(&s, path, NULL, 1 << 30);
     if (rc < 0) return rc;
-    printf("%s: longtail shard, schema %s/%d\n", path, lt_shard_kind(s), lt_shard_version(s));
-    rc = lt_shard_visit(s, print_dataset, NULL);
+    struct stat st;
+    printf("%s: longtail shard, schema %s/%d, %s on disk\n", path, lt_shard_kind(s), lt_shard_version(s),
+           stat(path, &st) == 0 ? human_bytes((int64_t)st.st_size) : "?");
+    int nattr = 0, ndata = 0;
+    printf("  attributes:\n");
+    rc = lt_shard_visit_attrs(s, "", print_attr, &nattr);
+    if (rc == 0 && !nattr) printf("    (none)\n");
+    if (rc == 0) {
+        printf("  datasets (dtype[shape], uncompressed size):\n");
+        rc = lt_shard_visit(s, print_dataset, &ndata);
+        if (rc == 0 && !ndata) printf("    (none)\n");
+    }
     lt_shard_close(s);
     return rc;
 }
