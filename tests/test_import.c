@@ -323,9 +323,8 @@ static void test_real(const char *datasets) {
 }
 
 int main(void) {
-    const char *src = getenv("LONGTAIL_SOURCE_DIR");
     test_inline();
-    test_corpus(src ? src : ".");
+    test_corpus(tu_source_dir());
     test_gzip();
     const char *ds = tu_datasets();
     if (ds) test_real(ds);

@@ -61,13 +61,22 @@ static inline unsigned long long tu_seed(void) {
     return s;
 }
 
+/* The source tree (for fixtures and corpora): $LONGTAIL_SOURCE_DIR, else where CMake saw it. */
+static inline const char *tu_source_dir(void) {
+    const char *src = getenv("LONGTAIL_SOURCE_DIR");
+#ifdef LONGTAIL_SOURCE_DIR_DEFAULT
+    if (!src) src = LONGTAIL_SOURCE_DIR_DEFAULT;
+#endif
+    return src ? src : ".";
+}
+
 /* ../shared/datasets relative to the source tree, or NULL (tests then skip with exit code 77). */
 static inline const char *tu_datasets(void) {
     static char path[4096];
-    const char *src = getenv("LONGTAIL_SOURCE_DIR");
+    const char *src = tu_source_dir();
     const char *over = getenv("LONGTAIL_DATASETS");
     if (over) snprintf(path, sizeof path, "%s", over);
-    else snprintf(path, sizeof path, "%s/../shared/datasets", src ? src : ".");
+    else snprintf(path, sizeof path, "%s/../shared/datasets", src);
     return access(path, R_OK) == 0 ? path : NULL;
 }
 

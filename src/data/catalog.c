@@ -78,7 +78,7 @@ int lt_list_shards(const char *dir, const char *prefix, char ***names, int *coun
     size_t pl = strlen(prefix);
     while ((de = readdir(d))) {
         size_t l = strlen(de->d_name);
-        if (l != pl + 9 || strncmp(de->d_name, prefix, pl) || strcmp(de->d_name + l - 3, ".h5")) continue;
+        if (l != pl + 8 || strncmp(de->d_name, prefix, pl) || strcmp(de->d_name + l - 3, ".h5")) continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 16;
             char **nv = realloc(v, (size_t)cap * sizeof *nv);

@@ -41,6 +41,11 @@ struct lt_shard {
 
 /* ---- HDF5 plumbing ---------------------------------------------------------------------------- */
 
+/* Debian's HDF5 is built without thread safety, and a loader reads shards on a prefetch thread
+ * while the main thread may write a checkpoint: every public function below holds this lock
+ * (recursive, since some call others, and visitors may call back in). */
+static pthread_mutex_t g_h5 = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
 static pthread_once_t g_quiet_once = PTHREAD_ONCE_INIT;
 static void quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 static void h5_init(void) { pthread_once(&g_quiet_once, quiet); }
@@ -472,7 +477,7 @@ static int valid_kind(const char *kind) {
     return 1;
 }
 
-int lt_shard_create(lt_shard **out, const char *path, const char *kind, int version) {
+static int create_locked(lt_shard **out, const char *path, const char *kind, int version) {
     *out = NULL;
     if (!path || !path[0]) return lt_error(LT_EINVAL, "shard create: no path");
     if (!valid_kind(kind) || version < 1)
@@ -511,7 +516,7 @@ int lt_shard_create(lt_shard **out, const char *path, const char *kind, int vers
     return 0;
 }
 
-int lt_shard_write(lt_shard *s, const char *name, lt_dtype dtype, int ndim, const int64_t *shape,
+static int write_locked(lt_shard *s, const char *name, lt_dtype dtype, int ndim, const int64_t *shape,
                    const void *data) {
     LT_TRY(writable(s, "write"));
     LT_TRY(check_name(s, name));
@@ -532,7 +537,7 @@ int lt_shard_write(lt_shard *s, const char *name, lt_dtype dtype, int ndim, cons
     return rc;
 }
 
-int lt_shard_create_growing(lt_shard *s, const char *name, lt_dtype dtype, int ndim, const int64_t *row_shape,
+static int create_growing_locked(lt_shard *s, const char *name, lt_dtype dtype, int ndim, const int64_t *row_shape,
                             int64_t chunk_rows) {
     LT_TRY(writable(s, "create a dataset"));
     LT_TRY(check_name(s, name));
@@ -555,7 +560,7 @@ int lt_shard_create_growing(lt_shard *s, const char *name, lt_dtype dtype, int n
     return 0;
 }
 
-int lt_shard_append(lt_shard *s, const char *name, const void *rows, int64_t nrows) {
+static int append_locked(lt_shard *s, const char *name, const void *rows, int64_t nrows) {
     LT_TRY(writable(s, "append"));
     if (nrows < 0 || (nrows > 0 && !rows))
         return lt_error(LT_EINVAL, "%s: appending %lld rows to '%s'%s", s->path, (long long)nrows, name ? name : "",
@@ -596,13 +601,13 @@ static int attr_set(lt_shard *s, const char *obj, const char *key, hid_t ftype, 
     return rc;
 }
 
-int lt_shard_set_attr_str(lt_shard *s, const char *obj, const char *key, const char *value) {
+static int set_attr_str_locked(lt_shard *s, const char *obj, const char *key, const char *value) {
     return attr_set(s, obj, key, H5I_INVALID_HID, H5I_INVALID_HID, value, value ? value : "");
 }
-int lt_shard_set_attr_i64(lt_shard *s, const char *obj, const char *key, int64_t value) {
+static int set_attr_i64_locked(lt_shard *s, const char *obj, const char *key, int64_t value) {
     return attr_set(s, obj, key, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, NULL);
 }
-int lt_shard_set_attr_f64(lt_shard *s, const char *obj, const char *key, double value) {
+static int set_attr_f64_locked(lt_shard *s, const char *obj, const char *key, double value) {
     return attr_set(s, obj, key, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, NULL);
 }
 
@@ -617,7 +622,7 @@ static int fsync_path(const char *path, int dir) {
     return rc;
 }
 
-int lt_shard_commit(lt_shard *s) {
+static int commit_locked(lt_shard *s) {
     if (!s) return lt_error(LT_EINVAL, "shard commit: NULL shard");
     if (!s->tmp) {
         int rc = lt_error(LT_EINVAL, "%s: opened for reading, nothing to commit", s->path);
@@ -650,7 +655,7 @@ int lt_shard_commit(lt_shard *s) {
     return rc;
 }
 
-void lt_shard_abort(lt_shard *s) {
+static void abort_locked(lt_shard *s) {
     if (!s) return;
     /* Only a file we created is ours to delete. */
     if (s->tmp && s->file >= 0) {
@@ -712,7 +717,7 @@ static int read_schema(lt_shard *s, const char *kind, int max_version) {
     return 0;
 }
 
-int lt_shard_open(lt_shard **out, const char *path, const char *kind, int max_version) {
+static int open_locked(lt_shard **out, const char *path, const char *kind, int max_version) {
     *out = NULL;
     if (!path || !path[0]) return lt_error(LT_EINVAL, "shard open: no path");
     if (max_version < 1) return lt_error(LT_EINVAL, "%s: max_version=%d, expected >= 1", path, max_version);
@@ -735,7 +740,7 @@ int lt_shard_open(lt_shard **out, const char *path, const char *kind, int max_ve
 }
 
 /* A writer closed without commit is aborted: only commit makes a file look finished. */
-void lt_shard_close(lt_shard *s) {
+static void close_locked(lt_shard *s) {
     if (s && s->tmp) lt_shard_abort(s);
     else shard_free(s);
 }
@@ -744,14 +749,14 @@ const char *lt_shard_path(const lt_shard *s) { return s ? s->path : ""; }
 const char *lt_shard_kind(const lt_shard *s) { return s ? s->kind : ""; }
 int lt_shard_version(const lt_shard *s) { return s ? s->version : 0; }
 
-int lt_shard_has(lt_shard *s, const char *name) {
+static int has_locked(lt_shard *s, const char *name) {
     dset d;
     int rc = dset_open(s, name, &d);
     dset_close(&d);
     return rc == 0 ? 1 : rc == LT_ENOENT ? 0 : rc;
 }
 
-int lt_shard_shape(lt_shard *s, const char *name, lt_dtype *dtype, int *ndim, int64_t *shape) {
+static int shape_locked(lt_shard *s, const char *name, lt_dtype *dtype, int *ndim, int64_t *shape) {
     dset d;
     LT_TRY(dset_open(s, name, &d));
     dset_close(&d);
@@ -775,7 +780,7 @@ static int check_cap(lt_shard *s, const char *name, const dset *d, int64_t n, co
     return 0;
 }
 
-int lt_shard_read(lt_shard *s, const char *name, lt_dtype dtype, void *buf, size_t cap) {
+static int read_locked(lt_shard *s, const char *name, lt_dtype dtype, void *buf, size_t cap) {
     dset d;
     LT_TRY(dset_open_as(s, name, dtype, &d));
     int64_t n = count(d.dims, 0, d.ndim);
@@ -786,7 +791,7 @@ int lt_shard_read(lt_shard *s, const char *name, lt_dtype dtype, void *buf, size
     return rc;
 }
 
-int lt_shard_read_rows(lt_shard *s, const char *name, lt_dtype dtype, int64_t row0, int64_t nrows, void *buf,
+static int read_rows_locked(lt_shard *s, const char *name, lt_dtype dtype, int64_t row0, int64_t nrows, void *buf,
                        size_t cap) {
     dset d;
     LT_TRY(dset_open_as(s, name, dtype, &d));
@@ -822,14 +827,14 @@ static int attr_get(lt_shard *s, const char *obj, const char *key, H5T_class_t c
     return rc;
 }
 
-int lt_shard_attr_str(lt_shard *s, const char *obj, const char *key, char *buf, size_t cap) {
+static int attr_str_locked(lt_shard *s, const char *obj, const char *key, char *buf, size_t cap) {
     if (!buf || !cap) return lt_error(LT_EINVAL, "%s: attribute '%s': no buffer", lt_shard_path(s), key ? key : "");
     return attr_get(s, obj, key, H5T_STRING, H5I_INVALID_HID, NULL, buf, cap);
 }
-int lt_shard_attr_i64(lt_shard *s, const char *obj, const char *key, int64_t *value) {
+static int attr_i64_locked(lt_shard *s, const char *obj, const char *key, int64_t *value) {
     return attr_get(s, obj, key, H5T_INTEGER, H5T_NATIVE_INT64, value, NULL, 0);
 }
-int lt_shard_attr_f64(lt_shard *s, const char *obj, const char *key, double *value) {
+static int attr_f64_locked(lt_shard *s, const char *obj, const char *key, double *value) {
     return attr_get(s, obj, key, H5T_FLOAT, H5T_NATIVE_DOUBLE, value, NULL, 0);
 }
 
@@ -888,7 +893,7 @@ static int visit_group(visit_ctx *v, hid_t g) {
 }
 
 /* Depth first, sorted by name. A non-zero return from fn stops the walk and is returned. */
-int lt_shard_visit(lt_shard *s, lt_shard_visit_fn fn, void *ud) {
+static int visit_locked(lt_shard *s, lt_shard_visit_fn fn, void *ud) {
     if (!s || !fn) return lt_error(LT_EINVAL, "shard visit: NULL shard or function");
     visit_ctx v = {.s = s, .fn = fn, .ud = ud};
     hid_t root;
@@ -939,7 +944,7 @@ static herr_t visit_attr(hid_t o, const char *key, const H5A_info_t *info, void 
     return v->rc ? 1 : 0;
 }
 
-int lt_shard_visit_attrs(lt_shard *s, const char *obj, lt_shard_attr_visit_fn fn, void *ud) {
+static int visit_attrs_locked(lt_shard *s, const char *obj, lt_shard_attr_visit_fn fn, void *ud) {
     if (!s || !fn) return lt_error(LT_EINVAL, "shard visit_attrs: NULL shard or function");
     visit_ctx v = {.s = s, .attr_fn = fn, .obj = obj, .ud = ud};
     hid_t o;
@@ -949,4 +954,147 @@ int lt_shard_visit_attrs(lt_shard *s, const char *obj, lt_shard_attr_visit_fn fn
         v.rc = h5_error(s, LT_EFORMAT, "listing the attributes of '%s'", objname(obj));
     h5_close(o);
     return v.rc;
+}
+
+/* ---- the public API: each call holds the HDF5 lock ------------------------------------------ */
+
+int lt_shard_create(lt_shard **out, const char *path, const char *kind, int version) {
+    pthread_mutex_lock(&g_h5);
+    int rc = create_locked(out, path, kind, version);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_write(lt_shard *s, const char *name, lt_dtype dtype, int ndim, const int64_t *shape,
+                   const void *data) {
+    pthread_mutex_lock(&g_h5);
+    int rc = write_locked(s, name, dtype, ndim, shape, data);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_create_growing(lt_shard *s, const char *name, lt_dtype dtype, int ndim, const int64_t *row_shape,
+                            int64_t chunk_rows) {
+    pthread_mutex_lock(&g_h5);
+    int rc = create_growing_locked(s, name, dtype, ndim, row_shape, chunk_rows);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_append(lt_shard *s, const char *name, const void *rows, int64_t nrows) {
+    pthread_mutex_lock(&g_h5);
+    int rc = append_locked(s, name, rows, nrows);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_set_attr_str(lt_shard *s, const char *obj, const char *key, const char *value) {
+    pthread_mutex_lock(&g_h5);
+    int rc = set_attr_str_locked(s, obj, key, value);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_set_attr_i64(lt_shard *s, const char *obj, const char *key, int64_t value) {
+    pthread_mutex_lock(&g_h5);
+    int rc = set_attr_i64_locked(s, obj, key, value);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_set_attr_f64(lt_shard *s, const char *obj, const char *key, double value) {
+    pthread_mutex_lock(&g_h5);
+    int rc = set_attr_f64_locked(s, obj, key, value);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_commit(lt_shard *s) {
+    pthread_mutex_lock(&g_h5);
+    int rc = commit_locked(s);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+void lt_shard_abort(lt_shard *s) {
+    pthread_mutex_lock(&g_h5);
+    abort_locked(s);
+    pthread_mutex_unlock(&g_h5);
+}
+
+int lt_shard_open(lt_shard **out, const char *path, const char *kind, int max_version) {
+    pthread_mutex_lock(&g_h5);
+    int rc = open_locked(out, path, kind, max_version);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+void lt_shard_close(lt_shard *s) {
+    pthread_mutex_lock(&g_h5);
+    close_locked(s);
+    pthread_mutex_unlock(&g_h5);
+}
+
+int lt_shard_has(lt_shard *s, const char *name) {
+    pthread_mutex_lock(&g_h5);
+    int rc = has_locked(s, name);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_shape(lt_shard *s, const char *name, lt_dtype *dtype, int *ndim, int64_t *shape) {
+    pthread_mutex_lock(&g_h5);
+    int rc = shape_locked(s, name, dtype, ndim, shape);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_read(lt_shard *s, const char *name, lt_dtype dtype, void *buf, size_t cap) {
+    pthread_mutex_lock(&g_h5);
+    int rc = read_locked(s, name, dtype, buf, cap);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_read_rows(lt_shard *s, const char *name, lt_dtype dtype, int64_t row0, int64_t nrows, void *buf,
+                       size_t cap) {
+    pthread_mutex_lock(&g_h5);
+    int rc = read_rows_locked(s, name, dtype, row0, nrows, buf, cap);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_attr_str(lt_shard *s, const char *obj, const char *key, char *buf, size_t cap) {
+    pthread_mutex_lock(&g_h5);
+    int rc = attr_str_locked(s, obj, key, buf, cap);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_attr_i64(lt_shard *s, const char *obj, const char *key, int64_t *value) {
+    pthread_mutex_lock(&g_h5);
+    int rc = attr_i64_locked(s, obj, key, value);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_attr_f64(lt_shard *s, const char *obj, const char *key, double *value) {
+    pthread_mutex_lock(&g_h5);
+    int rc = attr_f64_locked(s, obj, key, value);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_visit(lt_shard *s, lt_shard_visit_fn fn, void *ud) {
+    pthread_mutex_lock(&g_h5);
+    int rc = visit_locked(s, fn, ud);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
+}
+
+int lt_shard_visit_attrs(lt_shard *s, const char *obj, lt_shard_attr_visit_fn fn, void *ud) {
+    pthread_mutex_lock(&g_h5);
+    int rc = visit_attrs_locked(s, obj, fn, ud);
+    pthread_mutex_unlock(&g_h5);
+    return rc;
 }
