@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The one GPU check. On a machine with an NVIDIA GPU: build with CUDA, run every test (the CUDA
+# cases of the op test run for real there), run the benchmarks, and print a short table last.
+# Meant to finish in well under 8 minutes on an H200 machine.
+#
+#   bench/gpu-check.sh [OUTDIR]      (OUTDIR defaults to $OUT, else build-gpu/out)
+#
+# The GPU machine may have no HDF5 or BLAS and no package registry: run bench/fetch-deps.sh on a
+# machine with apt first; its .deps/*.deb are unpacked here into .deps/root and used when the
+# system lacks the library. Without HDF5 at all the build turns the shard layer off (the op test
+# and the GEMM benchmark still run).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=${1:-${OUT:-$root/build-gpu/out}}
+mkdir -p "$out"
+build=$root/build-gpu
+t0=$(date +%s)
+say() { echo "[gpu-check +$(( $(date +%s) - t0 ))s] $*"; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /' || say "nvidia-smi: not available"
+nvcc --version 2>/dev/null | tail -1
+
+# ---- dependencies ----------------------------------------------------------------------------
+deps=$root/.deps/root
+unpack() {
+  [ -d "$deps" ] && return 0
+  ls "$root"/.deps/*.deb >/dev/null 2>&1 || return 1
+  mkdir -p "$deps"
+  for d in "$root"/.deps/*.deb; do
+    if command -v dpkg-deb >/dev/null; then dpkg-deb -x "$d" "$deps"
+    else (t=$(mktemp -d) && cd "$t" && ar x "$d" && tar -xf data.tar.* -C "$deps" && rm -rf "$t"); fi
+  done
+}
+cmake_args=(-DCMAKE_BUILD_TYPE=Release -DLONGTAIL_CUDA=ON)
+runtime_path=""
+have_sys_hdf5=0
+for h in /usr/include/hdf5/serial/hdf5.h /usr/include/hdf5.h /usr/local/include/hdf5.h; do [ -f "$h" ] && have_sys_hdf5=1; done
+if [ "$have_sys_hdf5" = 1 ] && [ -z "${LONGTAIL_FORCE_DEPS:-}" ]; then
+  say "HDF5: system"
+elif unpack && [ -f "$deps/usr/include/hdf5/serial/hdf5.h" ]; then
+  lib=$deps/usr/lib/x86_64-linux-gnu
+  runtime_path=$lib:$deps/lib/x86_64-linux-gnu:$lib/openblas-pthread
+  if LD_LIBRARY_PATH=$runtime_path ldd "$lib/libhdf5_serial.so" | grep -q "not found"; then
+    say "HDF5: unpacked, but its libraries do not load here; building without HDF5"
+    LD_LIBRARY_PATH=$runtime_path ldd "$lib/libhdf5_serial.so" | grep "not found"
+    cmake_args+=(-DLONGTAIL_HDF5=OFF)
+  else
+    say "HDF5: from .deps"
+    cmake_args+=(-DHDF5_C_INCLUDE_DIR=$deps/usr/include/hdf5/serial -DHDF5_C_LIBRARY_hdf5=$lib/libhdf5_serial.so
+                 -DHDF5_C_LIBRARY_hdf5_hl=$lib/libhdf5_serial_hl.so -DHDF5_C_COMPILER_EXECUTABLE=/nonexistent)
+  fi
+else
+  say "HDF5: none; building without the shard layer"
+  cmake_args+=(-DLONGTAIL_HDF5=OFF)
+fi
+# BLAS is loaded at run time (src/cpu/blas.c): point it at the unpacked OpenBLAS if the system has none.
+if ! ldconfig -p 2>/dev/null | grep -q "libopenblas.so.0" || [ -n "${LONGTAIL_FORCE_DEPS:-}" ]; then
+  if unpack && [ -f "$deps/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0" ]; then
+    export LONGTAIL_BLAS=$deps/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0
+    runtime_path=${runtime_path:-$deps/usr/lib/x86_64-linux-gnu:$deps/lib/x86_64-linux-gnu}
+    say "BLAS: $LONGTAIL_BLAS"
+  else
+    say "BLAS: none found; CPU GEMMs will fail (run bench/fetch-deps.sh and carry .deps)"
+  fi
+fi
+# Only longtail's own programs see the unpacked libraries (not python, not the compiler).
+run() { LD_LIBRARY_PATH=${runtime_path}${runtime_path:+:}${LD_LIBRARY_PATH:-} "$@"; }
+
+# ---- build -------------------------------------------------------------------------------------
+say "configure: ${cmake_args[*]}"
+cmake -S "$root" -B "$build" "${cmake_args[@]}" > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+say "build"
+cmake --build "$build" -j"$(nproc)" > "$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -30; exit 1; }
+
+# ---- tests: every test, with the CUDA cases live ------------------------------------------------
+say "tests"
+(cd "$build" && run ctest --output-on-failure --timeout 300) > "$out/ctest.log" 2>&1
+tests_rc=$?
+run "$build/tests/test_ops" > "$out/test_ops.log" 2>&1
+ops_rc=$?
+cuda_ok=$(grep -c "cuda vs cpu.* ok$\|gemm cuda.* ok$\|cuda vs cpu: max |err| .* ok$" "$out/test_ops.log")
+cuda_fail=$(grep -c "FAIL" "$out/test_ops.log")
+cuda_skip=$(grep -c "skipped: no CUDA device" "$out/test_ops.log")
+
+# ---- benchmarks ----------------------------------------------------------------------------------
+say "bench/gemm"
+run "$build/bench/gemm" --json "$out/gemm.json" > "$out/gemm.log" 2>&1
+cat "$out/gemm.log"
+
+# ---- summary --------------------------------------------------------------------------------------
+echo
+echo "==== gpu-check summary ($(( $(date +%s) - t0 ))s) ===="
+printf "%-34s %s\n" "ctest" "$(grep -E 'tests passed' "$out/ctest.log" || echo 'did not finish')"
+printf "%-34s %s\n" "op test CUDA cases" "$cuda_ok ok, $cuda_fail failed, $cuda_skip skipped (exit $ops_rc)"
+printf "%-34s %s\n" "gemm cpu ratio (goal >= 0.8)" "$(grep -o '"ratio": [0-9.]*' "$out/gemm.json" 2>/dev/null | cut -d' ' -f2)"
+for m in fp32 tf32 bf16; do
+  printf "%-34s %s\n" "gemm cuda $m TFLOP/s" "$(grep -o "\"cuda_${m}_tflops\": [0-9.]*" "$out/gemm.json" 2>/dev/null | cut -d' ' -f2)"
+done
+grep -E "FAIL" "$out/test_ops.log" | head -20
+[ "$tests_rc" = 0 ] && [ "$ops_rc" = 0 ]
