@@ -4,6 +4,7 @@
 #define LONGTAIL_CLI_H
 
 int lt_cmd_info(int argc, char **argv);
+int lt_cmd_synth(int argc, char **argv);
 
 /* Print "longtail <cmd>: <message>" with the last error's detail; returns 1. */
 int lt_cli_fail(const char *cmd, int code);
