@@ -302,25 +302,29 @@ int main(void) {
 
     char root[] = "/tmp/longtail-test-synth-XXXXXX";
     if (!mkdtemp(root)) return perror("mkdtemp"), 1;
-    char a[256], b[256], c[256], z[256];
+    char a[256], b[256], c[256], d[256], z[256];
     snprintf(a, sizeof a, "%s/a", root);
     snprintf(b, sizeof b, "%s/b/nested", root); /* folders are created as needed */
     snprintf(c, sizeof c, "%s/c", root);
+    snprintf(d, sizeof d, "%s/d", root);
     snprintf(z, sizeof z, "%s/zh", root);
 
-    lt_synth_opts oa, ob, oc, oz;
-    lt_synth_stats sa, sb, sc, sz;
+    lt_synth_opts oa, ob, oc, od, oz;
+    lt_synth_stats sa, sb, sc, sd, sz;
     opts_for(&oa, a, 7, 2);
     opts_for(&ob, b, 7, 1);
+    opts_for(&od, d, 7, 5); /* more threads than chunks of items, fewer than of users */
     opts_for(&oc, c, 8, 2);
     opts_for(&oz, z, 7, 2);
     oz.lang = "zh", oz.items = 800, oz.users = 200;
     CHECK(lt_synth_write(&oa, &sa) == 0, "%s", lt_last_error());
     CHECK(lt_synth_write(&ob, &sb) == 0, "%s", lt_last_error());
     CHECK(lt_synth_write(&oc, &sc) == 0, "%s", lt_last_error());
+    CHECK(lt_synth_write(&od, &sd) == 0, "%s", lt_last_error());
     CHECK(lt_synth_write(&oz, &sz) == 0, "%s", lt_last_error());
 
     CHECK(same_file(a, b, "items.tsv") && same_file(a, b, "events.tsv"), "same seed, 2 vs 1 threads: files differ");
+    CHECK(same_file(a, d, "items.tsv") && same_file(a, d, "events.tsv"), "same seed, 2 vs 5 threads: files differ");
     CHECK(!same_file(a, c, "items.tsv") && !same_file(a, c, "events.tsv"), "another seed gave the same files");
     CHECK(only_final_files(a), "%s holds more than items.tsv and events.tsv", a);
     CHECK(sa.items == 3000 && sa.users == 2000 && sa.mean_history > 8 && sa.mean_history < 12,
@@ -339,7 +343,7 @@ int main(void) {
     bad = oa, bad.out = NULL;
     CHECK(lt_synth_write(&bad, NULL) == LT_EINVAL, "no output folder accepted");
 
-    remove_shop(a), remove_shop(b), remove_shop(c), remove_shop(z);
+    remove_shop(a), remove_shop(b), remove_shop(c), remove_shop(d), remove_shop(z);
     snprintf(b, sizeof b, "%s/b", root), rmdir(b);
     rmdir(root);
     if (failures) fprintf(stderr, "test_synth: %d failure(s)\n", failures);
