@@ -6,6 +6,7 @@
 #include "longtail/config.h"
 
 int lt_cmd_info(int argc, char **argv);
+int lt_cmd_synth(int argc, char **argv);
 int lt_cmd_import(int argc, char **argv);
 
 /* A subcommand option: a short name for one config setting. */

@@ -20,7 +20,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
-    {"synth", NULL, "write a synthetic catalog + interactions (raw files)"},
+    {"synth", lt_cmd_synth, "write a synthetic catalog + interactions (raw files)"},
     {"import", IF_HDF5(lt_cmd_import), "raw catalog/events (TSV, JSON lines, Amazon, MovieLens) -> HDF5 shards"},
     {"vocab", NULL, "train a WordPiece vocabulary, or load a BERT vocab.txt"},
     {"pretrain", NULL, "masked-language-model pretraining of the text encoder"},

@@ -1,0 +1,56 @@
+/* The synthetic shop: a catalog with product text and users whose histories follow latent
+ * tastes, written in the generic raw layout of datasets/README.md (items.tsv + events.tsv) so
+ * that `longtail import` reads it like any real shop. It is the engine's default data for demos
+ * and tests: the text is informative (item attributes drive both the words and who buys the
+ * item), popularity is Zipf, histories have sequential structure (complements follow each other)
+ * and a fraction of items is cold (no events at all).
+ *
+ * Every item and every user draws from its own Philox stream, so the bytes written depend only
+ * on the options, never on the number of threads. */
+#ifndef LONGTAIL_SYNTH_H
+#define LONGTAIL_SYNTH_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lt_synth_opts {
+    const char *out;         /* output folder (created if missing); required */
+    int64_t items;           /* catalog size */
+    int64_t users;           /* 0 writes an events.tsv with only its header */
+    uint64_t seed;
+    double zipf;             /* popularity exponent over item ranks */
+    double cold;             /* share of items with no events, in [0, 1) */
+    double events_per_user;  /* mean history length (every history has at least 3) */
+    const char *lang;        /* "en" or "zh" (Simplified Chinese text) */
+    int threads;             /* 0: OpenMP's default */
+    int progress;            /* show progress lines on stderr */
+} lt_synth_opts;
+
+/* What was written, for the summary line. */
+typedef struct lt_synth_stats {
+    int64_t items, cold_items, users, events;
+    double head_share;       /* share of events on the top 20% of items by event count */
+    double mean_history;     /* events per user */
+    int64_t bytes;           /* both files together */
+    double seconds;
+} lt_synth_stats;
+
+/* items 10000, users 5000, seed 1, zipf 1.1, cold 0.05, events_per_user 10, lang "en",
+ * threads 0, progress 1, out NULL. */
+void lt_synth_opts_init(lt_synth_opts *o);
+
+/* Write out/items.tsv and out/events.tsv (each to a temporary name, renamed when complete).
+ * stats may be NULL. */
+int lt_synth_write(const lt_synth_opts *o, lt_synth_stats *stats);
+
+/* Which items (0-based, file order) lt_synth_write makes cold for these options: cold[i] = 1.
+ * cold holds o->items bytes. For cold-start evaluation and tests. */
+int lt_synth_cold_items(const lt_synth_opts *o, uint8_t *cold);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
