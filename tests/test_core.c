@@ -31,7 +31,7 @@ static void test_philox(void) {
     uint32_t first[10];
     for (int i = 0; i < 10; i++) first[i] = lt_rng_next_u32(&r);
     for (int i = 0; i < 10; i++) CHECK(first[i] == lt_rng_u32(42, 7, (uint64_t)i));
-    lt_rng again = {42, 7, 5};
+    lt_rng again = {.seed = 42, .stream = 7, .pos = 5};
     CHECK(lt_rng_next_u32(&again) == first[5]);
     CHECK(lt_rng_u32(42, 8, 0) != first[0]); /* streams differ */
     /* uniform and below: range and rough balance */

@@ -63,6 +63,8 @@ LT_HD float lt_rng_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
 #include <stddef.h>
 typedef struct lt_rng {
     uint64_t seed, stream, pos; /* pos = index of the next word: save it to resume */
+    uint64_t tag;               /* 1 + the Philox block held in cache (0: none) */
+    uint32_t cache[4];          /* one Philox call gives four words */
 } lt_rng;
 
 void lt_rng_init(lt_rng *r, uint64_t seed, uint64_t stream);

@@ -7,9 +7,20 @@ void lt_rng_init(lt_rng *r, uint64_t seed, uint64_t stream) {
     r->seed = seed;
     r->stream = stream;
     r->pos = 0;
+    r->tag = 0;
 }
 
-uint32_t lt_rng_next_u32(lt_rng *r) { return lt_rng_u32(r->seed, r->stream, r->pos++); }
+/* Word pos of the stream, as lt_rng_u32 defines it, computing each Philox block once. */
+uint32_t lt_rng_next_u32(lt_rng *r) {
+    uint64_t block = r->pos >> 2;
+    if (r->tag != block + 1) {
+        uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32), (uint32_t)r->stream, (uint32_t)(r->stream >> 32)};
+        uint32_t key[2] = {(uint32_t)r->seed, (uint32_t)(r->seed >> 32)};
+        lt_philox4x32(ctr, key, r->cache);
+        r->tag = block + 1;
+    }
+    return r->cache[r->pos++ & 3];
+}
 
 uint64_t lt_rng_next_u64(lt_rng *r) {
     uint64_t hi = lt_rng_next_u32(r);
