@@ -22,7 +22,7 @@ typedef struct {
 static const command commands[] = {
     {"synth", lt_cmd_synth, "write a synthetic catalog + interactions (raw files)"},
     {"import", IF_HDF5(lt_cmd_import), "raw catalog/events (TSV, JSON lines, Amazon, MovieLens) -> HDF5 shards"},
-    {"vocab", NULL, "train a WordPiece vocabulary, or load a BERT vocab.txt"},
+    {"vocab", IF_HDF5(lt_cmd_vocab), "train a WordPiece vocabulary, or load a BERT vocab.txt"},
     {"pretrain", NULL, "masked-language-model pretraining of the text encoder"},
     {"embed", NULL, "bulk (re-)embedding of a catalog, shard by shard, resumable"},
     {"cluster", NULL, "k-means + PCA on embeddings, long-tail report"},
@@ -31,7 +31,7 @@ static const command commands[] = {
     {"recommend", NULL, "top-K for every user (or a list) into HDF5/CSV"},
     {"classify", NULL, "the long-tail classifier of product text"},
     {"bandit", NULL, "exploration policies evaluated by replay on logged feedback"},
-    {"run", NULL, "the whole chain from one config"},
+    {"run", IF_HDF5(lt_cmd_run), "the whole chain from one config"},
     {"info", lt_cmd_info, "describe a shard, checkpoint or config file"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof *commands)
