@@ -76,18 +76,13 @@ class Props:
 
     def apply(self, compat):
         for cp, field, val in compat:
-            if field == 'lower':
-                if val == [cp]:
-                    self.lower.pop(cp, None)
-                else:
-                    self.lower[cp] = val
-            elif field == 'decomp':
-                if val == [cp]:
-                    self.decomp.pop(cp, None)
-                else:
-                    self.decomp[cp] = val
+            table = getattr(self, field)
+            if field not in ('lower', 'decomp'):
+                table[cp] = val
+            elif val == [cp]:
+                table.pop(cp, None)
             else:
-                getattr(self, field)[cp] = val
+                table[cp] = val
 
 
 # ---- the probe: what the reference does with each code point ------------------------------------
