@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../tests/beauty.h"
 #include "longtail/error.h"
 #include "longtail/log.h"
 #include "longtail/wordpiece.h"
@@ -24,44 +25,8 @@
 #define LT_SOURCE_DIR "."
 #endif
 
-typedef struct {
-    const char **text;
-    int64_t *len;
-    int64_t n, bytes;
-} corpus;
-
-/* Titles (third column) of beauty_items.tsv. The file's buffer is kept for the process. */
-static int read_titles(const char *path, corpus *c) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return lt_error(LT_ENOENT, "%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *data = malloc((size_t)size + 1);
-    size_t got = data ? fread(data, 1, (size_t)size, f) : 0;
-    fclose(f);
-    if (!data) return lt_error(LT_ENOMEM, "%s: %ld bytes", path, size);
-    data[got] = 0;
-    int64_t lines = 0;
-    for (size_t i = 0; i < got; i++) lines += data[i] == '\n';
-    c->text = malloc((size_t)(lines + 1) * sizeof *c->text);
-    c->len = malloc((size_t)(lines + 1) * sizeof *c->len);
-    c->n = c->bytes = 0;
-    for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
-        char *t = strchr(line, '\t');
-        t = t ? strchr(t + 1, '\t') : NULL;
-        if (!t) continue;
-        char *e = strchr(++t, '\t');
-        if (e) *e = 0;
-        c->text[c->n] = t;
-        c->len[c->n] = (int64_t)strlen(t);
-        c->bytes += c->len[c->n++];
-    }
-    return 0;
-}
-
 /* Seconds for passes over the corpus on this thread; *pieces counts one pass. */
-static double run_single(const lt_vocab *v, const corpus *c, int passes, int encode, int64_t *pieces) {
+static double run_single(const lt_vocab *v, const beauty_titles *c, int passes, int encode, int64_t *pieces) {
     int32_t ids[512];
     int64_t n, total = 0;
     double t0 = lt_seconds();
@@ -77,7 +42,7 @@ static double run_single(const lt_vocab *v, const corpus *c, int passes, int enc
     return lt_seconds() - t0;
 }
 
-static double run_threads(const lt_vocab *v, const corpus *c, int passes) {
+static double run_threads(const lt_vocab *v, const beauty_titles *c, int passes) {
     double t0 = lt_seconds();
     for (int p = 0; p < passes; p++) {
 #pragma omp parallel for schedule(static, 256)
@@ -142,9 +107,13 @@ int main(int argc, char **argv) {
     snprintf(vocab_path, sizeof vocab_path, "%s/bert-base-uncased/vocab.txt", datasets);
     snprintf(titles_path, sizeof titles_path, "%s/amazon-beauty/beauty_items.tsv", datasets);
     lt_vocab *v;
-    corpus c;
-    if (lt_vocab_load(&v, vocab_path) < 0 || read_titles(titles_path, &c) < 0) {
+    beauty_titles c;
+    if (lt_vocab_load(&v, vocab_path) < 0) {
         fprintf(stderr, "tokenize: %s\n", lt_last_error());
+        return 1;
+    }
+    if (beauty_titles_read(&c, titles_path) < 0) {
+        fprintf(stderr, "tokenize: cannot read %s\n", titles_path);
         return 1;
     }
     int passes = (int)(mb * 1e6 / (double)c.bytes) + 1;
@@ -170,19 +139,25 @@ int main(int argc, char **argv) {
     }
     run_single(v, &c, 1, 0, &pieces);
     printf("%-44s %10s %10s\n", "", "MB/s", "vs HF");
-    printf("%-44s %10.1f %9.1fx\n", "longtail lt_tokenize, 1 thread", best_tok, best_hf > 0 ? best_tok / best_hf : 0);
-    printf("%-44s %10.1f %9.1fx\n", "longtail lt_encode(max_len 128), 1 thread", best_enc,
-           best_hf > 0 ? best_enc / best_hf : 0);
     char label[64];
     snprintf(label, sizeof label, "longtail lt_encode, %d threads (OpenMP)", omp_get_max_threads());
-    printf("%-44s %10.1f %9.1fx\n", label, best_thr, best_hf > 0 ? best_thr / best_hf : 0);
+    const char *names[3] = {"longtail lt_tokenize, 1 thread", "longtail lt_encode(max_len 128), 1 thread", label};
+    double mbps[3] = {best_tok, best_enc, best_thr};
+    for (int i = 0; i < 3; i++) {
+        printf("%-44s %10.1f", names[i], mbps[i]);
+        if (best_hf > 0)
+            printf(" %9.1fx\n", mbps[i] / best_hf);
+        else
+            printf(" %10s\n", "-");
+    }
     if (best_hf > 0)
         printf("%-44s %10.2f %9.1fx\n", "HF tokenizers encodeBatch, 1 thread (node)", best_hf, 1.0);
     else
-        printf("HF tokenizers: not run (needs node and `npm ci` in tests/fixtures/wordpiece)\n");
+        printf("HF tokenizers: not run (--no-hf, or no node / `npm ci` in tests/fixtures/wordpiece)\n");
     printf("pieces per pass: longtail %lld", (long long)pieces);
     if (hf_pieces >= 0) printf(", HF %lld (%s)", (long long)hf_pieces, hf_pieces == pieces ? "same" : "DIFFERENT");
     printf("\n");
     lt_vocab_free(v);
+    beauty_titles_free(&c);
     return hf_pieces >= 0 && hf_pieces != pieces;
 }

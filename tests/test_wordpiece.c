@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "beauty.h"
 #include "data/unicode.h"
 #include "longtail/error.h"
 #include "longtail/log.h"
@@ -485,57 +486,29 @@ static int test_golden(const lt_vocab *v, const char *fixture) {
     return cases;
 }
 
-/* Titles (column 3) of beauty_items.tsv; *n of them, in one malloc'ed block. */
-static char **read_titles(const char *path, int64_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *data = malloc((size_t)size + 1);
-    size_t got = fread(data, 1, (size_t)size, f);
-    fclose(f);
-    data[got] = 0;
-    int64_t lines = 0;
-    for (size_t i = 0; i < got; i++) lines += data[i] == '\n';
-    char **titles = malloc((size_t)(lines + 1) * sizeof *titles + 1);
-    *n = 0;
-    for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
-        char *t = strchr(line, '\t');
-        t = t ? strchr(t + 1, '\t') : NULL;
-        if (!t) continue;
-        char *e = strchr(t + 1, '\t');
-        if (e) *e = 0;
-        titles[(*n)++] = t + 1;
-    }
-    titles[*n] = data; /* kept for free_titles */
-    return titles;
-}
-
 static void test_train_beauty(const char *datasets) {
     char path[1200];
     snprintf(path, sizeof path, "%s/amazon-beauty/beauty_items.tsv", datasets);
-    int64_t n;
-    char **titles = read_titles(path, &n);
-    CHECK(titles && n == 12101, "%s: %lld titles", path, titles ? (long long)n : -1ll);
-    if (!titles) return;
+    beauty_titles bt;
+    CHECK(beauty_titles_read(&bt, path) == 0 && bt.n == 12101, "%s: %lld titles", path, (long long)bt.n);
+    if (!bt.data) return;
+    const char *const *titles = (const char *const *)bt.text;
     double t0 = lt_seconds();
     lt_vocab *v = NULL;
-    CHECK(lt_vocab_train(&v, (const char *const *)titles, NULL, n, 8000, NULL) == 0, "%s", lt_last_error());
+    CHECK(lt_vocab_train(&v, titles, bt.len, bt.n, 8000, NULL) == 0, "%s", lt_last_error());
     double dt = lt_seconds() - t0;
     if (v) {
         int64_t pieces;
-        double r = unk_rate(v, (const char *const *)titles, n, &pieces);
+        double r = unk_rate(v, titles, bt.n, &pieces);
         printf("train: %lld titles -> %lld tokens in %.2f s; re-tokenized: %lld pieces, [UNK] rate %.4f%%\n",
-               (long long)n, (long long)lt_vocab_size(v), dt, (long long)pieces, 100 * r);
+               (long long)bt.n, (long long)lt_vocab_size(v), dt, (long long)pieces, 100 * r);
         CHECK(lt_vocab_size(v) == 8000, "size %lld", (long long)lt_vocab_size(v));
         CHECK(dt < 20, "training took %.1f s", dt);
-        check_trained(v, (const char *const *)titles, n, "beauty");
-        test_threads(v, (const char *const *)titles, 500);
+        check_trained(v, titles, bt.n, "beauty");
+        test_threads(v, titles, 500);
         lt_vocab_free(v);
     }
-    free(titles[n]);
-    free(titles);
+    beauty_titles_free(&bt);
 }
 
 int main(int argc, char **argv) {
