@@ -7,10 +7,10 @@
 // TOKENIZERS_PARALLELISM=false for one thread (bench/tokenize does).
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const [modules, vocab, titlesPath, mbArg] = process.argv.slice(2);
-const t = createRequire(join(modules, 'package.json'))('tokenizers');
+const t = createRequire(join(resolve(modules), 'package.json'))('tokenizers');
 
 const model = await t.WordPiece.fromFile(vocab, { unkToken: '[UNK]', continuingSubwordPrefix: '##',
                                                   maxInputCharsPerWord: 100 });

@@ -31,7 +31,8 @@ typedef struct {
  * an empty file is LT_EFORMAT naming file:line. */
 int lt_vocab_load(lt_vocab **out, const char *path);
 
-/* Build a vocabulary from n tokens (id = index); the same rules as a loaded line. */
+/* Build a vocabulary from n NUL-terminated tokens (id = index); the rules of a loaded line, and
+ * no newline inside a token. */
 int lt_vocab_create(lt_vocab **out, const char *const *tokens, int64_t n);
 
 /* Write one token per line; to a temporary name first, renamed when complete. */
