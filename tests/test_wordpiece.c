@@ -461,6 +461,8 @@ static int test_golden(const lt_vocab *v, const char *fixture) {
         cases++;
         lt_wp_opts o = LT_WP_OPTS_DEFAULT;
         if (strcmp(field[1], "cased") == 0) o.lowercase = 0, o.strip_accents = 0;
+        if (strncmp(field[1], "opts:", 5) == 0)
+            sscanf(field[1] + 5, "%d,%d,%d", &o.lowercase, &o.strip_accents, &o.handle_chinese_chars);
         char text_shown[256];
         snprintf(text_shown, sizeof text_shown, "%s", field[2]);
         int64_t len = unescape(field[2]);
