@@ -67,6 +67,7 @@ int lt_cmd_run(int argc, char **argv) {
         printf("\n== %s ==\n", st->name);
         fflush(stdout);
         status = st->run(ac, av);
+        fflush(stdout);
         free(av);
         p += len + (p[len] == ',');
     }

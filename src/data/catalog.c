@@ -98,6 +98,18 @@ int lt_list_shards(const char *dir, const char *prefix, char ***names, int *coun
     return 0;
 }
 
+int lt_shard_set_error(const char *dir, const char *prefix, char **names, int count, int64_t declared) {
+    for (int64_t i = 0; i < declared; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "%s%05lld.h5", prefix, (long long)i);
+        if (i >= count || strcmp(names[i], want))
+            return lt_error(LT_EFORMAT, "%s: the shards say there are %lld, %d are present: %s is missing", dir,
+                            (long long)declared, count, want);
+    }
+    return lt_error(LT_EFORMAT, "%s: the shards say there are %lld, but %d are present (%s is left over from "
+                    "another run?)", dir, (long long)declared, count, names[count - 1]);
+}
+
 void lt_free_names(char **names, int count) {
     for (int i = 0; i < count; i++) free(names[i]);
     free(names);
@@ -119,7 +131,9 @@ int lt_catalog_load(lt_catalog *c, const char *dir) {
             (rc = lt_shard_attr_i64(s, "", "shard_count", &cnt)) >= 0 &&
             (rc = lt_shard_attr_i64(s, "", "item_begin", &begin)) >= 0 &&
             (rc = lt_shard_attr_i64(s, "", "n_items", &n)) >= 0) {
-            if (idx != i || cnt != count || begin != c->n)
+            if (cnt != count)
+                rc = lt_shard_set_error(dir, "catalog-", names, count, cnt);
+            else if (idx != i || begin != c->n)
                 rc = lt_error(LT_EFORMAT, "%s: shard %lld of %lld starting at item %lld, but %d shards are present and "
                               "item %lld comes next (a missing or stale shard?)", path, (long long)idx, (long long)cnt,
                               (long long)begin, count, (long long)c->n);

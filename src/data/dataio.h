@@ -20,5 +20,8 @@ int lt_mkdirs(const char *dir);
 /* Sorted names "<prefix>NNNNN.h5" in dir (malloc'd; free with lt_free_names). */
 int lt_list_shards(const char *dir, const char *prefix, char ***names, int *count);
 void lt_free_names(char **names, int count);
+/* The error for a shard set whose count (declared in the shards) does not match the files:
+ * names the first missing file, or the extra one. */
+int lt_shard_set_error(const char *dir, const char *prefix, char **names, int count, int64_t declared);
 
 #endif

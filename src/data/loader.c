@@ -412,7 +412,9 @@ int lt_token_loader_open(lt_loader **out, const char *dir, const lt_loader_opts 
         l->paths[i] = strdup(path);
         lt_token_shard t;
         if ((rc = lt_token_shard_read(path, &t))) break;
-        if (t.shard_index != i || t.shard_count != count || t.item_begin != total)
+        if (t.shard_count != count)
+            rc = lt_shard_set_error(dir, "tokens-", names, count, t.shard_count);
+        else if (t.shard_index != i || t.item_begin != total)
             rc = lt_error(LT_EFORMAT, "%s: shard %lld of %lld from item %lld, but %d shards are present and item %lld "
                           "comes next", path, (long long)t.shard_index, (long long)t.shard_count,
                           (long long)t.item_begin, count, (long long)total);
