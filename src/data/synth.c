@@ -121,14 +121,12 @@ static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
 /* Decimal with at least `width` digits (zero-padded), without stdio. */
 static void sb_u64(sbuf *b, uint64_t v, int width) {
-    char t[24];
-    int k = 0;
-    do t[k++] = (char)('0' + v % 10), v /= 10;
+    char o[24]; /* filled from the end: 20 digits at most, padding stops at the buffer */
+    int k = (int)sizeof o;
+    do o[--k] = (char)('0' + v % 10), v /= 10;
     while (v);
-    while (k < width) t[k++] = '0';
-    char o[24];
-    for (int i = 0; i < k; i++) o[i] = t[k - 1 - i];
-    sb_put(b, o, (size_t)k);
+    while ((int)sizeof o - k < width && k > 0) o[--k] = '0';
+    sb_put(b, o + k, sizeof o - (size_t)k);
 }
 
 static void sb_id(sbuf *b, char prefix, int64_t id) {
