@@ -12,17 +12,7 @@
 #include "data/synth_words.h"
 #include "longtail/error.h"
 #include "longtail/synth.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                    \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            failures++;                                                     \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                   \
-            fprintf(stderr, "\n");                                          \
-        }                                                                   \
-    } while (0)
+#include "testutil.h"
 
 static char *slurp(const char *dir, const char *name, size_t *len) {
     char path[1024];
@@ -128,15 +118,15 @@ static int has_family(int cat, int f) {
 static void check_shop(const char *dir, const lt_synth_opts *o, const lt_synth_stats *st) {
     size_t ni, ne;
     char *it = slurp(dir, "items.tsv", &ni), *ev = slurp(dir, "events.tsv", &ne);
-    CHECK(it && ev, "cannot read %s", dir);
+    CHECK_MSG(it && ev, "cannot read %s", dir);
     if (!it || !ev) return;
-    CHECK(st->bytes == (int64_t)(ni + ne), "stats bytes %lld, files %zu", (long long)st->bytes, ni + ne);
+    CHECK_MSG(st->bytes == (int64_t)(ni + ne), "stats bytes %lld, files %zu", (long long)st->bytes, ni + ne);
     int64_t nr, nv;
     row *I = rows_of(it, &nr), *E = rows_of(ev, &nv);
 
     /* items.tsv: header, ids in order, four fields, a known category, 20-120 word descriptions */
-    CHECK(nr == o->items + 1, "%lld item lines", (long long)nr);
-    CHECK(I[0].nf == 4 && !strcmp(I[0].f[0], "item_id") && !strcmp(I[0].f[1], "title") &&
+    CHECK_MSG(nr == o->items + 1, "%lld item lines", (long long)nr);
+    CHECK_MSG(I[0].nf == 4 && !strcmp(I[0].f[0], "item_id") && !strcmp(I[0].f[1], "title") &&
               !strcmp(I[0].f[2], "description") && !strcmp(I[0].f[3], "category"),
           "items header");
     int *cat = calloc((size_t)o->items, sizeof(int)), *colour = calloc((size_t)o->items, sizeof(int));
@@ -155,20 +145,20 @@ static void check_shop(const char *dir, const lt_synth_opts *o, const lt_synth_s
         if (w < 20 || w > 120) bad_desc++;
         else if (strchr(I[i].f[1], '{') || strchr(I[i].f[2], '{')) bad_desc++; /* unfilled placeholder */
     }
-    CHECK(bad_row == 0, "%d malformed item rows", bad_row);
-    CHECK(bad_desc == 0, "%d descriptions outside 20-120 words (min %d, max %d)", bad_desc, min_w, max_w);
+    CHECK_MSG(bad_row == 0, "%d malformed item rows", bad_row);
+    CHECK_MSG(bad_desc == 0, "%d descriptions outside 20-120 words (min %d, max %d)", bad_desc, min_w, max_w);
 
     /* events.tsv: header, users in order with contiguous histories, known warm items, no repeats,
      * non-decreasing time, at least 3 events each */
-    CHECK(nv > 1 && E[0].nf == 3 && !strcmp(E[0].f[0], "user_id") && !strcmp(E[0].f[1], "item_id") &&
+    CHECK_MSG(nv > 1 && E[0].nf == 3 && !strcmp(E[0].f[0], "user_id") && !strcmp(E[0].f[1], "item_id") &&
               !strcmp(E[0].f[2], "timestamp"),
           "events header");
-    CHECK(nv - 1 == st->events, "%lld event lines, stats say %lld", (long long)nv - 1, (long long)st->events);
+    CHECK_MSG(nv - 1 == st->events, "%lld event lines, stats say %lld", (long long)nv - 1, (long long)st->events);
     uint8_t *cold = malloc((size_t)o->items);
-    CHECK(lt_synth_cold_items(o, cold) == 0, "cold items: %s", lt_last_error());
+    CHECK_MSG(lt_synth_cold_items(o, cold) == 0, "cold items: %s", lt_last_error());
     int64_t n_cold = 0;
     for (int64_t i = 0; i < o->items; i++) n_cold += cold[i];
-    CHECK(n_cold == st->cold_items && n_cold == (int64_t)(o->cold * (double)o->items + 0.5), "%lld cold", (long long)n_cold);
+    CHECK_MSG(n_cold == st->cold_items && n_cold == (int64_t)(o->cold * (double)o->items + 0.5), "%lld cold", (long long)n_cold);
     int64_t *count = calloc((size_t)o->items, sizeof(int64_t)), *ev_item = malloc(sizeof(int64_t) * (size_t)nv);
     int64_t users = 0, bad = 0, cold_hits = 0, repeats = 0, back_in_time = 0, short_hist = 0;
     int64_t start = 1;
@@ -194,12 +184,12 @@ static void check_shop(const char *dir, const lt_synth_opts *o, const lt_synth_s
         cold_hits += cold[item - 1];
         if (!new_user && E[e - 1].nf == 3 && atoll(E[e].f[2]) < atoll(E[e - 1].f[2])) back_in_time++;
     }
-    CHECK(bad == 0, "%lld malformed events (or users out of order)", (long long)bad);
-    CHECK(users == o->users, "%lld users with events", (long long)users);
-    CHECK(cold_hits == 0, "%lld events on cold items", (long long)cold_hits);
-    CHECK(repeats == 0, "%lld repeated items within a user", (long long)repeats);
-    CHECK(back_in_time == 0, "%lld timestamps going back", (long long)back_in_time);
-    CHECK(short_hist == 0, "%lld histories shorter than 3", (long long)short_hist);
+    CHECK_MSG(bad == 0, "%lld malformed events (or users out of order)", (long long)bad);
+    CHECK_MSG(users == o->users, "%lld users with events", (long long)users);
+    CHECK_MSG(cold_hits == 0, "%lld events on cold items", (long long)cold_hits);
+    CHECK_MSG(repeats == 0, "%lld repeated items within a user", (long long)repeats);
+    CHECK_MSG(back_in_time == 0, "%lld timestamps going back", (long long)back_in_time);
+    CHECK_MSG(short_hist == 0, "%lld histories shorter than 3", (long long)short_hist);
 
     /* the head: the top 20% of items by events carry most of them */
     int64_t *sorted = malloc(sizeof(int64_t) * (size_t)o->items), head = 0;
@@ -211,8 +201,8 @@ static void check_shop(const char *dir, const lt_synth_opts *o, const lt_synth_s
         }
     for (int64_t i = 0; i < (o->items + 4) / 5; i++) head += sorted[i];
     double share = (double)head / (double)(nv - 1);
-    CHECK(share > 0.5, "top 20%% of items carry %.3f of events", share);
-    CHECK(share > st->head_share - 1e-9 && share < st->head_share + 1e-9, "stats head share %.4f, files %.4f",
+    CHECK_MSG(share > 0.5, "top 20%% of items carry %.3f of events", share);
+    CHECK_MSG(share > st->head_share - 1e-9 && share < st->head_share + 1e-9, "stats head share %.4f, files %.4f",
           st->head_share, share);
 
     /* sequential signal: the next item is in a complement category of the previous one far more
@@ -233,7 +223,7 @@ static void check_shop(const char *dir, const lt_synth_opts *o, const lt_synth_s
             base += cat_share[synth_cats[a].comp[k]];
         }
     }
-    CHECK(pairs > 100 && hit / pairs > 4 * base / pairs, "complement next: %.3f, base rate %.3f", hit / pairs,
+    CHECK_MSG(pairs > 100 && hit / pairs > 4 * base / pairs, "complement next: %.3f, base rate %.3f", hit / pairs,
           base / pairs);
     fprintf(stderr, "  complement follows: %.3f vs base rate %.3f\n", hit / pairs, base / pairs);
 
@@ -243,7 +233,7 @@ static void check_shop(const char *dir, const lt_synth_opts *o, const lt_synth_s
         if (colour[ev_item[e]] >= 0) colour_share[colour[ev_item[e]]]++, coloured++;
     double chance = 0;
     for (int k = 0; k < 16; k++) chance += (colour_share[k] / coloured) * (colour_share[k] / coloured);
-    CHECK(colour_pairs > 100 && same_colour / colour_pairs > 1.3 * chance, "same colour next: %.3f, chance %.3f",
+    CHECK_MSG(colour_pairs > 100 && same_colour / colour_pairs > 1.3 * chance, "same colour next: %.3f, chance %.3f",
           same_colour / colour_pairs, chance);
     fprintf(stderr, "  same colour next: %.3f vs chance %.3f; top 20%% share %.3f\n", same_colour / colour_pairs,
             chance, share);
@@ -254,7 +244,7 @@ static void check_shop(const char *dir, const lt_synth_opts *o, const lt_synth_s
 static void check_zh(const char *dir) {
     size_t n;
     char *it = slurp(dir, "items.tsv", &n);
-    CHECK(it != NULL, "no zh items");
+    CHECK_MSG(it != NULL, "no zh items");
     if (!it) return;
     long cjk = 0, latin = 0, bad = 0;
     for (const unsigned char *p = (const unsigned char *)it; *p;) {
@@ -267,13 +257,13 @@ static void check_zh(const char *dir) {
         if ((c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF)) cjk++;
         else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') latin++;
     }
-    CHECK(bad == 0, "%ld invalid UTF-8 sequences", bad);
-    CHECK(cjk > 3 * latin, "CJK %ld vs Latin letters %ld", cjk, latin); /* headers and ids are Latin too */
+    CHECK_MSG(bad == 0, "%ld invalid UTF-8 sequences", bad);
+    CHECK_MSG(cjk > 3 * latin, "CJK %ld vs Latin letters %ld", cjk, latin); /* headers and ids are Latin too */
     int64_t nr;
     row *r = rows_of(it, &nr);
     int unknown = 0;
     for (int64_t i = 1; i < nr; i++) unknown += r[i].nf != 4 || cat_of(r[i].f[3], SYNTH_ZH) < 0;
-    CHECK(unknown == 0, "%d zh rows without a known Chinese category path", unknown);
+    CHECK_MSG(unknown == 0, "%d zh rows without a known Chinese category path", unknown);
     free(r);
     free(it);
 }
@@ -298,7 +288,7 @@ static void remove_shop(const char *dir) {
 }
 
 int main(void) {
-    CHECK(lt_synth_words_check() == 0, "%s", lt_last_error());
+    CHECK_MSG(lt_synth_words_check() == 0, "%s", lt_last_error());
 
     char root[] = "/tmp/longtail-test-synth-XXXXXX";
     if (!mkdtemp(root)) return perror("mkdtemp"), 1;
@@ -317,17 +307,17 @@ int main(void) {
     opts_for(&oc, c, 8, 2);
     opts_for(&oz, z, 7, 2);
     oz.lang = "zh", oz.items = 800, oz.users = 200;
-    CHECK(lt_synth_write(&oa, &sa) == 0, "%s", lt_last_error());
-    CHECK(lt_synth_write(&ob, &sb) == 0, "%s", lt_last_error());
-    CHECK(lt_synth_write(&oc, &sc) == 0, "%s", lt_last_error());
-    CHECK(lt_synth_write(&od, &sd) == 0, "%s", lt_last_error());
-    CHECK(lt_synth_write(&oz, &sz) == 0, "%s", lt_last_error());
+    CHECK_MSG(lt_synth_write(&oa, &sa) == 0, "%s", lt_last_error());
+    CHECK_MSG(lt_synth_write(&ob, &sb) == 0, "%s", lt_last_error());
+    CHECK_MSG(lt_synth_write(&oc, &sc) == 0, "%s", lt_last_error());
+    CHECK_MSG(lt_synth_write(&od, &sd) == 0, "%s", lt_last_error());
+    CHECK_MSG(lt_synth_write(&oz, &sz) == 0, "%s", lt_last_error());
 
-    CHECK(same_file(a, b, "items.tsv") && same_file(a, b, "events.tsv"), "same seed, 2 vs 1 threads: files differ");
-    CHECK(same_file(a, d, "items.tsv") && same_file(a, d, "events.tsv"), "same seed, 2 vs 5 threads: files differ");
-    CHECK(!same_file(a, c, "items.tsv") && !same_file(a, c, "events.tsv"), "another seed gave the same files");
-    CHECK(only_final_files(a), "%s holds more than items.tsv and events.tsv", a);
-    CHECK(sa.items == 3000 && sa.users == 2000 && sa.mean_history > 8 && sa.mean_history < 12,
+    CHECK_MSG(same_file(a, b, "items.tsv") && same_file(a, b, "events.tsv"), "same seed, 2 vs 1 threads: files differ");
+    CHECK_MSG(same_file(a, d, "items.tsv") && same_file(a, d, "events.tsv"), "same seed, 2 vs 5 threads: files differ");
+    CHECK_MSG(!same_file(a, c, "items.tsv") && !same_file(a, c, "events.tsv"), "another seed gave the same files");
+    CHECK_MSG(only_final_files(a), "%s holds more than items.tsv and events.tsv", a);
+    CHECK_MSG(sa.items == 3000 && sa.users == 2000 && sa.mean_history > 8 && sa.mean_history < 12,
           "stats: %lld items, %lld users, mean history %.2f", (long long)sa.items, (long long)sa.users, sa.mean_history);
     check_shop(a, &oa, &sa);
     check_zh(z);
@@ -335,18 +325,16 @@ int main(void) {
     /* bad options are refused with a message, and nothing is written */
     lt_synth_opts bad = oa;
     bad.lang = "fr";
-    CHECK(lt_synth_write(&bad, NULL) == LT_EINVAL && strstr(lt_last_error(), "fr"), "lang fr: %s", lt_last_error());
+    CHECK_MSG(lt_synth_write(&bad, NULL) == LT_EINVAL && strstr(lt_last_error(), "fr"), "lang fr: %s", lt_last_error());
     bad = oa, bad.cold = 1.0;
-    CHECK(lt_synth_write(&bad, NULL) == LT_ERANGE, "cold 1.0 accepted");
+    CHECK_MSG(lt_synth_write(&bad, NULL) == LT_ERANGE, "cold 1.0 accepted");
     bad = oa, bad.events_per_user = 2;
-    CHECK(lt_synth_write(&bad, NULL) == LT_ERANGE, "2 events per user accepted");
+    CHECK_MSG(lt_synth_write(&bad, NULL) == LT_ERANGE, "2 events per user accepted");
     bad = oa, bad.out = NULL;
-    CHECK(lt_synth_write(&bad, NULL) == LT_EINVAL, "no output folder accepted");
+    CHECK_MSG(lt_synth_write(&bad, NULL) == LT_EINVAL, "no output folder accepted");
 
     remove_shop(a), remove_shop(b), remove_shop(c), remove_shop(d), remove_shop(z);
     snprintf(b, sizeof b, "%s/b", root), rmdir(b);
     rmdir(root);
-    if (failures) fprintf(stderr, "test_synth: %d failure(s)\n", failures);
-    else printf("test_synth: ok\n");
-    return failures ? 1 : 0;
+    return tu_finish("test_synth");
 }

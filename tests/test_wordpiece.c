@@ -17,23 +17,8 @@
 #include "longtail/error.h"
 #include "longtail/log.h"
 #include "longtail/wordpiece.h"
+#include "testutil.h"
 
-static int g_fail;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            g_fail++;                                                      \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fprintf(stderr, "\n");                                         \
-        }                                                                  \
-    } while (0)
-
-static const char *source_dir(void) {
-    const char *s = getenv("LONGTAIL_SOURCE_DIR");
-    return s ? s : ".";
-}
 
 /* Ids as "1 2 3". */
 static void ids_str(const int32_t *ids, int64_t n, char *out, size_t cap) {
@@ -50,7 +35,7 @@ static void expect_tokens(const lt_vocab *v, const lt_wp_opts *o, const char *te
     char got[2048];
     ids_str(ids, n, got, sizeof got);
     if (rc != 0 || strcmp(got, want) != 0) {
-        g_fail++;
+        tu_failures++;
         fprintf(stderr, "line %d: \"%s\": want [%s] got [%s] rc=%d %s\n", line, text, want, got, rc,
                 rc < 0 ? lt_last_error() : "");
     }
@@ -69,13 +54,13 @@ enum { TINY_N = sizeof tiny_tokens / sizeof tiny_tokens[0] };
 
 static void test_wordpiece_basics(void) {
     lt_vocab *v;
-    CHECK(lt_vocab_create(&v, tiny_tokens, TINY_N) == 0, "%s", lt_last_error());
-    CHECK(lt_vocab_size(v) == TINY_N, "size");
+    CHECK_MSG(lt_vocab_create(&v, tiny_tokens, TINY_N) == 0, "%s", lt_last_error());
+    CHECK_MSG(lt_vocab_size(v) == TINY_N, "size");
     lt_special_ids sp = lt_vocab_specials(v);
-    CHECK(sp.pad == 0 && sp.unk == 1 && sp.cls == 2 && sp.sep == 3 && sp.mask == 4, "specials");
-    CHECK(lt_vocab_id(v, "##want", 6) == 6 && lt_vocab_id(v, "want", 4) == 13, "lookup");
-    CHECK(lt_vocab_id(v, "wan", 3) == -1 && lt_vocab_id(v, "", 0) == -1, "absent");
-    CHECK(strcmp(lt_vocab_token(v, 11), "##ing") == 0 && !lt_vocab_token(v, TINY_N) && !lt_vocab_token(v, -1), "token");
+    CHECK_MSG(sp.pad == 0 && sp.unk == 1 && sp.cls == 2 && sp.sep == 3 && sp.mask == 4, "specials");
+    CHECK_MSG(lt_vocab_id(v, "##want", 6) == 6 && lt_vocab_id(v, "want", 4) == 13, "lookup");
+    CHECK_MSG(lt_vocab_id(v, "wan", 3) == -1 && lt_vocab_id(v, "", 0) == -1, "absent");
+    CHECK_MSG(strcmp(lt_vocab_token(v, 11), "##ing") == 0 && !lt_vocab_token(v, TINY_N) && !lt_vocab_token(v, -1), "token");
 
     EXPECT(v, NULL, "unwanted running", "5 6 7 10 11");  /* BERT's own example */
     EXPECT(v, NULL, "UNwanted,RUNNING", "5 6 7 12 10 11");
@@ -111,32 +96,32 @@ static void test_wordpiece_basics(void) {
     lt_wp_opts bad = {1, -1, 1, 0};
     int32_t ids[8];
     int64_t n;
-    CHECK(lt_tokenize(v, &bad, "a", 1, ids, 8, &n) == LT_EINVAL, "max_chars_per_word=0");
+    CHECK_MSG(lt_tokenize(v, &bad, "a", 1, ids, 8, &n) == LT_EINVAL, "max_chars_per_word=0");
     bad.max_chars_per_word = LT_WP_MAX_WORD_CHARS + 1;
-    CHECK(lt_tokenize(v, &bad, "a", 1, ids, 8, &n) == LT_EINVAL, "max_chars_per_word too large");
+    CHECK_MSG(lt_tokenize(v, &bad, "a", 1, ids, 8, &n) == LT_EINVAL, "max_chars_per_word too large");
 
     /* Truncation: lt_tokenize stops at cap, lt_encode keeps [SEP]. */
     const char *text = "a hello unwanted a";
     int64_t len = (int64_t)strlen(text);
-    CHECK(lt_tokenize(v, NULL, text, len, ids, 6, &n) == 0 && n == 6, "exact fit n=%lld", (long long)n);
-    CHECK(lt_tokenize(v, NULL, text, len, ids, 5, &n) == 1 && n == 5, "cut n=%lld", (long long)n);
-    CHECK(lt_tokenize(v, NULL, text, len, ids, 3, &n) == 1 && n == 3 && ids[2] == 5, "cut mid-word");
-    CHECK(lt_tokenize(v, NULL, text, len, NULL, 0, &n) == 1 && n == 0, "cap 0");
-    CHECK(lt_encode(v, NULL, text, len, 8, ids, &n) == 0 && n == 8 && ids[0] == 2 && ids[7] == 3, "encode fits");
-    CHECK(lt_encode(v, NULL, text, len, 4, ids, &n) == 1 && n == 4 && ids[0] == 2 && ids[1] == 17 &&
+    CHECK_MSG(lt_tokenize(v, NULL, text, len, ids, 6, &n) == 0 && n == 6, "exact fit n=%lld", (long long)n);
+    CHECK_MSG(lt_tokenize(v, NULL, text, len, ids, 5, &n) == 1 && n == 5, "cut n=%lld", (long long)n);
+    CHECK_MSG(lt_tokenize(v, NULL, text, len, ids, 3, &n) == 1 && n == 3 && ids[2] == 5, "cut mid-word");
+    CHECK_MSG(lt_tokenize(v, NULL, text, len, NULL, 0, &n) == 1 && n == 0, "cap 0");
+    CHECK_MSG(lt_encode(v, NULL, text, len, 8, ids, &n) == 0 && n == 8 && ids[0] == 2 && ids[7] == 3, "encode fits");
+    CHECK_MSG(lt_encode(v, NULL, text, len, 4, ids, &n) == 1 && n == 4 && ids[0] == 2 && ids[1] == 17 &&
               ids[2] == 24 && ids[3] == 3, "encode cut");
-    CHECK(lt_encode(v, NULL, text, len, 2, ids, &n) == 1 && n == 2 && ids[1] == 3, "encode [CLS][SEP]");
-    CHECK(lt_encode(v, NULL, "", 0, 2, ids, &n) == 0 && n == 2, "encode empty");
-    CHECK(lt_encode(v, NULL, text, len, 1, ids, &n) == LT_EINVAL, "max_len 1");
+    CHECK_MSG(lt_encode(v, NULL, text, len, 2, ids, &n) == 1 && n == 2 && ids[1] == 3, "encode [CLS][SEP]");
+    CHECK_MSG(lt_encode(v, NULL, "", 0, 2, ids, &n) == 0 && n == 2, "encode empty");
+    CHECK_MSG(lt_encode(v, NULL, text, len, 1, ids, &n) == LT_EINVAL, "max_len 1");
     lt_vocab_free(v);
 
     /* No [UNK]: fine until a word needs it; no [CLS]: lt_encode fails. */
     static const char *const no_unk[] = {"a", "##b"};
-    CHECK(lt_vocab_create(&v, no_unk, 2) == 0, "%s", lt_last_error());
-    CHECK(lt_tokenize(v, NULL, "ab a", 4, ids, 8, &n) == 0 && n == 3, "no [UNK] needed");
-    CHECK(lt_tokenize(v, NULL, "ab c", 4, ids, 8, &n) == LT_ENOENT && strstr(lt_last_error(), "[UNK]"),
+    CHECK_MSG(lt_vocab_create(&v, no_unk, 2) == 0, "%s", lt_last_error());
+    CHECK_MSG(lt_tokenize(v, NULL, "ab a", 4, ids, 8, &n) == 0 && n == 3, "no [UNK] needed");
+    CHECK_MSG(lt_tokenize(v, NULL, "ab c", 4, ids, 8, &n) == LT_ENOENT && strstr(lt_last_error(), "[UNK]"),
           "missing [UNK]: %s", lt_last_error());
-    CHECK(lt_encode(v, NULL, "a", 1, 8, ids, &n) == LT_ENOENT && strstr(lt_last_error(), "[CLS]"), "no [CLS]");
+    CHECK_MSG(lt_encode(v, NULL, "a", 1, 8, ids, &n) == LT_ENOENT && strstr(lt_last_error(), "[CLS]"), "no [CLS]");
     lt_vocab_free(v);
 }
 
@@ -148,7 +133,7 @@ static void test_canonical_order(void) {
     static const char *const toks[] = {"[UNK]", "x" STEM DOT, "x" DOT, "##" STEM, "x" STEM STEM DOT DOT,
                                        "x" STEM DOT STEM DOT};
     lt_vocab *v;
-    CHECK(lt_vocab_create(&v, toks, 6) == 0, "%s", lt_last_error());
+    CHECK_MSG(lt_vocab_create(&v, toks, 6) == 0, "%s", lt_last_error());
     EXPECT(v, NULL, "x" DOT STEM, "1");                        /* -> x 1d165 1d16d */
     EXPECT(v, NULL, "x" DOT "\xe2\x80\x8d" STEM, "1");         /* ZWJ is removed before NFD */
     EXPECT(v, NULL, "x" DOT "\xcc\x81" STEM, "1");             /* U+0301 (class 230) is dropped */
@@ -182,14 +167,14 @@ static void expect_load_error(const char *dir, const char *data, size_t n, int c
     int rc = lt_vocab_load(&v, path);
     char want[600];
     snprintf(want, sizeof want, "%s%s", path, where);
-    CHECK(rc == code && !v && strstr(lt_last_error(), want), "rc=%d (%s), want %d and \"%s\"", rc,
+    CHECK_MSG(rc == code && !v && strstr(lt_last_error(), want), "rc=%d (%s), want %d and \"%s\"", rc,
           lt_last_error(), code, want);
     lt_vocab_free(v);
 }
 
 static void test_vocab_files(void) {
     char dir[] = "/tmp/lt_wordpiece_XXXXXX";
-    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    CHECK_MSG(mkdtemp(dir) != NULL, "mkdtemp");
     char path[512], path2[512];
     snprintf(path, sizeof path, "%s/vocab.txt", dir);
     snprintf(path2, sizeof path2, "%s/saved.txt", dir);
@@ -199,22 +184,22 @@ static void test_vocab_files(void) {
     const char ok[] = "[PAD]\r\n[UNK]\r\nfoo  \r\n\r\n##bar\nfoo\nbaz";
     write_file(path, ok, sizeof ok - 1);
     lt_vocab *v;
-    CHECK(lt_vocab_load(&v, path) == 0, "%s", lt_last_error());
+    CHECK_MSG(lt_vocab_load(&v, path) == 0, "%s", lt_last_error());
     if (v) {
-        CHECK(lt_vocab_size(v) == 7, "size %lld", (long long)lt_vocab_size(v));
-        CHECK(lt_vocab_id(v, "foo", 3) == 5, "duplicate -> last line, got %d", lt_vocab_id(v, "foo", 3));
-        CHECK(lt_vocab_id(v, "baz", 3) == 6 && lt_vocab_id(v, "##bar", 5) == 4, "ids");
-        CHECK(strcmp(lt_vocab_token(v, 3), "") == 0 && strcmp(lt_vocab_token(v, 2), "foo") == 0, "tokens");
-        CHECK(lt_vocab_specials(v).unk == 1 && lt_vocab_specials(v).cls == -1, "specials");
+        CHECK_MSG(lt_vocab_size(v) == 7, "size %lld", (long long)lt_vocab_size(v));
+        CHECK_MSG(lt_vocab_id(v, "foo", 3) == 5, "duplicate -> last line, got %d", lt_vocab_id(v, "foo", 3));
+        CHECK_MSG(lt_vocab_id(v, "baz", 3) == 6 && lt_vocab_id(v, "##bar", 5) == 4, "ids");
+        CHECK_MSG(strcmp(lt_vocab_token(v, 3), "") == 0 && strcmp(lt_vocab_token(v, 2), "foo") == 0, "tokens");
+        CHECK_MSG(lt_vocab_specials(v).unk == 1 && lt_vocab_specials(v).cls == -1, "specials");
         EXPECT(v, NULL, "FOObar baz", "5 4 6");
-        CHECK(lt_vocab_save(v, path2) == 0, "%s", lt_last_error());
+        CHECK_MSG(lt_vocab_save(v, path2) == 0, "%s", lt_last_error());
         lt_vocab *w;
-        CHECK(lt_vocab_load(&w, path2) == 0, "%s", lt_last_error());
+        CHECK_MSG(lt_vocab_load(&w, path2) == 0, "%s", lt_last_error());
         if (w) {
-            CHECK(lt_vocab_size(w) == lt_vocab_size(v), "round trip size");
+            CHECK_MSG(lt_vocab_size(w) == lt_vocab_size(v), "round trip size");
             for (int32_t i = 0; i < lt_vocab_size(v); i++)
-                CHECK(strcmp(lt_vocab_token(v, i), lt_vocab_token(w, i)) == 0, "round trip token %d", i);
-            CHECK(lt_vocab_id(w, "foo", 3) == 5, "round trip duplicate");
+                CHECK_MSG(strcmp(lt_vocab_token(v, i), lt_vocab_token(w, i)) == 0, "round trip token %d", i);
+            CHECK_MSG(lt_vocab_id(w, "foo", 3) == 5, "round trip duplicate");
             lt_vocab_free(w);
         }
         lt_vocab_free(v);
@@ -229,7 +214,7 @@ static void test_vocab_files(void) {
     expect_load_error(dir, "", 0, LT_EFORMAT, ": no tokens");
     remove(path);
     lt_vocab *v2 = NULL;
-    CHECK(lt_vocab_load(&v2, path) == LT_ENOENT && strstr(lt_last_error(), path), "missing: %s", lt_last_error());
+    CHECK_MSG(lt_vocab_load(&v2, path) == LT_ENOENT && strstr(lt_last_error(), path), "missing: %s", lt_last_error());
     remove(path2);
     rmdir(dir);
 }
@@ -276,7 +261,7 @@ static void test_unicode_tables(void) {
         int n = probe_line(cp, line, sizeof line);
         for (int i = 0; i < n; i++) h = (h ^ (uint8_t)line[i]) * 0x100000001b3ull;
     }
-    CHECK(h == lt_uni_probe_hash(), "the tables do not reproduce the reference probe (%016llx != %016llx): "
+    CHECK_MSG(h == lt_uni_probe_hash(), "the tables do not reproduce the reference probe (%016llx != %016llx): "
           "run tests/fixtures/wordpiece/probe_unicode.mjs and tools/gen_unicode.py --probe",
           (unsigned long long)h, (unsigned long long)lt_uni_probe_hash());
 
@@ -291,7 +276,7 @@ static void test_unicode_tables(void) {
         const uint8_t *s = (const uint8_t *)cases[i].s;
         uint32_t cp;
         int n = lt_utf8_decode(s, s + strlen(cases[i].s), &cp);
-        CHECK(n == cases[i].len && cp == cases[i].cp, "decode case %zu: n=%d cp=%x", i, n, cp);
+        CHECK_MSG(n == cases[i].len && cp == cases[i].cp, "decode case %zu: n=%d cp=%x", i, n, cp);
     }
 }
 
@@ -313,20 +298,20 @@ static double unk_rate(const lt_vocab *v, const char *const *texts, int64_t n, i
 static void check_trained(const lt_vocab *v, const char *const *texts, int64_t n, const char *what) {
     int64_t pieces;
     double r = unk_rate(v, texts, n, &pieces);
-    CHECK(r == 0, "%s: [UNK] rate %.4f", what, r);
+    CHECK_MSG(r == 0, "%s: [UNK] rate %.4f", what, r);
     lt_special_ids sp = lt_vocab_specials(v);
-    CHECK(sp.pad == 0 && sp.unk == 1 && sp.cls == 2 && sp.sep == 3 && sp.mask == 4, "%s: specials", what);
+    CHECK_MSG(sp.pad == 0 && sp.unk == 1 && sp.cls == 2 && sp.sep == 3 && sp.mask == 4, "%s: specials", what);
     char path[] = "/tmp/lt_vocab_trained_XXXXXX";
     int fd = mkstemp(path);
-    CHECK(fd >= 0, "mkstemp");
+    CHECK_MSG(fd >= 0, "mkstemp");
     close(fd);
     lt_vocab *w = NULL;
-    CHECK(lt_vocab_save(v, path) == 0 && lt_vocab_load(&w, path) == 0, "%s: %s", what, lt_last_error());
+    CHECK_MSG(lt_vocab_save(v, path) == 0 && lt_vocab_load(&w, path) == 0, "%s: %s", what, lt_last_error());
     if (w) {
-        CHECK(lt_vocab_size(w) == lt_vocab_size(v), "%s: round trip size", what);
+        CHECK_MSG(lt_vocab_size(w) == lt_vocab_size(v), "%s: round trip size", what);
         for (int32_t i = 0; i < lt_vocab_size(v) && i < lt_vocab_size(w); i++)
             if (strcmp(lt_vocab_token(v, i), lt_vocab_token(w, i)) || lt_vocab_id(w, lt_vocab_token(v, i), (int64_t)strlen(lt_vocab_token(v, i))) != i) {
-                CHECK(0, "%s: token %d differs after save/load", what, i);
+                CHECK_MSG(0, "%s: token %d differs after save/load", what, i);
                 break;
             }
         lt_vocab_free(w);
@@ -341,16 +326,16 @@ static void test_train_small(void) {
     };
     int64_t n = sizeof texts / sizeof texts[0];
     lt_vocab *v = NULL;
-    CHECK(lt_vocab_train(&v, texts, NULL, n, 60, NULL) == 0, "%s", lt_last_error());
+    CHECK_MSG(lt_vocab_train(&v, texts, NULL, n, 60, NULL) == 0, "%s", lt_last_error());
     if (!v) return;
-    CHECK(lt_vocab_size(v) <= 60 && lt_vocab_size(v) > 40, "size %lld", (long long)lt_vocab_size(v));
-    CHECK(lt_vocab_id(v, "c", 1) >= 5 && lt_vocab_id(v, "##c", 3) >= 5, "alphabet has c and ##c");
+    CHECK_MSG(lt_vocab_size(v) <= 60 && lt_vocab_size(v) > 40, "size %lld", (long long)lt_vocab_size(v));
+    CHECK_MSG(lt_vocab_id(v, "c", 1) >= 5 && lt_vocab_id(v, "##c", 3) >= 5, "alphabet has c and ##c");
     check_trained(v, texts, n, "small");
     lt_vocab_free(v);
     /* Too small for the alphabet: the most frequent symbols stay. */
-    CHECK(lt_vocab_train(&v, texts, NULL, n, 12, NULL) == 0 && lt_vocab_size(v) == 12, "cut alphabet");
+    CHECK_MSG(lt_vocab_train(&v, texts, NULL, n, 12, NULL) == 0 && lt_vocab_size(v) == 12, "cut alphabet");
     lt_vocab_free(v);
-    CHECK(lt_vocab_train(&v, texts, NULL, n, 5, NULL) == LT_EINVAL, "size 5");
+    CHECK_MSG(lt_vocab_train(&v, texts, NULL, n, 5, NULL) == LT_EINVAL, "size 5");
 }
 
 /* ---- threads -------------------------------------------------------------------------------- */
@@ -393,7 +378,7 @@ static void test_threads(const lt_vocab *v, const char *const *texts, int n) {
     }
     for (int t = 0; t < NT; t++) {
         pthread_join(th[t], NULL);
-        CHECK(jobs[t].bad == 0, "thread %d: %d ids differ", t, jobs[t].bad);
+        CHECK_MSG(jobs[t].bad == 0, "thread %d: %d ids differ", t, jobs[t].bad);
     }
     free(want);
 }
@@ -442,7 +427,7 @@ enum { ENCODE_LEN = 24, MAX_IDS = 4096 };
 /* Tokenize every fixture line; returns the number of cases. */
 static int test_golden(const lt_vocab *v, const char *fixture) {
     FILE *f = fopen(fixture, "rb");
-    CHECK(f != NULL, "cannot open %s", fixture);
+    CHECK_MSG(f != NULL, "cannot open %s", fixture);
     if (!f) return 0;
     static char line[1 << 16];
     static int32_t want[MAX_IDS], got[MAX_IDS];
@@ -455,7 +440,7 @@ static int test_golden(const lt_vocab *v, const char *fixture) {
         for (char *p = line; *p && nf < 5; p++)
             if (*p == '\t') *p = 0, field[nf++] = p + 1;
         if (nf != 5) {
-            CHECK(0, "%s: malformed line after %d cases", fixture, cases);
+            CHECK_MSG(0, "%s: malformed line after %d cases", fixture, cases);
             break;
         }
         cases++;
@@ -483,7 +468,7 @@ static int test_golden(const lt_vocab *v, const char *fixture) {
         }
     }
     fclose(f);
-    CHECK(bad == 0, "%d of %d golden cases differ", bad, cases);
+    CHECK_MSG(bad == 0, "%d of %d golden cases differ", bad, cases);
     printf("golden: %d cases, %d identical\n", cases, cases - bad);
     return cases;
 }
@@ -492,20 +477,20 @@ static void test_train_beauty(const char *datasets) {
     char path[1200];
     snprintf(path, sizeof path, "%s/amazon-beauty/beauty_items.tsv", datasets);
     beauty_titles bt;
-    CHECK(beauty_titles_read(&bt, path) == 0 && bt.n == 12101, "%s: %lld titles", path, (long long)bt.n);
+    CHECK_MSG(beauty_titles_read(&bt, path) == 0 && bt.n == 12101, "%s: %lld titles", path, (long long)bt.n);
     if (!bt.data) return;
     const char *const *titles = (const char *const *)bt.text;
     double t0 = lt_seconds();
     lt_vocab *v = NULL;
-    CHECK(lt_vocab_train(&v, titles, bt.len, bt.n, 8000, NULL) == 0, "%s", lt_last_error());
+    CHECK_MSG(lt_vocab_train(&v, titles, bt.len, bt.n, 8000, NULL) == 0, "%s", lt_last_error());
     double dt = lt_seconds() - t0;
     if (v) {
         int64_t pieces;
         double r = unk_rate(v, titles, bt.n, &pieces);
         printf("train: %lld titles -> %lld tokens in %.2f s; re-tokenized: %lld pieces, [UNK] rate %.4f%%\n",
                (long long)bt.n, (long long)lt_vocab_size(v), dt, (long long)pieces, 100 * r);
-        CHECK(lt_vocab_size(v) == 8000, "size %lld", (long long)lt_vocab_size(v));
-        CHECK(dt < 20, "training took %.1f s", dt);
+        CHECK_MSG(lt_vocab_size(v) == 8000, "size %lld", (long long)lt_vocab_size(v));
+        CHECK_MSG(dt < 20, "training took %.1f s", dt);
         check_trained(v, titles, bt.n, "beauty");
         test_threads(v, titles, 500);
         lt_vocab_free(v);
@@ -515,9 +500,9 @@ static void test_train_beauty(const char *datasets) {
 
 int main(int argc, char **argv) {
     char datasets[1024], vocab_path[1100], fixture[1100];
-    snprintf(datasets, sizeof datasets, "%s/../shared/datasets", source_dir());
+    snprintf(datasets, sizeof datasets, "%s/../shared/datasets", tu_source_dir());
     snprintf(vocab_path, sizeof vocab_path, "%s/bert-base-uncased/vocab.txt", datasets);
-    snprintf(fixture, sizeof fixture, "%s/tests/fixtures/wordpiece/golden.tsv", source_dir());
+    snprintf(fixture, sizeof fixture, "%s/tests/fixtures/wordpiece/golden.tsv", tu_source_dir());
     if (argc > 1) { /* test_wordpiece FILE: only compare FILE (make_fixture.mjs --random) */
         lt_vocab *v;
         if (lt_vocab_load(&v, vocab_path) < 0) {
@@ -526,7 +511,7 @@ int main(int argc, char **argv) {
         }
         test_golden(v, argv[1]);
         lt_vocab_free(v);
-        return g_fail ? 1 : 0;
+        return tu_failures ? 1 : 0;
     }
     test_wordpiece_basics();
     test_canonical_order();
@@ -536,25 +521,25 @@ int main(int argc, char **argv) {
     {
         lt_vocab *v;
         static const char *const texts[] = {"unwanted running", "É中x!", "aaa hello", "unaffable , x", ""};
-        CHECK(lt_vocab_create(&v, tiny_tokens, TINY_N) == 0, "%s", lt_last_error());
+        CHECK_MSG(lt_vocab_create(&v, tiny_tokens, TINY_N) == 0, "%s", lt_last_error());
         test_threads(v, texts, 5);
         lt_vocab_free(v);
     }
-    printf("unit tests: %s\n", g_fail ? "FAILED" : "passed");
+    printf("unit tests: %s\n", tu_failures ? "FAILED" : "passed");
     if (access(vocab_path, R_OK) != 0) {
         printf("skipped: %s not found (golden and training tests need ../shared/datasets)\n", vocab_path);
-        return g_fail ? 1 : 77;
+        return tu_failures ? 1 : 77;
     }
     lt_vocab *v;
-    CHECK(lt_vocab_load(&v, vocab_path) == 0, "%s", lt_last_error());
+    CHECK_MSG(lt_vocab_load(&v, vocab_path) == 0, "%s", lt_last_error());
     if (v) {
-        CHECK(lt_vocab_size(v) == 30522, "bert vocab size %lld", (long long)lt_vocab_size(v));
+        CHECK_MSG(lt_vocab_size(v) == 30522, "bert vocab size %lld", (long long)lt_vocab_size(v));
         lt_special_ids sp = lt_vocab_specials(v);
-        CHECK(sp.pad == 0 && sp.unk == 100 && sp.cls == 101 && sp.sep == 102 && sp.mask == 103, "bert specials");
+        CHECK_MSG(sp.pad == 0 && sp.unk == 100 && sp.cls == 101 && sp.sep == 102 && sp.mask == 103, "bert specials");
         test_golden(v, fixture);
         lt_vocab_free(v);
     }
     test_train_beauty(datasets);
-    printf("%s\n", g_fail ? "FAILED" : "all passed");
-    return g_fail ? 1 : 0;
+    printf("%s\n", tu_failures ? "FAILED" : "all passed");
+    return tu_failures ? 1 : 0;
 }
