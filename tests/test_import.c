@@ -152,18 +152,6 @@ static int run_corpus_file(const char *name, const char *data, size_t len, int s
     return rc;
 }
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *d = malloc((size_t)n + 1);
-    *len = fread(d, 1, (size_t)n, f);
-    fclose(f);
-    return d;
-}
-
 static void test_corpus(const char *src) {
     char dir[4096], path[8192];
     snprintf(dir, sizeof dir, "%s/tests/corpus/import", src);
@@ -181,7 +169,7 @@ static void test_corpus(const char *src) {
         if (sscanf(line, "%255s %31s %lld %lld", name, strict, &want_rec, &want_skip) != 4) continue;
         snprintf(path, sizeof path, "%s/%s.txt", dir, name);
         size_t len;
-        char *data = slurp(path, &len);
+        char *data = tu_slurp(path, &len);
         CHECK_MSG(data != NULL, "corpus file %s missing", path);
         if (!data) continue;
         lt_import_report rep;

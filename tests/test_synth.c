@@ -17,16 +17,7 @@
 static char *slurp(const char *dir, const char *name, size_t *len) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) free(p), p = NULL;
-    fclose(f);
-    if (p) p[n] = 0, *len = (size_t)n;
-    return p;
+    return tu_slurp(path, len);
 }
 
 static int same_file(const char *a, const char *b, const char *name) {
