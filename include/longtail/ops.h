@@ -135,6 +135,51 @@ int lt_adamw(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_
 int lt_clip_scale(lt_backend *be, const lt_tensor *grads, int count, float max_norm, float *norm,
                   float *scale);
 
+/* ---- transformer blocks ------------------------------------------------------------------------- */
+/* Activations of these ops may be f32 (both backends) or bf16 (CUDA: bf16 storage, fp32 math);
+ * weights, biases, statistics and their gradients are always f32. The CPU backend refuses bf16
+ * activations with LT_ENOTSUP. */
+
+/* Multi-head self-attention with a key-padding mask, fused (flash-style on CUDA: no T x T matrix
+ * in global memory). qkv[B, T, 3, H, D] is the output of one QKV projection; lens int32[B]: keys
+ * j >= lens[b] are masked out (every query row is computed, padded ones too).
+ *   out[B, T, H, D] = softmax(scale * q k^T) v  per (b, h);  lse[B, H, T] (f32) = log-sum-exp of
+ *   the scaled scores, kept for backward. lens[b] = 0 gives zeros and lse = -inf. */
+int lt_attention_fwd(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_tensor *qkv, const lt_tensor *lens,
+                     int heads, float scale);
+/* dqkv[B, T, 3, H, D] += the gradient through attention of dout[B, T, H, D]. */
+int lt_attention_bwd(lt_backend *be, lt_tensor *dqkv, const lt_tensor *dout, const lt_tensor *qkv,
+                     const lt_tensor *out, const lt_tensor *lse, const lt_tensor *lens, int heads, float scale);
+
+/* y[R, C] = gelu(x + bias[C]) with x the GEMM output before its bias (kept for backward). */
+int lt_bias_gelu_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *bias);
+/* g = dy * gelu'(x + bias):  dx += g,  dbias += column sums of g */
+int lt_bias_gelu_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dbias, const lt_tensor *dy, const lt_tensor *x,
+                     const lt_tensor *bias);
+
+/* Post-LN residual (BERT): s = a + b (kept for backward; s may alias a), y = LayerNorm(s) w + beta,
+ * mean[R] and rstd[R] as lt_layernorm_fwd. */
+int lt_residual_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *s, lt_tensor *mean, lt_tensor *rstd,
+                              const lt_tensor *a, const lt_tensor *b, const lt_tensor *w, const lt_tensor *beta,
+                              float eps);
+/* ds = LayerNorm backward of dy:  da += ds, db += ds (da == db receives 2 ds), dw += ..., dbeta += ... */
+int lt_residual_layernorm_bwd(lt_backend *be, lt_tensor *da, lt_tensor *db, lt_tensor *dw, lt_tensor *dbeta,
+                              const lt_tensor *dy, const lt_tensor *s, const lt_tensor *w, const lt_tensor *mean,
+                              const lt_tensor *rstd);
+
+/* y = x converted between f32 and bf16 (round to nearest even), equal shapes. */
+int lt_cast(lt_backend *be, lt_tensor *y, const lt_tensor *x);
+
+/* out[B, C] = mean of x[B, T, C] over t < lens[b] (0 when lens[b] = 0). */
+int lt_mean_pool_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *x, const lt_tensor *lens);
+/* dx[b, t] += dout[b] / lens[b] for t < lens[b] */
+int lt_mean_pool_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dout, const lt_tensor *lens);
+
+/* y[R, C] = x / max(||x||, 1e-12) per row; norm[R] = ||x|| for backward. y may alias x. */
+int lt_l2norm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *norm, const lt_tensor *x);
+/* dx += (dy - y (y . dy)) / max(norm, 1e-12) */
+int lt_l2norm_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *y, const lt_tensor *norm);
+
 /* ---- selection ----------------------------------------------------------------------------- */
 
 /* Per row of x[R,N]: the k largest values, sorted descending, into vals[R,k] and their column

@@ -72,6 +72,32 @@ typedef struct lt_backend_ops {
 
     int (*topk)(lt_backend *be, float *vals, int32_t *idx, const float *x, int64_t rows,
                 int64_t cols, int k);
+
+    /* transformer blocks (ops.h); dt is the activations' dtype (f32 or bf16), already checked
+     * consistent; a backend that lacks an op or a dtype returns LT_ENOTSUP. NULL slot = absent. */
+    int (*attention_fwd)(lt_backend *be, void *out, float *lse, const void *qkv, const int32_t *lens, lt_dtype dt,
+                         int64_t B, int64_t T, int64_t H, int64_t D, float scale);
+    int (*attention_bwd)(lt_backend *be, void *dqkv, const void *dout, const void *qkv, const void *out,
+                         const float *lse, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t H,
+                         int64_t D, float scale);
+    int (*bias_gelu_fwd)(lt_backend *be, void *y, const void *x, const float *bias, lt_dtype dt, int64_t rows,
+                         int64_t cols);
+    int (*bias_gelu_bwd)(lt_backend *be, void *dx, float *dbias, const void *dy, const void *x, const float *bias,
+                         lt_dtype dt, int64_t rows, int64_t cols);
+    int (*residual_layernorm_fwd)(lt_backend *be, void *y, void *s, float *mean, float *rstd, const void *a,
+                                  const void *b, const float *w, const float *beta, lt_dtype dt, int64_t rows,
+                                  int64_t cols, float eps);
+    int (*residual_layernorm_bwd)(lt_backend *be, void *da, void *db, float *dw, float *dbeta, const void *dy,
+                                  const void *s, const float *w, const float *mean, const float *rstd, lt_dtype dt,
+                                  int64_t rows, int64_t cols);
+    int (*cast)(lt_backend *be, void *y, lt_dtype yt, const void *x, lt_dtype xt, int64_t n);
+    int (*mean_pool_fwd)(lt_backend *be, float *out, const float *x, const int32_t *lens, int64_t B, int64_t T,
+                         int64_t C);
+    int (*mean_pool_bwd)(lt_backend *be, float *dx, const float *dout, const int32_t *lens, int64_t B, int64_t T,
+                         int64_t C);
+    int (*l2norm_fwd)(lt_backend *be, float *y, float *norm, const float *x, int64_t rows, int64_t cols);
+    int (*l2norm_bwd)(lt_backend *be, float *dx, const float *dy, const float *y, const float *norm, int64_t rows,
+                      int64_t cols);
 } lt_backend_ops;
 
 struct lt_backend {

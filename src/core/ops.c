@@ -400,6 +400,212 @@ int lt_clip_scale(lt_backend *be, const lt_tensor *grads, int count, float max_n
     return 0;
 }
 
+/* ---- transformer blocks ---------------------------------------------------------------------- */
+
+/* An activation: f32 or bf16, on the backend's device. */
+static int act(lt_backend *be, const char *op, const char *name, const lt_tensor *t) {
+    if (t && t->dtype == LT_BF16) return arg(be, op, name, t, LT_BF16);
+    return arg(be, op, name, t, LT_F32);
+}
+
+static int same_dtype(const char *op, const char *na, const lt_tensor *a, const char *nb, const lt_tensor *b) {
+    if (a->dtype == b->dtype) return 0;
+    return lt_error(LT_EDTYPE, "%s: %s is %s but %s is %s (activations share one dtype)", op, na,
+                    lt_dtype_name(a->dtype), nb, lt_dtype_name(b->dtype));
+}
+
+static int has(lt_backend *be, const char *op, const void *slot) {
+    return slot ? 0 : lt_error(LT_ENOTSUP, "%s is not implemented on the %s backend", op, be->name);
+}
+
+/* qkv[B, T, 3, H, D] (or [B, T, 3 H D]) and lens[B]: B, T, D from the shapes */
+static int attention_shape(const char *op, const lt_tensor *qkv, const lt_tensor *lens, int heads, int64_t *B,
+                           int64_t *T, int64_t *D) {
+    char s[96];
+    if (heads < 1) return lt_error(LT_EINVAL, "%s: heads = %d", op, heads);
+    if (qkv->ndim < 3)
+        return lt_error(LT_ESHAPE, "%s: qkv %s must be [B, T, 3, H, D] or [B, T, 3*H*D]", op, lt_tensor_str(qkv, s, sizeof s));
+    *B = qkv->shape[0], *T = qkv->shape[1];
+    int64_t per = lt_numel(qkv) / (*B && *T ? *B * *T : 1);
+    if (per % (3 * heads)) return lt_error(LT_ESHAPE, "%s: qkv rows of %lld do not split into 3 x %d heads", op, (long long)per, heads);
+    *D = per / (3 * heads);
+    return numel_is(op, "lens", lens, *B);
+}
+
+int lt_attention_fwd(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_tensor *qkv, const lt_tensor *lens,
+                     int heads, float scale) {
+    const char *op = "attention_fwd";
+    LT_TRY(act(be, op, "out", out));
+    LT_TRY(act(be, op, "qkv", qkv));
+    LT_TRY(same_dtype(op, "out", out, "qkv", qkv));
+    LT_TRY(arg(be, op, "lse", lse, LT_F32));
+    LT_TRY(arg(be, op, "lens", lens, LT_I32));
+    int64_t B = 0, T = 0, D = 0;
+    LT_TRY(attention_shape(op, qkv, lens, heads, &B, &T, &D));
+    LT_TRY(numel_is(op, "out", out, B * T * heads * D));
+    LT_TRY(numel_is(op, "lse", lse, B * heads * T));
+    LT_TRY(has(be, op, (const void *)be->ops->attention_fwd));
+    return be->ops->attention_fwd(be, out->data, lse->data, qkv->data, lens->data, qkv->dtype, B, T, heads, D, scale);
+}
+
+int lt_attention_bwd(lt_backend *be, lt_tensor *dqkv, const lt_tensor *dout, const lt_tensor *qkv,
+                     const lt_tensor *out, const lt_tensor *lse, const lt_tensor *lens, int heads, float scale) {
+    const char *op = "attention_bwd";
+    LT_TRY(act(be, op, "dqkv", dqkv));
+    LT_TRY(act(be, op, "dout", dout));
+    LT_TRY(act(be, op, "qkv", qkv));
+    LT_TRY(act(be, op, "out", out));
+    LT_TRY(same_dtype(op, "dqkv", dqkv, "qkv", qkv));
+    LT_TRY(same_dtype(op, "dout", dout, "qkv", qkv));
+    LT_TRY(same_dtype(op, "out", out, "qkv", qkv));
+    LT_TRY(arg(be, op, "lse", lse, LT_F32));
+    LT_TRY(arg(be, op, "lens", lens, LT_I32));
+    int64_t B = 0, T = 0, D = 0;
+    LT_TRY(attention_shape(op, qkv, lens, heads, &B, &T, &D));
+    LT_TRY(numel_is(op, "dqkv", dqkv, lt_numel(qkv)));
+    LT_TRY(numel_is(op, "out", out, B * T * heads * D));
+    LT_TRY(numel_is(op, "dout", dout, B * T * heads * D));
+    LT_TRY(numel_is(op, "lse", lse, B * heads * T));
+    LT_TRY(has(be, op, (const void *)be->ops->attention_bwd));
+    return be->ops->attention_bwd(be, dqkv->data, dout->data, qkv->data, out->data, lse->data, lens->data, qkv->dtype,
+                                  B, T, heads, D, scale);
+}
+
+int lt_bias_gelu_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *bias) {
+    const char *op = "bias_gelu_fwd";
+    LT_TRY(act(be, op, "y", y));
+    LT_TRY(act(be, op, "x", x));
+    LT_TRY(same_dtype(op, "y", y, "x", x));
+    LT_TRY(same_shape(op, "y", y, "x", x));
+    LT_TRY(arg(be, op, "bias", bias, LT_F32));
+    LT_TRY(numel_is(op, "bias", bias, lt_cols(x)));
+    LT_TRY(has(be, op, (const void *)be->ops->bias_gelu_fwd));
+    return be->ops->bias_gelu_fwd(be, y->data, x->data, bias->data, x->dtype, lt_rows(x), lt_cols(x));
+}
+
+int lt_bias_gelu_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dbias, const lt_tensor *dy, const lt_tensor *x,
+                     const lt_tensor *bias) {
+    const char *op = "bias_gelu_bwd";
+    LT_TRY(act(be, op, "dx", dx));
+    LT_TRY(act(be, op, "dy", dy));
+    LT_TRY(act(be, op, "x", x));
+    LT_TRY(same_dtype(op, "dx", dx, "x", x));
+    LT_TRY(same_dtype(op, "dy", dy, "x", x));
+    LT_TRY(same_shape(op, "dx", dx, "x", x));
+    LT_TRY(same_shape(op, "dy", dy, "x", x));
+    LT_TRY(arg(be, op, "dbias", dbias, LT_F32));
+    LT_TRY(arg(be, op, "bias", bias, LT_F32));
+    LT_TRY(numel_is(op, "bias", bias, lt_cols(x)));
+    LT_TRY(numel_is(op, "dbias", dbias, lt_cols(x)));
+    LT_TRY(has(be, op, (const void *)be->ops->bias_gelu_bwd));
+    return be->ops->bias_gelu_bwd(be, dx->data, dbias->data, dy->data, x->data, bias->data, x->dtype, lt_rows(x),
+                                  lt_cols(x));
+}
+
+int lt_residual_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *s, lt_tensor *mean, lt_tensor *rstd,
+                              const lt_tensor *a, const lt_tensor *b, const lt_tensor *w, const lt_tensor *beta,
+                              float eps) {
+    const char *op = "residual_layernorm_fwd";
+    const lt_tensor *acts[4] = {y, s, a, b};
+    const char *names[4] = {"y", "s", "a", "b"};
+    for (int i = 0; i < 4; i++) {
+        LT_TRY(act(be, op, names[i], acts[i]));
+        LT_TRY(same_dtype(op, names[i], acts[i], "a", a));
+        LT_TRY(same_shape(op, names[i], acts[i], "a", a));
+    }
+    int64_t R = lt_rows(a), C = lt_cols(a);
+    LT_TRY(arg(be, op, "mean", mean, LT_F32));
+    LT_TRY(arg(be, op, "rstd", rstd, LT_F32));
+    LT_TRY(arg(be, op, "w", w, LT_F32));
+    LT_TRY(arg(be, op, "beta", beta, LT_F32));
+    LT_TRY(numel_is(op, "mean", mean, R));
+    LT_TRY(numel_is(op, "rstd", rstd, R));
+    LT_TRY(numel_is(op, "w", w, C));
+    LT_TRY(numel_is(op, "beta", beta, C));
+    if (!(eps > 0)) return lt_error(LT_EINVAL, "%s: eps must be > 0 (got %g)", op, eps);
+    LT_TRY(has(be, op, (const void *)be->ops->residual_layernorm_fwd));
+    return be->ops->residual_layernorm_fwd(be, y->data, s->data, mean->data, rstd->data, a->data, b->data, w->data,
+                                           beta->data, a->dtype, R, C, eps);
+}
+
+int lt_residual_layernorm_bwd(lt_backend *be, lt_tensor *da, lt_tensor *db, lt_tensor *dw, lt_tensor *dbeta,
+                              const lt_tensor *dy, const lt_tensor *s, const lt_tensor *w, const lt_tensor *mean,
+                              const lt_tensor *rstd) {
+    const char *op = "residual_layernorm_bwd";
+    const lt_tensor *acts[4] = {da, db, dy, s};
+    const char *names[4] = {"da", "db", "dy", "s"};
+    for (int i = 0; i < 4; i++) {
+        LT_TRY(act(be, op, names[i], acts[i]));
+        LT_TRY(same_dtype(op, names[i], acts[i], "s", s));
+        LT_TRY(same_shape(op, names[i], acts[i], "s", s));
+    }
+    int64_t R = lt_rows(s), C = lt_cols(s);
+    LT_TRY(arg(be, op, "dw", dw, LT_F32));
+    LT_TRY(arg(be, op, "dbeta", dbeta, LT_F32));
+    LT_TRY(arg(be, op, "w", w, LT_F32));
+    LT_TRY(arg(be, op, "mean", mean, LT_F32));
+    LT_TRY(arg(be, op, "rstd", rstd, LT_F32));
+    LT_TRY(numel_is(op, "dw", dw, C));
+    LT_TRY(numel_is(op, "dbeta", dbeta, C));
+    LT_TRY(numel_is(op, "w", w, C));
+    LT_TRY(numel_is(op, "mean", mean, R));
+    LT_TRY(numel_is(op, "rstd", rstd, R));
+    LT_TRY(has(be, op, (const void *)be->ops->residual_layernorm_bwd));
+    return be->ops->residual_layernorm_bwd(be, da->data, db->data, dw->data, dbeta->data, dy->data, s->data, w->data,
+                                           mean->data, rstd->data, s->dtype, R, C);
+}
+
+int lt_cast(lt_backend *be, lt_tensor *y, const lt_tensor *x) {
+    LT_TRY(act(be, "cast", "y", y));
+    LT_TRY(act(be, "cast", "x", x));
+    LT_TRY(numel_is("cast", "y", y, lt_numel(x)));
+    LT_TRY(has(be, "cast", (const void *)be->ops->cast));
+    return be->ops->cast(be, y->data, y->dtype, x->data, x->dtype, lt_numel(x));
+}
+
+static int pool_args(lt_backend *be, const char *op, const lt_tensor *pooled, const lt_tensor *x, const lt_tensor *lens,
+                     int64_t *B, int64_t *T, int64_t *C) {
+    char s[96];
+    LT_TRY(arg(be, op, "pooled", pooled, LT_F32));
+    LT_TRY(arg(be, op, "x", x, LT_F32));
+    LT_TRY(arg(be, op, "lens", lens, LT_I32));
+    if (x->ndim != 3) return lt_error(LT_ESHAPE, "%s: x %s must be [B, T, C]", op, lt_tensor_str(x, s, sizeof s));
+    *B = x->shape[0], *T = x->shape[1], *C = x->shape[2];
+    LT_TRY(numel_is(op, "lens", lens, *B));
+    return numel_is(op, "pooled", pooled, *B * *C);
+}
+
+int lt_mean_pool_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *x, const lt_tensor *lens) {
+    int64_t B = 0, T = 0, C = 0;
+    LT_TRY(pool_args(be, "mean_pool_fwd", out, x, lens, &B, &T, &C));
+    LT_TRY(has(be, "mean_pool_fwd", (const void *)be->ops->mean_pool_fwd));
+    return be->ops->mean_pool_fwd(be, out->data, x->data, lens->data, B, T, C);
+}
+
+int lt_mean_pool_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dout, const lt_tensor *lens) {
+    int64_t B = 0, T = 0, C = 0;
+    LT_TRY(pool_args(be, "mean_pool_bwd", dout, dx, lens, &B, &T, &C));
+    LT_TRY(has(be, "mean_pool_bwd", (const void *)be->ops->mean_pool_bwd));
+    return be->ops->mean_pool_bwd(be, dx->data, dout->data, lens->data, B, T, C);
+}
+
+int lt_l2norm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *norm, const lt_tensor *x) {
+    LT_TRY(ew2(be, "l2norm_fwd", y, x));
+    LT_TRY(arg(be, "l2norm_fwd", "norm", norm, LT_F32));
+    LT_TRY(numel_is("l2norm_fwd", "norm", norm, lt_rows(x)));
+    LT_TRY(has(be, "l2norm_fwd", (const void *)be->ops->l2norm_fwd));
+    return be->ops->l2norm_fwd(be, y->data, norm->data, x->data, lt_rows(x), lt_cols(x));
+}
+
+int lt_l2norm_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *y, const lt_tensor *norm) {
+    LT_TRY(ew2(be, "l2norm_bwd", dx, y));
+    LT_TRY(ew2(be, "l2norm_bwd", dy, y));
+    LT_TRY(arg(be, "l2norm_bwd", "norm", norm, LT_F32));
+    LT_TRY(numel_is("l2norm_bwd", "norm", norm, lt_rows(y)));
+    LT_TRY(has(be, "l2norm_bwd", (const void *)be->ops->l2norm_bwd));
+    return be->ops->l2norm_bwd(be, dx->data, dy->data, y->data, norm->data, lt_rows(y), lt_cols(y));
+}
+
 /* ---- selection ----------------------------------------------------------------------------- */
 
 int lt_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tensor *x) {
