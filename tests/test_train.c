@@ -5,6 +5,7 @@
 
 #include "longtail/embeddings.h"
 #include "longtail/param.h"
+#include "longtail/pretrain.h"
 #include "testutil.h"
 
 /* A least-squares toy: minimise sum (w x - y)^2 over a fixed data set with the real optimizer. */
@@ -128,11 +129,69 @@ static void test_embeddings(const char *dir) {
     printf("  embedding shards: f32 and bf16 round trip, incomplete sets refused\n");
 }
 
+static void test_mlm_and_pairs(void) {
+    lt_mlm_opts o = {.p = 0.15f, .mask_id = 4, .vocab = 1000, .first_normal = 5, .cls_id = 2, .sep_id = 3, .pad_id = 0};
+    int64_t B = 400, T = 40;
+    int32_t *ids = malloc(sizeof *ids * (size_t)(B * T)), *orig = malloc(sizeof *orig * (size_t)(B * T));
+    int32_t *lens = malloc(sizeof *lens * (size_t)B), *target = malloc(sizeof *target * (size_t)(B * T));
+    int64_t *pos = malloc(sizeof *pos * (size_t)(B * T));
+    int64_t real = 0;
+    for (int64_t b = 0; b < B; b++) {
+        lens[b] = (int32_t)(3 + b % 38);
+        for (int64_t t = 0; t < T; t++)
+            ids[b * T + t] = t == 0 ? 2 : t == lens[b] - 1 ? 3 : t >= lens[b] ? 0 : (int32_t)(5 + (b * 31 + t * 7) % 995);
+        real += lens[b] - 2;
+    }
+    memcpy(orig, ids, sizeof *ids * (size_t)(B * T));
+    int64_t n = lt_mlm_mask(&o, 11, 3, ids, lens, B, T, pos, target);
+    double frac = (double)n / (double)real;
+    CHECK_MSG(frac > 0.14 && frac < 0.17, "masked %.3f of pieces, expected ~0.15", frac);
+    int64_t to_mask = 0, kept = 0, special_hit = 0, wrong_target = 0, per_row_zero = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t p = pos[i];
+        if (orig[p] == 2 || orig[p] == 3 || orig[p] == 0) special_hit++;
+        if (target[i] != orig[p]) wrong_target++;
+        to_mask += ids[p] == 4;
+        kept += ids[p] == orig[p];
+    }
+    for (int64_t b = 0; b < B; b++) {
+        int any = 0;
+        for (int64_t i = 0; i < n; i++) any |= pos[i] / T == b;
+        per_row_zero += !any;
+    }
+    CHECK(special_hit == 0 && wrong_target == 0 && per_row_zero == 0);
+    CHECK_MSG(fabs((double)to_mask / (double)n - 0.8) < 0.04 && fabs((double)kept / (double)n - 0.1) < 0.03,
+              "80/10/10 split off: mask %.3f kept %.3f", (double)to_mask / (double)n, (double)kept / (double)n);
+    /* unchosen positions are untouched, and the same (seed, step) masks the same way */
+    int64_t changed = 0;
+    for (int64_t i = 0; i < B * T; i++) changed += ids[i] != orig[i];
+    CHECK(changed <= n);
+    int32_t *again = malloc(sizeof *again * (size_t)(B * T));
+    memcpy(again, orig, sizeof *again * (size_t)(B * T));
+    CHECK(lt_mlm_mask(&o, 11, 3, again, lens, B, T, pos, target) == n && !memcmp(again, ids, sizeof *ids * (size_t)(B * T)));
+    memcpy(again, orig, sizeof *again * (size_t)(B * T));
+    lt_mlm_mask(&o, 11, 4, again, lens, B, T, pos, target);
+    CHECK(memcmp(again, ids, sizeof *ids * (size_t)(B * T)) != 0);
+    free(ids), free(orig), free(lens), free(target), free(pos), free(again);
+
+    /* pairs: neighbours in histories, unordered, each once */
+    int64_t off[4] = {0, 4, 7, 9};
+    int32_t item[9] = {5, 1, 5, 1, 2, 2, 3, 1, 5};
+    lt_events e = {.n_users = 3, .n_items = 6, .n_events = 9, .user_off = off, .item = item};
+    lt_pairs pr;
+    OK(lt_pairs_from_events(&e, 0, &pr));
+    /* (1,5) from users 0 and 2, (2,3) from user 1; (2,2) is not a pair */
+    CHECK_MSG(pr.n == 2 && pr.a[0] == 1 && pr.b[0] == 5 && pr.a[1] == 2 && pr.b[1] == 3, "pairs n=%lld", (long long)pr.n);
+    lt_pairs_free(&pr);
+    printf("  masked-LM masking (15%%, 80/10/10, deterministic) and co-interaction pairs\n");
+}
+
 int main(void) {
     char dir[] = "/tmp/lt_train_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     test_optimizer(dir);
     test_embeddings(dir);
+    test_mlm_and_pairs();
     rmdir(dir);
     return tu_finish("test_train");
 }
