@@ -404,6 +404,29 @@ static int check_shape(lt_shard *s, const char *name, lt_dtype dtype, int ndim, 
     return 0;
 }
 
+/* Create the groups leading to `name` ("a/b/c" -> a, a/b) without time stamps: HDF5 records
+ * creation times by default, and a shard written twice must be the same bytes (a resumed
+ * `longtail embed` is checked to equal an uninterrupted one). */
+static int make_groups(lt_shard *s, const char *name) {
+    char prefix[NAME_MAX_LEN + 1];
+    int rc = 0;
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    if (gcpl < 0 || H5Pset_obj_track_times(gcpl, 0) < 0) rc = h5_error(s, LT_EIO, "group properties for '%s'", name);
+    for (const char *p = strchr(name + 1, '/'); p && !rc; p = strchr(p + 1, '/')) {
+        size_t n = (size_t)(p - name);
+        if (n >= sizeof prefix) break;
+        memcpy(prefix, name, n);
+        prefix[n] = 0;
+        htri_t e = H5Lexists(s->file, prefix, H5P_DEFAULT);
+        if (e > 0) continue;
+        hid_t g = e == 0 ? H5Gcreate2(s->file, prefix, H5P_DEFAULT, gcpl, H5P_DEFAULT) : H5I_INVALID_HID;
+        if (g < 0) rc = broke(s, h5_error(s, LT_EIO, "creating group '%s'", prefix));
+        h5_close(g);
+    }
+    h5_close(gcpl);
+    return rc;
+}
+
 /* Create dataset `name`, chunked every chunk_rows rows with shuffle (multi-byte types) and deflate.
  * chunk_rows 0 leaves it contiguous: HDF5 cannot chunk a dataset with a fixed zero-sized dim, and
  * there is nothing to compress in it. */
@@ -417,8 +440,9 @@ static int dset_create(lt_shard *s, const char *name, lt_dtype dtype, int ndim, 
     for (int i = 1; i < ndim; i++) chunk[i] = dims[i];
     hid_t lcpl, dcpl = H5I_INVALID_HID, sp = H5I_INVALID_HID;
     *out = H5I_INVALID_HID;
+    if ((rc = make_groups(s, name)) < 0) return rc;
     if ((lcpl = H5Pcreate(H5P_LINK_CREATE)) < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0 ||
-        (dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 ||
+        (dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 || H5Pset_obj_track_times(dcpl, 0) < 0 ||
         (chunk_rows && (H5Pset_chunk(dcpl, ndim, chunk) < 0 ||
                         (lt_dtype_size(dtype) > 1 && H5Pset_shuffle(dcpl) < 0) ||
                         H5Pset_deflate(dcpl, DEFLATE_LEVEL) < 0)) ||
@@ -500,9 +524,11 @@ static int create_locked(lt_shard **out, const char *path, const char *kind, int
     hid_t fapl = fapl_strong();
     if (fapl >= 0 && H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0)
         h5_close(fapl), fapl = H5I_INVALID_HID;
-    s->file = H5Fcreate(s->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE); /* no time stamps: the same content is the same bytes */
+    if (fcpl >= 0 && H5Pset_obj_track_times(fcpl, 0) < 0) h5_close(fcpl), fcpl = H5I_INVALID_HID;
+    s->file = H5Fcreate(s->tmp, H5F_ACC_TRUNC, fcpl >= 0 ? fcpl : H5P_DEFAULT, fapl);
     if (s->file < 0) rc = h5_error(s, LT_EIO, "cannot create %s", s->tmp);
-    h5_close(fapl);
+    h5_close(fapl), h5_close(fcpl);
     if (!rc) {
         char schema[96];
         snprintf(schema, sizeof schema, "%s/%d", kind, version);
