@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""PyTorch side of bench/bert: the same BERT encoder forward, timed the way bench/bert times longtail.
+
+Two PyTorch implementations are timed and the faster one is reported, so longtail is compared with
+the best PyTorch offers on this machine:
+  - "eager": BERT written in plain torch (post-LN, exact GELU), as Hugging Face's BertModel runs;
+  - "fastpath": torch.nn.TransformerEncoder in eval/inference mode, which PyTorch >= 1.12 runs through
+    its fused native encoder kernel (BetterTransformer).
+Prints one JSON object: {"impl": ..., "seq_per_s": ..., "ms_per_batch": ..., "threads": ...}.
+
+usage: bert_torch.py --layers L --hidden H --heads A --ffn F --seq T --batch B [--reps R] [--device cpu|cuda]
+       [--dtype fp32|bf16]
+Run it with OPENBLAS_CORETYPE set to the machine's fast kernel (bench/bert does): Debian's torch uses
+OpenBLAS for its GEMMs, which otherwise picks slow kernels on recent Xeons.
+"""
+import argparse
+import json
+import math
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Layer(nn.Module):
+    def __init__(self, h, a, f):
+        super().__init__()
+        self.a, self.d = a, h // a
+        self.q, self.k, self.v, self.o = (nn.Linear(h, h) for _ in range(4))
+        self.ln1, self.ln2 = nn.LayerNorm(h, eps=1e-12), nn.LayerNorm(h, eps=1e-12)
+        self.f1, self.f2 = nn.Linear(h, f), nn.Linear(f, h)
+
+    def forward(self, x, bias):
+        b, t, h = x.shape
+        split = lambda y: y.view(b, t, self.a, self.d).transpose(1, 2)
+        s = split(self.q(x)) @ split(self.k(x)).transpose(-1, -2) / math.sqrt(self.d) + bias
+        ctx = (s.softmax(-1) @ split(self.v(x))).transpose(1, 2).reshape(b, t, h)
+        x = self.ln1(x + self.o(ctx))
+        return self.ln2(x + self.f2(F.gelu(self.f1(x))))
+
+
+class Eager(nn.Module):
+    def __init__(self, vocab, h, a, f, layers, maxpos):
+        super().__init__()
+        self.tok, self.pos = nn.Embedding(vocab, h), nn.Embedding(maxpos, h)
+        self.ln = nn.LayerNorm(h, eps=1e-12)
+        self.layers = nn.ModuleList(Layer(h, a, f) for _ in range(layers))
+
+    def forward(self, ids, lens):
+        t = ids.shape[1]
+        keep = torch.arange(t, device=ids.device)[None, :] < lens[:, None]
+        bias = torch.zeros(keep.shape, dtype=self.ln.weight.dtype, device=ids.device).masked_fill(~keep, -1e4)[:, None, None, :]
+        x = self.ln(self.tok(ids) + self.pos(torch.arange(t, device=ids.device))[None])
+        for layer in self.layers:
+            x = layer(x, bias)
+        m = keep[..., None].to(x.dtype)
+        return F.normalize((x * m).sum(1) / m.sum(1), dim=-1)
+
+
+class FastPath(nn.Module):
+    def __init__(self, vocab, h, a, f, layers, maxpos):
+        super().__init__()
+        self.tok, self.pos = nn.Embedding(vocab, h), nn.Embedding(maxpos, h)
+        self.ln = nn.LayerNorm(h, eps=1e-12)
+        layer = nn.TransformerEncoderLayer(h, a, f, dropout=0.0, activation="gelu", batch_first=True,
+                                           layer_norm_eps=1e-12)
+        self.enc = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+    def forward(self, ids, lens):
+        t = ids.shape[1]
+        pad = torch.arange(t, device=ids.device)[None, :] >= lens[:, None]
+        x = self.ln(self.tok(ids) + self.pos(torch.arange(t, device=ids.device))[None])
+        x = self.enc(x, src_key_padding_mask=pad)
+        m = (~pad)[..., None].to(x.dtype)
+        return F.normalize((x * m).sum(1) / m.sum(1), dim=-1)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for k in ("layers", "hidden", "heads", "ffn", "seq", "batch"):
+        p.add_argument("--" + k, type=int, required=True)
+    p.add_argument("--vocab", type=int, default=30522)
+    p.add_argument("--reps", type=int, default=10)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="fp32")
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    dev = torch.device(a.device)
+    dt = torch.bfloat16 if a.dtype == "bf16" else torch.float32
+    ids = torch.randint(1000, a.vocab, (a.batch, a.seq), device=dev)
+    lens = torch.full((a.batch,), a.seq, device=dev)
+    best = None
+    for name, cls in (("eager", Eager), ("fastpath", FastPath)):
+        model = cls(a.vocab, a.hidden, a.heads, a.ffn, a.layers, max(512, a.seq)).to(dev, dt).eval()
+        with torch.inference_mode():
+            for _ in range(2):
+                model(ids, lens)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            times = []
+            for _ in range(a.reps):
+                t0 = time.perf_counter()
+                model(ids, lens)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - t0)
+        t = min(times)
+        if best is None or t < best[1]:
+            best = (name, t)
+    print(json.dumps({"impl": best[0], "ms_per_batch": best[1] * 1e3, "seq_per_s": a.batch / best[1],
+                      "threads": torch.get_num_threads(), "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()
