@@ -122,6 +122,12 @@ static lt_backend_ops make_ops(void) {
     o.reduce_rows = lt__cuda_reduce_rows, o.sumsq = lt__cuda_sumsq;
     o.adamw = lt__cuda_adamw;
     o.topk = lt__cuda_topk;
+    o.bias_gelu_fwd = lt__cuda_bias_gelu_fwd, o.bias_gelu_bwd = lt__cuda_bias_gelu_bwd;
+    o.residual_layernorm_fwd = lt__cuda_residual_layernorm_fwd;
+    o.residual_layernorm_bwd = lt__cuda_residual_layernorm_bwd;
+    o.cast = lt__cuda_cast;
+    o.mean_pool_fwd = lt__cuda_mean_pool_fwd, o.mean_pool_bwd = lt__cuda_mean_pool_bwd;
+    o.l2norm_fwd = lt__cuda_l2norm_fwd, o.l2norm_bwd = lt__cuda_l2norm_bwd;
     return o;
 }
 static const lt_backend_ops cuda_ops = make_ops();
