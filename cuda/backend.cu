@@ -122,6 +122,7 @@ static lt_backend_ops make_ops(void) {
     o.reduce_rows = lt__cuda_reduce_rows, o.sumsq = lt__cuda_sumsq;
     o.adamw = lt__cuda_adamw;
     o.topk = lt__cuda_topk;
+    o.attention_fwd = lt__cuda_attention_fwd, o.attention_bwd = lt__cuda_attention_bwd;
     o.bias_gelu_fwd = lt__cuda_bias_gelu_fwd, o.bias_gelu_bwd = lt__cuda_bias_gelu_bwd;
     o.residual_layernorm_fwd = lt__cuda_residual_layernorm_fwd;
     o.residual_layernorm_bwd = lt__cuda_residual_layernorm_bwd;
