@@ -92,6 +92,7 @@ static int cuda_sync(lt_backend *be) { return finish(lt__cu(be)); }
 static void destroy(lt_backend *be) {
     lt_cuda *cu = lt__cu(be);
     if (cu->stream) (void)cudaStreamSynchronize(cu->stream);
+    lt__cuda_gemm_release(be);
     if (cu->scratch) (void)cudaFreeAsync(cu->scratch, cu->stream);
     if (cu->status) (void)cudaFreeAsync(cu->status, cu->stream);
     if (cu->stream) (void)cudaStreamSynchronize(cu->stream);
@@ -147,6 +148,7 @@ static int create(cuda_backend *b, int device) {
     LT_CUBLAS_CHECK(cublasCreate(&cu->blas));
     LT_CUBLAS_CHECK(cublasSetStream(cu->blas, cu->stream));
     LT_CUBLAS_CHECK(cublasLtCreate(&cu->blaslt));
+    LT_TRY(lt__cuda_gemm_init(&b->be));
 
     /* Keep freed blocks in the stream-ordered pool instead of returning them to the driver at
      * every sync: alloc/free per step then costs almost nothing. */

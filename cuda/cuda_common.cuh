@@ -26,11 +26,15 @@ typedef struct lt_cuda_pinned {
     double sum;
 } lt_cuda_pinned;
 
+struct lt_gemm_plans; /* gemm.cu */
+
 typedef struct lt_cuda {
     int device, sm_count;
     cudaStream_t stream;  /* every op runs on this one stream, in order */
     cublasHandle_t blas;  /* bound to stream */
     cublasLtHandle_t blaslt;
+    void *lt_workspace;   /* cuBLASLt workspace (gemm.cu) */
+    struct lt_gemm_plans *plans; /* cuBLASLt descriptors and algorithms by shape (gemm.cu) */
     int *status;          /* device word: 0 or the LT_FAULT_* of the first bad input */
     lt_cuda_pinned *pinned;
     void *scratch;        /* grow-only scratch for ops that need temporaries (see lt__cuda_scratch) */
@@ -367,6 +371,10 @@ int lt__cuda_mean_pool_bwd(lt_backend *be, float *dx, const float *dout, const i
 int lt__cuda_l2norm_fwd(lt_backend *be, float *y, float *norm, const float *x, int64_t rows, int64_t cols);
 int lt__cuda_l2norm_bwd(lt_backend *be, float *dx, const float *dy, const float *y, const float *norm, int64_t rows,
                         int64_t cols);
+
+/* gemm.cu: the cuBLASLt plan cache, created with the backend and released with it */
+int lt__cuda_gemm_init(lt_backend *be);
+void lt__cuda_gemm_release(lt_backend *be);
 
 #ifdef __cplusplus
 }
