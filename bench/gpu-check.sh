@@ -82,20 +82,29 @@ ops_rc=$?
 cuda_ok=$(grep -c "cuda vs cpu.* ok$\|gemm cuda.* ok$\|cuda vs cpu: max |err| .* ok$" "$out/test_ops.log")
 cuda_fail=$(grep -c "FAIL" "$out/test_ops.log")
 cuda_skip=$(grep -c "skipped: no CUDA device" "$out/test_ops.log")
+run "$build/tests/test_ops_bf16" > "$out/test_ops_bf16.log" 2>&1
+bf16_rc=$?
 
 # ---- benchmarks ----------------------------------------------------------------------------------
 say "bench/gemm"
 run "$build/bench/gemm" --json "$out/gemm.json" > "$out/gemm.log" 2>&1
 cat "$out/gemm.log"
+say "bench/attention"
+run "$build/bench/attention" --json "$out/attention.json" > "$out/attention.log" 2>&1
+cat "$out/attention.log"
 
 # ---- summary --------------------------------------------------------------------------------------
 echo
 echo "==== gpu-check summary ($(( $(date +%s) - t0 ))s) ===="
 printf "%-34s %s\n" "ctest" "$(grep -E 'tests passed' "$out/ctest.log" || echo 'did not finish')"
 printf "%-34s %s\n" "op test CUDA cases" "$cuda_ok ok, $cuda_fail failed, $cuda_skip skipped (exit $ops_rc)"
+printf "%-34s %s\n" "bf16 op test (test_ops_bf16)" "$(grep -c ' ok$' "$out/test_ops_bf16.log") ok, $(grep -c 'FAIL' "$out/test_ops_bf16.log") failed, $(grep -c 'skipped' "$out/test_ops_bf16.log") skipped (exit $bf16_rc)"
 printf "%-34s %s\n" "gemm cpu ratio (goal >= 0.8)" "$(grep -o '"ratio": [0-9.]*' "$out/gemm.json" 2>/dev/null | cut -d' ' -f2)"
 for m in fp32 tf32 bf16; do
   printf "%-34s %s\n" "gemm cuda $m TFLOP/s" "$(grep -o "\"cuda_${m}_tflops\": [0-9.]*" "$out/gemm.json" 2>/dev/null | cut -d' ' -f2)"
 done
-grep -E "FAIL" "$out/test_ops.log" | head -20
-[ "$tests_rc" = 0 ] && [ "$ops_rc" = 0 ]
+for k in attn_fwd_bf16_us attn_bwd_bf16_us gemm_layer_bf16_us fwd_ratio; do
+  printf "%-34s %s\n" "attention $k" "$(grep -o "\"$k\": [0-9.]*" "$out/attention.json" 2>/dev/null | cut -d' ' -f2)"
+done
+grep -E "FAIL" "$out/test_ops.log" "$out/test_ops_bf16.log" | head -20
+[ "$tests_rc" = 0 ] && [ "$ops_rc" = 0 ] && [ "$bf16_rc" = 0 ]

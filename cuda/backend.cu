@@ -92,6 +92,7 @@ static int cuda_sync(lt_backend *be) { return finish(lt__cu(be)); }
 static void destroy(lt_backend *be) {
     lt_cuda *cu = lt__cu(be);
     if (cu->stream) (void)cudaStreamSynchronize(cu->stream);
+    lt__cuda_gemm_release(be);
     if (cu->scratch) (void)cudaFreeAsync(cu->scratch, cu->stream);
     if (cu->status) (void)cudaFreeAsync(cu->status, cu->stream);
     if (cu->stream) (void)cudaStreamSynchronize(cu->stream);
@@ -122,6 +123,13 @@ static lt_backend_ops make_ops(void) {
     o.reduce_rows = lt__cuda_reduce_rows, o.sumsq = lt__cuda_sumsq;
     o.adamw = lt__cuda_adamw;
     o.topk = lt__cuda_topk;
+    o.attention_fwd = lt__cuda_attention_fwd, o.attention_bwd = lt__cuda_attention_bwd;
+    o.bias_gelu_fwd = lt__cuda_bias_gelu_fwd, o.bias_gelu_bwd = lt__cuda_bias_gelu_bwd;
+    o.residual_layernorm_fwd = lt__cuda_residual_layernorm_fwd;
+    o.residual_layernorm_bwd = lt__cuda_residual_layernorm_bwd;
+    o.cast = lt__cuda_cast;
+    o.mean_pool_fwd = lt__cuda_mean_pool_fwd, o.mean_pool_bwd = lt__cuda_mean_pool_bwd;
+    o.l2norm_fwd = lt__cuda_l2norm_fwd, o.l2norm_bwd = lt__cuda_l2norm_bwd;
     return o;
 }
 static const lt_backend_ops cuda_ops = make_ops();
@@ -140,6 +148,7 @@ static int create(cuda_backend *b, int device) {
     LT_CUBLAS_CHECK(cublasCreate(&cu->blas));
     LT_CUBLAS_CHECK(cublasSetStream(cu->blas, cu->stream));
     LT_CUBLAS_CHECK(cublasLtCreate(&cu->blaslt));
+    LT_TRY(lt__cuda_gemm_init(&b->be));
 
     /* Keep freed blocks in the stream-ordered pool instead of returning them to the driver at
      * every sync: alloc/free per step then costs almost nothing. */

@@ -5,6 +5,7 @@
 
 #include <cublasLt.h>
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
@@ -25,11 +26,15 @@ typedef struct lt_cuda_pinned {
     double sum;
 } lt_cuda_pinned;
 
+struct lt_gemm_plans; /* gemm.cu */
+
 typedef struct lt_cuda {
     int device, sm_count;
     cudaStream_t stream;  /* every op runs on this one stream, in order */
     cublasHandle_t blas;  /* bound to stream */
     cublasLtHandle_t blaslt;
+    void *lt_workspace;   /* cuBLASLt workspace (gemm.cu) */
+    struct lt_gemm_plans *plans; /* cuBLASLt descriptors and algorithms by shape (gemm.cu) */
     int *status;          /* device word: 0 or the LT_FAULT_* of the first bad input */
     lt_cuda_pinned *pinned;
     void *scratch;        /* grow-only scratch for ops that need temporaries (see lt__cuda_scratch) */
@@ -81,6 +86,19 @@ static inline unsigned lt__blocks(int64_t units, int64_t per_block, int64_t cap)
 
 static inline int lt__aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
+/* Block shape (bx, by) for kernels that walk rows of `units` 16-byte (or scalar) units: bx threads
+ * across a row, by rows at a time, 256 threads in all. */
+static inline dim3 lt__row_block(int64_t units) {
+    int bx = units >= 256 ? 256 : (int)((units + 31) / 32 * 32);
+    return dim3(bx, 256 / bx);
+}
+
+/* A kernel that needs more than the default 48 KiB of dynamic shared memory must opt in. */
+template <typename K> static inline cudaError_t lt__smem_optin(K *kernel, size_t bytes) {
+    if (bytes <= 48 * 1024) return cudaSuccess;
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+}
+
 /* A device buffer of at least nbytes for this op's temporaries. It only grows; the old one is
  * freed in stream order, after the kernels queued before that still use it. Valid until the
  * next call, so an op asks once for everything it needs. */
@@ -108,6 +126,114 @@ template <int TPR> struct lt_row_iter {
           first((int64_t)blockIdx.x * (blockDim.x / TPR) + threadIdx.x / TPR),
           step((int64_t)gridDim.x * (blockDim.x / TPR)) {}
 };
+
+/* ---- bf16 and 16-byte accesses -------------------------------------------------------------- */
+
+typedef __nv_bfloat16 lt_bf16;
+
+/* f32 -> bf16 bits, round to nearest even, NaN kept (quiet): bit for bit lt_f32_to_bf16 in
+ * src/core/tensor.c, which __float2bfloat16_rn is not for NaN. */
+__device__ __forceinline__ uint16_t lt__bf16_bits(float f) {
+    uint32_t u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+__device__ __forceinline__ float lt__bf16_float(uint32_t bits) { return __uint_as_float(bits << 16); }
+
+/* Activations are float or lt_bf16 in memory, float in registers. */
+__device__ __forceinline__ float lt__ldf(const float *p) { return *p; }
+__device__ __forceinline__ float lt__ldf(const lt_bf16 *p) { return lt__bf16_float(__bfloat16_as_ushort(*p)); }
+__device__ __forceinline__ void lt__stf(float *p, float v) { *p = v; }
+__device__ __forceinline__ void lt__stf(lt_bf16 *p, float v) { *p = __ushort_as_bfloat16(lt__bf16_bits(v)); }
+/* v as it reads back after a store to E */
+template <typename E> __device__ __forceinline__ float lt__round(float v) {
+    if constexpr (sizeof(E) == 2) return lt__bf16_float(lt__bf16_bits(v));
+    else return v;
+}
+
+/* Elements per 16-byte access. */
+template <typename E> constexpr int lt__vw() { return (int)(16 / sizeof(E)); }
+
+/* v[N] = p[0..N) as floats: one element (N = 1), or 16-byte accesses (p 16-byte aligned, N a
+ * multiple of lt__vw<E>()). */
+template <int N> __device__ __forceinline__ void lt__load(float *v, const float *p) {
+    if constexpr (N == 1) {
+        v[0] = *p;
+    } else {
+        static_assert(N % 4 == 0, "whole float4s");
+#pragma unroll
+        for (int i = 0; i < N / 4; i++) {
+            float4 q = ((const float4 *)p)[i];
+            v[4 * i] = q.x, v[4 * i + 1] = q.y, v[4 * i + 2] = q.z, v[4 * i + 3] = q.w;
+        }
+    }
+}
+template <int N> __device__ __forceinline__ void lt__load(float *v, const lt_bf16 *p) {
+    if constexpr (N == 1) {
+        v[0] = lt__ldf(p);
+    } else {
+        static_assert(N % 8 == 0, "whole 16-byte words");
+#pragma unroll
+        for (int i = 0; i < N / 8; i++) {
+            uint4 q = ((const uint4 *)p)[i];
+            uint32_t w[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+                v[8 * i + 2 * e] = __uint_as_float(w[e] << 16), v[8 * i + 2 * e + 1] = __uint_as_float(w[e] & 0xffff0000u);
+        }
+    }
+}
+template <int N> __device__ __forceinline__ void lt__store(float *p, const float *v) {
+    if constexpr (N == 1) {
+        *p = v[0];
+    } else {
+        static_assert(N % 4 == 0, "whole float4s");
+#pragma unroll
+        for (int i = 0; i < N / 4; i++) ((float4 *)p)[i] = make_float4(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]);
+    }
+}
+template <int N> __device__ __forceinline__ void lt__store(lt_bf16 *p, const float *v) {
+    if constexpr (N == 1) {
+        lt__stf(p, v[0]);
+    } else {
+        static_assert(N % 8 == 0, "whole 16-byte words");
+#pragma unroll
+        for (int i = 0; i < N / 8; i++) {
+            uint32_t w[4];
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+                w[e] = (uint32_t)lt__bf16_bits(v[8 * i + 2 * e]) | (uint32_t)lt__bf16_bits(v[8 * i + 2 * e + 1]) << 16;
+            ((uint4 *)p)[i] = make_uint4(w[0], w[1], w[2], w[3]);
+        }
+    }
+}
+
+/* Compile-time width for the callbacks of lt__row_for. */
+template <int N> struct lt_n {
+    static constexpr int value = N;
+};
+
+/* Calls f(j, lt_n<N>()) over this thread's share of a row of `cols` columns, split over a group of
+ * TPR threads: W columns [j, j + W) at a time when vec (cols % W == 0 and every row pointer 16-byte
+ * aligned), else one. The callback reads its width as decltype(n)::value. */
+template <int TPR, int W, typename F>
+__device__ __forceinline__ void lt__row_for(int64_t cols, int lane, int vec, F &&f) {
+    if (vec)
+        for (int64_t j = (int64_t)lane * W; j < cols; j += (int64_t)TPR * W) f(j, lt_n<W>());
+    else
+        for (int64_t j = lane; j < cols; j += TPR) f(j, lt_n<1>());
+}
+
+/* The exact (erf) GELU that BERT uses and its derivative, as src/cpu/nn.c computes them. */
+#define LT_INV_SQRT2 0.70710678118654752f
+#define LT_INV_SQRT_2PI 0.39894228040143268f
+__device__ __forceinline__ float lt__gelu(float x) { return 0.5f * x * (1.0f + erff(x * LT_INV_SQRT2)); }
+__device__ __forceinline__ float lt__gelu_grad(float x) {
+    float cdf = 0.5f * (1.0f + erff(x * LT_INV_SQRT2));
+    float pdf = LT_INV_SQRT_2PI * expf(-0.5f * x * x);
+    return cdf + x * pdf;
+}
 
 /* Addition on a scalar or a float4, for kernels templated on their load width. */
 __device__ __forceinline__ float lt__vadd(float a, float b) { return a + b; }
@@ -161,6 +287,17 @@ template <int TPR> __device__ __forceinline__ float lt__group_sum(float v) {
     return lt__group_allreduce<TPR>(v, lt_sum_op(), 0.0f);
 }
 
+/* ---- column sums (nn.cu) -------------------------------------------------------------------- */
+
+/* Deterministic column sums go in two passes: fixed row chunks into partials, then the partials in
+ * chunk order. lt__colsum_chunks picks the chunks for rows x (tiles column tiles): enough to fill
+ * the GPU, at least 64 rows each, *per rows per chunk; 1 means one pass straight into the output. */
+int64_t lt__colsum_chunks(lt_cuda *cu, int64_t rows, int64_t tiles, int64_t *per);
+/* out[y * out_ld + j] (+)= sum of x[r * ld + j] over the rows r of chunk y (per rows each), for
+ * chunks y < chunks and columns j < cols. */
+int lt__colsum(lt_cuda *cu, float *out, int64_t out_ld, int accumulate, const float *x, int64_t ld, int64_t rows,
+               int64_t cols, int64_t per, int64_t chunks);
+
 /* ---- the op table's CUDA entries (one .cu per family) ------------------------------------- */
 
 #ifdef __cplusplus
@@ -209,6 +346,35 @@ int lt__cuda_adamw(lt_backend *be, float *p, const float *g, float *m, float *v,
 
 int lt__cuda_topk(lt_backend *be, float *vals, int32_t *idx, const float *x, int64_t rows,
                   int64_t cols, int k);
+
+/* transformer blocks: attention.cu, transformer.cu */
+int lt__cuda_attention_fwd(lt_backend *be, void *out, float *lse, const void *qkv, const int32_t *lens, lt_dtype dt,
+                           int64_t B, int64_t T, int64_t H, int64_t D, float scale);
+int lt__cuda_attention_bwd(lt_backend *be, void *dqkv, const void *dout, const void *qkv, const void *out,
+                           const float *lse, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t H,
+                           int64_t D, float scale);
+int lt__cuda_bias_gelu_fwd(lt_backend *be, void *y, const void *x, const float *bias, lt_dtype dt, int64_t rows,
+                           int64_t cols);
+int lt__cuda_bias_gelu_bwd(lt_backend *be, void *dx, float *dbias, const void *dy, const void *x, const float *bias,
+                           lt_dtype dt, int64_t rows, int64_t cols);
+int lt__cuda_residual_layernorm_fwd(lt_backend *be, void *y, void *s, float *mean, float *rstd, const void *a,
+                                    const void *b, const float *w, const float *beta, lt_dtype dt, int64_t rows,
+                                    int64_t cols, float eps);
+int lt__cuda_residual_layernorm_bwd(lt_backend *be, void *da, void *db, float *dw, float *dbeta, const void *dy,
+                                    const void *s, const float *w, const float *mean, const float *rstd, lt_dtype dt,
+                                    int64_t rows, int64_t cols);
+int lt__cuda_cast(lt_backend *be, void *y, lt_dtype yt, const void *x, lt_dtype xt, int64_t n);
+int lt__cuda_mean_pool_fwd(lt_backend *be, float *out, const float *x, const int32_t *lens, int64_t B, int64_t T,
+                           int64_t C);
+int lt__cuda_mean_pool_bwd(lt_backend *be, float *dx, const float *dout, const int32_t *lens, int64_t B, int64_t T,
+                           int64_t C);
+int lt__cuda_l2norm_fwd(lt_backend *be, float *y, float *norm, const float *x, int64_t rows, int64_t cols);
+int lt__cuda_l2norm_bwd(lt_backend *be, float *dx, const float *dy, const float *y, const float *norm, int64_t rows,
+                        int64_t cols);
+
+/* gemm.cu: the cuBLASLt plan cache, created with the backend and released with it */
+int lt__cuda_gemm_init(lt_backend *be);
+void lt__cuda_gemm_release(lt_backend *be);
 
 #ifdef __cplusplus
 }

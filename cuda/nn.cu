@@ -1,7 +1,8 @@
-/* Neural-network ops on CUDA, forward and backward: bias, LayerNorm, softmax, softmax +
- * cross-entropy. Each computes what its twin in src/cpu/nn.c computes. Row ops give a row to a
- * warp or a block (LT_LAUNCH_ROWS); column sums (dbias, dw, db) are made deterministic by
- * summing fixed row chunks into partials and then the partials in a fixed order. */
+/* Neural-network ops on CUDA, forward and backward: bias, softmax, softmax + cross-entropy, and the
+ * column sums that every dbias / dw uses. Each computes what its twin in src/cpu/nn.c computes. Row
+ * ops give a row to a warp or a block (LT_LAUNCH_ROWS); column sums (dbias, dw, db) are made
+ * deterministic by summing fixed row chunks into partials and then the partials in a fixed order.
+ * LayerNorm lives in transformer.cu, beside its residual twin. */
 #include "cuda_common.cuh"
 
 /* ---- column sums ---------------------------------------------------------------------------- */
@@ -33,31 +34,36 @@ __global__ void colsum_kernel(float *out, int64_t out_ld, int accumulate, const 
     }
 }
 
-/* Launch colsum_kernel over `chunks` row chunks of `per` rows. */
-static int colsum_launch(lt_cuda *cu, float *out, int64_t out_ld, int accumulate, const float *x, int64_t ld,
-                         int64_t rows, int64_t cols, int64_t per, int64_t chunks) {
+int lt__colsum(lt_cuda *cu, float *out, int64_t out_ld, int accumulate, const float *x, int64_t ld, int64_t rows,
+               int64_t cols, int64_t per, int64_t chunks) {
     dim3 grid((unsigned)((cols + CS_COLS - 1) / CS_COLS), (unsigned)chunks), block(CS_COLS, CS_ROWS);
     colsum_kernel<<<grid, block, 0, cu->stream>>>(out, out_ld, accumulate, x, ld, rows, cols, per);
     LT_LAUNCH_CHECK();
     return 0;
 }
 
-/* dst[cols] += column sums of x[rows, cols]. Enough row chunks to fill the GPU (at least 64 rows
- * each) go to partials in scratch; a second pass adds them up in chunk order. */
-static int colsum_acc(lt_backend *be, float *dst, const float *x, int64_t rows, int64_t cols) {
-    lt_cuda *cu = lt__cu(be);
-    if (rows <= 0 || cols <= 0) return 0;
-    int64_t tiles = (cols + CS_COLS - 1) / CS_COLS;
+int64_t lt__colsum_chunks(lt_cuda *cu, int64_t rows, int64_t tiles, int64_t *per) {
     int64_t chunks = (int64_t)cu->sm_count * 8 / tiles, most = (rows + 63) / 64;
     if (chunks > most) chunks = most;
     if (chunks > 65535) chunks = 65535; /* grid.y */
-    if (chunks <= 1) return colsum_launch(cu, dst, 0, 1, x, cols, rows, cols, rows, 1);
-    int64_t per = (rows + chunks - 1) / chunks;
-    chunks = (rows + per - 1) / per;
+    if (chunks <= 1) {
+        *per = rows;
+        return 1;
+    }
+    *per = (rows + chunks - 1) / chunks;
+    return (rows + *per - 1) / *per;
+}
+
+/* dst[cols] += column sums of x[rows, cols], through partials in scratch when the rows are many. */
+static int colsum_acc(lt_backend *be, float *dst, const float *x, int64_t rows, int64_t cols) {
+    lt_cuda *cu = lt__cu(be);
+    if (rows <= 0 || cols <= 0) return 0;
+    int64_t per, chunks = lt__colsum_chunks(cu, rows, (cols + CS_COLS - 1) / CS_COLS, &per);
+    if (chunks == 1) return lt__colsum(cu, dst, 0, 1, x, cols, rows, cols, rows, 1);
     float *part;
     LT_TRY(lt__cuda_scratch(be, (size_t)(chunks * cols) * sizeof(float), (void **)&part));
-    LT_TRY(colsum_launch(cu, part, cols, 0, x, cols, rows, cols, per, chunks));
-    return colsum_launch(cu, dst, 0, 1, part, cols, chunks, cols, chunks, 1);
+    LT_TRY(lt__colsum(cu, part, cols, 0, x, cols, rows, cols, per, chunks));
+    return lt__colsum(cu, dst, 0, 1, part, cols, chunks, cols, chunks, 1);
 }
 
 /* ---- bias ------------------------------------------------------------------------------------ */
@@ -77,9 +83,8 @@ extern "C" int lt__cuda_bias_add(lt_backend *be, float *y, const float *bias, in
     lt_cuda *cu = lt__cu(be);
     int vec = cols % 4 == 0 && lt__aligned16(y) && lt__aligned16(bias);
     int64_t cv = vec ? cols / 4 : cols;
-    int bx = cv >= 256 ? 256 : (int)((cv + 31) / 32 * 32), by = 256 / bx;
-    dim3 block(bx, by);
-    unsigned grid = lt__blocks(rows, by, LT_MAX_BLOCKS);
+    dim3 block = lt__row_block(cv);
+    unsigned grid = lt__blocks(rows, block.y, LT_MAX_BLOCKS);
     if (vec)
         bias_add_kernel<<<grid, block, 0, cu->stream>>>((float4 *)y, (const float4 *)bias, rows, cv);
     else
@@ -90,107 +95,6 @@ extern "C" int lt__cuda_bias_add(lt_backend *be, float *y, const float *bias, in
 
 extern "C" int lt__cuda_bias_bwd(lt_backend *be, float *dbias, const float *dy, int64_t rows, int64_t cols) {
     return colsum_acc(be, dbias, dy, rows, cols);
-}
-
-/* ---- LayerNorm -------------------------------------------------------------------------------- */
-
-/* Per row of x[R, C]: y = (x - mean) * rstd * w + b, with the CPU's two-pass variance; writes
- * mean[R], rstd[R]. */
-template <int TPR>
-__global__ void layernorm_fwd_kernel(float *y, float *mean, float *rstd, const float *x, const float *w,
-                                     const float *b, int64_t rows, int64_t cols, float eps) {
-    lt_row_iter<TPR> it;
-    for (int64_t r = it.first; r < rows; r += it.step) {
-        const float *xr = x + r * cols;
-        float *yr = y + r * cols;
-        float s = 0.0f;
-        for (int64_t j = it.lane; j < cols; j += TPR) s += xr[j];
-        float m = lt__group_sum<TPR>(s) / (float)cols, v = 0.0f;
-        for (int64_t j = it.lane; j < cols; j += TPR) {
-            float d = xr[j] - m;
-            v += d * d;
-        }
-        v = lt__group_sum<TPR>(v);
-        float rs = 1.0f / sqrtf(v / (float)cols + eps);
-        for (int64_t j = it.lane; j < cols; j += TPR) yr[j] = (xr[j] - m) * rs * w[j] + b[j];
-        if (it.lane == 0) mean[r] = m, rstd[r] = rs;
-    }
-}
-
-extern "C" int lt__cuda_layernorm_fwd(lt_backend *be, float *y, float *mean, float *rstd, const float *x,
-                                      const float *w, const float *b, int64_t rows, int64_t cols, float eps) {
-    if (rows <= 0) return 0;
-    lt_cuda *cu = lt__cu(be);
-    LT_LAUNCH_ROWS(cu, rows, cols, layernorm_fwd_kernel, y, mean, rstd, x, w, b, rows, cols, eps);
-    LT_LAUNCH_CHECK();
-    return 0;
-}
-
-#define LN_BWD_THREADS 256
-#define LN_BWD_SMEM_COLS 4096 /* 2 * 4096 floats = 32 KiB, under the 48 KiB default limit */
-#define LN_BWD_SCRATCH_FLOATS ((int64_t)1 << 25) /* 128 MiB of partials at most */
-
-struct sum2_op {
-    __device__ float2 operator()(float2 a, float2 b) const { return make_float2(a.x + b.x, a.y + b.y); }
-};
-
-/* With n = (x - mean) * rstd and g = dy * w, per row of x[R, C]:
- *   dx += rstd * (g - mean(g) - n * mean(g * n))
- * and part[gridDim.x, 2C] gets this block's sums over its rows of dy * n (for dw, columns
- * [0, C)) and dy (for db, columns [C, 2C)). A block owns a row at a time; thread t owns columns
- * t, t + blockDim.x, ..., so its dw/db sums need no atomics. They live in shared memory when
- * they fit, else directly in part. */
-__global__ void layernorm_bwd_kernel(float *dx, float *part, const float *dy, const float *x, const float *w,
-                                     const float *mean, const float *rstd, int64_t rows, int64_t cols,
-                                     int use_smem) {
-    extern __shared__ float sacc[];
-    float *out = part + (int64_t)blockIdx.x * 2 * cols;
-    float *acc = use_smem ? sacc : out;
-    for (int64_t j = threadIdx.x; j < cols; j += LN_BWD_THREADS) acc[j] = 0.0f, acc[cols + j] = 0.0f;
-    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-        const float *xr = x + r * cols, *dyr = dy + r * cols;
-        float *dxr = dx + r * cols;
-        float m = mean[r], rs = rstd[r];
-        float2 s = make_float2(0.0f, 0.0f);
-        for (int64_t j = threadIdx.x; j < cols; j += LN_BWD_THREADS) {
-            float n = (xr[j] - m) * rs, d = dyr[j], g = d * w[j];
-            s.x += g;
-            s.y += g * n;
-            acc[j] += d * n;
-            acc[cols + j] += d;
-        }
-        s = lt__group_allreduce<LN_BWD_THREADS>(s, sum2_op(), make_float2(0.0f, 0.0f));
-        float sg = s.x / (float)cols, sgn = s.y / (float)cols;
-        for (int64_t j = threadIdx.x; j < cols; j += LN_BWD_THREADS) {
-            float n = (xr[j] - m) * rs;
-            dxr[j] += rs * (dyr[j] * w[j] - sg - n * sgn);
-        }
-    }
-    if (use_smem)
-        for (int64_t j = threadIdx.x; j < cols; j += LN_BWD_THREADS) out[j] = acc[j], out[cols + j] = acc[cols + j];
-}
-
-extern "C" int lt__cuda_layernorm_bwd(lt_backend *be, float *dx, float *dw, float *db, const float *dy,
-                                      const float *x, const float *w, const float *mean, const float *rstd,
-                                      int64_t rows, int64_t cols) {
-    if (rows <= 0 || cols <= 0) return 0;
-    lt_cuda *cu = lt__cu(be);
-    /* The number of blocks fixes which rows each partial sums, so it depends only on the shape
-     * and the GPU: the same result every run. */
-    int64_t blocks = (int64_t)cu->sm_count * 4, most = LN_BWD_SCRATCH_FLOATS / (2 * cols);
-    if (blocks > most) blocks = most; /* very wide rows: fewer partials, bounded scratch */
-    if (blocks > rows) blocks = rows;
-    if (blocks < 1) blocks = 1;
-    float *part;
-    LT_TRY(lt__cuda_scratch(be, (size_t)(blocks * 2 * cols) * sizeof(float), (void **)&part));
-    int use_smem = cols <= LN_BWD_SMEM_COLS;
-    size_t smem = use_smem ? (size_t)(2 * cols) * sizeof(float) : 0;
-    layernorm_bwd_kernel<<<(unsigned)blocks, LN_BWD_THREADS, smem, cu->stream>>>(dx, part, dy, x, w, mean, rstd,
-                                                                                 rows, cols, use_smem);
-    LT_LAUNCH_CHECK();
-    /* dw += sum of the partials' first halves, db += their second halves, in block order */
-    LT_TRY(colsum_launch(cu, dw, 0, 1, part, 2 * cols, blocks, cols, blocks, 1));
-    return colsum_launch(cu, db, 0, 1, part + cols, 2 * cols, blocks, cols, blocks, 1);
 }
 
 /* ---- softmax -------------------------------------------------------------------------------- */
