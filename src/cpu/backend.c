@@ -47,6 +47,12 @@ static const lt_backend_ops cpu_ops = {
     .reduce_rows = lt__cpu_reduce_rows, .sumsq = lt__cpu_sumsq,
     .adamw = lt__cpu_adamw,
     .topk = lt__cpu_topk,
+    .attention_fwd = lt__cpu_attention_fwd, .attention_bwd = lt__cpu_attention_bwd,
+    .bias_gelu_fwd = lt__cpu_bias_gelu_fwd, .bias_gelu_bwd = lt__cpu_bias_gelu_bwd,
+    .residual_layernorm_fwd = lt__cpu_residual_layernorm_fwd, .residual_layernorm_bwd = lt__cpu_residual_layernorm_bwd,
+    .cast = lt__cpu_cast,
+    .mean_pool_fwd = lt__cpu_mean_pool_fwd, .mean_pool_bwd = lt__cpu_mean_pool_bwd,
+    .l2norm_fwd = lt__cpu_l2norm_fwd, .l2norm_bwd = lt__cpu_l2norm_bwd,
 };
 
 /* GEMM goes through the gemm slot, which needs BLAS; if no BLAS loads, every other op still

@@ -61,7 +61,56 @@ int lt__cpu_adamw(lt_backend *be, float *p, const float *g, float *m, float *v, 
 int lt__cpu_topk(lt_backend *be, float *vals, int32_t *idx, const float *x, int64_t rows,
                  int64_t cols, int k);
 
+/* transformer blocks (transformer.c): f32 activations; bf16 is refused with LT_ENOTSUP (cast handles both) */
+int lt__cpu_attention_fwd(lt_backend *be, void *out, float *lse, const void *qkv, const int32_t *lens, lt_dtype dt,
+                          int64_t B, int64_t T, int64_t H, int64_t D, float scale);
+int lt__cpu_attention_bwd(lt_backend *be, void *dqkv, const void *dout, const void *qkv, const void *out,
+                          const float *lse, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t H,
+                          int64_t D, float scale);
+int lt__cpu_bias_gelu_fwd(lt_backend *be, void *y, const void *x, const float *bias, lt_dtype dt, int64_t rows,
+                          int64_t cols);
+int lt__cpu_bias_gelu_bwd(lt_backend *be, void *dx, float *dbias, const void *dy, const void *x, const float *bias,
+                          lt_dtype dt, int64_t rows, int64_t cols);
+int lt__cpu_residual_layernorm_fwd(lt_backend *be, void *y, void *s, float *mean, float *rstd, const void *a,
+                                   const void *b, const float *w, const float *beta, lt_dtype dt, int64_t rows,
+                                   int64_t cols, float eps);
+int lt__cpu_residual_layernorm_bwd(lt_backend *be, void *da, void *db, float *dw, float *dbeta, const void *dy,
+                                   const void *s, const float *w, const float *mean, const float *rstd, lt_dtype dt,
+                                   int64_t rows, int64_t cols);
+int lt__cpu_cast(lt_backend *be, void *y, lt_dtype yt, const void *x, lt_dtype xt, int64_t n);
+int lt__cpu_mean_pool_fwd(lt_backend *be, float *out, const float *x, const int32_t *lens, int64_t B, int64_t T,
+                          int64_t C);
+int lt__cpu_mean_pool_bwd(lt_backend *be, float *dx, const float *dout, const int32_t *lens, int64_t B, int64_t T,
+                          int64_t C);
+int lt__cpu_l2norm_fwd(lt_backend *be, float *y, float *norm, const float *x, int64_t rows, int64_t cols);
+int lt__cpu_l2norm_bwd(lt_backend *be, float *dx, const float *dy, const float *y, const float *norm, int64_t rows,
+                       int64_t cols);
+
 /* Below this many elements, OpenMP's fork/join costs more than the loop. */
 #define LT_CPU_PAR_MIN 32768
+
+/* Column sums that do not depend on scheduling (nn.c). Rows are cut into one contiguous block per
+ * thread; fn(ctx, r0, r1, parts) handles rows [r0, r1) and adds its column sums into parts[k]
+ * (nacc thread-private arrays of cols floats, zeroed); the parts are then added into acc[k] in
+ * thread order. */
+typedef void (*lt__rows_fn)(void *ctx, int64_t r0, int64_t r1, float *const *parts);
+int lt__cpu_rows_colsum(int64_t rows, int64_t cols, int nacc, float *const *acc, lt__rows_fn fn, void *ctx);
+
+/* The exact (erf) GELU and its derivative, shared by gelu and bias_gelu. With glibc >= 2.35 the
+ * loops that call these are vectorised through libmvec's erff/expf (about 10x the scalar calls). */
+#include <math.h>
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+#pragma omp declare simd notinbranch
+float erff(float);
+#pragma omp declare simd notinbranch
+float expf(float);
+#endif
+#define LT_INV_SQRT2 0.70710678118654752f
+#define LT_INV_SQRT_2PI 0.39894228040143268f
+static inline float lt__gelu(float x) { return 0.5f * x * (1.0f + erff(x * LT_INV_SQRT2)); }
+static inline float lt__gelu_grad(float x) {
+    return 0.5f * (1.0f + erff(x * LT_INV_SQRT2)) + x * LT_INV_SQRT_2PI * expf(-0.5f * x * x);
+}
 
 #endif
