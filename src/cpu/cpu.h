@@ -14,6 +14,9 @@ extern lt_sgemm_fn lt__sgemm;
 /* Load the BLAS library. fix_coretype = 1 picks OpenBLAS's kernel from CPUID first (the engine
  * does this); 0 leaves the environment alone (bench/gemm measures the alternatives with it). */
 int lt__blas_open(int fix_coretype);
+/* Make BLAS calls run on the calling thread only (the backend splits GEMMs over OpenMP, gemm.c);
+ * -1 when the library has no knob for it. */
+int lt__blas_single_thread(void);
 /* "OpenBLAS 0.3.21 Cooperlake kernels (set by longtail), 2 threads" */
 const char *lt__blas_describe(void);
 /* The kernel family this CPU supports, by CPUID feature bits ("Cooperlake", "SkylakeX",

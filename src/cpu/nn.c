@@ -203,28 +203,37 @@ int lt__cpu_embedding_bwd(lt_backend *be, float *dtable, const float *dout, cons
 /* ---- dropout --------------------------------------------------------------------------------- */
 
 /* One Philox call gives the uniforms of four consecutive elements (lt_rng_u32 computes a whole
- * block per word); blocks are done 16 at a time in a loop the compiler vectorises, which makes
- * dropout ~10x faster than one lt_rng_uniform per element, with exactly the same mask. */
+ * block per word), and 16 blocks at a time go through the rounds of lt_philox4x32 (rng.h) written
+ * with scalars instead of arrays, which GCC vectorises across the blocks: ~10x faster than one
+ * lt_rng_uniform per element, with exactly the same mask (test_ops checks it element by element). */
 #define DROP_BLOCKS 16
+
+/* noinline: inlined into the OpenMP loop, GCC 12 no longer vectorises it */
+__attribute__((noinline))
+static void philox_blocks(uint64_t block0, uint64_t seed, uint64_t stream, uint32_t *restrict u) {
+#pragma omp simd
+    for (int l = 0; l < DROP_BLOCKS; l++) {
+        uint64_t block = block0 + (uint64_t)l;
+        uint32_t c0 = (uint32_t)block, c1 = (uint32_t)(block >> 32), c2 = (uint32_t)stream, c3 = (uint32_t)(stream >> 32);
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+        for (int r = 0; r < 10; r++) {
+            uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+            c1 = (uint32_t)p1, c3 = (uint32_t)p0, c0 = n0, c2 = n2;
+            k0 += 0x9E3779B9u, k1 += 0xBB67AE85u;
+        }
+        u[4 * l] = c0, u[4 * l + 1] = c1, u[4 * l + 2] = c2, u[4 * l + 3] = c3;
+    }
+}
 
 int lt__cpu_dropout(lt_backend *be, float *y, const float *x, int64_t n, float p, uint64_t seed,
                     uint64_t stream, int accumulate) {
     float inv = 1.0f / (1.0f - p);
     int64_t chunk = 4 * DROP_BLOCKS, nchunks = (n + chunk - 1) / chunk;
-    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
 #pragma omp parallel for if (n >= LT_CPU_PAR_MIN / 8)
     for (int64_t c = 0; c < nchunks; c++) {
         uint32_t u[4 * DROP_BLOCKS]; /* u[4 l + k]: word k of block l */
-        if (p > 0.0f) {
-#pragma omp simd
-            for (int l = 0; l < DROP_BLOCKS; l++) {
-                uint64_t block = (uint64_t)(c * DROP_BLOCKS + l);
-                uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)};
-                uint32_t out[4];
-                lt_philox4x32(ctr, key, out);
-                u[4 * l] = out[0], u[4 * l + 1] = out[1], u[4 * l + 2] = out[2], u[4 * l + 3] = out[3];
-            }
-        }
+        if (p > 0.0f) philox_blocks((uint64_t)c * DROP_BLOCKS, seed, stream, u);
         int64_t i0 = c * chunk, m = n - i0 < chunk ? n - i0 : chunk;
         for (int64_t j = 0; j < m; j++) {
             float v = (p == 0.0f || lt_u32_to_uniform(u[j]) >= p) ? x[i0 + j] * inv : 0.0f;
