@@ -40,7 +40,7 @@ static const struct {
     {"duplicate_name", LT_EFORMAT, "tensor w appears twice"},
     {"not_object", LT_EFORMAT, "the header is not a JSON object"},
     {"deep_nesting", LT_EFORMAT, "nesting deeper than 64"},
-    {"nul_in_name", LT_EFORMAT, "a tensor name is empty or holds a NUL"},
+    {"nul_in_name", LT_EFORMAT, "\\u0000 in string"},
     {"metadata_not_string", LT_EFORMAT, "__metadata__.format must be a string"},
     {"offsets_reversed", LT_EFORMAT, "end before they begin"},
     {"float_offset", LT_EFORMAT, "data_offsets must hold non-negative integers"},
@@ -102,7 +102,7 @@ static void round_trip(void) {
 
 static void json(void) {
     const char *text = " {\"s\": \"a\\u00e9\\ud83d\\ude00\\n\\\"\", \"big\": 9223372036854775807, \"neg\": -9223372036854775808,"
-                       " \"over\": 9223372036854775808, \"x\": [1.5e3, true, null, {}], \"k\\u0000\": 1} ";
+                       " \"over\": 9223372036854775808, \"x\": [1.5e3, true, null, {}]} ";
     lt_json_doc d;
     OK(lt_json_parse(&d, text, strlen(text)));
     const lt_json *r = lt_json_root(&d), *s = lt_json_get(&d, r, "s"), *x = lt_json_get(&d, r, "x");
@@ -112,9 +112,8 @@ static void json(void) {
     CHECK(!lt_json_get(&d, r, "over")->is_int);
     CHECK(x && x->count == 4 && lt_json_at(&d, x, 0)->num == 1500 && !lt_json_at(&d, x, 0)->is_int);
     CHECK(lt_json_at(&d, x, 1)->type == LT_JSON_BOOL && lt_json_at(&d, x, 3)->type == LT_JSON_OBJECT);
-    CHECK(lt_json_at(&d, r, 5)->key_len == 2);
     lt_json_free(&d);
-    const char *bad[] = {"", "01", "[1,]", "{\"a\" 1}", "\"\\x\"", "\"\\ud800\"", "[1] 2", "-", "1.", "\"\x01\"", "nul"};
+    const char *bad[] = {"", "01", "[1,]", "{\"a\" 1}", "\"\\x\"", "\"\\ud800\"", "[1] 2", "-", "1.", "\"\x01\"", "nul", "\"\\u0000\""};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         FAILS_WITH(lt_json_parse(&d, bad[i], strlen(bad[i])), LT_EFORMAT, "json: ");
     printf("  json: escapes, surrogate pairs, exact int64, %zu malformed texts refused\n", sizeof bad / sizeof *bad);

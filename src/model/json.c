@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/textio.h"
 #include "longtail/error.h"
 
 typedef struct {
@@ -36,77 +37,14 @@ static int new_node(parser *p, lt_json_type type) {
     return d->n++;
 }
 
-static int hex4(const char *s, unsigned *out) {
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static char *put_utf8(char *o, unsigned cp) {
-    if (cp < 0x80) *o++ = (char)cp;
-    else if (cp < 0x800) *o++ = (char)(0xc0 | cp >> 6), *o++ = (char)(0x80 | (cp & 0x3f));
-    else if (cp < 0x10000)
-        *o++ = (char)(0xe0 | cp >> 12), *o++ = (char)(0x80 | ((cp >> 6) & 0x3f)), *o++ = (char)(0x80 | (cp & 0x3f));
-    else
-        *o++ = (char)(0xf0 | cp >> 18), *o++ = (char)(0x80 | ((cp >> 12) & 0x3f)),
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f)), *o++ = (char)(0x80 | (cp & 0x3f));
-    return o;
-}
-
-/* At an opening quote: decode the string in place; *out and *n give the result. */
+/* At an opening quote: the string decoded in place (data/textio.c, shared with the importer's
+ * JSON lines); *out and *n give the result. */
 static int parse_string(parser *p, const char **out, size_t *n) {
-    p->pos++; /* the quote */
-    char *start = p->s + p->pos, *o = start;
-    for (;;) {
-        if (p->pos >= p->len) return fail(p, "unterminated string");
-        unsigned char c = (unsigned char)p->s[p->pos];
-        if (c == '"') break;
-        if (c < 0x20) return fail(p, "control character in a string");
-        if (c != '\\') {
-            *o++ = (char)c, p->pos++;
-            continue;
-        }
-        if (p->pos + 1 >= p->len) return fail(p, "unterminated escape");
-        char e = p->s[p->pos + 1];
-        p->pos += 2;
-        switch (e) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '/': *o++ = '/'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u': {
-            unsigned cp, lo;
-            if (p->pos + 4 > p->len || hex4(p->s + p->pos, &cp)) return fail(p, "bad \\u escape");
-            p->pos += 4;
-            if (cp >= 0xdc00 && cp <= 0xdfff) return fail(p, "lone low surrogate");
-            if (cp >= 0xd800 && cp <= 0xdbff) { /* a surrogate pair: \ud83d\ude00 */
-                if (p->pos + 6 > p->len || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u' ||
-                    hex4(p->s + p->pos + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
-                    return fail(p, "high surrogate without its low half");
-                p->pos += 6;
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            }
-            o = put_utf8(o, cp); /* at most 4 bytes for 6 or 12 read: stays behind pos */
-            break;
-        }
-        default: return fail(p, "bad escape");
-        }
-    }
-    *o = 0; /* o <= the closing quote's position */
-    p->pos++;
-    *out = start, *n = (size_t)(o - start);
+    char *at = p->s + p->pos, *str;
+    int rc = lt_json_string(&at, p->s, &str);
+    p->pos = (size_t)(at - p->s);
+    if (rc < 0) return lt_error_wrap(rc, "json: ");
+    *out = str, *n = strlen(str);
     return 0;
 }
 
@@ -183,7 +121,7 @@ static int parse_container(parser *p, int depth, int obj) {
         int child = parse_value(p, depth + 1);
         if (child < 0) return child;
         lt_json *nodes = p->doc->nodes; /* may have moved */
-        nodes[child].key = key, nodes[child].key_len = klen;
+        nodes[child].key = key;
         if (prev < 0) nodes[self].first = child;
         else nodes[prev].next = child;
         nodes[self].count++;
@@ -218,8 +156,8 @@ static int parse_value(parser *p, int depth) {
     char c = p->s[p->pos];
     if (c == '{' || c == '[') return parse_container(p, depth, c == '{');
     if (c == '"') {
-        const char *s;
-        size_t n;
+        const char *s = NULL;
+        size_t n = 0;
         LT_TRY(parse_string(p, &s, &n));
         int self = new_node(p, LT_JSON_STRING);
         if (self >= 0) p->doc->nodes[self].str = s, p->doc->nodes[self].len = n;

@@ -1,6 +1,6 @@
 /* A minimal JSON reader for the headers of safetensors files and Hugging Face config.json: the
  * whole text is parsed into a flat array of nodes, strings are decoded in place in a private copy
- * of the text. Strict (RFC 8259) and bounded: nesting deeper than LT_JSON_MAX_DEPTH, more than
+ * of the text (by lt_json_string, data/textio.h). Strict (RFC 8259) and bounded: nesting deeper than LT_JSON_MAX_DEPTH, more than
  * LT_JSON_MAX_NODES values, numbers longer than 64 characters, bad escapes and control characters
  * are errors with a byte offset. */
 #ifndef LONGTAIL_MODEL_JSON_H
@@ -16,9 +16,8 @@ typedef enum { LT_JSON_NULL, LT_JSON_BOOL, LT_JSON_NUMBER, LT_JSON_STRING, LT_JS
 
 typedef struct lt_json {
     lt_json_type type;
-    const char *key;  /* the member's name when the parent is an object, else NULL ... */
-    size_t key_len;   /* ... and its length (a name may hold an escaped NUL) */
-    const char *str;  /* LT_JSON_STRING: decoded, NUL-terminated (len bytes; may hold NUL) */
+    const char *key;  /* the member's name when the parent is an object, else NULL */
+    const char *str;  /* LT_JSON_STRING: decoded, NUL-terminated, len bytes (\u0000 is refused) */
     size_t len;
     double num;       /* LT_JSON_NUMBER (and LT_JSON_BOOL: 0 or 1) */
     int is_int;       /* the number is an integer literal that fits in int64 ... */

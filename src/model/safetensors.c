@@ -50,7 +50,7 @@ static int header_u63(const lt_json *v, const char *name, const char *field, int
 static int parse_entry(const lt_json_doc *doc, const lt_json *e, size_t data_len, const uint8_t *data,
                        lt_st_tensor *t) {
     const char *name = e->key;
-    if (!name[0] || strlen(name) != e->key_len) return lt_error(LT_EFORMAT, "a tensor name is empty or holds a NUL");
+    if (!name[0]) return lt_error(LT_EFORMAT, "a tensor has an empty name");
     if (e->type != LT_JSON_OBJECT)
         return lt_error(LT_EFORMAT, "tensor %s: expected an object, got %s", name, lt_json_type_name(e->type));
     const lt_json *dt = lt_json_get(doc, e, "dtype"), *shape = lt_json_get(doc, e, "shape");
@@ -77,7 +77,7 @@ static int parse_entry(const lt_json_doc *doc, const lt_json *e, size_t data_len
         return lt_error(LT_EFORMAT, "tensor %s: the byte count overflows", name);
     if (!off || off->type != LT_JSON_ARRAY || off->count != 2)
         return lt_error(LT_EFORMAT, "tensor %s: data_offsets must be [begin, end]", name);
-    int64_t b, en;
+    int64_t b = 0, en = 0;
     LT_TRY(header_u63(lt_json_at(doc, off, 0), name, "data_offsets", &b));
     LT_TRY(header_u63(lt_json_at(doc, off, 1), name, "data_offsets", &en));
     char s[160];
