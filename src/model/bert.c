@@ -3,10 +3,11 @@
  * Shapes: B sequences of T tokens, N = B T rows, H hidden, NH heads of D = H / NH, F = ffn, V vocab,
  * M masked rows. Linear weights are [out, in] (torch's layout): y = x W^T + b.
  *
- * Q, K and V stay three parameters with their Hugging Face names; their GEMMs write into one
- * strided qkv[N, 3H] buffer (ldc = 3H), which is the [B, T, 3, NH, D] layout the fused attention
- * op reads, and their biases are copied side by side into bqkv[3H] before each forward (3H floats
- * per layer: cheaper than keeping a fused copy of the weights in step with the optimizer). */
+ * Q, K and V stay three parameters with their Hugging Face names. Each layer copies them side by
+ * side into a scratch Wqkv[3H, H] and bqkv[3H] before its forward (and again for its backward), so
+ * the projection is one GEMM into qkv[N, 3H], the [B, T, 3, NH, D] layout the fused attention op
+ * reads: one N = 3H GEMM runs faster than three N = H ones, and its backward gives dWqkv in one
+ * GEMM of M = 3H and dx in one of K = 3H (the copies are 3H^2 floats a layer, a few % of one GEMM). */
 #include "longtail/bert.h"
 
 #include <errno.h>
@@ -47,7 +48,6 @@ struct lt_bert {
     lt_param *word, *pos, *type, *emb_ln_w, *emb_ln_b;
     layer_params *lp;
     lt_param *head_w, *head_b, *head_ln_w, *head_ln_b, *head_bias; /* MLM head, or NULL */
-    lt_tensor bqkv;                                                 /* [layers, 3H] */
 
     /* activations: one arena, carved again for each forward (carve() lists every buffer) */
     lt_arena arena;
@@ -64,13 +64,14 @@ struct lt_bert {
     lt_tensor e, emb_mean, emb_rstd;  /* embedding sum [N, H] and its LayerNorm statistics */
     lt_tensor x0;                     /* [N, H] dropout(LayerNorm(e)) */
     layer_acts *acts;
+    lt_tensor wqkv, bqkv;             /* [3H, H], [3H]: one layer's Q, K, V side by side */
     lt_tensor hidden;                 /* [B, T, H] view of the last layer's output */
     lt_tensor pooled_raw, pooled, norm; /* [B, H], [B, H], [B] */
     /* the MLM head (max_M rows reserved, mlm_n used) */
     int64_t mlm_n, mlm_count;
     lt_tensor mpos, mtgt, mh, mpre, mg, mln, mmean, mrstd, logits, mlse, mloss;
     /* backward scratch (training only) */
-    lt_tensor dA, dB, ds, dx1, dqkv, dpre, dg, dbqkv, dpooled, dloss, dlogits, dmln, dmg, dmpre, dmh;
+    lt_tensor dA, dB, ds, dx1, dqkv, dpre, dg, dwqkv, dbqkv, dpooled, dloss, dlogits, dmln, dmg, dmpre, dmh;
 };
 
 /* ---- configuration ----------------------------------------------------------------------------- */
@@ -245,7 +246,6 @@ static int bert_new(lt_bert **out, lt_backend *be, const lt_bert_config *cfg) {
     m->lp = calloc((size_t)cfg->layers, sizeof *m->lp);
     m->acts = calloc((size_t)cfg->layers, sizeof *m->acts);
     int rc = m->lp && m->acts ? define_params(m) : lt_error(LT_ENOMEM, "bert: out of memory");
-    if (!rc) rc = lt_tensor_new(&m->bqkv, be, LT_F32, 2, (int64_t[]){cfg->layers, 3 * cfg->hidden});
     if (rc) {
         lt_bert_free(m);
         return rc;
@@ -272,7 +272,6 @@ int lt_bert_create(lt_bert **out, lt_backend *be, const lt_bert_config *cfg, uin
 void lt_bert_free(lt_bert *m) {
     if (!m) return;
     lt_params_free(&m->ps);
-    lt_tensor_free(m->be, &m->bqkv);
     lt_arena_free(&m->arena);
     free(m->lp), free(m->acts), free(m->host_i32), free(m);
 }
@@ -462,6 +461,8 @@ static int carve(lt_bert *m, int64_t B, int64_t T) {
     LT_TRY(take(m, &m->emb_mean, LT_F32, N, 0, 0));
     LT_TRY(take(m, &m->emb_rstd, LT_F32, N, 0, 0));
     LT_TRY(take(m, &m->x0, LT_F32, N, H, 0));
+    LT_TRY(take(m, &m->wqkv, LT_F32, 3 * H, H, 0));
+    LT_TRY(take(m, &m->bqkv, LT_F32, 3 * H, 0, 0));
     /* forward only: every layer reuses one set, and its output overwrites its input (x0), which is
      * dead by then (read last by the first residual LayerNorm) */
     for (int64_t l = 0; l < c->layers; l++) {
@@ -505,6 +506,7 @@ static int carve(lt_bert *m, int64_t B, int64_t T) {
     LT_TRY(take(m, &m->dqkv, LT_F32, N, 3 * H, 0));
     LT_TRY(take(m, &m->dpre, LT_F32, N, F, 0));
     LT_TRY(take(m, &m->dg, LT_F32, N, F, 0));
+    LT_TRY(take(m, &m->dwqkv, LT_F32, 3 * H, H, 0));
     LT_TRY(take(m, &m->dbqkv, LT_F32, 3 * H, 0, 0));
     LT_TRY(take(m, &m->dpooled, LT_F32, B, H, 0));
     if (M > 0) {
@@ -591,16 +593,28 @@ static float attn_scale(const lt_bert_config *c) { return 1.0f / sqrtf((float)(c
 
 /* ---- forward ------------------------------------------------------------------------------------------ */
 
+/* The layer's Q, K, V weights and biases side by side in wqkv[3H, H] and bqkv[3H]. */
+static int fuse_qkv(lt_bert *m, int64_t l) {
+    int64_t H = m->cfg.hidden;
+    lt_param *w[3] = {m->lp[l].q_w, m->lp[l].k_w, m->lp[l].v_w}, *b[3] = {m->lp[l].q_b, m->lp[l].k_b, m->lp[l].v_b};
+    for (int k = 0; k < 3; k++) {
+        lt_tensor wk = rows(&m->wqkv, k * H, H, H), bk = lt_view1((float *)m->bqkv.data + k * H, LT_F32, m->bqkv.device, H);
+        LT_TRY(lt_tensor_copy(m->be, &wk, &w[k]->value));
+        LT_TRY(lt_tensor_copy(m->be, &bk, &b[k]->value));
+    }
+    return 0;
+}
+
 static int layer_fwd(lt_bert *m, int64_t l, const lt_tensor *x) {
     const lt_bert_config *c = &m->cfg;
     layer_params *p = &m->lp[l];
     layer_acts *a = &m->acts[l];
     int64_t N = m->N, H = c->hidden;
-    lt_param *qkv_w[3] = {p->q_w, p->k_w, p->v_w};
-    /* qkv[N, 3H] = [x Wq^T | x Wk^T | x Wv^T] + bqkv: the [B, T, 3, NH, D] layout attention reads */
-    for (int k = 0; k < 3; k++) LT_TRY(linear_fwd(m, (float *)a->qkv.data + k * H, 3 * H, x->data, H, qkv_w[k], N));
-    lt_tensor bq = rows(&m->bqkv, l, 1, 3 * H);
-    LT_TRY(lt_bias_add(m->be, &a->qkv, &bq));
+    /* qkv[N, 3H] = x [Wq | Wk | Wv]^T + [bq | bk | bv]: the [B, T, 3, NH, D] layout attention reads */
+    lt_param wqkv = {.value = m->wqkv};
+    LT_TRY(fuse_qkv(m, l));
+    LT_TRY(linear_fwd(m, a->qkv.data, 3 * H, x->data, H, &wqkv, N));
+    LT_TRY(lt_bias_add(m->be, &a->qkv, &m->bqkv));
     lt_tensor qkv3 = lt_view3(a->qkv.data, LT_F32, a->qkv.device, m->B, m->T, 3 * H);
     LT_TRY(lt_attention_fwd(m->be, &a->att, &a->lse, &qkv3, &m->lens, (int)c->heads, attn_scale(c)));
     /* x1 = LayerNorm(x + dropout(att Wo^T + bo)) */
@@ -644,13 +658,6 @@ int lt_bert_forward(lt_bert *m, const int32_t *ids, const int32_t *lens, int64_t
     int64_t N = m->N, H = c->hidden;
     LT_TRY(upload_i32(m, &m->ids, ids, N));
     LT_TRY(upload_i32(m, &m->lens, lens, B));
-    for (int64_t l = 0; l < c->layers; l++) { /* bqkv[l] = [bq | bk | bv] */
-        lt_param *b3[3] = {m->lp[l].q_b, m->lp[l].k_b, m->lp[l].v_b};
-        for (int k = 0; k < 3; k++) {
-            lt_tensor dst = lt_view1((float *)m->bqkv.data + (l * 3 + k) * H, LT_F32, m->bqkv.device, H);
-            LT_TRY(lt_tensor_copy(m->be, &dst, &b3[k]->value));
-        }
-    }
     /* embeddings: word[ids] + position[0..T) + token_type[0], LayerNorm, dropout */
     LT_TRY(lt_embedding_fwd(m->be, &m->e, &m->word->value, &m->ids));
     lt_tensor pos = rows(&m->pos->value, 0, T, H), type0 = lt_view1(m->type->value.data, LT_F32, m->type->value.device, H);
@@ -800,12 +807,16 @@ static int layer_bwd(lt_bert *m, int64_t l, const lt_tensor *x, const lt_tensor 
     lt_tensor dqkv3 = lt_view3(m->dqkv.data, LT_F32, m->dqkv.device, m->B, m->T, 3 * H);
     LT_TRY(lt_attention_bwd(m->be, &dqkv3, datt, &qkv3, &a->att, &a->lse, &m->lens, (int)c->heads, attn_scale(c)));
     LT_TRY(zero(m, &m->dbqkv));
+    LT_TRY(zero(m, &m->dwqkv));
     LT_TRY(lt_bias_bwd(m->be, &m->dbqkv, &m->dqkv));
+    lt_param wqkv = {.value = m->wqkv, .grad = m->dwqkv};
+    LT_TRY(fuse_qkv(m, l));
+    LT_TRY(linear_bwd(m, dx->data, H, 1, m->dqkv.data, 3 * H, x->data, H, &wqkv, N));
     lt_param *w3[3] = {p->q_w, p->k_w, p->v_w}, *b3[3] = {p->q_b, p->k_b, p->v_b};
-    for (int k = 0; k < 3; k++) {
-        lt_tensor db = lt_view1((float *)m->dbqkv.data + k * H, LT_F32, m->dbqkv.device, H);
+    for (int k = 0; k < 3; k++) { /* the fused gradients back to Q, K and V */
+        lt_tensor dw = rows(&m->dwqkv, k * H, H, H), db = lt_view1((float *)m->dbqkv.data + k * H, LT_F32, m->dbqkv.device, H);
+        LT_TRY(lt_axpy(m->be, &w3[k]->grad, 1.0f, &dw));
         LT_TRY(lt_axpy(m->be, &b3[k]->grad, 1.0f, &db));
-        LT_TRY(linear_bwd(m, dx->data, H, 1, (float *)m->dqkv.data + k * H, 3 * H, x->data, H, w3[k], N));
     }
     return 0;
 }
