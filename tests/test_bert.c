@@ -128,6 +128,10 @@ static void golden(const char *dir, lt_bert **out, batch *bt) {
     CHECK_MSG(!memcmp(p2, pooled, sizeof(float) * B * H) && !memcmp(h2, hidden, sizeof(float) * B * T * H),
               "forward-only reservation changes the outputs");
     FAILS_WITH(lt_bert_backward(m, &dpooled, NULL, 1.0f), LT_EINVAL, "reserved for inference");
+    float *enc = malloc(sizeof(float) * B * H);
+    OK(lt_bert_encode(m, bt->ids, bt->lens, B, T, enc)); /* what lt_embed_run calls */
+    CHECK_MSG(!memcmp(enc, pooled, sizeof(float) * B * H), "lt_bert_encode differs from the pooled output");
+    free(enc);
     printf("  forward-only reservation (%zu bytes vs training): same outputs %s\n", lt_bert_reserved_bytes(m),
            !memcmp(p2, pooled, sizeof(float) * B * H) ? "ok" : "FAIL");
     free(p2), free(h2), free(pooled), free(hidden);
@@ -253,7 +257,9 @@ static void finite_differences(void) {
 static void errors(lt_bert *m, const batch *bt) {
     int32_t lens[1] = {99};
     FAILS_WITH(lt_bert_forward(m, bt->ids, lens, 1, bt->T, 0, 0, 0), LT_ERANGE, "lens[0] = 99");
-    FAILS_WITH(lt_bert_forward(m, bt->ids, bt->lens, bt->B + 1, bt->T, 0, 0, 0), LT_ESHAPE, "outside the reserved");
+    FAILS_WITH(lt_bert_forward(m, bt->ids, bt->lens, bt->B + 1, bt->T, 0, 0, 0), LT_ENOMEM, "are reserved");
+    FAILS_WITH(lt_bert_forward(m, bt->ids, bt->lens, bt->B, 1000, 0, 0, 0), LT_ESHAPE, "max_pos");
+    OK(lt_bert_forward(m, bt->ids, bt->lens, bt->B / 2, bt->T, 0, 0, 0)); /* smaller batches reuse the arena */
     OK(lt_bert_forward(m, bt->ids, bt->lens, bt->B, bt->T, 0, 0, 0));
     int64_t pos[1] = {bt->B * bt->T};
     int32_t target[1] = {1};

@@ -73,10 +73,11 @@ const lt_bert_config *lt_bert_get_config(const lt_bert *m);
  * clipping and longtail checkpoints work on this list. */
 lt_params *lt_bert_params(lt_bert *m);
 
-/* Size the activation arena for batches of up to max_batch sequences of up to max_len tokens and up
- * to max_masked masked positions per batch (MLM head only; lt_mlm_mask picks about 15 % of the real
- * tokens and at least one per sequence). training = 0 reserves for forward passes only (layers then
- * share their buffers: a fraction of the memory); backward needs training = 1. Call again to resize. */
+/* Size the activation arena for a [max_batch, max_len] batch and up to max_masked masked positions
+ * (MLM head only; lt_mlm_mask picks about 15 % of the real tokens and at least one per sequence).
+ * Any batch whose activations fit runs (about max_batch x max_len tokens, in any shape); a larger one
+ * is refused with LT_ENOMEM. training = 0 reserves for forward passes only (layers then share their buffers: a
+ * fraction of the memory); backward needs training = 1. Call again to resize. */
 int lt_bert_reserve(lt_bert *m, int64_t max_batch, int64_t max_len, int64_t max_masked, int training);
 size_t lt_bert_reserved_bytes(const lt_bert *m);
 
@@ -89,6 +90,10 @@ int lt_bert_forward(lt_bert *m, const int32_t *ids, const int32_t *lens, int64_t
  * pooled [B, hidden] (normalised if configured) and the final hidden states [B, T, hidden]. */
 const lt_tensor *lt_bert_pooled(const lt_bert *m);
 const lt_tensor *lt_bert_hidden(const lt_bert *m);
+
+/* An eval-mode forward with the pooled rows copied to host memory out[B, hidden]: the encode
+ * function of an lt_encoder (embed.h), with the model as its ctx. */
+int lt_bert_encode(void *bert, const int32_t *ids, const int32_t *lens, int64_t B, int64_t T, float *out);
 
 /* Masked-LM loss of the last forward (host arrays, as lt_mlm_mask writes them): pos[i] = b * T + t,
  * target[i] its original id, or -100 to ignore the row. *loss = mean over the rows not ignored

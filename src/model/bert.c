@@ -51,10 +51,11 @@ struct lt_bert {
 
     /* activations: one arena, carved again for each forward (carve() lists every buffer) */
     lt_arena arena;
-    int64_t max_B, max_T, max_M;
-    int training, counting;
+    int64_t max_M;
+    int reserved, training, counting;
     size_t need;
     int32_t *host_i32; /* host staging: [CLS] row ids and MLM rows */
+    int64_t host_cap;
 
     /* the last forward */
     int64_t B, T, N;
@@ -518,6 +519,23 @@ static int carve(lt_bert *m, int64_t B, int64_t T) {
     return 0;
 }
 
+/* Bytes of activations a [B, T] batch takes. */
+static size_t need_bytes(lt_bert *m, int64_t B, int64_t T) {
+    m->counting = 1, m->need = 0;
+    carve(m, B, T);
+    m->counting = 0;
+    return m->need;
+}
+
+/* Host staging for n int32 values. */
+static int host_room(lt_bert *m, int64_t n) {
+    if (n <= m->host_cap) return 0;
+    int32_t *h = realloc(m->host_i32, sizeof(int32_t) * (size_t)n);
+    if (!h) return lt_error(LT_ENOMEM, "bert: out of memory for %lld ids", (long long)n);
+    m->host_i32 = h, m->host_cap = n;
+    return 0;
+}
+
 int lt_bert_reserve(lt_bert *m, int64_t max_batch, int64_t max_len, int64_t max_masked, int training) {
     if (max_batch < 1 || max_len < 1 || max_len > m->cfg.max_pos || max_masked < 0)
         return lt_error(LT_EINVAL, "bert reserve: need max_batch >= 1, 1 <= max_len <= %lld and max_masked >= 0 (got %lld, %lld, %lld)",
@@ -525,22 +543,16 @@ int lt_bert_reserve(lt_bert *m, int64_t max_batch, int64_t max_len, int64_t max_
     if (max_batch > INT32_MAX / max_len)
         return lt_error(LT_ERANGE, "bert reserve: %lld x %lld tokens exceed int32 indices", (long long)max_batch, (long long)max_len);
     lt_arena_free(&m->arena);
-    free(m->host_i32);
-    m->have_fwd = 0;
-    m->max_B = max_batch, m->max_T = max_len, m->max_M = m->cfg.mlm_head ? max_masked : 0;
+    m->have_fwd = m->reserved = 0;
+    m->max_M = m->cfg.mlm_head ? max_masked : 0;
     m->training = training != 0;
-    m->counting = 1, m->need = 0;
-    carve(m, max_batch, max_len);
-    m->counting = 0;
-    int64_t host = max_batch > 2 * m->max_M ? max_batch : 2 * m->max_M;
-    m->host_i32 = malloc(sizeof(int32_t) * (size_t)host);
-    if (!m->host_i32) return lt_error(LT_ENOMEM, "bert reserve: out of memory");
-    int rc = lt_arena_init(&m->arena, m->be, m->need);
-    if (rc) {
-        m->max_B = 0;
+    size_t need = need_bytes(m, max_batch, max_len);
+    LT_TRY(host_room(m, max_batch > 2 * m->max_M ? max_batch : 2 * m->max_M));
+    int rc = lt_arena_init(&m->arena, m->be, need);
+    if (rc)
         return lt_error_wrap(rc, "bert reserve (%lld x %lld tokens, %zu bytes of activations): ", (long long)max_batch,
-                             (long long)max_len, m->need);
-    }
+                             (long long)max_len, need);
+    m->reserved = 1;
     return 0;
 }
 
@@ -641,17 +653,22 @@ static int upload_i32(lt_bert *m, lt_tensor *dst, const int32_t *src, int64_t n)
 int lt_bert_forward(lt_bert *m, const int32_t *ids, const int32_t *lens, int64_t B, int64_t T, int train,
                     uint64_t seed, uint64_t step) {
     const lt_bert_config *c = &m->cfg;
-    if (!m->max_B) return lt_error(LT_EINVAL, "bert forward: call lt_bert_reserve first");
-    if (B < 1 || B > m->max_B || T < 1 || T > m->max_T)
-        return lt_error(LT_ESHAPE, "bert forward: batch [%lld, %lld] is outside the reserved [1..%lld, 1..%lld]",
-                        (long long)B, (long long)T, (long long)m->max_B, (long long)m->max_T);
+    if (!m->reserved) return lt_error(LT_EINVAL, "bert forward: call lt_bert_reserve first");
+    m->have_fwd = 0, m->mlm_n = 0; /* need_bytes() below rewrites the tensors of the last forward */
+    if (B < 1 || T < 1 || T > c->max_pos || B > INT32_MAX / T)
+        return lt_error(LT_ESHAPE, "bert forward: batch [%lld, %lld] needs B >= 1 and 1 <= T <= max_pos %lld",
+                        (long long)B, (long long)T, (long long)c->max_pos);
+    size_t need = need_bytes(m, B, T);
+    if (need > m->arena.cap)
+        return lt_error(LT_ENOMEM, "bert forward: a [%lld, %lld] batch needs %zu bytes of activations, %zu are reserved "
+                        "(lt_bert_reserve)", (long long)B, (long long)T, need, m->arena.cap);
+    LT_TRY(host_room(m, B));
     if (train && !m->training)
         return lt_error(LT_EINVAL, "bert forward: training mode needs lt_bert_reserve(..., training = 1)");
     for (int64_t b = 0; b < B; b++)
         if (lens[b] < 0 || lens[b] > T)
             return lt_error(LT_ERANGE, "bert forward: lens[%lld] = %d is outside [0, %lld]", (long long)b, lens[b],
                             (long long)T);
-    m->have_fwd = 0, m->mlm_n = 0;
     m->B = B, m->T = T, m->N = B * T, m->train = train != 0, m->seed = seed, m->step = step;
     lt_arena_reset(&m->arena);
     LT_TRY(carve(m, B, T));
@@ -692,6 +709,14 @@ int lt_bert_forward(lt_bert *m, const int32_t *ids, const int32_t *lens, int64_t
 
 const lt_tensor *lt_bert_pooled(const lt_bert *m) { return m->have_fwd ? &m->pooled : NULL; }
 const lt_tensor *lt_bert_hidden(const lt_bert *m) { return m->have_fwd ? &m->hidden : NULL; }
+
+int lt_bert_encode(void *bert, const int32_t *ids, const int32_t *lens, int64_t B, int64_t T, float *out) {
+    lt_bert *m = bert;
+    LT_TRY(lt_bert_forward(m, ids, lens, B, T, 0, 0, 0));
+    lt_tensor host = lt_view2(out, LT_F32, LT_CPU, B, m->cfg.hidden);
+    LT_TRY(lt_tensor_copy(m->be, &host, &m->pooled));
+    return lt_backend_sync(m->be);
+}
 
 /* ---- the masked-LM head ---------------------------------------------------------------------------------- */
 
