@@ -109,6 +109,20 @@ float erff(float);
 #pragma omp declare simd notinbranch
 float expf(float);
 #endif
+/* Row reductions the softmax-like ops share, vectorised (a loop over fmaxf is not). */
+static inline float lt__row_max(const float *x, int64_t n, float scale) { /* max of scale * x; -inf if n = 0 */
+    float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (int64_t j = 0; j < n; j++) m = scale * x[j] > m ? scale * x[j] : m;
+    return m;
+}
+static inline float lt__row_sumexp(const float *x, int64_t n, float shift) { /* sum of exp(x - shift) */
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < n; j++) s += expf(x[j] - shift);
+    return s;
+}
+
 #define LT_INV_SQRT2 0.70710678118654752f
 #define LT_INV_SQRT_2PI 0.39894228040143268f
 static inline float lt__gelu(float x) { return 0.5f * x * (1.0f + erff(x * LT_INV_SQRT2)); }

@@ -40,9 +40,7 @@ static float *scratch(const char *op, int nt, int64_t per) {
 
 /* Softmax of one row in place; returns the row's log-sum-exp. */
 static float softmax_row(float *x, int64_t n) {
-    float mx = -INFINITY, sum = 0;
-#pragma omp simd reduction(max : mx)
-    for (int64_t j = 0; j < n; j++) mx = fmaxf(mx, x[j]);
+    float mx = lt__row_max(x, n, 1.0f), sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < n; j++) sum += x[j] = expf(x[j] - mx);
     float inv = 1.0f / sum;
