@@ -11,15 +11,16 @@
 #include "longtail/rng.h"
 
 int lt__cpu_rows_colsum(int64_t rows, int64_t cols, int nacc, float *const *acc, lt__rows_fn fn, void *ctx) {
+    if (nacc < 1 || nacc > 8) return lt_error(LT_EINVAL, "column sums: %d accumulators (1 to 8)", nacc);
     int nt = rows * cols >= LT_CPU_PAR_MIN ? omp_get_max_threads() : 1;
     if (nt > rows) nt = rows > 0 ? (int)rows : 1;
     size_t per = (size_t)nacc * (size_t)cols; /* floats per thread */
-    float *part = calloc((size_t)nt * per, sizeof(float));
+    float *part = calloc((size_t)nt * per + 1, sizeof(float));
     if (!part) return lt_error(LT_ENOMEM, "column sums: out of memory");
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num();
-        float *parts[8]; /* nacc <= 8 */
+        float *parts[8];
         for (int k = 0; k < nacc; k++) parts[k] = part + (size_t)t * per + (size_t)k * (size_t)cols;
         fn(ctx, rows * t / nt, rows * (t + 1) / nt, parts);
     }
