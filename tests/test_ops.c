@@ -786,6 +786,333 @@ static void test_topk(void) {
     }
 }
 
+/* ---- transformer blocks ------------------------------------------------------------------------- */
+
+/* The new ops may not exist yet on this build's CUDA backend: then only the CPU checks run. */
+static int cuda_lacks(const spec *s) {
+    if (!g_cuda) return 0;
+    run r;
+    for (int i = 0; i < s->nin; i++) r.in[i] = upload(g_cuda, &s->in[i]);
+    for (int i = 0; i < s->nout; i++) OK(lt_tensor_new(&r.out[i], g_cuda, s->out[i].dt, s->out[i].ndim, s->out[i].shape));
+    int rc = s->fwd(g_cuda, s, r.in, r.out);
+    run_free(g_cuda, s, &r);
+    return rc == LT_ENOTSUP;
+}
+
+static void check_new_op(spec *s) {
+    if (cuda_lacks(s)) {
+        fd_check(s);
+        printf("  %-28s cuda vs cpu: skipped: not implemented on cuda in this build\n", s->name);
+        spec_free(s);
+        return;
+    }
+    check_op(s);
+}
+
+static harr lens_of(int n, const int32_t *v) {
+    harr a = mk(LT_I32, 1, n, 0, 0);
+    memcpy(a.h, v, sizeof(int32_t) * (size_t)n);
+    return a;
+}
+
+/* attention: in = qkv [B, T, 3HD], lens [B]; out = o [B, T, HD], lse [B, H, T]; heads in i0, scale in p0 */
+static int att_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
+    return lt_attention_fwd(be, &out[0], &out[1], &in[0], &in[1], s->i0, s->p0);
+}
+static int att_bwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out, lt_tensor *dout, lt_tensor *din) {
+    return lt_attention_bwd(be, &din[0], &dout[0], &in[0], &out[0], &out[1], &in[1], s->i0, s->p0);
+}
+
+/* The forward against a double reference: softmax over the first lens[b] keys, zeros and -inf
+ * when there are none. */
+static double attention_ref(const spec *s, const float *o, const float *lse) {
+    int64_t B = s->in[0].shape[0], T = s->in[0].shape[1], H = s->i0, D = s->in[0].shape[2] / (3 * H);
+    const float *qkv = s->in[0].h;
+    const int32_t *lens = s->in[1].h;
+    double worst = 0, *p = malloc(sizeof(double) * (size_t)T);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t t = 0; t < T; t++) {
+                int64_t L = lens[b] < T ? lens[b] : T;
+                const float *q = qkv + (b * T + t) * 3 * H * D + h * D;
+                double mx = -INFINITY, sum = 0;
+                for (int64_t j = 0; j < L; j++) {
+                    const float *k = qkv + (b * T + j) * 3 * H * D + H * D + h * D;
+                    double dot = 0;
+                    for (int64_t d = 0; d < D; d++) dot += (double)q[d] * k[d];
+                    p[j] = s->p0 * dot;
+                    mx = fmax(mx, p[j]);
+                }
+                for (int64_t j = 0; j < L; j++) sum += p[j] = exp(p[j] - mx);
+                double want_lse = L ? mx + log(sum) : -INFINITY, got_lse = lse[(b * H + h) * T + t];
+                if (L == 0) worst = fmax(worst, got_lse == -INFINITY ? 0 : INFINITY);
+                else worst = fmax(worst, fabs(got_lse - want_lse) / (1e-5 * (1 + fabs(want_lse))));
+                for (int64_t d = 0; d < D; d++) {
+                    double acc = 0;
+                    for (int64_t j = 0; j < L; j++) acc += p[j] / sum * qkv[(b * T + j) * 3 * H * D + 2 * H * D + h * D + d];
+                    worst = fmax(worst, fabs(o[(b * T + t) * H * D + h * D + d] - acc) / 1e-5);
+                }
+            }
+    free(p);
+    return worst;
+}
+
+static void attention_case(const char *name, int64_t B, int64_t T, int H, int64_t D, const int32_t *lens) {
+    spec s = {.name = name, .nin = 2, .nout = 2, .nloss = 1, .fwd = att_fwd, .bwd = att_bwd, .eps = 1e-2,
+              .atol = 1e-3, .rtol = 2e-3, .xatol = 1e-5, .xrtol = 1e-4, .i0 = H, .p0 = 1.0f / sqrtf((float)D)};
+    s.in[0] = randf(3, B, T, 3 * H * D, -1, 1), s.in[0].diff = 1;
+    s.in[1] = lens_of((int)B, lens);
+    s.out[0] = (harr){.dt = LT_F32, .ndim = 3, .shape = {B, T, H * D}};
+    s.out[1] = (harr){.dt = LT_F32, .ndim = 3, .shape = {B, H, T}};
+    run r;
+    run_fwd(g_cpu, &s, &r);
+    float *o = download(g_cpu, &r.out[0]), *lse = download(g_cpu, &r.out[1]);
+    double worst = attention_ref(&s, o, lse);
+    printf("  %-28s vs double reference (masked keys, lse): worst err/tol %.3f %s\n", name, worst,
+           worst <= 1 ? "ok" : "FAIL");
+    CHECK_MSG(worst <= 1, "%s differs from the double reference", name);
+    free(o), free(lse);
+    run_free(g_cpu, &s, &r);
+    check_new_op(&s);
+}
+
+static void test_attention(void) {
+    int32_t l4[4] = {9, 4, 1, 0}; /* full, partial, one key, none */
+    attention_case("attention 4x9 h2 d8", 4, 9, 2, 8, l4);
+    int32_t l2[2] = {1, 0};
+    attention_case("attention T=1", 2, 1, 3, 4, l2);
+    int32_t l3[3] = {70, 33, 70}; /* longer rows, BERT-like head size */
+    attention_case("attention 3x70 h3 d32", 3, 70, 3, 32, l3);
+}
+
+static int bgelu_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
+    return lt_bias_gelu_fwd(be, &out[0], &in[0], &in[1]);
+}
+static int bgelu_bwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out, lt_tensor *dout, lt_tensor *din) {
+    return lt_bias_gelu_bwd(be, &din[0], &din[1], &dout[0], &in[0], &in[1]);
+}
+
+/* residual layernorm: in = a, b, w, beta; out = y, s, mean, rstd */
+static int rln_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
+    return lt_residual_layernorm_fwd(be, &out[0], &out[1], &out[2], &out[3], &in[0], &in[1], &in[2], &in[3], 1e-5f);
+}
+static int rln_bwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out, lt_tensor *dout, lt_tensor *din) {
+    return lt_residual_layernorm_bwd(be, &din[0], &din[1], &din[2], &din[3], &dout[0], &out[1], &in[2], &out[2],
+                                     &out[3]);
+}
+
+static int mpool_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
+    return lt_mean_pool_fwd(be, &out[0], &in[0], &in[1]);
+}
+static int mpool_bwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out, lt_tensor *dout, lt_tensor *din) {
+    return lt_mean_pool_bwd(be, &din[0], &dout[0], &in[1]);
+}
+
+static int l2_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
+    return lt_l2norm_fwd(be, &out[0], &out[1], &in[0]);
+}
+static int l2_bwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out, lt_tensor *dout, lt_tensor *din) {
+    return lt_l2norm_bwd(be, &din[0], &dout[0], &out[0], &out[1]);
+}
+
+/* Forward of a row op against a double reference computed by ref(row input...) */
+static void report_ref(const char *name, double worst) {
+    printf("  %-28s vs double reference: worst err/tol %.3f %s\n", name, worst, worst <= 1 ? "ok" : "FAIL");
+    CHECK_MSG(worst <= 1, "%s differs from the double reference", name);
+}
+
+static void test_bias_gelu(void) {
+    int64_t R = 37, C = 50;
+    spec s = {.name = "bias_gelu", .nin = 2, .nout = 1, .nloss = 1, .fwd = bgelu_fwd, .bwd = bgelu_bwd, .eps = 1e-2,
+              .atol = 1e-3, .rtol = 2e-3, .xatol = 1e-6, .xrtol = 1e-5};
+    s.in[0] = randf(2, R, C, 0, -4, 4), s.in[0].diff = 1;
+    s.in[1] = randf(1, C, 0, 0, -1, 1), s.in[1].diff = 1;
+    s.out[0] = F2(R, C);
+    run r;
+    run_fwd(g_cpu, &s, &r);
+    float *y = download(g_cpu, &r.out[0]);
+    const float *x = s.in[0].h, *bias = s.in[1].h;
+    double worst = 0;
+    for (int64_t i = 0; i < R * C; i++) {
+        double v = (double)x[i] + bias[i % C], want = 0.5 * v * (1 + erf(v / sqrt(2.0)));
+        worst = fmax(worst, fabs(y[i] - want) / (1e-6 * (1 + fabs(want))));
+    }
+    report_ref("bias_gelu", worst);
+    free(y);
+    run_free(g_cpu, &s, &r);
+    check_new_op(&s);
+}
+
+static void test_residual_layernorm(void) {
+    int64_t R = 37, C = 64;
+    spec s = {.name = "residual_layernorm", .nin = 4, .nout = 4, .nloss = 1, .fwd = rln_fwd, .bwd = rln_bwd,
+              .eps = 1e-2, .atol = 2e-3, .rtol = 5e-3, .xatol = 1e-5, .xrtol = 1e-4};
+    s.in[0] = randf(2, R, C, 0, -3, 3), s.in[0].diff = 1;
+    s.in[1] = randf(2, R, C, 0, -1, 1), s.in[1].diff = 1;
+    s.in[2] = randf(1, C, 0, 0, 0.5f, 1.5f), s.in[2].diff = 1;
+    s.in[3] = randf(1, C, 0, 0, -0.5f, 0.5f), s.in[3].diff = 1;
+    s.out[0] = F2(R, C), s.out[1] = F2(R, C), s.out[2] = F1(R), s.out[3] = F1(R);
+
+    /* forward vs double; s = a + b; then the documented aliasing: s may be a, and da == db gets 2 ds */
+    run r;
+    run_fwd(g_cpu, &s, &r);
+    float *y = download(g_cpu, &r.out[0]), *sum = download(g_cpu, &r.out[1]);
+    const float *a = s.in[0].h, *b = s.in[1].h, *w = s.in[2].h, *beta = s.in[3].h;
+    double worst = 0;
+    for (int64_t i = 0; i < R; i++) {
+        double m = 0, v = 0;
+        for (int64_t j = 0; j < C; j++) m += (double)a[i * C + j] + b[i * C + j];
+        m /= C;
+        for (int64_t j = 0; j < C; j++) v += pow((double)a[i * C + j] + b[i * C + j] - m, 2);
+        v /= C;
+        for (int64_t j = 0; j < C; j++) {
+            double x = (double)a[i * C + j] + b[i * C + j], want = (x - m) / sqrt(v + 1e-5) * w[j] + beta[j];
+            worst = fmax(worst, fabs(y[i * C + j] - want) / (1e-5 * (1 + fabs(want))));
+            worst = fmax(worst, fabs(sum[i * C + j] - x) / (1e-6 * (1 + fabs(x))));
+        }
+    }
+    report_ref("residual_layernorm", worst);
+
+    lt_tensor y2, mean2, rstd2, a2 = upload(g_cpu, &s.in[0]);
+    OK(lt_tensor_new(&y2, g_cpu, LT_F32, 2, (int64_t[]){R, C}));
+    OK(lt_tensor_new(&mean2, g_cpu, LT_F32, 1, &R));
+    OK(lt_tensor_new(&rstd2, g_cpu, LT_F32, 1, &R));
+    OK(lt_residual_layernorm_fwd(g_cpu, &y2, &a2, &mean2, &rstd2, &a2, &r.in[1], &r.in[2], &r.in[3], 1e-5f));
+    float *ya = download(g_cpu, &y2), *sa = download(g_cpu, &a2);
+    CHECK_MSG(!memcmp(ya, y, sizeof(float) * (size_t)(R * C)) && !memcmp(sa, sum, sizeof(float) * (size_t)(R * C)),
+              "residual_layernorm with s aliasing a differs");
+    /* backward with da == db: exactly twice what da alone receives */
+    harr g = randf(2, R, C, 0, -1, 1);
+    lt_tensor dy = upload(g_cpu, &g), d[3], dw, dbeta;
+    for (int i = 0; i < 3; i++) OK(lt_tensor_new(&d[i], g_cpu, LT_F32, 2, (int64_t[]){R, C}));
+    OK(lt_tensor_new(&dw, g_cpu, LT_F32, 1, &C));
+    OK(lt_tensor_new(&dbeta, g_cpu, LT_F32, 1, &C));
+    OK(lt_residual_layernorm_bwd(g_cpu, &d[0], &d[0], &dw, &dbeta, &dy, &r.out[1], &r.in[2], &r.out[2], &r.out[3]));
+    OK(lt_residual_layernorm_bwd(g_cpu, &d[1], &d[2], &dw, &dbeta, &dy, &r.out[1], &r.in[2], &r.out[2], &r.out[3]));
+    const float *twice = d[0].data, *once = d[1].data, *other = d[2].data;
+    int alias_ok = 1;
+    for (int64_t i = 0; i < R * C; i++) alias_ok &= twice[i] == 2 * once[i] && once[i] == other[i];
+    CHECK_MSG(alias_ok, "residual_layernorm_bwd with da == db does not give 2 ds");
+    free(ya), free(sa), free(y), free(sum), free(g.h);
+    lt_tensor_free(g_cpu, &y2), lt_tensor_free(g_cpu, &mean2), lt_tensor_free(g_cpu, &rstd2), lt_tensor_free(g_cpu, &a2);
+    for (int i = 0; i < 3; i++) lt_tensor_free(g_cpu, &d[i]);
+    lt_tensor_free(g_cpu, &dy), lt_tensor_free(g_cpu, &dw), lt_tensor_free(g_cpu, &dbeta);
+    run_free(g_cpu, &s, &r);
+    check_new_op(&s);
+}
+
+static void test_mean_pool(void) {
+    int64_t B = 4, T = 9, C = 16;
+    int32_t lens[4] = {9, 4, 1, 0};
+    spec s = {.name = "mean_pool", .nin = 2, .nout = 1, .nloss = 1, .fwd = mpool_fwd, .bwd = mpool_bwd, .eps = 1e-2,
+              .atol = 1e-3, .rtol = 1e-3, .xatol = 1e-6, .xrtol = 1e-5};
+    s.in[0] = randf(3, B, T, C, -2, 2), s.in[0].diff = 1;
+    s.in[1] = lens_of((int)B, lens);
+    s.out[0] = F2(B, C);
+    run r;
+    run_fwd(g_cpu, &s, &r);
+    float *y = download(g_cpu, &r.out[0]);
+    const float *x = s.in[0].h;
+    double worst = 0;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t j = 0; j < C; j++) {
+            double acc = 0;
+            for (int64_t t = 0; t < lens[b]; t++) acc += x[(b * T + t) * C + j];
+            if (lens[b]) acc /= lens[b];
+            worst = fmax(worst, fabs(y[b * C + j] - acc) / 1e-6);
+        }
+    report_ref("mean_pool (lens 9, 4, 1, 0)", worst);
+    free(y);
+    run_free(g_cpu, &s, &r);
+    check_new_op(&s);
+}
+
+static void test_l2norm(void) {
+    int64_t R = 23, C = 40;
+    spec s = {.name = "l2norm", .nin = 1, .nout = 2, .nloss = 1, .fwd = l2_fwd, .bwd = l2_bwd, .eps = 1e-3,
+              .atol = 1e-3, .rtol = 2e-3, .xatol = 1e-6, .xrtol = 1e-5};
+    s.in[0] = randf(2, R, C, 0, -1, 1), s.in[0].diff = 1;
+    s.out[0] = F2(R, C), s.out[1] = F1(R);
+    run r;
+    run_fwd(g_cpu, &s, &r);
+    float *y = download(g_cpu, &r.out[0]), *n = download(g_cpu, &r.out[1]);
+    const float *x = s.in[0].h;
+    double worst = 0;
+    for (int64_t i = 0; i < R; i++) {
+        double ss = 0;
+        for (int64_t j = 0; j < C; j++) ss += (double)x[i * C + j] * x[i * C + j];
+        worst = fmax(worst, fabs(n[i] - sqrt(ss)) / (1e-6 * sqrt(ss)));
+        for (int64_t j = 0; j < C; j++) worst = fmax(worst, fabs(y[i * C + j] - x[i * C + j] / sqrt(ss)) / 1e-6);
+    }
+    report_ref("l2norm", worst);
+    free(y), free(n);
+    run_free(g_cpu, &s, &r);
+    check_new_op(&s);
+
+    /* a zero row stays zero (the norm is floored at 1e-12, as torch's normalize) */
+    float z[8] = {0}, zy[8], zn;
+    lt_tensor zx = lt_view2(z, LT_F32, LT_CPU, 1, 8), zyt = lt_view2(zy, LT_F32, LT_CPU, 1, 8);
+    lt_tensor znt = lt_view1(&zn, LT_F32, LT_CPU, 1);
+    OK(lt_l2norm_fwd(g_cpu, &zyt, &znt, &zx));
+    CHECK(zn == 0 && zy[0] == 0 && zy[7] == 0);
+}
+
+/* cast: f32 -> bf16 rounds to nearest even (lt_f32_to_bf16), bf16 -> f32 is exact; on every backend */
+static void cast_check(lt_backend *be, const char *label) {
+    int64_t n = 1000;
+    harr x = randf(1, n, 0, 0, -100, 100);
+    float *xf = x.h;
+    xf[0] = INFINITY, xf[1] = -0.0f, xf[2] = 1.00390625f; /* halfway between two bf16: ties to even */
+    lt_tensor tx = upload(be, &x), th, tb;
+    OK(lt_tensor_new(&th, be, LT_BF16, 1, &n));
+    OK(lt_tensor_new(&tb, be, LT_F32, 1, &n));
+    OK(lt_cast(be, &th, &tx));
+    OK(lt_cast(be, &tb, &th));
+    uint16_t *h = download(be, &th);
+    float *back = download(be, &tb);
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) bad += h[i] != lt_f32_to_bf16(xf[i]) || back[i] != lt_bf16_to_f32(h[i]);
+    printf("  %-28s f32 -> bf16 -> f32 vs lt_f32_to_bf16: %s\n", label, bad ? "FAIL" : "ok");
+    CHECK_MSG(bad == 0, "%s: %d elements differ", label, bad);
+    free(h), free(back), free(x.h);
+    lt_tensor_free(be, &tx), lt_tensor_free(be, &th), lt_tensor_free(be, &tb);
+}
+
+static void test_cast(void) {
+    cast_check(g_cpu, "cast cpu");
+    if (!g_cuda) printf("  %-28s skipped: no CUDA device\n", "cast cuda");
+    else if (g_cuda) { /* absent ops report LT_ENOTSUP: skip rather than fail */
+        int64_t one = 1;
+        lt_tensor a, b;
+        OK(lt_tensor_new(&a, g_cuda, LT_F32, 1, &one));
+        OK(lt_tensor_new(&b, g_cuda, LT_BF16, 1, &one));
+        int rc = lt_cast(g_cuda, &b, &a);
+        lt_tensor_free(g_cuda, &a), lt_tensor_free(g_cuda, &b);
+        if (rc == LT_ENOTSUP) printf("  %-28s skipped: not implemented on cuda in this build\n", "cast cuda");
+        else cast_check(g_cuda, "cast cuda");
+    }
+}
+
+/* The CPU computes f32 activations only: bf16 ones are refused, naming the op. */
+static void test_bf16_refused(void) {
+    uint16_t h[96] = {0};
+    float f[96] = {0};
+    int32_t lens[2] = {2, 2};
+    lt_tensor qkv = lt_view3(h, LT_BF16, LT_CPU, 2, 2, 24), out = lt_view3(h, LT_BF16, LT_CPU, 2, 2, 8);
+    lt_tensor lse = lt_view1(f, LT_F32, LT_CPU, 8), tl = lt_view1(lens, LT_I32, LT_CPU, 2);
+    FAILS_WITH(lt_attention_fwd(g_cpu, &out, &lse, &qkv, &tl, 2, 0.5f), LT_ENOTSUP, "attention_fwd");
+    FAILS_WITH(lt_attention_bwd(g_cpu, &qkv, &out, &qkv, &out, &lse, &tl, 2, 0.5f), LT_ENOTSUP, "attention_bwd");
+    lt_tensor x = lt_view2(h, LT_BF16, LT_CPU, 4, 8), bias = lt_view1(f, LT_F32, LT_CPU, 8);
+    lt_tensor stat = lt_view1(f + 8, LT_F32, LT_CPU, 4);
+    FAILS_WITH(lt_bias_gelu_fwd(g_cpu, &x, &x, &bias), LT_ENOTSUP, "bias_gelu_fwd");
+    FAILS_WITH(lt_bias_gelu_bwd(g_cpu, &x, &bias, &x, &x, &bias), LT_ENOTSUP, "bias_gelu_bwd");
+    FAILS_WITH(lt_residual_layernorm_fwd(g_cpu, &x, &x, &stat, &stat, &x, &x, &bias, &bias, 1e-5f), LT_ENOTSUP,
+               "residual_layernorm_fwd");
+    FAILS_WITH(lt_residual_layernorm_bwd(g_cpu, &x, &x, &bias, &bias, &x, &x, &bias, &stat, &stat), LT_ENOTSUP,
+               "residual_layernorm_bwd");
+    printf("  bf16 activations on the cpu: refused with ENOTSUP\n");
+}
+
 /* The harness must be able to fail: a backward that is 2% off is caught. */
 static int gelu_bwd_wrong(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out, lt_tensor *dout, lt_tensor *din) {
     LT_TRY(lt_gelu_bwd(be, &din[0], &dout[0], &in[0]));
@@ -872,6 +1199,13 @@ int main(void) {
     else printf("  %-28s skipped: no CUDA device\n", "sumsq cuda");
     test_adamw();
     test_topk();
+    test_attention();
+    test_bias_gelu();
+    test_residual_layernorm();
+    test_mean_pool();
+    test_l2norm();
+    test_cast();
+    test_bf16_refused();
     if (g_cuda) lt_backend_release(g_cuda);
     return tu_finish("test_ops");
 }

@@ -19,13 +19,35 @@ static int cpu_alloc(lt_backend *be, void **ptr, size_t nbytes) {
 
 static void cpu_free(lt_backend *be, void *ptr) { free(ptr); }
 
+/* Large copies and fills (activations, gradient buffers) are split over the threads: one core
+ * alone does not reach the memory bandwidth, and the others would only wait for it. */
+#define CPU_MEM_PAR_MIN ((size_t)1 << 20)
+
 static int cpu_memcpy(lt_backend *be, void *dst, lt_device dd, const void *src, lt_device sd, size_t n) {
-    memmove(dst, src, n);
+    char *d = dst;
+    const char *s = src;
+    if (n < CPU_MEM_PAR_MIN || (d < s + n && s < d + n)) { /* small, or overlapping: one memmove */
+        memmove(dst, src, n);
+        return 0;
+    }
+#pragma omp parallel
+    {
+        size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+        memcpy(d + n * t / nt, s + n * t / nt, n * (t + 1) / nt - n * t / nt);
+    }
     return 0;
 }
 
 static int cpu_memset0(lt_backend *be, void *ptr, size_t n) {
-    memset(ptr, 0, n);
+    if (n < CPU_MEM_PAR_MIN) {
+        memset(ptr, 0, n);
+        return 0;
+    }
+#pragma omp parallel
+    {
+        size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+        memset((char *)ptr + n * t / nt, 0, n * (t + 1) / nt - n * t / nt);
+    }
     return 0;
 }
 
@@ -47,13 +69,21 @@ static const lt_backend_ops cpu_ops = {
     .reduce_rows = lt__cpu_reduce_rows, .sumsq = lt__cpu_sumsq,
     .adamw = lt__cpu_adamw,
     .topk = lt__cpu_topk,
+    .attention_fwd = lt__cpu_attention_fwd, .attention_bwd = lt__cpu_attention_bwd,
+    .bias_gelu_fwd = lt__cpu_bias_gelu_fwd, .bias_gelu_bwd = lt__cpu_bias_gelu_bwd,
+    .residual_layernorm_fwd = lt__cpu_residual_layernorm_fwd, .residual_layernorm_bwd = lt__cpu_residual_layernorm_bwd,
+    .cast = lt__cpu_cast,
+    .mean_pool_fwd = lt__cpu_mean_pool_fwd, .mean_pool_bwd = lt__cpu_mean_pool_bwd,
+    .l2norm_fwd = lt__cpu_l2norm_fwd, .l2norm_bwd = lt__cpu_l2norm_bwd,
 };
 
 /* GEMM goes through the gemm slot, which needs BLAS; if no BLAS loads, every other op still
  * works and gemm reports why it cannot. */
 static int gemm_without_blas(lt_backend *be, const lt_gemm_desc *d) {
     int rc = lt__blas_open(1);
-    return rc < 0 ? rc : lt__cpu_gemm(be, d);
+    if (rc < 0) return rc;
+    lt__blas_single_thread();
+    return lt__cpu_gemm(be, d);
 }
 
 lt_backend *lt__cpu_backend_create(void) {
@@ -66,9 +96,11 @@ lt_backend *lt__cpu_backend_create(void) {
     if (lt__blas_open(1) < 0) {
         lt_warn("cpu backend: %s", lt_last_error());
         ops.gemm = gemm_without_blas;
+    } else {
+        lt__blas_single_thread(); /* one pool of threads: see blas.c */
     }
     be.ops = &ops;
-    snprintf(be.describe, sizeof be.describe, "cpu: %d OpenMP threads; BLAS: %s", omp_get_max_threads(),
+    snprintf(be.describe, sizeof be.describe, "cpu: %d OpenMP threads (GEMMs split over them); BLAS: %s", omp_get_max_threads(),
              lt__blas_describe());
     return &be;
 }

@@ -26,6 +26,7 @@
 lt_sgemm_fn lt__sgemm;
 
 static char g_desc[256];
+static void *g_lib;
 
 /* XCR0 says which register states the OS saves: AVX needs bits 1-2, AVX-512 also 5-7. */
 static unsigned long long xgetbv0(void) {
@@ -112,8 +113,29 @@ int lt__blas_open(int fix_coretype) {
     } else {
         snprintf(g_desc, sizeof g_desc, "%s", which);
     }
+    g_lib = h;
     lt__sgemm = f;
     return 0;
+}
+
+/* OpenBLAS (pthreads build) keeps its own pool of threads beside OpenMP's. On a small machine the
+ * two pools take turns and each spins while the other works: a model that interleaves GEMMs with
+ * OpenMP loops lost ~30 % of its time that way. So the CPU backend runs BLAS single-threaded and
+ * splits each GEMM over its OpenMP threads itself (gemm.c). */
+int lt__blas_single_thread(void) {
+    static const char *knobs[] = {"openblas_set_num_threads", "MKL_Set_Num_Threads", "bli_thread_set_num_threads"};
+    for (size_t i = 0; g_lib && i < sizeof knobs / sizeof *knobs; i++) {
+        void (*set)(int) = (void (*)(int))dlsym(g_lib, knobs[i]);
+        if (!set) continue;
+        set(1);
+        char *t = strstr(g_desc, " threads");
+        if (t) { /* "..., 2 threads" -> "..., calls single-threaded" */
+            while (t > g_desc && t[-1] != ' ') t--;
+            snprintf(t, sizeof g_desc - (size_t)(t - g_desc), "calls single-threaded");
+        }
+        return 0;
+    }
+    return -1;
 }
 
 const char *lt__blas_describe(void) { return g_desc[0] ? g_desc : "BLAS not loaded"; }

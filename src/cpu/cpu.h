@@ -14,6 +14,9 @@ extern lt_sgemm_fn lt__sgemm;
 /* Load the BLAS library. fix_coretype = 1 picks OpenBLAS's kernel from CPUID first (the engine
  * does this); 0 leaves the environment alone (bench/gemm measures the alternatives with it). */
 int lt__blas_open(int fix_coretype);
+/* Make BLAS calls run on the calling thread only (the backend splits GEMMs over OpenMP, gemm.c);
+ * -1 when the library has no knob for it. */
+int lt__blas_single_thread(void);
 /* "OpenBLAS 0.3.21 Cooperlake kernels (set by longtail), 2 threads" */
 const char *lt__blas_describe(void);
 /* The kernel family this CPU supports, by CPUID feature bits ("Cooperlake", "SkylakeX",
@@ -61,7 +64,70 @@ int lt__cpu_adamw(lt_backend *be, float *p, const float *g, float *m, float *v, 
 int lt__cpu_topk(lt_backend *be, float *vals, int32_t *idx, const float *x, int64_t rows,
                  int64_t cols, int k);
 
+/* transformer blocks (transformer.c): f32 activations; bf16 is refused with LT_ENOTSUP (cast handles both) */
+int lt__cpu_attention_fwd(lt_backend *be, void *out, float *lse, const void *qkv, const int32_t *lens, lt_dtype dt,
+                          int64_t B, int64_t T, int64_t H, int64_t D, float scale);
+int lt__cpu_attention_bwd(lt_backend *be, void *dqkv, const void *dout, const void *qkv, const void *out,
+                          const float *lse, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t H,
+                          int64_t D, float scale);
+int lt__cpu_bias_gelu_fwd(lt_backend *be, void *y, const void *x, const float *bias, lt_dtype dt, int64_t rows,
+                          int64_t cols);
+int lt__cpu_bias_gelu_bwd(lt_backend *be, void *dx, float *dbias, const void *dy, const void *x, const float *bias,
+                          lt_dtype dt, int64_t rows, int64_t cols);
+int lt__cpu_residual_layernorm_fwd(lt_backend *be, void *y, void *s, float *mean, float *rstd, const void *a,
+                                   const void *b, const float *w, const float *beta, lt_dtype dt, int64_t rows,
+                                   int64_t cols, float eps);
+int lt__cpu_residual_layernorm_bwd(lt_backend *be, void *da, void *db, float *dw, float *dbeta, const void *dy,
+                                   const void *s, const float *w, const float *mean, const float *rstd, lt_dtype dt,
+                                   int64_t rows, int64_t cols);
+int lt__cpu_cast(lt_backend *be, void *y, lt_dtype yt, const void *x, lt_dtype xt, int64_t n);
+int lt__cpu_mean_pool_fwd(lt_backend *be, float *out, const float *x, const int32_t *lens, int64_t B, int64_t T,
+                          int64_t C);
+int lt__cpu_mean_pool_bwd(lt_backend *be, float *dx, const float *dout, const int32_t *lens, int64_t B, int64_t T,
+                          int64_t C);
+int lt__cpu_l2norm_fwd(lt_backend *be, float *y, float *norm, const float *x, int64_t rows, int64_t cols);
+int lt__cpu_l2norm_bwd(lt_backend *be, float *dx, const float *dy, const float *y, const float *norm, int64_t rows,
+                       int64_t cols);
+
 /* Below this many elements, OpenMP's fork/join costs more than the loop. */
 #define LT_CPU_PAR_MIN 32768
+
+/* Column sums that do not depend on scheduling (nn.c). Rows are cut into one contiguous block per
+ * thread; fn(ctx, r0, r1, parts) handles rows [r0, r1) and adds its column sums into parts[k]
+ * (nacc thread-private arrays of cols floats, zeroed); the parts are then added into acc[k] in
+ * thread order. */
+typedef void (*lt__rows_fn)(void *ctx, int64_t r0, int64_t r1, float *const *parts);
+int lt__cpu_rows_colsum(int64_t rows, int64_t cols, int nacc, float *const *acc, lt__rows_fn fn, void *ctx);
+
+/* The exact (erf) GELU and its derivative, shared by gelu and bias_gelu. With glibc >= 2.35 the
+ * loops that call these are vectorised through libmvec's erff/expf (about 10x the scalar calls). */
+#include <math.h>
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+#pragma omp declare simd notinbranch
+float erff(float);
+#pragma omp declare simd notinbranch
+float expf(float);
+#endif
+/* Row reductions the softmax-like ops share, vectorised (a loop over fmaxf is not). */
+static inline float lt__row_max(const float *x, int64_t n, float scale) { /* max of scale * x; -inf if n = 0 */
+    float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (int64_t j = 0; j < n; j++) m = scale * x[j] > m ? scale * x[j] : m;
+    return m;
+}
+static inline float lt__row_sumexp(const float *x, int64_t n, float shift) { /* sum of exp(x - shift) */
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < n; j++) s += expf(x[j] - shift);
+    return s;
+}
+
+#define LT_INV_SQRT2 0.70710678118654752f
+#define LT_INV_SQRT_2PI 0.39894228040143268f
+static inline float lt__gelu(float x) { return 0.5f * x * (1.0f + erff(x * LT_INV_SQRT2)); }
+static inline float lt__gelu_grad(float x) {
+    return 0.5f * (1.0f + erff(x * LT_INV_SQRT2)) + x * LT_INV_SQRT_2PI * expf(-0.5f * x * x);
+}
 
 #endif

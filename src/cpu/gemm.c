@@ -1,5 +1,7 @@
 /* GEMM on the CPU: fp32 through the loaded CBLAS. bf16 operands are widened to fp32 first
- * (the CPU computes in fp32 whatever lt_math says). */
+ * (the CPU computes in fp32 whatever lt_math says). BLAS runs single-threaded (blas.c); each GEMM
+ * is split over the OpenMP threads here. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +17,34 @@ static const float *as_f32(const void *p, lt_dtype t, int64_t rows, int64_t ld, 
     const uint16_t *h = p;
     for (size_t i = 0; i < n; i++) (*tmp)[i] = lt_bf16_to_f32(h[i]);
     return *tmp;
+}
+
+/* Block t of nt of [0, n), cut at multiples of 16 (whole register tiles of the BLAS kernels). */
+static int cut(int n, int t, int nt) { return t == nt ? n : (int)((int64_t)n * t / nt) & ~15; }
+
+/* C[m,n] = alpha op(A) op(B) + beta C, C cut into one block of rows (or of columns, when it is
+ * wider than tall) per thread, each a single-threaded BLAS call. Small products, and calls from
+ * inside a parallel region (attention's per-head GEMMs), run on the calling thread. */
+static void sgemm_split(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+                        int ldb, float beta, float *c, int ldc) {
+    int rows = m >= n, nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if ((double)m * n * k < (1 << 18)) nt = 1;
+    if (nt > (rows ? m : n) / 16) nt = (rows ? m : n) / 16;
+    if (nt <= 1) {
+        lt__sgemm(LT_CBLAS_ROW_MAJOR, ta ? LT_CBLAS_TRANS : LT_CBLAS_NO_TRANS, tb ? LT_CBLAS_TRANS : LT_CBLAS_NO_TRANS, m,
+                  n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), lo = cut(rows ? m : n, t, nt), hi = cut(rows ? m : n, t + 1, nt);
+        const float *at = a, *bt = b;
+        float *ct = c;
+        if (rows) at = ta ? a + lo : a + (size_t)lo * lda, ct = c + (size_t)lo * ldc;
+        else bt = tb ? b + (size_t)lo * ldb : b + lo, ct = c + lo;
+        lt__sgemm(LT_CBLAS_ROW_MAJOR, ta ? LT_CBLAS_TRANS : LT_CBLAS_NO_TRANS, tb ? LT_CBLAS_TRANS : LT_CBLAS_NO_TRANS,
+                  rows ? hi - lo : m, rows ? n : hi - lo, k, alpha, at, lda, bt, ldb, beta, ct, ldc);
+    }
 }
 
 int lt__cpu_gemm(lt_backend *be, const lt_gemm_desc *d) {
@@ -36,9 +66,8 @@ int lt__cpu_gemm(lt_backend *be, const lt_gemm_desc *d) {
             for (int64_t r = 0; r < d->m; r++)
                 for (int64_t j = 0; j < d->n; j++) c[r * d->ldc + j] = d->beta == 0 ? 0 : d->beta * c[r * d->ldc + j];
         } else {
-            lt__sgemm(LT_CBLAS_ROW_MAJOR, d->trans_a ? LT_CBLAS_TRANS : LT_CBLAS_NO_TRANS,
-                      d->trans_b ? LT_CBLAS_TRANS : LT_CBLAS_NO_TRANS, (int)d->m, (int)d->n, (int)d->k,
-                      d->alpha, a, (int)d->lda, b, (int)d->ldb, d->beta, c, (int)d->ldc);
+            sgemm_split(d->trans_a, d->trans_b, (int)d->m, (int)d->n, (int)d->k, d->alpha, a, (int)d->lda, b,
+                        (int)d->ldb, d->beta, c, (int)d->ldc);
         }
         if (!rc && tc) {
             uint16_t *h = (uint16_t *)cp;

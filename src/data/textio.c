@@ -251,6 +251,13 @@ static int jstring(jcur *c, char **out) {
     }
 }
 
+int lt_json_string(char **s, const char *start, char **out) {
+    jcur c = {*s, (char *)start};
+    int rc = jstring(&c, out);
+    *s = c.s;
+    return rc;
+}
+
 /* A number or literal. Its text stays in place; it is NUL-terminated after the whole object is
  * parsed (its end is the delimiter the parser still has to read). */
 static int jscalar(jcur *c, char **out, size_t *len, int *is_null) {

@@ -64,5 +64,9 @@ typedef struct {
 int lt_json_parse_flat(char *s, lt_json_obj *o);
 /* Index of key, or -1. */
 int lt_json_find(const lt_json_obj *o, const char *key);
+/* The JSON string whose opening quote *s points at (in NUL-terminated text), decoded in place as
+ * lt_json_parse_flat does and NUL-terminated; *s moves past the closing quote. Errors give the
+ * column counted from start. (src/model/json.c parses nested JSON with it.) */
+int lt_json_string(char **s, const char *start, char **out);
 
 #endif

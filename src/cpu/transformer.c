@@ -1,0 +1,361 @@
+/* Transformer blocks on the CPU (ops.h, "transformer blocks"), and the plain LayerNorm that shares
+ * their row kernels: fused attention with a key-padding mask, bias + GELU, residual + LayerNorm,
+ * casts, mean pooling and L2 normalisation.
+ *
+ * Activations are f32 only: bf16 is the CUDA backend's storage format and is refused here with
+ * LT_ENOTSUP (cast converts both ways). Attention runs one (batch, head) pair per OpenMP
+ * iteration, its products as GEMMs through lt__sgemm on per-thread [T, T] buffers; like a flash
+ * kernel it keeps only the log-sum-exp of each query row, and backward recomputes P from it. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu.h"
+#include "longtail/error.h"
+
+static int f32_only(const char *op, lt_dtype dt) {
+    if (dt == LT_F32) return 0;
+    return lt_error(LT_ENOTSUP, "%s: the cpu backend computes f32 activations only, got %s (bf16 is for CUDA)", op,
+                    lt_dtype_name(dt));
+}
+
+static int64_t clamp_len(int32_t len, int64_t T) { return len < 0 ? 0 : len > T ? T : len; }
+
+/* Row-major C = alpha op(A) op(B) + beta C. Sizes fit in int: ops.c checked the tensors. */
+static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    lt__sgemm(LT_CBLAS_ROW_MAJOR, ta ? LT_CBLAS_TRANS : LT_CBLAS_NO_TRANS, tb ? LT_CBLAS_TRANS : LT_CBLAS_NO_TRANS,
+              (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* ---- attention ---------------------------------------------------------------------------------- */
+
+/* Per-thread scratch of `per` floats each, or NULL (the error is set). */
+static float *scratch(const char *op, int nt, int64_t per) {
+    float *p = malloc(sizeof(float) * ((size_t)nt * (size_t)per + 1));
+    if (!p) lt_error(LT_ENOMEM, "%s: no memory for %d x %lld floats of scores", op, nt, (long long)per);
+    return p;
+}
+
+/* Softmax of one row in place; returns the row's log-sum-exp. */
+static float softmax_row(float *x, int64_t n) {
+    float mx = lt__row_max(x, n, 1.0f), sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < n; j++) sum += x[j] = expf(x[j] - mx);
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) x[j] *= inv;
+    return mx + logf(sum);
+}
+
+/* Per (b, h), with Q, K, V the [T, D] slices of qkv[b] (row stride 3HD) and L = lens[b] keys:
+ *   S[T, L] = scale Q K^T,  lse[t] = logsumexp S[t, :],  P = softmax(S),  out[T, D] = P V   */
+int lt__cpu_attention_fwd(lt_backend *be, void *out_, float *lse, const void *qkv_, const int32_t *lens, lt_dtype dt,
+                          int64_t B, int64_t T, int64_t H, int64_t D, float scale) {
+    LT_TRY(f32_only("attention_fwd", dt));
+    if (!lt__sgemm) LT_TRY(lt__blas_open(1));
+    const float *qkv = qkv_;
+    float *out = out_;
+    int64_t ld = 3 * H * D, ldo = H * D;
+    int nt = omp_get_max_threads();
+    float *buf = scratch("attention_fwd", nt, T * T);
+    if (!buf) return LT_ENOMEM;
+#pragma omp parallel num_threads(nt)
+    {
+        float *s = buf + (size_t)omp_get_thread_num() * (size_t)(T * T);
+#pragma omp for schedule(dynamic)
+        for (int64_t bh = 0; bh < B * H; bh++) {
+            int64_t b = bh / H, h = bh % H, L = clamp_len(lens[b], T);
+            const float *q = qkv + b * T * ld + h * D, *k = q + H * D, *v = k + H * D;
+            float *o = out + b * T * ldo + h * D, *l = lse + bh * T;
+            if (L == 0) { /* no keys: zeros, lse = -inf */
+                for (int64_t t = 0; t < T; t++) memset(o + t * ldo, 0, sizeof(float) * (size_t)D), l[t] = -INFINITY;
+                continue;
+            }
+            sgemm(0, 1, T, L, D, scale, q, ld, k, ld, 0, s, L);
+            for (int64_t t = 0; t < T; t++) l[t] = softmax_row(s + t * L, L);
+            sgemm(0, 0, T, D, L, 1, s, L, v, ld, 0, o, ldo);
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+/* Per (b, h), P recomputed from lse, and Di = dO[t] . O[t] (= sum_j P dP, as flash attention):
+ *   dV += P^T dO,  dP = dO V^T,  dS = P (dP - Di),  dQ += scale dS K,  dK += scale dS^T Q   */
+int lt__cpu_attention_bwd(lt_backend *be, void *dqkv_, const void *dout_, const void *qkv_, const void *out_,
+                          const float *lse, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t H,
+                          int64_t D, float scale) {
+    LT_TRY(f32_only("attention_bwd", dt));
+    if (!lt__sgemm) LT_TRY(lt__blas_open(1));
+    const float *qkv = qkv_, *out = out_, *dout = dout_;
+    float *dqkv = dqkv_;
+    int64_t ld = 3 * H * D, ldo = H * D;
+    int nt = omp_get_max_threads();
+    float *buf = scratch("attention_bwd", nt, 2 * T * T);
+    if (!buf) return LT_ENOMEM;
+#pragma omp parallel num_threads(nt)
+    {
+        float *p = buf + (size_t)omp_get_thread_num() * (size_t)(2 * T * T), *dp = p + T * T;
+#pragma omp for schedule(dynamic)
+        for (int64_t bh = 0; bh < B * H; bh++) {
+            int64_t b = bh / H, h = bh % H, L = clamp_len(lens[b], T);
+            if (L == 0) continue; /* the output was constant zero */
+            const float *q = qkv + b * T * ld + h * D, *k = q + H * D, *v = k + H * D;
+            const float *o = out + b * T * ldo + h * D, *dO = dout + b * T * ldo + h * D, *l = lse + bh * T;
+            float *dq = dqkv + b * T * ld + h * D, *dk = dq + H * D, *dv = dk + H * D;
+            sgemm(0, 1, T, L, D, scale, q, ld, k, ld, 0, p, L);
+            for (int64_t t = 0; t < T; t++) {
+                float *pr = p + t * L, lt = l[t];
+#pragma omp simd
+                for (int64_t j = 0; j < L; j++) pr[j] = expf(pr[j] - lt);
+            }
+            sgemm(1, 0, L, D, T, 1, p, L, dO, ldo, 1, dv, ld);
+            sgemm(0, 1, T, L, D, 1, dO, ldo, v, ld, 0, dp, L);
+            for (int64_t t = 0; t < T; t++) {
+                const float *dor = dO + t * ldo, *orow = o + t * ldo, *pr = p + t * L;
+                float *dpr = dp + t * L, di = 0;
+#pragma omp simd reduction(+ : di)
+                for (int64_t d = 0; d < D; d++) di += dor[d] * orow[d];
+#pragma omp simd
+                for (int64_t j = 0; j < L; j++) dpr[j] = pr[j] * (dpr[j] - di);
+            }
+            sgemm(0, 0, T, D, L, scale, dp, L, k, ld, 1, dq, ld);
+            sgemm(1, 0, L, D, T, scale, dp, L, q, ld, 1, dk, ld);
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+/* ---- bias + GELU -------------------------------------------------------------------------------- */
+
+int lt__cpu_bias_gelu_fwd(lt_backend *be, void *y_, const void *x_, const float *bias, lt_dtype dt, int64_t rows,
+                          int64_t cols) {
+    LT_TRY(f32_only("bias_gelu_fwd", dt));
+    const float *x = x_;
+    float *y = y_;
+#pragma omp parallel for if (rows * cols >= LT_CPU_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) yr[j] = lt__gelu(xr[j] + bias[j]);
+    }
+    return 0;
+}
+
+typedef struct {
+    float *dx;
+    const float *dy, *x, *bias;
+    int64_t cols;
+} bias_gelu_ctx;
+
+static void bias_gelu_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts) {
+    const bias_gelu_ctx *c = ctx;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = c->x + r * c->cols, *dyr = c->dy + r * c->cols;
+        float *dxr = c->dx + r * c->cols, *db = parts[0];
+#pragma omp simd
+        for (int64_t j = 0; j < c->cols; j++) {
+            float g = dyr[j] * lt__gelu_grad(xr[j] + c->bias[j]);
+            dxr[j] += g;
+            db[j] += g;
+        }
+    }
+}
+
+int lt__cpu_bias_gelu_bwd(lt_backend *be, void *dx, float *dbias, const void *dy, const void *x, const float *bias,
+                          lt_dtype dt, int64_t rows, int64_t cols) {
+    LT_TRY(f32_only("bias_gelu_bwd", dt));
+    bias_gelu_ctx c = {dx, dy, x, bias, cols};
+    return lt__cpu_rows_colsum(rows, cols, 1, &dbias, bias_gelu_rows, &c);
+}
+
+/* ---- LayerNorm, plain and after a residual sum ---------------------------------------------------- */
+
+/* One row: x = a (b NULL) or s = a + b (written; s may alias a); y = (x - mean) rstd w + beta. */
+static void ln_fwd_row(float *y, float *s, float *mean, float *rstd, const float *a, const float *b, const float *w,
+                       const float *beta, int64_t C, float eps) {
+    const float *x = a;
+    if (b) {
+#pragma omp simd
+        for (int64_t j = 0; j < C; j++) s[j] = a[j] + b[j];
+        x = s;
+    }
+    float sum = 0, var = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < C; j++) sum += x[j];
+    float m = sum / (float)C;
+#pragma omp simd reduction(+ : var)
+    for (int64_t j = 0; j < C; j++) var += (x[j] - m) * (x[j] - m); /* two passes: no cancellation */
+    float rs = 1.0f / sqrtf(var / (float)C + eps);
+#pragma omp simd
+    for (int64_t j = 0; j < C; j++) y[j] = (x[j] - m) * rs * w[j] + beta[j];
+    *mean = m, *rstd = rs;
+}
+
+static void ln_fwd(float *y, float *s, float *mean, float *rstd, const float *a, const float *b, const float *w,
+                   const float *beta, int64_t rows, int64_t cols, float eps) {
+#pragma omp parallel for if (rows * cols >= LT_CPU_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++)
+        ln_fwd_row(y + r * cols, s ? s + r * cols : NULL, mean + r, rstd + r, a + r * cols, b ? b + r * cols : NULL,
+                   w, beta, cols, eps);
+}
+
+typedef struct {
+    float *d1, *d2; /* d2 may be NULL */
+    const float *dy, *x, *w, *mean, *rstd;
+    int64_t cols;
+} ln_bwd_ctx;
+
+/* With n = (x - mean) rstd and g = dy w:  dx = rstd (g - mean(g) - n mean(g n)),  dw += dy n,  dbeta += dy.
+ * dx is added to d1 and to d2 when given (d1 == d2 receives it twice). */
+static void ln_bwd_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts) {
+    const ln_bwd_ctx *c = ctx;
+    int64_t C = c->cols;
+    float *dw = parts[0], *db = parts[1];
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = c->x + r * C, *dyr = c->dy + r * C, *w = c->w;
+        float m = c->mean[r], rs = c->rstd[r], sg = 0, sgn = 0;
+#pragma omp simd reduction(+ : sg, sgn)
+        for (int64_t j = 0; j < C; j++) {
+            float n = (xr[j] - m) * rs, g = dyr[j] * w[j];
+            sg += g;
+            sgn += g * n;
+            dw[j] += dyr[j] * n;
+            db[j] += dyr[j];
+        }
+        sg /= (float)C;
+        sgn /= (float)C;
+        float *d1 = c->d1 + r * C, *d2 = c->d2 ? c->d2 + r * C : NULL;
+#pragma omp simd
+        for (int64_t j = 0; j < C; j++) d1[j] += rs * (dyr[j] * w[j] - sg - (xr[j] - m) * rs * sgn);
+        if (d2) {
+#pragma omp simd
+            for (int64_t j = 0; j < C; j++) d2[j] += rs * (dyr[j] * w[j] - sg - (xr[j] - m) * rs * sgn);
+        }
+    }
+}
+
+static int ln_bwd(float *d1, float *d2, float *dw, float *dbeta, const float *dy, const float *x, const float *w,
+                  const float *mean, const float *rstd, int64_t rows, int64_t cols) {
+    ln_bwd_ctx c = {d1, d2, dy, x, w, mean, rstd, cols};
+    float *acc[2] = {dw, dbeta};
+    return lt__cpu_rows_colsum(rows, cols, 2, acc, ln_bwd_rows, &c);
+}
+
+int lt__cpu_layernorm_fwd(lt_backend *be, float *y, float *mean, float *rstd, const float *x, const float *w,
+                          const float *b, int64_t rows, int64_t cols, float eps) {
+    ln_fwd(y, NULL, mean, rstd, x, NULL, w, b, rows, cols, eps);
+    return 0;
+}
+
+int lt__cpu_layernorm_bwd(lt_backend *be, float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const float *w, const float *mean, const float *rstd, int64_t rows, int64_t cols) {
+    return ln_bwd(dx, NULL, dw, db, dy, x, w, mean, rstd, rows, cols);
+}
+
+int lt__cpu_residual_layernorm_fwd(lt_backend *be, void *y, void *s, float *mean, float *rstd, const void *a,
+                                   const void *b, const float *w, const float *beta, lt_dtype dt, int64_t rows,
+                                   int64_t cols, float eps) {
+    LT_TRY(f32_only("residual_layernorm_fwd", dt));
+    ln_fwd(y, s, mean, rstd, a, b, w, beta, rows, cols, eps);
+    return 0;
+}
+
+int lt__cpu_residual_layernorm_bwd(lt_backend *be, void *da, void *db, float *dw, float *dbeta, const void *dy,
+                                   const void *s, const float *w, const float *mean, const float *rstd, lt_dtype dt,
+                                   int64_t rows, int64_t cols) {
+    LT_TRY(f32_only("residual_layernorm_bwd", dt));
+    return ln_bwd(da, db, dw, dbeta, dy, s, w, mean, rstd, rows, cols);
+}
+
+/* ---- cast ------------------------------------------------------------------------------------------ */
+
+int lt__cpu_cast(lt_backend *be, void *y, lt_dtype yt, const void *x, lt_dtype xt, int64_t n) {
+    if (yt == xt) {
+        memmove(y, x, (size_t)n * lt_dtype_size(xt));
+        return 0;
+    }
+    if (xt == LT_F32) {
+        const float *xf = x;
+        uint16_t *yh = y;
+#pragma omp parallel for if (n >= LT_CPU_PAR_MIN)
+        for (int64_t i = 0; i < n; i++) yh[i] = lt_f32_to_bf16(xf[i]);
+    } else {
+        const uint16_t *xh = x;
+        float *yf = y;
+#pragma omp parallel for if (n >= LT_CPU_PAR_MIN)
+        for (int64_t i = 0; i < n; i++) yf[i] = lt_bf16_to_f32(xh[i]);
+    }
+    return 0;
+}
+
+/* ---- pooling and normalisation --------------------------------------------------------------------- */
+
+int lt__cpu_mean_pool_fwd(lt_backend *be, float *out, const float *x, const int32_t *lens, int64_t B, int64_t T,
+                          int64_t C) {
+#pragma omp parallel for if (B * T * C >= LT_CPU_PAR_MIN)
+    for (int64_t b = 0; b < B; b++) {
+        int64_t L = clamp_len(lens[b], T);
+        float *o = out + b * C;
+        memset(o, 0, sizeof(float) * (size_t)C);
+        for (int64_t t = 0; t < L; t++) {
+            const float *xr = x + (b * T + t) * C;
+#pragma omp simd
+            for (int64_t j = 0; j < C; j++) o[j] += xr[j];
+        }
+        float inv = L ? 1.0f / (float)L : 0.0f;
+        for (int64_t j = 0; j < C; j++) o[j] *= inv;
+    }
+    return 0;
+}
+
+int lt__cpu_mean_pool_bwd(lt_backend *be, float *dx, const float *dout, const int32_t *lens, int64_t B, int64_t T,
+                          int64_t C) {
+#pragma omp parallel for if (B * T * C >= LT_CPU_PAR_MIN)
+    for (int64_t b = 0; b < B; b++) {
+        int64_t L = clamp_len(lens[b], T);
+        const float *g = dout + b * C;
+        float inv = L ? 1.0f / (float)L : 0.0f;
+        for (int64_t t = 0; t < L; t++) {
+            float *dr = dx + (b * T + t) * C;
+#pragma omp simd
+            for (int64_t j = 0; j < C; j++) dr[j] += g[j] * inv;
+        }
+    }
+    return 0;
+}
+
+#define L2_FLOOR 1e-12f /* as torch.nn.functional.normalize */
+
+int lt__cpu_l2norm_fwd(lt_backend *be, float *y, float *norm, const float *x, int64_t rows, int64_t cols) {
+#pragma omp parallel for if (rows * cols >= LT_CPU_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols, ss = 0;
+#pragma omp simd reduction(+ : ss)
+        for (int64_t j = 0; j < cols; j++) ss += xr[j] * xr[j];
+        float n = sqrtf(ss), inv = 1.0f / fmaxf(n, L2_FLOOR);
+        norm[r] = n;
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) yr[j] = xr[j] * inv;
+    }
+    return 0;
+}
+
+int lt__cpu_l2norm_bwd(lt_backend *be, float *dx, const float *dy, const float *y, const float *norm, int64_t rows,
+                       int64_t cols) {
+#pragma omp parallel for if (rows * cols >= LT_CPU_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *yr = y + r * cols, *dyr = dy + r * cols;
+        float *dxr = dx + r * cols, dot = 0, inv = 1.0f / fmaxf(norm[r], L2_FLOOR);
+#pragma omp simd reduction(+ : dot)
+        for (int64_t j = 0; j < cols; j++) dot += yr[j] * dyr[j];
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) dxr[j] += (dyr[j] - yr[j] * dot) * inv;
+    }
+    return 0;
+}

@@ -1,0 +1,904 @@
+/* The BERT encoder (bert.h), forward and backward, on the op table only.
+ *
+ * Shapes: B sequences of T tokens, N = B T rows, H hidden, NH heads of D = H / NH, F = ffn, V vocab,
+ * M masked rows. Linear weights are [out, in] (torch's layout): y = x W^T + b.
+ *
+ * Q, K and V stay three parameters with their Hugging Face names. Each layer copies them side by
+ * side into a scratch Wqkv[3H, H] and bqkv[3H] before its forward (and again for its backward), so
+ * the projection is one GEMM into qkv[N, 3H], the [B, T, 3, NH, D] layout the fused attention op
+ * reads: one N = 3H GEMM runs faster than three N = H ones, and its backward gives dWqkv in one
+ * GEMM of M = 3H and dx in one of K = 3H (the copies are 3H^2 floats a layer, a few % of one GEMM). */
+#include "longtail/bert.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "longtail/arena.h"
+#include "longtail/error.h"
+#include "longtail/log.h"
+#include "longtail/safetensors.h"
+#include "model/io.h"
+#include "model/json.h"
+
+#define IGNORE_INDEX (-100)
+
+typedef struct {
+    lt_param *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *o_w, *o_b, *ln1_w, *ln1_b, *i_w, *i_b, *f_w, *f_b, *ln2_w, *ln2_b;
+} layer_params;
+
+/* What a layer's forward keeps for its backward. */
+typedef struct {
+    lt_tensor qkv;                  /* [N, 3H] */
+    lt_tensor att;                  /* [N, H]  attention output, heads side by side */
+    lt_tensor lse;                  /* [B, NH, T] */
+    lt_tensor s1, mean1, rstd1, x1; /* s1 = x + dropout(att Wo^T + bo) [N, H]; x1 = LayerNorm(s1) */
+    lt_tensor pre, g;               /* [N, F]: x1 W1^T, gelu(pre + b1) */
+    lt_tensor s2, mean2, rstd2;     /* s2 = x1 + dropout(g W2^T + b2) */
+    lt_tensor out;                  /* [N, H] LayerNorm(s2): the next layer's input */
+} layer_acts;
+
+struct lt_bert {
+    lt_bert_config cfg;
+    lt_backend *be;
+    lt_params ps;
+    lt_param *word, *pos, *type, *emb_ln_w, *emb_ln_b;
+    layer_params *lp;
+    lt_param *head_w, *head_b, *head_ln_w, *head_ln_b, *head_bias; /* MLM head, or NULL */
+
+    /* activations: one arena, carved again for each forward (carve() lists every buffer) */
+    lt_arena arena;
+    int64_t max_M;
+    int reserved, training, counting;
+    size_t need;
+    int32_t *host_i32; /* host staging: [CLS] row ids and MLM rows */
+    int64_t host_cap;
+
+    /* the last forward */
+    int64_t B, T, N;
+    int train, have_fwd;
+    uint64_t seed, step;
+    lt_tensor ids, lens, cls_ids;     /* i32 [B, T], [B], [B] */
+    lt_tensor e, emb_mean, emb_rstd;  /* embedding sum [N, H] and its LayerNorm statistics */
+    lt_tensor x0;                     /* [N, H] dropout(LayerNorm(e)) */
+    layer_acts *acts;
+    lt_tensor wqkv, bqkv;             /* [3H, H], [3H]: one layer's Q, K, V side by side */
+    lt_tensor hidden;                 /* [B, T, H] view of the last layer's output */
+    lt_tensor pooled_raw, pooled, norm; /* [B, H], [B, H], [B] */
+    /* the MLM head (max_M rows reserved, mlm_n used) */
+    int64_t mlm_n, mlm_count;
+    lt_tensor mpos, mtgt, mh, mpre, mg, mln, mmean, mrstd, logits, mlse, mloss;
+    /* backward scratch (training only) */
+    lt_tensor dA, dB, ds, dx1, dqkv, dpre, dg, dwqkv, dbqkv, dpooled, dloss, dlogits, dmln, dmg, dmpre, dmh;
+};
+
+/* ---- configuration ----------------------------------------------------------------------------- */
+
+void lt_bert_config_init(lt_bert_config *c) {
+    *c = (lt_bert_config){.vocab = 30522, .hidden = 768, .layers = 12, .heads = 12, .ffn = 3072, .max_pos = 512,
+                          .type_vocab = 2, .ln_eps = 1e-12f, .dropout = 0.1f, .pool = LT_BERT_POOL_MEAN,
+                          .normalize = 1, .mlm_head = 0};
+}
+
+int lt_bert_config_check(const lt_bert_config *c) {
+    const struct {
+        const char *name;
+        int64_t v;
+    } sizes[] = {{"vocab", c->vocab},     {"hidden", c->hidden},   {"layers", c->layers},
+                 {"heads", c->heads},     {"ffn", c->ffn},         {"max_pos", c->max_pos},
+                 {"type_vocab", c->type_vocab}};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        if (sizes[i].v < 1 || sizes[i].v > INT32_MAX)
+            return lt_error(LT_ECONFIG, "bert: %s = %lld must be in 1..2^31-1", sizes[i].name, (long long)sizes[i].v);
+    if (c->hidden % c->heads)
+        return lt_error(LT_ECONFIG, "bert: hidden %lld is not divisible by heads %lld", (long long)c->hidden,
+                        (long long)c->heads);
+    if (!(c->ln_eps > 0)) return lt_error(LT_ECONFIG, "bert: ln_eps = %g must be > 0", c->ln_eps);
+    if (!(c->dropout >= 0 && c->dropout < 1)) return lt_error(LT_ECONFIG, "bert: dropout = %g must be in [0, 1)", c->dropout);
+    if (c->pool != LT_BERT_POOL_MEAN && c->pool != LT_BERT_POOL_CLS)
+        return lt_error(LT_ECONFIG, "bert: pool = %d is neither mean nor cls", (int)c->pool);
+    return 0;
+}
+
+static int json_int(const lt_json_doc *d, const char *key, int required, int64_t *out) {
+    const lt_json *v = lt_json_get(d, lt_json_root(d), key);
+    if (!v) return required ? lt_error(LT_ECONFIG, "config.json: no %s", key) : 0;
+    if (v->type != LT_JSON_NUMBER || !v->is_int)
+        return lt_error(LT_ECONFIG, "config.json: %s must be an integer (got a %s)", key, lt_json_type_name(v->type));
+    *out = v->i;
+    return 0;
+}
+
+static int json_float(const lt_json_doc *d, const char *key, float *out) {
+    const lt_json *v = lt_json_get(d, lt_json_root(d), key);
+    if (!v) return 0;
+    if (v->type != LT_JSON_NUMBER)
+        return lt_error(LT_ECONFIG, "config.json: %s must be a number (got a %s)", key, lt_json_type_name(v->type));
+    *out = (float)v->num;
+    return 0;
+}
+
+/* A string field that, when present, must be one of the accepted values; *which = its index. */
+static int json_choice(const lt_json_doc *d, const char *key, const char *const *ok, int nok, const char *why, int *which) {
+    const lt_json *v = lt_json_get(d, lt_json_root(d), key);
+    if (!v) return 0;
+    if (v->type == LT_JSON_STRING)
+        for (int i = 0; i < nok; i++)
+            if (!strcmp(v->str, ok[i])) return *which = i, 0;
+    return lt_error(LT_ECONFIG, "config.json: %s = %s%s%s is not supported (%s)", key, v->type == LT_JSON_STRING ? "\"" : "",
+                    v->type == LT_JSON_STRING ? v->str : lt_json_type_name(v->type), v->type == LT_JSON_STRING ? "\"" : "",
+                    why);
+}
+
+int lt_bert_config_from_json(lt_bert_config *c, const char *json, size_t len) {
+    lt_json_doc d;
+    int rc = lt_json_parse(&d, json, len);
+    if (rc < 0) return lt_error_wrap(rc, "config.json: ");
+    int mlm = c->mlm_head, act = 0, posk = 0, pool = 0;
+    lt_bert_config_init(c);
+    c->mlm_head = mlm;
+    static const char *const gelu[] = {"gelu"}, *const absolute[] = {"absolute"}, *const pools[] = {"mean", "cls"};
+    if (lt_json_root(&d)->type != LT_JSON_OBJECT) rc = lt_error(LT_ECONFIG, "config.json: not a JSON object");
+    if (!rc) rc = json_int(&d, "vocab_size", 1, &c->vocab);
+    if (!rc) rc = json_int(&d, "hidden_size", 1, &c->hidden);
+    if (!rc) rc = json_int(&d, "num_hidden_layers", 1, &c->layers);
+    if (!rc) rc = json_int(&d, "num_attention_heads", 1, &c->heads);
+    if (!rc) rc = json_int(&d, "intermediate_size", 1, &c->ffn);
+    if (!rc) rc = json_int(&d, "max_position_embeddings", 0, &c->max_pos);
+    if (!rc) rc = json_int(&d, "type_vocab_size", 0, &c->type_vocab);
+    if (!rc) rc = json_float(&d, "layer_norm_eps", &c->ln_eps);
+    if (!rc) rc = json_float(&d, "hidden_dropout_prob", &c->dropout);
+    if (!rc) rc = json_choice(&d, "hidden_act", gelu, 1, "the encoder computes the exact erf GELU, \"gelu\"", &act);
+    if (!rc) rc = json_choice(&d, "position_embedding_type", absolute, 1, "only absolute positions", &posk);
+    if (!rc) rc = json_choice(&d, "longtail_pooling", pools, 2, "\"mean\" or \"cls\"", &pool);
+    c->pool = pool ? LT_BERT_POOL_CLS : LT_BERT_POOL_MEAN;
+    const lt_json *nz = rc ? NULL : lt_json_get(&d, lt_json_root(&d), "longtail_normalize");
+    if (nz && nz->type != LT_JSON_BOOL) rc = lt_error(LT_ECONFIG, "config.json: longtail_normalize must be true or false");
+    if (nz && !rc) c->normalize = nz->num != 0;
+    lt_json_free(&d);
+    return rc ? rc : lt_bert_config_check(c);
+}
+
+/* ---- parameters ---------------------------------------------------------------------------------- */
+
+/* Adds parameters by name, remembering their indices: lt_params_add may move the array, so the
+ * pointers are resolved once all are in. */
+typedef struct {
+    lt_bert *m;
+    int rc, n, cap;
+    lt_param ***slot;
+    int *index;
+} adder;
+
+static void add(adder *a, lt_param **slot, const char *name, int64_t d0, int64_t d1) {
+    if (a->rc) return;
+    if (a->n == a->cap) {
+        a->rc = lt_error(LT_EINVAL, "bert: more parameters than counted");
+        return;
+    }
+    int64_t shape[2] = {d0, d1};
+    int ndim = d1 ? 2 : 1;
+    a->rc = lt_params_add(&a->m->ps, name, ndim, shape, ndim == 2, NULL); /* no decay on biases and LayerNorm */
+    if (!a->rc) a->slot[a->n] = slot, a->index[a->n++] = a->m->ps.n - 1;
+}
+
+static int define_params(lt_bert *m) {
+    const lt_bert_config *c = &m->cfg;
+    int64_t H = c->hidden, F = c->ffn;
+    adder a = {.m = m, .cap = (int)(10 + 16 * c->layers)};
+    a.slot = malloc(sizeof *a.slot * (size_t)a.cap);
+    a.index = malloc(sizeof *a.index * (size_t)a.cap);
+    if (!a.slot || !a.index) a.rc = lt_error(LT_ENOMEM, "bert: out of memory");
+    char n[96];
+    add(&a, &m->word, "embeddings.word_embeddings.weight", c->vocab, H);
+    add(&a, &m->pos, "embeddings.position_embeddings.weight", c->max_pos, H);
+    add(&a, &m->type, "embeddings.token_type_embeddings.weight", c->type_vocab, H);
+    add(&a, &m->emb_ln_w, "embeddings.LayerNorm.weight", H, 0);
+    add(&a, &m->emb_ln_b, "embeddings.LayerNorm.bias", H, 0);
+    for (int64_t l = 0; l < c->layers; l++) {
+        layer_params *p = &m->lp[l];
+        struct {
+            lt_param **w, **b;
+            const char *name;
+            int64_t out, in;
+        } lin[] = {{&p->q_w, &p->q_b, "attention.self.query", H, H},     {&p->k_w, &p->k_b, "attention.self.key", H, H},
+                   {&p->v_w, &p->v_b, "attention.self.value", H, H},     {&p->o_w, &p->o_b, "attention.output.dense", H, H},
+                   {&p->ln1_w, &p->ln1_b, "attention.output.LayerNorm", H, 0}, {&p->i_w, &p->i_b, "intermediate.dense", F, H},
+                   {&p->f_w, &p->f_b, "output.dense", H, F},             {&p->ln2_w, &p->ln2_b, "output.LayerNorm", H, 0}};
+        for (size_t i = 0; i < sizeof lin / sizeof *lin; i++) {
+            snprintf(n, sizeof n, "encoder.layer.%lld.%s.weight", (long long)l, lin[i].name);
+            add(&a, lin[i].w, n, lin[i].out, lin[i].in);
+            snprintf(n, sizeof n, "encoder.layer.%lld.%s.bias", (long long)l, lin[i].name);
+            add(&a, lin[i].b, n, lin[i].out, 0);
+        }
+    }
+    if (c->mlm_head) {
+        add(&a, &m->head_w, "cls.predictions.transform.dense.weight", H, H);
+        add(&a, &m->head_b, "cls.predictions.transform.dense.bias", H, 0);
+        add(&a, &m->head_ln_w, "cls.predictions.transform.LayerNorm.weight", H, 0);
+        add(&a, &m->head_ln_b, "cls.predictions.transform.LayerNorm.bias", H, 0);
+        add(&a, &m->head_bias, "cls.predictions.bias", c->vocab, 0);
+    }
+    for (int i = 0; i < a.n && !a.rc; i++) *a.slot[i] = &m->ps.p[a.index[i]];
+    free(a.slot), free(a.index);
+    return a.rc;
+}
+
+static int is_head(const lt_param *p) { return !strncmp(p->name, "cls.", 4); }
+
+/* BERT's initialisation: N(0, 0.02) for matrices, 1 for LayerNorm weights, 0 for biases. */
+static int init_param(lt_bert *m, lt_param *p, lt_rng *r) {
+    if (p->value.ndim == 2) return lt_param_init_normal(&m->ps, p, r, 0.02f);
+    return lt_param_init_const(&m->ps, p, strstr(p->name, "LayerNorm.weight") ? 1.0f : 0.0f);
+}
+
+/* The model with its parameters allocated (zero) but not initialised. */
+static int bert_new(lt_bert **out, lt_backend *be, const lt_bert_config *cfg) {
+    *out = NULL;
+    LT_TRY(lt_bert_config_check(cfg));
+    lt_bert *m = calloc(1, sizeof *m);
+    if (!m) return lt_error(LT_ENOMEM, "bert: out of memory");
+    m->cfg = *cfg;
+    m->be = be;
+    lt_params_init(&m->ps, be);
+    m->lp = calloc((size_t)cfg->layers, sizeof *m->lp);
+    m->acts = calloc((size_t)cfg->layers, sizeof *m->acts);
+    int rc = m->lp && m->acts ? define_params(m) : lt_error(LT_ENOMEM, "bert: out of memory");
+    if (rc) {
+        lt_bert_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int lt_bert_create(lt_bert **out, lt_backend *be, const lt_bert_config *cfg, uint64_t seed) {
+    lt_bert *m;
+    LT_TRY(bert_new(&m, be, cfg));
+    lt_rng r;
+    lt_rng_init(&r, seed, 0);
+    int rc = 0;
+    for (int i = 0; i < m->ps.n && !rc; i++) rc = init_param(m, &m->ps.p[i], &r);
+    if (rc) {
+        lt_bert_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void lt_bert_free(lt_bert *m) {
+    if (!m) return;
+    lt_params_free(&m->ps);
+    lt_arena_free(&m->arena);
+    free(m->lp), free(m->acts), free(m->host_i32), free(m);
+}
+
+const lt_bert_config *lt_bert_get_config(const lt_bert *m) { return &m->cfg; }
+lt_params *lt_bert_params(lt_bert *m) { return &m->ps; }
+
+/* ---- loading and saving ----------------------------------------------------------------------------- */
+
+static int read_text(const char *path, char **text, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return lt_error(errno == ENOENT ? LT_ENOENT : LT_EIO, "%s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    for (;;) {
+        if (n + 4096 > cap) {
+            char *b = realloc(buf, cap = 2 * cap + 4096);
+            if (!b) {
+                rc = lt_error(LT_ENOMEM, "%s: out of memory", path);
+                break;
+            }
+            buf = b;
+        }
+        size_t k = fread(buf + n, 1, cap - n, f);
+        n += k;
+        if (k == 0) break;
+    }
+    if (!rc && ferror(f)) rc = lt_error(LT_EIO, "%s: read failed", path);
+    fclose(f);
+    if (rc) free(buf);
+    else *text = buf, *len = n;
+    return rc;
+}
+
+/* The checkpoint's tensor for a parameter: the name itself, with the "bert." prefix, and with
+ * LayerNorm gamma/beta for weight/bias. */
+static const lt_st_tensor *find_tensor(const lt_safetensors *st, const char *name) {
+    char alt[136], base[128];
+    snprintf(base, sizeof base, "%s", name);
+    for (int gamma = 0; gamma < 2; gamma++) {
+        if (gamma) { /* old TF conversions: LayerNorm.gamma / LayerNorm.beta */
+            char *ln = strstr(base, "LayerNorm.");
+            if (!ln) break;
+            const char *what = !strcmp(ln + 10, "weight") ? "gamma" : !strcmp(ln + 10, "bias") ? "beta" : NULL;
+            if (!what) break;
+            snprintf(ln + 10, sizeof base - (size_t)(ln + 10 - base), "%s", what);
+        }
+        const lt_st_tensor *t = lt_safetensors_find(st, base);
+        if (t) return t;
+        snprintf(alt, sizeof alt, "bert.%s", base);
+        if ((t = lt_safetensors_find(st, alt))) return t;
+    }
+    return NULL;
+}
+
+static int load_param(lt_bert *m, lt_param *p, const lt_st_tensor *t, const char *file) {
+    int same = t->ndim == p->value.ndim;
+    for (int i = 0; same && i < t->ndim; i++) same = t->shape[i] == p->value.shape[i];
+    if (!same) {
+        char want[96], got[96];
+        int k = snprintf(got, sizeof got, "[");
+        for (int i = 0; i < t->ndim && k < (int)sizeof got; i++)
+            k += snprintf(got + k, sizeof got - (size_t)k, i ? ",%lld" : "%lld", (long long)t->shape[i]);
+        snprintf(got + (k < (int)sizeof got ? k : (int)sizeof got - 1), sizeof got - (size_t)(k < (int)sizeof got ? k : (int)sizeof got - 1), "]");
+        return lt_error(LT_ESHAPE, "%s: tensor %s has shape %s%s, the model (config.json) needs %s", file, t->name,
+                        lt_st_dtype_name(t->dtype), got, lt_tensor_str(&p->value, want, sizeof want));
+    }
+    float *h = malloc(sizeof(float) * (size_t)(t->numel ? t->numel : 1));
+    if (!h) return lt_error(LT_ENOMEM, "%s: no memory for tensor %s", file, t->name);
+    int rc = lt_st_to_f32(t, h);
+    if (!rc) {
+        lt_tensor host = lt_view(h, LT_F32, LT_CPU, p->value.ndim, p->value.shape);
+        rc = lt_tensor_copy(m->be, &p->value, &host);
+    }
+    free(h);
+    return rc < 0 ? lt_error_wrap(rc, "%s: ", file) : 0;
+}
+
+int lt_bert_load(lt_bert **out, lt_backend *be, const char *dir, int mlm_head) {
+    *out = NULL;
+    char path[4096], *text = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    LT_TRY(read_text(path, &text, &len));
+    lt_bert_config cfg = {.mlm_head = mlm_head};
+    int rc = lt_bert_config_from_json(&cfg, text, len);
+    free(text);
+    if (rc) return lt_error_wrap(rc, "%s: ", path);
+    lt_bert *m;
+    LT_TRY(bert_new(&m, be, &cfg));
+    lt_rng r; /* for a head the checkpoint lacks */
+    lt_rng_init(&r, 0, 0);
+    lt_safetensors st;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    rc = lt_safetensors_open(&st, path);
+    int missing_head = 0;
+    for (int i = 0; i < m->ps.n && !rc; i++) {
+        lt_param *p = &m->ps.p[i];
+        const lt_st_tensor *t = find_tensor(&st, p->name);
+        if (t) rc = load_param(m, p, t, path);
+        else if (is_head(p)) missing_head++, rc = init_param(m, p, &r);
+        else rc = lt_error(LT_ENOENT, "%s: no tensor %s (nor bert.%s), which the model (config.json) needs as %s", path,
+                           p->name, p->name, lt_tensor_str(&p->value, (char[96]){0}, 96));
+    }
+    if (!rc && missing_head)
+        lt_warn("%s: no masked-LM head (cls.predictions.*): it starts from BERT's initialisation", path);
+    lt_safetensors_close(&st);
+    if (rc) {
+        lt_bert_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+/* The shortest of %.6g / %.9g that reads back as the same float. */
+static const char *fmt_float(float v, char *buf, size_t n) {
+    snprintf(buf, n, "%.6g", (double)v);
+    if (strtof(buf, NULL) != v) snprintf(buf, n, "%.9g", (double)v);
+    return buf;
+}
+
+int lt_bert_save(const lt_bert *m, const char *dir) {
+    const lt_bert_config *c = &m->cfg;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return lt_error(LT_EIO, "%s: cannot create: %s", dir, strerror(errno));
+    char path[4096], eps[32], drop[32], cfgtext[2048];
+    int k = snprintf(cfgtext, sizeof cfgtext,
+                     "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"bert\",\n  \"vocab_size\": %lld,\n"
+                     "  \"hidden_size\": %lld,\n  \"num_hidden_layers\": %lld,\n  \"num_attention_heads\": %lld,\n"
+                     "  \"intermediate_size\": %lld,\n  \"hidden_act\": \"gelu\",\n  \"hidden_dropout_prob\": %s,\n"
+                     "  \"attention_probs_dropout_prob\": 0.0,\n  \"max_position_embeddings\": %lld,\n"
+                     "  \"type_vocab_size\": %lld,\n  \"initializer_range\": 0.02,\n  \"layer_norm_eps\": %s,\n"
+                     "  \"pad_token_id\": 0,\n  \"position_embedding_type\": \"absolute\",\n"
+                     "  \"longtail_pooling\": \"%s\",\n  \"longtail_normalize\": %s\n}\n",
+                     c->mlm_head ? "BertForMaskedLM" : "BertModel", (long long)c->vocab, (long long)c->hidden,
+                     (long long)c->layers, (long long)c->heads, (long long)c->ffn, fmt_float(c->dropout, drop, sizeof drop),
+                     (long long)c->max_pos, (long long)c->type_vocab, fmt_float(c->ln_eps, eps, sizeof eps),
+                     c->pool == LT_BERT_POOL_CLS ? "cls" : "mean", c->normalize ? "true" : "false");
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    const void *part = cfgtext;
+    size_t size = (size_t)k;
+    LT_TRY(lt__write_file(path, &part, &size, 1));
+
+    /* BertForMaskedLM keeps the encoder under "bert."; the decoder weight is the word embeddings */
+    int n = m->ps.n, rc = 0;
+    lt_st_entry *e = calloc((size_t)n, sizeof *e);
+    char (*names)[112] = calloc((size_t)n, sizeof *names);
+    if (!e || !names) rc = lt_error(LT_ENOMEM, "saving bert: out of memory");
+    for (int i = 0; i < n && !rc; i++) {
+        const lt_param *p = &m->ps.p[i];
+        snprintf(names[i], sizeof names[i], "%s%s", c->mlm_head && !is_head(p) ? "bert." : "", p->name);
+        float *h = malloc(lt_nbytes(&p->value) + 1);
+        lt_tensor host = lt_view(h, LT_F32, LT_CPU, p->value.ndim, p->value.shape);
+        rc = h ? lt_tensor_copy(m->be, &host, &p->value) : lt_error(LT_ENOMEM, "saving bert: out of memory");
+        e[i] = (lt_st_entry){names[i], p->value.ndim, p->value.shape, h};
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (!rc) rc = lt_safetensors_write(path, e, n);
+    for (int i = 0; e && i < n; i++) free((void *)e[i].data);
+    free(e), free(names);
+    return rc;
+}
+
+/* ---- activation memory ------------------------------------------------------------------------------ */
+
+/* A tensor from the arena, or (while counting) only its size. */
+static int take(lt_bert *m, lt_tensor *t, lt_dtype dt, int64_t d0, int64_t d1, int64_t d2) {
+    int64_t shape[3] = {d0, d1, d2};
+    int ndim = d2 ? 3 : d1 ? 2 : 1;
+    if (!m->counting) return lt_arena_tensor(&m->arena, t, dt, ndim, shape);
+    lt_tensor v = lt_view(NULL, dt, LT_CPU, ndim, shape);
+    m->need += (lt_nbytes(&v) + 63) & ~(size_t)63;
+    *t = v;
+    return 0;
+}
+
+/* Every buffer of a step, for B x T tokens (and the reserved MLM rows), in one place: reserve()
+ * runs it to count, forward() to allocate. */
+static int carve(lt_bert *m, int64_t B, int64_t T) {
+    const lt_bert_config *c = &m->cfg;
+    int64_t N = B * T, H = c->hidden, F = c->ffn, M = m->max_M, V = c->vocab;
+    LT_TRY(take(m, &m->ids, LT_I32, B, T, 0));
+    LT_TRY(take(m, &m->lens, LT_I32, B, 0, 0));
+    LT_TRY(take(m, &m->cls_ids, LT_I32, B, 0, 0));
+    LT_TRY(take(m, &m->e, LT_F32, N, H, 0));
+    LT_TRY(take(m, &m->emb_mean, LT_F32, N, 0, 0));
+    LT_TRY(take(m, &m->emb_rstd, LT_F32, N, 0, 0));
+    LT_TRY(take(m, &m->x0, LT_F32, N, H, 0));
+    LT_TRY(take(m, &m->wqkv, LT_F32, 3 * H, H, 0));
+    LT_TRY(take(m, &m->bqkv, LT_F32, 3 * H, 0, 0));
+    /* forward only: every layer reuses one set, and its output overwrites its input (x0), which is
+     * dead by then (read last by the first residual LayerNorm) */
+    for (int64_t l = 0; l < c->layers; l++) {
+        layer_acts *a = &m->acts[l];
+        if (l > 0 && !m->training) {
+            *a = m->acts[0];
+            continue;
+        }
+        LT_TRY(take(m, &a->qkv, LT_F32, N, 3 * H, 0));
+        LT_TRY(take(m, &a->att, LT_F32, N, H, 0));
+        LT_TRY(take(m, &a->lse, LT_F32, B, c->heads, T));
+        LT_TRY(take(m, &a->s1, LT_F32, N, H, 0));
+        LT_TRY(take(m, &a->mean1, LT_F32, N, 0, 0));
+        LT_TRY(take(m, &a->rstd1, LT_F32, N, 0, 0));
+        LT_TRY(take(m, &a->x1, LT_F32, N, H, 0));
+        LT_TRY(take(m, &a->pre, LT_F32, N, F, 0));
+        LT_TRY(take(m, &a->g, LT_F32, N, F, 0));
+        LT_TRY(take(m, &a->s2, LT_F32, N, H, 0));
+        LT_TRY(take(m, &a->mean2, LT_F32, N, 0, 0));
+        LT_TRY(take(m, &a->rstd2, LT_F32, N, 0, 0));
+        if (m->training) LT_TRY(take(m, &a->out, LT_F32, N, H, 0));
+        else a->out = m->x0;
+    }
+    LT_TRY(take(m, &m->pooled_raw, LT_F32, B, H, 0));
+    LT_TRY(take(m, &m->pooled, LT_F32, B, H, 0));
+    LT_TRY(take(m, &m->norm, LT_F32, B, 0, 0));
+    if (M > 0) {
+        LT_TRY(take(m, &m->mpos, LT_I32, M, 0, 0));
+        LT_TRY(take(m, &m->mtgt, LT_I32, M, 0, 0));
+        lt_tensor *mh[] = {&m->mh, &m->mpre, &m->mg, &m->mln};
+        for (int i = 0; i < 4; i++) LT_TRY(take(m, mh[i], LT_F32, M, H, 0));
+        LT_TRY(take(m, &m->mmean, LT_F32, M, 0, 0));
+        LT_TRY(take(m, &m->mrstd, LT_F32, M, 0, 0));
+        LT_TRY(take(m, &m->logits, LT_F32, M, V, 0));
+        LT_TRY(take(m, &m->mlse, LT_F32, M, 0, 0));
+        LT_TRY(take(m, &m->mloss, LT_F32, M, 0, 0));
+    }
+    if (!m->training) return 0;
+    lt_tensor *nh[] = {&m->dA, &m->dB, &m->ds, &m->dx1};
+    for (int i = 0; i < 4; i++) LT_TRY(take(m, nh[i], LT_F32, N, H, 0));
+    LT_TRY(take(m, &m->dqkv, LT_F32, N, 3 * H, 0));
+    LT_TRY(take(m, &m->dpre, LT_F32, N, F, 0));
+    LT_TRY(take(m, &m->dg, LT_F32, N, F, 0));
+    LT_TRY(take(m, &m->dwqkv, LT_F32, 3 * H, H, 0));
+    LT_TRY(take(m, &m->dbqkv, LT_F32, 3 * H, 0, 0));
+    LT_TRY(take(m, &m->dpooled, LT_F32, B, H, 0));
+    if (M > 0) {
+        LT_TRY(take(m, &m->dloss, LT_F32, M, 0, 0));
+        LT_TRY(take(m, &m->dlogits, LT_F32, M, V, 0));
+        lt_tensor *mh[] = {&m->dmln, &m->dmg, &m->dmpre, &m->dmh};
+        for (int i = 0; i < 4; i++) LT_TRY(take(m, mh[i], LT_F32, M, H, 0));
+    }
+    return 0;
+}
+
+/* Bytes of activations a [B, T] batch takes. */
+static size_t need_bytes(lt_bert *m, int64_t B, int64_t T) {
+    m->counting = 1, m->need = 0;
+    carve(m, B, T);
+    m->counting = 0;
+    return m->need;
+}
+
+/* Host staging for n int32 values. */
+static int host_room(lt_bert *m, int64_t n) {
+    if (n <= m->host_cap) return 0;
+    int32_t *h = realloc(m->host_i32, sizeof(int32_t) * (size_t)n);
+    if (!h) return lt_error(LT_ENOMEM, "bert: out of memory for %lld ids", (long long)n);
+    m->host_i32 = h, m->host_cap = n;
+    return 0;
+}
+
+int lt_bert_reserve(lt_bert *m, int64_t max_batch, int64_t max_len, int64_t max_masked, int training) {
+    if (max_batch < 1 || max_len < 1 || max_len > m->cfg.max_pos || max_masked < 0)
+        return lt_error(LT_EINVAL, "bert reserve: need max_batch >= 1, 1 <= max_len <= %lld and max_masked >= 0 (got %lld, %lld, %lld)",
+                        (long long)m->cfg.max_pos, (long long)max_batch, (long long)max_len, (long long)max_masked);
+    if (max_batch > INT32_MAX / max_len)
+        return lt_error(LT_ERANGE, "bert reserve: %lld x %lld tokens exceed int32 indices", (long long)max_batch, (long long)max_len);
+    lt_arena_free(&m->arena);
+    m->have_fwd = m->reserved = 0;
+    m->max_M = m->cfg.mlm_head ? max_masked : 0;
+    m->training = training != 0;
+    size_t need = need_bytes(m, max_batch, max_len);
+    LT_TRY(host_room(m, max_batch > 2 * m->max_M ? max_batch : 2 * m->max_M));
+    int rc = lt_arena_init(&m->arena, m->be, need);
+    if (rc)
+        return lt_error_wrap(rc, "bert reserve (%lld x %lld tokens, %zu bytes of activations): ", (long long)max_batch,
+                             (long long)max_len, need);
+    m->reserved = 1;
+    return 0;
+}
+
+size_t lt_bert_reserved_bytes(const lt_bert *m) { return m->arena.cap; }
+
+/* ---- building blocks ------------------------------------------------------------------------------- */
+
+static lt_tensor v2(const lt_tensor *t, int64_t r, int64_t c) { return lt_view2(t->data, t->dtype, t->device, r, c); }
+
+/* rows [r0, r0 + n) of a 2-D [*, cols] tensor */
+static lt_tensor rows(const lt_tensor *t, int64_t r0, int64_t n, int64_t cols) {
+    return lt_view2((char *)t->data + (size_t)(r0 * cols) * lt_dtype_size(t->dtype), t->dtype, t->device, n, cols);
+}
+
+static int zero(lt_bert *m, lt_tensor *t) { return lt_backend_memset0(m->be, t->data, lt_nbytes(t)); }
+
+static int gemm(lt_bert *m, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *a, int64_t lda, const float *b,
+                int64_t ldb, float beta, float *c, int64_t ldc) {
+    lt_gemm_desc d = {.trans_a = ta, .trans_b = tb, .m = M, .n = N, .k = K, .alpha = 1, .beta = beta,
+                      .a = a, .a_type = LT_F32, .lda = lda, .b = b, .b_type = LT_F32, .ldb = ldb,
+                      .c = c, .c_type = LT_F32, .ldc = ldc, .batch = 1};
+    return lt_gemm(m->be, &d);
+}
+
+/* y[rows, out] (row stride ldy) = x[rows, in] (row stride ldx) W^T, W = [out, in] */
+static int linear_fwd(lt_bert *m, float *y, int64_t ldy, const float *x, int64_t ldx, const lt_param *w, int64_t n) {
+    int64_t out = w->value.shape[0], in = w->value.shape[1];
+    return gemm(m, 0, 1, n, out, in, x, ldx, w->value.data, in, 0, y, ldy);
+}
+
+/* dW += dy^T x;  dx = dy W (beta_dx 0) or dx += dy W (beta_dx 1) */
+static int linear_bwd(lt_bert *m, float *dx, int64_t lddx, float beta_dx, const float *dy, int64_t lddy, const float *x,
+                      int64_t ldx, lt_param *w, int64_t n) {
+    int64_t out = w->value.shape[0], in = w->value.shape[1];
+    LT_TRY(gemm(m, 1, 0, out, in, n, dy, lddy, x, ldx, 1, w->grad.data, in));
+    return gemm(m, 0, 0, n, in, out, dy, lddy, w->value.data, in, beta_dx, dx, lddx);
+}
+
+/* Hidden dropout in place. Its backward is the same linear map (the mask is redrawn from
+ * (seed, stream) and scaled by 1 / (1 - p)), so backward calls this on the gradient too. */
+static int dropout(lt_bert *m, lt_tensor *x, int site) {
+    if (!m->train || m->cfg.dropout == 0) return 0;
+    uint64_t stream = m->step << 16 | (uint64_t)site; /* < 2^16 sites: 1 + 2 per layer */
+    return lt_dropout_fwd(m->be, x, x, m->cfg.dropout, m->seed, stream);
+}
+static int site_attn(int64_t l) { return (int)(1 + 2 * l); }
+static int site_ffn(int64_t l) { return (int)(2 + 2 * l); }
+
+static float attn_scale(const lt_bert_config *c) { return 1.0f / sqrtf((float)(c->hidden / c->heads)); }
+
+/* ---- forward ------------------------------------------------------------------------------------------ */
+
+/* The layer's Q, K, V weights and biases side by side in wqkv[3H, H] and bqkv[3H]. */
+static int fuse_qkv(lt_bert *m, int64_t l) {
+    int64_t H = m->cfg.hidden;
+    lt_param *w[3] = {m->lp[l].q_w, m->lp[l].k_w, m->lp[l].v_w}, *b[3] = {m->lp[l].q_b, m->lp[l].k_b, m->lp[l].v_b};
+    for (int k = 0; k < 3; k++) {
+        lt_tensor wk = rows(&m->wqkv, k * H, H, H), bk = lt_view1((float *)m->bqkv.data + k * H, LT_F32, m->bqkv.device, H);
+        LT_TRY(lt_tensor_copy(m->be, &wk, &w[k]->value));
+        LT_TRY(lt_tensor_copy(m->be, &bk, &b[k]->value));
+    }
+    return 0;
+}
+
+static int layer_fwd(lt_bert *m, int64_t l, const lt_tensor *x) {
+    const lt_bert_config *c = &m->cfg;
+    layer_params *p = &m->lp[l];
+    layer_acts *a = &m->acts[l];
+    int64_t N = m->N, H = c->hidden;
+    /* qkv[N, 3H] = x [Wq | Wk | Wv]^T + [bq | bk | bv]: the [B, T, 3, NH, D] layout attention reads */
+    lt_param wqkv = {.value = m->wqkv};
+    LT_TRY(fuse_qkv(m, l));
+    LT_TRY(linear_fwd(m, a->qkv.data, 3 * H, x->data, H, &wqkv, N));
+    LT_TRY(lt_bias_add(m->be, &a->qkv, &m->bqkv));
+    lt_tensor qkv3 = lt_view3(a->qkv.data, LT_F32, a->qkv.device, m->B, m->T, 3 * H);
+    LT_TRY(lt_attention_fwd(m->be, &a->att, &a->lse, &qkv3, &m->lens, (int)c->heads, attn_scale(c)));
+    /* x1 = LayerNorm(x + dropout(att Wo^T + bo)) */
+    LT_TRY(linear_fwd(m, a->s1.data, H, a->att.data, H, p->o_w, N));
+    LT_TRY(lt_bias_add(m->be, &a->s1, &p->o_b->value));
+    LT_TRY(dropout(m, &a->s1, site_attn(l)));
+    LT_TRY(lt_residual_layernorm_fwd(m->be, &a->x1, &a->s1, &a->mean1, &a->rstd1, &a->s1, x, &p->ln1_w->value,
+                                     &p->ln1_b->value, c->ln_eps));
+    /* out = LayerNorm(x1 + dropout(gelu(x1 W1^T + b1) W2^T + b2)) */
+    LT_TRY(linear_fwd(m, a->pre.data, c->ffn, a->x1.data, H, p->i_w, N));
+    LT_TRY(lt_bias_gelu_fwd(m->be, &a->g, &a->pre, &p->i_b->value));
+    LT_TRY(linear_fwd(m, a->s2.data, H, a->g.data, c->ffn, p->f_w, N));
+    LT_TRY(lt_bias_add(m->be, &a->s2, &p->f_b->value));
+    LT_TRY(dropout(m, &a->s2, site_ffn(l)));
+    return lt_residual_layernorm_fwd(m->be, &a->out, &a->s2, &a->mean2, &a->rstd2, &a->s2, &a->x1, &p->ln2_w->value,
+                                     &p->ln2_b->value, c->ln_eps);
+}
+
+static int upload_i32(lt_bert *m, lt_tensor *dst, const int32_t *src, int64_t n) {
+    lt_tensor host = lt_view1((void *)src, LT_I32, LT_CPU, n), d = lt_view1(dst->data, LT_I32, dst->device, n);
+    return lt_tensor_copy(m->be, &d, &host);
+}
+
+int lt_bert_forward(lt_bert *m, const int32_t *ids, const int32_t *lens, int64_t B, int64_t T, int train,
+                    uint64_t seed, uint64_t step) {
+    const lt_bert_config *c = &m->cfg;
+    if (!m->reserved) return lt_error(LT_EINVAL, "bert forward: call lt_bert_reserve first");
+    m->have_fwd = 0, m->mlm_n = 0; /* need_bytes() below rewrites the tensors of the last forward */
+    if (B < 1 || T < 1 || T > c->max_pos || B > INT32_MAX / T)
+        return lt_error(LT_ESHAPE, "bert forward: batch [%lld, %lld] needs B >= 1 and 1 <= T <= max_pos %lld",
+                        (long long)B, (long long)T, (long long)c->max_pos);
+    size_t need = need_bytes(m, B, T);
+    if (need > m->arena.cap)
+        return lt_error(LT_ENOMEM, "bert forward: a [%lld, %lld] batch needs %zu bytes of activations, %zu are reserved "
+                        "(lt_bert_reserve)", (long long)B, (long long)T, need, m->arena.cap);
+    LT_TRY(host_room(m, B));
+    if (train && !m->training)
+        return lt_error(LT_EINVAL, "bert forward: training mode needs lt_bert_reserve(..., training = 1)");
+    for (int64_t b = 0; b < B; b++)
+        if (lens[b] < 0 || lens[b] > T)
+            return lt_error(LT_ERANGE, "bert forward: lens[%lld] = %d is outside [0, %lld]", (long long)b, lens[b],
+                            (long long)T);
+    m->B = B, m->T = T, m->N = B * T, m->train = train != 0, m->seed = seed, m->step = step;
+    lt_arena_reset(&m->arena);
+    LT_TRY(carve(m, B, T));
+    int64_t N = m->N, H = c->hidden;
+    LT_TRY(upload_i32(m, &m->ids, ids, N));
+    LT_TRY(upload_i32(m, &m->lens, lens, B));
+    /* embeddings: word[ids] + position[0..T) + token_type[0], LayerNorm, dropout */
+    LT_TRY(lt_embedding_fwd(m->be, &m->e, &m->word->value, &m->ids));
+    lt_tensor pos = rows(&m->pos->value, 0, T, H), type0 = lt_view1(m->type->value.data, LT_F32, m->type->value.device, H);
+    for (int64_t b = 0; b < B; b++) {
+        lt_tensor eb = rows(&m->e, b * T, T, H);
+        LT_TRY(lt_add(m->be, &eb, &eb, &pos));
+    }
+    LT_TRY(lt_bias_add(m->be, &m->e, &type0));
+    LT_TRY(lt_layernorm_fwd(m->be, &m->x0, &m->emb_mean, &m->emb_rstd, &m->e, &m->emb_ln_w->value, &m->emb_ln_b->value,
+                            c->ln_eps));
+    LT_TRY(dropout(m, &m->x0, 0));
+    const lt_tensor *x = &m->x0;
+    for (int64_t l = 0; l < c->layers; l++) {
+        LT_TRY(layer_fwd(m, l, x));
+        x = &m->acts[l].out;
+    }
+    m->hidden = lt_view3(x->data, LT_F32, x->device, B, T, H);
+    /* pooling */
+    if (c->pool == LT_BERT_POOL_MEAN) {
+        LT_TRY(lt_mean_pool_fwd(m->be, &m->pooled_raw, &m->hidden, &m->lens));
+    } else {
+        for (int64_t b = 0; b < B; b++) m->host_i32[b] = (int32_t)(b * T);
+        LT_TRY(upload_i32(m, &m->cls_ids, m->host_i32, B));
+        lt_tensor table = v2(x, N, H);
+        LT_TRY(lt_embedding_fwd(m->be, &m->pooled_raw, &table, &m->cls_ids));
+    }
+    if (c->normalize) LT_TRY(lt_l2norm_fwd(m->be, &m->pooled, &m->norm, &m->pooled_raw));
+    else m->pooled = m->pooled_raw;
+    m->have_fwd = 1;
+    return 0;
+}
+
+const lt_tensor *lt_bert_pooled(const lt_bert *m) { return m->have_fwd ? &m->pooled : NULL; }
+const lt_tensor *lt_bert_hidden(const lt_bert *m) { return m->have_fwd ? &m->hidden : NULL; }
+
+int lt_bert_encode(void *bert, const int32_t *ids, const int32_t *lens, int64_t B, int64_t T, float *out) {
+    lt_bert *m = bert;
+    LT_TRY(lt_bert_forward(m, ids, lens, B, T, 0, 0, 0));
+    lt_tensor host = lt_view2(out, LT_F32, LT_CPU, B, m->cfg.hidden);
+    LT_TRY(lt_tensor_copy(m->be, &host, &m->pooled));
+    return lt_backend_sync(m->be);
+}
+
+/* ---- the masked-LM head ---------------------------------------------------------------------------------- */
+
+int lt_bert_mlm_loss(lt_bert *m, const int64_t *pos, const int32_t *target, int64_t n, float *loss) {
+    const lt_bert_config *c = &m->cfg;
+    *loss = 0;
+    if (!c->mlm_head) return lt_error(LT_EINVAL, "bert mlm: the model has no MLM head (create or load it with mlm_head)");
+    if (!m->have_fwd) return lt_error(LT_EINVAL, "bert mlm: no forward pass to take the hidden states from");
+    if (n < 0 || n > m->max_M)
+        return lt_error(LT_ERANGE, "bert mlm: %lld masked rows, %lld reserved (lt_bert_reserve's max_masked)",
+                        (long long)n, (long long)m->max_M);
+    int32_t *p32 = m->host_i32, *t32 = m->host_i32 + m->max_M;
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (pos[i] < 0 || pos[i] >= m->N)
+            return lt_error(LT_ERANGE, "bert mlm: pos[%lld] = %lld is outside the batch's %lld x %lld tokens", (long long)i,
+                            (long long)pos[i], (long long)m->B, (long long)m->T);
+        if (target[i] != IGNORE_INDEX && (target[i] < 0 || target[i] >= c->vocab))
+            return lt_error(LT_ERANGE, "bert mlm: target[%lld] = %d is outside [0, %lld)", (long long)i, target[i],
+                            (long long)c->vocab);
+        p32[i] = (int32_t)pos[i], t32[i] = target[i];
+        count += target[i] != IGNORE_INDEX;
+    }
+    m->mlm_n = 0, m->mlm_count = count;
+    if (n == 0) return 0;
+    int64_t H = c->hidden, V = c->vocab;
+    lt_tensor mpos = lt_view1(m->mpos.data, LT_I32, m->mpos.device, n), mtgt = lt_view1(m->mtgt.data, LT_I32, m->mtgt.device, n);
+    LT_TRY(upload_i32(m, &mpos, p32, n));
+    LT_TRY(upload_i32(m, &mtgt, t32, n));
+    /* gather the masked rows, then transform: LayerNorm(gelu(h W^T + b)) */
+    lt_tensor table = v2(&m->hidden, m->N, H), mh = v2(&m->mh, n, H), mpre = v2(&m->mpre, n, H), mg = v2(&m->mg, n, H);
+    lt_tensor mln = v2(&m->mln, n, H), mmean = lt_view1(m->mmean.data, LT_F32, m->mmean.device, n);
+    lt_tensor mrstd = lt_view1(m->mrstd.data, LT_F32, m->mrstd.device, n), logits = v2(&m->logits, n, V);
+    lt_tensor mlse = lt_view1(m->mlse.data, LT_F32, m->mlse.device, n), mloss = lt_view1(m->mloss.data, LT_F32, m->mloss.device, n);
+    LT_TRY(lt_embedding_fwd(m->be, &mh, &table, &mpos));
+    LT_TRY(linear_fwd(m, mpre.data, H, mh.data, H, m->head_w, n));
+    LT_TRY(lt_bias_gelu_fwd(m->be, &mg, &mpre, &m->head_b->value));
+    LT_TRY(lt_layernorm_fwd(m->be, &mln, &mmean, &mrstd, &mg, &m->head_ln_w->value, &m->head_ln_b->value, c->ln_eps));
+    /* logits[n, V] = mln word^T + bias (the decoder is tied to the word embeddings) */
+    LT_TRY(linear_fwd(m, logits.data, V, mln.data, H, m->word, n));
+    LT_TRY(lt_bias_add(m->be, &logits, &m->head_bias->value));
+    LT_TRY(lt_xent_fwd(m->be, &mloss, &mlse, &logits, &mtgt, IGNORE_INDEX));
+    float *h = malloc(sizeof(float) * (size_t)n);
+    if (!h) return lt_error(LT_ENOMEM, "bert mlm: out of memory");
+    lt_tensor host = lt_view1(h, LT_F32, LT_CPU, n);
+    int rc = lt_tensor_copy(m->be, &host, &mloss);
+    if (!rc) rc = lt_backend_sync(m->be);
+    double sum = 0;
+    for (int64_t i = 0; i < n && !rc; i++) sum += h[i]; /* ignored rows are 0 */
+    free(h);
+    if (rc) return rc;
+    *loss = count ? (float)(sum / (double)count) : 0.0f;
+    m->mlm_n = n;
+    return 0;
+}
+
+/* d(mlm_scale * mean loss) into the head's parameters, the word embeddings and dH[N, H] */
+static int mlm_bwd(lt_bert *m, lt_tensor *dH, float scale) {
+    const lt_bert_config *c = &m->cfg;
+    int64_t n = m->mlm_n, H = c->hidden, V = c->vocab;
+    lt_tensor dloss = lt_view1(m->dloss.data, LT_F32, m->dloss.device, n), dlogits = v2(&m->dlogits, n, V);
+    lt_tensor logits = v2(&m->logits, n, V), mlse = lt_view1(m->mlse.data, LT_F32, m->mlse.device, n);
+    lt_tensor mtgt = lt_view1(m->mtgt.data, LT_I32, m->mtgt.device, n), mpos = lt_view1(m->mpos.data, LT_I32, m->mpos.device, n);
+    lt_tensor dmln = v2(&m->dmln, n, H), dmg = v2(&m->dmg, n, H), dmpre = v2(&m->dmpre, n, H), dmh = v2(&m->dmh, n, H);
+    lt_tensor mg = v2(&m->mg, n, H), mpre = v2(&m->mpre, n, H);
+    lt_tensor mmean = lt_view1(m->mmean.data, LT_F32, m->mmean.device, n), mrstd = lt_view1(m->mrstd.data, LT_F32, m->mrstd.device, n);
+    LT_TRY(lt_fill(m->be, &dloss, scale / (float)m->mlm_count));
+    LT_TRY(zero(m, &dlogits));
+    LT_TRY(lt_xent_bwd(m->be, &dlogits, &logits, &mlse, &mtgt, &dloss, IGNORE_INDEX));
+    LT_TRY(lt_bias_bwd(m->be, &m->head_bias->grad, &dlogits));
+    LT_TRY(linear_bwd(m, dmln.data, H, 0, dlogits.data, V, m->mln.data, H, m->word, n));
+    LT_TRY(zero(m, &dmg));
+    LT_TRY(lt_layernorm_bwd(m->be, &dmg, &m->head_ln_w->grad, &m->head_ln_b->grad, &dmln, &mg, &m->head_ln_w->value,
+                            &mmean, &mrstd));
+    LT_TRY(zero(m, &dmpre));
+    LT_TRY(lt_bias_gelu_bwd(m->be, &dmpre, &m->head_b->grad, &dmg, &mpre, &m->head_b->value));
+    LT_TRY(linear_bwd(m, dmh.data, H, 0, dmpre.data, H, m->mh.data, H, m->head_w, n));
+    lt_tensor table = v2(dH, m->N, H);
+    return lt_embedding_bwd(m->be, &table, &dmh, &mpos); /* scatter-add back to the hidden states */
+}
+
+/* ---- backward ----------------------------------------------------------------------------------------------- */
+
+/* dy = d(layer output) [N, H]; dx (zero on entry) receives d(layer input). */
+static int layer_bwd(lt_bert *m, int64_t l, const lt_tensor *x, const lt_tensor *dy, lt_tensor *dx) {
+    const lt_bert_config *c = &m->cfg;
+    layer_params *p = &m->lp[l];
+    layer_acts *a = &m->acts[l];
+    int64_t N = m->N, H = c->hidden, F = c->ffn;
+    /* out = LayerNorm(s2), s2 = x1 + dropout(g W2^T + b2) */
+    LT_TRY(zero(m, &m->ds));
+    LT_TRY(zero(m, &m->dx1));
+    LT_TRY(lt_residual_layernorm_bwd(m->be, &m->ds, &m->dx1, &p->ln2_w->grad, &p->ln2_b->grad, dy, &a->s2,
+                                     &p->ln2_w->value, &a->mean2, &a->rstd2));
+    LT_TRY(dropout(m, &m->ds, site_ffn(l)));
+    LT_TRY(lt_bias_bwd(m->be, &p->f_b->grad, &m->ds));
+    LT_TRY(linear_bwd(m, m->dg.data, F, 0, m->ds.data, H, a->g.data, F, p->f_w, N));
+    /* g = gelu(x1 W1^T + b1) */
+    LT_TRY(zero(m, &m->dpre));
+    LT_TRY(lt_bias_gelu_bwd(m->be, &m->dpre, &p->i_b->grad, &m->dg, &a->pre, &p->i_b->value));
+    LT_TRY(linear_bwd(m, m->dx1.data, H, 1, m->dpre.data, F, a->x1.data, H, p->i_w, N));
+    /* x1 = LayerNorm(s1), s1 = x + dropout(att Wo^T + bo) */
+    LT_TRY(zero(m, &m->ds));
+    LT_TRY(lt_residual_layernorm_bwd(m->be, &m->ds, dx, &p->ln1_w->grad, &p->ln1_b->grad, &m->dx1, &a->s1,
+                                     &p->ln1_w->value, &a->mean1, &a->rstd1));
+    LT_TRY(dropout(m, &m->ds, site_attn(l)));
+    LT_TRY(lt_bias_bwd(m->be, &p->o_b->grad, &m->ds));
+    lt_tensor *datt = &m->dx1; /* dx1 is consumed: reuse it */
+    LT_TRY(linear_bwd(m, datt->data, H, 0, m->ds.data, H, a->att.data, H, p->o_w, N));
+    /* attention, then the three projections that wrote qkv */
+    LT_TRY(zero(m, &m->dqkv));
+    lt_tensor qkv3 = lt_view3(a->qkv.data, LT_F32, a->qkv.device, m->B, m->T, 3 * H);
+    lt_tensor dqkv3 = lt_view3(m->dqkv.data, LT_F32, m->dqkv.device, m->B, m->T, 3 * H);
+    LT_TRY(lt_attention_bwd(m->be, &dqkv3, datt, &qkv3, &a->att, &a->lse, &m->lens, (int)c->heads, attn_scale(c)));
+    LT_TRY(zero(m, &m->dbqkv));
+    LT_TRY(zero(m, &m->dwqkv));
+    LT_TRY(lt_bias_bwd(m->be, &m->dbqkv, &m->dqkv));
+    lt_param wqkv = {.value = m->wqkv, .grad = m->dwqkv};
+    LT_TRY(fuse_qkv(m, l));
+    LT_TRY(linear_bwd(m, dx->data, H, 1, m->dqkv.data, 3 * H, x->data, H, &wqkv, N));
+    lt_param *w3[3] = {p->q_w, p->k_w, p->v_w}, *b3[3] = {p->q_b, p->k_b, p->v_b};
+    for (int k = 0; k < 3; k++) { /* the fused gradients back to Q, K and V */
+        lt_tensor dw = rows(&m->dwqkv, k * H, H, H), db = lt_view1((float *)m->dbqkv.data + k * H, LT_F32, m->dbqkv.device, H);
+        LT_TRY(lt_axpy(m->be, &w3[k]->grad, 1.0f, &dw));
+        LT_TRY(lt_axpy(m->be, &b3[k]->grad, 1.0f, &db));
+    }
+    return 0;
+}
+
+int lt_bert_backward(lt_bert *m, const lt_tensor *dpooled, const lt_tensor *dhidden, float mlm_scale) {
+    const lt_bert_config *c = &m->cfg;
+    if (!m->have_fwd) return lt_error(LT_EINVAL, "bert backward: no forward pass");
+    if (!m->training) return lt_error(LT_EINVAL, "bert backward: reserved for inference (lt_bert_reserve training = 0)");
+    int64_t B = m->B, T = m->T, N = m->N, H = c->hidden;
+    lt_tensor *dH = &m->dA, *dX = &m->dB; /* ping-pong: d(layer output), d(layer input) */
+    LT_TRY(zero(m, dH));
+    if (dhidden) {
+        lt_tensor d3 = lt_view3(dH->data, LT_F32, dH->device, B, T, H);
+        LT_TRY(lt_axpy(m->be, &d3, 1.0f, dhidden));
+    }
+    if (dpooled) {
+        const lt_tensor *dp = dpooled;
+        if (c->normalize) {
+            LT_TRY(zero(m, &m->dpooled));
+            LT_TRY(lt_l2norm_bwd(m->be, &m->dpooled, dpooled, &m->pooled, &m->norm));
+            dp = &m->dpooled;
+        }
+        if (c->pool == LT_BERT_POOL_MEAN) {
+            lt_tensor d3 = lt_view3(dH->data, LT_F32, dH->device, B, T, H);
+            LT_TRY(lt_mean_pool_bwd(m->be, &d3, dp, &m->lens));
+        } else {
+            lt_tensor table = v2(dH, N, H);
+            LT_TRY(lt_embedding_bwd(m->be, &table, dp, &m->cls_ids));
+        }
+    }
+    if (mlm_scale != 0 && m->mlm_n > 0 && m->mlm_count > 0) LT_TRY(mlm_bwd(m, dH, mlm_scale));
+    for (int64_t l = c->layers - 1; l >= 0; l--) {
+        const lt_tensor *x = l ? &m->acts[l - 1].out : &m->x0;
+        LT_TRY(zero(m, dX));
+        LT_TRY(layer_bwd(m, l, x, dH, dX));
+        lt_tensor *t = dH;
+        dH = dX, dX = t;
+    }
+    /* embeddings: x0 = dropout(LayerNorm(e)), e = word[ids] + position[t] + token_type[0] */
+    LT_TRY(dropout(m, dH, 0));
+    lt_tensor *de = dX;
+    LT_TRY(zero(m, de));
+    LT_TRY(lt_layernorm_bwd(m->be, de, &m->emb_ln_w->grad, &m->emb_ln_b->grad, dH, &m->e, &m->emb_ln_w->value,
+                            &m->emb_mean, &m->emb_rstd));
+    LT_TRY(lt_embedding_bwd(m->be, &m->word->grad, de, &m->ids));
+    lt_tensor dpos = rows(&m->pos->grad, 0, T, H), dtype0 = lt_view1(m->type->grad.data, LT_F32, m->type->grad.device, H);
+    for (int64_t b = 0; b < B; b++) {
+        lt_tensor db = rows(de, b * T, T, H);
+        LT_TRY(lt_axpy(m->be, &dpos, 1.0f, &db));
+    }
+    return lt_bias_bwd(m->be, &dtype0, de);
+}
+
+double lt_bert_flops(const lt_bert_config *c, int64_t B, int64_t T, int with_backward) {
+    double N = (double)B * (double)T, H = (double)c->hidden, F = (double)c->ffn;
+    double per_layer = 2 * N * H * (3 * H) + 2 * N * H * H + 2 * 2 * N * H * F /* projections and FFN */
+                       + 2 * 2 * (double)B * (double)T * (double)T * H;         /* q k^T and p v over all heads */
+    double fwd = per_layer * (double)c->layers;
+    return with_backward ? 3 * fwd : fwd;
+}

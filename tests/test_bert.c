@@ -1,0 +1,319 @@
+/* tests/test_bert: the BERT encoder against PyTorch, then determinism.
+ *
+ *  1. golden: tests/golden/bert (written by make_bert_fixture.py) through the real loader
+ *     (BertForMaskedLM names, F16 and BF16 tensors, LayerNorm gamma/beta, a pooler to ignore):
+ *     pooled outputs, final hidden states, the MLM loss and the gradient of every parameter
+ *     against the float64 reference;
+ *  2. a forward-only reservation (the layers share their buffers) gives the same outputs;
+ *  3. save, reload, forward: bit-identical; dropout repeats for the same (seed, step) and changes
+ *     with the step;
+ *  4. [CLS] pooling without normalisation, training-mode dropout and the MLM head on a small
+ *     random model: backward against central finite differences;
+ *  5. with a CUDA device, 1 and 2 again on the CUDA backend (fp32 math), against the same reference
+ *     (skipped where this build's CUDA backend lacks the transformer ops). */
+#include <math.h>
+#include <stdint.h>
+
+#include "longtail/bert.h"
+#include "longtail/safetensors.h"
+#include "testutil.h"
+
+static lt_backend *g_be;
+
+#define TOL 1e-4 /* fp32 against the float64 reference */
+
+static float *to_host(const lt_tensor *t) {
+    float *h = malloc(lt_nbytes(t) + 1);
+    lt_tensor host = lt_view(h, t->dtype, LT_CPU, t->ndim, t->shape);
+    OK(lt_tensor_copy(g_be, &host, t));
+    OK(lt_backend_sync(g_be));
+    return h;
+}
+
+/* Worst |got - want| / (|want| + floor), floor = 1e-2 max |want|: fp32 sums leave errors of a few
+ * 1e-7 of a tensor's largest entries on every entry, so entries below 1 % of that scale are judged at
+ * 1 %. A tensor that is zero in exact math (the key bias: softmax ignores a shift shared by a row) is
+ * checked against an absolute 1e-6 instead. */
+static double rel_err(const float *got, const float *want, int64_t n) {
+    double mx = 0, worst = 0;
+    for (int64_t i = 0; i < n; i++) mx = fmax(mx, fabs(want[i]));
+    double floor = mx > 1e-10 ? 1e-2 * mx : 1e-6 / TOL;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]) / (fabs(want[i]) + floor);
+        if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+    }
+    return worst;
+}
+
+static const lt_st_tensor *fixture(const lt_safetensors *st, const char *name, lt_st_dtype dt, int64_t numel) {
+    const lt_st_tensor *t = lt_safetensors_find(st, name);
+    if (!t || t->dtype != dt || t->numel != numel) {
+        fprintf(stderr, "fixture: %s missing or not %s with %lld elements\n", name, lt_st_dtype_name(dt), (long long)numel);
+        exit(1);
+    }
+    return t;
+}
+
+static void check_tensor(const char *what, const float *got, const lt_safetensors *st, const char *name, int64_t n,
+                         double *worst_all) {
+    const lt_st_tensor *t = fixture(st, name, LT_ST_F32, n);
+    double e = rel_err(got, (const float *)t->data, n);
+    *worst_all = fmax(*worst_all, e);
+    CHECK_MSG(e <= TOL, "%s: relative error %.3g > %.0e", what, e, TOL);
+}
+
+typedef struct {
+    int64_t B, T, M;
+    int32_t *ids, *lens, *target;
+    int64_t *pos;
+} batch;
+
+/* Returns 0, or 1 when the backend lacks an op (CUDA builds without the transformer kernels). */
+static int golden(const char *dir, lt_bert **out, batch *bt) {
+    char path[4096];
+    lt_bert *m;
+    OK(lt_bert_load(&m, g_be, dir, 1));
+    const lt_bert_config *c = lt_bert_get_config(m);
+    lt_safetensors st;
+    snprintf(path, sizeof path, "%.4000s/fixture.safetensors", dir);
+    OK(lt_safetensors_open(&st, path));
+    const lt_st_tensor *ids = lt_safetensors_find(&st, "ids"), *pos = lt_safetensors_find(&st, "mlm_pos");
+    CHECK(ids && pos && ids->ndim == 2);
+    int64_t B = ids->shape[0], T = ids->shape[1], M = pos->numel, H = c->hidden;
+    bt->B = B, bt->T = T, bt->M = M;
+    bt->ids = malloc(ids->nbytes), bt->lens = malloc(sizeof(int32_t) * B), bt->pos = malloc(pos->nbytes);
+    bt->target = malloc(sizeof(int32_t) * M);
+    memcpy(bt->ids, ids->data, ids->nbytes);
+    memcpy(bt->lens, fixture(&st, "lens", LT_ST_I32, B)->data, sizeof(int32_t) * B);
+    memcpy(bt->pos, pos->data, pos->nbytes);
+    memcpy(bt->target, fixture(&st, "mlm_target", LT_ST_I32, M)->data, sizeof(int32_t) * M);
+
+    OK(lt_bert_reserve(m, B, T, M, 1));
+    size_t train_bytes = lt_bert_reserved_bytes(m);
+    int rc = lt_bert_forward(m, bt->ids, bt->lens, B, T, 0, 0, 0);
+    if (rc == LT_ENOTSUP) {
+        printf("  golden on %s: skipped: %s\n", lt_backend_name(g_be), lt_last_error());
+        lt_bert_free(m), lt_safetensors_close(&st);
+        return 1;
+    }
+    OK(rc);
+    float loss;
+    OK(lt_bert_mlm_loss(m, bt->pos, bt->target, M, &loss));
+    double worst_out = 0, worst_grad = 0;
+    float *pooled = to_host(lt_bert_pooled(m)), *hidden = to_host(lt_bert_hidden(m));
+    check_tensor("pooled", pooled, &st, "pooled", B * H, &worst_out);
+    check_tensor("hidden", hidden, &st, "hidden", B * T * H, &worst_out);
+    float want_loss = *(const float *)fixture(&st, "mlm_loss", LT_ST_F32, 1)->data;
+    double loss_err = fabs(loss - want_loss) / fabs(want_loss);
+    CHECK_MSG(loss_err <= TOL, "mlm loss %.7g, want %.7g", loss, want_loss);
+
+    /* L = <dpooled, pooled> + mlm_loss */
+    lt_params *ps = lt_bert_params(m);
+    OK(lt_params_zero_grad(ps));
+    const lt_st_tensor *dp = fixture(&st, "dpooled", LT_ST_F32, B * H);
+    lt_tensor dpooled;
+    OK(lt_tensor_new(&dpooled, g_be, LT_F32, 2, (int64_t[]){B, H}));
+    lt_tensor dph = lt_view2((void *)dp->data, LT_F32, LT_CPU, B, H);
+    OK(lt_tensor_copy(g_be, &dpooled, &dph));
+    OK(lt_bert_backward(m, &dpooled, NULL, 1.0f));
+    int checked = 0;
+    for (int i = 0; i < ps->n; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "grad.%s", ps->p[i].name);
+        float *g = to_host(&ps->p[i].grad);
+        check_tensor(name, g, &st, name, lt_numel(&ps->p[i].grad), &worst_grad);
+        free(g);
+        checked++;
+    }
+    CHECK_MSG(checked == st.n - 8, "%d gradients checked, the fixture holds %d", checked, st.n - 8);
+    printf("  golden on %s (%lld x %lld, %d layers, hidden %lld): pooled + hidden max rel err %.2e, mlm loss %.7g (rel err "
+           "%.2e), %d gradients max rel err %.2e (tolerance %.0e) %s\n",
+           lt_backend_name(g_be), (long long)B, (long long)T, (int)c->layers, (long long)H, worst_out, loss, loss_err,
+           checked, worst_grad, TOL,
+           worst_out <= TOL && worst_grad <= TOL && loss_err <= TOL ? "ok" : "FAIL");
+
+    /* 2. forward-only reservation: layers share one set of buffers, same numbers */
+    OK(lt_bert_reserve(m, B, T, M, 0));
+    OK(lt_bert_forward(m, bt->ids, bt->lens, B, T, 0, 0, 0));
+    float *p2 = to_host(lt_bert_pooled(m)), *h2 = to_host(lt_bert_hidden(m));
+    CHECK_MSG(!memcmp(p2, pooled, sizeof(float) * B * H) && !memcmp(h2, hidden, sizeof(float) * B * T * H),
+              "forward-only reservation changes the outputs");
+    FAILS_WITH(lt_bert_backward(m, &dpooled, NULL, 1.0f), LT_EINVAL, "reserved for inference");
+    float *enc = malloc(sizeof(float) * B * H);
+    OK(lt_bert_encode(m, bt->ids, bt->lens, B, T, enc)); /* what lt_embed_run calls */
+    CHECK_MSG(!memcmp(enc, pooled, sizeof(float) * B * H), "lt_bert_encode differs from the pooled output");
+    free(enc);
+    printf("  forward-only reservation (%zu bytes of activations, %zu for training): same outputs %s\n",
+           lt_bert_reserved_bytes(m), train_bytes,
+           !memcmp(p2, pooled, sizeof(float) * B * H) ? "ok" : "FAIL");
+    free(p2), free(h2), free(pooled), free(hidden);
+    lt_tensor_free(g_be, &dpooled);
+    lt_safetensors_close(&st);
+    *out = m;
+    return 0;
+}
+
+/* 3. save / reload / forward, and dropout's determinism */
+static void save_reload(lt_bert *m, const batch *bt) {
+    char dir[] = "/tmp/test_bert.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    OK(lt_bert_save(m, dir));
+    lt_bert *r;
+    OK(lt_bert_load(&r, g_be, dir, 1));
+    lt_params *a = lt_bert_params(m), *b = lt_bert_params(r);
+    int same = a->n == b->n;
+    for (int i = 0; same && i < a->n; i++) {
+        float *x = to_host(&a->p[i].value), *y = to_host(&b->p[i].value);
+        same = !strcmp(a->p[i].name, b->p[i].name) && !memcmp(x, y, lt_nbytes(&a->p[i].value));
+        free(x), free(y);
+    }
+    CHECK_MSG(same, "parameters differ after save and reload");
+    int64_t B = bt->B, T = bt->T, H = lt_bert_get_config(m)->hidden;
+    size_t np = sizeof(float) * B * H;
+    OK(lt_bert_reserve(m, B, T, bt->M, 1));
+    OK(lt_bert_reserve(r, B, T, bt->M, 1));
+    float *out[4];
+    OK(lt_bert_forward(m, bt->ids, bt->lens, B, T, 0, 0, 0));
+    out[0] = to_host(lt_bert_pooled(m));
+    OK(lt_bert_forward(r, bt->ids, bt->lens, B, T, 0, 0, 0));
+    out[1] = to_host(lt_bert_pooled(r));
+    int eval_same = !memcmp(out[0], out[1], np);
+    CHECK_MSG(eval_same, "the reloaded model's forward differs");
+    free(out[0]), free(out[1]);
+    /* training mode: (seed, step) fixes the dropout masks */
+    OK(lt_bert_forward(m, bt->ids, bt->lens, B, T, 1, 42, 7));
+    out[0] = to_host(lt_bert_pooled(m));
+    OK(lt_bert_forward(r, bt->ids, bt->lens, B, T, 1, 42, 7));
+    out[1] = to_host(lt_bert_pooled(r));
+    OK(lt_bert_forward(r, bt->ids, bt->lens, B, T, 1, 42, 8));
+    out[2] = to_host(lt_bert_pooled(r));
+    OK(lt_bert_forward(r, bt->ids, bt->lens, B, T, 0, 42, 8));
+    out[3] = to_host(lt_bert_pooled(r));
+    int drop_same = !memcmp(out[0], out[1], np), drop_moves = memcmp(out[1], out[2], np) && memcmp(out[2], out[3], np);
+    CHECK_MSG(drop_same, "dropout differs for the same (seed, step)");
+    CHECK_MSG(drop_moves, "dropout does not change with the step, or eval mode drops");
+    printf("  save / reload / forward: parameters %s, eval outputs %s, dropout repeats for (seed, step) %s and moves "
+           "with it %s\n", same ? "identical" : "DIFFER", eval_same ? "identical" : "DIFFER", drop_same ? "ok" : "FAIL",
+           drop_moves ? "ok" : "FAIL");
+    for (int i = 0; i < 4; i++) free(out[i]);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    remove(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    remove(path);
+    rmdir(dir);
+    lt_bert_free(r);
+}
+
+/* 4. L = <w, pooled> + 0.7 mlm, [CLS] pooling, no normalisation, dropout 0.2 in training mode */
+static double fd_loss(lt_bert *m, const batch *bt, const float *w, float *mlm) {
+    OK(lt_bert_forward(m, bt->ids, bt->lens, bt->B, bt->T, 1, 99, 3));
+    OK(lt_bert_mlm_loss(m, bt->pos, bt->target, bt->M, mlm));
+    float *p = to_host(lt_bert_pooled(m));
+    double L = 0.7 * *mlm;
+    for (int64_t i = 0; i < lt_numel(lt_bert_pooled(m)); i++) L += (double)w[i] * p[i];
+    free(p);
+    return L;
+}
+
+static void finite_differences(void) {
+    lt_bert_config c;
+    lt_bert_config_init(&c);
+    c.vocab = 40, c.hidden = 16, c.layers = 4, c.heads = 2, c.ffn = 32, c.max_pos = 8; /* 74 parameters: the list grows */
+    c.pool = LT_BERT_POOL_CLS, c.normalize = 0, c.dropout = 0.2f, c.mlm_head = 1;
+    lt_bert *m;
+    OK(lt_bert_create(&m, g_be, &c, 5));
+    lt_params *ps = lt_bert_params(m);
+    lt_rng r;
+    lt_rng_init(&r, 77, 0);
+    for (int i = 0; i < ps->n; i++) OK(lt_param_init_normal(ps, &ps->p[i], &r, 0.3f)); /* away from BERT's tiny init */
+    int32_t ids[18], lens[3] = {6, 3, 1}, target[4] = {7, 11, -100, 30};
+    int64_t pos[4] = {1, 5, 6, 12};
+    for (int i = 0; i < 18; i++) ids[i] = (int32_t)lt_rng_below(&r, 40);
+    batch bt = {3, 6, 4, ids, lens, target, pos};
+    float w[48];
+    for (int i = 0; i < 48; i++) w[i] = lt_rng_next_uniform(&r) - 0.5f;
+    OK(lt_bert_reserve(m, 3, 6, 4, 1));
+    float mlm;
+    fd_loss(m, &bt, w, &mlm);
+    OK(lt_params_zero_grad(ps));
+    lt_tensor dp;
+    OK(lt_tensor_new(&dp, g_be, LT_F32, 2, (int64_t[]){3, 16}));
+    lt_tensor wh = lt_view2(w, LT_F32, LT_CPU, 3, 16);
+    OK(lt_tensor_copy(g_be, &dp, &wh));
+    OK(lt_bert_backward(m, &dp, NULL, 0.7f));
+    int bad = 0, checked = 0;
+    double worst = 0;
+    for (int k = 0; k < 60; k++) {
+        lt_param *p = &ps->p[lt_rng_below(&r, (uint64_t)ps->n)];
+        int64_t j = (int64_t)lt_rng_below(&r, (uint64_t)lt_numel(&p->value));
+        float *v = (float *)p->value.data + j, keep = *v, eps = 1e-2f; /* the CPU backend: host memory */
+        *v = keep + eps;
+        double lp = fd_loss(m, &bt, w, &mlm);
+        *v = keep - eps;
+        double lm = fd_loss(m, &bt, w, &mlm);
+        *v = keep;
+        double num = (lp - lm) / ((double)(keep + eps) - (double)(keep - eps)), ana = ((float *)p->grad.data)[j];
+        double err = fabs(num - ana) / (2e-3 + 2e-2 * fabs(num));
+        worst = fmax(worst, err);
+        checked++;
+        if (err > 1 && bad++ < 5)
+            fprintf(stderr, "  d/d %s[%lld]: finite difference %.6g, backward %.6g\n", p->name, (long long)j, num, ana);
+    }
+    printf("  cls pooling, dropout 0.2, mlm head: backward vs finite differences, %d entries, worst err/tol %.3f %s\n",
+           checked, worst, bad ? "FAIL" : "ok");
+    CHECK_MSG(bad == 0, "%d of %d gradients differ from finite differences", bad, checked);
+    lt_tensor_free(g_be, &dp);
+    lt_bert_free(m);
+}
+
+static void errors(lt_bert *m, const batch *bt) {
+    int32_t lens[1] = {99};
+    FAILS_WITH(lt_bert_forward(m, bt->ids, lens, 1, bt->T, 0, 0, 0), LT_ERANGE, "lens[0] = 99");
+    FAILS_WITH(lt_bert_forward(m, bt->ids, bt->lens, bt->B + 1, bt->T, 0, 0, 0), LT_ENOMEM, "are reserved");
+    FAILS_WITH(lt_bert_forward(m, bt->ids, bt->lens, bt->B, 1000, 0, 0, 0), LT_ESHAPE, "max_pos");
+    OK(lt_bert_forward(m, bt->ids, bt->lens, bt->B / 2, bt->T, 0, 0, 0)); /* smaller batches reuse the arena */
+    OK(lt_bert_forward(m, bt->ids, bt->lens, bt->B, bt->T, 0, 0, 0));
+    int64_t pos[1] = {bt->B * bt->T};
+    int32_t target[1] = {1};
+    float loss;
+    FAILS_WITH(lt_bert_mlm_loss(m, pos, target, 1, &loss), LT_ERANGE, "pos[0]");
+    lt_bert_config c;
+    lt_bert_config_init(&c);
+    const char *bad_act = "{\"vocab_size\": 10, \"hidden_size\": 8, \"num_hidden_layers\": 1, \"num_attention_heads\": 2,"
+                          " \"intermediate_size\": 16, \"hidden_act\": \"gelu_new\"}";
+    FAILS_WITH(lt_bert_config_from_json(&c, bad_act, strlen(bad_act)), LT_ECONFIG, "hidden_act = \"gelu_new\"");
+    const char *no_vocab = "{\"hidden_size\": 8}";
+    FAILS_WITH(lt_bert_config_from_json(&c, no_vocab, strlen(no_vocab)), LT_ECONFIG, "no vocab_size");
+    const char *heads = "{\"vocab_size\": 10, \"hidden_size\": 8, \"num_hidden_layers\": 1, \"num_attention_heads\": 3,"
+                        " \"intermediate_size\": 16}";
+    FAILS_WITH(lt_bert_config_from_json(&c, heads, strlen(heads)), LT_ECONFIG, "not divisible");
+    printf("  argument errors name the field and the numbers\n");
+}
+
+int main(void) {
+    g_be = lt_backend_cpu();
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/tests/golden/bert", tu_source_dir());
+    lt_bert *m;
+    batch bt;
+    golden(dir, &m, &bt);
+    save_reload(m, &bt);
+    errors(m, &bt);
+    finite_differences();
+    lt_bert_free(m);
+    free(bt.ids), free(bt.lens), free(bt.pos), free(bt.target);
+    lt_backend *cuda;
+    if (lt_backend_cuda(&cuda, 0) < 0) {
+        printf("  golden on cuda: skipped: no CUDA device\n");
+    } else {
+        g_be = cuda;
+        if (!golden(dir, &m, &bt)) {
+            save_reload(m, &bt);
+            lt_bert_free(m);
+        }
+        free(bt.ids), free(bt.lens), free(bt.pos), free(bt.target);
+        lt_backend_release(cuda);
+    }
+    return tu_finish("test_bert");
+}
