@@ -10,6 +10,12 @@ int lt_cmd_synth(int argc, char **argv);
 int lt_cmd_import(int argc, char **argv);
 int lt_cmd_vocab(int argc, char **argv);
 int lt_cmd_run(int argc, char **argv);
+int lt_cmd_pretrain(int argc, char **argv);
+int lt_cmd_embed(int argc, char **argv);
+
+struct lt_backend;
+/* "cpu", "cuda" or "cuda:N" -> a backend (the CPU one is shared: do not release it). */
+int lt_cli_backend(const char *spec, struct lt_backend **out);
 
 /* A subcommand option: a short name for one config setting. */
 typedef struct {

@@ -1,0 +1,98 @@
+/* longtail embed: re-embed a whole catalog with a text encoder, shard by shard, resumable.
+ * The token shards come from `longtail vocab`; the model from `longtail pretrain` (or any BERT
+ * checkpoint in the Hugging Face layout: config.json + model.safetensors). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "longtail/bert.h"
+#include "longtail/embed.h"
+#include "longtail/error.h"
+#include "longtail/log.h"
+#include "longtail/tokens.h"
+
+static const lt_cli_opt opts[] = {
+    {"--data", "embed.data", 0, "folder with the token shards (from longtail vocab)"},
+    {"--model", "embed.model", 0, "encoder: a folder with config.json + model.safetensors"},
+    {"--out", "embed.out", 0, "folder for the embedding shards (default: DATA/emb)"},
+    {"--batch", "embed.batch", 0, "sequences per batch (default 256)"},
+    {"--max-tokens", "embed.max_tokens", 0, "padded tokens per batch (default 16384)"},
+    {"--bf16", "embed.bf16", 1, "store embeddings as bf16 (half the disk; default f32)"},
+    {"--device", "embed.device", 0, "cpu or cuda[:N] (default cpu)"},
+    {0},
+};
+
+/* "cpu", "cuda" or "cuda:N" */
+int lt_cli_backend(const char *spec, lt_backend **out) {
+    *out = NULL;
+    if (!spec || !strcmp(spec, "cpu")) return *out = lt_backend_cpu(), 0;
+    if (!strncmp(spec, "cuda", 4) && (spec[4] == 0 || spec[4] == ':')) return lt_backend_cuda(out, spec[4] ? atoi(spec + 5) : 0);
+    return lt_error(LT_ECONFIG, "device '%s': expected cpu, cuda or cuda:N", spec);
+}
+
+int lt_cmd_embed(int argc, char **argv) {
+    lt_config *c;
+    char **pos;
+    int npos;
+    int r = lt_cli_parse("embed", "--data DIR --model DIR [--out DIR]", opts, argc, argv, &c, &pos, &npos);
+    if (r) return r == 1 ? 0 : 2;
+    free(pos);
+    const char *data = lt_config_str(c, "embed.data", NULL), *model = lt_config_str(c, "embed.model", NULL);
+    char out_default[4096];
+    lt_embed_opts o;
+    lt_embed_opts_init(&o);
+    int bf16 = 0, rc;
+    if ((rc = lt_config_int(c, "embed.batch", o.max_batch, &o.max_batch)) < 0 ||
+        (rc = lt_config_int(c, "embed.max_tokens", o.max_tokens, &o.max_tokens)) < 0 ||
+        (rc = lt_config_bool(c, "embed.bf16", 0, &bf16)) < 0) {
+        lt_config_free(c);
+        return lt_cli_fail("embed", rc) + 1;
+    }
+    if (!data || !model || o.max_batch < 1 || o.max_tokens < 1) {
+        fprintf(stderr, "longtail embed: needs --data DIR and --model DIR, and a positive batch (longtail embed --help)\n");
+        lt_config_free(c);
+        return 2;
+    }
+    snprintf(out_default, sizeof out_default, "%s/emb", data);
+    const char *out = lt_config_str(c, "embed.out", out_default);
+    o.stored = bf16 ? LT_BF16 : LT_F32;
+    lt_backend *be = NULL;
+    lt_bert *m = NULL;
+    rc = lt_cli_backend(lt_config_str(c, "embed.device", "cpu"), &be);
+    if (!rc) rc = lt_bert_load(&m, be, model, 0);
+    /* the longest token row of the catalog bounds T */
+    int64_t max_len = 0;
+    if (!rc) {
+        char p[8192];
+        lt_token_shard t;
+        snprintf(p, sizeof p, "%s/tokens-00000.h5", data);
+        rc = lt_token_shard_read(p, &t);
+        if (!rc) max_len = t.max_len, lt_token_shard_free(&t);
+    }
+    const lt_bert_config *bc = m ? lt_bert_get_config(m) : NULL;
+    if (!rc && max_len > bc->max_pos)
+        rc = lt_error(LT_ECONFIG, "token shards hold up to %lld ids, the model has %lld positions", (long long)max_len,
+                      (long long)bc->max_pos);
+    if (!rc) rc = lt_bert_reserve(m, o.max_batch, max_len, 0, 0);
+    lt_embed_stats st;
+    if (!rc) {
+        char desc[512];
+        snprintf(desc, sizeof desc, "bert L%lld H%lld A%lld from %s", (long long)bc->layers, (long long)bc->hidden,
+                 (long long)bc->heads, model);
+        lt_encoder enc = {.ctx = m, .dim = bc->hidden, .normalized = bc->normalize, .model = desc, .encode = lt_bert_encode};
+        lt_info("embed: %s on %s", desc, lt_backend_describe(be));
+        rc = lt_embed_run(data, out, &enc, &o, &st);
+    }
+    if (!rc) {
+        printf("embedded %lld items in %.1fs (%.0f items/s; %lld shards written, %lld already done) -> %s\n",
+               (long long)st.items, st.seconds, st.items_per_s, (long long)st.shards, (long long)st.skipped, out);
+        if (st.tokens)
+            printf("  %lld tokens, padding %.1f%%\n", (long long)st.tokens,
+                   100.0 * ((double)st.padded / (double)st.tokens - 1.0));
+    }
+    lt_bert_free(m);
+    if (be && be != lt_backend_cpu()) lt_backend_release(be);
+    lt_config_free(c);
+    return rc < 0 ? lt_cli_fail("embed", rc) : 0;
+}
