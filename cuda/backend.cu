@@ -122,6 +122,7 @@ static lt_backend_ops make_ops(void) {
     o.reduce_rows = lt__cuda_reduce_rows, o.sumsq = lt__cuda_sumsq;
     o.adamw = lt__cuda_adamw;
     o.topk = lt__cuda_topk;
+    o.kmeans_assign = lt__cuda_kmeans_assign, o.kmeans_update = lt__cuda_kmeans_update;
     return o;
 }
 static const lt_backend_ops cuda_ops = make_ops();

@@ -47,6 +47,7 @@ static const lt_backend_ops cpu_ops = {
     .reduce_rows = lt__cpu_reduce_rows, .sumsq = lt__cpu_sumsq,
     .adamw = lt__cpu_adamw,
     .topk = lt__cpu_topk,
+    .kmeans_assign = lt__cpu_kmeans_assign, .kmeans_update = lt__cpu_kmeans_update,
 };
 
 /* GEMM goes through the gemm slot, which needs BLAS; if no BLAS loads, every other op still
