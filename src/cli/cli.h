@@ -10,6 +10,7 @@ int lt_cmd_synth(int argc, char **argv);
 int lt_cmd_import(int argc, char **argv);
 int lt_cmd_vocab(int argc, char **argv);
 int lt_cmd_run(int argc, char **argv);
+int lt_cmd_cluster(int argc, char **argv);
 
 /* A subcommand option: a short name for one config setting. */
 typedef struct {
