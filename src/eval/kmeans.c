@@ -66,18 +66,15 @@ static int feed_init(feed *f, lt_backend *be, lt_vecs *src, int64_t chunk, doubl
     /* mem_bytes < 0: never keep a copy (the source's memory changes between calls) */
     double bytes = 4.0 * (double)f->n * (double)f->d;
     int fits = bytes <= (mem_bytes > 0 ? mem_bytes : mem_bytes < 0 ? -1.0 : 4.0 * (1 << 30));
-    if (chunk <= 0) /* whole passes in few calls; streaming buffers of ~256 MiB */
-        chunk = f->cuda || !fits ? ((int64_t)1 << 26) / f->d : f->n;
-    if (chunk > f->n) chunk = f->n;
-    if (chunk < 1) chunk = 1;
-    f->chunk = chunk;
+    int64_t stream_rows = ((int64_t)1 << 26) / f->d; /* ~256 MiB per streamed chunk */
     f->host = lt_vecs_data(src);
     int rc = 0;
     if (!f->host && fits) { /* load once */
+        int64_t step = stream_rows > 0 ? stream_rows : 1;
         f->owned = malloc(sizeof(float) * (size_t)(f->n * f->d + 1));
         if (!f->owned) rc = lt_error(LT_ENOMEM, "kmeans: out of memory loading %s", lt_vecs_name(src));
-        for (int64_t b = 0; b < f->n && !rc; b += chunk)
-            rc = lt_vecs_read(src, b, f->n - b < chunk ? f->n - b : chunk, f->owned + b * f->d);
+        for (int64_t b = 0; b < f->n && !rc; b += step)
+            rc = lt_vecs_read(src, b, f->n - b < step ? f->n - b : step, f->owned + b * f->d);
         f->host = f->owned;
     }
     if (!rc && f->cuda && fits) {
@@ -92,6 +89,12 @@ static int feed_init(feed *f, lt_backend *be, lt_vecs *src, int64_t chunk, doubl
             free(f->owned), f->owned = NULL, f->host = lt_vecs_data(src); /* the device copy is the one used */
         }
     }
+    /* Chunks: the whole matrix in one call when it sits in host memory for the CPU; up to 4M rows
+     * per call when it sits on the device (one sync per pass, bounded scratch); else streamed. */
+    if (chunk <= 0) chunk = f->dev.data ? ((int64_t)1 << 22) : (!f->cuda && f->host) ? f->n : stream_rows;
+    if (chunk > f->n) chunk = f->n;
+    if (chunk < 1) chunk = 1;
+    f->chunk = chunk;
     if (!rc && !f->host && !f->dev.data) {
         f->hbuf = malloc(sizeof(float) * (size_t)(chunk * f->d));
         if (!f->hbuf) rc = lt_error(LT_ENOMEM, "kmeans: out of memory for a chunk of %lld rows", (long long)chunk);
@@ -552,8 +555,11 @@ static int lloyd(feed *f, dev_state *s, const lt_kmeans_opts *o, lt_kmeans_resul
  * rate m_j / N_j (N_j = rows it has absorbed so far), as in Sculley's web-scale k-means. */
 static int minibatch(feed *f, dev_state *s, const lt_kmeans_opts *o, lt_kmeans_result *r, int64_t *cnt) {
     int64_t n = f->n, d = f->d, k = s->k, B = o->minibatch;
-    if (B > f->chunk) B = f->chunk;
-    int64_t block = f->chunk, nblocks = (n + block - 1) / block;
+    if (B > n) B = n;
+    /* blocks: the unit read from the source and shuffled, large enough to mix many batches */
+    int64_t block = 16 * B > 65536 ? 16 * B : 65536, nblocks;
+    if (block > n) block = n;
+    nblocks = (n + block - 1) / block;
     int32_t *order = malloc(sizeof(int32_t) * (size_t)nblocks);
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)block), *a = malloc(sizeof(int32_t) * (size_t)B);
     float *batch = malloc(sizeof(float) * (size_t)(B * d)), *dd = malloc(sizeof(float) * (size_t)B);
@@ -573,12 +579,13 @@ static int minibatch(feed *f, dev_state *s, const lt_kmeans_opts *o, lt_kmeans_r
         lt_rng_shuffle_i32(&rng, order, (size_t)nblocks);
         for (int64_t bi = 0; bi < nblocks && !rc; bi++) {
             int64_t b0 = (int64_t)order[bi] * block, m = n - b0 < block ? n - b0 : block;
-            if ((rc = lt_vecs_read(f->src, b0, m, blk))) break;
+            const float *rows = f->host ? f->host + b0 * d : blk;
+            if (!f->host && (rc = lt_vecs_read(f->src, b0, m, blk))) break;
             for (int64_t i = 0; i < m; i++) perm[i] = (int32_t)i;
             lt_rng_shuffle_i32(&rng, perm, (size_t)m);
             for (int64_t p = 0; p < m && !rc; p += B) {
                 int64_t mb = m - p < B ? m - p : B;
-                for (int64_t i = 0; i < mb; i++) memcpy(batch + i * d, blk + perm[p + i] * d, sizeof(float) * (size_t)d);
+                for (int64_t i = 0; i < mb; i++) memcpy(batch + i * d, rows + perm[p + i] * d, sizeof(float) * (size_t)d);
                 rc = dev_set_centroids(s, r->centroids, k);
                 if (!rc) rc = dev_zero_sums(s);
                 if (!rc) rc = dev_assign(s, &bf, 0, mb, k, a, dd, 1);
