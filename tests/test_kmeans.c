@@ -10,6 +10,7 @@
  *  - bad shapes, bad options and NaN inputs fail with messages that name the field. */
 #include <math.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "longtail/backend.h"
 #include "longtail/cluster.h"
@@ -289,6 +290,125 @@ static void test_tsne(void) {
     free(x), free(y), free(y2), free(truth);
 }
 
+/* ---- longtail cluster end to end -------------------------------------------------------------------- */
+
+#ifdef LONGTAIL_HAVE_HDF5
+#include "longtail/embeddings.h"
+#include "longtail/shard.h"
+
+/* A shop of 3 product families on 3 blobs: family 0 gets 20 interactions per item, family 1 gets
+ * 6, family 2 (the planted long tail) 1. Embeddings in 2 shards, catalog, events; then
+ * lt_cluster_run must find family 2 as the one long-tail cluster, write cluster.h5 with its
+ * schema and datasets, and the report with its plots. */
+static void test_cluster_run(void) {
+    char root[] = "/tmp/lt-test-cluster-XXXXXX";
+    if (!mkdtemp(root)) {
+        CHECK_MSG(0, "mkdtemp failed");
+        return;
+    }
+    char data[4200], emb[4200], out[4200], path[4300];
+    snprintf(data, sizeof data, "%s/data", root), snprintf(emb, sizeof emb, "%s/emb", root);
+    snprintf(out, sizeof out, "%s/out", root);
+    int64_t n = 300, d = 8;
+    int32_t *fam = malloc(sizeof(int32_t) * n);
+    float *x = make_blobs(n, d, 3, 10, 4, fam);
+    lt_catalog cat = {0};
+    lt_events ev = {.n_items = n};
+    static const char *names[3] = {"Lipstick", "Shampoo", "Rare Perfume"};
+    int64_t per_family[3] = {20, 6, 1}, total = 0;
+    for (int64_t i = 0; i < n; i++) total += per_family[fam[i]];
+    ev.n_users = 10, ev.n_events = total;
+    ev.user_off = malloc(sizeof(int64_t) * 11), ev.item = malloc(sizeof(int32_t) * total), ev.time = malloc(8 * total);
+    int64_t e = 0;
+    for (int64_t i = 0; i < n; i++) {
+        char id[32], title[64];
+        snprintf(id, sizeof id, "item%lld", (long long)i);
+        snprintf(title, sizeof title, "%s no. %lld", names[fam[i]], (long long)i);
+        OK(lt_strs_push(&cat.item_id, id, strlen(id)));
+        OK(lt_strs_push(&cat.title, title, strlen(title)));
+        OK(lt_strs_push(&cat.description, "", 0));
+        OK(lt_strs_push(&cat.category, names[fam[i]], strlen(names[fam[i]])));
+        for (int64_t c = 0; c < per_family[fam[i]]; c++) ev.item[e] = (int32_t)i, ev.time[e] = e, e++;
+    }
+    cat.n = n;
+    for (int u = 0; u <= 10; u++) ev.user_off[u] = total * u / 10;
+    for (int u = 0; u < 10; u++) {
+        char id[16];
+        snprintf(id, sizeof id, "u%d", u);
+        OK(lt_strs_push(&ev.user_id, id, strlen(id)));
+    }
+    OK(lt_catalog_save(&cat, data, 1000, "test"));
+    snprintf(path, sizeof path, "%s/events.h5", data);
+    OK(lt_events_save(&ev, path, "test"));
+    for (int sh = 0; sh < 2; sh++) {
+        lt_emb_shard es = {.item_begin = sh * 150, .n = 150, .n_total = n, .shard_index = sh, .shard_count = 2, .dim = d,
+                           .data = x + sh * 150 * d};
+        lt_emb_shard_path(path, sizeof path, emb, sh);
+        if (sh == 0) mkdir(emb, 0777);
+        OK(lt_emb_shard_write(path, &es, sh ? LT_BF16 : LT_F32, "test blobs"));
+    }
+    lt_cluster_opts o;
+    lt_cluster_opts_init(&o);
+    o.data = data, o.emb = emb, o.out = out, o.km.k = 3, o.tsne_points = 200, o.quiet = 1;
+    OK(lt_cluster_run(&o));
+
+    lt_shard *h;
+    snprintf(path, sizeof path, "%s/cluster.h5", out);
+    OK(lt_shard_open(&h, path, "clusters", 1));
+    int32_t *as = malloc(sizeof(int32_t) * n);
+    uint8_t lt[3];
+    float att[3];
+    int64_t k = 0;
+    OK(lt_shard_read(h, "assign", LT_I32, as, sizeof(int32_t) * n));
+    OK(lt_shard_read(h, "long_tail", LT_U8, lt, sizeof lt));
+    OK(lt_shard_read(h, "attention", LT_F32, att, sizeof att));
+    OK(lt_shard_attr_i64(h, "", "k", &k));
+    static const char *need[] = {"dist", "centroids", "sizes", "reps", "pca2", "pca_components", "tsne", "tsne_items",
+                                 "popularity", "head", "interactions", "label/values"};
+    int missing = 0;
+    for (size_t i = 0; i < sizeof need / sizeof *need; i++) missing += !lt_shard_has(h, need[i]);
+    lt_shard_close(h);
+    double ari = lt_adjusted_rand_index(fam, as, n);
+    int32_t rare = -1; /* the cluster of family 2 */
+    for (int64_t i = 0; i < n; i++)
+        if (fam[i] == 2) rare = as[i];
+    int flagged_right = 1;
+    for (int j = 0; j < 3; j++) flagged_right &= lt[j] == (j == rare);
+    int files = 1;
+    static const char *outs[] = {"report.md", "popularity.svg", "clusters.svg", "map_pca.svg", "map_tsne.svg"};
+    for (size_t i = 0; i < sizeof outs / sizeof *outs; i++) {
+        snprintf(path, sizeof path, "%s/%s", out, outs[i]);
+        files &= access(path, R_OK) == 0;
+    }
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/report.md", out);
+    char *md = tu_slurp(path, &len);
+    int says = md && strstr(md, "**1 of 3 clusters** are long-tail") && strstr(md, "Rare Perfume 100%");
+    printf("  longtail cluster end to end: ARI %.3f, long-tail cluster %d (attention %.2f) %s, %d datasets missing, "
+           "report and plots %s %s\n", ari, rare, rare >= 0 ? att[rare] : -1.0, flagged_right ? "flagged alone" : "NOT flagged",
+           missing, files && says ? "written" : "MISSING", ari > 0.99 && flagged_right && !missing && files && says && k == 3 ? "ok" : "FAIL");
+    CHECK(ari > 0.99 && flagged_right && missing == 0 && files && says && k == 3);
+
+    /* an embedding set that does not match the catalog is refused, naming both */
+    lt_cluster_opts bad = o;
+    snprintf(path, sizeof path, "%s/emb2", root);
+    mkdir(path, 0777);
+    char p2[4400];
+    lt_emb_shard es = {.n = 100, .n_total = 100, .shard_count = 1, .dim = d, .data = x};
+    lt_emb_shard_path(p2, sizeof p2, path, 0);
+    OK(lt_emb_shard_write(p2, &es, LT_F32, "short"));
+    bad.emb = path;
+    FAILS_WITH(lt_cluster_run(&bad), LT_ESHAPE, "has 300 items, the embeddings in");
+    free(md), free(as), free(fam), free(x);
+    lt_catalog_free(&cat);
+    lt_events_free(&ev);
+    snprintf(path, sizeof path, "rm -rf '%s'", root);
+    if (system(path) != 0) fprintf(stderr, "could not remove %s\n", root);
+}
+#else
+static void test_cluster_run(void) { printf("  longtail cluster end to end: skipped: built without HDF5\n"); }
+#endif
+
 static void test_errors(void) {
     float x[4 * 3] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
     lt_vecs *v;
@@ -326,6 +446,7 @@ int main(void) {
     test_pca(g_cpu, "cpu");
     if (g_cuda) test_pca(g_cuda, "cuda");
     test_tsne();
+    test_cluster_run();
     test_errors();
     if (g_cuda) lt_backend_release(g_cuda);
     return tu_finish("test_kmeans");
