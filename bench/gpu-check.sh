@@ -87,6 +87,9 @@ cuda_skip=$(grep -c "skipped: no CUDA device" "$out/test_ops.log")
 say "bench/gemm"
 run "$build/bench/gemm" --json "$out/gemm.json" > "$out/gemm.log" 2>&1
 cat "$out/gemm.log"
+say "bench/kmeans"
+run "$build/bench/kmeans" --rounds 1 --json "$out/kmeans.json" > "$out/kmeans.log" 2>&1
+cat "$out/kmeans.log"
 
 # ---- summary --------------------------------------------------------------------------------------
 echo
@@ -97,5 +100,8 @@ printf "%-34s %s\n" "gemm cpu ratio (goal >= 0.8)" "$(grep -o '"ratio": [0-9.]*'
 for m in fp32 tf32 bf16; do
   printf "%-34s %s\n" "gemm cuda $m TFLOP/s" "$(grep -o "\"cuda_${m}_tflops\": [0-9.]*" "$out/gemm.json" 2>/dev/null | cut -d' ' -f2)"
 done
+jnum() { grep -o "\"$1\": [0-9.e+-]*" "$2" 2>/dev/null | head -1 | cut -d' ' -f2; }
+printf "%-34s %s\n" "kmeans cpu faiss/longtail (>= 2)" "$(jnum ratio_faiss "$out/kmeans.json")"
+printf "%-34s %s\n" "kmeans cuda 1Mx256 k=20k 25 it (s)" "$(jnum longtail_bf16_s "$out/kmeans.json") (goal <= 1.5; torch tf32: $(jnum torch_tf32_s "$out/kmeans.json"))"
 grep -E "FAIL" "$out/test_ops.log" | head -20
 [ "$tests_rc" = 0 ] && [ "$ops_rc" = 0 ]

@@ -105,7 +105,7 @@ static double objective(lt_backend *be, const lt_tensor *x, const float *c, int6
         lt_tensor hc = lt_view2((void *)c, LT_F32, LT_CPU, k, d), hn = lt_view1(cn, LT_F32, LT_CPU, k);
         lt_tensor hd = lt_view1(dist, LT_F32, LT_CPU, n);
         if (!lt_tensor_copy(be, &tc, &hc) && !lt_tensor_copy(be, &tn, &hn) &&
-            !lt_kmeans_assign(be, &ta, &td, x, &tc, &tn) && !lt_tensor_copy(be, &hd, &td)) {
+            !lt_kmeans_assign(be, &ta, &td, NULL, x, &tc, &tn) && !lt_tensor_copy(be, &hd, &td)) {
             obj = 0;
             for (int64_t i = 0; i < n; i++) obj += dist[i];
         }
@@ -118,19 +118,19 @@ static double objective(lt_backend *be, const lt_tensor *x, const float *c, int6
 }
 
 typedef struct {
-    double seconds, seconds_iter, objective;
+    double seconds, seconds_iter, objective, pruned; /* pruned: share of row x iteration work skipped */
     int iters;
     float *centroids;
 } lt_run;
 
 static int run_longtail(lt_backend *be, const float *x, int64_t n, int64_t d, const float *init, int64_t k, int iters,
-                        lt_run *out) {
+                        int prune, lt_run *out) {
     lt_vecs *v;
     LT_TRY(lt_vecs_memory(&v, x, n, d));
     lt_kmeans_opts o;
     lt_kmeans_opts_init(&o);
     o.k = k, o.init = LT_KM_INIT_GIVEN, o.centroids0 = init, o.max_iter = iters, o.tol = 0, o.final_assign = 0;
-    o.mem_bytes = 64.0 * (1 << 30);
+    o.mem_bytes = 64.0 * (1 << 30), o.prune = prune;
     lt_kmeans_result r;
     double t = lt_seconds();
     int rc = lt_kmeans(be, v, &o, &r);
@@ -138,6 +138,7 @@ static int run_longtail(lt_backend *be, const float *x, int64_t n, int64_t d, co
     lt_vecs_free(v);
     if (rc) return rc;
     out->seconds = t, out->seconds_iter = r.seconds_iter, out->iters = r.iters;
+    out->pruned = r.iters ? (double)r.pruned_rows / ((double)r.iters * (double)n) : 0;
     free(out->centroids);
     out->centroids = r.centroids, r.centroids = NULL;
     lt_kmeans_result_free(&r);
@@ -251,12 +252,16 @@ static int cpu_section(int64_t n, int64_t d, int64_t k, int iters, int rounds, i
     int have_dir = refs && work_dir(dir, sizeof dir);
     if (have_dir && (write_f32(dir, "x.f32", x, (size_t)(n * d)) || write_f32(dir, "init.f32", init, (size_t)(k * d))))
         have_dir = 0;
-    lt_run lt = {0}, best = {0};
+    lt_run lt = {0}, best = {0}, full = {0}; /* with and without the bounds */
     for (int r = 0; r < rounds; r++) {
-        if (run_longtail(cpu, x, n, d, init, k, iters, &lt) < 0) return fprintf(stderr, "kmeans: %s\n", lt_last_error()), 1;
-        if (!best.seconds || lt.seconds < best.seconds) {
-            free(best.centroids);
-            best = lt, lt.centroids = NULL;
+        for (int prune = 1; prune >= 0; prune--) {
+            lt_run *keep = prune ? &best : &full;
+            if (run_longtail(cpu, x, n, d, init, k, iters, prune, &lt) < 0)
+                return fprintf(stderr, "kmeans: %s\n", lt_last_error()), 1;
+            if (!keep->seconds || lt.seconds < keep->seconds) {
+                free(keep->centroids);
+                *keep = lt, lt.centroids = NULL;
+            }
         }
         char *js = have_dir ? run_refs(dir, n, d, k, iters, "faiss,sklearn") : NULL;
         for (int i = 0; i < 2 && refs; i++) {
@@ -270,6 +275,8 @@ static int cpu_section(int64_t n, int64_t d, int64_t k, int iters, int rounds, i
     free(lt.centroids);
     lt_tensor xt = lt_view2(x, LT_F32, LT_CPU, n, d);
     best.objective = objective(cpu, &xt, best.centroids, k);
+    full.objective = objective(cpu, &xt, full.centroids, k);
+    int same = !memcmp(best.centroids, full.centroids, sizeof(float) * (size_t)(k * d));
     for (int i = 0; i < 2 && have_dir; i++) {
         char name[64];
         snprintf(name, sizeof name, "%s.f32", rr[i].name);
@@ -281,8 +288,10 @@ static int cpu_section(int64_t n, int64_t d, int64_t k, int iters, int rounds, i
     double base_obj = rr[0].ok ? rr[0].objective : best.objective, base_s = rr[0].ok ? rr[0].seconds : best.seconds;
     printf("\n  %-34s %10s %7s  %14s  %8s  %7s\n", "what", "time", "iters", "objective", "vs faiss", "speed");
     char note[128];
-    snprintf(note, sizeof note, "best of %d rounds (all three); iterations alone %.2f s", rounds, best.seconds_iter);
+    snprintf(note, sizeof note, "bounds skipped %.0f%% of the row-iterations; best of %d rounds", 100 * best.pruned, rounds);
     print_row("longtail lt_kmeans (cpu)", best.seconds, best.iters, best.objective, base_obj, base_s, note);
+    snprintf(note, sizeof note, "every row every iteration; centroids %s the above", same ? "bit-identical to" : "DIFFER from");
+    print_row("longtail, bounds off (prune = 0)", full.seconds, full.iters, full.objective, base_obj, base_s, note);
     for (int i = 0; i < 2; i++) {
         if (rr[i].ok) print_row(rr[i].label, rr[i].seconds, rr[i].iters, rr[i].objective, base_obj, base_s, rr[i].note);
         else printf("  %-34s skipped: %s\n", rr[i].label, refs ? rr[i].note : "--no-ref");
@@ -294,8 +303,10 @@ static int cpu_section(int64_t n, int64_t d, int64_t k, int iters, int rounds, i
     }
     if (json) {
         fprintf(json, "\"cpu\": {\"n\": %lld, \"d\": %lld, \"k\": %lld, \"iters\": %d, \"longtail_s\": %.4f, "
-                      "\"longtail_objective\": %.8g", (long long)n, (long long)d, (long long)k, iters, best.seconds,
-                best.objective);
+                      "\"longtail_objective\": %.8g, \"longtail_pruned\": %.4f, \"longtail_noprune_s\": %.4f, "
+                      "\"longtail_noprune_objective\": %.8g, \"same_centroids\": %d",
+                (long long)n, (long long)d, (long long)k, iters, best.seconds, best.objective, best.pruned, full.seconds,
+                full.objective, same);
         for (int i = 0; i < 2; i++)
             if (rr[i].ok)
                 fprintf(json, ", \"%s_s\": %.4f, \"%s_objective\": %.8g", rr[i].name, rr[i].seconds, rr[i].name, rr[i].objective);
@@ -304,7 +315,9 @@ static int cpu_section(int64_t n, int64_t d, int64_t k, int iters, int rounds, i
                     (best.objective - rr[0].objective) / rr[0].objective);
         fputc('}', json);
     }
-    free(best.centroids), free(x), free(init);
+    if (rr[0].ok)
+        printf("ratio faiss / longtail with the bounds off = %.2f\n", rr[0].seconds / full.seconds);
+    free(best.centroids), free(full.centroids), free(x), free(init);
     return 0;
 }
 
@@ -325,9 +338,9 @@ static int gpu_section(int64_t n, int64_t d, int64_t k, int iters, int refs, int
         return fprintf(stderr, "kmeans: %s\n", lt_last_error()), 1;
     lt_run warm = {0}, bf = {0}, f32 = {0};
     lt_backend_set_math(be, LT_MATH_BF16);
-    int rc = run_longtail(be, x, n, d, init, k, 1, &warm); /* module load, pools, cuBLAS: not timed */
-    if (!rc) rc = run_longtail(be, x, n, d, init, k, iters, &bf);
-    if (!rc && fp32) lt_backend_set_math(be, LT_MATH_FP32), rc = run_longtail(be, x, n, d, init, k, iters, &f32);
+    int rc = run_longtail(be, x, n, d, init, k, 1, 0, &warm); /* module load, pools, cuBLAS: not timed */
+    if (!rc) rc = run_longtail(be, x, n, d, init, k, iters, 0, &bf);
+    if (!rc && fp32) lt_backend_set_math(be, LT_MATH_FP32), rc = run_longtail(be, x, n, d, init, k, iters, 0, &f32);
     if (rc) return fprintf(stderr, "kmeans (cuda): %s\n", lt_last_error()), 1;
     bf.objective = objective(be, &xt, bf.centroids, k);
     if (fp32) f32.objective = objective(be, &xt, f32.centroids, k);

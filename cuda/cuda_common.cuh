@@ -210,7 +210,8 @@ int lt__cuda_adamw(lt_backend *be, float *p, const float *g, float *m, float *v,
 int lt__cuda_topk(lt_backend *be, float *vals, int32_t *idx, const float *x, int64_t rows,
                   int64_t cols, int k);
 
-int lt__cuda_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
+int lt__cuda_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, float *second,
+                           const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
 int lt__cuda_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
                            int64_t n, int64_t k, int64_t d);
 

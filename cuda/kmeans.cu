@@ -22,13 +22,26 @@
 
 __device__ __forceinline__ bool km_better(float v, int i, float bv, int bi) { return v < bv || (v == bv && i < bi); }
 
-/* Merge (v, i) candidates across the lanes `width` apart and below (xor butterfly): every lane
- * of the group ends with the group's best. */
-__device__ __forceinline__ void km_shfl_best(float &v, int &i, int from, int to) {
+/* A new score v for column col: the running best (bv, bi) and runner-up bs. */
+__device__ __forceinline__ void km_push(float v, int col, float &bv, int &bi, float &bs) {
+    if (v < bv) bs = bv, bv = v, bi = col;
+    else if (v < bs) bs = v;
+}
+
+/* Two candidates (v, i, s) merged: the better best wins, the runner-up is the lesser of the
+ * winner's runner-up and the loser's best. */
+__device__ __forceinline__ void km_merge(float &v, int &i, float &s, float ov, int oi, float os) {
+    if (km_better(ov, oi, v, i)) s = fminf(os, v), v = ov, i = oi;
+    else s = fminf(s, ov);
+}
+
+/* Merge across the lanes `from` apart and below (xor butterfly): every lane of the group ends
+ * with the group's best and runner-up. */
+__device__ __forceinline__ void km_shfl_best(float &v, int &i, float &s, int from, int to) {
     for (int m = from; m >= to; m >>= 1) {
-        float ov = __shfl_xor_sync(LT_FULL_MASK, v, m);
+        float ov = __shfl_xor_sync(LT_FULL_MASK, v, m), os = __shfl_xor_sync(LT_FULL_MASK, s, m);
         int oi = __shfl_xor_sync(LT_FULL_MASK, i, m);
-        if (km_better(ov, oi, v, i)) v = ov, i = oi;
+        km_merge(v, i, s, ov, oi, os);
     }
 }
 
@@ -42,15 +55,16 @@ __device__ __forceinline__ void km_shfl_best(float &v, int &i, int from, int to)
 /* Thread (ty, tx) of a 16 x 16 grid owns rows ty + 16 i and columns tx + 16 j of each tile:
  * the columns it visits only grow, so strict < keeps the first of equal values. */
 __global__ void __launch_bounds__(KF_THREADS)
-km_assign_f32(int32_t *assign, const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d) {
+km_assign_f32(int32_t *assign, float *second, const float *x, const float *c, const float *cnorm, int64_t n, int64_t k,
+              int64_t d) {
     __shared__ float xs[KF_BK][KF_BM + 4];
     __shared__ float cs[KF_BK][KF_BN + 4];
     const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
     const int64_t row0 = (int64_t)blockIdx.x * KF_BM;
-    float bv[4];
+    float bv[4], bs[4];
     int bi[4];
 #pragma unroll
-    for (int i = 0; i < 4; i++) bv[i] = INFINITY, bi[i] = 0;
+    for (int i = 0; i < 4; i++) bv[i] = bs[i] = INFINITY, bi[i] = 0;
 
     for (int64_t c0 = 0; c0 < k; c0 += KF_BN) {
         float acc[4][4];
@@ -85,18 +99,18 @@ km_assign_f32(int32_t *assign, const float *x, const float *c, const float *cnor
             if (col >= k) break;
             float cn = cnorm[col];
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                float v = cn - 2.0f * acc[i][j];
-                if (v < bv[i]) bv[i] = v, bi[i] = (int)col;
-            }
+            for (int i = 0; i < 4; i++) km_push(cn - 2.0f * acc[i][j], (int)col, bv[i], bi[i], bs[i]);
         }
     }
     /* the 16 threads of a row are lanes tx = 0..15 of one half-warp */
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-        km_shfl_best(bv[i], bi[i], 8, 1);
+        km_shfl_best(bv[i], bi[i], bs[i], 8, 1);
         int64_t row = row0 + ty + 16 * i;
-        if (tx == 0 && row < n) assign[row] = bi[i];
+        if (tx == 0 && row < n) {
+            assign[row] = bi[i];
+            if (second) second[row] = bs[i];
+        }
     }
 }
 
@@ -138,12 +152,12 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], 
  * 8 warps as 2 (rows) x 4 (centroids); a warp computes 64 x 32 of each 128 x 128 tile as 4 x 4
  * mma tiles. Thread (g = lane / 4, t = lane % 4) holds rows g and g + 8 of each m16 tile and
  * columns 2t, 2t + 1 of each n8 tile. */
-__global__ void __launch_bounds__(KB_THREADS)
-km_assign_bf16(int32_t *assign, const __nv_bfloat16 *xb, const __nv_bfloat16 *cb, const float *cnorm, int64_t n,
-               int64_t k, int64_t dp) {
+__global__ void __launch_bounds__(KB_THREADS, 2) /* 2 blocks per SM: at most 128 registers */
+km_assign_bf16(int32_t *assign, float *second, const __nv_bfloat16 *xb, const __nv_bfloat16 *cb, const float *cnorm,
+               int64_t n, int64_t k, int64_t dp) {
     extern __shared__ __align__(16) unsigned char km_smem[];
     __nv_bfloat16 *smem = (__nv_bfloat16 *)km_smem;
-    __shared__ float red_v[4][KB_BM];
+    __shared__ float red_v[4][KB_BM], red_s[4][KB_BM];
     __shared__ int red_i[4][KB_BM];
 
     const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, wm = warp / 4, wn = warp % 4;
@@ -169,10 +183,10 @@ km_assign_bf16(int32_t *assign, const __nv_bfloat16 *xb, const __nv_bfloat16 *cb
     };
 
     float acc[4][4][4];
-    float bv[8];
+    float bv[8], bs[8];
     int bi[8];
 #pragma unroll
-    for (int i = 0; i < 8; i++) bv[i] = INFINITY, bi[i] = 0;
+    for (int i = 0; i < 8; i++) bv[i] = bs[i] = INFINITY, bi[i] = 0;
 #pragma unroll
     for (int mi = 0; mi < 4; mi++)
 #pragma unroll
@@ -223,8 +237,8 @@ km_assign_bf16(int32_t *assign, const __nv_bfloat16 *xb, const __nv_bfloat16 *cb
                     for (int mi = 0; mi < 4; mi++)
 #pragma unroll
                         for (int h = 0; h < 2; h++) {
-                            float v = cn - 2.0f * acc[mi][ni][2 * h + e];
-                            if (v < bv[2 * mi + h]) bv[2 * mi + h] = v, bi[2 * mi + h] = (int)col;
+                            km_push(cn - 2.0f * acc[mi][ni][2 * h + e], (int)col, bv[2 * mi + h], bi[2 * mi + h],
+                                    bs[2 * mi + h]);
                             acc[mi][ni][2 * h + e] = 0.0f;
                         }
                 }
@@ -235,19 +249,19 @@ km_assign_bf16(int32_t *assign, const __nv_bfloat16 *xb, const __nv_bfloat16 *cb
     /* the four lanes t = 0..3 share rows; then the four column warps meet in shared memory */
 #pragma unroll
     for (int r = 0; r < 8; r++) {
-        km_shfl_best(bv[r], bi[r], 2, 1);
+        km_shfl_best(bv[r], bi[r], bs[r], 2, 1);
         if (t == 0) {
             int lr = wm * 64 + (r / 2) * 16 + (r % 2) * 8 + g;
-            red_v[wn][lr] = bv[r], red_i[wn][lr] = bi[r];
+            red_v[wn][lr] = bv[r], red_i[wn][lr] = bi[r], red_s[wn][lr] = bs[r];
         }
     }
     __syncthreads();
     if (tid < KB_BM && row0 + tid < n) {
-        float v = red_v[0][tid];
+        float v = red_v[0][tid], s = red_s[0][tid];
         int i = red_i[0][tid];
-        for (int w = 1; w < 4; w++)
-            if (km_better(red_v[w][tid], red_i[w][tid], v, i)) v = red_v[w][tid], i = red_i[w][tid];
+        for (int w = 1; w < 4; w++) km_merge(v, i, s, red_v[w][tid], red_i[w][tid], red_s[w][tid]);
         assign[row0 + tid] = i;
+        if (second) second[row0 + tid] = s;
     }
 }
 
@@ -260,7 +274,7 @@ __global__ void km_to_bf16(__nv_bfloat16 *dst, const float *src, int64_t rows, i
     }
 }
 
-/* dist[i] = ||x_i - c_assign[i]||^2 in the CPU's order (src/cpu/kmeans.c km_dist): 16 interleaved
+/* dist[i] = ||x_i - c_assign[i]||^2 in the CPU's order (src/cpu/kmeans.c lt__cpu_kmeans_dist): 16 interleaved
  * partial sums of fmaf, then a halving tree. One thread per row: the order is fixed. */
 __global__ void km_dist_rows(float *dist, const float *x, const float *c, const int32_t *assign, int64_t n,
                              int64_t d) {
@@ -288,12 +302,13 @@ __global__ void km_dist_rows(float *dist, const float *x, const float *c, const 
 
 static size_t km_align(size_t n) { return (n + 255) & ~(size_t)255; }
 
-extern "C" int lt__cuda_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, const float *x, const float *c,
-                                      const float *cnorm, int64_t n, int64_t k, int64_t d) {
+extern "C" int lt__cuda_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, float *second, const float *x,
+                                      const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d) {
     lt_cuda *cu = lt__cu(be);
     unsigned cap = (unsigned)cu->sm_count * 32;
     if (be->math == LT_MATH_FP32) {
-        km_assign_f32<<<lt__blocks(n, KF_BM, INT32_MAX), KF_THREADS, 0, cu->stream>>>(assign, x, c, cnorm, n, k, d);
+        km_assign_f32<<<lt__blocks(n, KF_BM, INT32_MAX), KF_THREADS, 0, cu->stream>>>(assign, second, x, c, cnorm, n, k,
+                                                                                   d);
         LT_LAUNCH_CHECK();
     } else {
         int64_t dp = (d + 7) / 8 * 8;
@@ -311,8 +326,8 @@ extern "C" int lt__cuda_kmeans_assign(lt_backend *be, int32_t *assign, float *di
             LT_CUDA_CHECK(cudaFuncSetAttribute(km_assign_bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, KB_SMEM));
             if (cu->device < 64) smem_set |= 1ull << cu->device;
         }
-        km_assign_bf16<<<lt__blocks(n, KB_BM, INT32_MAX), KB_THREADS, KB_SMEM, cu->stream>>>(assign, xb, cb, cnorm, n,
-                                                                                              k, dp);
+        km_assign_bf16<<<lt__blocks(n, KB_BM, INT32_MAX), KB_THREADS, KB_SMEM, cu->stream>>>(assign, second, xb, cb,
+                                                                                              cnorm, n, k, dp);
         LT_LAUNCH_CHECK();
     }
     km_dist_rows<<<lt__blocks(n, 128, cap), 128, 0, cu->stream>>>(dist, x, c, assign, n, d);

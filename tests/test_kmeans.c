@@ -117,6 +117,28 @@ static void test_determinism(void) {
     free(x), free(y);
 }
 
+/* The bounds skip rows, never change an assignment: with and without them, the same bits. */
+static void test_prune_exact(void) {
+    int64_t n = 8000, d = 16;
+    float *x = make_blobs(n, d, 40, 4, 12, NULL); /* overlapping: rows keep changing for a while */
+    for (int cosine = 0; cosine < 2; cosine++) {
+        lt_kmeans_opts o;
+        lt_kmeans_opts_init(&o);
+        o.k = 30, o.seed = 8, o.tol = 0, o.max_iter = 30, o.metric = cosine ? LT_KM_COSINE : LT_KM_L2;
+        lt_kmeans_result a = run_km(g_cpu, x, n, d, &o);
+        o.prune = 0;
+        lt_kmeans_result b = run_km(g_cpu, x, n, d, &o);
+        int same = !memcmp(a.centroids, b.centroids, sizeof(float) * 30 * d) && !memcmp(a.assign, b.assign, 4 * n) &&
+                   a.objective == b.objective;
+        double skipped = (double)a.pruned_rows / ((double)a.iters * (double)n);
+        printf("  bounds (%s): %.0f%% of the row-iterations skipped, result %s\n", cosine ? "cosine" : "L2",
+               100 * skipped, same ? "bit-identical to the full passes (good)" : "DIFFERENT");
+        CHECK(same && skipped > 0.2 && b.pruned_rows == 0);
+        lt_kmeans_result_free(&a), lt_kmeans_result_free(&b);
+    }
+    free(x);
+}
+
 /* 3 tight blobs and 5 given centroids, two of them far from everything: they start empty and
  * must be re-seeded, and every cluster ends non-empty. */
 static void test_empty_repair(void) {
@@ -440,6 +462,7 @@ int main(void) {
     test_minibatch(g_cpu, "cpu");
     if (g_cuda) test_minibatch(g_cuda, "cuda");
     test_determinism();
+    test_prune_exact();
     test_empty_repair();
     test_cosine();
     test_cuda_agrees();

@@ -70,6 +70,9 @@ typedef struct lt_kmeans_opts {
                                 larger data is streamed from its source every pass (0: 4 GiB) */
     int final_assign;        /* after the last update, assign once more so that assign and dist
                                 belong to the returned centroids (default 1) */
+    int prune;               /* Lloyd on the CPU with the rows in memory: skip the rows whose
+                                centroid provably cannot change (Hamerly's bounds with a margin for
+                                fp32 rounding: the same assignments, less work; default 1) */
     int verbose;             /* a line per iteration on stderr */
 } lt_kmeans_opts;
 
@@ -85,6 +88,7 @@ typedef struct lt_kmeans_result {
     int iters;         /* iterations (epochs) run */
     int converged;     /* stopped by tol or because no assignment changed */
     int64_t repaired;  /* empty clusters re-seeded over the run */
+    int64_t pruned_rows; /* row x iteration assignments the bounds proved unchanged (not computed) */
     double *history;   /* objective of each iteration's assignment [iters] */
     double seconds_init, seconds_iter, seconds_total;
     char init_used[32];

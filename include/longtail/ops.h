@@ -188,13 +188,16 @@ int lt_l2norm_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_t
  *   dist[i]   = ||x_i - c_assign[i]||^2, computed directly in fp32 (no cancellation) with one
  *               fixed order (16 interleaved partial sums of fmaf, then a halving tree), so every
  *               backend gives the same bits for the same assignment.
+ *   second[i] = the runner-up score: min over j != assign[i] of cnorm[j] - 2 x_i . c_j (+inf when
+ *               k = 1); ||x_i||^2 + second[i] is the squared distance to the second-nearest
+ *               centroid (bounds-based pruning uses it). Optional: pass NULL.
  * Fused: one GEMM whose epilogue keeps a running arg-min; no n x k matrix is ever stored.
  * The CPU computes in fp32. CUDA follows lt_math: FP32 runs an fp32 kernel that sums in the
  * CPU's order (same assignments, ties included); TF32 and BF16 both run the bf16 tensor-core
- * kernel with fp32 accumulation (x and c rounded to bf16 for the arg-min only; dist stays exact
- * fp32). A row whose every score is NaN gets assign 0. */
-int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, const lt_tensor *x, const lt_tensor *c,
-                     const lt_tensor *cnorm);
+ * kernel with fp32 accumulation (x and c rounded to bf16 for the arg-min and second only; dist
+ * stays exact fp32). A row whose every score is NaN gets assign 0. */
+int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tensor *second, const lt_tensor *x,
+                     const lt_tensor *c, const lt_tensor *cnorm);
 
 /* Segmented sums for the centroid update. ACCUMULATES (zero sums and counts first), so a pass
  * over many chunks of rows adds chunk by chunk: for every row i of x[n, d] with assign[i] in

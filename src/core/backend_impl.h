@@ -100,7 +100,8 @@ typedef struct lt_backend_ops {
                       int64_t cols);
 
     /* k-means (ops.h): the wrapper checked shapes and 1 <= k; n or d may be 0 */
-    int (*kmeans_assign)(lt_backend *be, int32_t *assign, float *dist, const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
+    int (*kmeans_assign)(lt_backend *be, int32_t *assign, float *dist, float *second,
+                         const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
     int (*kmeans_update)(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
                          int64_t n, int64_t k, int64_t d);
 } lt_backend_ops;

@@ -639,8 +639,8 @@ static int kmeans_rows(const char *op, const lt_tensor *x, const char *cn, const
     return 0;
 }
 
-int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, const lt_tensor *x, const lt_tensor *c,
-                     const lt_tensor *cnorm) {
+int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tensor *second, const lt_tensor *x,
+                     const lt_tensor *c, const lt_tensor *cnorm) {
     const char *op = "kmeans_assign";
     LT_TRY(arg(be, op, "assign", assign, LT_I32));
     LT_TRY(arg(be, op, "dist", dist, LT_F32));
@@ -652,9 +652,14 @@ int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, const l
     LT_TRY(numel_is(op, "assign", assign, n));
     LT_TRY(numel_is(op, "dist", dist, n));
     LT_TRY(numel_is(op, "cnorm", cnorm, k));
+    if (second) {
+        LT_TRY(arg(be, op, "second", second, LT_F32));
+        LT_TRY(numel_is(op, "second", second, n));
+    }
     LT_TRY(has(be, op, (const void *)be->ops->kmeans_assign));
     if (n == 0) return 0;
-    return be->ops->kmeans_assign(be, assign->data, dist->data, x->data, c->data, cnorm->data, n, k, d);
+    return be->ops->kmeans_assign(be, assign->data, dist->data, second ? second->data : NULL, x->data, c->data,
+                                  cnorm->data, n, k, d);
 }
 
 int lt_kmeans_update(lt_backend *be, lt_tensor *sums, lt_tensor *counts, const lt_tensor *x, const lt_tensor *assign) {

@@ -63,8 +63,12 @@ int lt__cpu_topk(lt_backend *be, float *vals, int32_t *idx, const float *x, int6
 
 /* k-means (kmeans.c): the assignment picks the AVX-512 micro-kernel when the build targets it,
  * else the BLAS path, which the tests and benchmarks can also call by name. */
-int lt__cpu_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
-int lt__cpu_kmeans_assign_blas(lt_backend *be, int32_t *assign, float *dist, const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
+int lt__cpu_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, float *second,
+                          const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
+int lt__cpu_kmeans_assign_blas(lt_backend *be, int32_t *assign, float *dist, float *second,
+                               const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
+/* ||x - c||^2 exactly as kmeans_assign computes dist (the driver's pruned passes use it) */
+float lt__cpu_kmeans_dist(const float *x, const float *c, int64_t d);
 int lt__cpu_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
                           int64_t n, int64_t k, int64_t d);
 

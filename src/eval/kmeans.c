@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/cpu.h" /* lt__cpu_kmeans_dist: the pruned pass recomputes dist exactly as the op does */
 #include "longtail/cluster.h"
 #include "longtail/error.h"
 #include "longtail/log.h"
@@ -28,6 +29,7 @@ void lt_kmeans_opts_init(lt_kmeans_opts *o) {
     o->tol = 1e-4;
     o->seed = 1;
     o->final_assign = 1;
+    o->prune = 1;
 }
 
 void lt_kmeans_result_free(lt_kmeans_result *r) {
@@ -203,16 +205,18 @@ static int dev_set_centroids(dev_state *s, const float *c, int64_t m) {
 }
 
 /* Assign rows [row0, row0 + m) to the first kk uploaded centroids; assign/dist land in host
- * arrays a[m], dd[m]. With update, also adds the rows into sums/counts. */
-static int dev_assign(dev_state *s, feed *f, int64_t row0, int64_t m, int64_t kk, int32_t *a, float *dd,
-                      int update) {
+ * arrays a[m], dd[m] (and the runner-up scores in sec[m], on the CPU only, when sec is given).
+ * With update, also adds the rows into sums/counts. */
+static int dev_assign2(dev_state *s, feed *f, int64_t row0, int64_t m, int64_t kk, int32_t *a, float *dd, float *sec,
+                       int update) {
     lt_tensor x;
     LT_TRY(feed_get(f, row0, m, &x));
     lt_device dv = lt_backend_device(s->be);
     lt_tensor c = lt_view2(s->c.data, LT_F32, dv, kk, s->d), cn = lt_view1(s->cn.data, LT_F32, dv, kk);
     lt_tensor as = lt_view1(s->assign.data, LT_I32, dv, m), ds = lt_view1(s->dist.data, LT_F32, dv, m);
+    lt_tensor ss = lt_view1(sec, LT_F32, LT_CPU, m);
     if (dv == LT_CPU) as.data = a, ds.data = dd; /* write straight into the host arrays */
-    LT_TRY(lt_kmeans_assign(s->be, &as, &ds, &x, &c, &cn));
+    LT_TRY(lt_kmeans_assign(s->be, &as, &ds, sec && dv == LT_CPU ? &ss : NULL, &x, &c, &cn));
     if (update) LT_TRY(lt_kmeans_update(s->be, &s->sums, &s->counts, &x, &as));
     if (dv != LT_CPU) {
         lt_tensor ha = lt_view1(a, LT_I32, LT_CPU, m), hd = lt_view1(dd, LT_F32, LT_CPU, m);
@@ -220,6 +224,11 @@ static int dev_assign(dev_state *s, feed *f, int64_t row0, int64_t m, int64_t kk
         LT_TRY(lt_tensor_copy(s->be, &hd, &ds));
     }
     return 0;
+}
+
+static int dev_assign(dev_state *s, feed *f, int64_t row0, int64_t m, int64_t kk, int32_t *a, float *dd,
+                      int update) {
+    return dev_assign2(s, f, row0, m, kk, a, dd, NULL, update);
 }
 
 static int dev_zero_sums(dev_state *s) {
@@ -523,18 +532,144 @@ static void new_centroids(dev_state *s, float *cent, int64_t *cnt64, int cosine)
     }
 }
 
+/* ---- pruning: Lloyd's assignments with less work ----------------------------------------------------
+ * Hamerly's bounds: per row u = its distance to its own centroid (computed exactly every pass, d
+ * flops) and lo <= its distance to any other centroid. After an update that moved centroid j by
+ * drift_j, lo drops by the largest drift among the other centroids; a row with u < lo keeps its
+ * centroid, so only the other rows go through the fused GEMM (gathered into a block), which also
+ * returns their runner-up and so a fresh lo. The skip test keeps a margin for fp32 rounding (a
+ * few units in the last place of ||x||^2 + ||c||^2 per dimension), so the assignments are those
+ * the full pass computes. Used on the CPU with the rows in memory. */
+
+#define PRUNE_GATHER 32768 /* rows per gathered block */
+
+typedef struct {
+    double *xn, *lo, *drift; /* [n], [n], [k] */
+    float *prev, *buf, *sec; /* [k, d] centroids before the update, [block, d] gathered rows, [n] */
+    int32_t *a, *idx;        /* [n] scratch */
+    uint8_t *mark;           /* [n] */
+    int32_t *ga;             /* [block] a gathered block's assignments, dist and runner-ups */
+    float *gd, *gs;
+    int ready;               /* lo holds for the current centroids */
+    int64_t computed;        /* rows through the GEMM, over the run */
+} prune_state;
+
+static void prune_free(prune_state *p) {
+    free(p->xn), free(p->lo), free(p->drift), free(p->prev), free(p->buf), free(p->sec), free(p->a), free(p->idx),
+        free(p->mark), free(p->ga), free(p->gd), free(p->gs);
+    memset(p, 0, sizeof *p);
+}
+
+static int prune_init(prune_state *p, const feed *f, int64_t k) {
+    memset(p, 0, sizeof *p);
+    int64_t n = f->n, d = f->d;
+    p->xn = malloc(sizeof(double) * (size_t)n), p->lo = malloc(sizeof(double) * (size_t)n);
+    p->drift = malloc(sizeof(double) * (size_t)k), p->prev = malloc(sizeof(float) * (size_t)(k * d));
+    p->buf = malloc(sizeof(float) * (size_t)((n < PRUNE_GATHER ? n : PRUNE_GATHER) * d));
+    p->sec = malloc(sizeof(float) * (size_t)n), p->a = malloc(sizeof(int32_t) * (size_t)n);
+    p->idx = malloc(sizeof(int32_t) * (size_t)n), p->mark = malloc((size_t)n);
+    p->ga = malloc(sizeof(int32_t) * PRUNE_GATHER), p->gd = malloc(sizeof(float) * PRUNE_GATHER);
+    p->gs = malloc(sizeof(float) * PRUNE_GATHER);
+    if (!p->xn || !p->lo || !p->drift || !p->prev || !p->buf || !p->sec || !p->a || !p->idx || !p->mark || !p->ga ||
+        !p->gd || !p->gs) {
+        prune_free(p);
+        return lt_error(LT_ENOMEM, "kmeans: out of memory for the bounds of %lld rows", (long long)n);
+    }
+#pragma omp parallel for schedule(static) if (n * d >= 65536)
+    for (int64_t i = 0; i < n; i++) {
+        double t = 0;
+        for (int64_t j = 0; j < d; j++) t += (double)f->host[i * d + j] * f->host[i * d + j];
+        p->xn[i] = t;
+    }
+    return 0;
+}
+
+/* the pass of Lloyd with bounds: assignments (all rows), dist, objective, changed; sums/counts
+ * accumulated over all rows */
+static int pass_pruned(feed *f, dev_state *s, prune_state *p, lt_kmeans_result *r, double *objective,
+                       int64_t *changed) {
+    int64_t n = f->n, d = f->d, k = s->k, marked = 0;
+    const float *x = f->host, *c = r->centroids;
+    double cnmax = 0, eps = 4.0 * (double)(d + 2) * 0x1p-24, d1 = 0, d2 = 0;
+    int64_t j1 = -1;
+    for (int64_t j = 0; j < k; j++) cnmax = s->cn_host[j] > cnmax ? s->cn_host[j] : cnmax;
+    for (int64_t j = 0; p->ready && j < k; j++) /* the two largest drifts */
+        if (p->drift[j] > d1) d2 = d1, d1 = p->drift[j], j1 = j;
+        else if (p->drift[j] > d2) d2 = p->drift[j];
+#pragma omp parallel for schedule(static) if (n * d >= 65536)
+    for (int64_t i = 0; i < n; i++) {
+        if (!p->ready) {
+            p->mark[i] = 1;
+            continue;
+        }
+        int32_t a = r->assign[i];
+        double lo = p->lo[i] - (a == j1 ? d2 : d1);
+        p->lo[i] = lo > 0 ? lo : 0;
+        float u2 = lt__cpu_kmeans_dist(x + i * d, c + (int64_t)a * d, d);
+        r->dist[i] = u2;
+        double tol = eps * (p->xn[i] + cnmax + 2 * sqrt(p->xn[i] * cnmax));
+        p->mark[i] = !(p->lo[i] * p->lo[i] - (double)u2 > tol);
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (p->mark[i]) p->idx[marked++] = (int32_t)i;
+    p->computed += marked;
+    memcpy(p->a, r->assign, sizeof(int32_t) * (size_t)n);
+    if (2 * marked >= n) { /* most rows: one pass over all of them, in place */
+        LT_TRY(dev_assign2(s, f, 0, n, k, p->a, r->dist, p->sec, 0));
+        for (int64_t i = 0; i < n; i++) p->lo[i] = sqrt(fmax(0.0, p->xn[i] + p->sec[i]));
+    } else { /* the few: gathered in blocks */
+        lt_tensor cv = lt_view2(s->c.data, LT_F32, LT_CPU, k, d), cn = lt_view1(s->cn.data, LT_F32, LT_CPU, k);
+        for (int64_t b = 0; b < marked; b += PRUNE_GATHER) {
+            int64_t m = marked - b < PRUNE_GATHER ? marked - b : PRUNE_GATHER;
+            const int32_t *rows = p->idx + b;
+            for (int64_t q = 0; q < m; q++) memcpy(p->buf + q * d, x + (int64_t)rows[q] * d, sizeof(float) * (size_t)d);
+            lt_tensor xb = lt_view2(p->buf, LT_F32, LT_CPU, m, d), ab = lt_view1(p->ga, LT_I32, LT_CPU, m);
+            lt_tensor db = lt_view1(p->gd, LT_F32, LT_CPU, m), sb = lt_view1(p->gs, LT_F32, LT_CPU, m);
+            LT_TRY(lt_kmeans_assign(s->be, &ab, &db, &sb, &xb, &cv, &cn));
+            for (int64_t q = 0; q < m; q++) {
+                int64_t i = rows[q];
+                p->a[i] = p->ga[q], r->dist[i] = p->gd[q];
+                p->lo[i] = sqrt(fmax(0.0, p->xn[i] + p->gs[q]));
+            }
+        }
+    }
+    p->ready = 1;
+    double obj = 0;
+    int64_t ch = 0;
+    for (int64_t i = 0; i < n; i++) obj += r->dist[i];
+    for (int64_t i = 0; i < n; i++) ch += p->a[i] != r->assign[i], r->assign[i] = p->a[i];
+    *objective = obj, *changed = ch;
+    LT_TRY(dev_zero_sums(s));
+    lt_tensor xa = lt_view2((void *)x, LT_F32, LT_CPU, n, d), aa = lt_view1(r->assign, LT_I32, LT_CPU, n);
+    return lt_kmeans_update(s->be, &s->sums, &s->counts, &xa, &aa);
+}
+
 static int lloyd(feed *f, dev_state *s, const lt_kmeans_opts *o, lt_kmeans_result *r, int64_t *cnt) {
     double prev = 0;
     for (int64_t i = 0; i < f->n; i++) r->assign[i] = -1;
-    for (int it = 0; it < o->max_iter; it++) {
+    prune_state ps = {0};
+    int prune = o->prune && lt_backend_device(s->be) == LT_CPU && f->host;
+    if (prune) LT_TRY(prune_init(&ps, f, s->k));
+    int rc = 0;
+    for (int it = 0; it < o->max_iter && !rc; it++) {
         double t0 = lt_seconds(), obj = 0;
         int64_t changed = 0, empty = 0;
-        LT_TRY(dev_set_centroids(s, r->centroids, s->k));
-        LT_TRY(pass(f, s, 1, r, &obj, &changed));
-        LT_TRY(dev_get_sums(s));
+        rc = dev_set_centroids(s, r->centroids, s->k);
+        if (!rc) rc = prune ? pass_pruned(f, s, &ps, r, &obj, &changed) : pass(f, s, 1, r, &obj, &changed);
+        if (!rc) rc = dev_get_sums(s);
+        if (rc) break;
+        if (prune) memcpy(ps.prev, r->centroids, sizeof(float) * (size_t)(s->k * s->d));
         new_centroids(s, r->centroids, cnt, o->metric == LT_KM_COSINE);
         for (int64_t j = 0; j < s->k; j++) empty += cnt[j] == 0;
-        LT_TRY(repair_empty(f, r->dist, cnt, s->k, r->centroids, &r->repaired));
+        if ((rc = repair_empty(f, r->dist, cnt, s->k, r->centroids, &r->repaired))) break;
+        for (int64_t j = 0; prune && j < s->k; j++) { /* how far each centroid moved, repairs included */
+            double t = 0;
+            for (int64_t q = 0; q < s->d; q++) {
+                double e = (double)r->centroids[j * s->d + q] - ps.prev[j * s->d + q];
+                t += e * e;
+            }
+            ps.drift[j] = sqrt(t) * (1 + 1e-6);
+        }
         r->history[it] = obj;
         r->iters = it + 1;
         log_iter(o, "iter", it + 1, obj, prev, changed, empty, lt_seconds() - t0);
@@ -545,7 +680,12 @@ static int lloyd(feed *f, dev_state *s, const lt_kmeans_opts *o, lt_kmeans_resul
         }
         prev = obj;
     }
-    return 0;
+    if (prune && o->verbose)
+        lt_info("kmeans: bounds skipped %.1f%% of the row x iteration distance work", r->iters && f->n
+                    ? 100.0 * (1.0 - (double)ps.computed / ((double)r->iters * (double)f->n)) : 0.0);
+    r->pruned_rows = prune ? (int64_t)r->iters * f->n - ps.computed : 0;
+    prune_free(&ps);
+    return rc;
 }
 
 /* ---- mini-batch ---------------------------------------------------------------------------------- */
