@@ -34,6 +34,9 @@ int64_t lt_vecs_count(const lt_vecs *r);
 int64_t lt_vecs_dim(const lt_vecs *r);
 /* rows [row0, row0 + count) into buf[count, d] */
 int lt_vecs_read(lt_vecs *r, int64_t row0, int64_t count, float *buf);
+/* rows idx[0..m) (ascending) into out[m, d], reading runs of nearby rows in one go: shards are
+ * compressed in chunks, so row-at-a-time reads would decompress a chunk per row. */
+int lt_vecs_gather(lt_vecs *r, const int64_t *idx, int64_t m, float *out);
 /* The whole matrix when it already is one block of memory (an untransformed memory source), else
  * NULL: callers then read ranges. */
 const float *lt_vecs_data(const lt_vecs *r);

@@ -190,7 +190,7 @@ static int tsne_sample(lt_backend *be, lt_vecs *v, const lt_cluster_opts *o, flo
             if (mark[i]) it[w++] = i;
         free(mark);
     }
-    for (int64_t i = 0; i < m && !rc; i++) rc = lt_vecs_read(v, it[i], 1, x + i * d);
+    if (!rc) rc = lt_vecs_gather(v, it, m, x);
     int64_t dd = d;
     if (!rc && d > 50) { /* the usual first step: PCA to 50 */
         lt_vecs *s = NULL;

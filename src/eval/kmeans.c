@@ -137,6 +137,9 @@ static int feed_get(feed *f, int64_t row0, int64_t m, lt_tensor *x) {
     return lt_tensor_copy(f->be, x, &hv);
 }
 
+/* Rows idx[0..m) (ascending) into out[m, d]: from memory, or in runs from the source. */
+static int feed_gather(feed *f, const int64_t *idx, int64_t m, float *out);
+
 /* One row into out[d] (for seeding and repairs). */
 static int feed_row(feed *f, int64_t i, float *out) {
     if (f->host) {
@@ -149,6 +152,14 @@ static int feed_row(feed *f, int64_t i, float *out) {
         return lt_tensor_copy(f->be, &dst, &src);
     }
     return lt_vecs_read(f->src, i, 1, out);
+}
+
+static int feed_gather(feed *f, const int64_t *idx, int64_t m, float *out) {
+    if (f->host || f->dev.data) {
+        for (int64_t q = 0; q < m; q++) LT_TRY(feed_row(f, idx[q], out + q * f->d));
+        return 0;
+    }
+    return lt_vecs_gather(f->src, idx, m, out);
 }
 
 /* ---- centroids on the device ------------------------------------------------------------------- */
@@ -417,13 +428,11 @@ static int seed_parallel(feed *f, const lt_kmeans_opts *o, lt_rng *rng, float *c
         for (int64_t i = 0; i < n; i++) phi += D[i];
         first = m;
         if (!(phi > 0)) break; /* every row is a candidate already */
-        for (int64_t i = 0; i < n && m < cap && !rc; i++)
+        for (int64_t i = 0; i < n && m < cap; i++)
             if (lt_rng_uniform(o->seed, STREAM_PARALLEL + (uint64_t)r, (uint64_t)i) < (double)ell * D[i] / phi &&
-                D[i] > 0) {
-                rows[m] = i;
-                rc = feed_row(f, i, cand + m * d);
-                m++;
-            }
+                D[i] > 0)
+                rows[m++] = i;
+        rc = feed_gather(f, rows + first, m - first, cand + first * d); /* ascending: one pass */
     }
     if (cs.be) dev_free(&cs);
     double *w = calloc((size_t)m, sizeof(double));

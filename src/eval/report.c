@@ -286,15 +286,15 @@ int lt__write_report(const lt__report_in *r) {
             r->emb_model && *r->emb_model ? r->emb_model : "", r->emb_model && *r->emb_model ? ")" : "", (long long)km->n,
             (long long)r->emb_dim);
     if (o->pca_dims) fprintf(f, " -> PCA to %lld before clustering", (long long)km->d);
-    fprintf(f, "\n- k-means: k = %lld, %s, init %s, %d %s%s, objective %.6g, on %s; %.1f s in all\n", (long long)km->k,
+    fprintf(f, "\n- k-means: k = %lld, %s, init %s, %d %s%s, objective %.6g, %.2f s on %s\n", (long long)km->k,
             o->km.metric == LT_KM_COSINE ? "cosine" : "squared L2", km->init_used, km->iters,
             o->km.minibatch ? "mini-batch epochs" : "Lloyd iterations", km->converged ? " (converged)" : "", km->objective,
-            r->backend, r->seconds);
+            km->seconds_total, r->backend);
     if (p)
         fprintf(f, "- events: %lld interactions by %lld users; head = the %.0f%% most popular items\n", (long long)p->total,
                 (long long)r->n_users, 100 * o->head_fraction);
     fprintf(f, "- outputs: `cluster.h5` (schema clusters/1: assignments, distances, centroids, 2-D maps, per-cluster "
-               "statistics)\n\n");
+               "statistics); %.1f s for the whole run\n\n", r->seconds);
     int64_t *order = malloc(sizeof(int64_t) * (size_t)km->k);
     if (!order) rc = lt_error(LT_ENOMEM, "report: out of memory");
     for (int64_t j = 0; order && j < km->k; j++) order[j] = j;

@@ -230,6 +230,32 @@ int lt_vecs_read(lt_vecs *r, int64_t row0, int64_t count, float *buf) {
     }
 }
 
+#define GATHER_RUN 16384 /* rows read in one go when gathering */
+
+int lt_vecs_gather(lt_vecs *r, const int64_t *idx, int64_t m, float *out) {
+    if (r->kind == ROWS_MEMORY) {
+        for (int64_t q = 0; q < m; q++) LT_TRY(lt_vecs_read(r, idx[q], 1, out + q * r->d));
+        return 0;
+    }
+    float *buf = malloc(sizeof(float) * (size_t)(GATHER_RUN * r->d));
+    if (!buf) return lt_error(LT_ENOMEM, "%s: out of memory gathering rows", r->name);
+    int rc = 0;
+    for (int64_t q = 0; q < m && !rc;) {
+        if (q && idx[q] < idx[q - 1]) {
+            rc = lt_error(LT_EINVAL, "%s: gather indices must ascend (%lld after %lld)", r->name, (long long)idx[q],
+                          (long long)idx[q - 1]);
+            break;
+        }
+        int64_t start = idx[q], end = q; /* one run: the requests within GATHER_RUN rows of start */
+        while (end < m && idx[end] - start < GATHER_RUN) end++;
+        int64_t len = idx[end - 1] - start + 1;
+        if ((rc = lt_vecs_read(r, start, len, buf))) break;
+        for (; q < end; q++) memcpy(out + q * r->d, buf + (idx[q] - start) * r->d, sizeof(float) * (size_t)r->d);
+    }
+    free(buf);
+    return rc;
+}
+
 int lt_vecs_check_finite(lt_vecs *r) {
     int64_t block = 1 + (1 << 22) / r->d;
     float *buf = malloc(sizeof(float) * (size_t)((block < r->n ? block : r->n) * r->d + 1));
