@@ -76,6 +76,8 @@ typedef struct lt_kmeans_opts {
     int prune;               /* Lloyd on the CPU with the rows in memory: skip the rows whose
                                 centroid provably cannot change (Hamerly's bounds with a margin for
                                 fp32 rounding: the same assignments, less work; default 1) */
+    int check_finite;        /* refuse NaN and infinities, naming the row and column (default 1;
+                                a caller that checked the source already may skip the pass) */
     int verbose;             /* a line per iteration on stderr */
 } lt_kmeans_opts;
 

@@ -62,7 +62,6 @@ static int open_backend(const lt_cluster_opts *o, lt_backend **be, int *release)
         return lt_error(LT_EINVAL, "cluster.device: expected cpu, cuda or auto, got '%s'", dev);
     LT_TRY(lt_backend_cuda(be, 0));
     *release = 1;
-    lt_backend_set_math(*be, o->bf16 ? LT_MATH_BF16 : LT_MATH_FP32); /* the k-means assignment reads this */
     return 0;
 }
 
@@ -245,6 +244,7 @@ int lt_cluster_run(const lt_cluster_opts *o) {
                lt_backend_describe(be));
     fflush(stdout); /* before the progress lines on stderr */
     if (!rc) rc = lt_vecs_check_finite(base);
+    if (!rc && !o->quiet) lt_info("cluster: %lld vectors read and checked (all finite)", (long long)n);
     if (!rc && o->data) {
         rc = lt_catalog_load(&cat, o->data);
         have_cat = !rc;
@@ -264,6 +264,9 @@ int lt_cluster_run(const lt_cluster_opts *o) {
         rc = lt_error(LT_EINVAL, "cluster.pca: %lld dimensions of %lld", (long long)o->pca_dims, (long long)d);
     po.q = o->pca_dims > 2 ? o->pca_dims : 2;
     if (!rc) rc = lt_pca_fit(be, base, &po, &red);
+    if (!rc && !o->quiet)
+        lt_info("cluster: PCA (%lld components): the first two explain %.1f%% and %.1f%% of the variance",
+                (long long)po.q, 100 * red.variance[0] / red.total_variance, 100 * red.variance[1] / red.total_variance);
     if (!rc) { /* the first two components of the same fit */
         map = red;
         map.q = 2;
@@ -282,12 +285,17 @@ int lt_cluster_run(const lt_cluster_opts *o) {
     }
     lt_kmeans_opts ko = o->km;
     ko.verbose = !o->quiet;
+    ko.check_finite = 0; /* checked above, before the PCA */
+    /* on CUDA the assignment may use bf16 tensor cores; PCA and t-SNE keep fp32 GEMMs */
+    if (!rc && lt_backend_device(be) == LT_CUDA && o->bf16) lt_backend_set_math(be, LT_MATH_BF16);
     if (!rc) rc = lt_kmeans(be, cv, &ko, &km);
+    lt_backend_set_math(be, LT_MATH_FP32);
     if (!rc) {
         st = malloc(sizeof *st * (size_t)km.k);
         rc = st ? lt_cluster_analyze(&km, have_ev ? &pop : NULL, o->max_attention, o->min_size, st)
                 : lt_error(LT_ENOMEM, "cluster: out of memory");
     }
+    if (!rc && have_ev && !o->quiet) lt_info("cluster: popularity and per-cluster statistics done");
     if (!rc && o->tsne_points > 0) rc = tsne_sample(be, cv, o, &tsne, &tsne_items, &tsne_n);
     if (!rc) rc = lt_mkdirs(o->out);
     outputs x = {.o = o, .backend = lt_backend_name(be), .model = model, .km = &km, .st = st, .pop = have_ev ? &pop : NULL,
@@ -308,8 +316,9 @@ int lt_cluster_run(const lt_cluster_opts *o) {
         int64_t nlt = 0, items = 0, inter = 0;
         for (int64_t j = 0; j < km.k; j++)
             if (st[j].long_tail) nlt++, items += st[j].size, inter += st[j].interactions;
-        printf("k-means: %lld items -> %lld clusters, %s init, %d iterations%s, objective %.6g, %.2fs\n", (long long)n,
-               (long long)km.k, km.init_used, km.iters, km.converged ? " (converged)" : "", km.objective, km.seconds_total);
+        printf("k-means: %lld items -> %lld clusters, %s init, %d %s%s, objective %.6g, %.2fs\n", (long long)n,
+               (long long)km.k, km.init_used, km.iters, o->km.minibatch ? "mini-batch epochs" : "iterations",
+               km.converged ? " (converged)" : "", km.objective, km.seconds_total);
         if (have_ev)
             printf("long tail: head = %lld items with %.1f%% of %lld interactions; %lld long-tail clusters hold %lld items "
                    "(%.1f%%) and get %.2f%% of the interactions\n",

@@ -30,6 +30,7 @@ void lt_kmeans_opts_init(lt_kmeans_opts *o) {
     o->seed = 1;
     o->final_assign = 1;
     o->prune = 1;
+    o->check_finite = 1;
 }
 
 void lt_kmeans_result_free(lt_kmeans_result *r) {
@@ -439,7 +440,7 @@ static int seed_parallel(feed *f, const lt_kmeans_opts *o, lt_rng *rng, float *c
     if (!rc && !w) rc = lt_error(LT_ENOMEM, "kmeans||: out of memory");
     for (int64_t i = 0; i < n && !rc; i++) w[near[i]] += 1.0;
     free(D), free(near), free(a), free(dd), free(rows);
-    /* weighted k-means++ over the m candidates; batched when that would be slow on the host */
+    /* weighted k-means++ over the m candidates; batched draws when m k d is large (k in the thousands) */
     if (!rc) {
         lt_vecs *cr = NULL;
         feed cf = {0};
@@ -829,6 +830,7 @@ int lt_kmeans(lt_backend *be, lt_vecs *x, const lt_kmeans_opts *o, lt_kmeans_res
                         lt_vecs_name(x));
     if (o->max_iter < 0) return lt_error(LT_EINVAL, "kmeans: max_iter = %d", o->max_iter);
     if (o->minibatch < 0) return lt_error(LT_EINVAL, "kmeans: minibatch = %lld", (long long)o->minibatch);
+    if (o->check_finite) LT_TRY(lt_vecs_check_finite(x));
     lt_vecs *src = x, *view = NULL;
     if (o->metric == LT_KM_COSINE) {
         LT_TRY(lt_vecs_transform(&view, x, NULL, NULL, 0, 1));
