@@ -139,14 +139,15 @@ typedef struct lt_tsne_opts {
     double perplexity; /* default 30 */
     int iters;         /* default 750 */
     double theta;      /* Barnes-Hut opening angle; 0 = exact gradient (default 0.5) */
-    uint64_t seed;     /* the initial layout's jitter */
+    uint64_t seed;     /* for the PCA start (randomized when d > 256) */
     int verbose;
 } lt_tsne_opts;
 
 void lt_tsne_opts_init(lt_tsne_opts *o);
 /* y[n, 2] = a t-SNE map of x[n, d] (n <= 50000): sparse input affinities from the 3*perplexity
- * nearest neighbours (GEMM + top-k on the backend), Barnes-Hut gradients, deterministic for a
- * seed whatever the thread count. */
+ * nearest neighbours (GEMM + top-k through the op table, on the CPU backend next to the host data),
+ * a start on the first two principal components, Barnes-Hut gradients; deterministic for a seed
+ * whatever the thread count. */
 int lt_tsne(lt_backend *be, const float *x, int64_t n, int64_t d, const lt_tsne_opts *o, float *y);
 
 /* ---- popularity and the long tail ---------------------------------------------------------------- */
