@@ -130,6 +130,7 @@ static lt_backend_ops make_ops(void) {
     o.cast = lt__cuda_cast;
     o.mean_pool_fwd = lt__cuda_mean_pool_fwd, o.mean_pool_bwd = lt__cuda_mean_pool_bwd;
     o.l2norm_fwd = lt__cuda_l2norm_fwd, o.l2norm_bwd = lt__cuda_l2norm_bwd;
+    o.kmeans_assign = lt__cuda_kmeans_assign, o.kmeans_update = lt__cuda_kmeans_update;
     return o;
 }
 static const lt_backend_ops cuda_ops = make_ops();

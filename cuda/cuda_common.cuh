@@ -375,6 +375,10 @@ int lt__cuda_l2norm_bwd(lt_backend *be, float *dx, const float *dy, const float 
 /* gemm.cu: the cuBLASLt plan cache, created with the backend and released with it */
 int lt__cuda_gemm_init(lt_backend *be);
 void lt__cuda_gemm_release(lt_backend *be);
+int lt__cuda_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, float *second,
+                           const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
+int lt__cuda_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
+                           int64_t n, int64_t k, int64_t d);
 
 #ifdef __cplusplus
 }

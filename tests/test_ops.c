@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "cpu/cpu.h"
 #include "longtail/backend.h"
 #include "longtail/ops.h"
 #include "longtail/rng.h"
@@ -1111,6 +1112,194 @@ static void test_bf16_refused(void) {
     FAILS_WITH(lt_residual_layernorm_bwd(g_cpu, &x, &x, &bias, &bias, &x, &x, &bias, &stat, &stat), LT_ENOTSUP,
                "residual_layernorm_bwd");
     printf("  bf16 activations on the cpu: refused with ENOTSUP\n");
+/* ---- k-means ---------------------------------------------------------------------------------- */
+
+static int km_assign_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
+    return lt_kmeans_assign(be, &out[0], &out[1], &out[2], &in[0], &in[1], &in[2]);
+}
+static int km_assign_fwd2(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
+    return lt_kmeans_assign(be, &out[0], &out[1], NULL, &in[0], &in[1], &in[2]);
+}
+static int km_update_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
+    return lt_kmeans_update(be, &out[0], &out[1], &in[0], &in[1]); /* outputs start zeroed */
+}
+
+/* x[n, d]: rows near `blobs` well-apart centers when blobs > 0 (else uniform in [-1, 1)); c[k, d]:
+ * noisy copies of the centers, with centroid k-1 an exact copy of centroid 1 (a tie the lower
+ * index must win); cn[k] = ||c||^2 in double. */
+static void km_inputs(spec *s, int n, int k, int d, int blobs) {
+    s->in[0] = randf(2, n, d, 0, -1, 1);
+    s->in[1] = randf(2, k, d, 0, -1, 1);
+    s->in[2] = mk(LT_F32, 1, k, 0, 0);
+    float *x = s->in[0].h, *c = s->in[1].h, *cn = s->in[2].h;
+    if (blobs) {
+        float *ctr = malloc(sizeof(float) * blobs * d);
+        for (int i = 0; i < blobs * d; i++) ctr[i] = 4.0f * (lt_rng_next_uniform(&g_rng) - 0.5f);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < d; j++) x[i * d + j] = ctr[(i % blobs) * d + j] + 0.05f * x[i * d + j];
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < d; j++) c[i * d + j] = ctr[(i % blobs) * d + j] + 0.02f * c[i * d + j];
+        free(ctr);
+    }
+    memcpy(c + (size_t)(k - 1) * d, c + d, sizeof(float) * d);
+    for (int i = 0; i < k; i++) {
+        double t = 0;
+        for (int j = 0; j < d; j++) t += (double)c[i * d + j] * c[i * d + j];
+        cn[i] = (float)t;
+    }
+}
+
+/* The CPU against a double-precision brute force: same centroid wherever the best is ahead of the
+ * runner-up (other than its exact duplicate) by more than rounding can explain, dist to 1e-5. */
+static void km_reference(lt_backend *be, const char *label, spec *s, int n, int k, int d,
+                         int (*assign_fn)(lt_backend *, int32_t *, float *, float *, const float *, const float *,
+                                          const float *, int64_t, int64_t, int64_t)) {
+    const float *x = s->in[0].h, *c = s->in[1].h, *cn = s->in[2].h;
+    int32_t *as = malloc(sizeof(int32_t) * n);
+    float *dist = malloc(sizeof(float) * n), *sec = malloc(sizeof(float) * n);
+    double *v = malloc(sizeof(double) * k);
+    if (assign_fn) {
+        OK(assign_fn(be, as, dist, sec, x, c, cn, n, k, d));
+    } else {
+        run r;
+        run_fwd(be, s, &r);
+        int32_t *a = download(be, &r.out[0]);
+        float *dd = download(be, &r.out[1]), *ss = download(be, &r.out[2]);
+        memcpy(as, a, sizeof(int32_t) * n), memcpy(dist, dd, sizeof(float) * n), memcpy(sec, ss, sizeof(float) * n);
+        free(a), free(dd), free(ss);
+        run_free(be, s, &r);
+    }
+    int bad = 0, checked = 0, ties = 0, bad_sec = 0;
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        double best = INFINITY, second = INFINITY, bestd = 0, xn = 0;
+        int arg = 0;
+        for (int j = 0; j < k; j++) {
+            double dot = 0, dd = 0;
+            for (int t = 0; t < d; t++) {
+                dot += (double)x[i * d + t] * c[j * d + t];
+                double e = (double)x[i * d + t] - c[j * d + t];
+                dd += e * e;
+            }
+            v[j] = (double)cn[j] - 2 * dot;
+            if (v[j] < best) second = best, best = v[j], arg = j, bestd = dd;
+            else if (v[j] < second && memcmp(c + (size_t)j * d, c + (size_t)arg * d, sizeof(float) * d)) second = v[j];
+        }
+        /* the runner-up counts an exact duplicate of the winner (then it equals the best) */
+        double runner = INFINITY;
+        for (int j = 0; j < k; j++)
+            if (j != as[i] && v[j] < runner) runner = v[j];
+        for (int t = 0; t < d; t++) xn += (double)x[i * d + t] * x[i * d + t];
+        if (fabs(sec[i] - runner) > 1e-5 * (1 + fabs(runner) + xn) && !(isinf(runner) && isinf(sec[i])) && bad_sec++ < 3)
+            fprintf(stderr, "  %s: row %d: runner-up %.7g, reference %.7g\n", label, i, sec[i], runner);
+        ties += arg == 1;
+        double scale = 1e-5 * (1 + fabs(best));
+        if (second - best > scale) {
+            checked++;
+            if (as[i] != arg && bad++ < 3)
+                fprintf(stderr, "  %s: row %d: centroid %d, reference %d\n", label, i, as[i], arg);
+        }
+        double e = fabs(dist[i] - bestd) / (1e-6 + 1e-5 * bestd);
+        if (as[i] == arg && e > worst) worst = e;
+    }
+    printf("  %-28s vs double reference: %d rows checked (%d on the tied centroid), dist err/tol %.3f, runner-up %s\n",
+           label, checked, ties, worst, bad || worst > 1 || bad_sec ? "FAIL" : "ok");
+    CHECK_MSG(bad == 0 && worst <= 1 && bad_sec == 0, "%s: %d assignments differ, dist err/tol %.3f, %d runner-ups off",
+              label, bad, worst, bad_sec);
+    CHECK_MSG(checked > n / 2, "%s: only %d of %d rows had a clear nearest centroid", label, checked, n);
+    free(as), free(dist), free(sec), free(v);
+}
+
+static void test_kmeans(void) {
+    static const int shapes[3][4] = {{1000, 45, 37, 7}, {3001, 300, 64, 50}, {129, 1, 8, 0}}; /* n, k, d, blobs */
+    for (int sh = 0; sh < 3; sh++) {
+        int n = shapes[sh][0], k = shapes[sh][1], d = shapes[sh][2], blobs = shapes[sh][3];
+        if (k < 2) { /* one centroid: no tie to plant, every row is 0 */
+            spec s = {.name = "kmeans_assign k=1", .nin = 3, .nout = 3, .fwd = km_assign_fwd, .xatol = 0, .xrtol = 1e-9};
+            s.in[0] = randf(2, n, d, 0, -1, 1), s.in[1] = randf(2, 1, d, 0, -1, 1), s.in[2] = randf(1, 1, 0, 0, 1, 2);
+            s.out[0] = (harr){.dt = LT_I32, .ndim = 1, .shape = {n}}, s.out[1] = F1(n), s.out[2] = F1(n);
+            check_op(&s);
+            continue;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "kmeans_assign %dx%d k=%d", n, d, k);
+        spec s = {.name = name, .nin = 3, .nout = 3, .fwd = km_assign_fwd, .xatol = 0, .xrtol = 1e-9};
+        km_inputs(&s, n, k, d, blobs);
+        s.out[0] = (harr){.dt = LT_I32, .ndim = 1, .shape = {n}}, s.out[1] = F1(n), s.out[2] = F1(n);
+        km_reference(g_cpu, name, &s, n, k, d, NULL);
+        km_reference(g_cpu, "  (cpu blas path)", &s, n, k, d, lt__cpu_kmeans_assign_blas);
+        if (g_cuda) xdev_check(&s); /* fp32: the same sums in the same order, so the same bits */
+        else printf("  %-28s cuda vs cpu (fp32 and bf16 math): skipped: no CUDA device\n", name);
+        spec_free(&s);
+        /* bf16 tensor cores round x and c for the arg-min: the same centroids once every blob has a
+         * centroid of its own (k - 1 blobs; the last centroid is the tie); dist is computed in fp32
+         * either way, so it matches exactly */
+        if (!g_cuda) continue;
+        spec b = {.name = "  (cuda bf16 math)", .nin = 3, .nout = 3, .fwd = km_assign_fwd, .xatol = 0, .xrtol = 1e-9};
+        km_inputs(&b, n, k, d, k - 1);
+        b.out[0] = s.out[0], b.out[1] = s.out[1];
+        b.nout = 2, b.fwd = km_assign_fwd2; /* the runner-up comes from bf16 scores: not compared */
+        lt_backend_set_math(g_cuda, LT_MATH_BF16);
+        xdev_check(&b);
+        lt_backend_set_math(g_cuda, LT_MATH_FP32);
+        spec_free(&b);
+    }
+#if defined(__AVX512F__)
+    /* Uniform data has near-ties everywhere: the CPU's AVX-512 kernel and CUDA's fp32 kernel add
+     * every dot product in the same order, so they must still agree exactly. */
+    spec r = {.name = "kmeans_assign near-ties", .nin = 3, .nout = 3, .fwd = km_assign_fwd, .xatol = 0, .xrtol = 1e-9};
+    km_inputs(&r, 2000, 200, 24, 0);
+    r.out[0] = (harr){.dt = LT_I32, .ndim = 1, .shape = {2000}}, r.out[1] = F1(2000), r.out[2] = F1(2000);
+    check_op(&r);
+#endif
+
+    /* update: rows assigned -1 or k are skipped; some clusters stay empty; exact on both backends */
+    int n = 2500, k = 70, d = 33;
+    spec u = {.name = "kmeans_update", .nin = 2, .nout = 2, .fwd = km_update_fwd, .xatol = 0, .xrtol = 1e-9};
+    u.in[0] = randf(2, n, d, 0, -3, 3);
+    u.in[1] = randi(n, -1, k + 1);
+    int32_t *a = u.in[1].h;
+    for (int i = 0; i < n; i++)
+        if (a[i] % 10 == 3) a[i] = 4; /* clusters 13, 23, ... empty, 4 large */
+    u.out[0] = F2(k, d), u.out[1] = (harr){.dt = LT_I32, .ndim = 1, .shape = {k}};
+    run rr;
+    run_fwd(g_cpu, &u, &rr);
+    float *sums = download(g_cpu, &rr.out[0]);
+    int32_t *counts = download(g_cpu, &rr.out[1]);
+    const float *x = u.in[0].h;
+    int bad = 0;
+    for (int j = 0; j < k; j++) {
+        int cnt = 0;
+        for (int i = 0; i < n; i++) cnt += a[i] == j;
+        bad += cnt != counts[j];
+        for (int t = 0; t < d; t++) {
+            double ref = 0;
+            for (int i = 0; i < n; i++)
+                if (a[i] == j) ref += x[i * d + t];
+            bad += sums[j * d + t] != (float)ref;
+        }
+    }
+    printf("  %-28s vs sums in double: %s\n", u.name, bad ? "FAIL" : "ok");
+    CHECK_MSG(bad == 0, "kmeans_update: %d sums or counts differ", bad);
+    free(sums), free(counts);
+    run_free(g_cpu, &u, &rr);
+    check_op(&u);
+
+    /* argument checks name the op and the argument */
+    float buf[64] = {0};
+    int32_t ib[8] = {0};
+    lt_tensor x2 = lt_view2(buf, LT_F32, LT_CPU, 4, 8), c2 = lt_view2(buf, LT_F32, LT_CPU, 2, 7);
+    lt_tensor c0 = lt_view2(buf, LT_F32, LT_CPU, 0, 8), cn2 = lt_view1(buf, LT_F32, LT_CPU, 2);
+    lt_tensor as = lt_view1(ib, LT_I32, LT_CPU, 4), ds = lt_view1(buf + 40, LT_F32, LT_CPU, 4);
+    FAILS_WITH(lt_kmeans_assign(g_cpu, &as, &ds, NULL, &x2, &c2, &cn2), LT_ESHAPE, "differ in width");
+    FAILS_WITH(lt_kmeans_assign(g_cpu, &as, &ds, NULL, &x2, &c0, &cn2), LT_ESHAPE, "no centroids");
+    lt_tensor c28 = lt_view2(buf, LT_F32, LT_CPU, 2, 8), as3 = lt_view1(ib, LT_I32, LT_CPU, 3);
+    FAILS_WITH(lt_kmeans_assign(g_cpu, &as3, &ds, NULL, &x2, &c28, &cn2), LT_ESHAPE, "assign: expected 4 elements");
+    FAILS_WITH(lt_kmeans_assign(g_cpu, &ds, &ds, NULL, &x2, &c28, &cn2), LT_EDTYPE, "assign: expected i32");
+    FAILS_WITH(lt_kmeans_assign(g_cpu, &as, &ds, &cn2, &x2, &c28, &cn2), LT_ESHAPE, "second: expected 4 elements");
+    lt_tensor cnt = lt_view1(ib, LT_I32, LT_CPU, 3);
+    FAILS_WITH(lt_kmeans_update(g_cpu, &c28, &cnt, &x2, &as), LT_ESHAPE, "counts: expected 2 elements");
+    printf("  kmeans argument validation: messages name the op and the argument\n");
 }
 
 /* The harness must be able to fail: a backward that is 2% off is caught. */
@@ -1206,6 +1395,7 @@ int main(void) {
     test_l2norm();
     test_cast();
     test_bf16_refused();
+    test_kmeans();
     if (g_cuda) lt_backend_release(g_cuda);
     return tu_finish("test_ops");
 }

@@ -180,6 +180,33 @@ int lt_l2norm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *norm, const lt_tensor
 /* dx += (dy - y (y . dy)) / max(norm, 1e-12) */
 int lt_l2norm_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *y, const lt_tensor *norm);
 
+/* ---- k-means ------------------------------------------------------------------------------ */
+
+/* The nearest centroid of every row, squared L2. x[n, d] rows, c[k, d] centroids, cnorm[k] their
+ * squared norms (computed once per centroid update by the caller):
+ *   assign[i] = argmin_j (cnorm[j] - 2 x_i . c_j)            ties to the lower j
+ *   dist[i]   = ||x_i - c_assign[i]||^2, computed directly in fp32 (no cancellation) with one
+ *               fixed order (16 interleaved partial sums of fmaf, then a halving tree), so every
+ *               backend gives the same bits for the same assignment.
+ *   second[i] = the runner-up score: min over j != assign[i] of cnorm[j] - 2 x_i . c_j (+inf when
+ *               k = 1); ||x_i||^2 + second[i] is the squared distance to the second-nearest
+ *               centroid (bounds-based pruning uses it). Optional: pass NULL.
+ * Fused: one GEMM whose epilogue keeps a running arg-min; no n x k matrix is ever stored.
+ * The CPU computes in fp32. CUDA follows lt_math: FP32 runs an fp32 kernel that sums in the
+ * CPU's order (same assignments, ties included); TF32 and BF16 both run the bf16 tensor-core
+ * kernel with fp32 accumulation (x and c rounded to bf16 for the arg-min and second only; dist
+ * stays exact fp32). A row whose every score is NaN gets assign 0. */
+int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tensor *second, const lt_tensor *x,
+                     const lt_tensor *c, const lt_tensor *cnorm);
+
+/* Segmented sums for the centroid update. ACCUMULATES (zero sums and counts first), so a pass
+ * over many chunks of rows adds chunk by chunk: for every row i of x[n, d] with assign[i] in
+ * [0, k) (other rows are skipped: padding, masks)
+ *   sums[assign[i], :] += x_i      counts[assign[i]] += 1      (sums f32[k, d], counts i32[k])
+ * Deterministic: each cluster's rows are added in row order in double, then added to sums once,
+ * so both backends give the same bits for the same inputs. */
+int lt_kmeans_update(lt_backend *be, lt_tensor *sums, lt_tensor *counts, const lt_tensor *x, const lt_tensor *assign);
+
 /* ---- selection ----------------------------------------------------------------------------- */
 
 /* Per row of x[R,N]: the k largest values, sorted descending, into vals[R,k] and their column

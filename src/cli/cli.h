@@ -16,6 +16,7 @@ int lt_cmd_embed(int argc, char **argv);
 struct lt_backend;
 /* "cpu", "cuda" or "cuda:N" -> a backend (the CPU one is shared: do not release it). */
 int lt_cli_backend(const char *spec, struct lt_backend **out);
+int lt_cmd_cluster(int argc, char **argv);
 
 /* A subcommand option: a short name for one config setting. */
 typedef struct {

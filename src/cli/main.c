@@ -25,7 +25,7 @@ static const command commands[] = {
     {"vocab", IF_HDF5(lt_cmd_vocab), "train a WordPiece vocabulary, or load a BERT vocab.txt"},
     {"pretrain", IF_HDF5(lt_cmd_pretrain), "masked-language-model pretraining of the text encoder"},
     {"embed", IF_HDF5(lt_cmd_embed), "bulk (re-)embedding of a catalog, shard by shard, resumable"},
-    {"cluster", NULL, "k-means + PCA on embeddings, long-tail report"},
+    {"cluster", IF_HDF5(lt_cmd_cluster), "k-means + PCA on embeddings, long-tail report"},
     {"train", NULL, "train the recommender (mpirun -np N for data parallelism)"},
     {"eval", NULL, "leave-one-out full-ranking metrics, accuracy and long tail"},
     {"recommend", NULL, "top-K for every user (or a list) into HDF5/CSV"},

@@ -98,6 +98,12 @@ typedef struct lt_backend_ops {
     int (*l2norm_fwd)(lt_backend *be, float *y, float *norm, const float *x, int64_t rows, int64_t cols);
     int (*l2norm_bwd)(lt_backend *be, float *dx, const float *dy, const float *y, const float *norm, int64_t rows,
                       int64_t cols);
+
+    /* k-means (ops.h): the wrapper checked shapes and 1 <= k; n or d may be 0 */
+    int (*kmeans_assign)(lt_backend *be, int32_t *assign, float *dist, float *second,
+                         const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
+    int (*kmeans_update)(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
+                         int64_t n, int64_t k, int64_t d);
 } lt_backend_ops;
 
 struct lt_backend {

@@ -621,3 +621,58 @@ int lt_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tensor *x)
                         LT_TOPK_MAX);
     return be->ops->topk(be, vals->data, idx->data, x->data, R, N, (int)k);
 }
+
+/* ---- k-means ------------------------------------------------------------------------------- */
+
+/* x[n, d] and the centroid-shaped c[k, d] (named cn): both 2-D, equal widths, 1 <= k, and n, k
+ * within int32 (assignments are int32). */
+static int kmeans_rows(const char *op, const lt_tensor *x, const char *cn, const lt_tensor *c, int64_t *n, int64_t *k,
+                       int64_t *d) {
+    char sx[96], sc[96];
+    lt_tensor_str(x, sx, sizeof sx), lt_tensor_str(c, sc, sizeof sc);
+    if (x->ndim != 2 || c->ndim != 2) return lt_error(LT_ESHAPE, "%s: x %s and %s %s must be 2-D", op, sx, cn, sc);
+    *n = x->shape[0], *d = x->shape[1], *k = c->shape[0];
+    if (c->shape[1] != *d) return lt_error(LT_ESHAPE, "%s: x %s and %s %s differ in width", op, sx, cn, sc);
+    if (*k < 1) return lt_error(LT_ESHAPE, "%s: %s %s has no centroids", op, cn, sc);
+    if (*n > INT32_MAX || *k > INT32_MAX)
+        return lt_error(LT_ERANGE, "%s: x %s, %s %s: rows and centroids must fit int32", op, sx, cn, sc);
+    return 0;
+}
+
+int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tensor *second, const lt_tensor *x,
+                     const lt_tensor *c, const lt_tensor *cnorm) {
+    const char *op = "kmeans_assign";
+    LT_TRY(arg(be, op, "assign", assign, LT_I32));
+    LT_TRY(arg(be, op, "dist", dist, LT_F32));
+    LT_TRY(arg(be, op, "x", x, LT_F32));
+    LT_TRY(arg(be, op, "c", c, LT_F32));
+    LT_TRY(arg(be, op, "cnorm", cnorm, LT_F32));
+    int64_t n = 0, k = 0, d = 0;
+    LT_TRY(kmeans_rows(op, x, "c", c, &n, &k, &d));
+    LT_TRY(numel_is(op, "assign", assign, n));
+    LT_TRY(numel_is(op, "dist", dist, n));
+    LT_TRY(numel_is(op, "cnorm", cnorm, k));
+    if (second) {
+        LT_TRY(arg(be, op, "second", second, LT_F32));
+        LT_TRY(numel_is(op, "second", second, n));
+    }
+    LT_TRY(has(be, op, (const void *)be->ops->kmeans_assign));
+    if (n == 0) return 0;
+    return be->ops->kmeans_assign(be, assign->data, dist->data, second ? second->data : NULL, x->data, c->data,
+                                  cnorm->data, n, k, d);
+}
+
+int lt_kmeans_update(lt_backend *be, lt_tensor *sums, lt_tensor *counts, const lt_tensor *x, const lt_tensor *assign) {
+    const char *op = "kmeans_update";
+    LT_TRY(arg(be, op, "sums", sums, LT_F32));
+    LT_TRY(arg(be, op, "counts", counts, LT_I32));
+    LT_TRY(arg(be, op, "x", x, LT_F32));
+    LT_TRY(arg(be, op, "assign", assign, LT_I32));
+    int64_t n = 0, k = 0, d = 0;
+    LT_TRY(kmeans_rows(op, x, "sums", sums, &n, &k, &d));
+    LT_TRY(numel_is(op, "assign", assign, n));
+    LT_TRY(numel_is(op, "counts", counts, k));
+    LT_TRY(has(be, op, (const void *)be->ops->kmeans_update));
+    if (n == 0) return 0;
+    return be->ops->kmeans_update(be, sums->data, counts->data, x->data, assign->data, n, k, d);
+}

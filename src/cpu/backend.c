@@ -75,6 +75,7 @@ static const lt_backend_ops cpu_ops = {
     .cast = lt__cpu_cast,
     .mean_pool_fwd = lt__cpu_mean_pool_fwd, .mean_pool_bwd = lt__cpu_mean_pool_bwd,
     .l2norm_fwd = lt__cpu_l2norm_fwd, .l2norm_bwd = lt__cpu_l2norm_bwd,
+    .kmeans_assign = lt__cpu_kmeans_assign, .kmeans_update = lt__cpu_kmeans_update,
 };
 
 /* GEMM goes through the gemm slot, which needs BLAS; if no BLAS loads, every other op still

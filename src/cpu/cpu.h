@@ -88,6 +88,16 @@ int lt__cpu_mean_pool_bwd(lt_backend *be, float *dx, const float *dout, const in
 int lt__cpu_l2norm_fwd(lt_backend *be, float *y, float *norm, const float *x, int64_t rows, int64_t cols);
 int lt__cpu_l2norm_bwd(lt_backend *be, float *dx, const float *dy, const float *y, const float *norm, int64_t rows,
                        int64_t cols);
+/* k-means (kmeans.c): the assignment picks the AVX-512 micro-kernel when the build targets it,
+ * else the BLAS path, which the tests and benchmarks can also call by name. */
+int lt__cpu_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, float *second,
+                          const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
+int lt__cpu_kmeans_assign_blas(lt_backend *be, int32_t *assign, float *dist, float *second,
+                               const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
+/* ||x - c||^2 exactly as kmeans_assign computes dist (the driver's pruned passes use it) */
+float lt__cpu_kmeans_dist(const float *x, const float *c, int64_t d);
+int lt__cpu_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
+                          int64_t n, int64_t k, int64_t d);
 
 /* Below this many elements, OpenMP's fork/join costs more than the loop. */
 #define LT_CPU_PAR_MIN 32768

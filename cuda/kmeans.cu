@@ -1,0 +1,402 @@
+/* k-means on CUDA: the fused assignment and the deterministic segmented update, equal to
+ * src/cpu/kmeans.c (ties to the lower centroid index, dist = max(0, ||x||^2 + ||c||^2 - 2 x.c)).
+ *
+ * Assignment: a GEMM X C^T whose epilogue keeps, per row, the running minimum of
+ * ||c||^2 - 2 x.c in registers (then dist = ||x - c||^2 for the winner, in the CPU's order); a block owns BM rows and walks every centroid tile, so the
+ * n x k distance matrix never exists, in global memory or anywhere else. Two kernels:
+ *  - fp32 (lt_math FP32): SIMT FMAs on 64 x 64 tiles, each dot product summed in order
+ *    t = 0..d-1 like the CPU's AVX-512 kernel, so both pick the same centroids, ties included.
+ *  - bf16 tensor cores (lt_math TF32 or BF16): x and c are rounded to bf16 once per call into
+ *    scratch (rows padded to a multiple of 8 with zeros, so every row is 16-byte aligned), then
+ *    128 x 128 x 32 tiles flow through a 4-stage cp.async pipeline into mma.sync m16n8k16 with
+ *    fp32 accumulation; ldmatrix feeds the fragments from padded (conflict-free) shared memory.
+ *    The centroid tiles of all blocks are the same 2*k*d bytes, so they stay in L2.
+ *
+ * Update: rows are sorted by cluster with a stable radix sort (CUB) of (cluster, row) pairs;
+ * then one block per cluster adds its rows in row order, in double, exactly as the CPU does, so
+ * the two backends give the same bits. */
+#include <cub/device/device_radix_sort.cuh>
+#include <cuda_bf16.h>
+
+#include "cuda_common.cuh"
+
+__device__ __forceinline__ bool km_better(float v, int i, float bv, int bi) { return v < bv || (v == bv && i < bi); }
+
+/* A new score v for column col: the running best (bv, bi) and runner-up bs. */
+__device__ __forceinline__ void km_push(float v, int col, float &bv, int &bi, float &bs) {
+    if (v < bv) bs = bv, bv = v, bi = col;
+    else if (v < bs) bs = v;
+}
+
+/* Two candidates (v, i, s) merged: the better best wins, the runner-up is the lesser of the
+ * winner's runner-up and the loser's best. */
+__device__ __forceinline__ void km_merge(float &v, int &i, float &s, float ov, int oi, float os) {
+    if (km_better(ov, oi, v, i)) s = fminf(os, v), v = ov, i = oi;
+    else s = fminf(s, ov);
+}
+
+/* Merge across the lanes `from` apart and below (xor butterfly): every lane of the group ends
+ * with the group's best and runner-up. */
+__device__ __forceinline__ void km_shfl_best(float &v, int &i, float &s, int from, int to) {
+    for (int m = from; m >= to; m >>= 1) {
+        float ov = __shfl_xor_sync(LT_FULL_MASK, v, m), os = __shfl_xor_sync(LT_FULL_MASK, s, m);
+        int oi = __shfl_xor_sync(LT_FULL_MASK, i, m);
+        km_merge(v, i, s, ov, oi, os);
+    }
+}
+
+/* ---- fp32 kernel -------------------------------------------------------------------------------- */
+
+#define KF_BM 64
+#define KF_BN 64
+#define KF_BK 16
+#define KF_THREADS 256
+
+/* Thread (ty, tx) of a 16 x 16 grid owns rows ty + 16 i and columns tx + 16 j of each tile:
+ * the columns it visits only grow, so strict < keeps the first of equal values. */
+__global__ void __launch_bounds__(KF_THREADS)
+km_assign_f32(int32_t *assign, float *second, const float *x, const float *c, const float *cnorm, int64_t n, int64_t k,
+              int64_t d) {
+    __shared__ float xs[KF_BK][KF_BM + 4];
+    __shared__ float cs[KF_BK][KF_BN + 4];
+    const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+    const int64_t row0 = (int64_t)blockIdx.x * KF_BM;
+    float bv[4], bs[4];
+    int bi[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) bv[i] = bs[i] = INFINITY, bi[i] = 0;
+
+    for (int64_t c0 = 0; c0 < k; c0 += KF_BN) {
+        float acc[4][4];
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
+        for (int64_t k0 = 0; k0 < d; k0 += KF_BK) {
+#pragma unroll
+            for (int q = 0; q < (KF_BM * KF_BK) / KF_THREADS; q++) {
+                int e = tid + q * KF_THREADS, r = e / KF_BK, kk = e % KF_BK;
+                int64_t gk = k0 + kk, gr = row0 + r, gc = c0 + r;
+                xs[kk][r] = gr < n && gk < d ? x[gr * d + gk] : 0.0f;
+                cs[kk][r] = gc < k && gk < d ? c[gc * d + gk] : 0.0f;
+            }
+            __syncthreads();
+#pragma unroll
+            for (int kk = 0; kk < KF_BK; kk++) {
+                float a[4], b[4];
+#pragma unroll
+                for (int i = 0; i < 4; i++) a[i] = xs[kk][ty + 16 * i], b[i] = cs[kk][tx + 16 * i];
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+            }
+            __syncthreads();
+        }
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            int64_t col = c0 + tx + 16 * j;
+            if (col >= k) break;
+            float cn = cnorm[col];
+#pragma unroll
+            for (int i = 0; i < 4; i++) km_push(cn - 2.0f * acc[i][j], (int)col, bv[i], bi[i], bs[i]);
+        }
+    }
+    /* the 16 threads of a row are lanes tx = 0..15 of one half-warp */
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        km_shfl_best(bv[i], bi[i], bs[i], 8, 1);
+        int64_t row = row0 + ty + 16 * i;
+        if (tx == 0 && row < n) {
+            assign[row] = bi[i];
+            if (second) second[row] = bs[i];
+        }
+    }
+}
+
+/* ---- bf16 tensor-core kernel ---------------------------------------------------------------------- */
+
+#define KB_BM 128
+#define KB_BN 128
+#define KB_BK 32
+#define KB_STAGES 4
+#define KB_THREADS 256
+#define KB_LDS (KB_BK + 8) /* shared row stride in bf16: 80 bytes puts ldmatrix's 8 rows on distinct banks */
+#define KB_STAGE (KB_BM + KB_BN) * KB_LDS
+#define KB_SMEM (KB_STAGES * KB_STAGE * (int)sizeof(__nv_bfloat16))
+
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool valid) {
+    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    int bytes = valid ? 16 : 0; /* 0: fill the 16 bytes with zeros, read nothing */
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void *smem) {
+    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+
+/* d[0..3] += a (16 x 16, row) * b (16 x 8, col), fp32 accumulation */
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/* xb[n, dp], cb[k, dp]: bf16 rows padded to dp (a multiple of 8) with zeros.
+ * 8 warps as 2 (rows) x 4 (centroids); a warp computes 64 x 32 of each 128 x 128 tile as 4 x 4
+ * mma tiles. Thread (g = lane / 4, t = lane % 4) holds rows g and g + 8 of each m16 tile and
+ * columns 2t, 2t + 1 of each n8 tile. */
+__global__ void __launch_bounds__(KB_THREADS, 2) /* 2 blocks per SM: at most 128 registers */
+km_assign_bf16(int32_t *assign, float *second, const __nv_bfloat16 *xb, const __nv_bfloat16 *cb, const float *cnorm,
+               int64_t n, int64_t k, int64_t dp) {
+    extern __shared__ __align__(16) unsigned char km_smem[];
+    __nv_bfloat16 *smem = (__nv_bfloat16 *)km_smem;
+    __shared__ float red_v[4][KB_BM], red_s[4][KB_BM];
+    __shared__ int red_i[4][KB_BM];
+
+    const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, wm = warp / 4, wn = warp % 4;
+    const int g = lane / 4, t = lane % 4;
+    const int64_t row0 = (int64_t)blockIdx.x * KB_BM;
+    const int kt_n = (int)((dp + KB_BK - 1) / KB_BK);
+    const int64_t tiles = (k + KB_BN - 1) / KB_BN, total = tiles * kt_n;
+
+    /* Stage s of iteration it: rows of x and of the centroid tile, columns kt * 32 ... + 31, as
+     * 16-byte chunks (4 per row; 512 per operand, 2 per thread each). */
+    auto load = [&](int64_t it) {
+        if (it >= total) return;
+        __nv_bfloat16 *As = smem + (it % KB_STAGES) * KB_STAGE, *Bs = As + KB_BM * KB_LDS;
+        int64_t tn = it / kt_n, col = (int64_t)(it % kt_n) * KB_BK;
+#pragma unroll
+        for (int q = 0; q < 2; q++) {
+            int e = tid + q * KB_THREADS, r = e / 4, ch = e % 4;
+            int64_t gk = col + ch * 8, gr = row0 + r, gc = tn * KB_BN + r;
+            bool ka = gk < dp;
+            cp_async16(As + r * KB_LDS + ch * 8, ka && gr < n ? xb + gr * dp + gk : xb, ka && gr < n);
+            cp_async16(Bs + r * KB_LDS + ch * 8, ka && gc < k ? cb + gc * dp + gk : cb, ka && gc < k);
+        }
+    };
+
+    float acc[4][4][4];
+    float bv[8], bs[8];
+    int bi[8];
+#pragma unroll
+    for (int i = 0; i < 8; i++) bv[i] = bs[i] = INFINITY, bi[i] = 0;
+#pragma unroll
+    for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[mi][ni][e] = 0.0f;
+
+#pragma unroll
+    for (int s = 0; s < KB_STAGES - 1; s++) {
+        load(s);
+        cp_async_commit();
+    }
+    for (int64_t it = 0; it < total; it++) {
+        cp_async_wait<KB_STAGES - 2>(); /* stage it has landed (for this thread) ... */
+        __syncthreads();                /* ... for every thread, and stage it - 1 is free again */
+        load(it + KB_STAGES - 1);
+        cp_async_commit(); /* an empty group near the end keeps the wait count right */
+
+        const __nv_bfloat16 *As = smem + (it % KB_STAGES) * KB_STAGE, *Bs = As + KB_BM * KB_LDS;
+#pragma unroll
+        for (int kk = 0; kk < KB_BK; kk += 16) {
+            unsigned af[4][4], bf[4][2];
+#pragma unroll
+            for (int mi = 0; mi < 4; mi++)
+                ldmatrix_x4(af[mi], As + (wm * 64 + mi * 16 + (lane & 15)) * KB_LDS + kk + (lane >> 4) * 8);
+#pragma unroll
+            for (int nj = 0; nj < 2; nj++) {
+                unsigned r[4];
+                ldmatrix_x4(r, Bs + (wn * 32 + nj * 16 + (lane & 7) + ((lane >> 4) << 3)) * KB_LDS + kk +
+                                   ((lane >> 3) & 1) * 8);
+                bf[2 * nj][0] = r[0], bf[2 * nj][1] = r[1], bf[2 * nj + 1][0] = r[2], bf[2 * nj + 1][1] = r[3];
+            }
+#pragma unroll
+            for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+                for (int ni = 0; ni < 4; ni++) mma_bf16(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+        }
+
+        if (it % kt_n == kt_n - 1) { /* a centroid tile is complete: fold it into the running minimum */
+            int64_t c0 = (it / kt_n) * KB_BN + wn * 32 + 2 * t;
+#pragma unroll
+            for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    int64_t col = c0 + ni * 8 + e; /* grows with (ni, e): strict < keeps the first */
+                    float cn = col < k ? cnorm[col] : INFINITY;
+#pragma unroll
+                    for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+                        for (int h = 0; h < 2; h++) {
+                            km_push(cn - 2.0f * acc[mi][ni][2 * h + e], (int)col, bv[2 * mi + h], bi[2 * mi + h],
+                                    bs[2 * mi + h]);
+                            acc[mi][ni][2 * h + e] = 0.0f;
+                        }
+                }
+        }
+    }
+    cp_async_wait<0>();
+
+    /* the four lanes t = 0..3 share rows; then the four column warps meet in shared memory */
+#pragma unroll
+    for (int r = 0; r < 8; r++) {
+        km_shfl_best(bv[r], bi[r], bs[r], 2, 1);
+        if (t == 0) {
+            int lr = wm * 64 + (r / 2) * 16 + (r % 2) * 8 + g;
+            red_v[wn][lr] = bv[r], red_i[wn][lr] = bi[r], red_s[wn][lr] = bs[r];
+        }
+    }
+    __syncthreads();
+    if (tid < KB_BM && row0 + tid < n) {
+        float v = red_v[0][tid], s = red_s[0][tid];
+        int i = red_i[0][tid];
+        for (int w = 1; w < 4; w++) km_merge(v, i, s, red_v[w][tid], red_i[w][tid], red_s[w][tid]);
+        assign[row0 + tid] = i;
+        if (second) second[row0 + tid] = s;
+    }
+}
+
+/* dst[rows, dp] = bf16(src[rows, d]), zero in columns d..dp-1 */
+__global__ void km_to_bf16(__nv_bfloat16 *dst, const float *src, int64_t rows, int64_t d, int64_t dp) {
+    int64_t total = rows * dp, stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += stride) {
+        int64_t r = i / dp, j = i % dp;
+        dst[i] = __float2bfloat16_rn(j < d ? src[r * d + j] : 0.0f);
+    }
+}
+
+/* dist[i] = ||x_i - c_assign[i]||^2 in the CPU's order (src/cpu/kmeans.c lt__cpu_kmeans_dist): 16 interleaved
+ * partial sums of fmaf, then a halving tree. One thread per row: the order is fixed. */
+__global__ void km_dist_rows(float *dist, const float *x, const float *c, const int32_t *assign, int64_t n,
+                             int64_t d) {
+    int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        const float *xr = x + i * d, *cr = c + (int64_t)assign[i] * d;
+        float s[16];
+#pragma unroll
+        for (int l = 0; l < 16; l++) s[l] = 0.0f;
+        for (int64_t j0 = 0; j0 < d; j0 += 16) {
+#pragma unroll
+            for (int l = 0; l < 16; l++)
+                if (j0 + l < d) {
+                    float diff = __fsub_rn(xr[j0 + l], cr[j0 + l]);
+                    s[l] = fmaf(diff, diff, s[l]);
+                }
+        }
+#pragma unroll
+        for (int w = 8; w > 0; w >>= 1)
+#pragma unroll
+            for (int l = 0; l < w; l++) s[l] = __fadd_rn(s[l], s[l + w]);
+        dist[i] = s[0];
+    }
+}
+
+static size_t km_align(size_t n) { return (n + 255) & ~(size_t)255; }
+
+extern "C" int lt__cuda_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, float *second, const float *x,
+                                      const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d) {
+    lt_cuda *cu = lt__cu(be);
+    unsigned cap = (unsigned)cu->sm_count * 32;
+    if (be->math == LT_MATH_FP32) {
+        km_assign_f32<<<lt__blocks(n, KF_BM, INT32_MAX), KF_THREADS, 0, cu->stream>>>(assign, second, x, c, cnorm, n, k,
+                                                                                   d);
+        LT_LAUNCH_CHECK();
+    } else {
+        int64_t dp = (d + 7) / 8 * 8;
+        if (dp == 0) dp = 8;
+        size_t xbytes = km_align(sizeof(__nv_bfloat16) * (size_t)(n * dp));
+        void *scratch;
+        LT_TRY(lt__cuda_scratch(be, xbytes + sizeof(__nv_bfloat16) * (size_t)(k * dp), &scratch));
+        __nv_bfloat16 *xb = (__nv_bfloat16 *)scratch, *cb = (__nv_bfloat16 *)((char *)scratch + xbytes);
+        km_to_bf16<<<lt__blocks(n * dp, 256, cap), 256, 0, cu->stream>>>(xb, x, n, d, dp);
+        LT_LAUNCH_CHECK();
+        km_to_bf16<<<lt__blocks(k * dp, 256, cap), 256, 0, cu->stream>>>(cb, c, k, d, dp);
+        LT_LAUNCH_CHECK();
+        static unsigned long long smem_set; /* a bit per device: the opt-in above 48 KiB is per device */
+        if (cu->device >= 64 || !(smem_set >> cu->device & 1)) {
+            LT_CUDA_CHECK(cudaFuncSetAttribute(km_assign_bf16, cudaFuncAttributeMaxDynamicSharedMemorySize, KB_SMEM));
+            if (cu->device < 64) smem_set |= 1ull << cu->device;
+        }
+        km_assign_bf16<<<lt__blocks(n, KB_BM, INT32_MAX), KB_THREADS, KB_SMEM, cu->stream>>>(assign, second, xb, cb,
+                                                                                              cnorm, n, k, dp);
+        LT_LAUNCH_CHECK();
+    }
+    km_dist_rows<<<lt__blocks(n, 128, cap), 128, 0, cu->stream>>>(dist, x, c, assign, n, d);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+/* ---- update ------------------------------------------------------------------------------------ */
+
+/* keys[i] = assign[i], or k (a bucket after every cluster) for rows to skip; rows[i] = i */
+__global__ void km_keys(unsigned *keys, int32_t *rows, const int32_t *assign, int64_t n, int64_t k) {
+    int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        int32_t a = assign[i];
+        keys[i] = a >= 0 && a < k ? (unsigned)a : (unsigned)k;
+        rows[i] = (int32_t)i;
+    }
+}
+
+/* start[c] = first position of cluster c in the sorted keys, for c = 0..k (start[k] = where the
+ * skipped rows begin, or n): each c is written by exactly one i. */
+__global__ void km_bounds(int32_t *start, const unsigned *keys, int64_t n, int64_t k) {
+    int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        int64_t key = keys[i], prev = i ? (int64_t)keys[i - 1] : -1;
+        for (int64_t c = prev + 1; c <= key; c++) start[c] = (int32_t)i;
+        if (i == n - 1)
+            for (int64_t c = key + 1; c <= k; c++) start[c] = (int32_t)n;
+    }
+}
+
+/* One block per cluster: its rows (in row order, the sort is stable) summed in double per column. */
+__global__ void km_segsum(float *sums, int32_t *counts, const float *x, const int32_t *rows, const int32_t *start,
+                          int64_t k, int64_t d) {
+    for (int64_t c = blockIdx.x; c < k; c += gridDim.x) {
+        int32_t beg = start[c], end = start[c + 1];
+        if (threadIdx.x == 0) counts[c] += end - beg;
+        for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+            double acc = 0.0;
+            for (int32_t r = beg; r < end; r++) acc += (double)x[(int64_t)rows[r] * d + j];
+            sums[c * d + j] = (float)((double)sums[c * d + j] + acc);
+        }
+    }
+}
+
+extern "C" int lt__cuda_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x,
+                                      const int32_t *assign, int64_t n, int64_t k, int64_t d) {
+    lt_cuda *cu = lt__cu(be);
+    int end_bit = 1;
+    while (end_bit < 32 && ((int64_t)1 << end_bit) <= k) end_bit++; /* keys are 0..k */
+    size_t temp = 0;
+    LT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(NULL, temp, (const unsigned *)NULL, (unsigned *)NULL,
+                                                  (const int32_t *)NULL, (int32_t *)NULL, (int)n, 0, end_bit,
+                                                  cu->stream));
+    size_t nk = km_align(sizeof(unsigned) * (size_t)n), ns = km_align(sizeof(int32_t) * (size_t)(k + 1));
+    void *scratch;
+    LT_TRY(lt__cuda_scratch(be, 4 * nk + ns + temp, &scratch));
+    char *p = (char *)scratch;
+    unsigned *keys_in = (unsigned *)p, *keys_out = (unsigned *)(p + nk);
+    int32_t *rows_in = (int32_t *)(p + 2 * nk), *rows_out = (int32_t *)(p + 3 * nk), *start = (int32_t *)(p + 4 * nk);
+    void *tmp = p + 4 * nk + ns;
+    unsigned cap = (unsigned)cu->sm_count * 32;
+    km_keys<<<lt__blocks(n, 256, cap), 256, 0, cu->stream>>>(keys_in, rows_in, assign, n, k);
+    LT_LAUNCH_CHECK();
+    LT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(tmp, temp, keys_in, keys_out, rows_in, rows_out, (int)n, 0, end_bit,
+                                                  cu->stream));
+    km_bounds<<<lt__blocks(n, 256, cap), 256, 0, cu->stream>>>(start, keys_out, n, k);
+    LT_LAUNCH_CHECK();
+    km_segsum<<<lt__blocks(k, 1, cap), 128, 0, cu->stream>>>(sums, counts, x, rows_out, start, k, d);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
