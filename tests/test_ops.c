@@ -1112,6 +1112,8 @@ static void test_bf16_refused(void) {
     FAILS_WITH(lt_residual_layernorm_bwd(g_cpu, &x, &x, &bias, &bias, &x, &x, &bias, &stat, &stat), LT_ENOTSUP,
                "residual_layernorm_bwd");
     printf("  bf16 activations on the cpu: refused with ENOTSUP\n");
+}
+
 /* ---- k-means ---------------------------------------------------------------------------------- */
 
 static int km_assign_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
