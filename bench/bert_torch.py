@@ -34,8 +34,12 @@ class Layer(nn.Module):
     def forward(self, x, bias):
         b, t, h = x.shape
         split = lambda y: y.view(b, t, self.a, self.d).transpose(1, 2)
-        s = split(self.q(x)) @ split(self.k(x)).transpose(-1, -2) / math.sqrt(self.d) + bias
-        ctx = (s.softmax(-1) @ split(self.v(x))).transpose(1, 2).reshape(b, t, h)
+        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        if hasattr(F, "scaled_dot_product_attention"):  # torch >= 2.0: fused (flash / memory-efficient) attention
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        else:
+            ctx = ((q @ k.transpose(-1, -2)) / math.sqrt(self.d) + bias).softmax(-1) @ v
+        ctx = ctx.transpose(1, 2).reshape(b, t, h)
         x = self.ln1(x + self.o(ctx))
         return self.ln2(x + self.f2(F.gelu(self.f1(x))))
 

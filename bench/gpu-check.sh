@@ -92,6 +92,9 @@ cat "$out/gemm.log"
 say "bench/attention"
 run "$build/bench/attention" --json "$out/attention.json" > "$out/attention.log" 2>&1
 cat "$out/attention.log"
+say "bench/bert (GPU part)"
+run "$build/bench/bert" --only gpu --reps 10 --json "$out/bert.json" > "$out/bert.log" 2>&1
+cat "$out/bert.log"
 say "bench/kmeans"
 run "$build/bench/kmeans" --rounds 1 --json "$out/kmeans.json" > "$out/kmeans.log" 2>&1
 cat "$out/kmeans.log"
@@ -110,6 +113,7 @@ for k in attn_fwd_bf16_us attn_bwd_bf16_us gemm_layer_bf16_us fwd_ratio; do
   printf "%-34s %s\n" "attention $k" "$(grep -o "\"$k\": [0-9.]*" "$out/attention.json" 2>/dev/null | cut -d' ' -f2)"
 done
 jnum() { grep -o "\"$1\": [0-9.e+-]*" "$2" 2>/dev/null | head -1 | cut -d' ' -f2; }
+printf "%-34s %s\n" "bert-base seq128 cuda seq/s (25k)" "$(jnum cuda_base_longtail_seq_s "$out/bert.json") (PyTorch bf16: $(jnum cuda_base_torch_bf16_seq_s "$out/bert.json"))"
 printf "%-34s %s\n" "kmeans cpu faiss/longtail (>= 2)" "$(jnum ratio_faiss "$out/kmeans.json")"
 printf "%-34s %s\n" "kmeans cuda 1Mx256 k=20k 25 it (s)" "$(jnum longtail_bf16_s "$out/kmeans.json") (goal <= 1.5; torch tf32: $(jnum torch_tf32_s "$out/kmeans.json"))"
 grep -E "FAIL" "$out/test_ops.log" "$out/test_ops_bf16.log" | head -20

@@ -20,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "data/dataio.h"
+#include "eval/eval.h"
 #include "longtail/bert.h"
 #include "longtail/data.h"
 #include "longtail/error.h"
@@ -97,6 +98,10 @@ typedef struct {
     int64_t max_len, max_masked;
     char ckpt[4096], log_path[4096], model_desc[1024];
     FILE *log;
+    /* the logged points of this run, for the loss plot */
+    int64_t npts, cap_pts;
+    double (*pts)[2];
+    int64_t mlm_end; /* last masked-LM point: the contrastive ones follow */
 } run;
 
 static void describe(run *r) {
@@ -113,12 +118,49 @@ static int save_checkpoint(run *r, int64_t step, lt_cursor cur) {
 
 static void log_line(run *r, const char *phase, int64_t step, int64_t total, double loss, float gnorm, double rate) {
     float lr = lt_optim_lr(&r->optim, step);
+    if (r->npts == r->cap_pts) {
+        int64_t cap = r->cap_pts ? 2 * r->cap_pts : 256;
+        double(*p)[2] = realloc(r->pts, sizeof *p * (size_t)cap);
+        if (p) r->pts = p, r->cap_pts = cap;
+    }
+    if (r->npts < r->cap_pts) {
+        r->pts[r->npts][0] = (double)step, r->pts[r->npts][1] = loss;
+        r->npts++;
+        if (!strcmp(phase, "mlm")) r->mlm_end = r->npts;
+    }
     lt_info("%s step %lld/%lld | loss %.4f | lr %.2e | grad norm %.3f | %.1f seq/s", phase, (long long)step,
             (long long)total, loss, lr, gnorm, rate);
     if (r->log) {
         fprintf(r->log, "%s\t%lld\t%.6f\t%.3e\t%.4f\t%.2f\n", phase, (long long)step, loss, lr, gnorm, rate);
         fflush(r->log);
     }
+}
+
+/* OUT/pretrain_loss.svg: the logged losses of this run against the step (masked-LM, then
+ * contrastive, on their own scales' shared axis). */
+static int plot_loss(run *r) {
+    if (r->npts < 2) return 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/pretrain_loss.svg", r->s.out);
+    double x1 = 0, y0 = 1e30, y1 = -1e30;
+    for (int64_t i = 0; i < r->npts; i++) {
+        x1 = fmax(x1, r->pts[i][0]);
+        y0 = fmin(y0, r->pts[i][1]), y1 = fmax(y1, r->pts[i][1]);
+    }
+    lt_svg g;
+    LT_TRY(lt__svg_open(&g, path, 720, 420, "longtail pretrain: training loss", "step", "loss (mean over the logging interval)",
+                        0, x1, y0 > 0 ? 0 : y0, y1 * 1.05, 0, 0));
+    lt__svg_axes(&g);
+    const char *color[2] = {"#1f77b4", "#d62728"};
+    for (int part = 0; part < 2; part++) {
+        int64_t a = part ? r->mlm_end : 0, b = part ? r->npts : r->mlm_end;
+        if (b - a < 1) continue;
+        fprintf(g.f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color[part]);
+        for (int64_t i = a; i < b; i++) fprintf(g.f, "%.1f,%.1f ", lt__svg_px(&g, r->pts[i][0]), lt__svg_py(&g, r->pts[i][1]));
+        fputs("\"/>\n", g.f);
+        lt__svg_legend(&g, part, color[part], part ? "contrastive (co-interactions)" : "masked-LM");
+    }
+    return lt__svg_close(&g);
 }
 
 /* ---- phase 1: masked-LM ------------------------------------------------------------------------ */
@@ -386,8 +428,10 @@ int lt_cmd_pretrain(int argc, char **argv) {
     if (!rc && R.s.contrastive_steps > 0)
         rc = contrastive_phase(&R, st.step > R.s.steps ? st.step : R.s.steps);
     if (!rc) rc = lt_bert_save(R.m, R.s.out);
+    if (!rc) rc = plot_loss(&R);
     if (!rc) printf("pretrained model: %s/config.json + model.safetensors; loss log: %s\n", R.s.out, R.log_path);
     if (R.log) fclose(R.log);
+    free(R.pts);
     lt_bert_free(R.m);
     lt_vocab_free(R.vocab);
     if (R.be && R.be != lt_backend_cpu()) lt_backend_release(R.be);

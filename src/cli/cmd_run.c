@@ -19,11 +19,14 @@ static const stage stages[] = {
     {"synth", lt_cmd_synth, {{"synth.out", "raw"}}},
     {"import", lt_cmd_import, {{"import.in", "raw"}, {"import.out", "data"}}},
     {"vocab", lt_cmd_vocab, {{"vocab.data", "data"}}},
+    {"pretrain", lt_cmd_pretrain, {{"pretrain.data", "data"}, {"pretrain.out", "model"}}},
+    {"embed", lt_cmd_embed, {{"embed.data", "data"}, {"embed.model", "model"}, {"embed.out", "emb"}}},
+    {"cluster", lt_cmd_cluster, {{"cluster.data", "data"}, {"cluster.emb", "emb"}, {"cluster.out", "cluster"}}},
 };
 
 static const lt_cli_opt opts[] = {
     {"--dir", "run.dir", 0, "folder for every stage's output (default longtail-run)"},
-    {"--stages", "run.stages", 0, "comma-separated stages to run (default synth,import,vocab)"},
+    {"--stages", "run.stages", 0, "comma-separated stages (default synth,import,vocab,pretrain,embed,cluster)"},
     {0},
 };
 
@@ -35,7 +38,7 @@ int lt_cmd_run(int argc, char **argv) {
     if (r) return r == 1 ? 0 : 2;
     free(pos);
     const char *dir = lt_config_str(c, "run.dir", "longtail-run");
-    const char *list = lt_config_str(c, "run.stages", "synth,import,vocab");
+    const char *list = lt_config_str(c, "run.stages", "synth,import,vocab,pretrain,embed,cluster");
     double t0 = lt_seconds();
     int status = 0;
     for (const char *p = list; *p && !status;) {
@@ -45,7 +48,7 @@ int lt_cmd_run(int argc, char **argv) {
             if (strlen(stages[i].name) == len && !strncmp(p, stages[i].name, len)) st = &stages[i];
         if (!st) {
             fprintf(stderr, "longtail run: '%.*s' is not a stage this version can run (%s)\n", (int)len, p,
-                    "synth, import, vocab");
+                    "synth, import, vocab, pretrain, embed, cluster");
             status = 2;
             break;
         }

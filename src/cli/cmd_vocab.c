@@ -19,6 +19,7 @@ static const lt_cli_opt opts[] = {
     {"--max-len", "tokens.max_len", 0, "ids per item with [CLS] and [SEP] (default 64)"},
     {"--fields", "tokens.fields", 0, "catalog fields joined into an item's text (default title,category)"},
     {"--cased", "tokens.cased", 1, "keep case and accents (for cased BERT vocabularies)"},
+    {"--items-per-shard", "tokens.items_per_shard", 0, "items per token shard (default 100000)"},
     {0},
 };
 
@@ -62,7 +63,8 @@ int lt_cmd_vocab(int argc, char **argv) {
     int64_t size;
     if ((rc = lt_config_bool(c, "vocab.train", 0, &do_train)) < 0 || (rc = lt_config_int(c, "vocab.size", 8000, &size)) < 0 ||
         (rc = lt_config_int(c, "tokens.max_len", to.max_len, &to.max_len)) < 0 ||
-        (rc = lt_config_bool(c, "tokens.cased", 0, &cased)) < 0) {
+        (rc = lt_config_bool(c, "tokens.cased", 0, &cased)) < 0 ||
+        (rc = lt_config_int(c, "tokens.items_per_shard", to.items_per_shard, &to.items_per_shard)) < 0) {
         lt_config_free(c);
         return lt_cli_fail("vocab", rc) + 1;
     }
