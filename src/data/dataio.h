@@ -15,6 +15,12 @@ int lt_ragged_read(lt_shard *s, const char *name, lt_dtype dt, void **values, in
 /* Read a u8 ragged array (strings) and append its entries to dst. */
 int lt_ragged_read_append(lt_shard *s, const char *name, lt_strs *dst, int64_t *n);
 
+/* Rows sorted by length, then row index: batches of similar length in a fixed order. */
+typedef struct {
+    int64_t len, row;
+} lt_len_row;
+void lt_sort_len_rows(lt_len_row *v, int64_t n);
+
 /* mkdir -p */
 int lt_mkdirs(const char *dir);
 /* Sorted names "<prefix>NNNNN.h5" in dir (malloc'd; free with lt_free_names). */

@@ -88,16 +88,6 @@ static int64_t seg_len_of(lt_loader *l, int64_t seg, int64_t local, const lt_tok
 
 static const lt_token_shard *get_shard(lt_loader *l, int64_t s, int *rc);
 
-typedef struct {
-    int64_t len, row;
-} len_row;
-
-static int cmp_len_row(const void *a, const void *b) {
-    const len_row *x = a, *y = b;
-    if (x->len != y->len) return x->len < y->len ? -1 : 1;
-    return x->row < y->row ? -1 : x->row > y->row;
-}
-
 /* The order of segment seg in epoch e: this rank's slice, permuted or sorted. */
 static int build_seg_order(lt_loader *l, int64_t e, int64_t seg) {
     seg_order *so = &l->so;
@@ -118,10 +108,10 @@ static int build_seg_order(lt_loader *l, int64_t e, int64_t seg) {
         int rc = 0;
         const lt_token_shard *t = l->kind == KIND_TOKENS ? get_shard(l, seg, &rc) : NULL;
         if (rc) return rc;
-        len_row *lr = malloc(sizeof *lr * (size_t)(n ? n : 1));
+        lt_len_row *lr = malloc(sizeof *lr * (size_t)(n ? n : 1));
         if (!lr) return lt_error(LT_ENOMEM, "loader: out of memory");
-        for (int64_t i = 0; i < n; i++) lr[i] = (len_row){seg_len_of(l, seg, row[i], t), row[i]};
-        qsort(lr, (size_t)n, sizeof *lr, cmp_len_row);
+        for (int64_t i = 0; i < n; i++) lr[i] = (lt_len_row){seg_len_of(l, seg, row[i], t), row[i]};
+        lt_sort_len_rows(lr, n);
         for (int64_t i = 0; i < n; i++) row[i] = lr[i].row;
         free(lr);
     }

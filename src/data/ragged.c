@@ -66,3 +66,11 @@ int lt_ragged_read_append(lt_shard *s, const char *name, lt_strs *dst, int64_t *
     free(v), free(o);
     return rc;
 }
+
+static int cmp_len_row(const void *a, const void *b) {
+    const lt_len_row *x = a, *y = b;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
+}
+
+void lt_sort_len_rows(lt_len_row *v, int64_t n) { qsort(v, (size_t)n, sizeof *v, cmp_len_row); }

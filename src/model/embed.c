@@ -123,16 +123,6 @@ static void *writer(void *arg) {
     return NULL;
 }
 
-typedef struct {
-    int64_t len, row;
-} len_row;
-
-static int cmp_len_row(const void *a, const void *b) {
-    const len_row *x = a, *y = b;
-    if (x->len != y->len) return x->len < y->len ? -1 : 1;
-    return x->row < y->row ? -1 : x->row > y->row;
-}
-
 /* Encode every item of a shard into j->emb, batching items of similar length. */
 static int encode_shard(pipeline *p, job *j, lt_progress *pg, lt_embed_stats *st) {
     const lt_token_shard *t = &j->tok;
@@ -141,13 +131,13 @@ static int encode_shard(pipeline *p, job *j, lt_progress *pg, lt_embed_stats *st
     j->emb = (lt_emb_shard){.item_begin = t->item_begin, .n = n, .n_total = t->n_total, .shard_index = t->shard_index,
                             .shard_count = t->shard_count, .dim = dim, .normalized = enc->normalized};
     j->emb.data = malloc(sizeof(float) * (size_t)(n * dim + 1));
-    len_row *order = malloc(sizeof *order * (size_t)(n + 1));
+    lt_len_row *order = malloc(sizeof *order * (size_t)(n + 1));
     int32_t *ids = malloc(sizeof *ids * (size_t)(B * (t->max_len > 0 ? t->max_len : 1) + 1));
     int32_t *lens = malloc(sizeof *lens * (size_t)(B + 1));
     float *out = malloc(sizeof *out * (size_t)(B * dim + 1));
     int rc = j->emb.data && order && ids && lens && out ? 0 : lt_error(LT_ENOMEM, "embed: out of memory");
-    for (int64_t i = 0; i < n; i++) order[i] = (len_row){t->off[i + 1] - t->off[i], i};
-    qsort(order, (size_t)n, sizeof *order, cmp_len_row);
+    for (int64_t i = 0; i < n; i++) order[i] = (lt_len_row){t->off[i + 1] - t->off[i], i};
+    lt_sort_len_rows(order, n);
     for (int64_t b = 0; b < n && !rc;) {
         /* a batch: up to B items, and padded tokens within max_tokens (lengths rise: the last is the widest) */
         int64_t e = b;
