@@ -45,7 +45,8 @@ int lt_cmd_embed(int argc, char **argv) {
     int bf16 = 0, rc;
     if ((rc = lt_config_int(c, "embed.batch", o.max_batch, &o.max_batch)) < 0 ||
         (rc = lt_config_int(c, "embed.max_tokens", o.max_tokens, &o.max_tokens)) < 0 ||
-        (rc = lt_config_bool(c, "embed.bf16", 0, &bf16)) < 0) {
+        (rc = lt_config_bool(c, "embed.bf16", 0, &bf16)) < 0 ||
+        (rc = lt_config_int(c, "embed.stop_after", 0, &o.stop_after)) < 0) { /* shards, as if killed: tests resume */
         lt_config_free(c);
         return lt_cli_fail("embed", rc) + 1;
     }

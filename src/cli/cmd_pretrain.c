@@ -56,6 +56,7 @@ static const lt_cli_opt opts[] = {
 typedef struct {
     const char *data, *out, *init, *events, *device;
     int64_t steps, batch, warmup, contrastive_steps, pair_batch, ckpt_every, log_every, seed;
+    int64_t stop_after; /* stop (as if killed) once this step is done: for testing resume */
     int64_t layers, hidden, heads, ffn;
     double lr, temperature;
 } settings;
@@ -71,7 +72,8 @@ static int read_settings(const lt_config *c, settings *s) {
         {"pretrain.steps", 2000, &s->steps}, {"pretrain.batch", 64, &s->batch}, {"pretrain.warmup", -1, &s->warmup},
         {"pretrain.contrastive_steps", 0, &s->contrastive_steps}, {"pretrain.pair_batch", 128, &s->pair_batch},
         {"pretrain.ckpt_every", 200, &s->ckpt_every}, {"pretrain.log_every", 50, &s->log_every},
-        {"pretrain.seed", 1, &s->seed}, {"bert.layers", 4, &s->layers}, {"bert.hidden", 256, &s->hidden},
+        {"pretrain.seed", 1, &s->seed}, {"pretrain.stop_after", 0, &s->stop_after},
+        {"bert.layers", 4, &s->layers}, {"bert.hidden", 256, &s->hidden},
         {"bert.heads", 4, &s->heads}, {"bert.ffn", 0, &s->ffn},
     };
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) LT_TRY(lt_config_int(c, ints[i].key, ints[i].def, ints[i].dst));
@@ -204,6 +206,10 @@ static int mlm_phase(run *r, int64_t start_step, lt_cursor cursor) {
             loss_sum = 0, nlog = 0, seqs = 0, t0 = lt_seconds();
         }
         if (step % r->s.ckpt_every == 0 || step == r->s.steps) rc = save_checkpoint(r, step, lt_loader_tell(ld));
+        if (!rc && r->s.stop_after > 0 && step >= r->s.stop_after) {
+            rc = 1; /* not an error: the caller stops here */
+            break;
+        }
     }
     free(pos), free(target);
     lt_loader_close(ld);
@@ -343,6 +349,7 @@ static int contrastive_phase(run *r, int64_t start_step) {
             loss_sum = 0, nlog = 0, t0 = lt_seconds();
         }
         if (step % r->s.ckpt_every == 0 || step == total) rc = save_checkpoint(r, step, (lt_cursor){0, 0});
+        if (!rc && r->s.stop_after > 0 && step >= r->s.stop_after) rc = 1;
     }
     lt_tensor *ts[] = {&S, &dS, &loss, &lse, &tgt, &dl, &dpool};
     for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) lt_tensor_free(r->be, ts[i]);
@@ -427,9 +434,14 @@ int lt_cmd_pretrain(int argc, char **argv) {
     if (!rc && st.step < R.s.steps) rc = mlm_phase(&R, st.step, (lt_cursor){st.cursor_epoch, st.cursor_batch});
     if (!rc && R.s.contrastive_steps > 0)
         rc = contrastive_phase(&R, st.step > R.s.steps ? st.step : R.s.steps);
-    if (!rc) rc = lt_bert_save(R.m, R.s.out);
-    if (!rc) rc = plot_loss(&R);
-    if (!rc) printf("pretrained model: %s/config.json + model.safetensors; loss log: %s\n", R.s.out, R.log_path);
+    int stopped = rc == 1;
+    if (stopped) {
+        rc = 0;
+        printf("pretrain: stopped after step %lld (pretrain.stop_after); run again to continue\n", (long long)R.s.stop_after);
+    }
+    if (!rc && !stopped) rc = lt_bert_save(R.m, R.s.out);
+    if (!rc && !stopped) rc = plot_loss(&R);
+    if (!rc && !stopped) printf("pretrained model: %s/config.json + model.safetensors; loss log: %s\n", R.s.out, R.log_path);
     if (R.log) fclose(R.log);
     free(R.pts);
     lt_bert_free(R.m);
