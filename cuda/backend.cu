@@ -104,12 +104,20 @@ static void destroy(lt_backend *be) {
     free(be);
 }
 
+static int cuda_host_alloc(lt_backend *be, void **ptr, size_t n) {
+    LT_CUDA_CHECK(cudaMallocHost(ptr, n));
+    return 0;
+}
+
+static void cuda_host_free(lt_backend *be, void *ptr) { (void)cudaFreeHost(ptr); }
+
 /* Filled by name, so the table cannot drift out of order with lt_backend_ops. */
 static lt_backend_ops make_ops(void) {
     lt_backend_ops o;
     memset(&o, 0, sizeof o);
     o.alloc = cuda_alloc, o.free = cuda_free, o.memcpy = cuda_memcpy, o.memset0 = cuda_memset0;
     o.sync = cuda_sync, o.release = destroy;
+    o.host_alloc = cuda_host_alloc, o.host_free = cuda_host_free;
     o.gemm = lt__cuda_gemm;
     o.bias_add = lt__cuda_bias_add, o.bias_bwd = lt__cuda_bias_bwd;
     o.gelu_fwd = lt__cuda_gelu_fwd, o.gelu_bwd = lt__cuda_gelu_bwd;

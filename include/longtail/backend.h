@@ -40,6 +40,10 @@ void lt_backend_free(lt_backend *be, void *ptr);
 int lt_backend_memcpy(lt_backend *be, void *dst, lt_device dst_dev, const void *src,
                       lt_device src_dev, size_t nbytes);
 int lt_backend_memset0(lt_backend *be, void *ptr, size_t nbytes);
+/* Host memory for transfers: page-locked on CUDA (copies run at full bus speed and without a
+ * staging copy), ordinary aligned memory on the CPU backend. */
+int lt_backend_host_alloc(lt_backend *be, void **ptr, size_t nbytes);
+void lt_backend_host_free(lt_backend *be, void *ptr);
 
 /* A one-line description of the backend: BLAS kernel and threads, or GPU name and memory. */
 const char *lt_backend_describe(lt_backend *be);

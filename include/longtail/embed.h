@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "longtail/backend.h"
 #include "longtail/tensor.h"
 
 #ifdef __cplusplus
@@ -23,6 +24,8 @@ typedef struct lt_encoder {
     int64_t dim;
     int normalized;     /* rows come out with unit L2 norm */
     const char *model;  /* recorded in the shards */
+    lt_backend *be;     /* where it computes (may be NULL): batch buffers come from its page-locked
+                           host memory, so a GPU encoder's copies run at full bus speed */
     /* out[B, dim] (host memory) for ids[B, T] (padded) with real lengths lens[B]. */
     int (*encode)(void *ctx, const int32_t *ids, const int32_t *lens, int64_t B, int64_t T, float *out);
 } lt_encoder;

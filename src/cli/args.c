@@ -8,7 +8,22 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "longtail/backend.h"
 #include "longtail/error.h"
+
+int lt_cli_backend(const char *spec, const char *math, lt_backend **out) {
+    *out = NULL;
+    if (!spec || !strcmp(spec, "cpu")) return *out = lt_backend_cpu(), 0;
+    if (strncmp(spec, "cuda", 4) || (spec[4] != 0 && spec[4] != ':'))
+        return lt_error(LT_ECONFIG, "device '%s': expected cpu, cuda or cuda:N", spec);
+    lt_math m = LT_MATH_BF16; /* tensor cores with fp32 accumulation: the GPU default */
+    if (math && !strcmp(math, "fp32")) m = LT_MATH_FP32;
+    else if (math && !strcmp(math, "tf32")) m = LT_MATH_TF32;
+    else if (math && strcmp(math, "bf16")) return lt_error(LT_ECONFIG, "math '%s': expected fp32, tf32 or bf16", math);
+    LT_TRY(lt_backend_cuda(out, spec[4] ? atoi(spec + 5) : 0));
+    lt_backend_set_math(*out, m);
+    return 0;
+}
 
 static void print_usage(FILE *f, const char *cmd, const char *synopsis, const lt_cli_opt *opts) {
     fprintf(f, "usage: longtail %s %s\n\noptions:\n", cmd, synopsis);

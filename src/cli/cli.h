@@ -14,8 +14,10 @@ int lt_cmd_pretrain(int argc, char **argv);
 int lt_cmd_embed(int argc, char **argv);
 
 struct lt_backend;
-/* "cpu", "cuda" or "cuda:N" -> a backend (the CPU one is shared: do not release it). */
-int lt_cli_backend(const char *spec, struct lt_backend **out);
+/* "cpu", "cuda" or "cuda:N" -> a backend (the CPU one is shared: do not release it). On CUDA,
+ * math picks how GEMMs multiply fp32 data: "bf16" (default; tensor cores, fp32 accumulation),
+ * "tf32" or "fp32"; NULL = the default. */
+int lt_cli_backend(const char *spec, const char *math, struct lt_backend **out);
 int lt_cmd_cluster(int argc, char **argv);
 
 /* A subcommand option: a short name for one config setting. */

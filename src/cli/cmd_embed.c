@@ -20,16 +20,10 @@ static const lt_cli_opt opts[] = {
     {"--max-tokens", "embed.max_tokens", 0, "padded tokens per batch (default 16384)"},
     {"--bf16", "embed.bf16", 1, "store embeddings as bf16 (half the disk; default f32)"},
     {"--device", "embed.device", 0, "cpu or cuda[:N] (default cpu)"},
+    {"--math", "embed.math", 0, "CUDA GEMMs: bf16 (default, tensor cores), tf32 or fp32"},
     {0},
 };
 
-/* "cpu", "cuda" or "cuda:N" */
-int lt_cli_backend(const char *spec, lt_backend **out) {
-    *out = NULL;
-    if (!spec || !strcmp(spec, "cpu")) return *out = lt_backend_cpu(), 0;
-    if (!strncmp(spec, "cuda", 4) && (spec[4] == 0 || spec[4] == ':')) return lt_backend_cuda(out, spec[4] ? atoi(spec + 5) : 0);
-    return lt_error(LT_ECONFIG, "device '%s': expected cpu, cuda or cuda:N", spec);
-}
 
 int lt_cmd_embed(int argc, char **argv) {
     lt_config *c;
@@ -60,7 +54,7 @@ int lt_cmd_embed(int argc, char **argv) {
     o.stored = bf16 ? LT_BF16 : LT_F32;
     lt_backend *be = NULL;
     lt_bert *m = NULL;
-    rc = lt_cli_backend(lt_config_str(c, "embed.device", "cpu"), &be);
+    rc = lt_cli_backend(lt_config_str(c, "embed.device", "cpu"), lt_config_str(c, "embed.math", NULL), &be);
     if (!rc) rc = lt_bert_load(&m, be, model, 0);
     /* the longest token row of the catalog bounds T */
     int64_t max_len = 0;
@@ -81,7 +75,8 @@ int lt_cmd_embed(int argc, char **argv) {
         char desc[512];
         snprintf(desc, sizeof desc, "bert L%lld H%lld A%lld from %s", (long long)bc->layers, (long long)bc->hidden,
                  (long long)bc->heads, model);
-        lt_encoder enc = {.ctx = m, .dim = bc->hidden, .normalized = bc->normalize, .model = desc, .encode = lt_bert_encode};
+        lt_encoder enc = {.ctx = m, .dim = bc->hidden, .normalized = bc->normalize, .model = desc, .be = be,
+                          .encode = lt_bert_encode};
         lt_info("embed: %s on %s", desc, lt_backend_describe(be));
         rc = lt_embed_run(data, out, &enc, &o, &st);
     }

@@ -50,6 +50,7 @@ static const lt_cli_opt opts[] = {
     {"--ckpt-every", "pretrain.ckpt_every", 0, "steps between checkpoints (default 200)"},
     {"--log-every", "pretrain.log_every", 0, "steps between log lines (default 50)"},
     {"--device", "pretrain.device", 0, "cpu or cuda[:N] (default cpu)"},
+    {"--math", "pretrain.math", 0, "CUDA GEMMs: bf16 (default, tensor cores; fp32 master weights), tf32 or fp32"},
     {0},
 };
 
@@ -376,7 +377,7 @@ int lt_cmd_pretrain(int argc, char **argv) {
         return 2;
     }
     char path[4096];
-    if (!rc) rc = lt_cli_backend(R.s.device, &R.be);
+    if (!rc) rc = lt_cli_backend(R.s.device, lt_config_str(c, "pretrain.math", NULL), &R.be);
     snprintf(path, sizeof path, "%s/vocab.txt", R.s.data);
     if (!rc) rc = lt_vocab_load(&R.vocab, path);
     if (!rc) rc = lt_mlm_opts_from_vocab(&R.mlm, R.vocab);

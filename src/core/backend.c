@@ -1,5 +1,6 @@
 /* Backend selection and the thin public wrappers around the vtable's memory functions. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/backend_impl.h"
@@ -69,6 +70,22 @@ int lt_backend_memcpy(lt_backend *be, void *dst, lt_device dst_dev, const void *
         return lt_error(LT_EDEVICE, "memcpy %s -> %s on the %s backend", lt_device_name(src_dev),
                         lt_device_name(dst_dev), be->name);
     return be->ops->memcpy(be, dst, dst_dev, src, src_dev, nbytes);
+}
+
+int lt_backend_host_alloc(lt_backend *be, void **ptr, size_t nbytes) {
+    *ptr = NULL;
+    if (be && be->ops->host_alloc) return be->ops->host_alloc(be, ptr, nbytes ? nbytes : 1);
+    if (posix_memalign(ptr, 64, nbytes ? nbytes : 1)) {
+        *ptr = NULL;
+        return lt_error(LT_ENOMEM, "cannot allocate %zu bytes of host memory", nbytes);
+    }
+    return 0;
+}
+
+void lt_backend_host_free(lt_backend *be, void *ptr) {
+    if (!ptr) return;
+    if (be && be->ops->host_free) be->ops->host_free(be, ptr);
+    else free(ptr);
 }
 
 int lt_backend_memset0(lt_backend *be, void *ptr, size_t nbytes) {

@@ -18,6 +18,9 @@ typedef struct lt_backend_ops {
     void (*free)(lt_backend *be, void *ptr);
     int (*memcpy)(lt_backend *be, void *dst, lt_device dd, const void *src, lt_device sd, size_t n);
     int (*memset0)(lt_backend *be, void *ptr, size_t nbytes);
+    /* page-locked host memory (NULL slots: ordinary aligned memory) */
+    int (*host_alloc)(lt_backend *be, void **ptr, size_t nbytes);
+    void (*host_free)(lt_backend *be, void *ptr);
     int (*sync)(lt_backend *be);
     void (*release)(lt_backend *be);
 

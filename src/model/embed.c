@@ -132,9 +132,12 @@ static int encode_shard(pipeline *p, job *j, lt_progress *pg, lt_embed_stats *st
                             .shard_count = t->shard_count, .dim = dim, .normalized = enc->normalized};
     j->emb.data = malloc(sizeof(float) * (size_t)(n * dim + 1));
     lt_len_row *order = malloc(sizeof *order * (size_t)(n + 1));
-    int32_t *ids = malloc(sizeof *ids * (size_t)(B * (t->max_len > 0 ? t->max_len : 1) + 1));
-    int32_t *lens = malloc(sizeof *lens * (size_t)(B + 1));
-    float *out = malloc(sizeof *out * (size_t)(B * dim + 1));
+    /* the buffers that cross to the device: page-locked when the encoder runs on a GPU */
+    int32_t *ids = NULL, *lens = NULL;
+    float *out = NULL;
+    lt_backend_host_alloc(enc->be, (void **)&ids, sizeof *ids * (size_t)(B * (t->max_len > 0 ? t->max_len : 1) + 1));
+    lt_backend_host_alloc(enc->be, (void **)&lens, sizeof *lens * (size_t)(B + 1));
+    lt_backend_host_alloc(enc->be, (void **)&out, sizeof *out * (size_t)(B * dim + 1));
     int rc = j->emb.data && order && ids && lens && out ? 0 : lt_error(LT_ENOMEM, "embed: out of memory");
     for (int64_t i = 0; i < n; i++) order[i] = (lt_len_row){t->off[i + 1] - t->off[i], i};
     lt_sort_len_rows(order, n);
@@ -161,7 +164,8 @@ static int encode_shard(pipeline *p, job *j, lt_progress *pg, lt_embed_stats *st
         st->items += rows;
         b = e;
     }
-    free(order), free(ids), free(lens), free(out);
+    free(order);
+    lt_backend_host_free(enc->be, ids), lt_backend_host_free(enc->be, lens), lt_backend_host_free(enc->be, out);
     return rc;
 }
 
