@@ -179,9 +179,14 @@ static void test_mlm_and_pairs(void) {
     int32_t item[9] = {5, 1, 5, 1, 2, 2, 3, 1, 5};
     lt_events e = {.n_users = 3, .n_items = 6, .n_events = 9, .user_off = off, .item = item};
     lt_pairs pr;
-    OK(lt_pairs_from_events(&e, 0, &pr));
+    OK(lt_pairs_from_events(&e, 0, 0, &pr));
     /* (1,5) from users 0 and 2, (2,3) from user 1; (2,2) is not a pair */
     CHECK_MSG(pr.n == 2 && pr.a[0] == 1 && pr.b[0] == 5 && pr.a[1] == 2 && pr.b[1] == 3, "pairs n=%lld", (long long)pr.n);
+    lt_pairs_free(&pr);
+    /* holding out the last event of each history drops (2,3) (user 1 ends 2,3) and user 2's (1,5),
+     * but user 0 still has 5,1,5 */
+    OK(lt_pairs_from_events(&e, 1, 0, &pr));
+    CHECK_MSG(pr.n == 1 && pr.a[0] == 1 && pr.b[0] == 5, "pairs with hold-out: n=%lld", (long long)pr.n);
     lt_pairs_free(&pr);
     printf("  masked-LM masking (15%%, 80/10/10, deterministic) and co-interaction pairs\n");
 }

@@ -29,13 +29,15 @@ int64_t lt_mlm_mask(const lt_mlm_opts *o, uint64_t seed, uint64_t step, int32_t 
                     int64_t T, int64_t *pos, int32_t *target);
 
 /* Co-interaction pairs for contrastive fine-tuning: items next to each other in a user's history
- * (a, b) with a != b, each unordered pair once, in a deterministic order. */
+ * (a, b) with a != b, each unordered pair once, in a deterministic order. The last `holdout`
+ * events of every history are left out (2 under leave-one-out evaluation: the validation and test
+ * targets must not teach the encoder). max_pairs > 0 keeps an even subsample. */
 typedef struct lt_pairs {
     int64_t n;
     int32_t *a, *b;
 } lt_pairs;
 
-int lt_pairs_from_events(const lt_events *e, int64_t max_pairs, lt_pairs *out);
+int lt_pairs_from_events(const lt_events *e, int64_t holdout, int64_t max_pairs, lt_pairs *out);
 void lt_pairs_free(lt_pairs *p);
 
 #ifdef __cplusplus

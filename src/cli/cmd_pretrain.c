@@ -47,6 +47,7 @@ static const lt_cli_opt opts[] = {
     {"--events", "pretrain.events", 0, "events file for the co-interaction pairs (default DATA/events.h5)"},
     {"--pair-batch", "pretrain.pair_batch", 0, "pairs per contrastive step (default 128)"},
     {"--temperature", "pretrain.temperature", 0, "softmax temperature of the contrastive loss (default 0.05)"},
+    {"--holdout", "pretrain.holdout", 0, "last events of each history kept out of the pairs (default 2: leave-one-out)"},
     {"--ckpt-every", "pretrain.ckpt_every", 0, "steps between checkpoints (default 200)"},
     {"--log-every", "pretrain.log_every", 0, "steps between log lines (default 50)"},
     {"--device", "pretrain.device", 0, "cpu or cuda[:N] (default cpu)"},
@@ -58,6 +59,7 @@ typedef struct {
     const char *data, *out, *init, *events, *device;
     int64_t steps, batch, warmup, contrastive_steps, pair_batch, ckpt_every, log_every, seed;
     int64_t stop_after; /* stop (as if killed) once this step is done: for testing resume */
+    int64_t holdout;
     int64_t layers, hidden, heads, ffn;
     double lr, temperature;
 } settings;
@@ -73,7 +75,7 @@ static int read_settings(const lt_config *c, settings *s) {
         {"pretrain.steps", 2000, &s->steps}, {"pretrain.batch", 64, &s->batch}, {"pretrain.warmup", -1, &s->warmup},
         {"pretrain.contrastive_steps", 0, &s->contrastive_steps}, {"pretrain.pair_batch", 128, &s->pair_batch},
         {"pretrain.ckpt_every", 200, &s->ckpt_every}, {"pretrain.log_every", 50, &s->log_every},
-        {"pretrain.seed", 1, &s->seed}, {"pretrain.stop_after", 0, &s->stop_after},
+        {"pretrain.seed", 1, &s->seed}, {"pretrain.stop_after", 0, &s->stop_after}, {"pretrain.holdout", 2, &s->holdout},
         {"bert.layers", 4, &s->layers}, {"bert.hidden", 256, &s->hidden},
         {"bert.heads", 4, &s->heads}, {"bert.ffn", 0, &s->ffn},
     };
@@ -261,7 +263,7 @@ static int contrastive_phase(run *r, int64_t start_step) {
     lt_pairs pairs = {0};
     all_tokens tok = {0};
     LT_TRY(lt_events_load(&ev, ev_path));
-    int rc = lt_pairs_from_events(&ev, 0, &pairs);
+    int rc = lt_pairs_from_events(&ev, r->s.holdout, 0, &pairs);
     if (!rc) rc = load_all_tokens(r->s.data, &tok);
     if (!rc && tok.n != ev.n_items)
         rc = lt_error(LT_EFORMAT, "%s has %lld items but the token shards hold %lld", ev_path, (long long)ev.n_items,

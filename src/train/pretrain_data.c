@@ -61,13 +61,13 @@ static int cmp_u64(const void *x, const void *y) {
     return a < b ? -1 : a > b;
 }
 
-int lt_pairs_from_events(const lt_events *e, int64_t max_pairs, lt_pairs *out) {
+int lt_pairs_from_events(const lt_events *e, int64_t holdout, int64_t max_pairs, lt_pairs *out) {
     memset(out, 0, sizeof *out);
     uint64_t *keys = malloc(sizeof *keys * (size_t)(e->n_events ? e->n_events : 1));
     if (!keys) return lt_error(LT_ENOMEM, "pairs: out of memory");
     int64_t n = 0;
     for (int64_t u = 0; u < e->n_users; u++)
-        for (int64_t p = e->user_off[u] + 1; p < e->user_off[u + 1]; p++) {
+        for (int64_t p = e->user_off[u] + 1; p < e->user_off[u + 1] - (holdout > 0 ? holdout : 0); p++) {
             uint32_t a = (uint32_t)e->item[p - 1], b = (uint32_t)e->item[p];
             if (a == b) continue;
             if (a > b) { uint32_t t = a; a = b; b = t; }
