@@ -103,10 +103,6 @@ typedef struct {
     int64_t max_len, max_masked;
     char ckpt[4096], log_path[4096], model_desc[1024];
     FILE *log;
-    /* the logged points of this run, for the loss plot */
-    int64_t npts, cap_pts;
-    double (*pts)[2];
-    int64_t mlm_end; /* last masked-LM point: the contrastive ones follow */
 } run;
 
 static void describe(run *r) {
@@ -123,16 +119,6 @@ static int save_checkpoint(run *r, int64_t step, lt_cursor cur) {
 
 static void log_line(run *r, const char *phase, int64_t step, int64_t total, double loss, float gnorm, double rate) {
     float lr = lt_optim_lr(&r->optim, step);
-    if (r->npts == r->cap_pts) {
-        int64_t cap = r->cap_pts ? 2 * r->cap_pts : 256;
-        double(*p)[2] = realloc(r->pts, sizeof *p * (size_t)cap);
-        if (p) r->pts = p, r->cap_pts = cap;
-    }
-    if (r->npts < r->cap_pts) {
-        r->pts[r->npts][0] = (double)step, r->pts[r->npts][1] = loss;
-        r->npts++;
-        if (!strcmp(phase, "mlm")) r->mlm_end = r->npts;
-    }
     lt_info("%s step %lld/%lld | loss %.4f | lr %.2e | grad norm %.3f | %.1f seq/s", phase, (long long)step,
             (long long)total, loss, lr, gnorm, rate);
     if (r->log) {
@@ -141,30 +127,83 @@ static void log_line(run *r, const char *phase, int64_t step, int64_t total, dou
     }
 }
 
-/* OUT/pretrain_loss.svg: the logged losses of this run against the step (masked-LM, then
- * contrastive, on their own scales' shared axis). */
+/* The loss log of this run and of the runs it resumed: (step, loss) per phase (0 masked-LM,
+ * 1 contrastive). With keep_upto >= 0 the file is rewritten without the lines past that step (a
+ * resumed run logs those steps again). */
+typedef struct {
+    int64_t n, cap;
+    double (*pt)[3]; /* step, loss, phase */
+} loss_log;
+
+static int read_log(const char *path, int64_t keep_upto, loss_log *lg) {
+    memset(lg, 0, sizeof *lg);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[512], *kept = NULL;
+    size_t klen = 0, kcap = 0;
+    while (fgets(line, sizeof line, f)) {
+        char phase[32];
+        long long step;
+        double loss;
+        int ok = sscanf(line, "%31s %lld %lf", phase, &step, &loss) == 3;
+        if (ok && keep_upto >= 0 && step > keep_upto) continue;
+        size_t l = strlen(line);
+        if (klen + l + 1 > kcap) {
+            kcap = 2 * (klen + l + 1);
+            char *k = realloc(kept, kcap);
+            if (!k) break;
+            kept = k;
+        }
+        memcpy(kept + klen, line, l + 1), klen += l;
+        if (!ok) continue; /* the header */
+        if (lg->n == lg->cap) {
+            lg->cap = lg->cap ? 2 * lg->cap : 256;
+            double(*p)[3] = realloc(lg->pt, sizeof *p * (size_t)lg->cap);
+            if (!p) break;
+            lg->pt = p;
+        }
+        lg->pt[lg->n][0] = (double)step, lg->pt[lg->n][1] = loss, lg->pt[lg->n][2] = strcmp(phase, "mlm") != 0;
+        lg->n++;
+    }
+    fclose(f);
+    int rc = 0;
+    if (keep_upto >= 0 && kept) {
+        f = fopen(path, "w");
+        if (!f || fwrite(kept, 1, klen, f) != klen) rc = lt_error(LT_EIO, "%s: cannot rewrite the loss log", path);
+        if (f) fclose(f);
+    }
+    free(kept);
+    return rc;
+}
+
+/* OUT/pretrain_loss.svg: the whole loss log against the step, masked-LM then contrastive. */
 static int plot_loss(run *r) {
-    if (r->npts < 2) return 0;
+    loss_log lg;
+    LT_TRY(read_log(r->log_path, -1, &lg));
+    if (lg.n < 2) return free(lg.pt), 0;
     char path[4200];
     snprintf(path, sizeof path, "%s/pretrain_loss.svg", r->s.out);
-    double x1 = 0, y0 = 1e30, y1 = -1e30;
-    for (int64_t i = 0; i < r->npts; i++) {
-        x1 = fmax(x1, r->pts[i][0]);
-        y0 = fmin(y0, r->pts[i][1]), y1 = fmax(y1, r->pts[i][1]);
-    }
+    double x1 = 0, y1 = 0;
+    for (int64_t i = 0; i < lg.n; i++) x1 = fmax(x1, lg.pt[i][0]), y1 = fmax(y1, lg.pt[i][1]);
     lt_svg g;
-    LT_TRY(lt__svg_open(&g, path, 720, 420, "longtail pretrain: training loss", "step", "loss (mean over the logging interval)",
-                        0, x1, y0 > 0 ? 0 : y0, y1 * 1.05, 0, 0));
+    int rc = lt__svg_open(&g, path, 720, 420, "longtail pretrain: training loss", "step",
+                          "loss (mean over the logging interval)", 0, x1, 0, y1 * 1.05, 0, 0);
+    if (rc) return free(lg.pt), rc;
     lt__svg_axes(&g);
     const char *color[2] = {"#1f77b4", "#d62728"};
     for (int part = 0; part < 2; part++) {
-        int64_t a = part ? r->mlm_end : 0, b = part ? r->npts : r->mlm_end;
-        if (b - a < 1) continue;
-        fprintf(g.f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color[part]);
-        for (int64_t i = a; i < b; i++) fprintf(g.f, "%.1f,%.1f ", lt__svg_px(&g, r->pts[i][0]), lt__svg_py(&g, r->pts[i][1]));
+        int any = 0;
+        for (int64_t i = 0; i < lg.n; i++) {
+            if ((int)lg.pt[i][2] != part) continue;
+            if (!any) fprintf(g.f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color[part]);
+            fprintf(g.f, "%.1f,%.1f ", lt__svg_px(&g, lg.pt[i][0]), lt__svg_py(&g, lg.pt[i][1]));
+            any = 1;
+        }
+        if (!any) continue;
         fputs("\"/>\n", g.f);
         lt__svg_legend(&g, part, color[part], part ? "contrastive (co-interactions)" : "masked-LM");
     }
+    free(lg.pt);
     return lt__svg_close(&g);
 }
 
@@ -429,6 +468,8 @@ int lt_cmd_pretrain(int argc, char **argv) {
     }
     if (!rc) {
         snprintf(R.log_path, sizeof R.log_path, "%s/pretrain_log.tsv", R.s.out);
+        loss_log lg; /* a resumed run logs the steps after its checkpoint again: drop the old lines */
+        if (st.step) rc = read_log(R.log_path, st.step, &lg), free(lg.pt);
         R.log = fopen(R.log_path, st.step ? "a" : "w");
         if (R.log && !st.step) fprintf(R.log, "phase\tstep\tloss\tlr\tgrad_norm\tseq_per_s\n");
         lt_info("pretrain: %s, %.2fM parameters, on %s", R.model_desc, (double)lt_params_count(lt_bert_params(R.m)) / 1e6,
@@ -446,7 +487,6 @@ int lt_cmd_pretrain(int argc, char **argv) {
     if (!rc && !stopped) rc = plot_loss(&R);
     if (!rc && !stopped) printf("pretrained model: %s/config.json + model.safetensors; loss log: %s\n", R.s.out, R.log_path);
     if (R.log) fclose(R.log);
-    free(R.pts);
     lt_bert_free(R.m);
     lt_vocab_free(R.vocab);
     if (R.be && R.be != lt_backend_cpu()) lt_backend_release(R.be);
