@@ -99,10 +99,10 @@ static void *reader(void *arg) {
         j->index = p->todo[i];
         char path[8192];
         snprintf(path, sizeof path, "%s/%s", p->tokens_dir, p->names[j->index]);
-        j->rc = lt_token_shard_read(path, &j->tok);
-        if (j->rc) snprintf(j->err, sizeof j->err, "%s", lt_last_error());
-        mb_put(&p->to_encode, j);
-        if (j->rc) break;
+        int rc = j->rc = lt_token_shard_read(path, &j->tok);
+        if (rc) snprintf(j->err, sizeof j->err, "%s", lt_last_error());
+        mb_put(&p->to_encode, j); /* j belongs to the encoder now: do not touch it again */
+        if (rc) break;
     }
     mb_close(&p->to_encode);
     return NULL;
