@@ -7,6 +7,8 @@
  * 1 or all threads, its eager BERT or its fused encoder fast path, whichever is fastest. The machine's
  * best sgemm is measured in the same run (bench/gemm), and the encoder's FLOP/s compared with it.
  * Rounds alternate between the two sides; each figure is the best of all rounds.
+ * Where longtail has bf16 GEMMs on this CPU (oneDNN on AMX / AVX512-BF16, src/cpu/dnnl.c) it also
+ * runs with bf16 math beside PyTorch's bf16 model (bf16 weights and activations, oneDNN kernels).
  *
  *   bert [--rounds 3] [--reps 5] [--json FILE] [--only mini|base|gpu]
  * With a CUDA device it also runs BERT-base seq 128 on the GPU beside PyTorch on the GPU (bf16). */
@@ -28,6 +30,8 @@ typedef struct {
     int64_t layers, hidden, heads, ffn, seq, batch;
     double lt_seq_s, torch_seq_s, lt_gflops;
     char torch_impl[128];
+    double lt16_seq_s, torch16_seq_s, lt16_gflops; /* bf16 GEMMs (longtail) beside PyTorch in bf16 */
+    char torch16_impl[128];
 } cfg;
 
 static char g_dir[4096]; /* this executable's folder: bench/ of the build */
@@ -102,7 +106,8 @@ static double time_torch(const cfg *c, int reps, int threads, const char *device
     int last = -1;
     for (int i = 0; i < 3; i++)
         if (top && !strcmp(top, families[i])) last = i;
-    if (strcmp(device, "cpu") || last < 0) return torch_once(c, reps, threads, device, dtype, top, impl, cap);
+    /* bf16 goes through oneDNN in PyTorch, whatever OpenBLAS's kernel family */
+    if (strcmp(device, "cpu") || last < 0 || !strcmp(dtype, "bf16")) return torch_once(c, reps, threads, device, dtype, top, impl, cap);
     double best = -1;
     for (int i = last > 0 ? 1 : 0; i <= last; i++) { /* the AVX-512 families where the CPU has them */
         char what[128];
@@ -177,6 +182,14 @@ int main(int argc, char **argv) {
             char impl[128] = "";
             double s = time_torch(c, reps, threads, "cpu", "fp32", impl, sizeof impl);
             if (s > c->torch_seq_s) c->torch_seq_s = s, snprintf(c->torch_impl, sizeof c->torch_impl, "%s", impl);
+            if (!lt__dnnl_available()) continue;
+            t = time_longtail(cpu, c, reps, 1);
+            if (t > 0) {
+                c->lt16_seq_s = fmax(c->lt16_seq_s, (double)c->batch / t);
+                c->lt16_gflops = fmax(c->lt16_gflops, lt_bert_flops(&bc, c->batch, c->seq, 0) / t / 1e9);
+            }
+            s = time_torch(c, reps, threads, "cpu", "bf16", impl, sizeof impl);
+            if (s > c->torch16_seq_s) c->torch16_seq_s = s, snprintf(c->torch16_impl, sizeof c->torch16_impl, "%s", impl);
         }
         sgemm = fmax(sgemm, best_sgemm());
     }
@@ -190,6 +203,21 @@ int main(int argc, char **argv) {
                sgemm > 0 ? 100 * c->lt_gflops / sgemm : 0, c->torch_impl[0] ? c->torch_impl : "not run");
     }
     printf("\nbest sgemm of this machine in the same run: %.1f GFLOP/s (goals: >= 1.5x PyTorch, >= 70%% of sgemm)\n", sgemm);
+    if (lt__dnnl_available()) {
+        printf("\nbf16 on the CPU: longtail with bf16 GEMMs (%s; fp32 activations, fp32 sums) beside PyTorch's model in bf16\n",
+               lt__dnnl_describe());
+        printf("  %-44s %12s %12s %8s %14s %10s\n", "config", "longtail", "PyTorch", "ratio", "longtail", "vs own");
+        printf("  %-44s %12s %12s %8s %14s %10s\n", "", "seq/s", "seq/s", "", "GFLOP/s", "fp32");
+        for (int k = 0; k < 2; k++) {
+            cfg *c = &cfgs[k];
+            if (c->lt16_seq_s <= 0) continue;
+            printf("  %-44s %12.1f %12.1f %7.2fx %14.1f %9.2fx   (PyTorch: %s)\n", c->name, c->lt16_seq_s,
+                   c->torch16_seq_s, c->torch16_seq_s > 0 ? c->lt16_seq_s / c->torch16_seq_s : 0, c->lt16_gflops,
+                   c->lt_seq_s > 0 ? c->lt16_seq_s / c->lt_seq_s : 0, c->torch16_impl[0] ? c->torch16_impl : "not run");
+        }
+    } else {
+        printf("\nbf16 on the CPU: skipped: %s\n", lt__dnnl_describe());
+    }
 
     FILE *jf = json ? fopen(json, "w") : NULL;
     if (json && !jf) return perror(json), 1;
@@ -202,6 +230,11 @@ int main(int argc, char **argv) {
                     key[k], cfgs[k].lt_seq_s, key[k], cfgs[k].torch_seq_s, key[k],
                     cfgs[k].torch_seq_s > 0 ? cfgs[k].lt_seq_s / cfgs[k].torch_seq_s : 0, key[k], cfgs[k].lt_gflops, key[k],
                     sgemm > 0 ? cfgs[k].lt_gflops / sgemm : 0);
+        for (int k = 0; k < 2; k++)
+            if (cfgs[k].lt16_seq_s > 0)
+                fprintf(jf, ", \"%s_bf16_longtail_seq_s\": %.2f, \"%s_bf16_torch_seq_s\": %.2f, \"%s_bf16_ratio\": %.3f",
+                        key[k], cfgs[k].lt16_seq_s, key[k], cfgs[k].torch16_seq_s, key[k],
+                        cfgs[k].torch16_seq_s > 0 ? cfgs[k].lt16_seq_s / cfgs[k].torch16_seq_s : 0);
     }
 
     /* the GPU: BERT-base, seq 128, a batch that fills an H200 */

@@ -310,9 +310,11 @@ static void test_matmul(void) {
 }
 
 /* Every transpose combination, batching with a broadcast operand, alpha and beta, against a
- * double reference; and bf16 operands against the reference on bf16-rounded inputs. */
-static void test_gemm_reference(lt_backend *be, const char *label, double tol, int bf16) {
-    int64_t B = 3, m = 17, n = 19, k = 23;
+ * double reference; and bf16 operands against the reference on bf16-rounded inputs.
+ * bf16 = 2: fp32 operands already rounded to bf16, through lt_matmul (for bf16 math, which must then
+ * be as exact as fp32). big: sizes past the CPU's bf16-math threshold (src/cpu/gemm.c). */
+static double gemm_reference(lt_backend *be, double tol, int bf16, int big) {
+    int64_t B = 3, m = big ? 129 : 17, n = big ? 131 : 19, k = big ? 137 : 23;
     double worst = 0;
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++) {
@@ -326,7 +328,7 @@ static void test_gemm_reference(lt_backend *be, const char *label, double tol, i
             if (bf16)
                 for (int64_t i = 0; i < harr_numel(&b); i++) Bm[i] = lt_bf16_to_f32(lt_f32_to_bf16(Bm[i]));
             lt_tensor ta_t = upload(be, &a), tb_t = upload(be, &b), tc = upload(be, &c);
-            if (bf16) { /* bf16 x bf16 -> f32 through the raw descriptor */
+            if (bf16 == 1) { /* bf16 x bf16 -> f32 through the raw descriptor */
                 uint16_t *ha = malloc(2 * harr_numel(&a)), *hb = malloc(2 * harr_numel(&b));
                 for (int64_t i = 0; i < harr_numel(&a); i++) ha[i] = lt_f32_to_bf16(A[i]);
                 for (int64_t i = 0; i < harr_numel(&b); i++) hb[i] = lt_f32_to_bf16(Bm[i]);
@@ -363,9 +365,34 @@ static void test_gemm_reference(lt_backend *be, const char *label, double tol, i
             lt_tensor_free(be, &ta_t), lt_tensor_free(be, &tb_t), lt_tensor_free(be, &tc);
             free(a.h), free(b.h), free(c.h);
         }
+    return worst;
+}
+
+static void test_gemm_reference(lt_backend *be, const char *label, double tol, int bf16) {
+    double worst = gemm_reference(be, tol, bf16, 0);
     printf("  %-28s vs double reference, 4 transposes x batch 3 (broadcast B), alpha/beta: worst err/tol %.3f %s\n",
            label, worst, worst <= 1 ? "ok" : "FAIL");
     CHECK_MSG(worst <= 1, "%s: gemm differs from reference", label);
+}
+
+/* bf16 math on the CPU (oneDNN, src/cpu/dnnl.c): on bf16-exact inputs as exact as fp32; on any
+ * inputs within bf16's rounding, and visibly not fp32 (else the bf16 path never ran). */
+static void test_gemm_cpu_bf16_math(lt_backend *cpu) {
+    if (!lt__dnnl_available()) {
+        printf("  %-28s skipped: %s\n", "gemm cpu bf16 math", lt__dnnl_describe());
+        return;
+    }
+    lt_backend_set_math(cpu, LT_MATH_BF16);
+    /* rounding errors of 2^-9 relative per operand add up like a random walk: 2^-8 sqrt(k) */
+    double exact = gemm_reference(cpu, 1e-5, 2, 1), rounded = gemm_reference(cpu, 5e-2, 0, 1);
+    double fp32_err = gemm_reference(cpu, 1e-5, 0, 1);
+    lt_backend_set_math(cpu, LT_MATH_FP32);
+    printf("  %-28s %s, 4 transposes x batch 3, 129x131x137: bf16-exact inputs err/tol(1e-5) %.3f, "
+           "any inputs err/tol(5e-2) %.3f (err/1e-5 %.0f: bf16 ran) %s\n",
+           "gemm cpu bf16 math", lt__dnnl_describe(), exact, rounded, fp32_err,
+           exact <= 1 && rounded <= 1 && fp32_err > 10 ? "ok" : "FAIL");
+    CHECK_MSG(exact <= 1 && rounded <= 1, "gemm cpu bf16 math differs from reference");
+    CHECK_MSG(fp32_err > 10, "gemm cpu bf16 math: result is fp32-exact, the bf16 path did not run");
 }
 
 static int bias_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
@@ -1367,6 +1394,7 @@ int main(void) {
     test_matmul();
     test_gemm_reference(g_cpu, "gemm cpu fp32", 1e-5, 0);
     test_gemm_reference(g_cpu, "gemm cpu bf16 operands", 1e-5, 1);
+    test_gemm_cpu_bf16_math(g_cpu);
     if (g_cuda) {
         test_gemm_reference(g_cuda, "gemm cuda fp32", 1e-5, 0);
         test_gemm_reference(g_cuda, "gemm cuda bf16 operands", 1e-5, 1);

@@ -3,7 +3,8 @@
 # synth -> import -> vocab -> pretrain -> embed -> cluster, then the crash-safety promises:
 #   - pretrain stopped midway and started again ends with the same weights, byte for byte, as an
 #     uninterrupted run (checkpointed weights, moments, data cursor, masking and dropout streams);
-#   - embed stopped after one shard and started again writes the same files as an uninterrupted run.
+#   - embed stopped after one shard and started again writes the same files as an uninterrupted run,
+#     and keeps finished shards only when the model, the catalog and the stored type are the same.
 # usage: test_pipeline.sh path/to/longtail
 set -euo pipefail
 lt=$1
@@ -34,10 +35,19 @@ awk -v a="$first" -v b="$last" 'BEGIN{exit !(b < a)}' || fail "masked-LM loss di
 "$lt" embed --data "$dir/data" --model "$dir/m1" --out "$dir/e1" > /dev/null
 "$lt" embed --data "$dir/data" --model "$dir/m1" --out "$dir/e2" --embed.stop_after=1 > /dev/null
 [ -f "$dir/e2/emb-00000.h5" ] && [ ! -f "$dir/e2/emb-00001.h5" ] || fail "embed stop_after=1 should leave one shard"
-"$lt" embed --data "$dir/data" --model "$dir/m1" --out "$dir/e2" > /dev/null
+"$lt" embed --data "$dir/data" --model "$dir/m1" --out "$dir/e2" > "$dir/out"
+grep -q "2 shards written, 1 already done" "$dir/out" || fail "resumed embed: $(cat "$dir/out")"
 for s in 0 1 2; do
   cmp -s "$dir/e1/emb-0000$s.h5" "$dir/e2/emb-0000$s.h5" || fail "resumed embedding shard $s differs"
 done
+# finished shards are kept only for the same encoder, catalog and storage type
+cp -r "$dir/m1" "$dir/m4" && echo >> "$dir/m4/config.json"  # same model, other bytes: another fingerprint
+"$lt" embed --data "$dir/data" --model "$dir/m4" --out "$dir/e2" > "$dir/out"
+grep -q "3 shards written, 0 already done" "$dir/out" || fail "embed kept shards of another model: $(cat "$dir/out")"
+"$lt" embed --data "$dir/data" --model "$dir/m4" --out "$dir/e2" --bf16 > "$dir/out"
+grep -q "3 shards written, 0 already done" "$dir/out" || fail "embed kept f32 shards for --bf16: $(cat "$dir/out")"
+"$lt" embed --data "$dir/data" --model "$dir/m4" --out "$dir/e2" --bf16 > "$dir/out"
+grep -q "0 shards written, 3 already done" "$dir/out" || fail "embed redid finished shards: $(cat "$dir/out")"
 
 "$lt" cluster --data "$dir/data" --emb "$dir/e1" --out "$dir/c" --k 8 --metric cosine --quiet > /dev/null
 [ -f "$dir/c/cluster.h5" ] && [ -f "$dir/c/report.md" ] || fail "cluster wrote no cluster.h5 or report"

@@ -10,8 +10,10 @@
 extern "C" {
 #endif
 
-/* How GEMMs multiply fp32 data. The CPU always computes in fp32. On CUDA, TF32 and BF16 use
- * tensor cores with fp32 accumulation (inputs rounded to 10-bit / 7-bit mantissas). */
+/* How GEMMs multiply fp32 data. On CUDA, TF32 and BF16 use tensor cores with fp32 accumulation
+ * (inputs rounded to 10-bit / 7-bit mantissas). On the CPU, BF16 runs large GEMMs on the CPU's bf16
+ * units (AMX or AVX512-BF16, through oneDNN) with fp32 accumulation where the build and the CPU have
+ * them (lt_backend_bf16_native), and everything else in fp32; TF32 means fp32 there. */
 typedef enum { LT_MATH_FP32 = 0, LT_MATH_TF32, LT_MATH_BF16 } lt_math;
 
 /* The process-wide CPU backend (created on first use: picks the BLAS kernel, see src/cpu/blas.c). */
@@ -30,6 +32,9 @@ lt_device lt_backend_device(const lt_backend *be);
 int lt_backend_sync(lt_backend *be);
 void lt_backend_set_math(lt_backend *be, lt_math math);
 lt_math lt_backend_math(const lt_backend *be);
+/* 1 when LT_MATH_BF16 runs on bf16 hardware here (CUDA tensor cores; CPU AMX / AVX512-BF16), so
+ * it is worth choosing by default. */
+int lt_backend_bf16_native(const lt_backend *be);
 /* Release a backend from lt_backend_cuda (the CPU backend ignores this). */
 void lt_backend_release(lt_backend *be);
 

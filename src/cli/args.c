@@ -10,20 +10,29 @@
 #include "cli/cli.h"
 #include "longtail/backend.h"
 #include "longtail/error.h"
+#include "longtail/log.h"
 
 int lt_cli_backend(const char *spec, const char *math, lt_backend **out) {
     *out = NULL;
-    if (!spec || !strcmp(spec, "cpu")) return *out = lt_backend_cpu(), 0;
-    if (strncmp(spec, "cuda", 4) || (spec[4] != 0 && spec[4] != ':'))
+    int automatic = !math || !strcmp(math, "auto");
+    lt_math m = LT_MATH_FP32;
+    if (!automatic && !strcmp(math, "bf16")) m = LT_MATH_BF16;
+    else if (!automatic && !strcmp(math, "tf32")) m = LT_MATH_TF32;
+    else if (!automatic && strcmp(math, "fp32")) return lt_error(LT_ECONFIG, "math '%s': expected auto, bf16, tf32 or fp32", math);
+    if (!spec || !strcmp(spec, "cpu")) *out = lt_backend_cpu();
+    else if (strncmp(spec, "cuda", 4) || (spec[4] != 0 && spec[4] != ':'))
         return lt_error(LT_ECONFIG, "device '%s': expected cpu, cuda or cuda:N", spec);
-    lt_math m = LT_MATH_BF16; /* tensor cores with fp32 accumulation: the GPU default */
-    if (math && !strcmp(math, "fp32")) m = LT_MATH_FP32;
-    else if (math && !strcmp(math, "tf32")) m = LT_MATH_TF32;
-    else if (math && strcmp(math, "bf16")) return lt_error(LT_ECONFIG, "math '%s': expected fp32, tf32 or bf16", math);
-    LT_TRY(lt_backend_cuda(out, spec[4] ? atoi(spec + 5) : 0));
+    else
+        LT_TRY(lt_backend_cuda(out, spec[4] ? atoi(spec + 5) : 0));
+    int native = lt_backend_bf16_native(*out);
+    if (automatic) m = native ? LT_MATH_BF16 : LT_MATH_FP32; /* bf16 units with fp32 sums, where there are any */
+    else if (m == LT_MATH_BF16 && !native)
+        lt_warn("math bf16: this CPU or build has no bf16 GEMMs (%s); they run in fp32", lt_backend_describe(*out));
     lt_backend_set_math(*out, m);
     return 0;
 }
+
+const char *lt_cli_math_name(int m) { return m == LT_MATH_BF16 ? "bf16" : m == LT_MATH_TF32 ? "tf32" : "fp32"; }
 
 static void print_usage(FILE *f, const char *cmd, const char *synopsis, const lt_cli_opt *opts) {
     fprintf(f, "usage: longtail %s %s\n\noptions:\n", cmd, synopsis);

@@ -14,10 +14,13 @@ int lt_cmd_pretrain(int argc, char **argv);
 int lt_cmd_embed(int argc, char **argv);
 
 struct lt_backend;
-/* "cpu", "cuda" or "cuda:N" -> a backend (the CPU one is shared: do not release it). On CUDA,
- * math picks how GEMMs multiply fp32 data: "bf16" (default; tensor cores, fp32 accumulation),
- * "tf32" or "fp32"; NULL = the default. */
+/* "cpu", "cuda" or "cuda:N" -> a backend (the CPU one is shared: do not release it). math picks
+ * how GEMMs multiply fp32 data: "bf16" (bf16 units with fp32 accumulation: CUDA tensor cores, CPU
+ * AMX / AVX512-BF16 through oneDNN), "tf32" (CUDA), "fp32", or "auto" / NULL: bf16 where the
+ * backend has bf16 units (lt_backend_bf16_native), else fp32. */
 int lt_cli_backend(const char *spec, const char *math, struct lt_backend **out);
+/* "fp32", "tf32", "bf16" */
+const char *lt_cli_math_name(int math);
 int lt_cmd_cluster(int argc, char **argv);
 
 /* A subcommand option: a short name for one config setting. */

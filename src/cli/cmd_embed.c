@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "data/textio.h"
 #include "longtail/bert.h"
 #include "longtail/embed.h"
 #include "longtail/error.h"
@@ -20,7 +21,7 @@ static const lt_cli_opt opts[] = {
     {"--max-tokens", "embed.max_tokens", 0, "padded tokens per batch (default 16384)"},
     {"--bf16", "embed.bf16", 1, "store embeddings as bf16 (half the disk; default f32)"},
     {"--device", "embed.device", 0, "cpu or cuda[:N] (default cpu)"},
-    {"--math", "embed.math", 0, "CUDA GEMMs: bf16 (default, tensor cores), tf32 or fp32"},
+    {"--math", "embed.math", 0, "GEMMs: auto (default: bf16 on GPUs and on CPUs with AMX/AVX512-BF16), bf16, tf32, fp32"},
     {0},
 };
 
@@ -66,6 +67,20 @@ int lt_cmd_embed(int argc, char **argv) {
         if (!rc) max_len = t.max_len, lt_token_shard_free(&t);
     }
     const lt_bert_config *bc = m ? lt_bert_get_config(m) : NULL;
+    /* what the shards record as their source: a restarted run keeps a finished shard only when this matches */
+    char made_by[768] = "";
+    if (!rc) {
+        char p[8192];
+        uint64_t hw = 0, hc = 0;
+        snprintf(p, sizeof p, "%s/model.safetensors", model);
+        rc = lt_file_fnv1a(p, &hw);
+        snprintf(p, sizeof p, "%s/config.json", model);
+        if (!rc) rc = lt_file_fnv1a(p, &hc);
+        if (!rc)
+            snprintf(made_by, sizeof made_by, "bert L%lld H%lld A%lld, weights fnv1a %016llx config %016llx, %s GEMMs on %s",
+                     (long long)bc->layers, (long long)bc->hidden, (long long)bc->heads, (unsigned long long)hw,
+                     (unsigned long long)hc, lt_cli_math_name(lt_backend_math(be)), lt_backend_name(be));
+    }
     if (!rc && max_len > bc->max_pos)
         rc = lt_error(LT_ECONFIG, "token shards hold up to %lld ids, the model has %lld positions", (long long)max_len,
                       (long long)bc->max_pos);
@@ -75,9 +90,9 @@ int lt_cmd_embed(int argc, char **argv) {
         char desc[512];
         snprintf(desc, sizeof desc, "bert L%lld H%lld A%lld from %s", (long long)bc->layers, (long long)bc->hidden,
                  (long long)bc->heads, model);
-        lt_encoder enc = {.ctx = m, .dim = bc->hidden, .normalized = bc->normalize, .model = desc, .be = be,
+        lt_encoder enc = {.ctx = m, .dim = bc->hidden, .normalized = bc->normalize, .model = made_by, .be = be,
                           .encode = lt_bert_encode};
-        lt_info("embed: %s on %s", desc, lt_backend_describe(be));
+        lt_info("embed: %s, %s GEMMs, on %s", desc, lt_cli_math_name(lt_backend_math(be)), lt_backend_describe(be));
         rc = lt_embed_run(data, out, &enc, &o, &st);
     }
     if (!rc) {

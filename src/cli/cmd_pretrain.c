@@ -51,7 +51,7 @@ static const lt_cli_opt opts[] = {
     {"--ckpt-every", "pretrain.ckpt_every", 0, "steps between checkpoints (default 200)"},
     {"--log-every", "pretrain.log_every", 0, "steps between log lines (default 50)"},
     {"--device", "pretrain.device", 0, "cpu or cuda[:N] (default cpu)"},
-    {"--math", "pretrain.math", 0, "CUDA GEMMs: bf16 (default, tensor cores; fp32 master weights), tf32 or fp32"},
+    {"--math", "pretrain.math", 0, "GEMMs: auto (default: bf16 on GPUs and AMX/AVX512-BF16 CPUs; fp32 master weights), bf16, tf32, fp32"},
     {0},
 };
 
@@ -472,7 +472,8 @@ int lt_cmd_pretrain(int argc, char **argv) {
         if (st.step) rc = read_log(R.log_path, st.step, &lg), free(lg.pt);
         R.log = fopen(R.log_path, st.step ? "a" : "w");
         if (R.log && !st.step) fprintf(R.log, "phase\tstep\tloss\tlr\tgrad_norm\tseq_per_s\n");
-        lt_info("pretrain: %s, %.2fM parameters, on %s", R.model_desc, (double)lt_params_count(lt_bert_params(R.m)) / 1e6,
+        lt_info("pretrain: %s, %.2fM parameters, %s GEMMs, on %s", R.model_desc,
+                (double)lt_params_count(lt_bert_params(R.m)) / 1e6, lt_cli_math_name(lt_backend_math(R.be)),
                 lt_backend_describe(R.be));
     }
     if (!rc && st.step < R.s.steps) rc = mlm_phase(&R, st.step, (lt_cursor){st.cursor_epoch, st.cursor_batch});

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/backend_impl.h"
+#include "cpu/cpu.h"
 #include "longtail/error.h"
 
 lt_backend *lt_backend_cpu(void) {
@@ -47,6 +48,7 @@ lt_device lt_backend_device(const lt_backend *be) { return be->device; }
 int lt_backend_sync(lt_backend *be) { return be->ops->sync(be); }
 void lt_backend_set_math(lt_backend *be, lt_math math) { be->math = math; }
 lt_math lt_backend_math(const lt_backend *be) { return be->math; }
+int lt_backend_bf16_native(const lt_backend *be) { return be->device == LT_CUDA || lt__dnnl_available(); }
 const char *lt_backend_describe(lt_backend *be) { return be->describe; }
 
 void lt_backend_release(lt_backend *be) {

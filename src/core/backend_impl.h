@@ -115,7 +115,7 @@ struct lt_backend {
     lt_math math;
     const lt_backend_ops *ops;
     void *impl; /* backend-private state (CUDA stream, cuBLAS handle, ...) */
-    char describe[256];
+    char describe[384];
 };
 
 /* Constructors each backend file provides. */

@@ -101,7 +101,7 @@ lt_backend *lt__cpu_backend_create(void) {
         lt__blas_single_thread(); /* one pool of threads: see blas.c */
     }
     be.ops = &ops;
-    snprintf(be.describe, sizeof be.describe, "cpu: %d OpenMP threads (GEMMs split over them); BLAS: %s", omp_get_max_threads(),
-             lt__blas_describe());
+    snprintf(be.describe, sizeof be.describe, "cpu: %d OpenMP threads (GEMMs split over them); BLAS: %s; bf16 math: %s",
+             omp_get_max_threads(), lt__blas_describe(), lt__dnnl_describe());
     return &be;
 }

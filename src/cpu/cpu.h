@@ -24,6 +24,12 @@ const char *lt__blas_describe(void);
 const char *lt__cpu_coretype(void);
 
 int lt__cpu_gemm(lt_backend *be, const lt_gemm_desc *d);
+/* bf16 GEMMs through oneDNN (dnnl.c), used by lt__cpu_gemm when lt_math is LT_MATH_BF16.
+ * available: 1 when this build has oneDNN and the CPU has bf16 instructions (AMX or AVX512-BF16);
+ * gemm: 0 done, 1 declined (run sgemm instead), < 0 error. */
+int lt__dnnl_available(void);
+const char *lt__dnnl_describe(void);
+int lt__dnnl_gemm(const lt_gemm_desc *d);
 
 int lt__cpu_bias_add(lt_backend *be, float *y, const float *bias, int64_t rows, int64_t cols);
 int lt__cpu_bias_bwd(lt_backend *be, float *dbias, const float *dy, int64_t rows, int64_t cols);

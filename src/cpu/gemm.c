@@ -1,6 +1,8 @@
-/* GEMM on the CPU: fp32 through the loaded CBLAS. bf16 operands are widened to fp32 first
- * (the CPU computes in fp32 whatever lt_math says). BLAS runs single-threaded (blas.c); each GEMM
- * is split over the OpenMP threads here. */
+/* GEMM on the CPU: fp32 through the loaded CBLAS, bf16 operands widened to fp32 first. BLAS runs
+ * single-threaded (blas.c); each GEMM is split over the OpenMP threads here.
+ * With lt_math = LT_MATH_BF16, products big enough to pay for rounding their operands run in bf16
+ * with fp32 sums on oneDNN's AMX / AVX512-BF16 kernels instead (dnnl.c), when the build and the CPU
+ * have them; TF32 means fp32 here. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +49,15 @@ static void sgemm_split(int ta, int tb, int m, int n, int k, float alpha, const 
     }
 }
 
+/* Below this many multiply-adds per batch item, rounding operands to bf16 costs more than it saves;
+ * calls from inside a parallel region (attention's per-head GEMMs) stay on sgemm too. */
+#define BF16_MIN_MACS (1 << 20)
+
 int lt__cpu_gemm(lt_backend *be, const lt_gemm_desc *d) {
+    if (be->math == LT_MATH_BF16 && (double)d->m * d->n * d->k >= BF16_MIN_MACS && !omp_in_parallel()) {
+        int rc = lt__dnnl_gemm(d);
+        if (rc <= 0) return rc;
+    }
     size_t asz = lt_dtype_size(d->a_type), bsz = lt_dtype_size(d->b_type), csz = lt_dtype_size(d->c_type);
     int64_t a_rows = d->trans_a ? d->k : d->m, b_rows = d->trans_b ? d->n : d->k;
     for (int64_t i = 0; i < d->batch; i++) {

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/textio.h"
 #include "longtail/data.h"
 #include "longtail/error.h"
 
@@ -38,12 +39,8 @@ void lt_strs_free(lt_strs *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* FNV-1a, 64 bit: ids are short, and this is simple and well distributed. */
-static uint64_t hash_bytes(const char *p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
-    return h;
-}
+/* FNV-1a: ids are short, and it is simple and well distributed. */
+static uint64_t hash_bytes(const char *p, size_t n) { return lt_fnv1a(LT_FNV1A_INIT, p, n); }
 
 static int64_t probe(const lt_strmap *m, const char *key, size_t len, uint64_t h) {
     int64_t mask = m->cap - 1;

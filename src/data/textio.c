@@ -2,6 +2,7 @@
 #include "data/textio.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -344,4 +345,18 @@ int lt_json_find(const lt_json_obj *o, const char *key) {
     for (int i = 0; i < o->n; i++)
         if (!strcmp(o->key[i], key)) return i;
     return -1;
+}
+
+int lt_file_fnv1a(const char *path, uint64_t *out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return lt_error(LT_EIO, "%s: %s", path, strerror(errno));
+    static _Thread_local unsigned char buf[1 << 16];
+    uint64_t h = LT_FNV1A_INIT;
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) h = lt_fnv1a(h, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return lt_error(LT_EIO, "%s: read error", path);
+    *out = h;
+    return 0;
 }

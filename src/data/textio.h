@@ -47,6 +47,19 @@ size_t lt_latin1_to_utf8(const char *in, size_t len, char *out);
 /* Parse a decimal int64 that spans the whole string. */
 int lt_parse_i64(const char *s, int64_t *out);
 
+/* ---- fingerprints ---------------------------------------------------------------------------- */
+
+/* FNV-1a, 64 bit: h = lt_fnv1a(LT_FNV1A_INIT, p, n), and chained over more bytes. Simple and well
+ * distributed; not for adversaries. */
+#define LT_FNV1A_INIT 0xcbf29ce484222325ull
+static inline uint64_t lt_fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+/* FNV-1a of a whole file's bytes; errors name the file. */
+int lt_file_fnv1a(const char *path, uint64_t *out);
+
 /* ---- flat JSON objects -------------------------------------------------------------------- */
 
 /* One JSON object whose values are strings, numbers, true/false/null (nested arrays and objects

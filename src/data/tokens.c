@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "data/dataio.h"
+#include "data/textio.h"
 #include "longtail/error.h"
 #include "longtail/log.h"
 #include "longtail/progress.h"
@@ -21,11 +22,10 @@ void lt_tokenize_opts_init(lt_tokenize_opts *o) {
 }
 
 uint64_t lt_vocab_hash(const lt_vocab *v) {
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = LT_FNV1A_INIT;
     for (int64_t i = 0; i < lt_vocab_size(v); i++) {
         const char *t = lt_vocab_token(v, (int32_t)i);
-        for (; *t; t++) h = (h ^ (unsigned char)*t) * 0x100000001b3ull;
-        h = (h ^ '\n') * 0x100000001b3ull;
+        h = lt_fnv1a(lt_fnv1a(h, t, strlen(t)), "\n", 1);
     }
     return h;
 }

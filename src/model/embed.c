@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "data/dataio.h"
+#include "data/textio.h"
 #include "longtail/embeddings.h"
 #include "longtail/error.h"
 #include "longtail/log.h"
@@ -66,6 +67,12 @@ static void mb_close(mailbox *m) {
     pthread_mutex_unlock(&m->mu);
 }
 
+/* The model attribute of an embedding shard: the encoder's own description (model, weights
+ * fingerprint, math, device), then the token shard's fingerprint and the stored type. A finished
+ * shard is kept by a restarted run only when this matches exactly, so new weights, an edited
+ * catalog or another --bf16 setting embed it again. */
+#define MADE_BY 1024
+
 /* A shard in flight: tokens in, embeddings out. */
 typedef struct {
     int64_t index;
@@ -82,6 +89,7 @@ typedef struct {
     int count;
     int *todo; /* shard indices still to embed, in order */
     int ntodo;
+    char (*made_by)[MADE_BY]; /* per shard: what its embeddings come from (the shards' model attribute) */
     const lt_encoder *enc;
     const lt_embed_opts *o;
     mailbox to_encode, to_write;
@@ -113,7 +121,7 @@ static void *writer(void *arg) {
     job *j;
     while ((j = mb_get(&p->to_write))) {
         if (!p->write_rc) {
-            p->write_rc = lt_emb_shard_write(j->path, &j->emb, p->o->stored, p->enc->model);
+            p->write_rc = lt_emb_shard_write(j->path, &j->emb, p->o->stored, p->made_by[j->index]);
             if (p->write_rc) snprintf(p->write_err, sizeof p->write_err, "%s", lt_last_error());
             else p->written++;
         }
@@ -181,13 +189,15 @@ static int shard_attrs(const char *path, const char *kind, int64_t v[3]) {
 }
 
 /* An embedding shard from an earlier run that matches what this run would write. */
-static int done_before(const char *path, const int64_t tok[3], int64_t dim) {
+static int done_before(const char *path, const int64_t tok[3], int64_t dim, const char *made_by) {
     if (access(path, F_OK) != 0) return 0;
     int64_t v[3], d = -1;
+    char was[MADE_BY] = "";
     lt_shard *s;
     int ok = shard_attrs(path, "embeddings", v) == 0 && v[0] == tok[0] && v[1] == tok[1] && v[2] == tok[2];
     if (ok && lt_shard_open(&s, path, "embeddings", 1) == 0) {
-        ok = lt_shard_attr_i64(s, "", "dim", &d) == 0 && d == dim;
+        ok = lt_shard_attr_i64(s, "", "dim", &d) == 0 && d == dim &&
+             lt_shard_attr_str(s, "", "model", was, sizeof was) == 0 && !strcmp(was, made_by);
         lt_shard_close(s);
     }
     if (!ok) lt_warn("embed: %s does not match this catalog or encoder; embedding it again", path);
@@ -202,7 +212,8 @@ int lt_embed_run(const char *tokens_dir, const char *out_dir, const lt_encoder *
     LT_TRY(lt_list_shards(tokens_dir, "tokens-", &p.names, &p.count));
     int rc = p.count ? 0 : lt_error(LT_ENOENT, "%s: no tokens-NNNNN.h5 shards (run longtail vocab first)", tokens_dir);
     p.todo = malloc(sizeof *p.todo * (size_t)(p.count + 1));
-    if (!p.todo) rc = lt_error(LT_ENOMEM, "embed: out of memory");
+    p.made_by = malloc(sizeof *p.made_by * (size_t)(p.count + 1));
+    if (!p.todo || !p.made_by) rc = lt_error(LT_ENOMEM, "embed: out of memory");
     int64_t total = 0;
     for (int i = 0; i < p.count && !rc; i++) {
         char tp[8192], ep[4096];
@@ -213,8 +224,12 @@ int lt_embed_run(const char *tokens_dir, const char *out_dir, const lt_encoder *
             rc = lt_shard_set_error(tokens_dir, "tokens-", p.names, p.count, v[2]);
             break;
         }
+        uint64_t h;
+        if ((rc = lt_file_fnv1a(tp, &h))) break;
+        snprintf(p.made_by[i], MADE_BY, "%s; %s fnv1a %016llx; stored %s", enc->model ? enc->model : "?", p.names[i],
+                 (unsigned long long)h, lt_dtype_name(o->stored));
         lt_emb_shard_path(ep, sizeof ep, out_dir, i);
-        if (done_before(ep, v, enc->dim)) st->skipped++;
+        if (done_before(ep, v, enc->dim, p.made_by[i])) st->skipped++;
         else p.todo[p.ntodo++] = i, total += v[1];
     }
     for (int64_t s = p.count; !rc; s++) { /* shards of an earlier, larger catalog */
@@ -223,7 +238,7 @@ int lt_embed_run(const char *tokens_dir, const char *out_dir, const lt_encoder *
         if (remove(ep) < 0) break;
     }
     if (rc) {
-        free(p.todo);
+        free(p.todo), free(p.made_by);
         lt_free_names(p.names, p.count);
         return rc;
     }
@@ -261,7 +276,7 @@ int lt_embed_run(const char *tokens_dir, const char *out_dir, const lt_encoder *
     st->shards = p.written;
     st->seconds = lt_seconds() - t0;
     st->items_per_s = st->seconds > 0 ? (double)st->items / st->seconds : 0;
-    free(p.todo);
+    free(p.todo), free(p.made_by);
     lt_free_names(p.names, p.count);
     return rc;
 }

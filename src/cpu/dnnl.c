@@ -1,0 +1,243 @@
+/* bf16 GEMMs on the CPU through oneDNN, for lt_math = LT_MATH_BF16 (the CPU's analogue of the
+ * tensor-core mode on CUDA: operands rounded to bf16, products summed in fp32).
+ *
+ * Why oneDNN: recent Xeons multiply bf16 matrices in their AMX tile units at several times their
+ * fp32 FMA rate (about 8x OpenBLAS's sgemm on the 2 cores of the development machine), and
+ * OpenBLAS 0.3.21 has no AMX kernels. oneDNN's matmul primitive has them and picks the best
+ * kernel this CPU runs (AMX, else AVX512-BF16), so it is the library for this one job.
+ *
+ * How: fp32 operands are rounded to bf16 into scratch buffers (the A operand also made
+ * non-transposed on the way: the AMX kernels take row-major activations), then one matmul
+ * primitive runs with alpha as its output scale and beta as a sum post-op. A primitive is made
+ * once per shape and kept in a small table, as cuda/gemm.cu keeps cuBLASLt plans. Calls are
+ * serialised by a lock (one table, one set of scratch buffers); each call uses every OpenMP thread.
+ *
+ * Built only when CMake finds oneDNN (Debian: libdnnl-dev); otherwise lt__dnnl_available() is 0
+ * and bf16 math on the CPU stays fp32. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu.h"
+#include "longtail/error.h"
+
+#ifndef LONGTAIL_HAVE_DNNL
+
+int lt__dnnl_available(void) { return 0; }
+const char *lt__dnnl_describe(void) { return "none (this build has no oneDNN)"; }
+int lt__dnnl_gemm(const lt_gemm_desc *d) { return 1; }
+
+#else
+#include <dnnl.h>
+#include <omp.h>
+#include <pthread.h>
+
+#define PLANS 64
+
+typedef struct plan {
+    int64_t key[14];
+    int used;
+    dnnl_primitive_t prim;
+    dnnl_memory_t a, b, c;
+} plan;
+
+static struct {
+    pthread_mutex_t lock;
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    int state; /* 0 unknown, 1 available, -1 not */
+    char describe[96];
+    plan plans[PLANS];
+    int next;
+    uint16_t *buf[2]; /* bf16 copies of A and B */
+    size_t cap[2];
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* 1 when oneDNN runs bf16 matmuls natively on this CPU (AMX or AVX512-BF16). */
+static int probe(void) {
+    if (g.state) return g.state > 0;
+    g.state = -1;
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    const dnnl_version_t *v = dnnl_version();
+    int amx = (isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx;
+    int bf16 = (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+    snprintf(g.describe, sizeof g.describe, "oneDNN %d.%d.%d, %s", v->major, v->minor, v->patch,
+             amx ? "AMX-BF16" : bf16 ? "AVX512-BF16" : "no bf16 instructions: bf16 math stays fp32");
+    if (!bf16) return 0;
+    if (dnnl_engine_create(&g.engine, dnnl_cpu, 0) || dnnl_stream_create(&g.stream, g.engine, dnnl_stream_default_flags)) {
+        snprintf(g.describe, sizeof g.describe, "oneDNN: cannot create a CPU engine: bf16 math stays fp32");
+        return 0;
+    }
+    g.state = 1;
+    return 1;
+}
+
+int lt__dnnl_available(void) {
+    pthread_mutex_lock(&g.lock);
+    int ok = probe();
+    pthread_mutex_unlock(&g.lock);
+    return ok;
+}
+
+const char *lt__dnnl_describe(void) {
+    lt__dnnl_available();
+    return g.describe;
+}
+
+/* fp32 -> bf16, round to nearest even, as lt_f32_to_bf16 (written out so the loop vectorises). */
+static inline uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1)) >> 16;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40 : r);
+}
+
+/* Copy batch x [rows, cols] (row stride ld, batch stride bs) of type t into dst as compact bf16,
+ * transposed when trans (dst is then batch x [cols, rows]). */
+static void pack(uint16_t *dst, const void *src, lt_dtype t, int64_t batch, int64_t rows, int64_t cols, int64_t ld,
+                 int64_t bs, int trans) {
+    size_t es = lt_dtype_size(t);
+#pragma omp parallel for collapse(2) if (batch * rows * cols >= LT_CPU_PAR_MIN)
+    for (int64_t i = 0; i < batch; i++)
+        for (int64_t r = 0; r < rows; r++) {
+            const char *row = (const char *)src + (size_t)(i * bs + r * ld) * es;
+            uint16_t *o = dst + (size_t)i * rows * cols;
+            if (t == LT_BF16) {
+                const uint16_t *h = (const uint16_t *)row;
+                if (trans)
+                    for (int64_t j = 0; j < cols; j++) o[j * rows + r] = h[j];
+                else
+                    memcpy(o + r * cols, h, (size_t)cols * 2);
+            } else {
+                const float *f = (const float *)row;
+                if (trans)
+                    for (int64_t j = 0; j < cols; j++) o[j * rows + r] = to_bf16(f[j]);
+                else {
+                    uint16_t *orow = o + r * cols;
+#pragma omp simd
+                    for (int64_t j = 0; j < cols; j++) orow[j] = to_bf16(f[j]);
+                }
+            }
+        }
+}
+
+static uint16_t *scratch(int i, size_t n) {
+    if (n > g.cap[i]) {
+        free(g.buf[i]);
+        g.cap[i] = 0;
+        if (posix_memalign((void **)&g.buf[i], 64, n * 2)) return g.buf[i] = NULL;
+        g.cap[i] = n;
+    }
+    return g.buf[i];
+}
+
+/* A memory descriptor of batch x [rows, cols] with the given strides (ndims 2 when batch is 0). */
+static int md(dnnl_memory_desc_t *m, int64_t batch, int64_t rows, int64_t cols, dnnl_data_type_t t, int64_t sb,
+              int64_t sr, int64_t sc) {
+    if (batch) {
+        dnnl_dims_t dims = {batch, rows, cols}, strides = {sb, sr, sc};
+        return dnnl_memory_desc_init_by_strides(m, 3, dims, t, strides);
+    }
+    dnnl_dims_t dims = {rows, cols}, strides = {sr, sc};
+    return dnnl_memory_desc_init_by_strides(m, 2, dims, t, strides);
+}
+
+/* Make the primitive for key (see lt__dnnl_gemm); 0 on success. */
+static int plan_make(plan *p, const lt_gemm_desc *d, int64_t ba, int64_t bb, int64_t nd) {
+    dnnl_memory_desc_t a, b, c;
+    dnnl_data_type_t ct = d->c_type == LT_BF16 ? dnnl_bf16 : dnnl_f32;
+    int64_t b_ld = d->trans_b ? d->k : d->n; /* B is packed as stored: [k, n], or [n, k] when trans_b */
+    if (md(&a, nd ? ba : 0, d->m, d->k, dnnl_bf16, d->m * d->k, d->k, 1) ||
+        md(&b, nd ? bb : 0, d->k, d->n, dnnl_bf16, d->k * d->n, d->trans_b ? 1 : b_ld, d->trans_b ? b_ld : 1) ||
+        md(&c, nd ? d->batch : 0, d->m, d->n, ct, d->stride_c, d->ldc, 1))
+        return -1;
+    dnnl_matmul_desc_t mm;
+    if (dnnl_matmul_desc_init(&mm, &a, &b, NULL, &c)) return -1;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = -1;
+    if (dnnl_primitive_attr_create(&attr)) goto out;
+    if (d->alpha != 1 && dnnl_primitive_attr_set_output_scales(attr, 1, 0, &d->alpha)) goto out;
+    if (d->beta != 0 && (dnnl_post_ops_create(&po) || dnnl_post_ops_append_sum(po, d->beta) ||
+                         dnnl_primitive_attr_set_post_ops(attr, po)))
+        goto out;
+    if (dnnl_primitive_desc_create(&pd, &mm, attr, g.engine, NULL)) goto out;
+    const char *impl = NULL;
+    /* a reference kernel would be slower than sgemm: decline the shape instead */
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) || !impl || strstr(impl, "ref")) goto out;
+    if (dnnl_primitive_create(&p->prim, pd)) goto out;
+    if (dnnl_memory_create(&p->a, &a, g.engine, DNNL_MEMORY_NONE) ||
+        dnnl_memory_create(&p->b, &b, g.engine, DNNL_MEMORY_NONE) ||
+        dnnl_memory_create(&p->c, &c, g.engine, DNNL_MEMORY_NONE))
+        goto out;
+    rc = 0;
+out:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+static void plan_clear(plan *p) {
+    if (p->prim) dnnl_primitive_destroy(p->prim);
+    if (p->a) dnnl_memory_destroy(p->a);
+    if (p->b) dnnl_memory_destroy(p->b);
+    if (p->c) dnnl_memory_destroy(p->c);
+    memset(p, 0, sizeof *p);
+}
+
+/* The plan for d: found in the table or made (a shape oneDNN declines is remembered too, with
+ * prim NULL, so it is asked only once). */
+static plan *plan_get(const lt_gemm_desc *d, int64_t ba, int64_t bb, int64_t nd) {
+    float ab[2] = {d->alpha, d->beta};
+    int64_t key[14] = {d->trans_b, d->m, d->n, d->k, ba, bb, d->batch, d->ldc, d->stride_c, d->c_type, nd, 0, 0, 0};
+    memcpy(&key[11], ab, sizeof ab);
+    for (int i = 0; i < PLANS; i++)
+        if (g.plans[i].used && !memcmp(g.plans[i].key, key, sizeof key)) return &g.plans[i];
+    plan *p = &g.plans[g.next];
+    g.next = (g.next + 1) % PLANS;
+    plan_clear(p);
+    memcpy(p->key, key, sizeof key);
+    p->used = 1;
+    if (plan_make(p, d, ba, bb, nd)) {
+        plan_clear(p);
+        memcpy(p->key, key, sizeof key);
+        p->used = 1;
+    }
+    return p;
+}
+
+/* 0 when done, 1 when declined (the caller runs sgemm), < 0 on error. */
+int lt__dnnl_gemm(const lt_gemm_desc *d) {
+    if (d->m <= 0 || d->n <= 0 || d->k <= 0 || d->batch <= 0) return 1;
+    pthread_mutex_lock(&g.lock);
+    int rc = 1;
+    if (!probe()) goto out;
+    /* operands with batch stride 0 are one matrix broadcast over the batch */
+    int64_t ba = d->stride_a ? d->batch : 1, bb = d->stride_b ? d->batch : 1, nd = d->batch > 1;
+    plan *p = plan_get(d, ba, bb, nd);
+    if (!p->prim) goto out;
+    int64_t a_rows = d->trans_a ? d->k : d->m, a_cols = d->trans_a ? d->m : d->k;
+    int64_t b_rows = d->trans_b ? d->n : d->k, b_cols = d->trans_b ? d->k : d->n;
+    uint16_t *a = scratch(0, (size_t)(ba * d->m * d->k)), *b = scratch(1, (size_t)(bb * d->k * d->n));
+    if (!a || !b) {
+        rc = lt_error(LT_ENOMEM, "gemm: out of memory for bf16 operands (%lld x %lld x %lld)", (long long)d->m,
+                      (long long)d->n, (long long)d->k);
+        goto out;
+    }
+    pack(a, d->a, d->a_type, ba, a_rows, a_cols, d->lda, d->stride_a, d->trans_a);
+    pack(b, d->b, d->b_type, bb, b_rows, b_cols, d->ldb, d->stride_b, 0);
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, p->a}, {DNNL_ARG_WEIGHTS, p->b}, {DNNL_ARG_DST, p->c}};
+    if (dnnl_memory_set_data_handle(p->a, a) || dnnl_memory_set_data_handle(p->b, b) ||
+        dnnl_memory_set_data_handle(p->c, d->c) || dnnl_primitive_execute(p->prim, g.stream, 3, args) ||
+        dnnl_stream_wait(g.stream))
+        rc = lt_error(LT_ENOTSUP, "gemm: oneDNN matmul failed (%lld x %lld x %lld)", (long long)d->m, (long long)d->n,
+                      (long long)d->k);
+    else
+        rc = 0;
+out:
+    pthread_mutex_unlock(&g.lock);
+    return rc;
+}
+#endif
