@@ -125,12 +125,11 @@ static void gpu_section(FILE *json, int n, int reps) {
         printf("cuda: %s\n", lt_last_error());
         return;
     }
-    static const char *names[] = {"fp32", "tf32", "bf16"};
     for (int mode = LT_MATH_FP32; mode <= LT_MATH_BF16; mode++) {
         lt_backend_set_math(be, (lt_math)mode);
         double t = best_time(run_longtail, &m, gn, reps);
-        printf("  lt_matmul %-5s %10.1f TFLOP/s\n", names[mode], gflops(gn, t) / 1000);
-        if (json) fprintf(json, ", \"cuda_%s_tflops\": %.2f", names[mode], gflops(gn, t) / 1000);
+        printf("  lt_matmul %-5s %10.1f TFLOP/s\n", lt_math_name((lt_math)mode), gflops(gn, t) / 1000);
+        if (json) fprintf(json, ", \"cuda_%s_tflops\": %.2f", lt_math_name((lt_math)mode), gflops(gn, t) / 1000);
     }
     lt_tensor_free(be, &m.a), lt_tensor_free(be, &m.b), lt_tensor_free(be, &m.c);
     free(h);

@@ -132,7 +132,7 @@ template <int TPR> struct lt_row_iter {
 typedef __nv_bfloat16 lt_bf16;
 
 /* f32 -> bf16 bits, round to nearest even, NaN kept (quiet): bit for bit lt_f32_to_bf16 in
- * src/core/tensor.c, which __float2bfloat16_rn is not for NaN. */
+ * include/longtail/tensor.h, which __float2bfloat16_rn is not for NaN. */
 __device__ __forceinline__ uint16_t lt__bf16_bits(float f) {
     uint32_t u = __float_as_uint(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);

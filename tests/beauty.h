@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The bytes of path, NUL-terminated, *n without the NUL; NULL when it cannot be read. */
+/* The bytes of path, NUL-terminated, *n without the NUL (malloc'd); NULL when it cannot be read
+ * whole. */
 static inline char *read_file(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -16,9 +17,9 @@ static inline char *read_file(const char *path, size_t *n) {
     long size = ftell(f);
     fseek(f, 0, SEEK_SET);
     char *data = size >= 0 ? malloc((size_t)size + 1) : NULL;
-    *n = data ? fread(data, 1, (size_t)size, f) : 0;
+    if (data && fread(data, 1, (size_t)size, f) != (size_t)size) free(data), data = NULL;
     fclose(f);
-    if (data) data[*n] = 0;
+    if (data) data[size] = 0, *n = (size_t)size;
     return data;
 }
 

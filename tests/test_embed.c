@@ -54,7 +54,7 @@ static void make_catalog(lt_catalog *c, int64_t n) {
 static char *file_bytes(const char *dir, int64_t s, size_t *len) {
     char p[4096];
     lt_emb_shard_path(p, sizeof p, dir, s);
-    return tu_slurp(p, len);
+    return read_file(p, len);
 }
 
 static void rm_shards(const char *dir, const char *prefix) {

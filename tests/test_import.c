@@ -169,7 +169,7 @@ static void test_corpus(const char *src) {
         if (sscanf(line, "%255s %31s %lld %lld", name, strict, &want_rec, &want_skip) != 4) continue;
         snprintf(path, sizeof path, "%s/%s.txt", dir, name);
         size_t len;
-        char *data = tu_slurp(path, &len);
+        char *data = read_file(path, &len);
         CHECK_MSG(data != NULL, "corpus file %s missing", path);
         if (!data) continue;
         lt_import_report rep;

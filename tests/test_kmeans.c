@@ -222,9 +222,9 @@ static void test_pca(lt_backend *be, const char *label) {
     char path[4096];
     size_t len = 0;
     snprintf(path, sizeof path, "%s/tests/fixtures/pca/x.f32", tu_source_dir());
-    float *x = (float *)tu_slurp(path, &len);
+    float *x = (float *)read_file(path, &len);
     snprintf(path, sizeof path, "%s/tests/fixtures/pca/expected.txt", tu_source_dir());
-    char *txt = tu_slurp(path, &len);
+    char *txt = read_file(path, &len);
     if (!x || !txt) {
         CHECK_MSG(0, "cannot read the PCA fixture under %s/tests/fixtures/pca", tu_source_dir());
         free(x), free(txt);
@@ -406,7 +406,7 @@ static void test_cluster_run(void) {
     }
     size_t len = 0;
     snprintf(path, sizeof path, "%s/report.md", out);
-    char *md = tu_slurp(path, &len);
+    char *md = read_file(path, &len);
     int says = md && strstr(md, "**1 of 3 clusters** are long-tail") && strstr(md, "Rare Perfume 100%");
     printf("  longtail cluster end to end: ARI %.3f, long-tail cluster %d (attention %.2f) %s, %d datasets missing, "
            "report and plots %s %s\n", ari, rare, rare >= 0 ? att[rare] : -1.0, flagged_right ? "flagged alone" : "NOT flagged",

@@ -129,7 +129,7 @@ static void replay(void) {
         char path[8192];
         size_t n;
         snprintf(path, sizeof path, "%s/%s", g_corpus, e->d_name);
-        char *buf = tu_slurp(path, &n);
+        char *buf = read_file(path, &n);
         if (!buf) continue;
         LLVMFuzzerTestOneInput((const uint8_t *)buf, n);
         free(buf);

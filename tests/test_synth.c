@@ -17,7 +17,7 @@
 static char *slurp(const char *dir, const char *name, size_t *len) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    return tu_slurp(path, len);
+    return read_file(path, len);
 }
 
 static int same_file(const char *a, const char *b, const char *name) {

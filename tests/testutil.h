@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "beauty.h" /* read_file */
 #include "longtail/error.h"
 
 static int tu_failures;
@@ -78,20 +79,6 @@ static inline const char *tu_datasets(void) {
     if (over) snprintf(path, sizeof path, "%s", over);
     else snprintf(path, sizeof path, "%s/../shared/datasets", src);
     return access(path, R_OK) == 0 ? path : NULL;
-}
-
-/* A whole file, NUL-terminated (malloc'd; NULL when unreadable). */
-static inline char *tu_slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) free(p), p = NULL;
-    fclose(f);
-    if (p) p[n] = 0, *len = (size_t)n;
-    return p;
 }
 
 static inline int tu_finish(const char *name) {

@@ -32,6 +32,8 @@ lt_device lt_backend_device(const lt_backend *be);
 int lt_backend_sync(lt_backend *be);
 void lt_backend_set_math(lt_backend *be, lt_math math);
 lt_math lt_backend_math(const lt_backend *be);
+/* "fp32", "tf32", "bf16" */
+const char *lt_math_name(lt_math math);
 /* 1 when LT_MATH_BF16 runs on bf16 hardware here (CUDA tensor cores; CPU AMX / AVX512-BF16), so
  * it is worth choosing by default. */
 int lt_backend_bf16_native(const lt_backend *be);

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,9 +54,20 @@ int lt_tensor_copy(lt_backend *be, lt_tensor *dst, const lt_tensor *src);
 /* "f32[8,128]@cpu" into buf; returns buf. */
 const char *lt_tensor_str(const lt_tensor *t, char *buf, size_t n);
 
-/* bf16 <-> fp32 (round to nearest even), the same on CPU and CUDA. */
-uint16_t lt_f32_to_bf16(float f);
-float lt_bf16_to_f32(uint16_t h);
+/* bf16 <-> fp32 (round to nearest even; a NaN stays a quiet NaN), the same on CPU and CUDA.
+ * Inline and branch-free, so the loops that convert whole arrays vectorise. */
+static inline uint16_t lt_f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1)) >> 16;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40 : rounded);
+}
+static inline float lt_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 
 #ifdef __cplusplus
 }

@@ -32,8 +32,6 @@ int lt_cli_backend(const char *spec, const char *math, lt_backend **out) {
     return 0;
 }
 
-const char *lt_cli_math_name(int m) { return m == LT_MATH_BF16 ? "bf16" : m == LT_MATH_TF32 ? "tf32" : "fp32"; }
-
 static void print_usage(FILE *f, const char *cmd, const char *synopsis, const lt_cli_opt *opts) {
     fprintf(f, "usage: longtail %s %s\n\noptions:\n", cmd, synopsis);
     for (const lt_cli_opt *o = opts; o && o->flag; o++) {

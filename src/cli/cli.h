@@ -19,8 +19,6 @@ struct lt_backend;
  * AMX / AVX512-BF16 through oneDNN), "tf32" (CUDA), "fp32", or "auto" / NULL: bf16 where the
  * backend has bf16 units (lt_backend_bf16_native), else fp32. */
 int lt_cli_backend(const char *spec, const char *math, struct lt_backend **out);
-/* "fp32", "tf32", "bf16" */
-const char *lt_cli_math_name(int math);
 int lt_cmd_cluster(int argc, char **argv);
 
 /* A subcommand option: a short name for one config setting. */

@@ -79,7 +79,7 @@ int lt_cmd_embed(int argc, char **argv) {
         if (!rc)
             snprintf(made_by, sizeof made_by, "bert L%lld H%lld A%lld, weights fnv1a %016llx config %016llx, %s GEMMs on %s",
                      (long long)bc->layers, (long long)bc->hidden, (long long)bc->heads, (unsigned long long)hw,
-                     (unsigned long long)hc, lt_cli_math_name(lt_backend_math(be)), lt_backend_name(be));
+                     (unsigned long long)hc, lt_math_name(lt_backend_math(be)), lt_backend_name(be));
     }
     if (!rc && max_len > bc->max_pos)
         rc = lt_error(LT_ECONFIG, "token shards hold up to %lld ids, the model has %lld positions", (long long)max_len,
@@ -92,7 +92,7 @@ int lt_cmd_embed(int argc, char **argv) {
                  (long long)bc->heads, model);
         lt_encoder enc = {.ctx = m, .dim = bc->hidden, .normalized = bc->normalize, .model = made_by, .be = be,
                           .encode = lt_bert_encode};
-        lt_info("embed: %s, %s GEMMs, on %s", desc, lt_cli_math_name(lt_backend_math(be)), lt_backend_describe(be));
+        lt_info("embed: %s, %s GEMMs, on %s", desc, lt_math_name(lt_backend_math(be)), lt_backend_describe(be));
         rc = lt_embed_run(data, out, &enc, &o, &st);
     }
     if (!rc) {

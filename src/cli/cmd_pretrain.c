@@ -473,7 +473,7 @@ int lt_cmd_pretrain(int argc, char **argv) {
         R.log = fopen(R.log_path, st.step ? "a" : "w");
         if (R.log && !st.step) fprintf(R.log, "phase\tstep\tloss\tlr\tgrad_norm\tseq_per_s\n");
         lt_info("pretrain: %s, %.2fM parameters, %s GEMMs, on %s", R.model_desc,
-                (double)lt_params_count(lt_bert_params(R.m)) / 1e6, lt_cli_math_name(lt_backend_math(R.be)),
+                (double)lt_params_count(lt_bert_params(R.m)) / 1e6, lt_math_name(lt_backend_math(R.be)),
                 lt_backend_describe(R.be));
     }
     if (!rc && st.step < R.s.steps) rc = mlm_phase(&R, st.step, (lt_cursor){st.cursor_epoch, st.cursor_batch});

@@ -48,6 +48,7 @@ lt_device lt_backend_device(const lt_backend *be) { return be->device; }
 int lt_backend_sync(lt_backend *be) { return be->ops->sync(be); }
 void lt_backend_set_math(lt_backend *be, lt_math math) { be->math = math; }
 lt_math lt_backend_math(const lt_backend *be) { return be->math; }
+const char *lt_math_name(lt_math m) { return m == LT_MATH_BF16 ? "bf16" : m == LT_MATH_TF32 ? "tf32" : "fp32"; }
 int lt_backend_bf16_native(const lt_backend *be) { return be->device == LT_CUDA || lt__dnnl_available(); }
 const char *lt_backend_describe(lt_backend *be) { return be->describe; }
 

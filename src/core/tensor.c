@@ -110,18 +110,3 @@ const char *lt_tensor_str(const lt_tensor *t, char *buf, size_t n) {
     if (k > 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, "]@%s", lt_device_name(t->device));
     return buf;
 }
-
-uint16_t lt_f32_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
-    u += 0x7fffu + ((u >> 16) & 1);                                          /* round to nearest even */
-    return (uint16_t)(u >> 16);
-}
-
-float lt_bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}

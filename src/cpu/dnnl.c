@@ -84,14 +84,6 @@ const char *lt__dnnl_describe(void) {
     return g.describe;
 }
 
-/* fp32 -> bf16, round to nearest even, as lt_f32_to_bf16 (written out so the loop vectorises). */
-static inline uint16_t to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1)) >> 16;
-    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40 : r);
-}
-
 /* Copy batch x [rows, cols] (row stride ld, batch stride bs) of type t into dst as compact bf16,
  * transposed when trans (dst is then batch x [cols, rows]). */
 static void pack(uint16_t *dst, const void *src, lt_dtype t, int64_t batch, int64_t rows, int64_t cols, int64_t ld,
@@ -111,11 +103,11 @@ static void pack(uint16_t *dst, const void *src, lt_dtype t, int64_t batch, int6
             } else {
                 const float *f = (const float *)row;
                 if (trans)
-                    for (int64_t j = 0; j < cols; j++) o[j * rows + r] = to_bf16(f[j]);
+                    for (int64_t j = 0; j < cols; j++) o[j * rows + r] = lt_f32_to_bf16(f[j]);
                 else {
                     uint16_t *orow = o + r * cols;
 #pragma omp simd
-                    for (int64_t j = 0; j < cols; j++) orow[j] = to_bf16(f[j]);
+                    for (int64_t j = 0; j < cols; j++) orow[j] = lt_f32_to_bf16(f[j]);
                 }
             }
         }

@@ -350,12 +350,18 @@ int lt_json_find(const lt_json_obj *o, const char *key) {
 int lt_file_fnv1a(const char *path, uint64_t *out) {
     FILE *f = fopen(path, "rb");
     if (!f) return lt_error(LT_EIO, "%s: %s", path, strerror(errno));
-    static _Thread_local unsigned char buf[1 << 16];
+    enum { CHUNK = 1 << 16 };
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf) {
+        fclose(f);
+        return lt_error(LT_ENOMEM, "%s: out of memory", path);
+    }
     uint64_t h = LT_FNV1A_INIT;
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) h = lt_fnv1a(h, buf, n);
+    while ((n = fread(buf, 1, CHUNK, f)) > 0) h = lt_fnv1a(h, buf, n);
     int bad = ferror(f);
     fclose(f);
+    free(buf);
     if (bad) return lt_error(LT_EIO, "%s: read error", path);
     *out = h;
     return 0;
