@@ -207,6 +207,97 @@ int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tens
  * so both backends give the same bits for the same inputs. */
 int lt_kmeans_update(lt_backend *be, lt_tensor *sums, lt_tensor *counts, const lt_tensor *x, const lt_tensor *assign);
 
+/* ---- recurrent layers (LSTM, GRU) --------------------------------------------------------------- */
+/* One recurrent layer over a right-padded batch, with PyTorch's equations and weight layout
+ * (torch.nn.LSTM / torch.nn.GRU, one layer, batch_first):
+ *   LSTM, G = 4 gates in the order i, f, g, o:  c' = f c + i g,  h' = o tanh(c')
+ *   GRU,  G = 3 gates in the order r, z, n:     n = tanh(x W_in + b_in + r (h W_hn + b_hn)),
+ *                                               h' = (1 - z) n + z h
+ * Shapes: x[B, T, I], w_ih[G*H, I], w_hh[G*H, H], b_ih[G*H], b_hh[G*H] (biases may be NULL),
+ * h0[B, H] and c0[B, H] (LSTM only) the initial state (NULL: zeros). lens: int32[B] ON THE HOST
+ * (LT_CPU) whatever the backend: sequence b has lens[b] steps (0 <= lens[b] <= T); steps t >= lens[b]
+ * write zeros to y and leave the state alone, so hT/cT hold the state after step lens[b] - 1 (h0
+ * when lens[b] = 0). Outputs: y[B, T, H] (every step's h), hT[B, H] and cT[B, H] (may be NULL).
+ * ws: the reserve the backward pass needs (u8[lt_rnn_reserve_bytes], backend-specific content);
+ * NULL for inference. The CPU computes in fp32; CUDA follows lt_math (bf16 tensor cores with fp32
+ * state and accumulation by default) and runs the hand-written kernels or cuDNN (lt_rnn_impl). */
+typedef enum { LT_CELL_LSTM = 0, LT_CELL_GRU = 1 } lt_cell;
+int lt_cell_gates(lt_cell cell); /* 4 or 3 */
+/* Bytes of the reserve tensor ws for a batch of this shape on this backend. */
+int lt_rnn_reserve_bytes(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H, size_t *bytes);
+int lt_rnn_fwd(lt_backend *be, lt_cell cell, lt_tensor *y, lt_tensor *hT, lt_tensor *cT, lt_tensor *ws,
+               const lt_tensor *x, const lt_tensor *w_ih, const lt_tensor *w_hh, const lt_tensor *b_ih,
+               const lt_tensor *b_hh, const lt_tensor *h0, const lt_tensor *c0, const lt_tensor *lens);
+/* Backward through time, ACCUMULATING: dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0 += ... (any of
+ * them may be NULL when not wanted, except dw_hh). dy[B, T, H], dhT and dcT (may be NULL) are the
+ * gradients of y, hT and cT; x, y, the weights, h0, c0 and lens are the forward's, ws its reserve. */
+int lt_rnn_bwd(lt_backend *be, lt_cell cell, lt_tensor *dx, lt_tensor *dw_ih, lt_tensor *dw_hh, lt_tensor *db_ih,
+               lt_tensor *db_hh, lt_tensor *dh0, lt_tensor *dc0, const lt_tensor *dy, const lt_tensor *dhT,
+               const lt_tensor *dcT, const lt_tensor *ws, const lt_tensor *x, const lt_tensor *y,
+               const lt_tensor *w_ih, const lt_tensor *w_hh, const lt_tensor *b_ih, const lt_tensor *b_hh,
+               const lt_tensor *h0, const lt_tensor *c0, const lt_tensor *lens);
+/* Which CUDA implementation runs the recurrent ops: the hand-written kernels (default) or cuDNN.
+ * LT_ENOTSUP on the CPU backend or a build without cuDNN. */
+typedef enum { LT_RNN_NATIVE = 0, LT_RNN_CUDNN = 1 } lt_rnn_impl;
+int lt_rnn_set_impl(lt_backend *be, lt_rnn_impl impl);
+
+/* ---- softmax ranking over a catalog ------------------------------------------------------------- */
+/* Full softmax cross-entropy over every item of a catalog, never holding B x N scores:
+ *   s[b, j] = u_b . v_j + bias_j (bias may be NULL),  loss[b] = logsumexp_j s[b, j] - s[b, target_b]
+ * computed `chunk` items at a time with an online max / log-sum-exp; lse[B] kept for backward.
+ * u[B, D], v[N, D], targets int32[B] (target < 0: row ignored, loss 0, no gradient).
+ * work: f32 scratch of at least B * chunk elements (the one chunk of scores in flight). */
+int lt_catalog_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor *u, const lt_tensor *v,
+                        const lt_tensor *bias, const lt_tensor *targets, int64_t chunk, lt_tensor *work);
+/* The backward recomputes each chunk's scores: du += dloss (softmax - onehot) v, dv += ..^T u,
+ * dbias += column sums (du, dv, dbias may be NULL). dloss[B]. */
+int lt_catalog_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor *dbias, const lt_tensor *dloss,
+                        const lt_tensor *u, const lt_tensor *v, const lt_tensor *bias, const lt_tensor *targets,
+                        const lt_tensor *lse, int64_t chunk, lt_tensor *work);
+
+/* Sampled softmax with the log-Q correction (Bengio & Senecal; Yi et al. 2019): each row b scores
+ * its target and S shared negatives neg int32[S] (item ids; in-batch negatives = the batch's
+ * targets), s' = u.v + bias - logq (logq f32[N]: log of each item's sampling probability, may be
+ * NULL for uniform), a negative equal to the row's target is masked out (accidental hit).
+ * loss[b] = logsumexp over {target, negatives} - s'_target.  work: f32 of B * (S + 1). */
+int lt_sampled_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor *u, const lt_tensor *v,
+                        const lt_tensor *bias, const lt_tensor *logq, const lt_tensor *targets, const lt_tensor *neg,
+                        lt_tensor *work);
+int lt_sampled_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor *dbias, const lt_tensor *dloss,
+                        const lt_tensor *u, const lt_tensor *v, const lt_tensor *bias, const lt_tensor *logq,
+                        const lt_tensor *targets, const lt_tensor *neg, const lt_tensor *lse, lt_tensor *work);
+
+/* Running top-K scoring with exclusions, for one slab of items (a shard, or part of one):
+ *   s[b, j] = u_b . v_j + bias_j for items j = first .. first + n - 1 (v[n, D], bias f32[n] or NULL),
+ * merged into the running best vals[B, K] / idx int32[B, K] (sorted descending, ties to the lower
+ * item id, idx -1 and vals -inf where fewer than K items were seen: initialise them so). Items
+ * listed for row b in the exclusion CSR (excl_off int64[B + 1], excl_ids int32[...], both on the
+ * backend's device; NULL: none) are skipped. No B x n matrix is kept beyond the backend's tile.
+ * 1 <= K <= LT_TOPK_MAX. Calling it slab after slab gives the catalog's top-K. */
+int lt_score_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tensor *u, const lt_tensor *v,
+                  const lt_tensor *bias, int64_t first, const lt_tensor *excl_off, const lt_tensor *excl_ids);
+
+/* ---- the trainer's optimizer steps: clipping on the device, row-wise updates for embeddings ------- */
+/* acc f32[1] (on the backend's device) += sum of x^2 over every element of x. The trainer adds up
+ * the squared norm of the whole gradient slab this way, bucket by bucket, without a host round trip. */
+int lt_sumsq_acc(lt_backend *be, lt_tensor *acc, const lt_tensor *x);
+
+/* AdamW whose gradient scale is derived on the device from the slab's squared norm sumsq f32[1]:
+ *   scale = grad_scale * min(1, max_norm / sqrt(sumsq))   (max_norm <= 0: no clipping)
+ * and when sumsq is not finite the step is skipped (nothing changes), so a NaN never reaches the
+ * weights; the trainer reads sumsq back only when it logs, and then reports the skipped steps. */
+int lt_adamw_clipped(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v,
+                     const lt_adamw_cfg *cfg, int64_t step, float grad_scale, const lt_tensor *sumsq, float max_norm);
+
+/* Row-wise (lazy) AdamW for an embedding table p[V, D] with gradient g, moments m, v [V, D]: a row
+ * whose gradient is entirely zero this step (its id was in no batch) is not touched at all: no
+ * moment decay, no weight decay, no update, so the vectors of rarely seen long-tail items are not
+ * shrunk or dragged by stale momentum between sightings. A row that got gradient takes one AdamW
+ * step whose bias correction uses its own update count row_steps int32[V] (incremented here).
+ * Clipping and skipping as lt_adamw_clipped. The CPU and CUDA compute the same thing. */
+int lt_adamw_rows(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v, lt_tensor *row_steps,
+                  const lt_adamw_cfg *cfg, float grad_scale, const lt_tensor *sumsq, float max_norm);
+
 /* ---- selection ----------------------------------------------------------------------------- */
 
 /* Per row of x[R,N]: the k largest values, sorted descending, into vals[R,k] and their column

@@ -102,6 +102,29 @@ typedef struct lt_backend_ops {
     int (*l2norm_bwd)(lt_backend *be, float *dx, const float *dy, const float *y, const float *norm, int64_t rows,
                       int64_t cols);
 
+    /* recurrent layers (ops.h): lens is on the host; ws is the reserve (NULL for inference);
+     * gradient pointers other than dw_hh may be NULL. NULL slot = absent (LT_ENOTSUP). */
+    int (*rnn_reserve)(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H, size_t *bytes);
+    int (*rnn_fwd)(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT, void *ws, const float *x,
+                   const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const float *h0,
+                   const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t I, int64_t H);
+    int (*rnn_bwd)(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                   float *dh0, float *dc0, const float *dy, const float *dhT, const float *dcT, const void *ws,
+                   const float *x, const float *y, const float *w_ih, const float *w_hh, const float *b_ih,
+                   const float *b_hh, const float *h0, const float *c0, const int32_t *lens, int64_t B, int64_t T,
+                   int64_t I, int64_t H);
+    int (*rnn_set_impl)(lt_backend *be, lt_rnn_impl impl);
+
+    /* softmax ranking and top-K scoring (ops.h): the rank helper fills these (see src/core/rank.c) */
+    /* RANK_SLOTS */
+
+    /* the trainer's optimizer steps (ops.h); sumsq is a device f32[1] */
+    int (*sumsq_acc)(lt_backend *be, float *acc, const float *x, int64_t n);
+    int (*adamw_clipped)(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
+                         const lt_adamw_cfg *cfg, int64_t step, float grad_scale, const float *sumsq, float max_norm);
+    int (*adamw_rows)(lt_backend *be, float *p, const float *g, float *m, float *v, int32_t *row_steps, int64_t rows,
+                      int64_t cols, const lt_adamw_cfg *cfg, float grad_scale, const float *sumsq, float max_norm);
+
     /* k-means (ops.h): the wrapper checked shapes and 1 <= k; n or d may be 0 */
     int (*kmeans_assign)(lt_backend *be, int32_t *assign, float *dist, float *second,
                          const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
