@@ -8,7 +8,11 @@
  *    per-row, per-lane minimum. The rows x centroids block never leaves registers, so the work is
  *    the GEMM's FMAs and nothing else: no n x k matrix, not even a tile of it, goes to memory.
  *  - BLAS (any other CPU, and a cross-check in the tests): tiles of rows x centroids through
- *    sgemm into one buffer, then a parallel arg-min over the tile.
+ *    sgemm into one buffer, then a parallel arg-min over the tile. BLAS sums a dot product in an
+ *    order that depends on where the centroid falls in its kernel's tile, so two equal centroids
+ *    can score differently by an ulp; a score within BLAS's rounding bound of the best is decided
+ *    by recomputing both in the fixed order the other kernels use (rare: near-ties only), so every
+ *    path picks the same centroid.
  * Ties go to the lower centroid index in both: a lane keeps its first minimum (strict <) and
  * lanes merge by (value, index). The AVX-512 kernel adds x_t c_t in order t = 0..d-1 with FMAs,
  * as the CUDA fp32 kernel does, so the two agree on every assignment. dist is then computed
@@ -16,6 +20,7 @@
  *
  * Update. Columns are split between threads; every thread walks all rows in order, so each sum
  * is added in row order, in double, whatever the thread count: bit-reproducible. */
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -61,6 +66,14 @@ static inline void km_finish_row(int32_t arg, const float *x, const float *c, in
     *dist = lt__cpu_kmeans_dist(x, c + arg * d, d);
 }
 
+/* cnorm - 2 x.c with the dot product summed in order t = 0..d-1 by fmaf, as the AVX-512 and the
+ * CUDA fp32 kernels do: the score that decides between centroids BLAS cannot tell apart. */
+static float km_score_exact(const float *x, const float *c, float cnorm, int64_t d) {
+    float s = 0.0f;
+    for (int64_t t = 0; t < d; t++) s = fmaf(x[t], c[t], s);
+    return cnorm - 2.0f * s;
+}
+
 /* ---- BLAS path ------------------------------------------------------------------------------ */
 
 #define KM_TILE_ROWS 512
@@ -72,12 +85,22 @@ int lt__cpu_kmeans_assign_blas(lt_backend *be, int32_t *assign, float *dist, flo
     float *buf = malloc(sizeof(float) * (size_t)(KM_TILE_ROWS * tc));
     float *bv = malloc(sizeof(float) * KM_TILE_ROWS), *bs = malloc(sizeof(float) * KM_TILE_ROWS);
     int32_t *bi = malloc(sizeof(int32_t) * KM_TILE_ROWS);
-    int rc = buf && bv && bs && bi ? 0 : lt_error(LT_ENOMEM, "kmeans_assign: out of memory for a %d x %lld tile",
+    float *tol = malloc(sizeof(float) * KM_TILE_ROWS), *be_ = malloc(sizeof(float) * KM_TILE_ROWS);
+    float cmax = 0.0f; /* the largest centroid norm: bounds the rounding of every dot product */
+    for (int64_t j = 0; j < k; j++) cmax = fmaxf(cmax, sqrtf(fabsf(cnorm[j])));
+    int rc = buf && bv && bs && bi && tol && be_ ? 0 : lt_error(LT_ENOMEM, "kmeans_assign: out of memory for a %d x %lld tile",
                                                   KM_TILE_ROWS, (long long)tc);
     if (!rc && d > 0 && !lt__sgemm) rc = lt__blas_open(1);
     for (int64_t r0 = 0; r0 < n && !rc; r0 += KM_TILE_ROWS) {
         int64_t rows = n - r0 < KM_TILE_ROWS ? n - r0 : KM_TILE_ROWS;
-        for (int64_t r = 0; r < rows; r++) bv[r] = bs[r] = INFINITY, bi[r] = 0;
+#pragma omp parallel for schedule(static) if (rows * d >= LT_CPU_PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            bv[r] = bs[r] = INFINITY, bi[r] = 0, be_[r] = NAN;
+            float xn = 0.0f;
+            for (int64_t t = 0; t < d; t++) xn = fmaf(x[(r0 + r) * d + t], x[(r0 + r) * d + t], xn);
+            /* |error of cnorm - 2 x.c| <= (2d + 4) eps (2 |x| |c| + |cnorm|), doubled for margin */
+            tol[r] = 2.0f * (float)(2 * d + 4) * FLT_EPSILON * (2.0f * sqrtf(xn) * cmax + cmax * cmax);
+        }
         for (int64_t c0 = 0; c0 < k; c0 += tc) {
             int64_t cols = k - c0 < tc ? k - c0 : tc;
             if (d > 0) /* buf[rows, cols] = x_tile c_tile^T; sgemm runs on BLAS's own threads */
@@ -87,15 +110,24 @@ int lt__cpu_kmeans_assign_blas(lt_backend *be, int32_t *assign, float *dist, flo
                 memset(buf, 0, sizeof(float) * (size_t)(rows * cols));
 #pragma omp parallel for schedule(static) if (rows * cols >= LT_CPU_PAR_MIN)
             for (int64_t r = 0; r < rows; r++) {
-                const float *ip = buf + r * cols;
-                float best = bv[r], sec = bs[r];
+                const float *ip = buf + r * cols, *xr = x + (r0 + r) * d;
+                float best = bv[r], sec = bs[r], bexact = be_[r];
                 int32_t arg = bi[r];
                 for (int64_t j = 0; j < cols; j++) {
-                    float v = cnorm[c0 + j] - 2.0f * ip[j];
-                    if (v < best) sec = best, best = v, arg = (int32_t)(c0 + j); /* chunks come in index order */
-                    else if (v < sec) sec = v;
+                    int32_t col = (int32_t)(c0 + j);
+                    float v = cnorm[col] - 2.0f * ip[j];
+                    if (v < best - tol[r]) { /* clearly better (chunks come in index order) */
+                        sec = best, best = v, arg = col, bexact = NAN;
+                    } else if (v <= best + tol[r]) { /* within BLAS's rounding of the best: decide exactly */
+                        if (isnan(bexact)) bexact = km_score_exact(xr, c + (int64_t)arg * d, cnorm[arg], d);
+                        float e = km_score_exact(xr, c + (int64_t)col * d, cnorm[col], d);
+                        if (km_better(e, col, bexact, arg)) sec = fminf(sec, best), best = v, arg = col, bexact = e;
+                        else if (v < sec) sec = v;
+                    } else if (v < sec) {
+                        sec = v;
+                    }
                 }
-                bv[r] = best, bs[r] = sec, bi[r] = arg;
+                bv[r] = best, bs[r] = sec, bi[r] = arg, be_[r] = bexact;
             }
         }
 #pragma omp parallel for schedule(static) if (rows * d >= LT_CPU_PAR_MIN)
@@ -104,7 +136,7 @@ int lt__cpu_kmeans_assign_blas(lt_backend *be, int32_t *assign, float *dist, flo
             if (second) second[r0 + r] = bs[r];
         }
     }
-    free(buf), free(bv), free(bs), free(bi);
+    free(buf), free(bv), free(bs), free(bi), free(tol), free(be_);
     return rc;
 }
 
