@@ -130,6 +130,7 @@ static lt_backend_ops make_ops(void) {
     o.mul_acc = lt__cuda_mul_acc, o.fill = lt__cuda_fill;
     o.reduce_rows = lt__cuda_reduce_rows, o.sumsq = lt__cuda_sumsq;
     o.adamw = lt__cuda_adamw;
+    o.sumsq_acc = lt__cuda_sumsq_acc, o.adamw_clipped = lt__cuda_adamw_clipped, o.adamw_rows = lt__cuda_adamw_rows;
     o.topk = lt__cuda_topk;
     o.attention_fwd = lt__cuda_attention_fwd, o.attention_bwd = lt__cuda_attention_bwd;
     o.bias_gelu_fwd = lt__cuda_bias_gelu_fwd, o.bias_gelu_bwd = lt__cuda_bias_gelu_bwd;

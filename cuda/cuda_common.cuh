@@ -344,6 +344,12 @@ int lt__cuda_sumsq(lt_backend *be, const float *const *xs, const int64_t *ns, in
 int lt__cuda_adamw(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
                    const lt_adamw_cfg *cfg, int64_t step, float grad_scale);
 
+int lt__cuda_sumsq_acc(lt_backend *be, float *acc, const float *x, int64_t n);
+int lt__cuda_adamw_clipped(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
+                           const lt_adamw_cfg *cfg, int64_t step, float grad_scale, const float *sumsq, float max_norm);
+int lt__cuda_adamw_rows(lt_backend *be, float *p, const float *g, float *m, float *v, float *bpow, int64_t rows,
+                        int64_t cols, const lt_adamw_cfg *cfg, float grad_scale, const float *sumsq, float max_norm);
+
 int lt__cuda_topk(lt_backend *be, float *vals, int32_t *idx, const float *x, int64_t rows,
                   int64_t cols, int k);
 

@@ -208,6 +208,89 @@ extern "C" int lt__cuda_adamw(lt_backend *be, float *p, const float *g, float *m
     return 0;
 }
 
+/* ---- the trainer's steps: squared norm on the device, clipped and row-wise AdamW ------------------- */
+
+/* The gradient multiplier from the squared norm, as lt__clip_multiplier in src/cpu/elementwise.c;
+ * 0 when the step is skipped (sumsq not finite). */
+__device__ __forceinline__ float clip_multiplier(float sumsq, float grad_scale, float max_norm) {
+    if (!isfinite(sumsq)) return 0.0f;
+    float norm = grad_scale * sqrtf(sumsq);
+    return max_norm > 0.0f && norm > max_norm ? grad_scale * (max_norm / norm) : grad_scale;
+}
+
+/* adamw_kernel with the multiplier read from the device: no host round trip per step */
+__global__ void adamw_clipped_kernel(float *p, const float *g, float *m, float *v, int64_t n, adamw_args c, int vec,
+                                     const float *sumsq, float max_norm) {
+    float ss = *sumsq;
+    if (!isfinite(ss)) return;
+    c.grad_scale = clip_multiplier(ss, c.grad_scale, max_norm);
+    int64_t i0 = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
+    int64_t n4 = vec ? n / 4 : 0;
+    for (int64_t i = i0; i < n4; i += stride) {
+        float4 pv = ((float4 *)p)[i], gv = ((const float4 *)g)[i], mv = ((float4 *)m)[i], vv = ((float4 *)v)[i];
+        adamw_one(pv.x, gv.x, mv.x, vv.x, c);
+        adamw_one(pv.y, gv.y, mv.y, vv.y, c);
+        adamw_one(pv.z, gv.z, mv.z, vv.z, c);
+        adamw_one(pv.w, gv.w, mv.w, vv.w, c);
+        ((float4 *)p)[i] = pv, ((float4 *)m)[i] = mv, ((float4 *)v)[i] = vv;
+    }
+    for (int64_t i = n4 * 4 + i0; i < n; i += stride) adamw_one(p[i], g[i], m[i], v[i], c);
+}
+
+extern "C" int lt__cuda_adamw_clipped(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
+                                      const lt_adamw_cfg *cfg, int64_t step, float grad_scale, const float *sumsq,
+                                      float max_norm) {
+    if (n <= 0) return 0;
+    adamw_args c = {cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, 1.0f - cfg->lr * cfg->weight_decay,
+                    1.0f - powf(cfg->beta1, (float)step), 1.0f - powf(cfg->beta2, (float)step), grad_scale};
+    int vec = lt__aligned16(p) && lt__aligned16(g) && lt__aligned16(m) && lt__aligned16(v);
+    adamw_clipped_kernel<<<ew_blocks(be, ew_units(n, vec)), EW_THREADS, 0, lt__cu(be)->stream>>>(p, g, m, v, n, c, vec,
+                                                                                                 sumsq, max_norm);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+/* One warp per row of the table: the warp first asks whether any gradient of the row is non-zero
+ * (rows not in this step's batches are left exactly as they are), then steps the row with its own
+ * bias corrections, kept as running powers in bpow[r] = (beta1^k, beta2^k). */
+#define ROWS_WARPS 8
+__global__ void adamw_rows_kernel(float *p, const float *g, float *m, float *v, float *bpow, int64_t rows,
+                                  int64_t cols, adamw_args c, const float *sumsq, float max_norm) {
+    float ss = *sumsq;
+    if (!isfinite(ss)) return;
+    float scale = clip_multiplier(ss, c.grad_scale, max_norm);
+    int lane = threadIdx.x & 31;
+    int64_t warp = (int64_t)blockIdx.x * ROWS_WARPS + (threadIdx.x >> 5), nwarps = (int64_t)gridDim.x * ROWS_WARPS;
+    for (int64_t r = warp; r < rows; r += nwarps) {
+        const float *gr = g + r * cols;
+        int any = 0;
+        for (int64_t j = lane; j < cols && !any; j += 32) any = gr[j] != 0.0f;
+        if (!__any_sync(0xffffffffu, any)) continue;
+        float b1p = bpow[2 * r] * c.beta1, b2p = bpow[2 * r + 1] * c.beta2;
+        __syncwarp();
+        if (lane == 0) bpow[2 * r] = b1p, bpow[2 * r + 1] = b2p;
+        adamw_args rc = c;
+        rc.bc1 = 1.0f - b1p, rc.bc2 = 1.0f - b2p, rc.grad_scale = 1.0f;
+        for (int64_t j = lane; j < cols; j += 32) {
+            int64_t i = r * cols + j;
+            adamw_one(p[i], gr[j] * scale, m[i], v[i], rc);
+        }
+    }
+}
+
+extern "C" int lt__cuda_adamw_rows(lt_backend *be, float *p, const float *g, float *m, float *v, float *bpow,
+                                   int64_t rows, int64_t cols, const lt_adamw_cfg *cfg, float grad_scale,
+                                   const float *sumsq, float max_norm) {
+    if (rows <= 0 || cols <= 0) return 0;
+    adamw_args c = {cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, 1.0f - cfg->lr * cfg->weight_decay, 1.0f, 1.0f,
+                    grad_scale};
+    unsigned blocks = lt__blocks(rows, ROWS_WARPS, (int64_t)lt__cu(be)->sm_count * 32);
+    adamw_rows_kernel<<<blocks, 32 * ROWS_WARPS, 0, lt__cu(be)->stream>>>(p, g, m, v, bpow, rows, cols, c, sumsq,
+                                                                         max_norm);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
 /* ---- row reductions ----------------------------------------------------------------------- */
 
 /* y[R] = sum / mean / max / sum of squares of each row of x[R,C] */
@@ -297,5 +380,28 @@ extern "C" int lt__cuda_sumsq(lt_backend *be, const float *const *xs, const int6
     LT_CUDA_CHECK(cudaMemcpyAsync(&cu->pinned->sum, part + total, sizeof(double), cudaMemcpyDeviceToHost, cu->stream));
     LT_CUDA_CHECK(cudaStreamSynchronize(cu->stream));
     *out = cu->pinned->sum;
+    return 0;
+}
+
+/* acc[0] += the sum of squares of x, on the device: partials in double per block, then one block
+ * adds them in order (the same bits every run) and folds the total into acc. */
+__global__ void sumsq_fold_kernel(float *acc, const double *part, int np) {
+    double s = 0;
+    for (int i = threadIdx.x; i < np; i += blockDim.x) s += part[i];
+    s = lt__group_allreduce<SUMSQ_THREADS>(s, lt_sum_op(), 0.0);
+    if (threadIdx.x == 0) *acc = (float)((double)*acc + s);
+}
+
+extern "C" int lt__cuda_sumsq_acc(lt_backend *be, float *acc, const float *x, int64_t n) {
+    if (n <= 0) return 0;
+    lt_cuda *cu = lt__cu(be);
+    int vec = lt__aligned16(x);
+    unsigned np = lt__blocks(ew_units(n, vec), SUMSQ_THREADS * 4, SUMSQ_MAX_BLOCKS);
+    double *part;
+    LT_TRY(lt__cuda_scratch(be, (size_t)np * sizeof(double), (void **)&part));
+    sumsq_partial_kernel<<<np, SUMSQ_THREADS, 0, cu->stream>>>(part, x, n, vec);
+    LT_LAUNCH_CHECK();
+    sumsq_fold_kernel<<<1, SUMSQ_THREADS, 0, cu->stream>>>(acc, part, (int)np);
+    LT_LAUNCH_CHECK();
     return 0;
 }

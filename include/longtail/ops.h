@@ -282,20 +282,23 @@ int lt_score_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tens
  * the squared norm of the whole gradient slab this way, bucket by bucket, without a host round trip. */
 int lt_sumsq_acc(lt_backend *be, lt_tensor *acc, const lt_tensor *x);
 
-/* AdamW whose gradient scale is derived on the device from the slab's squared norm sumsq f32[1]:
- *   scale = grad_scale * min(1, max_norm / sqrt(sumsq))   (max_norm <= 0: no clipping)
- * and when sumsq is not finite the step is skipped (nothing changes), so a NaN never reaches the
- * weights; the trainer reads sumsq back only when it logs, and then reports the skipped steps. */
+/* AdamW whose gradient scale is derived on the device from the slab's squared norm sumsq f32[1]
+ * (the sum of squares of the raw gradients g): the step uses g * scale with
+ *   scale = grad_scale * min(1, max_norm / (grad_scale * sqrt(sumsq)))   (max_norm <= 0: grad_scale)
+ * so clipping applies to the gradient the step sees (grad_scale averages accumulated micro-batches
+ * and ranks). When sumsq is not finite the step is skipped (nothing changes), so a NaN never reaches
+ * the weights; the trainer reads sumsq back only when it logs, and then reports skipped steps. */
 int lt_adamw_clipped(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v,
                      const lt_adamw_cfg *cfg, int64_t step, float grad_scale, const lt_tensor *sumsq, float max_norm);
 
-/* Row-wise (lazy) AdamW for an embedding table p[V, D] with gradient g, moments m, v [V, D]: a row
- * whose gradient is entirely zero this step (its id was in no batch) is not touched at all: no
+/* Row-wise (lazy) AdamW for an embedding table p[V, D] with gradient g and moments m, v [V, D]: a
+ * row whose gradient is entirely zero this step (its id was in no batch) is not touched at all: no
  * moment decay, no weight decay, no update, so the vectors of rarely seen long-tail items are not
  * shrunk or dragged by stale momentum between sightings. A row that got gradient takes one AdamW
- * step whose bias correction uses its own update count row_steps int32[V] (incremented here).
- * Clipping and skipping as lt_adamw_clipped. The CPU and CUDA compute the same thing. */
-int lt_adamw_rows(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v, lt_tensor *row_steps,
+ * step whose bias correction counts that row's own updates: bpow f32[V, 2] holds beta1^k and beta2^k
+ * after its k updates (initialise to 1; multiplied here, so every backend computes the same bits).
+ * Scale, clipping and skipping as lt_adamw_clipped. */
+int lt_adamw_rows(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v, lt_tensor *bpow,
                   const lt_adamw_cfg *cfg, float grad_scale, const lt_tensor *sumsq, float max_norm);
 
 /* ---- selection ----------------------------------------------------------------------------- */

@@ -122,7 +122,7 @@ typedef struct lt_backend_ops {
     int (*sumsq_acc)(lt_backend *be, float *acc, const float *x, int64_t n);
     int (*adamw_clipped)(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
                          const lt_adamw_cfg *cfg, int64_t step, float grad_scale, const float *sumsq, float max_norm);
-    int (*adamw_rows)(lt_backend *be, float *p, const float *g, float *m, float *v, int32_t *row_steps, int64_t rows,
+    int (*adamw_rows)(lt_backend *be, float *p, const float *g, float *m, float *v, float *bpow, int64_t rows,
                       int64_t cols, const lt_adamw_cfg *cfg, float grad_scale, const float *sumsq, float max_norm);
 
     /* k-means (ops.h): the wrapper checked shapes and 1 <= k; n or d may be 0 */

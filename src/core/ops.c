@@ -372,9 +372,9 @@ int lt_sumsq(lt_backend *be, const lt_tensor *xs, int count, double *out) {
 
 /* ---- optimizer ----------------------------------------------------------------------------- */
 
-int lt_adamw(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v,
-             const lt_adamw_cfg *cfg, int64_t step, float grad_scale) {
-    const char *op = "adamw";
+/* p, g, m, v: f32 of one shape; the configuration in range. */
+static int adamw_args(lt_backend *be, const char *op, const lt_tensor *p, const lt_tensor *g, const lt_tensor *m,
+                      const lt_tensor *v, const lt_adamw_cfg *cfg) {
     LT_TRY(arg(be, op, "param", p, LT_F32));
     LT_TRY(arg(be, op, "grad", g, LT_F32));
     LT_TRY(arg(be, op, "m", m, LT_F32));
@@ -382,11 +382,54 @@ int lt_adamw(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_
     LT_TRY(same_shape(op, "grad", g, "param", p));
     LT_TRY(same_shape(op, "m", m, "param", p));
     LT_TRY(same_shape(op, "v", v, "param", p));
+    if (!cfg || !(cfg->beta1 >= 0 && cfg->beta1 < 1 && cfg->beta2 >= 0 && cfg->beta2 < 1 && cfg->eps > 0))
+        return lt_error(LT_EINVAL, "%s: need 0 <= beta < 1 and eps > 0 (beta1=%g beta2=%g eps=%g)", op,
+                        cfg ? cfg->beta1 : 0, cfg ? cfg->beta2 : 0, cfg ? cfg->eps : 0);
+    return 0;
+}
+
+int lt_adamw(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v,
+             const lt_adamw_cfg *cfg, int64_t step, float grad_scale) {
+    LT_TRY(adamw_args(be, "adamw", p, g, m, v, cfg));
     if (step < 1) return lt_error(LT_EINVAL, "adamw: step counts from 1 (got %lld)", (long long)step);
-    if (!(cfg->beta1 >= 0 && cfg->beta1 < 1 && cfg->beta2 >= 0 && cfg->beta2 < 1 && cfg->eps > 0))
-        return lt_error(LT_EINVAL, "adamw: need 0 <= beta < 1 and eps > 0 (beta1=%g beta2=%g eps=%g)",
-                        cfg->beta1, cfg->beta2, cfg->eps);
     return be->ops->adamw(be, p->data, g->data, m->data, v->data, lt_numel(p), cfg, step, grad_scale);
+}
+
+/* a device-resident f32[1] accumulator */
+static int scalar_arg(lt_backend *be, const char *op, const char *name, const lt_tensor *t) {
+    LT_TRY(arg(be, op, name, t, LT_F32));
+    return numel_is(op, name, t, 1);
+}
+
+int lt_sumsq_acc(lt_backend *be, lt_tensor *acc, const lt_tensor *x) {
+    LT_TRY(scalar_arg(be, "sumsq_acc", "acc", acc));
+    LT_TRY(arg(be, "sumsq_acc", "x", x, LT_F32));
+    if (!be->ops->sumsq_acc) return lt_error(LT_ENOTSUP, "sumsq_acc: not implemented on %s", be->name);
+    return be->ops->sumsq_acc(be, acc->data, x->data, lt_numel(x));
+}
+
+int lt_adamw_clipped(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v,
+                     const lt_adamw_cfg *cfg, int64_t step, float grad_scale, const lt_tensor *sumsq, float max_norm) {
+    const char *op = "adamw_clipped";
+    LT_TRY(adamw_args(be, op, p, g, m, v, cfg));
+    LT_TRY(scalar_arg(be, op, "sumsq", sumsq));
+    if (step < 1) return lt_error(LT_EINVAL, "%s: step counts from 1 (got %lld)", op, (long long)step);
+    if (!be->ops->adamw_clipped) return lt_error(LT_ENOTSUP, "%s: not implemented on %s", op, be->name);
+    return be->ops->adamw_clipped(be, p->data, g->data, m->data, v->data, lt_numel(p), cfg, step, grad_scale,
+                                  sumsq->data, max_norm);
+}
+
+int lt_adamw_rows(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v, lt_tensor *bpow,
+                  const lt_adamw_cfg *cfg, float grad_scale, const lt_tensor *sumsq, float max_norm) {
+    const char *op = "adamw_rows";
+    LT_TRY(adamw_args(be, op, p, g, m, v, cfg));
+    LT_TRY(scalar_arg(be, op, "sumsq", sumsq));
+    LT_TRY(arg(be, op, "bpow", bpow, LT_F32));
+    if (p->ndim != 2) return lt_error(LT_ESHAPE, "%s: param must be a table [rows, cols]", op);
+    LT_TRY(numel_is(op, "bpow", bpow, 2 * p->shape[0]));
+    if (!be->ops->adamw_rows) return lt_error(LT_ENOTSUP, "%s: not implemented on %s", op, be->name);
+    return be->ops->adamw_rows(be, p->data, g->data, m->data, v->data, bpow->data, p->shape[0], p->shape[1], cfg,
+                               grad_scale, sumsq->data, max_norm);
 }
 
 int lt_clip_scale(lt_backend *be, const lt_tensor *grads, int count, float max_norm, float *norm,

@@ -68,6 +68,7 @@ static const lt_backend_ops cpu_ops = {
     .mul_acc = lt__cpu_mul_acc, .fill = lt__cpu_fill,
     .reduce_rows = lt__cpu_reduce_rows, .sumsq = lt__cpu_sumsq,
     .adamw = lt__cpu_adamw,
+    .sumsq_acc = lt__cpu_sumsq_acc, .adamw_clipped = lt__cpu_adamw_clipped, .adamw_rows = lt__cpu_adamw_rows,
     .topk = lt__cpu_topk,
     .attention_fwd = lt__cpu_attention_fwd, .attention_bwd = lt__cpu_attention_bwd,
     .bias_gelu_fwd = lt__cpu_bias_gelu_fwd, .bias_gelu_bwd = lt__cpu_bias_gelu_bwd,

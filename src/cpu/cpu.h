@@ -65,6 +65,12 @@ int lt__cpu_fill(lt_backend *be, float *y, float value, int64_t n);
 int lt__cpu_reduce_rows(lt_backend *be, float *y, const float *x, int64_t rows, int64_t cols,
                         lt_reduce op);
 int lt__cpu_sumsq(lt_backend *be, const float *const *xs, const int64_t *ns, int count, double *out);
+int lt__cpu_sumsq_acc(lt_backend *be, float *acc, const float *x, int64_t n);
+int lt__cpu_adamw_clipped(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
+                          const lt_adamw_cfg *c, int64_t step, float grad_scale, const float *sumsq, float max_norm);
+int lt__cpu_adamw_rows(lt_backend *be, float *p, const float *g, float *m, float *v, float *bpow, int64_t rows,
+                       int64_t cols, const lt_adamw_cfg *c, float grad_scale, const float *sumsq, float max_norm);
+float lt__clip_multiplier(float sumsq, float grad_scale, float max_norm);
 int lt__cpu_adamw(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
                   const lt_adamw_cfg *cfg, int64_t step, float grad_scale);
 int lt__cpu_topk(lt_backend *be, float *vals, int32_t *idx, const float *x, int64_t rows,

@@ -224,7 +224,7 @@ static int define_params(lt_bert *m) {
     }
     for (int i = 0; i < a.n && !a.rc; i++) *a.slot[i] = &m->ps.p[a.index[i]];
     free(a.slot), free(a.index);
-    return a.rc;
+    return a.rc ? a.rc : lt_params_layout(&m->ps); /* one slab for the values, one for the gradients */
 }
 
 static int is_head(const lt_param *p) { return !strncmp(p->name, "cls.", 4); }
