@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "longtail/backend.h"
 #include "longtail/data.h"
 #include "longtail/rng.h"
 #include "longtail/wordpiece.h"
@@ -39,6 +40,22 @@ typedef struct lt_pairs {
 
 int lt_pairs_from_events(const lt_events *e, int64_t holdout, int64_t max_pairs, lt_pairs *out);
 void lt_pairs_free(lt_pairs *p);
+
+/* ---- the pretraining run (src/train/pretrain.c) -------------------------------------------------- */
+
+/* `longtail pretrain` without its command line: masked-LM on the token shards in DATA, then
+ * optionally co-interaction contrastive fine-tuning, on the trainer (include/longtail/trainer.h),
+ * resumable from OUT/pretrain.ckpt.h5. Writes OUT/config.json + OUT/model.safetensors when done. */
+typedef struct lt_pretrain_opts {
+    const char *data, *out, *init, *events;
+    int64_t steps, batch, warmup, contrastive_steps, pair_batch, ckpt_every, log_every, seed, stop_after, holdout;
+    int64_t accum; /* micro-batches per step */
+    int64_t layers, hidden, heads, ffn;
+    double lr, temperature;
+} lt_pretrain_opts;
+
+/* 0: finished; 1 (LT_TRAIN_STOPPED): stopped after o->stop_after, run again to continue. */
+int lt_pretrain(lt_backend *be, const lt_pretrain_opts *o);
 
 #ifdef __cplusplus
 }
