@@ -6,6 +6,7 @@
 #include "longtail/embeddings.h"
 #include "longtail/param.h"
 #include "longtail/pretrain.h"
+#include "longtail/trainer.h"
 #include "testutil.h"
 
 /* A least-squares toy: minimise sum (w x - y)^2 over a fixed data set with the real optimizer. */
@@ -99,6 +100,282 @@ static void test_optimizer(const char *dir) {
     lt_params_free(&ps), lt_params_free(&q), lt_params_free(&d), lt_params_free(&e), lt_params_free(&f);
     remove(path);
     printf("  optimizer: fits, schedule, decay, NaN refusal; checkpoint resume is bit-identical\n");
+}
+
+/* ---- the slab, the on-device clip and row-wise AdamW ----------------------------------------------- */
+
+static float *fp(const lt_param *p) { return (float *)p->value.data; }
+
+static void test_slab_and_rows(void) {
+    lt_backend *cpu = lt_backend_cpu();
+    lt_params ps;
+    lt_params_init(&ps, cpu);
+    int64_t s3[1] = {3}, s23[2] = {2, 3};
+    lt_param *p;
+    OK(lt_params_add(&ps, "bias", 1, s3, 0, &p));
+    OK(lt_params_add(&ps, "w", 2, s23, 1, &p));
+    OK(lt_params_add_table(&ps, "items", 6, 4, &p));
+    OK(lt_param_init_const(&ps, p, 0.5f)); /* before the layout: the value moves with it */
+    OK(lt_params_layout(&ps));
+    lt_param *bias = lt_params_find(&ps, "bias"), *w = lt_params_find(&ps, "w"), *items = lt_params_find(&ps, "items");
+    /* decayed first, then not decayed, then the tables; 64-float alignment; views into one slab */
+    CHECK(w->offset == 0 && bias->offset == 64 && items->offset == 128 && ps.total == 192);
+    CHECK(ps.n_decay == 64 && ps.n_dense == 128 && items->table && !items->decay);
+    CHECK((float *)w->grad.data == ps.grads && (float *)items->value.data == ps.values + 128);
+    CHECK(fp(items)[0] == 0.5f && fp(items)[23] == 0.5f);
+
+    /* row-wise AdamW: rows without gradient keep value, moments and their own step count */
+    lt_optim_cfg c;
+    lt_optim_cfg_init(&c);
+    c.lr = 0.1f, c.max_grad_norm = 0.0f, c.weight_decay = 0.5f;
+    float *g = (float *)items->grad.data;
+    int touched[2][2] = {{0, 2}, {2, 5}};
+    float before[24];
+    for (int step = 1; step <= 2; step++) {
+        OK(lt_params_zero_grad(&ps));
+        memcpy(before, fp(items), sizeof before);
+        for (int k = 0; k < 2; k++)
+            for (int j = 0; j < 4; j++) g[touched[step - 1][k] * 4 + j] = 0.25f * (float)(j + 1);
+        float norm;
+        OK(lt_optim_step(&ps, &c, step, &norm));
+        for (int r = 0; r < 6; r++) {
+            int hit = r == touched[step - 1][0] || r == touched[step - 1][1];
+            int same = !memcmp(before + r * 4, fp(items) + r * 4, sizeof(float) * 4);
+            CHECK_MSG(hit ? !same : same, "step %d row %d: %s", step, r, hit ? "not updated" : "changed without gradient");
+        }
+    }
+    /* row 5, first seen at step 2, moved exactly like a fresh AdamW step 1 (its own bias correction,
+     * no decay on tables); row 2, seen twice, like two steps */
+    float *bp = (float *)items->bpow.data;
+    CHECK(bp[10] == 0.9f && bp[11] == 0.999f && bp[4] == 0.9f * 0.9f && bp[0] == 0.9f && bp[2] == 1.0f);
+    lt_params ref;
+    lt_params_init(&ref, cpu);
+    int64_t s4[1] = {4};
+    OK(lt_params_add(&ref, "row", 1, s4, 0, &p));
+    OK(lt_param_init_const(&ref, p, 0.5f));
+    for (int step = 1; step <= 2; step++) {
+        OK(lt_params_zero_grad(&ref));
+        for (int j = 0; j < 4; j++) ((float *)ref.p[0].grad.data)[j] = 0.25f * (float)(j + 1);
+        float norm;
+        OK(lt_optim_step(&ref, &c, step, &norm));
+        if (step == 1) CHECK_MSG(!memcmp(fp(&ref.p[0]), fp(items) + 5 * 4, 16), "row 5 differs from a fresh AdamW step");
+    }
+    CHECK_MSG(!memcmp(fp(&ref.p[0]), fp(items) + 2 * 4, 16), "row 2 differs from two AdamW steps");
+
+    /* the device-side clip equals clipping on the host, and a non-finite norm skips the step */
+    lt_params a, b;
+    lt_params_init(&a, cpu), lt_params_init(&b, cpu);
+    int64_t s5[1] = {5};
+    OK(lt_params_add(&a, "x", 1, s5, 1, &p));
+    OK(lt_params_add(&b, "x", 1, s5, 1, &p));
+    OK(lt_params_layout(&a));
+    OK(lt_params_layout(&b));
+    float gv[5] = {3, -4, 12, 0.5f, -1};
+    memcpy(a.p[0].grad.data, gv, sizeof gv), memcpy(b.p[0].grad.data, gv, sizeof gv);
+    c.max_grad_norm = 2.0f;
+    float norm;
+    OK(lt_optim_step(&a, &c, 1, &norm));
+    CHECK(fabsf(norm - sqrtf(9 + 16 + 144 + 0.25f + 1)) < 1e-5f);
+    lt_tensor gb = b.p[0].grad, pb = b.p[0].value, mb, vb;
+    int64_t n5 = 5;
+    OK(lt_tensor_new(&mb, cpu, LT_F32, 1, &n5));
+    OK(lt_tensor_new(&vb, cpu, LT_F32, 1, &n5));
+    lt_adamw_cfg ac = {.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2, .eps = c.eps, .weight_decay = c.weight_decay};
+    OK(lt_adamw(cpu, &pb, &gb, &mb, &vb, &ac, 1, 2.0f / norm));
+    float worst = 0;
+    for (int i = 0; i < 5; i++) worst = fmaxf(worst, fabsf(fp(&a.p[0])[i] - fp(&b.p[0])[i]));
+    CHECK_MSG(worst < 1e-6f, "on-device clip differs from the host clip by %g", worst);
+    float keep[5];
+    memcpy(keep, a.p[0].value.data, sizeof keep);
+    ((float *)a.p[0].grad.data)[2] = INFINITY;
+    FAILS_WITH(lt_optim_step(&a, &c, 2, &norm), LT_ERANGE, "step 2");
+    lt_tensor ss;
+    OK(lt_tensor_new(&ss, cpu, LT_F32, 1, (int64_t[]){1}));
+    ((float *)ss.data)[0] = NAN;
+    OK(lt_optim_apply(&a, &c, 2, 1.0f, &ss)); /* the device-side skip: nothing moves */
+    CHECK_MSG(!memcmp(keep, a.p[0].value.data, sizeof keep), "a step with a NaN norm changed the weights");
+    lt_tensor_free(cpu, &ss), lt_tensor_free(cpu, &mb), lt_tensor_free(cpu, &vb);
+
+    /* schedules */
+    lt_optim_cfg_init(&c);
+    c.lr = 1.0f, c.warmup_steps = 10, c.total_steps = 110, c.schedule = LT_SCHED_COSINE;
+    CHECK(lt_optim_lr(&c, 5) == 0.5f && lt_optim_lr(&c, 10) == 1.0f);
+    CHECK(fabsf(lt_optim_lr(&c, 60) - 0.5f) < 1e-6f && fabsf(lt_optim_lr(&c, 110)) < 1e-6f);
+    c.final_lr = 0.1f;
+    CHECK(fabsf(lt_optim_lr(&c, 110) - 0.1f) < 1e-6f && fabsf(lt_optim_lr(&c, 60) - 0.55f) < 1e-6f);
+    /* keyed randomness: sites and ranks never share a key */
+    CHECK(lt_rng_key(1, 0, LT_SITE_DROPOUT) != lt_rng_key(1, 1, LT_SITE_DROPOUT));
+    CHECK(lt_rng_key(1, 0, LT_SITE_DROPOUT) != lt_rng_key(1, 0, LT_SITE_MASK));
+    CHECK(lt_rng_key(1, 0, LT_SITE_MASK) == lt_rng_key(1, 0, LT_SITE_MASK));
+    lt_params_free(&ps), lt_params_free(&ref), lt_params_free(&a), lt_params_free(&b);
+    printf("  slab layout, row-wise AdamW (untouched rows exact, per-row bias correction), on-device clip and skip, "
+           "cosine schedule, keyed randomness\n");
+}
+
+/* ---- the trainer on a toy model: y = items[id] . w + b, a table and two dense parameters --------- */
+
+enum { TOY_N = 64, TOY_V = 50, TOY_D = 4 };
+typedef struct {
+    lt_params ps;
+    int32_t id[TOY_N];
+    float y[TOY_N];
+    int64_t batch, epoch, next; /* the cursor: batches of `batch` examples in a shuffled order per epoch */
+    int32_t order[TOY_N];
+    float dropout;
+    int evals;
+    double (*metric)(int64_t step);
+    float snapshot[TOY_V * TOY_D];
+    int64_t snap_step;
+} toy;
+
+static void toy_order(toy *t) {
+    for (int i = 0; i < TOY_N; i++) t->order[i] = i;
+    lt_rng r;
+    lt_rng_init(&r, lt_rng_key(3, 0, LT_SITE_SHUFFLE), (uint64_t)t->epoch);
+    lt_rng_shuffle_i32(&r, t->order, TOY_N);
+}
+
+static void toy_init(toy *t, int64_t batch, float dropout) {
+    memset(t, 0, sizeof *t);
+    t->batch = batch, t->dropout = dropout;
+    lt_rng r;
+    lt_rng_init(&r, 11, 0);
+    for (int i = 0; i < TOY_N; i++) t->id[i] = (int32_t)lt_rng_below(&r, TOY_V), t->y[i] = lt_rng_next_normal(&r);
+    lt_params_init(&t->ps, lt_backend_cpu());
+    lt_param *p;
+    OK(lt_params_add_table(&t->ps, "items", TOY_V, TOY_D, &p));
+    OK(lt_param_init_normal(&t->ps, p, &r, 0.5f));
+    OK(lt_params_add(&t->ps, "w", 1, (int64_t[]){TOY_D}, 1, &p));
+    OK(lt_param_init_const(&t->ps, p, 0.3f));
+    OK(lt_params_add(&t->ps, "b", 1, (int64_t[]){1}, 0, NULL));
+    OK(lt_params_layout(&t->ps));
+    toy_order(t);
+}
+
+static int toy_micro(void *ctx, const lt_step *s, double *loss, int64_t *examples) {
+    toy *t = ctx;
+    if (t->next + t->batch > TOY_N) t->epoch++, t->next = 0, toy_order(t);
+    lt_param *items = &t->ps.p[0], *w = &t->ps.p[1], *b = &t->ps.p[2];
+    float *E = items->value.data, *W = w->value.data, *gE = items->grad.data, *gW = w->grad.data, *gb = b->grad.data;
+    double sum = 0;
+    for (int64_t k = 0; k < t->batch; k++) {
+        int i = t->order[t->next + k], id = t->id[i];
+        float keep[TOY_D], pred = ((float *)b->value.data)[0];
+        for (int j = 0; j < TOY_D; j++) { /* dropout on the item vector, keyed by (seed, rank, step, site) */
+            float u = lt_rng_uniform(lt_step_seed(s, LT_SITE_DROPOUT), lt_step_stream(s), (uint64_t)(k * TOY_D + j));
+            keep[j] = u >= t->dropout ? 1.0f / (1.0f - t->dropout) : 0.0f;
+            pred += E[id * TOY_D + j] * keep[j] * W[j];
+        }
+        float e = pred - t->y[i];
+        sum += (double)e * e;
+        float d = 2.0f * e / (float)t->batch;
+        for (int j = 0; j < TOY_D; j++) gE[id * TOY_D + j] += d * keep[j] * W[j], gW[j] += d * keep[j] * E[id * TOY_D + j];
+        gb[0] += d;
+    }
+    t->next += t->batch;
+    *loss = sum / (double)t->batch, *examples = t->batch;
+    return 0;
+}
+static lt_cursor toy_tell(void *ctx) { return (lt_cursor){((toy *)ctx)->epoch, ((toy *)ctx)->next}; }
+static int toy_seek(void *ctx, lt_cursor c) {
+    toy *t = ctx;
+    t->epoch = c.epoch, t->next = c.batch;
+    toy_order(t);
+    return 0;
+}
+static int toy_eval(void *ctx, int64_t step, double *metric) {
+    toy *t = ctx;
+    *metric = t->metric(step);
+    if (step == 12) memcpy(t->snapshot, t->ps.p[0].value.data, sizeof t->snapshot), t->snap_step = step;
+    t->evals++;
+    return 0;
+}
+static double peak_at_12(int64_t step) { return -(double)((step - 12) * (step - 12)); }
+
+/* Run the toy for `steps` in `dir`; returns the trainer's result. */
+static int toy_run(toy *t, const char *dir, int64_t steps, int64_t accum, int64_t stop_after, int64_t patience) {
+    lt_trainer_cfg c;
+    lt_trainer_cfg_init(&c);
+    c.optim.lr = 0.05f, c.optim.warmup_steps = 3, c.optim.total_steps = steps, c.optim.max_grad_norm = 5.0f;
+    c.seed = 3, c.accum = accum, c.log_every = 5, c.ckpt_every = 7, c.stop_after = stop_after, c.quiet = 1;
+    c.dir = dir, c.name = "toy", c.model = "toy v1", c.patience = patience, c.eval_every = patience ? 4 : 0;
+    lt_trainer *tr;
+    OK(lt_trainer_open(&tr, &t->ps, NULL, &c));
+    lt_task task = {.phase = "train", .ctx = t, .first_step = 0, .last_step = steps, .micro = toy_micro,
+                    .tell = toy_tell, .seek = toy_seek, .evaluate = patience ? toy_eval : NULL, .metric = "score"};
+    int rc = lt_trainer_run(tr, &task);
+    if (rc == LT_TRAIN_EARLY) OK(lt_trainer_load_best(tr));
+    OK(lt_trainer_close(tr));
+    return rc;
+}
+
+static void rm_toy(const char *dir) {
+    const char *files[] = {"toy.ckpt.h5", "toy.best.h5", "toy_log.tsv", "toy_loss.svg"};
+    char path[512];
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) snprintf(path, sizeof path, "%s/%s", dir, files[i]), remove(path);
+}
+
+static void test_trainer(const char *dir) {
+    /* 40 steps straight = 20 steps, a stop, a resume and 20 more: identical weights and moments */
+    toy a, b;
+    toy_init(&a, 8, 0.25f);
+    rm_toy(dir);
+    CHECK(toy_run(&a, dir, 40, 1, 0, 0) == 0);
+    rm_toy(dir);
+    toy_init(&b, 8, 0.25f);
+    CHECK(toy_run(&b, dir, 40, 1, 20, 0) == LT_TRAIN_STOPPED);
+    lt_params_free(&b.ps);
+    toy_init(&b, 8, 0.25f); /* a new process: fresh weights, everything else from the checkpoint */
+    CHECK(toy_run(&b, dir, 40, 1, 0, 0) == 0);
+    CHECK_MSG(!memcmp(a.ps.values, b.ps.values, sizeof(float) * (size_t)a.ps.total) &&
+                  !memcmp(a.ps.moments, b.ps.moments, sizeof(float) * (size_t)(2 * a.ps.total)),
+              "a resumed run differs from the straight one");
+    CHECK_MSG(!memcmp(a.ps.p[0].bpow.data, b.ps.p[0].bpow.data, sizeof(float) * 2 * TOY_V), "row step counts differ");
+    /* the loss log of the resumed run has each step once, and the loss fell */
+    char path[512], line[256];
+    snprintf(path, sizeof path, "%s/toy_log.tsv", dir);
+    FILE *f = fopen(path, "r");
+    int lines = 0;
+    double first = 0, last = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        long long step;
+        double loss;
+        if (sscanf(line, "train %lld %lf", &step, &loss) == 2) last = loss, first = lines++ ? first : loss;
+    }
+    if (f) fclose(f);
+    CHECK_MSG(lines == 8 && last < 0.85 * first, "log: %d lines, loss %g -> %g", lines, first, last);
+    /* a checkpoint of another model is refused */
+    lt_trainer_cfg c;
+    lt_trainer_cfg_init(&c);
+    c.dir = dir, c.name = "toy", c.model = "toy v2", c.quiet = 1;
+    lt_trainer *tr;
+    FAILS_WITH(lt_trainer_open(&tr, &b.ps, NULL, &c), LT_ECONFIG, "another model");
+    lt_params_free(&a.ps), lt_params_free(&b.ps);
+
+    /* gradient accumulation: 2 micro-batches of 4 step like 1 batch of 8 */
+    rm_toy(dir);
+    toy_init(&a, 8, 0.0f);
+    CHECK(toy_run(&a, dir, 16, 1, 0, 0) == 0);
+    rm_toy(dir);
+    toy_init(&b, 4, 0.0f);
+    CHECK(toy_run(&b, dir, 16, 2, 0, 0) == 0);
+    float worst = 0;
+    for (int64_t i = 0; i < a.ps.total; i++) worst = fmaxf(worst, fabsf(a.ps.values[i] - b.ps.values[i]));
+    CHECK_MSG(worst < 1e-5f, "accumulated micro-batches differ from one batch by %g", worst);
+    lt_params_free(&a.ps), lt_params_free(&b.ps);
+
+    /* early stopping: the metric peaks at step 12, evaluated every 4 steps, patience 2: stops at step
+     * 20 and hands back the weights of step 12 */
+    rm_toy(dir);
+    toy_init(&a, 8, 0.0f);
+    a.metric = peak_at_12;
+    CHECK(toy_run(&a, dir, 100, 1, 0, 2) == LT_TRAIN_EARLY);
+    CHECK_MSG(a.evals == 5 && a.snap_step == 12, "evaluations %d", a.evals);
+    CHECK_MSG(!memcmp(a.snapshot, a.ps.p[0].value.data, sizeof a.snapshot), "the best weights were not restored");
+    lt_params_free(&a.ps);
+    rm_toy(dir);
+    printf("  trainer: resume is bit-identical (weights, moments, row counts, log), accumulation = one big batch, "
+           "early stopping keeps the best weights, another model's checkpoint refused\n");
 }
 
 static void test_embeddings(const char *dir) {
@@ -195,6 +472,8 @@ int main(void) {
     char dir[] = "/tmp/lt_train_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     test_optimizer(dir);
+    test_slab_and_rows();
+    test_trainer(dir);
     test_embeddings(dir);
     test_mlm_and_pairs();
     rmdir(dir);
