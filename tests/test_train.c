@@ -212,6 +212,64 @@ static void test_slab_and_rows(void) {
            "cosine schedule, keyed randomness\n");
 }
 
+/* The optimizer ops on CUDA against the CPU: the same squared norm, the same clipped and row-wise
+ * steps (rows without gradient untouched on both). */
+static void test_optim_cuda(void) {
+    if (lt_cuda_device_count() == 0) {
+        printf("  optimizer ops cuda vs cpu: skipped: no CUDA device\n");
+        return;
+    }
+    lt_backend *cpu = lt_backend_cpu(), *gpu;
+    OK(lt_backend_cuda(&gpu, 0));
+    enum { R = 300, C = 40 };
+    int64_t shape[2] = {R, C}, one = 1;
+    float *h[5];
+    lt_rng r;
+    lt_rng_init(&r, 5, 0);
+    for (int k = 0; k < 5; k++) {
+        h[k] = malloc(sizeof(float) * R * C);
+        for (int i = 0; i < R * C; i++) h[k][i] = k == 3 ? fabsf(lt_rng_next_normal(&r)) : lt_rng_next_normal(&r);
+    }
+    for (int i = 0; i < R; i += 3) memset(h[1] + i * C, 0, sizeof(float) * C); /* rows without gradient */
+    lt_backend *be[2] = {cpu, gpu};
+    lt_tensor t[2][5], ss[2], bp[2];
+    float out[2][4][R * C], bpo[2][2 * R], sso[2];
+    lt_adamw_cfg ac = {.lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.1f};
+    for (int d = 0; d < 2; d++) {
+        for (int k = 0; k < 4; k++) { /* p, g, m, v */
+            OK(lt_tensor_new(&t[d][k], be[d], LT_F32, 2, shape));
+            lt_tensor hv = lt_view(h[k], LT_F32, LT_CPU, 2, shape);
+            OK(lt_tensor_copy(be[d], &t[d][k], &hv));
+        }
+        OK(lt_tensor_new(&ss[d], be[d], LT_F32, 1, &one));
+        OK(lt_tensor_new(&bp[d], be[d], LT_F32, 2, (int64_t[]){R, 2}));
+        OK(lt_fill(be[d], &bp[d], 1.0f));
+        OK(lt_sumsq_acc(be[d], &ss[d], &t[d][1]));
+        OK(lt_adamw_rows(be[d], &t[d][0], &t[d][1], &t[d][2], &t[d][3], &bp[d], &ac, 0.5f, &ss[d], 3.0f));
+        OK(lt_adamw_clipped(be[d], &t[d][0], &t[d][1], &t[d][2], &t[d][3], &ac, 3, 0.5f, &ss[d], 3.0f));
+        for (int k = 0; k < 4; k++) {
+            lt_tensor hv = lt_view(out[d][k], LT_F32, LT_CPU, 2, shape);
+            OK(lt_tensor_copy(be[d], &hv, &t[d][k]));
+        }
+        lt_tensor hb = lt_view(bpo[d], LT_F32, LT_CPU, 2, (int64_t[]){R, 2}), hs = lt_view1(&sso[d], LT_F32, LT_CPU, 1);
+        OK(lt_tensor_copy(be[d], &hb, &bp[d]));
+        OK(lt_tensor_copy(be[d], &hs, &ss[d]));
+    }
+    CHECK_MSG(fabsf(sso[0] - sso[1]) <= 1e-6f * sso[0], "sumsq: cpu %.9g cuda %.9g", sso[0], sso[1]);
+    double worst = 0;
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < R * C; i++) worst = fmax(worst, fabs(out[0][k][i] - out[1][k][i]) / (1e-6 + fabs(out[0][k][i])));
+    CHECK_MSG(worst < 1e-5, "adamw_rows + adamw_clipped: cuda vs cpu worst relative error %g", worst);
+    CHECK_MSG(!memcmp(bpo[0], bpo[1], sizeof bpo[0]), "row powers differ between cuda and cpu");
+    printf("  optimizer ops cuda vs cpu: sumsq %.3g vs %.3g, steps worst rel err %.2g\n", sso[0], sso[1], worst);
+    for (int d = 0; d < 2; d++) {
+        for (int k = 0; k < 4; k++) lt_tensor_free(be[d], &t[d][k]);
+        lt_tensor_free(be[d], &ss[d]), lt_tensor_free(be[d], &bp[d]);
+    }
+    for (int k = 0; k < 5; k++) free(h[k]);
+    lt_backend_release(gpu);
+}
+
 /* ---- the trainer on a toy model: y = items[id] . w + b, a table and two dense parameters --------- */
 
 enum { TOY_N = 64, TOY_V = 50, TOY_D = 4 };
@@ -473,6 +531,7 @@ int main(void) {
     CHECK(mkdtemp(dir) != NULL);
     test_optimizer(dir);
     test_slab_and_rows();
+    test_optim_cuda();
     test_trainer(dir);
     test_embeddings(dir);
     test_mlm_and_pairs();
