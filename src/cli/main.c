@@ -27,7 +27,7 @@ static const command commands[] = {
     {"embed", IF_HDF5(lt_cmd_embed), "bulk (re-)embedding of a catalog, shard by shard, resumable"},
     {"cluster", IF_HDF5(lt_cmd_cluster), "k-means + PCA on embeddings, long-tail report"},
     {"train", NULL, "train the recommender (mpirun -np N for data parallelism)"},
-    {"eval", NULL, "leave-one-out full-ranking metrics, accuracy and long tail"},
+    {"eval", IF_HDF5(lt_cmd_eval), "leave-one-out full-ranking metrics, accuracy and long tail"},
     {"recommend", NULL, "top-K for every user (or a list) into HDF5/CSV"},
     {"classify", NULL, "the long-tail classifier of product text"},
     {"bandit", NULL, "exploration policies evaluated by replay on logged feedback"},
