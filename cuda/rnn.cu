@@ -14,12 +14,16 @@
  *          each, all gates of a unit in one block) and the cluster owns a slice of Bc batch rows.
  *          Each block keeps its slice of W_hh in shared memory for all steps, transposed to
  *          [gate][k][unit] so a warp reads consecutive words (bf16 under LT_MATH_BF16, else fp32),
- *          and a full copy of h_{t-1} for its rows, double-buffered. A step: every thread (one
- *          batch row, one unit) does its G dot products of length H from shared memory, the cell
- *          update in registers (fp32 c and h), writes y and the reserve, then stores its new h
- *          into every block of the cluster through distributed shared memory; one cluster.sync()
- *          per step (double buffering makes one barrier enough: a block only writes the buffer
- *          the others finished reading before the previous barrier). Replaces 2*T launches with one.
+ *          and a full copy of h_{t-1} for its rows, double-buffered. A step: every thread (one unit,
+ *          RB = 1 or 4 batch rows, so one weight read serves RB rows) prefetches its x W_ih^T values,
+ *          does its G*RB dot products of length H from shared memory, the cell update in registers
+ *          (fp32 c and h), writes y and the reserve, then stores its new h into every block of the
+ *          cluster through distributed shared memory; one cluster.sync() per step (double buffering
+ *          makes one barrier enough: a block only writes the buffer the others finished reading
+ *          before the previous barrier). Replaces 2*T launches with one.
+ *          Host code picks RB and the rows per cluster by a small cost model (persist_try), among the
+ *          shapes whose clusters are all resident at once (cudaOccupancyMaxActiveClusters); none fits
+ *          (large B with fp32 weights, say): the per-step path.
  *        - otherwise, per step: one GEMM h_{t-1} W_hh^T into a [B, G*H] buffer, then ONE fused
  *          pointwise kernel (biases, gates, cell, mask by lens, y, state, reserve).
  *        LONGTAIL_RNN_PERSIST=0 in the environment forces the per-step path (to test both).
@@ -74,7 +78,7 @@ static int cell_gates(lt_cell cell) { return cell == LT_CELL_LSTM ? 4 : 3; }
 
 typedef struct persist_cfg {
     int64_t key[4]; /* cell, weight bytes, H, B; key[0] < 0: empty */
-    int ok, nc, hs, bc;
+    int ok, nc, hs, bc, rb;
     size_t smem;
 } persist_cfg;
 
@@ -171,43 +175,31 @@ static int32_t max_len(const int32_t *lens, int64_t B, int64_t T) {
 
 __device__ __forceinline__ float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* One step of one (batch row, unit j). grow: the row's gates [G*H], holding x W_ih^T on entry and the
- * activated gates on return; hg[g]: (h_{t-1} W_hh^T)[g*H + j] without bias; c: the LSTM cell (in/out);
- * aux: where c_t (LSTM) or h W_hn^T + b_hn (GRU) goes. Returns h_t. */
+/* One step of one (batch row, unit j): xv[g] = (x W_ih^T + b_ih)[g*H + j], hv[g] = (h_{t-1} W_hh^T + b_hh)[g*H + j];
+ * c: the LSTM cell (in/out). act[g]: the activated gates the backward needs; auxv: c_t (LSTM) or
+ * hv[n] = h W_hn^T + b_hn (GRU). Returns h_t. */
 template <int CELL>
-__device__ __forceinline__ float cell_fwd(float *grow, float *aux, const float *hg, const float *b_ih,
-                                          const float *b_hh, int64_t j, int64_t H, float hprev, float &c) {
+__device__ __forceinline__ float cell_math(const float *xv, const float *hv, float hprev, float &c, float *act,
+                                           float &auxv) {
     if constexpr (CELL == LT_CELL_LSTM) {
-        float p[4];
-#pragma unroll
-        for (int g = 0; g < 4; g++)
-            p[g] = grow[g * H + j] + hg[g] + (b_ih ? b_ih[g * H + j] : 0.0f) + (b_hh ? b_hh[g * H + j] : 0.0f);
-        float i = sigm(p[0]), f = sigm(p[1]), gg = tanhf(p[2]), o = sigm(p[3]);
-        c = f * c + i * gg;
-        float h = o * tanhf(c);
-        grow[j] = i, grow[H + j] = f, grow[2 * H + j] = gg, grow[3 * H + j] = o;
-        *aux = c;
-        return h;
+        float i = sigm(xv[0] + hv[0]), f = sigm(xv[1] + hv[1]), g = tanhf(xv[2] + hv[2]), o = sigm(xv[3] + hv[3]);
+        c = f * c + i * g;
+        act[0] = i, act[1] = f, act[2] = g, act[3] = o;
+        auxv = c;
+        return o * tanhf(c);
     } else {
-        float xr = grow[j] + (b_ih ? b_ih[j] : 0.0f);
-        float xz = grow[H + j] + (b_ih ? b_ih[H + j] : 0.0f);
-        float xn = grow[2 * H + j] + (b_ih ? b_ih[2 * H + j] : 0.0f);
-        float hr = hg[0] + (b_hh ? b_hh[j] : 0.0f);
-        float hz = hg[1] + (b_hh ? b_hh[H + j] : 0.0f);
-        float hn = hg[2] + (b_hh ? b_hh[2 * H + j] : 0.0f);
-        float r = sigm(xr + hr), z = sigm(xz + hz);
-        float n = tanhf(xn + r * hn);
-        float h = (1.0f - z) * n + z * hprev;
-        grow[j] = r, grow[H + j] = z, grow[2 * H + j] = n;
-        *aux = hn;
-        return h;
+        float r = sigm(xv[0] + hv[0]), z = sigm(xv[1] + hv[1]);
+        float n = tanhf(xv[2] + r * hv[2]);
+        act[0] = r, act[1] = z, act[2] = n;
+        auxv = hv[2];
+        return (1.0f - z) * n + z * hprev;
     }
 }
 
 /* ---- per-step kernels --------------------------------------------------------------------------- */
 
-/* Step t for every (b, j) of [B, H]: gates, aux: the reserve; hg[B, G*H] = h_{t-1} W_hh^T;
- * hs, cs[B, H]: the state, updated in place (each thread owns its element). */
+/* Step t for every (b, j) of [B, H]: gates, aux: the reserve (gates holds x W_ih^T on entry);
+ * hg[B, G*H] = h_{t-1} W_hh^T; hs, cs[B, H]: the state, updated in place (each thread owns its element). */
 template <int CELL>
 __global__ void cell_fwd_kernel(float *gates, float *aux, float *y, float *hs, float *cs, const float *hg,
                                 const float *b_ih, const float *b_hh, const int32_t *lens, int64_t B, int64_t T,
@@ -220,11 +212,18 @@ __global__ void cell_fwd_kernel(float *gates, float *aux, float *y, float *hs, f
         y[row * H + j] = 0.0f;
         return;
     }
-    float hgv[G];
+    float *grow = gates + row * G * H;
+    float xv[G], hv[G], act[G], auxv;
 #pragma unroll
-    for (int g = 0; g < G; g++) hgv[g] = hg[b * G * H + g * H + j];
+    for (int g = 0; g < G; g++) {
+        xv[g] = grow[g * H + j] + (b_ih ? b_ih[g * H + j] : 0.0f);
+        hv[g] = hg[b * G * H + g * H + j] + (b_hh ? b_hh[g * H + j] : 0.0f);
+    }
     float c = CELL == LT_CELL_LSTM ? cs[idx] : 0.0f;
-    float h = cell_fwd<CELL>(gates + row * G * H, aux + row * H + j, hgv, b_ih, b_hh, j, H, hs[idx], c);
+    float h = cell_math<CELL>(xv, hv, hs[idx], c, act, auxv);
+#pragma unroll
+    for (int g = 0; g < G; g++) grow[g * H + j] = act[g];
+    aux[row * H + j] = auxv;
     y[row * H + j] = h;
     hs[idx] = h;
     if (CELL == LT_CELL_LSTM) cs[idx] = c;
@@ -290,12 +289,17 @@ __global__ void hprev_kernel(float *hp, const float *y, const float *h0, int64_t
 
 /* ---- the persistent kernel (H <= 256) ------------------------------------------------------------ */
 
-/* Grid: nc * ceil(B / bc) blocks in clusters of nc (cluster q = blocks [q*nc, (q+1)*nc)), hs*bc threads
- * each. Block `rank` of cluster q owns units [rank*hs, rank*hs + nj) of batch rows [q*bc, q*bc + nb).
+/* Grid: nc * ceil(B / bc) blocks in clusters of nc (cluster q = blocks [q*nc, (q+1)*nc)), hs*bc/RB
+ * threads each (bc a multiple of RB, at most PERSIST_MAX_THREADS(RB) threads). Block `rank` of cluster q
+ * owns units [rank*hs, rank*hs + nj) of batch rows [q*bc, q*bc + nb); thread (jl, bq) = (tid % hs, tid / hs) computes unit jl for the RB rows
+ * bq*RB .. bq*RB + RB-1 of the block, so each weight read from shared memory serves RB rows.
  * Dynamic shared memory: W[G][H][hs] (WT) rounded up to 16 bytes, then hbuf[2][bc][H] (f32).
  * gates/aux: the reserve (gates holds x W_ih^T on entry); hs_/cs: the state (in: h0, c0; out: hT, cT). */
-template <int CELL, typename WT>
-__global__ void __launch_bounds__(1024, 1)
+/* RB = 4 keeps 16 accumulators and 16 prefetched projections per thread: fewer threads, more registers */
+#define PERSIST_MAX_THREADS(RB) ((RB) == 1 ? 1024 : 256)
+
+template <int CELL, typename WT, int RB>
+__global__ void __launch_bounds__(PERSIST_MAX_THREADS(RB), 1)
 rnn_persist_kernel(float *gates, float *aux, float *y, float *hs_, float *cs, const float *w_hh, const float *b_ih,
                    const float *b_hh, const int32_t *lens, int B, int T, int H, int Tmax, int hs, int bc) {
     constexpr int G = CELL == LT_CELL_LSTM ? 4 : 3;
@@ -308,6 +312,7 @@ rnn_persist_kernel(float *gates, float *aux, float *y, float *hs_, float *cs, co
     float *hbuf = (float *)(smem + wbytes);
     const int j0 = rank * hs, nj = min(hs, H - j0);
     const int b0 = q * bc, nb = min(bc, B - b0);
+    const int64_t GH = (int64_t)G * H;
 
     /* this block's slice of W_hh, transposed: W[(g*H + k)*hs + jl] = w_hh[(g*H + j0 + jl)*H + k] */
     for (int e = threadIdx.x; e < G * H * hs; e += blockDim.x) {
@@ -315,20 +320,31 @@ rnn_persist_kernel(float *gates, float *aux, float *y, float *hs_, float *cs, co
         float v = jl < nj ? w_hh[((int64_t)g * H + j0 + jl) * H + k] : 0.0f;
         lt__stf(&W[e], v);
     }
-    /* h_{-1} of the cluster's rows, in every block */
+    /* h_{-1} of the cluster's rows, in every block (rows past the batch: zeros, never used) */
     for (int e = threadIdx.x; e < bc * H; e += blockDim.x) {
         int bl = e / H, k = e % H;
         hbuf[e] = bl < nb ? hs_[(int64_t)(b0 + bl) * H + k] : 0.0f;
     }
-    const int jl = threadIdx.x % hs, bl = threadIdx.x / hs;
-    const bool act = jl < nj && bl < nb;
-    const int64_t b = b0 + bl, j = j0 + jl;
-    float h = 0.0f, c = 0.0f;
-    int len = 0;
-    if (act) {
-        h = hs_[b * H + j];
-        if (CELL == LT_CELL_LSTM) c = cs[b * H + j];
-        len = lens[b];
+    const int jl = threadIdx.x % hs, bq = threadIdx.x / hs;
+    const int64_t j = j0 + jl;
+    const bool unit_ok = jl < nj;
+    float bi[G], bh[G];
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        bi[g] = unit_ok && b_ih ? b_ih[g * H + j] : 0.0f;
+        bh[g] = unit_ok && b_hh ? b_hh[g * H + j] : 0.0f;
+    }
+    bool ok[RB];
+    float h[RB], c[RB];
+    int len[RB];
+#pragma unroll
+    for (int r = 0; r < RB; r++) {
+        int bl = bq * RB + r;
+        ok[r] = unit_ok && bl < nb;
+        int64_t b = b0 + bl;
+        h[r] = ok[r] ? hs_[b * H + j] : 0.0f;
+        c[r] = ok[r] && CELL == LT_CELL_LSTM ? cs[b * H + j] : 0.0f;
+        len[r] = ok[r] ? lens[b] : 0;
     }
     /* every block of the cluster has started and filled its shared memory before anyone writes to it */
     cluster.sync();
@@ -336,77 +352,122 @@ rnn_persist_kernel(float *gates, float *aux, float *y, float *hs_, float *cs, co
     for (int t = 0; t < Tmax; t++) {
         const float *hcur = hbuf + (size_t)(t & 1) * bc * H;
         float *hnext = hbuf + (size_t)((t + 1) & 1) * bc * H;
-        if (act) {
-            int64_t row = b * T + t;
-            if (t < len) {
-                float acc[G];
+        /* this step's input projections first, so their latency hides behind the dot products */
+        float xv[RB][G];
 #pragma unroll
-                for (int g = 0; g < G; g++) acc[g] = 0.0f;
-                const float *hv = hcur + (size_t)bl * H;
+        for (int r = 0; r < RB; r++) {
+            int64_t row = (int64_t)(b0 + bq * RB + r) * T + t;
+#pragma unroll
+            for (int g = 0; g < G; g++) xv[r][g] = ok[r] && t < len[r] ? gates[row * GH + g * H + j] + bi[g] : 0.0f;
+        }
+        float acc[RB][G];
+#pragma unroll
+        for (int r = 0; r < RB; r++)
+#pragma unroll
+            for (int g = 0; g < G; g++) acc[r][g] = 0.0f;
+        const float *hrow = hcur + (size_t)bq * RB * H;
 #pragma unroll 4
-                for (int k = 0; k < H; k++) {
-                    float hk = hv[k];
+        for (int k = 0; k < H; k++) {
+            float w[G];
 #pragma unroll
-                    for (int g = 0; g < G; g++) acc[g] += lt__ldf(&W[((size_t)g * H + k) * hs + jl]) * hk;
-                }
-                h = cell_fwd<CELL>(gates + row * G * H, aux + row * H + j, acc, b_ih, b_hh, j, H, h, c);
-                y[row * H + j] = h;
+            for (int g = 0; g < G; g++) w[g] = lt__ldf(&W[((size_t)g * H + k) * hs + jl]);
+#pragma unroll
+            for (int r = 0; r < RB; r++) {
+                float hk = hrow[(size_t)r * H + k];
+#pragma unroll
+                for (int g = 0; g < G; g++) acc[r][g] += w[g] * hk;
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < RB; r++) {
+            if (!ok[r]) continue;
+            int64_t row = (int64_t)(b0 + bq * RB + r) * T + t;
+            if (t < len[r]) {
+                float hv[G], act[G], auxv;
+#pragma unroll
+                for (int g = 0; g < G; g++) hv[g] = acc[r][g] + bh[g];
+                h[r] = cell_math<CELL>(xv[r], hv, h[r], c[r], act, auxv);
+#pragma unroll
+                for (int g = 0; g < G; g++) gates[row * GH + g * H + j] = act[g];
+                aux[row * H + j] = auxv;
+                y[row * H + j] = h[r];
             } else {
                 y[row * H + j] = 0.0f;
             }
             /* h_t to every block of the cluster (its own included); padded rows pass h on unchanged */
-            for (int r = 0; r < nc; r++) *cluster.map_shared_rank(hnext + (size_t)bl * H + j, r) = h;
+            float *dst = hnext + (size_t)(bq * RB + r) * H + j;
+            for (int p = 0; p < nc; p++) *cluster.map_shared_rank(dst, p) = h[r];
         }
         cluster.sync();
     }
-    if (act) {
-        hs_[b * H + j] = h;
-        if (CELL == LT_CELL_LSTM) cs[b * H + j] = c;
-    }
+#pragma unroll
+    for (int r = 0; r < RB; r++)
+        if (ok[r]) {
+            int64_t b = b0 + bq * RB + r;
+            hs_[b * H + j] = h[r];
+            if (CELL == LT_CELL_LSTM) cs[b * H + j] = c[r];
+        }
 }
 
-template <int CELL, typename WT>
-static int persist_try(lt_cuda *cu, struct lt_rnn_state *st, int64_t B, int64_t H, persist_cfg *pc) {
+static cudaLaunchConfig_t persist_launch_cfg(lt_cuda *cu, cudaLaunchAttribute *attr, int nc, int hs, int bc, int rb,
+                                             int64_t clusters, size_t smem) {
+    cudaLaunchConfig_t cfg = {};
+    attr[0] = cudaLaunchAttribute{};
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = (unsigned)nc, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
+    cfg.gridDim = dim3((unsigned)(clusters * nc));
+    cfg.blockDim = dim3((unsigned)(hs * bc / rb));
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = cu->stream;
+    cfg.attrs = attr, cfg.numAttrs = 1;
+    return cfg;
+}
+
+/* Tries every (rows per thread RB, rows per cluster bc) for this shape and keeps, among those whose
+ * clusters are all resident at once (persistent: a second wave would walk all T steps again), the one
+ * with the smallest estimated step time: each warp issues about (G + RB + RB*G) * H instructions
+ * per step (weight loads, h loads, FMAs), 4 schedulers share a block's warps, and a block's shared
+ * memory serves one 128-byte wavefront per clock, (G + RB) * H of them per warp. */
+template <int CELL, typename WT, int RB>
+static void persist_try(lt_cuda *cu, struct lt_rnn_state *st, int64_t B, int64_t H, persist_cfg *best,
+                        double *best_cost) {
     constexpr int G = CELL == LT_CELL_LSTM ? 4 : 3;
-    auto kern = rnn_persist_kernel<CELL, WT>;
+    auto kern = rnn_persist_kernel<CELL, WT, RB>;
     int nc = (int)((H + 31) / 32);
     if (nc > PERSIST_MAX_CLUSTER) nc = PERSIST_MAX_CLUSTER;
     int hs = (int)((H + nc - 1) / nc);
     nc = (int)((H + hs - 1) / hs); /* every block owns at least one unit */
-    for (int threads = 256; threads <= 1024; threads *= 2) {
-        int bc = threads / hs;
-        if (bc < 1) bc = 1;
-        if (bc > B) bc = (int)B;
-        size_t smem = ((size_t)G * H * hs * sizeof(WT) + 15) / 16 * 16 + 2 * (size_t)bc * H * sizeof(float);
+    int64_t bmax = (B + RB - 1) / RB * RB;
+    for (int bc = RB; (int64_t)hs * bc / RB <= PERSIST_MAX_THREADS(RB); bc *= 2) {
+        int use_bc = bc > bmax ? (int)bmax : bc;
+        size_t smem = ((size_t)G * H * hs * sizeof(WT) + 15) / 16 * 16 + 2 * (size_t)use_bc * H * sizeof(float);
         if (smem > (size_t)st->smem_optin) break;
-        int64_t clusters = (B + bc - 1) / bc;
-        if (clusters * nc > INT32_MAX) continue;
-        if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess) {
-            (void)cudaGetLastError();
-            return 0;
+        int64_t clusters = (B + use_bc - 1) / use_bc;
+        if (clusters * nc <= INT32_MAX) {
+            if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess) {
+                (void)cudaGetLastError();
+                return;
+            }
+            cudaLaunchAttribute attr[1];
+            cudaLaunchConfig_t cfg = persist_launch_cfg(cu, attr, nc, hs, use_bc, RB, clusters, smem);
+            int active = 0;
+            if (cudaOccupancyMaxActiveClusters(&active, kern, &cfg) != cudaSuccess) {
+                (void)cudaGetLastError();
+                return;
+            }
+            if (active >= clusters) {
+                int warps = (hs * use_bc / RB + 31) / 32;
+                double issue = (double)(G + RB + RB * G) * (double)H * (warps > 4 ? warps / 4.0 : 1.0);
+                double lds = (double)warps * (G + RB) * (double)H;
+                double cost = issue > lds ? issue : lds;
+                if (!best->ok || cost < *best_cost) {
+                    best->ok = 1, best->nc = nc, best->hs = hs, best->bc = use_bc, best->rb = RB, best->smem = smem;
+                    *best_cost = cost;
+                }
+            }
         }
-        cudaLaunchConfig_t cfg = {};
-        cudaLaunchAttribute attr[1] = {};
-        attr[0].id = cudaLaunchAttributeClusterDimension;
-        attr[0].val.clusterDim.x = (unsigned)nc, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
-        cfg.gridDim = dim3((unsigned)(clusters * nc));
-        cfg.blockDim = dim3((unsigned)(hs * bc));
-        cfg.dynamicSmemBytes = smem;
-        cfg.stream = cu->stream;
-        cfg.attrs = attr, cfg.numAttrs = 1;
-        int active = 0;
-        if (cudaOccupancyMaxActiveClusters(&active, kern, &cfg) != cudaSuccess) {
-            (void)cudaGetLastError();
-            return 0;
-        }
-        /* persistent only when every cluster runs at once: waves of clusters would each walk all T steps */
-        if (active >= clusters) {
-            pc->ok = 1, pc->nc = nc, pc->hs = hs, pc->bc = bc, pc->smem = smem;
-            return 1;
-        }
-        if (bc == B) break;
+        if (use_bc == bmax) break;
     }
-    return 0;
 }
 
 /* Whether the persistent kernel runs this shape, and how (cached for the last shape). */
@@ -419,33 +480,52 @@ static const persist_cfg *persist_choose(lt_backend *be, struct lt_rnn_state *st
         memset(pc, 0, sizeof *pc);
         memcpy(pc->key, key, sizeof key);
         lt_cuda *cu = lt__cu(be);
-        if (cell == LT_CELL_LSTM)
-            (void)(wsize == 2 ? persist_try<LT_CELL_LSTM, lt_bf16>(cu, st, B, H, pc)
-                              : persist_try<LT_CELL_LSTM, float>(cu, st, B, H, pc));
-        else
-            (void)(wsize == 2 ? persist_try<LT_CELL_GRU, lt_bf16>(cu, st, B, H, pc)
-                              : persist_try<LT_CELL_GRU, float>(cu, st, B, H, pc));
+        double cost = 0;
+        if (cell == LT_CELL_LSTM && wsize == 2) {
+            persist_try<LT_CELL_LSTM, lt_bf16, 1>(cu, st, B, H, pc, &cost);
+            persist_try<LT_CELL_LSTM, lt_bf16, 4>(cu, st, B, H, pc, &cost);
+        } else if (cell == LT_CELL_LSTM) {
+            persist_try<LT_CELL_LSTM, float, 1>(cu, st, B, H, pc, &cost);
+            persist_try<LT_CELL_LSTM, float, 4>(cu, st, B, H, pc, &cost);
+        } else if (wsize == 2) {
+            persist_try<LT_CELL_GRU, lt_bf16, 1>(cu, st, B, H, pc, &cost);
+            persist_try<LT_CELL_GRU, lt_bf16, 4>(cu, st, B, H, pc, &cost);
+        } else {
+            persist_try<LT_CELL_GRU, float, 1>(cu, st, B, H, pc, &cost);
+            persist_try<LT_CELL_GRU, float, 4>(cu, st, B, H, pc, &cost);
+        }
     }
     return pc->ok ? pc : NULL;
 }
 
-template <int CELL, typename WT>
-static int persist_launch(lt_cuda *cu, const persist_cfg *pc, float *gates, float *aux, float *y, float *hs, float *cs,
-                          const float *w_hh, const float *b_ih, const float *b_hh, const int32_t *lens, int64_t B,
-                          int64_t T, int64_t H, int32_t Tmax) {
-    int64_t clusters = (B + pc->bc - 1) / pc->bc;
-    cudaLaunchConfig_t cfg = {};
-    cudaLaunchAttribute attr[1] = {};
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = (unsigned)pc->nc, attr[0].val.clusterDim.y = 1, attr[0].val.clusterDim.z = 1;
-    cfg.gridDim = dim3((unsigned)(clusters * pc->nc));
-    cfg.blockDim = dim3((unsigned)(pc->hs * pc->bc));
-    cfg.dynamicSmemBytes = pc->smem;
-    cfg.stream = cu->stream;
-    cfg.attrs = attr, cfg.numAttrs = 1;
-    LT_CUDA_CHECK(cudaLaunchKernelEx(&cfg, rnn_persist_kernel<CELL, WT>, gates, aux, y, hs, cs, w_hh, b_ih, b_hh, lens,
-                                     (int)B, (int)T, (int)H, (int)Tmax, pc->hs, pc->bc));
-    return 0;
+template <int CELL, typename WT, int RB>
+static cudaError_t persist_launch_t(lt_cuda *cu, const persist_cfg *pc, float *gates, float *aux, float *y, float *hs,
+                                   float *cs, const float *w_hh, const float *b_ih, const float *b_hh,
+                                   const int32_t *lens, int64_t B, int64_t T, int64_t H, int32_t Tmax) {
+    cudaLaunchAttribute attr[1];
+    cudaLaunchConfig_t cfg =
+        persist_launch_cfg(cu, attr, pc->nc, pc->hs, pc->bc, RB, (B + pc->bc - 1) / pc->bc, pc->smem);
+    return cudaLaunchKernelEx(&cfg, rnn_persist_kernel<CELL, WT, RB>, gates, aux, y, hs, cs, w_hh, b_ih, b_hh, lens,
+                              (int)B, (int)T, (int)H, (int)Tmax, pc->hs, pc->bc);
+}
+
+/* The launch for pc's cell, weight type and RB; a launch error comes back as is (the caller falls back). */
+static cudaError_t persist_launch(lt_backend *be, lt_cell cell, const persist_cfg *pc, float *gates, float *aux,
+                                  float *y, float *hs, float *cs, const float *w_hh, const float *b_ih,
+                                  const float *b_hh, const int32_t *lens, int64_t B, int64_t T, int64_t H,
+                                  int32_t Tmax) {
+    lt_cuda *cu = lt__cu(be);
+    int bf = pc->key[1] == 2, lstm = cell == LT_CELL_LSTM;
+#define PERSIST_ARGS cu, pc, gates, aux, y, hs, cs, w_hh, b_ih, b_hh, lens, B, T, H, Tmax
+    if (lstm && bf) return pc->rb == 4 ? persist_launch_t<LT_CELL_LSTM, lt_bf16, 4>(PERSIST_ARGS)
+                                       : persist_launch_t<LT_CELL_LSTM, lt_bf16, 1>(PERSIST_ARGS);
+    if (lstm) return pc->rb == 4 ? persist_launch_t<LT_CELL_LSTM, float, 4>(PERSIST_ARGS)
+                                 : persist_launch_t<LT_CELL_LSTM, float, 1>(PERSIST_ARGS);
+    if (bf) return pc->rb == 4 ? persist_launch_t<LT_CELL_GRU, lt_bf16, 4>(PERSIST_ARGS)
+                               : persist_launch_t<LT_CELL_GRU, lt_bf16, 1>(PERSIST_ARGS);
+    return pc->rb == 4 ? persist_launch_t<LT_CELL_GRU, float, 4>(PERSIST_ARGS)
+                       : persist_launch_t<LT_CELL_GRU, float, 1>(PERSIST_ARGS);
+#undef PERSIST_ARGS
 }
 
 /* ---- the hand-written path: host side ------------------------------------------------------------ */
@@ -535,18 +615,17 @@ static int native_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *
         /* every step's input projection at once: gates[B*T, G*H] = x W_ih^T */
         LT_TRY(gemm(be, 0, 1, BT, GH, I, x, I, w_ih, I, gates, GH, 0));
         const persist_cfg *pc = persist_choose(be, st, cell, B, H);
+        int done = 0;
         if (pc) {
-            int rc;
-            if (lstm)
-                rc = be->math == LT_MATH_BF16
-                         ? persist_launch<LT_CELL_LSTM, lt_bf16>(cu, pc, gates, aux, y, hs, cs, w_hh, b_ih, b_hh, dlens, B, T, H, Tmax)
-                         : persist_launch<LT_CELL_LSTM, float>(cu, pc, gates, aux, y, hs, cs, w_hh, b_ih, b_hh, dlens, B, T, H, Tmax);
-            else
-                rc = be->math == LT_MATH_BF16
-                         ? persist_launch<LT_CELL_GRU, lt_bf16>(cu, pc, gates, aux, y, hs, cs, w_hh, b_ih, b_hh, dlens, B, T, H, Tmax)
-                         : persist_launch<LT_CELL_GRU, float>(cu, pc, gates, aux, y, hs, cs, w_hh, b_ih, b_hh, dlens, B, T, H, Tmax);
-            LT_TRY(rc);
-        } else {
+            cudaError_t e = persist_launch(be, cell, pc, gates, aux, y, hs, cs, w_hh, b_ih, b_hh, dlens, B, T, H, Tmax);
+            if (e == cudaSuccess) {
+                done = 1;
+            } else { /* a configuration the device declines after all: this shape takes the per-step path */
+                (void)cudaGetLastError();
+                st->pc.ok = 0;
+            }
+        }
+        if (!done) {
             for (int64_t t = 0; t < Tmax; t++) {
                 LT_TRY(gemm(be, 0, 1, B, GH, H, hs, H, w_hh, H, hg, GH, 0)); /* hg = h_{t-1} W_hh^T */
                 LT_TRY(launch_cell_fwd(cu, cell, gates, aux, y, hs, cs, hg, b_ih, b_hh, dlens, B, T, H, t));
@@ -862,6 +941,8 @@ static int dnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float 
     /* cuDNN writes (does not add) dx, dhx, dcx: into temporaries, added below. The reserve is the
      * forward's ws; cuDNN's backward may write into it, as its API allows. */
     void *res = (void *)ws;
+    /* padded steps of dx are 0 whether or not cuDNN writes them */
+    LT_CUDA_CHECK(cudaMemsetAsync(dxt, 0, (size_t)(B * T * I) * sizeof(float), cu->stream));
     LT_CUDNN_CHECK(cudnnRNNBackwardData_v8(st->dnn, p->rnn, dlens, st->yd, y, dy, st->xd, dxt, st->hd, h0, dhT,
                                            dh0 ? dhx : NULL, st->hd, lstm ? c0 : NULL, lstm ? dcT : NULL,
                                            lstm && dc0 ? dcx : NULL, p->wbytes, p->w, work_bytes, work, res_bytes, res));
