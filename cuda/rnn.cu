@@ -252,7 +252,7 @@ __global__ void cell_bwd_kernel(float *dgx, float *dgh, float *dh, float *dc, co
         return;
     }
     const float *gr = gates + row * G * H;
-    float dht = dh[idx] + dy[row * H + j];
+    float dht = dh[idx] + (dy ? dy[row * H + j] : 0.0f); /* dy NULL: y feeds nothing */
     if constexpr (CELL == LT_CELL_LSTM) {
         float i = gr[j], f = gr[H + j], gg = gr[2 * H + j], o = gr[3 * H + j];
         float cc = aux[row * H + j];
@@ -927,6 +927,7 @@ static int dnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float 
     take(&c0_, (size_t)(B * T * I) * sizeof(float));
     take(&c0_, (size_t)(B * H) * sizeof(float));
     take(&c0_, (size_t)(B * H) * sizeof(float));
+    if (!dy) take(&c0_, (size_t)(B * T * H) * sizeof(float));
     void *base = NULL;
     LT_TRY(rnn_buf(be, c0_.off, &base));
     carve cv = {(char *)base, 0};
@@ -935,6 +936,11 @@ static int dnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float 
     float *dxt = (float *)take(&cv, (size_t)(B * T * I) * sizeof(float));
     float *dhx = (float *)take(&cv, (size_t)(B * H) * sizeof(float));
     float *dcx = (float *)take(&cv, (size_t)(B * H) * sizeof(float));
+    if (!dy) { /* no gradient reaches y: cuDNN still reads one */
+        float *z = (float *)take(&cv, (size_t)(B * T * H) * sizeof(float));
+        LT_CUDA_CHECK(cudaMemsetAsync(z, 0, (size_t)(B * T * H) * sizeof(float), cu->stream));
+        dy = z;
+    }
     LT_CUDA_CHECK(cudaMemcpyAsync(dlens, lens, (size_t)B * sizeof(int32_t), cudaMemcpyHostToDevice, cu->stream));
     /* the plan's weight space may hold another layer's weights since the forward */
     LT_TRY(dnn_load_weights(cu, p, cell, w_ih, w_hh, b_ih, b_hh, I, H));
