@@ -26,10 +26,17 @@
  *          (large B with fp32 weights, say): the per-step path.
  *        - otherwise, per step: one GEMM h_{t-1} W_hh^T into a [B, G*H] buffer, then ONE fused
  *          pointwise kernel (biases, gates, cell, mask by lens, y, state, reserve).
- *        LONGTAIL_RNN_PERSIST=0 in the environment forces the per-step path (to test both).
- *   backward (per step, for every H): one fused pointwise kernel (gate gradients from the saved
- *     activations, the cell gradient carried in place, the direct GRU term z*dh), then ONE GEMM
- *     dh_{t-1} += dG_t W_hh. At the end, over all steps at once: dW_hh += dG^T Hprev, dW_ih += dG^T x,
+ *        LONGTAIL_RNN_PERSIST=0 in the environment forces the per-step paths, forward and backward
+ *        (to test both on a GPU).
+ *   backward through time, by H:
+ *     - H <= 256 (clusters all resident): ONE launch of rnn_persist_bwd_kernel, the mirror of the
+ *       forward (W_hh slice in shared memory; per step the pointwise backward, each block's share of
+ *       dG_t W_hh for all k, one cluster.sync(), then each unit gathers the nc shares through
+ *       distributed shared memory);
+ *     - otherwise per step: one fused pointwise kernel (gate gradients from the saved activations,
+ *       the cell gradient carried in place, the direct GRU term z*dh), then ONE GEMM
+ *       dh_{t-1} += dG_t W_hh.
+ *     Then, over all steps at once: dW_hh += dG^T Hprev, dW_ih += dG^T x,
  *     dx += dG W_ih (GEMMs with beta = 1, so they accumulate), db += column sums (lt__cuda_bias_bwd).
  *     Padded steps get dG = 0 and pass dh, dc through unchanged.
  *   reserve (ws) layout, fp32:  gates[B, T, G*H]  the activated gates (LSTM i,f,g,o; GRU r,z,n)
@@ -100,7 +107,7 @@ struct lt_rnn_state {
     int smem_optin;
     void *buf;   /* private grow-only device buffer */
     size_t buf_bytes;
-    persist_cfg pc; /* the last persistent-kernel decision */
+    persist_cfg pc, pcb; /* the last persistent-kernel decisions: forward, backward */
 #ifdef LONGTAIL_HAVE_CUDNN
     cudnnHandle_t dnn;
     cudnnDropoutDescriptor_t drop;
@@ -120,6 +127,7 @@ static int state(lt_backend *be, struct lt_rnn_state **out) {
         const char *e = getenv("LONGTAIL_RNN_PERSIST");
         st->persist = !(e && e[0] == '0');
         st->pc.key[0] = -1;
+        st->pcb.key[0] = -1;
         cudaError_t err = cudaDeviceGetAttribute(&st->smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, cu->device);
         if (err != cudaSuccess) {
             (void)cudaGetLastError();
@@ -528,6 +536,206 @@ static cudaError_t persist_launch(lt_backend *be, lt_cell cell, const persist_cf
 #undef PERSIST_ARGS
 }
 
+/* ---- the persistent backward kernel (H <= 256) ----------------------------------------------------- */
+
+/* Backward through time in one launch, the mirror of the forward: clusters of nc blocks, block `rank`
+ * owns units [rank*hs, rank*hs + nj) of the cluster's bc batch rows (one thread per row and unit).
+ * Shared memory: W[G][hs][H] (WT, its units' rows of W_hh as they are, rounded up to 16 bytes), then
+ * dgs[bc][G][hs] (this step's recurrent-side gate gradients of its units), then part[2][bc][H] (f32).
+ * A step, from t = Tmax-1 down:
+ *   A. each thread: the pointwise backward of its (row, unit) as cell_bwd_kernel, dG to dgx/dgh in
+ *      device memory (for the weight GEMMs after the launch) and to dgs;
+ *   B. the block: its units' share of dh_{t-1} for all rows and all k, part[r][k] = sum over its
+ *      (g, unit) of dgs[r][g][unit] * W[g][unit][k] (a warp reads consecutive k: no bank conflicts);
+ *   cluster.sync();
+ *   C. each thread: dh_{t-1}[row][unit] = direct term + the nc blocks' part[row][unit] (distributed
+ *      shared memory, in block order, so runs repeat bit for bit).
+ * part is double-buffered: a block writes part[s & 1] only after every block has passed the barrier
+ * that follows its reads of the step before. dh_, dc_[B, H]: in dhT, dcT; out dh0, dc0 (the host adds). */
+template <int CELL, typename WT>
+__global__ void __launch_bounds__(1024, 1)
+rnn_persist_bwd_kernel(float *dgx, float *dgh, float *dh_, float *dc_, const float *dy, const float *gates,
+                       const float *aux, const float *y, const float *h0, const float *c0, const float *w_hh,
+                       const int32_t *lens, int B, int T, int H, int Tmax, int hs, int bc) {
+    constexpr int G = CELL == LT_CELL_LSTM ? 4 : 3;
+    cg::cluster_group cluster = cg::this_cluster();
+    extern __shared__ __align__(16) unsigned char smem[];
+    const int nc = (int)cluster.num_blocks(), rank = (int)cluster.block_rank();
+    const int q = (int)(blockIdx.x / (unsigned)nc);
+    WT *W = (WT *)smem;
+    size_t wbytes = ((size_t)G * hs * H * sizeof(WT) + 15) / 16 * 16;
+    float *dgs = (float *)(smem + wbytes);
+    float *part = dgs + (size_t)bc * G * hs;
+    const int j0 = rank * hs, nj = min(hs, H - j0);
+    const int b0 = q * bc, nb = min(bc, B - b0);
+    const int64_t GH = (int64_t)G * H;
+
+    /* W[(g*hs + jl)*H + k] = w_hh[(g*H + j0 + jl)*H + k]: whole rows, coalesced */
+    for (int e = threadIdx.x; e < G * hs * H; e += blockDim.x) {
+        int k = e % H, r = e / H, jl = r % hs, g = r / hs;
+        float v = jl < nj ? w_hh[((int64_t)g * H + j0 + jl) * H + k] : 0.0f;
+        lt__stf(&W[e], v);
+    }
+    const int jl = threadIdx.x % hs, bl = threadIdx.x / hs;
+    const bool act = jl < nj && bl < nb;
+    const int64_t b = b0 + bl, j = j0 + jl;
+    float dh = 0.0f, dc = 0.0f;
+    int len = 0;
+    if (act) {
+        dh = dh_[b * H + j];
+        if (CELL == LT_CELL_LSTM) dc = dc_[b * H + j];
+        len = lens[b];
+    }
+    cluster.sync(); /* W filled; every block of the cluster running before any remote read */
+
+    for (int s = 0; s < Tmax; s++) {
+        const int t = Tmax - 1 - s;
+        float *pbuf = part + (size_t)(s & 1) * bc * H;
+        /* A: pointwise */
+        float gsv[G];
+#pragma unroll
+        for (int g = 0; g < G; g++) gsv[g] = 0.0f;
+        float direct = 0.0f;
+        if (act) {
+            int64_t row = b * T + t;
+            float *gx = dgx + row * GH, *gh = dgh + row * GH;
+            if (t < len) {
+                const float *gr = gates + row * GH;
+                float dht = dh + (dy ? dy[row * H + j] : 0.0f);
+                if constexpr (CELL == LT_CELL_LSTM) {
+                    float i = gr[j], f = gr[H + j], gg = gr[2 * H + j], o = gr[3 * H + j];
+                    float cc = aux[row * H + j];
+                    float cp = t > 0 ? aux[(row - 1) * H + j] : (c0 ? c0[b * H + j] : 0.0f);
+                    float tc = tanhf(cc);
+                    float dct = dc + dht * o * (1.0f - tc * tc);
+                    gsv[0] = dct * gg * i * (1.0f - i);
+                    gsv[1] = dct * cp * f * (1.0f - f);
+                    gsv[2] = dct * i * (1.0f - gg * gg);
+                    gsv[3] = dht * tc * o * (1.0f - o);
+#pragma unroll
+                    for (int g = 0; g < 4; g++) gx[g * H + j] = gsv[g];
+                    dc = dct * f;
+                } else {
+                    float r = gr[j], z = gr[H + j], n = gr[2 * H + j];
+                    float hn = aux[row * H + j];
+                    float hp = t > 0 ? y[(row - 1) * H + j] : (h0 ? h0[b * H + j] : 0.0f);
+                    float dn = dht * (1.0f - z) * (1.0f - n * n);
+                    float dz = dht * (hp - n) * z * (1.0f - z);
+                    float dr = dn * hn * r * (1.0f - r);
+                    gx[j] = dr, gx[H + j] = dz, gx[2 * H + j] = dn;
+                    gsv[0] = dr, gsv[1] = dz, gsv[2] = dn * r;
+#pragma unroll
+                    for (int g = 0; g < 3; g++) gh[g * H + j] = gsv[g];
+                    direct = dht * z;
+                }
+            } else { /* padded: no weight gradient, dh and dc pass through */
+#pragma unroll
+                for (int g = 0; g < G; g++) gx[g * H + j] = 0.0f;
+                if (CELL == LT_CELL_GRU)
+#pragma unroll
+                    for (int g = 0; g < G; g++) gh[g * H + j] = 0.0f;
+                direct = dh;
+            }
+        }
+        /* every slot, idle threads' included (zeros), so B never multiplies stale values */
+#pragma unroll
+        for (int g = 0; g < G; g++) dgs[((size_t)bl * G + g) * hs + jl] = gsv[g];
+        __syncthreads();
+        /* B: this block's units' share of dh_{t-1} */
+        for (int e = threadIdx.x; e < bc * H; e += blockDim.x) {
+            int r = e / H, k = e % H;
+            const float *dg = dgs + (size_t)r * G * hs;
+            float sum = 0.0f;
+#pragma unroll
+            for (int g = 0; g < G; g++)
+#pragma unroll 4
+                for (int u = 0; u < hs; u++) sum += dg[g * hs + u] * lt__ldf(&W[((size_t)g * hs + u) * H + k]);
+            pbuf[e] = sum;
+        }
+        cluster.sync();
+        /* C: gather the shares of this thread's unit */
+        if (act) {
+            float sum = direct;
+            for (int p = 0; p < nc; p++) sum += *cluster.map_shared_rank(pbuf + (size_t)bl * H + j, p);
+            dh = sum;
+        }
+    }
+    if (act) {
+        dh_[b * H + j] = dh;
+        if (CELL == LT_CELL_LSTM) dc_[b * H + j] = dc;
+    }
+}
+
+/* The smallest rows per cluster (the most SMs working on each step) whose clusters are all resident. */
+template <int CELL, typename WT>
+static void persist_bwd_try(lt_cuda *cu, struct lt_rnn_state *st, int64_t B, int64_t H, persist_cfg *pc) {
+    constexpr int G = CELL == LT_CELL_LSTM ? 4 : 3;
+    auto kern = rnn_persist_bwd_kernel<CELL, WT>;
+    int nc = (int)((H + 31) / 32);
+    if (nc > PERSIST_MAX_CLUSTER) nc = PERSIST_MAX_CLUSTER;
+    int hs = (int)((H + nc - 1) / nc);
+    nc = (int)((H + hs - 1) / hs);
+    for (int bc = 1; hs * bc <= 1024; bc *= 2) {
+        int use_bc = bc > B ? (int)B : bc;
+        size_t smem = ((size_t)G * hs * H * sizeof(WT) + 15) / 16 * 16 + (size_t)use_bc * G * hs * sizeof(float) +
+                      2 * (size_t)use_bc * H * sizeof(float);
+        if (smem > (size_t)st->smem_optin) break;
+        int64_t clusters = (B + use_bc - 1) / use_bc;
+        if (clusters * nc <= INT32_MAX) {
+            if (cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess) {
+                (void)cudaGetLastError();
+                return;
+            }
+            cudaLaunchAttribute attr[1];
+            cudaLaunchConfig_t cfg = persist_launch_cfg(cu, attr, nc, hs, use_bc, 1, clusters, smem);
+            int active = 0;
+            if (cudaOccupancyMaxActiveClusters(&active, kern, &cfg) != cudaSuccess) {
+                (void)cudaGetLastError();
+                return;
+            }
+            if (active >= clusters) {
+                pc->ok = 1, pc->nc = nc, pc->hs = hs, pc->bc = use_bc, pc->rb = 1, pc->smem = smem;
+                return;
+            }
+        }
+        if (use_bc == B) break;
+    }
+}
+
+static const persist_cfg *persist_bwd_choose(lt_backend *be, struct lt_rnn_state *st, lt_cell cell, int64_t B,
+                                             int64_t H) {
+    if (!st->persist || H > PERSIST_MAX_H || H < 1 || B < 1 || B > INT32_MAX / 2) return NULL;
+    int wsize = be->math == LT_MATH_BF16 ? 2 : 4;
+    int64_t key[4] = {(int64_t)cell, wsize, H, B};
+    persist_cfg *pc = &st->pcb;
+    if (memcmp(pc->key, key, sizeof key) != 0) {
+        memset(pc, 0, sizeof *pc);
+        memcpy(pc->key, key, sizeof key);
+        lt_cuda *cu = lt__cu(be);
+        if (cell == LT_CELL_LSTM && wsize == 2) persist_bwd_try<LT_CELL_LSTM, lt_bf16>(cu, st, B, H, pc);
+        else if (cell == LT_CELL_LSTM) persist_bwd_try<LT_CELL_LSTM, float>(cu, st, B, H, pc);
+        else if (wsize == 2) persist_bwd_try<LT_CELL_GRU, lt_bf16>(cu, st, B, H, pc);
+        else persist_bwd_try<LT_CELL_GRU, float>(cu, st, B, H, pc);
+    }
+    return pc->ok ? pc : NULL;
+}
+
+static cudaError_t persist_bwd_launch(lt_backend *be, lt_cell cell, const persist_cfg *pc, float *dgx, float *dgh,
+                                      float *dh, float *dc, const float *dy, const float *gates, const float *aux,
+                                      const float *y, const float *h0, const float *c0, const float *w_hh,
+                                      const int32_t *lens, int64_t B, int64_t T, int64_t H, int32_t Tmax) {
+    lt_cuda *cu = lt__cu(be);
+    cudaLaunchAttribute attr[1];
+    cudaLaunchConfig_t cfg = persist_launch_cfg(cu, attr, pc->nc, pc->hs, pc->bc, 1, (B + pc->bc - 1) / pc->bc, pc->smem);
+    int bf = pc->key[1] == 2, lstm = cell == LT_CELL_LSTM;
+#define PERSIST_BWD_ARGS dgx, dgh, dh, dc, dy, gates, aux, y, h0, c0, w_hh, lens, (int)B, (int)T, (int)H, (int)Tmax, pc->hs, pc->bc
+    if (lstm && bf) return cudaLaunchKernelEx(&cfg, rnn_persist_bwd_kernel<LT_CELL_LSTM, lt_bf16>, PERSIST_BWD_ARGS);
+    if (lstm) return cudaLaunchKernelEx(&cfg, rnn_persist_bwd_kernel<LT_CELL_LSTM, float>, PERSIST_BWD_ARGS);
+    if (bf) return cudaLaunchKernelEx(&cfg, rnn_persist_bwd_kernel<LT_CELL_GRU, lt_bf16>, PERSIST_BWD_ARGS);
+    return cudaLaunchKernelEx(&cfg, rnn_persist_bwd_kernel<LT_CELL_GRU, float>, PERSIST_BWD_ARGS);
+#undef PERSIST_BWD_ARGS
+}
+
 /* ---- the hand-written path: host side ------------------------------------------------------------ */
 
 static size_t native_reserve(int G, int64_t B, int64_t T, int64_t H) {
@@ -678,8 +886,20 @@ static int native_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, flo
         /* the steps no sequence reaches have no gradient */
         LT_TRY(zero_tail(cu, dgx, B, T * GH, (int64_t)Tmax * GH, T * GH));
         if (!lstm) LT_TRY(zero_tail(cu, dgh, B, T * GH, (int64_t)Tmax * GH, T * GH));
+        const persist_cfg *pc = persist_bwd_choose(be, cu->rnn, cell, B, H);
+        int done = 0;
+        if (pc) {
+            cudaError_t e = persist_bwd_launch(be, cell, pc, dgx, dgh, dh, dc, dy, gates, aux, y, h0, c0, w_hh, dlens, B,
+                                               T, H, Tmax);
+            if (e == cudaSuccess) {
+                done = 1;
+            } else { /* declined after all: this shape takes the per-step path */
+                (void)cudaGetLastError();
+                cu->rnn->pcb.ok = 0;
+            }
+        }
         unsigned blocks = lt__blocks(B * H, RNN_THREADS, INT32_MAX);
-        for (int64_t t = Tmax - 1; t >= 0; t--) {
+        for (int64_t t = Tmax - 1; !done && t >= 0; t--) {
             if (lstm)
                 cell_bwd_kernel<LT_CELL_LSTM><<<blocks, RNN_THREADS, 0, cu->stream>>>(
                     dgx, dgh, dh, dc, dy, gates, aux, y, h0, c0, dlens, B, T, H, t);
