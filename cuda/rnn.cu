@@ -513,6 +513,10 @@ static cudaError_t persist_launch_t(lt_cuda *cu, const persist_cfg *pc, float *g
     cudaLaunchAttribute attr[1];
     cudaLaunchConfig_t cfg =
         persist_launch_cfg(cu, attr, pc->nc, pc->hs, pc->bc, RB, (B + pc->bc - 1) / pc->bc, pc->smem);
+    /* the limit persist_try set may since have been set for another shape */
+    cudaError_t e = cudaFuncSetAttribute(rnn_persist_kernel<CELL, WT, RB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         (int)pc->smem);
+    if (e != cudaSuccess) return e;
     return cudaLaunchKernelEx(&cfg, rnn_persist_kernel<CELL, WT, RB>, gates, aux, y, hs, cs, w_hh, b_ih, b_hh, lens,
                               (int)B, (int)T, (int)H, (int)Tmax, pc->hs, pc->bc);
 }
@@ -728,6 +732,12 @@ static cudaError_t persist_bwd_launch(lt_backend *be, lt_cell cell, const persis
     cudaLaunchAttribute attr[1];
     cudaLaunchConfig_t cfg = persist_launch_cfg(cu, attr, pc->nc, pc->hs, pc->bc, 1, (B + pc->bc - 1) / pc->bc, pc->smem);
     int bf = pc->key[1] == 2, lstm = cell == LT_CELL_LSTM;
+    cudaError_t e = cudaFuncSetAttribute(lstm ? (bf ? (const void *)rnn_persist_bwd_kernel<LT_CELL_LSTM, lt_bf16>
+                                                    : (const void *)rnn_persist_bwd_kernel<LT_CELL_LSTM, float>)
+                                              : (bf ? (const void *)rnn_persist_bwd_kernel<LT_CELL_GRU, lt_bf16>
+                                                    : (const void *)rnn_persist_bwd_kernel<LT_CELL_GRU, float>),
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)pc->smem);
+    if (e != cudaSuccess) return e;
 #define PERSIST_BWD_ARGS dgx, dgh, dh, dc, dy, gates, aux, y, h0, c0, w_hh, lens, (int)B, (int)T, (int)H, (int)Tmax, pc->hs, pc->bc
     if (lstm && bf) return cudaLaunchKernelEx(&cfg, rnn_persist_bwd_kernel<LT_CELL_LSTM, lt_bf16>, PERSIST_BWD_ARGS);
     if (lstm) return cudaLaunchKernelEx(&cfg, rnn_persist_bwd_kernel<LT_CELL_LSTM, float>, PERSIST_BWD_ARGS);
