@@ -93,6 +93,7 @@ static void destroy(lt_backend *be) {
     lt_cuda *cu = lt__cu(be);
     if (cu->stream) (void)cudaStreamSynchronize(cu->stream);
     lt__cuda_gemm_release(be);
+    lt__cuda_rnn_release(be);
     if (cu->scratch) (void)cudaFreeAsync(cu->scratch, cu->stream);
     if (cu->status) (void)cudaFreeAsync(cu->status, cu->stream);
     if (cu->stream) (void)cudaStreamSynchronize(cu->stream);
@@ -140,6 +141,8 @@ static lt_backend_ops make_ops(void) {
     o.mean_pool_fwd = lt__cuda_mean_pool_fwd, o.mean_pool_bwd = lt__cuda_mean_pool_bwd;
     o.l2norm_fwd = lt__cuda_l2norm_fwd, o.l2norm_bwd = lt__cuda_l2norm_bwd;
     o.kmeans_assign = lt__cuda_kmeans_assign, o.kmeans_update = lt__cuda_kmeans_update;
+    o.rnn_reserve = lt__cuda_rnn_reserve, o.rnn_fwd = lt__cuda_rnn_fwd, o.rnn_bwd = lt__cuda_rnn_bwd;
+    o.rnn_set_impl = lt__cuda_rnn_set_impl;
     return o;
 }
 static const lt_backend_ops cuda_ops = make_ops();

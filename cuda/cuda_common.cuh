@@ -39,6 +39,7 @@ typedef struct lt_cuda {
     lt_cuda_pinned *pinned;
     void *scratch;        /* grow-only scratch for ops that need temporaries (see lt__cuda_scratch) */
     size_t scratch_bytes;
+    struct lt_rnn_state *rnn; /* the recurrent layers' state (rnn.cu): chosen impl, buffers, cuDNN; NULL until used */
 } lt_cuda;
 
 static inline lt_cuda *lt__cu(lt_backend *be) { return (lt_cuda *)be->impl; }
@@ -385,6 +386,20 @@ int lt__cuda_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, float *
                            const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
 int lt__cuda_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
                            int64_t n, int64_t k, int64_t d);
+
+/* recurrent layers: rnn.cu (lens on the host; ws the reserve) */
+int lt__cuda_rnn_reserve(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H, size_t *bytes);
+int lt__cuda_rnn_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT, void *ws, const float *x,
+                     const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const float *h0,
+                     const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t I, int64_t H);
+int lt__cuda_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                     float *dh0, float *dc0, const float *dy, const float *dhT, const float *dcT, const void *ws,
+                     const float *x, const float *y, const float *w_ih, const float *w_hh, const float *b_ih,
+                     const float *b_hh, const float *h0, const float *c0, const int32_t *lens, int64_t B, int64_t T,
+                     int64_t I, int64_t H);
+int lt__cuda_rnn_set_impl(lt_backend *be, lt_rnn_impl impl);
+/* frees the recurrent layers' buffers and cuDNN objects (backend destruction) */
+void lt__cuda_rnn_release(lt_backend *be);
 
 #ifdef __cplusplus
 }
