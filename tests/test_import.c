@@ -223,9 +223,77 @@ static void test_gzip(void) {
     lt_lines_close(&l);
     lt_catalog_free(&cat);
     lt_strmap_free(&ids);
+
+    /* a gzip stream cut short (its CRC + length trailer lost, or cut mid-line) is an error naming the
+     * file and the byte offset, in strict and in --skip-bad mode: never its prefix imported quietly */
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    static char whole[1 << 20];
+    size_t size = fread(whole, 1, sizeof whole, f);
+    fclose(f);
+    CHECK(size > 1000 && size < sizeof whole);
+    char cut[300];
+    snprintf(cut, sizeof cut, "%s/cut.tsv.gz", dir);
+    size_t cuts[] = {size - 8, size - 1, size / 2, 20};
+    for (int k = 0; k < 4; k++)
+        for (int skip = 0; skip < 2; skip++) {
+            f = fopen(cut, "wb");
+            CHECK(f && fwrite(whole, 1, cuts[k], f) == cuts[k]);
+            fclose(f);
+            lt_catalog cc = {0};
+            lt_strmap ci = {0};
+            lt_import_report cr = {0};
+            OK(lt_lines_open(&l, cut));
+            int rc = lt_parse_items_tsv(&l, &cc, &ci, skip, &cr);
+            char want[64];
+            snprintf(want, sizeof want, "at byte %zu", cuts[k]);
+            CHECK_MSG(rc == LT_EFORMAT && strstr(lt_last_error(), cut) && strstr(lt_last_error(), want) &&
+                          strstr(lt_last_error(), "truncated"),
+                      "gzip cut at %zu (skip %d): rc %d, %s", cuts[k], skip, rc, lt_last_error());
+            lt_lines_close(&l);
+            lt_catalog_free(&cc);
+            lt_strmap_free(&ci);
+        }
+    remove(cut);
     remove(path);
     rmdir(dir);
-    printf("  gzip input read through zlib: ok\n");
+    printf("  gzip input read through zlib; cut short, an error naming the byte: ok\n");
+}
+
+/* --skip-bad: a file that is mostly garbage fails (more than max_bad of its lines, or all of them) */
+static void test_max_bad(void) {
+    char dir[] = "/tmp/lt_import_XXXXXX", path[300];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/events.tsv", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "user_id\titem_id\nu1\ta\nu1\tb\nu2\ta\nu2\tb\n");
+    fclose(f);
+    snprintf(path, sizeof path, "%s/items.tsv", dir);
+    lt_import_opts o = {.format = "generic", .in = dir, .skip_bad = 1};
+    lt_catalog cat;
+    lt_events ev;
+    lt_import_report rep;
+    const char *bodies[] = {"a\tA\nb\tB\n" "c\tC\tx\n",   /* 1 of 3 bad */
+                            "a\tA\n" "c\tC\tx\nd\tD\ty\n", /* 2 of 3 bad */
+                            "c\tC\tx\nd\tD\ty\n"};            /* all bad */
+    double max_bad[] = {0.5, 0.5, 1.0};
+    int want_ok[] = {1, 0, 0};
+    for (int k = 0; k < 3; k++) {
+        f = fopen(path, "w");
+        fprintf(f, "item_id\ttitle\n%s", bodies[k]);
+        fclose(f);
+        o.max_bad = max_bad[k];
+        int rc = lt_import(&o, &cat, &ev, &rep);
+        CHECK_MSG((rc == 0) == want_ok[k], "max_bad case %d: rc %d %s", k, rc, rc ? lt_last_error() : "");
+        if (!rc) CHECK(cat.n == 2 && rep.skipped == 1);
+        else CHECK_MSG(strstr(lt_last_error(), path) && strstr(lt_last_error(), "--skip-bad dropped"), "%s", lt_last_error());
+        if (!rc) lt_catalog_free(&cat), lt_events_free(&ev);
+    }
+    remove(path);
+    snprintf(path, sizeof path, "%s/events.tsv", dir);
+    remove(path);
+    rmdir(dir);
+    printf("  --skip-bad fails above max_bad, and when every line is bad: ok\n");
 }
 
 #ifdef LONGTAIL_HAVE_HDF5
@@ -314,6 +382,7 @@ int main(void) {
     test_inline();
     test_corpus(tu_source_dir());
     test_gzip();
+    test_max_bad();
     const char *ds = tu_datasets();
     if (ds) test_real(ds);
     else printf("  real datasets: skipped: ../shared/datasets not found\n");

@@ -15,6 +15,29 @@ export LONGTAIL_LOG=warn
 
 "$lt" synth --out "$dir/raw" --items 600 --users 400 --seed 3 --quiet > /dev/null
 "$lt" import --in "$dir/raw" --out "$dir/data" > /dev/null
+
+# ---- malformed input: nothing silently wrong --------------------------------------------------------
+# 1. a .gz catalog cut short (trailer lost, or mid-line) fails naming the file and the byte offset,
+#    with and without --skip-bad; --skip-bad fails when a file is mostly bad lines (--max-bad)
+mkdir -p "$dir/gz"
+cp "$dir/raw/events.tsv" "$dir/gz/"
+gzip -c "$dir/raw/items.tsv" > "$dir/items.tsv.gz"
+size=$(stat -c %s "$dir/items.tsv.gz")
+for n in $((size - 8)) $((size / 2)); do
+  head -c "$n" "$dir/items.tsv.gz" > "$dir/gz/items.tsv.gz"
+  for skip in "" --skip-bad; do
+    if "$lt" import --in "$dir/gz" --out "$dir/gzdata" $skip > /dev/null 2> "$dir/err"; then fail "import accepted a gzip file cut at byte $n $skip"; fi
+    grep -q "items.tsv.gz: gzip stream cut short at byte $n" "$dir/err" || fail "truncated gzip: $(cat "$dir/err")"
+  done
+done
+mkdir -p "$dir/bad"
+cp "$dir/raw/events.tsv" "$dir/bad/"
+awk -F'\t' 'NR == 1 || NR % 3 {print; next} {print $0 "\textra"}' "$dir/raw/items.tsv" > "$dir/bad/items.tsv"  # a third bad
+if "$lt" import --in "$dir/bad" --out "$dir/baddata" --skip-bad > /dev/null 2> "$dir/err"; then fail "--skip-bad kept a file with a third of its lines bad"; fi
+grep -q "more than --max-bad" "$dir/err" || fail "--max-bad: $(cat "$dir/err")"
+"$lt" import --in "$dir/bad" --out "$dir/baddata" --skip-bad --max-bad 0.5 > "$dir/out" 2> /dev/null || fail "--max-bad 0.5 refused a third of bad lines"
+grep -Eq "skipped [0-9]+ malformed lines" "$dir/out" || fail "--skip-bad did not report its count: $(cat "$dir/out")"
+
 "$lt" vocab --data "$dir/data" --train --size 600 --max-len 24 --items-per-shard 250 > /dev/null
 [ -f "$dir/data/tokens-00002.h5" ] || fail "expected 3 token shards"
 
