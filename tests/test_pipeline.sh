@@ -9,7 +9,7 @@
 set -euo pipefail
 lt=$1
 dir=$(mktemp -d /tmp/lt_pipeline_XXXXXX)
-trap 'rm -rf "$dir"' EXIT
+trap '[ -n "${LT_KEEP:-}" ] || rm -rf "$dir"' EXIT
 fail() { echo "test_pipeline: FAIL: $*" >&2; exit 1; }
 export LONGTAIL_LOG=warn
 
@@ -71,6 +71,21 @@ grep -q "3 shards written, 0 already done" "$dir/out" || fail "embed kept shards
 grep -q "3 shards written, 0 already done" "$dir/out" || fail "embed kept f32 shards for --bf16: $(cat "$dir/out")"
 "$lt" embed --data "$dir/data" --model "$dir/m4" --out "$dir/e2" --bf16 > "$dir/out"
 grep -q "0 shards written, 3 already done" "$dir/out" || fail "embed redid finished shards: $(cat "$dir/out")"
+
+# 2. a model is bound to its vocabulary: pretrain keeps it (MODEL/vocab.txt); embed refuses token shards
+#    made with another one, naming both (here: the catalog tokenized again with a newly trained vocabulary)
+cmp -s "$dir/data/vocab.txt" "$dir/m1/vocab.txt" || fail "pretrain did not keep its vocabulary in the model folder"
+mkdir -p "$dir/data2" && cp "$dir/data"/catalog-*.h5 "$dir/data"/events.h5 "$dir/data2/"
+"$lt" vocab --data "$dir/data2" --train --size 500 --max-len 24 > /dev/null
+if "$lt" embed --data "$dir/data2" --model "$dir/m1" --out "$dir/e5" 2> "$dir/err" > /dev/null; then fail "embed accepted token shards of another vocabulary"; fi
+grep -q "data2/tokens-00000.h5 was made with another vocabulary" "$dir/err" && grep -q "m1/vocab.txt" "$dir/err" ||
+  fail "the vocabulary error does not name both: $(cat "$dir/err")"
+[ ! -e "$dir/e5/emb-00000.h5" ] || fail "embed wrote embeddings with the wrong vocabulary"
+cp -r "$dir/m1" "$dir/m5" && rm "$dir/m5/vocab.txt"  # a model from before the binding: the size still counts
+if "$lt" embed --data "$dir/data2" --model "$dir/m5" --out "$dir/e5" 2> "$dir/err" > /dev/null; then fail "embed accepted a vocabulary of another size"; fi
+grep -q "vocab_size" "$dir/err" || fail "vocabulary size error: $(cat "$dir/err")"
+if "$lt" pretrain --data "$dir/data2" --init "$dir/m1" --out "$dir/m6" --steps 1 --contrastive-steps 0 2> "$dir/err" > /dev/null; then
+  fail "pretrain --init accepted token shards of another vocabulary"; fi
 
 "$lt" cluster --data "$dir/data" --emb "$dir/e1" --out "$dir/c" --k 8 --metric cosine --quiet > /dev/null
 [ -f "$dir/c/cluster.h5" ] && [ -f "$dir/c/report.md" ] || fail "cluster wrote no cluster.h5 or report"

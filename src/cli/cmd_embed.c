@@ -12,6 +12,7 @@
 #include "longtail/error.h"
 #include "longtail/log.h"
 #include "longtail/tokens.h"
+#include "longtail/vocab_bind.h"
 
 static const lt_cli_opt opts[] = {
     {"--data", "embed.data", 0, "folder with the token shards (from longtail vocab)"},
@@ -57,6 +58,7 @@ int lt_cmd_embed(int argc, char **argv) {
     lt_bert *m = NULL;
     rc = lt_cli_backend(lt_config_str(c, "embed.device", "cpu"), lt_config_str(c, "embed.math", NULL), &be);
     if (!rc) rc = lt_bert_load(&m, be, model, 0);
+    if (!rc) rc = lt_model_vocab_check(model, data, lt_bert_get_config(m)->vocab); /* token ids mean nothing under another */
     /* the longest token row of the catalog bounds T */
     int64_t max_len = 0;
     if (!rc) {

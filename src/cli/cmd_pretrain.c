@@ -28,6 +28,7 @@
 #include "longtail/log.h"
 #include "longtail/pretrain.h"
 #include "longtail/tokens.h"
+#include "longtail/vocab_bind.h"
 #include "longtail/wordpiece.h"
 
 static const lt_cli_opt opts[] = {
@@ -440,6 +441,7 @@ int lt_cmd_pretrain(int argc, char **argv) {
         if (!rc && lt_bert_get_config(R.m)->vocab != lt_vocab_size(R.vocab))
             rc = lt_error(LT_ECONFIG, "%s has a vocabulary of %lld, %s/vocab.txt has %lld", R.s.init,
                           (long long)lt_bert_get_config(R.m)->vocab, R.s.data, (long long)lt_vocab_size(R.vocab));
+        if (!rc) rc = lt_model_vocab_check(R.s.init, R.s.data, lt_bert_get_config(R.m)->vocab);
     } else if (!rc) {
         lt_bert_config bc;
         lt_bert_config_init(&bc);
@@ -485,6 +487,7 @@ int lt_cmd_pretrain(int argc, char **argv) {
         printf("pretrain: stopped after step %lld (pretrain.stop_after); run again to continue\n", (long long)R.s.stop_after);
     }
     if (!rc && !stopped) rc = lt_bert_save(R.m, R.s.out);
+    if (!rc && !stopped) rc = lt_model_vocab_bind(R.s.out, R.s.data); /* the model's vocabulary: MODEL/vocab.txt */
     if (!rc && !stopped) rc = plot_loss(&R);
     if (!rc && !stopped) printf("pretrained model: %s/config.json + model.safetensors; loss log: %s\n", R.s.out, R.log_path);
     if (R.log) fclose(R.log);
