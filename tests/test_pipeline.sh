@@ -38,6 +38,24 @@ grep -q "more than --max-bad" "$dir/err" || fail "--max-bad: $(cat "$dir/err")"
 "$lt" import --in "$dir/bad" --out "$dir/baddata" --skip-bad --max-bad 0.5 > "$dir/out" 2> /dev/null || fail "--max-bad 0.5 refused a third of bad lines"
 grep -Eq "skipped [0-9]+ malformed lines" "$dir/out" || fail "--skip-bad did not report its count: $(cat "$dir/out")"
 
+# 3. a mistyped setting is an error naming its file:line and the closest known key; x- extensions and the
+#    sections of commands not built yet pass; every shipped config passes; run checks its stage list first
+src=$(cd "$(dirname "$0")/.." && pwd)
+for f in "$src"/configs/*.ini; do "$lt" info "$f" > /dev/null 2> "$dir/err" || fail "$f does not pass the settings check: $(cat "$dir/err")"; done
+printf '[embed]\nbatch = 3\nbtach = 3\n' > "$dir/typo.ini"
+if "$lt" embed -c "$dir/typo.ini" --data "$dir/data" --model "$dir/m0" 2> "$dir/err"; then fail "embed accepted [embed] btach"; fi
+grep -q "typo.ini:3: \[embed\] btach: unknown setting (did you mean batch?" "$dir/err" || fail "typo in a file: $(cat "$dir/err")"
+if "$lt" embed --embed.btach=3 --data "$dir/data" --model "$dir/m0" 2> "$dir/err"; then fail "embed accepted --embed.btach"; fi
+grep -q "command line: --embed.btach: unknown setting (did you mean --embed.batch?" "$dir/err" || fail "typo on the command line: $(cat "$dir/err")"
+printf '[emebd]\nbatch = 3\n' > "$dir/typo.ini"
+if "$lt" info "$dir/typo.ini" 2> "$dir/err" > /dev/null; then fail "info accepted a section [emebd]"; fi
+grep -q "typo.ini:2: .*unknown section \[emebd\] (did you mean \[embed\]?" "$dir/err" || fail "typo in a section: $(cat "$dir/err")"
+printf '[x-mine]\nanything = 1\n[embed]\nx-note = 2\n[train]\nlr = 1e-3\n' > "$dir/ext.ini"
+"$lt" info "$dir/ext.ini" > /dev/null 2> "$dir/err" || fail "x- extensions or a reserved section refused: $(cat "$dir/err")"
+if "$lt" run -c "$src/configs/demo.ini" --dir "$dir/run1" --stages synth,imprt 2> "$dir/err" > /dev/null; then fail "run accepted the stage imprt"; fi
+[ ! -e "$dir/run1" ] || fail "run started its stages before checking the stage list"
+grep -q "'imprt' is not a stage" "$dir/err" || fail "bad stage: $(cat "$dir/err")"
+
 "$lt" vocab --data "$dir/data" --train --size 600 --max-len 24 --items-per-shard 250 > /dev/null
 [ -f "$dir/data/tokens-00002.h5" ] || fail "expected 3 token shards"
 

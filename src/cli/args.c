@@ -104,6 +104,11 @@ int lt_cli_parse(const char *cmd, const char *synopsis, const lt_cli_opt *opts, 
         }
         lt_config_set(c, o->key, val, "command line");
     }
+    if (lt_cli_check_config(c) < 0) { /* a mistyped setting is an error, not a silent default */
+        fprintf(stderr, "longtail %s: %s\n", cmd, lt_last_error());
+        lt_config_free(c), free(rest);
+        return 2;
+    }
     *cfg = c;
     *pos = rest;
     *npos = nr;

@@ -35,6 +35,12 @@ typedef struct {
 int lt_cli_parse(const char *cmd, const char *synopsis, const lt_cli_opt *opts, int argc, char **argv,
                  lt_config **cfg, char ***pos, int *npos);
 
+/* Settings that no command knows are errors (src/cli/settings.c): "FILE:LINE: [embed] btach: unknown
+ * setting (did you mean batch?)". lt_cli_parse checks every setting it gathers; reserved sections
+ * (commands not built yet) and x- extensions pass. Returns 0 or LT_ECONFIG. */
+int lt_cli_check_setting(const char *key, const char *origin);
+int lt_cli_check_config(const lt_config *c);
+
 /* Print "longtail <cmd>: <message>" with the last error's detail; returns 1. */
 int lt_cli_fail(const char *cmd, int code);
 

@@ -30,6 +30,7 @@ static const lt_cli_opt opts[] = {
     {"--quiet", "cluster.quiet", 1, "no progress lines"},
     {0},
 };
+const lt_cli_opt *const lt_cli_opts_cluster = opts; /* every setting is checked against these (settings.c) */
 
 static int parse_init(const char *s, lt_km_init *out) {
     static const struct {

@@ -25,6 +25,7 @@ static const lt_cli_opt opts[] = {
     {"--math", "embed.math", 0, "GEMMs: auto (default: bf16 on GPUs and on CPUs with AMX/AVX512-BF16), bf16, tf32, fp32"},
     {0},
 };
+const lt_cli_opt *const lt_cli_opts_embed = opts; /* every setting is checked against these (settings.c) */
 
 
 int lt_cmd_embed(int argc, char **argv) {

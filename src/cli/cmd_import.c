@@ -18,6 +18,7 @@ static const lt_cli_opt opts[] = {
     {"--min-rating", "import.min_rating", 0, "movielens: keep ratings >= this (default: all)"},
     {0},
 };
+const lt_cli_opt *const lt_cli_opts_import = opts; /* every setting is checked against these (settings.c) */
 
 int lt_cmd_import(int argc, char **argv) {
     lt_config *c;

@@ -55,6 +55,7 @@ static const lt_cli_opt opts[] = {
     {"--math", "pretrain.math", 0, "GEMMs: auto (default: bf16 on GPUs and AMX/AVX512-BF16 CPUs; fp32 master weights), bf16, tf32, fp32"},
     {0},
 };
+const lt_cli_opt *const lt_cli_opts_pretrain = opts; /* every setting is checked against these (settings.c) */
 
 typedef struct {
     const char *data, *out, *init, *events, *device;

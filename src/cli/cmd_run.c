@@ -29,6 +29,7 @@ static const lt_cli_opt opts[] = {
     {"--stages", "run.stages", 0, "comma-separated stages (default synth,import,vocab,pretrain,embed,cluster)"},
     {0},
 };
+const lt_cli_opt *const lt_cli_opts_run = opts; /* every setting is checked against these (settings.c) */
 
 int lt_cmd_run(int argc, char **argv) {
     lt_config *c;
@@ -41,17 +42,28 @@ int lt_cmd_run(int argc, char **argv) {
     const char *list = lt_config_str(c, "run.stages", "synth,import,vocab,pretrain,embed,cluster");
     double t0 = lt_seconds();
     int status = 0;
+    /* the whole stage list is checked (the settings were, by lt_cli_parse) before any stage runs */
+    const char *origin = "default", *k, *v, *o;
+    for (int i = 0; lt_config_entry(c, i, &k, &v, &o) == 0; i++)
+        if (!strcmp(k, "run.stages")) origin = o;
+    for (const char *p = list;;) {
+        size_t len = strcspn(p, ",");
+        int known = 0;
+        for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) known |= strlen(stages[i].name) == len && !strncmp(p, stages[i].name, len);
+        if (!known) {
+            fprintf(stderr, "longtail run: %s: run.stages: '%.*s' is not a stage this version can run (%s); no stage was run\n",
+                    origin, (int)len, p, "synth, import, vocab, pretrain, embed, cluster");
+            lt_config_free(c);
+            return 2;
+        }
+        if (!p[len]) break;
+        p += len + 1;
+    }
     for (const char *p = list; *p && !status;) {
         size_t len = strcspn(p, ",");
         const stage *st = NULL;
         for (size_t i = 0; i < sizeof stages / sizeof *stages; i++)
             if (strlen(stages[i].name) == len && !strncmp(p, stages[i].name, len)) st = &stages[i];
-        if (!st) {
-            fprintf(stderr, "longtail run: '%.*s' is not a stage this version can run (%s)\n", (int)len, p,
-                    "synth, import, vocab, pretrain, embed, cluster");
-            status = 2;
-            break;
-        }
         /* argv for the stage: the user's own arguments, plus the connecting folders */
         char **av = calloc((size_t)argc + 4, sizeof *av);
         char extra[3][4200];

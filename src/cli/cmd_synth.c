@@ -22,6 +22,7 @@ static const lt_cli_opt opts[] = {
     {"--quiet", "synth.quiet", 1, "no progress lines"},
     {0},
 };
+const lt_cli_opt *const lt_cli_opts_synth = opts; /* every setting is checked against these (settings.c) */
 
 /* Settings from the config (file, --synth.key=value, flags) over the defaults. */
 static int from_config(const lt_config *c, lt_synth_opts *o) {
