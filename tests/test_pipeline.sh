@@ -105,6 +105,22 @@ grep -q "vocab_size" "$dir/err" || fail "vocabulary size error: $(cat "$dir/err"
 if "$lt" pretrain --data "$dir/data2" --init "$dir/m1" --out "$dir/m6" --steps 1 --contrastive-steps 0 2> "$dir/err" > /dev/null; then
   fail "pretrain --init accepted token shards of another vocabulary"; fi
 
+# 4. a checkpoint is checked against its config.json before anything is allocated; only BERT loads;
+#    pooling is an embed option
+for edit in 's/"num_hidden_layers": 1,/"num_hidden_layers": 100000,/' 's/"intermediate_size": [0-9]*,/"intermediate_size": 64,/' \
+            's/"model_type": "bert"/"model_type": "gpt2"/'; do
+  rm -rf "$dir/m7" && cp -r "$dir/m1" "$dir/m7" && sed -i "$edit" "$dir/m7/config.json"
+  cmp -s "$dir/m1/config.json" "$dir/m7/config.json" && fail "the edit $edit changed nothing"
+  if "$lt" embed --data "$dir/data" --model "$dir/m7" --out "$dir/e7" 2> "$dir/err" > /dev/null; then fail "embed loaded a model whose config.json disagrees ($edit)"; fi
+  grep -Eq "holds 1 encoder layer$|intermediate_size x hidden_size = \[64, 32\], but .*model.safetensors has|model_type = \"gpt2\" is not supported" "$dir/err" ||
+    fail "config.json against the checkpoint ($edit): $(cat "$dir/err")"
+done
+"$lt" embed --data "$dir/data" --model "$dir/m1" --out "$dir/e8" --pooling cls > /dev/null
+cmp -s "$dir/e1/emb-00000.h5" "$dir/e8/emb-00000.h5" && fail "--pooling cls wrote the same embeddings as mean pooling"
+"$lt" embed --data "$dir/data" --model "$dir/m1" --out "$dir/e8" --pooling mean > /dev/null
+cmp -s "$dir/e1/emb-00000.h5" "$dir/e8/emb-00000.h5" || fail "--pooling mean differs from the model's default"
+if "$lt" embed --data "$dir/data" --model "$dir/m1" --out "$dir/e8" --pooling max 2> "$dir/err" > /dev/null; then fail "embed accepted --pooling max"; fi
+
 "$lt" cluster --data "$dir/data" --emb "$dir/e1" --out "$dir/c" --k 8 --metric cosine --quiet > /dev/null
 [ -f "$dir/c/cluster.h5" ] && [ -f "$dir/c/report.md" ] || fail "cluster wrote no cluster.h5 or report"
 "$lt" info "$dir/c/cluster.h5" | grep -q "clusters/1" || fail "cluster.h5 has no clusters/1 schema"
