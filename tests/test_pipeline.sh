@@ -121,6 +121,28 @@ cmp -s "$dir/e1/emb-00000.h5" "$dir/e8/emb-00000.h5" && fail "--pooling cls wrot
 cmp -s "$dir/e1/emb-00000.h5" "$dir/e8/emb-00000.h5" || fail "--pooling mean differs from the model's default"
 if "$lt" embed --data "$dir/data" --model "$dir/m1" --out "$dir/e8" --pooling max 2> "$dir/err" > /dev/null; then fail "embed accepted --pooling max"; fi
 
+# 5. no leftovers: a killed writer's *.tmp-PID files go at the next run in the same folder (those of live
+#    processes stay); an output folder that is a file fails before any work; no HDF5 dump reaches the user
+dead=$(sh -c 'echo $$')  # a process that has exited
+touch "$dir/e1/emb-00001.h5.tmp-$dead" "$dir/e1/keep.h5.tmp-$$"
+"$lt" embed --data "$dir/data" --model "$dir/m1" --out "$dir/e1" > "$dir/out"
+grep -q "0 shards written, 3 already done" "$dir/out" || fail "embed redid finished shards: $(cat "$dir/out")"
+[ ! -e "$dir/e1/emb-00001.h5.tmp-$dead" ] || fail "embed left a killed writer's temporary file"
+[ -e "$dir/e1/keep.h5.tmp-$$" ] || fail "embed removed the temporary file of a live process"
+rm "$dir/e1/keep.h5.tmp-$$"
+mkdir -p "$dir/m8" && touch "$dir/m8/model.safetensors.tmp-$dead" "$dir/m8/config.json.tmp-$dead"
+"$lt" pretrain --data "$dir/data" --out "$dir/m8" "${model[@]}" --steps 2 --contrastive-steps 0 > /dev/null
+[ -z "$(ls "$dir/m8" | grep "tmp-")" ] || fail "pretrain left temporary files: $(ls "$dir/m8")"
+touch "$dir/file.h5"
+if "$lt" embed --data "$dir/data" --model "$dir/m1" --out "$dir/file.h5" > "$dir/out" 2> "$dir/err"; then fail "embed wrote into a file"; fi
+grep -q "embed.out: .*file.h5 exists and is not a folder" "$dir/err" || fail "embed --out FILE: $(cat "$dir/err")"
+grep -q "embed" "$dir/out" && fail "embed worked before refusing its --out: $(cat "$dir/out")"
+if [ -d /proc/self ]; then  # a folder where no file can be created: the writer thread's HDF5 error, reported by longtail
+  if "$lt" embed --data "$dir/data" --model "$dir/m1" --out /proc/self > /dev/null 2> "$dir/err"; then fail "embed wrote into /proc/self"; fi
+  grep -q "HDF5-DIAG" "$dir/err" && fail "an HDF5 diagnostics dump reached the user: $(head -5 "$dir/err")"
+  grep -q "longtail embed: /proc/self/emb-00000.h5: cannot create" "$dir/err" || fail "no longtail message: $(cat "$dir/err")"
+fi
+
 "$lt" cluster --data "$dir/data" --emb "$dir/e1" --out "$dir/c" --k 8 --metric cosine --quiet > /dev/null
 [ -f "$dir/c/cluster.h5" ] && [ -f "$dir/c/report.md" ] || fail "cluster wrote no cluster.h5 or report"
 "$lt" info "$dir/c/cluster.h5" | grep -q "clusters/1" || fail "cluster.h5 has no clusters/1 schema"

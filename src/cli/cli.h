@@ -41,6 +41,9 @@ int lt_cli_parse(const char *cmd, const char *synopsis, const lt_cli_opt *opts, 
 int lt_cli_check_setting(const char *key, const char *origin);
 int lt_cli_check_config(const lt_config *c);
 
+/* An output folder setting: an existing file there is an error (LT_ECONFIG), found before any work. */
+int lt_cli_out_dir(const char *setting, const char *path);
+
 /* Print "longtail <cmd>: <message>" with the last error's detail; returns 1. */
 int lt_cli_fail(const char *cmd, int code);
 

@@ -57,6 +57,10 @@ int lt_cmd_embed(int argc, char **argv) {
     snprintf(out_default, sizeof out_default, "%s/emb", data);
     const char *out = lt_config_str(c, "embed.out", out_default);
     o.stored = bf16 ? LT_BF16 : LT_F32;
+    if ((rc = lt_cli_out_dir("embed.out", out)) < 0) {
+        lt_config_free(c);
+        return lt_cli_fail("embed", rc);
+    }
     lt_backend *be = NULL;
     lt_bert *m = NULL;
     rc = lt_cli_backend(lt_config_str(c, "embed.device", "cpu"), lt_config_str(c, "embed.math", NULL), &be);

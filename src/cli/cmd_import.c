@@ -50,6 +50,10 @@ int lt_cmd_import(int argc, char **argv) {
         lt_config_free(c);
         return 2;
     }
+    if ((rc = lt_cli_out_dir("import.out", out)) < 0) {
+        lt_config_free(c);
+        return lt_cli_fail("import", rc);
+    }
     o.skip_bad = skip;
     o.max_bad = max_bad;
     o.min_rating = (int)minr;
