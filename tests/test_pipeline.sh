@@ -55,6 +55,9 @@ printf '[x-mine]\nanything = 1\n[embed]\nx-note = 2\n[train]\nlr = 1e-3\n' > "$d
 if "$lt" run -c "$src/configs/demo.ini" --dir "$dir/run1" --stages synth,imprt 2> "$dir/err" > /dev/null; then fail "run accepted the stage imprt"; fi
 [ ! -e "$dir/run1" ] || fail "run started its stages before checking the stage list"
 grep -q "'imprt' is not a stage" "$dir/err" || fail "bad stage: $(cat "$dir/err")"
+if "$lt" run -c "$src/configs/demo.ini" --dir "$dir/run2" --cluster.k=many 2> "$dir/err" > /dev/null; then fail "run accepted cluster.k = many"; fi
+[ ! -e "$dir/run2" ] || fail "run started its stages before checking the last stage's settings"
+grep -q "cluster.k: expected an integer, got 'many'" "$dir/err" || fail "bad value of the last stage: $(cat "$dir/err")"
 
 "$lt" vocab --data "$dir/data" --train --size 600 --max-len 24 --items-per-shard 250 > /dev/null
 [ -f "$dir/data/tokens-00002.h5" ] || fail "expected 3 token shards"

@@ -116,6 +116,8 @@ int lt_cli_parse(const char *cmd, const char *synopsis, const lt_cli_opt *opts, 
     return 0;
 }
 
+int lt_cli_preflight;
+
 int lt_cli_out_dir(const char *setting, const char *path) {
     struct stat sb;
     if (path && stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode))

@@ -44,6 +44,12 @@ int lt_cli_check_config(const lt_config *c);
 /* An output folder setting: an existing file there is an error (LT_ECONFIG), found before any work. */
 int lt_cli_out_dir(const char *setting, const char *path);
 
+/* run's preflight: with lt_cli_preflight set, a command reads and checks its settings, then returns
+ * 0 before any work (LT_CLI_PREFLIGHT_DONE frees its config and says so), so that `longtail run`
+ * finds a wrong setting of its last stage before it runs the first. */
+extern int lt_cli_preflight;
+#define LT_CLI_PREFLIGHT_DONE(c) (lt_cli_preflight ? (lt_config_free(c), 1) : 0)
+
 /* Print "longtail <cmd>: <message>" with the last error's detail; returns 1. */
 int lt_cli_fail(const char *cmd, int code);
 

@@ -90,6 +90,7 @@ int lt_cmd_cluster(int argc, char **argv) {
         lt_config_free(c);
         return lt_cli_fail("cluster", rc);
     }
+    if (LT_CLI_PREFLIGHT_DONE(c)) return 0; /* longtail run checks every stage's settings first */
     o.km.k = k, o.km.max_iter = (int)iters, o.km.seed = (uint64_t)seed, o.km.minibatch = mb, o.km.tol = tol;
     o.km.metric = strcmp(metric, "cosine") ? LT_KM_L2 : LT_KM_COSINE;
     o.km.mem_bytes = mem * 1073741824.0;

@@ -57,21 +57,19 @@ int lt_cmd_embed(int argc, char **argv) {
     snprintf(out_default, sizeof out_default, "%s/emb", data);
     const char *out = lt_config_str(c, "embed.out", out_default);
     o.stored = bf16 ? LT_BF16 : LT_F32;
-    if ((rc = lt_cli_out_dir("embed.out", out)) < 0) {
+    const char *pooling = lt_config_str(c, "embed.pooling", NULL);
+    if (pooling && strcmp(pooling, "mean") && strcmp(pooling, "cls"))
+        rc = lt_error(LT_ECONFIG, "embed.pooling: expected mean or cls, got '%s'", pooling);
+    if (rc < 0 || (rc = lt_cli_out_dir("embed.out", out)) < 0) {
         lt_config_free(c);
         return lt_cli_fail("embed", rc);
     }
+    if (LT_CLI_PREFLIGHT_DONE(c)) return 0; /* longtail run checks every stage's settings first */
     lt_backend *be = NULL;
     lt_bert *m = NULL;
     rc = lt_cli_backend(lt_config_str(c, "embed.device", "cpu"), lt_config_str(c, "embed.math", NULL), &be);
     if (!rc) rc = lt_bert_load(&m, be, model, 0);
-    const char *pooling = lt_config_str(c, "embed.pooling", NULL);
-    if (!rc && pooling) {
-        if (strcmp(pooling, "mean") && strcmp(pooling, "cls"))
-            rc = lt_error(LT_ECONFIG, "embed.pooling: expected mean or cls, got '%s'", pooling);
-        else
-            rc = lt_bert_set_pool(m, strcmp(pooling, "cls") ? LT_BERT_POOL_MEAN : LT_BERT_POOL_CLS);
-    }
+    if (!rc && pooling) rc = lt_bert_set_pool(m, strcmp(pooling, "cls") ? LT_BERT_POOL_MEAN : LT_BERT_POOL_CLS);
     if (!rc) rc = lt_model_vocab_check(model, data, lt_bert_get_config(m)->vocab); /* token ids mean nothing under another */
     /* the longest token row of the catalog bounds T */
     int64_t max_len = 0;

@@ -50,10 +50,13 @@ int lt_cmd_import(int argc, char **argv) {
         lt_config_free(c);
         return 2;
     }
-    if ((rc = lt_cli_out_dir("import.out", out)) < 0) {
+    if (strcmp(o.format, "generic") && strcmp(o.format, "amazon-beauty") && strcmp(o.format, "movielens"))
+        rc = lt_error(LT_ECONFIG, "import.format: expected generic, amazon-beauty or movielens, got '%s'", o.format);
+    if (rc < 0 || (rc = lt_cli_out_dir("import.out", out)) < 0) {
         lt_config_free(c);
         return lt_cli_fail("import", rc);
     }
+    if (LT_CLI_PREFLIGHT_DONE(c)) return 0; /* longtail run checks every stage's settings first */
     o.skip_bad = skip;
     o.max_bad = max_bad;
     o.min_rating = (int)minr;

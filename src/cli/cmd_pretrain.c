@@ -419,6 +419,7 @@ int lt_cmd_pretrain(int argc, char **argv) {
         lt_config_free(c);
         return 2;
     }
+    if (!rc && LT_CLI_PREFLIGHT_DONE(c)) return 0; /* longtail run checks every stage's settings first */
     char path[4096];
     if (!rc) rc = lt_cli_backend(R.s.device, lt_config_str(c, "pretrain.math", NULL), &R.be);
     snprintf(path, sizeof path, "%s/vocab.txt", R.s.data);

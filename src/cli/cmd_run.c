@@ -59,33 +59,44 @@ int lt_cmd_run(int argc, char **argv) {
         if (!p[len]) break;
         p += len + 1;
     }
-    for (const char *p = list; *p && !status;) {
-        size_t len = strcspn(p, ",");
-        const stage *st = NULL;
-        for (size_t i = 0; i < sizeof stages / sizeof *stages; i++)
-            if (strlen(stages[i].name) == len && !strncmp(p, stages[i].name, len)) st = &stages[i];
-        /* argv for the stage: the user's own arguments, plus the connecting folders */
-        char **av = calloc((size_t)argc + 4, sizeof *av);
-        char extra[3][4200];
-        int ac = 0;
-        av[ac++] = (char *)st->name;
-        for (int i = 1; i < argc; i++)
-            if (strncmp(argv[i], "--run.", 6) && strcmp(argv[i], "--dir") && strcmp(argv[i], "--stages") &&
-                (i == 1 || (strcmp(argv[i - 1], "--dir") && strcmp(argv[i - 1], "--stages"))))
-                av[ac++] = argv[i];
-        for (int k = 0; k < 3 && st->paths[k][0]; k++)
-            if (!lt_config_has(c, st->paths[k][0])) {
-                snprintf(extra[k], sizeof extra[k], "--%s=%s/%s", st->paths[k][0], dir, st->paths[k][1]);
-                av[ac++] = extra[k];
+    /* pass 0, the preflight: every stage reads and checks its settings and stops before any work
+     * (lt_cli_preflight), so a wrong value of the last stage is found before the first one runs;
+     * pass 1 runs the stages */
+    for (int pass = 0; pass < 2 && !status; pass++) {
+        lt_cli_preflight = pass == 0;
+        for (const char *p = list; *p && !status;) {
+            size_t len = strcspn(p, ",");
+            const stage *st = NULL;
+            for (size_t i = 0; i < sizeof stages / sizeof *stages; i++)
+                if (strlen(stages[i].name) == len && !strncmp(p, stages[i].name, len)) st = &stages[i];
+            /* argv for the stage: the user's own arguments, plus the connecting folders */
+            char **av = calloc((size_t)argc + 4, sizeof *av);
+            char extra[3][4200];
+            int ac = 0;
+            av[ac++] = (char *)st->name;
+            for (int i = 1; i < argc; i++)
+                if (strncmp(argv[i], "--run.", 6) && strcmp(argv[i], "--dir") && strcmp(argv[i], "--stages") &&
+                    strncmp(argv[i], "--dir=", 6) && strncmp(argv[i], "--stages=", 9) &&
+                    (i == 1 || (strcmp(argv[i - 1], "--dir") && strcmp(argv[i - 1], "--stages"))))
+                    av[ac++] = argv[i];
+            for (int k = 0; k < 3 && st->paths[k][0]; k++)
+                if (!lt_config_has(c, st->paths[k][0])) {
+                    snprintf(extra[k], sizeof extra[k], "--%s=%s/%s", st->paths[k][0], dir, st->paths[k][1]);
+                    av[ac++] = extra[k];
+                }
+            if (pass) {
+                lt_info("run: stage %s", st->name);
+                printf("\n== %s ==\n", st->name);
+                fflush(stdout);
             }
-        lt_info("run: stage %s", st->name);
-        printf("\n== %s ==\n", st->name);
-        fflush(stdout);
-        status = st->run(ac, av);
-        fflush(stdout);
-        free(av);
-        p += len + (p[len] == ',');
+            status = st->run(ac, av);
+            fflush(stdout);
+            if (status && !pass) fprintf(stderr, "longtail run: the settings of stage %s are wrong; no stage was run\n", st->name);
+            free(av);
+            p += len + (p[len] == ',');
+        }
     }
+    lt_cli_preflight = 0;
     if (!status) printf("\nrun: done in %.1fs; outputs in %s/\n", lt_seconds() - t0, dir);
     lt_config_free(c);
     return status;

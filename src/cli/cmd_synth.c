@@ -64,6 +64,7 @@ int lt_cmd_synth(int argc, char **argv) {
         lt_config_free(cfg);
         return 2;
     }
+    if (LT_CLI_PREFLIGHT_DONE(cfg)) return 0; /* longtail run checks every stage's settings first */
     lt_synth_stats st;
     if (!status && (rc = lt_synth_write(&o, &st)) < 0) status = lt_cli_fail("synth", rc);
     if (!status) {

@@ -75,6 +75,7 @@ int lt_cmd_vocab(int argc, char **argv) {
         lt_config_free(c);
         return 2;
     }
+    if (LT_CLI_PREFLIGHT_DONE(c)) return 0; /* longtail run checks every stage's settings first */
     to.wp.lowercase = !cased;
     to.wp.strip_accents = -1;
     lt_catalog cat;
