@@ -35,7 +35,8 @@ static int fill(lt_lines *l) {
         if (n < 0) {
             int zerr;
             const char *msg = gzerror((gzFile)l->gz, &zerr);
-            return lt_error(LT_EIO, "%s: read error after line %lld: %s", l->name, (long long)l->lineno, msg);
+            return lt_error(LT_EIO, "%s: read error after line %lld, at byte %lld of the file: %s", l->name,
+                            (long long)l->lineno - 1, (long long)gzoffset((gzFile)l->gz), msg);
         }
         if (n == 0) { /* zlib reports a stream that ends before its trailer only through gzerror */
             int zerr;
