@@ -3,10 +3,12 @@
  *  - the corpus of nasty inputs in tests/corpus/import/: each file through its parser in strict
  *    and --skip-bad mode; the outcome (error code or records kept and lines skipped) must equal
  *    tests/corpus/import/expected.tsv, and strict-mode errors must name file:line;
- *  - gzip input read through zlib;
+ *  - gzip input read through zlib, and gzip streams cut short (also corpus files NAME.txt.gz);
+ *  - --skip-bad failing above max_bad;
  *  - the real Amazon Beauty and MovieLens files (skipped when ../shared/datasets is absent):
  *    exact counts, and with HDF5 a save/load round trip. */
 #include <dirent.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "data/textio.h"
@@ -118,11 +120,13 @@ static void test_inline(void) {
 }
 
 /* Run one corpus file through the parser its name selects. Returns the parser's rc; *records is
- * the number of items or events kept. */
-static int run_corpus_file(const char *name, const char *data, size_t len, int skip, int64_t *records,
-                           lt_import_report *rep) {
+ * the number of items or events kept. A .txt.gz corpus file (gz_path) is read from the file through
+ * zlib, the others from memory. */
+static int run_corpus_file(const char *name, const char *gz_path, const char *data, size_t len, int skip,
+                           int64_t *records, lt_import_report *rep) {
     lt_lines l;
-    lt_lines_mem(&l, name, data, len);
+    if (gz_path) OK(lt_lines_open(&l, gz_path));
+    else lt_lines_mem(&l, name, data, len);
     lt_catalog cat = {0};
     lt_strmap ids = {0}, items = items_123();
     lt_ev_builder *b;
@@ -168,6 +172,8 @@ static void test_corpus(const char *src) {
         long long want_rec, want_skip;
         if (sscanf(line, "%255s %31s %lld %lld", name, strict, &want_rec, &want_skip) != 4) continue;
         snprintf(path, sizeof path, "%s/%s.txt", dir, name);
+        int gz = access(path, F_OK) != 0;
+        if (gz) snprintf(path, sizeof path, "%s/%s.txt.gz", dir, name);
         size_t len;
         char *data = read_file(path, &len);
         CHECK_MSG(data != NULL, "corpus file %s missing", path);
@@ -175,16 +181,16 @@ static void test_corpus(const char *src) {
         lt_import_report rep;
         int64_t rec;
         lt_clear_error();
-        int rc = run_corpus_file(name, data, len, 0, &rec, &rep);
+        int rc = run_corpus_file(name, gz ? path : NULL, data, len, 0, &rec, &rep);
         const char *got = rc < 0 ? lt_err_name(rc) : "ok";
         CHECK_MSG(!strcmp(got, strict), "%s strict: got %s (%s), expected %s", name, got, lt_last_error(), strict);
         if (rc == LT_EFORMAT) { /* the message names the file and, for line errors, the line */
             char prefix[300];
-            snprintf(prefix, sizeof prefix, "%s:", name);
+            snprintf(prefix, sizeof prefix, "%s%s:", name, gz ? ".txt.gz" : "");
             CHECK_MSG(strstr(lt_last_error(), prefix) != NULL, "%s: message '%s' does not name the file", name,
                       lt_last_error());
         }
-        rc = run_corpus_file(name, data, len, 1, &rec, &rep);
+        rc = run_corpus_file(name, gz ? path : NULL, data, len, 1, &rec, &rep);
         if (rc < 0) rec = -1, rep.skipped = -1;
         if (getenv("LONGTAIL_CORPUS_PRINT")) /* to write expected.tsv after a deliberate change */
             printf("%s\t%s\t%lld\t%lld\n", name, got, (long long)rec, (long long)rep.skipped);
