@@ -48,7 +48,8 @@ struct lt_shard {
 static pthread_mutex_t g_h5 = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
 /* HDF5 prints its error stack on stderr unless told not to; longtail reports its errors itself
- * (h5_error). In a thread-safe HDF5 (Debian's) that setting belongs to each thread, so every thread
+ * (h5_error). Where HDF5 keeps an error stack per thread (Debian's 1.10 does: embed's writer thread
+ * printed its stack after the main thread had silenced its own), so does that setting: every thread
  * that enters the library through this file silences it, once (writer and prefetch threads too). */
 static _Thread_local int g_quiet;
 static void h5_init(void) {
