@@ -46,7 +46,7 @@ int lt_cmd_run(int argc, char **argv) {
     const char *origin = "default", *k, *v, *o;
     for (int i = 0; lt_config_entry(c, i, &k, &v, &o) == 0; i++)
         if (!strcmp(k, "run.stages")) origin = o;
-    for (const char *p = list;;) {
+    for (const char *p = list; *p;) {
         size_t len = strcspn(p, ",");
         int known = 0;
         for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) known |= strlen(stages[i].name) == len && !strncmp(p, stages[i].name, len);
@@ -56,8 +56,7 @@ int lt_cmd_run(int argc, char **argv) {
             lt_config_free(c);
             return 2;
         }
-        if (!p[len]) break;
-        p += len + 1;
+        p += len + (p[len] == ',');
     }
     /* pass 0, the preflight: every stage reads and checks its settings and stops before any work
      * (lt_cli_preflight), so a wrong value of the last stage is found before the first one runs;
