@@ -5,6 +5,10 @@
 #     uninterrupted run (checkpointed weights, moments, data cursor, masking and dropout streams);
 #   - embed stopped after one shard and started again writes the same files as an uninterrupted run,
 #     and keeps finished shards only when the model, the catalog and the stored type are the same.
+# and the malformed-input cases where longtail once said nothing and got the result wrong ("nothing
+# silently wrong", numbered 1-5 below): truncated .gz input and --skip-bad/--max-bad; a model bound to
+# its vocabulary; mistyped settings (with tests/corpus/config/) and run's preflight; config.json checked
+# against the checkpoint, and --pooling; no leftover temporary files, --out onto a file, no HDF5 dumps.
 # usage: test_pipeline.sh path/to/longtail
 set -euo pipefail
 lt=$1
