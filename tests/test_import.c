@@ -3,10 +3,12 @@
  *  - the corpus of nasty inputs in tests/corpus/import/: each file through its parser in strict
  *    and --skip-bad mode; the outcome (error code or records kept and lines skipped) must equal
  *    tests/corpus/import/expected.tsv, and strict-mode errors must name file:line;
- *  - gzip input read through zlib;
+ *  - gzip input read through zlib, and gzip streams cut short (also corpus files NAME.txt.gz);
+ *  - --skip-bad failing above max_bad;
  *  - the real Amazon Beauty and MovieLens files (skipped when ../shared/datasets is absent):
  *    exact counts, and with HDF5 a save/load round trip. */
 #include <dirent.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "data/textio.h"
@@ -118,11 +120,13 @@ static void test_inline(void) {
 }
 
 /* Run one corpus file through the parser its name selects. Returns the parser's rc; *records is
- * the number of items or events kept. */
-static int run_corpus_file(const char *name, const char *data, size_t len, int skip, int64_t *records,
-                           lt_import_report *rep) {
+ * the number of items or events kept. A .txt.gz corpus file (gz_path) is read from the file through
+ * zlib, the others from memory. */
+static int run_corpus_file(const char *name, const char *gz_path, const char *data, size_t len, int skip,
+                           int64_t *records, lt_import_report *rep) {
     lt_lines l;
-    lt_lines_mem(&l, name, data, len);
+    if (gz_path) OK(lt_lines_open(&l, gz_path));
+    else lt_lines_mem(&l, name, data, len);
     lt_catalog cat = {0};
     lt_strmap ids = {0}, items = items_123();
     lt_ev_builder *b;
@@ -168,6 +172,8 @@ static void test_corpus(const char *src) {
         long long want_rec, want_skip;
         if (sscanf(line, "%255s %31s %lld %lld", name, strict, &want_rec, &want_skip) != 4) continue;
         snprintf(path, sizeof path, "%s/%s.txt", dir, name);
+        int gz = access(path, F_OK) != 0;
+        if (gz) snprintf(path, sizeof path, "%s/%s.txt.gz", dir, name);
         size_t len;
         char *data = read_file(path, &len);
         CHECK_MSG(data != NULL, "corpus file %s missing", path);
@@ -175,16 +181,16 @@ static void test_corpus(const char *src) {
         lt_import_report rep;
         int64_t rec;
         lt_clear_error();
-        int rc = run_corpus_file(name, data, len, 0, &rec, &rep);
+        int rc = run_corpus_file(name, gz ? path : NULL, data, len, 0, &rec, &rep);
         const char *got = rc < 0 ? lt_err_name(rc) : "ok";
         CHECK_MSG(!strcmp(got, strict), "%s strict: got %s (%s), expected %s", name, got, lt_last_error(), strict);
         if (rc == LT_EFORMAT) { /* the message names the file and, for line errors, the line */
             char prefix[300];
-            snprintf(prefix, sizeof prefix, "%s:", name);
+            snprintf(prefix, sizeof prefix, "%s%s:", name, gz ? ".txt.gz" : "");
             CHECK_MSG(strstr(lt_last_error(), prefix) != NULL, "%s: message '%s' does not name the file", name,
                       lt_last_error());
         }
-        rc = run_corpus_file(name, data, len, 1, &rec, &rep);
+        rc = run_corpus_file(name, gz ? path : NULL, data, len, 1, &rec, &rep);
         if (rc < 0) rec = -1, rep.skipped = -1;
         if (getenv("LONGTAIL_CORPUS_PRINT")) /* to write expected.tsv after a deliberate change */
             printf("%s\t%s\t%lld\t%lld\n", name, got, (long long)rec, (long long)rep.skipped);
@@ -223,9 +229,77 @@ static void test_gzip(void) {
     lt_lines_close(&l);
     lt_catalog_free(&cat);
     lt_strmap_free(&ids);
+
+    /* a gzip stream cut short (its CRC + length trailer lost, or cut mid-line) is an error naming the
+     * file and the byte offset, in strict and in --skip-bad mode: never its prefix imported quietly */
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    static char whole[1 << 20];
+    size_t size = fread(whole, 1, sizeof whole, f);
+    fclose(f);
+    CHECK(size > 1000 && size < sizeof whole);
+    char cut[300];
+    snprintf(cut, sizeof cut, "%s/cut.tsv.gz", dir);
+    size_t cuts[] = {size - 8, size - 1, size / 2, 20};
+    for (int k = 0; k < 4; k++)
+        for (int skip = 0; skip < 2; skip++) {
+            f = fopen(cut, "wb");
+            CHECK(f && fwrite(whole, 1, cuts[k], f) == cuts[k]);
+            fclose(f);
+            lt_catalog cc = {0};
+            lt_strmap ci = {0};
+            lt_import_report cr = {0};
+            OK(lt_lines_open(&l, cut));
+            int rc = lt_parse_items_tsv(&l, &cc, &ci, skip, &cr);
+            char want[64];
+            snprintf(want, sizeof want, "at byte %zu", cuts[k]);
+            CHECK_MSG(rc == LT_EFORMAT && strstr(lt_last_error(), cut) && strstr(lt_last_error(), want) &&
+                          strstr(lt_last_error(), "truncated"),
+                      "gzip cut at %zu (skip %d): rc %d, %s", cuts[k], skip, rc, lt_last_error());
+            lt_lines_close(&l);
+            lt_catalog_free(&cc);
+            lt_strmap_free(&ci);
+        }
+    remove(cut);
     remove(path);
     rmdir(dir);
-    printf("  gzip input read through zlib: ok\n");
+    printf("  gzip input read through zlib; cut short, an error naming the byte: ok\n");
+}
+
+/* --skip-bad: a file that is mostly garbage fails (more than max_bad of its lines, or all of them) */
+static void test_max_bad(void) {
+    char dir[] = "/tmp/lt_import_XXXXXX", path[300];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/events.tsv", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "user_id\titem_id\nu1\ta\nu1\tb\nu2\ta\nu2\tb\n");
+    fclose(f);
+    snprintf(path, sizeof path, "%s/items.tsv", dir);
+    lt_import_opts o = {.format = "generic", .in = dir, .skip_bad = 1};
+    lt_catalog cat;
+    lt_events ev;
+    lt_import_report rep;
+    const char *bodies[] = {"a\tA\nb\tB\n" "c\tC\tx\n",   /* 1 of 3 bad */
+                            "a\tA\n" "c\tC\tx\nd\tD\ty\n", /* 2 of 3 bad */
+                            "c\tC\tx\nd\tD\ty\n"};            /* all bad */
+    double max_bad[] = {0.5, 0.5, 1.0};
+    int want_ok[] = {1, 0, 0};
+    for (int k = 0; k < 3; k++) {
+        f = fopen(path, "w");
+        fprintf(f, "item_id\ttitle\n%s", bodies[k]);
+        fclose(f);
+        o.max_bad = max_bad[k];
+        int rc = lt_import(&o, &cat, &ev, &rep);
+        CHECK_MSG((rc == 0) == want_ok[k], "max_bad case %d: rc %d %s", k, rc, rc ? lt_last_error() : "");
+        if (!rc) CHECK(cat.n == 2 && rep.skipped == 1);
+        else CHECK_MSG(strstr(lt_last_error(), path) && strstr(lt_last_error(), "--skip-bad dropped"), "%s", lt_last_error());
+        if (!rc) lt_catalog_free(&cat), lt_events_free(&ev);
+    }
+    remove(path);
+    snprintf(path, sizeof path, "%s/events.tsv", dir);
+    remove(path);
+    rmdir(dir);
+    printf("  --skip-bad fails above max_bad, and when every line is bad: ok\n");
 }
 
 #ifdef LONGTAIL_HAVE_HDF5
@@ -314,6 +388,7 @@ int main(void) {
     test_inline();
     test_corpus(tu_source_dir());
     test_gzip();
+    test_max_bad();
     const char *ds = tu_datasets();
     if (ds) test_real(ds);
     else printf("  real datasets: skipped: ../shared/datasets not found\n");

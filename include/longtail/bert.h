@@ -69,6 +69,9 @@ int lt_bert_save(const lt_bert *m, const char *dir);
 void lt_bert_free(lt_bert *m);
 
 const lt_bert_config *lt_bert_get_config(const lt_bert *m);
+/* How the encoder pools its final hidden states from now on (embed --pooling), over config.json's
+ * longtail_pooling. */
+int lt_bert_set_pool(lt_bert *m, lt_bert_pool pool);
 /* The parameters with their gradients and optimizer moments (param.h): optimizer steps, gradient
  * clipping and longtail checkpoints work on this list. */
 lt_params *lt_bert_params(lt_bert *m);

@@ -84,7 +84,10 @@ typedef struct lt_import_opts {
     const char *in;     /* input folder */
     int skip_bad;       /* count and report malformed lines instead of failing at the first */
     int min_rating;     /* movielens: keep ratings >= this (default 0: all) */
+    double max_bad;     /* with skip_bad: the import fails when it drops more than this share of a file's
+                           lines, or all of them (0: LT_IMPORT_MAX_BAD) */
 } lt_import_opts;
+#define LT_IMPORT_MAX_BAD 0.1
 
 #define LT_IMPORT_SHOW_BAD 5
 typedef struct lt_import_report {

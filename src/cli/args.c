@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "longtail/backend.h"
@@ -104,8 +105,22 @@ int lt_cli_parse(const char *cmd, const char *synopsis, const lt_cli_opt *opts, 
         }
         lt_config_set(c, o->key, val, "command line");
     }
+    if (lt_cli_check_config(c) < 0) { /* a mistyped setting is an error, not a silent default */
+        fprintf(stderr, "longtail %s: %s\n", cmd, lt_last_error());
+        lt_config_free(c), free(rest);
+        return 2;
+    }
     *cfg = c;
     *pos = rest;
     *npos = nr;
+    return 0;
+}
+
+int lt_cli_preflight;
+
+int lt_cli_out_dir(const char *setting, const char *path) {
+    struct stat sb;
+    if (path && stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return lt_error(LT_ECONFIG, "%s: %s exists and is not a folder (the outputs go into a folder)", setting, path);
     return 0;
 }

@@ -36,6 +36,21 @@ typedef struct {
 int lt_cli_parse(const char *cmd, const char *synopsis, const lt_cli_opt *opts, int argc, char **argv,
                  lt_config **cfg, char ***pos, int *npos);
 
+/* Settings that no command knows are errors (src/cli/settings.c): "FILE:LINE: [embed] btach: unknown
+ * setting (did you mean batch?)". lt_cli_parse checks every setting it gathers; reserved sections
+ * (commands not built yet) and x- extensions pass. Returns 0 or LT_ECONFIG. */
+int lt_cli_check_setting(const char *key, const char *origin);
+int lt_cli_check_config(const lt_config *c);
+
+/* An output folder setting: an existing file there is an error (LT_ECONFIG), found before any work. */
+int lt_cli_out_dir(const char *setting, const char *path);
+
+/* run's preflight: with lt_cli_preflight set, a command reads and checks its settings, then returns
+ * 0 before any work (LT_CLI_PREFLIGHT_DONE frees its config and says so), so that `longtail run`
+ * finds a wrong setting of its last stage before it runs the first. */
+extern int lt_cli_preflight;
+#define LT_CLI_PREFLIGHT_DONE(c) (lt_cli_preflight ? (lt_config_free(c), 1) : 0)
+
 /* Print "longtail <cmd>: <message>" with the last error's detail; returns 1. */
 int lt_cli_fail(const char *cmd, int code);
 

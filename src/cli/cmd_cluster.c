@@ -30,6 +30,7 @@ static const lt_cli_opt opts[] = {
     {"--quiet", "cluster.quiet", 1, "no progress lines"},
     {0},
 };
+const lt_cli_opt *const lt_cli_opts_cluster = opts; /* every setting is checked against these (settings.c) */
 
 static int parse_init(const char *s, lt_km_init *out) {
     static const struct {
@@ -85,6 +86,11 @@ int lt_cmd_cluster(int argc, char **argv) {
         lt_config_free(c);
         return 2;
     }
+    if ((rc = lt_cli_out_dir("cluster.out", o.out)) < 0) {
+        lt_config_free(c);
+        return lt_cli_fail("cluster", rc);
+    }
+    if (LT_CLI_PREFLIGHT_DONE(c)) return 0; /* longtail run checks every stage's settings first */
     o.km.k = k, o.km.max_iter = (int)iters, o.km.seed = (uint64_t)seed, o.km.minibatch = mb, o.km.tol = tol;
     o.km.metric = strcmp(metric, "cosine") ? LT_KM_L2 : LT_KM_COSINE;
     o.km.mem_bytes = mem * 1073741824.0;

@@ -12,6 +12,7 @@
 #include "longtail/error.h"
 #include "longtail/log.h"
 #include "longtail/tokens.h"
+#include "longtail/vocab_bind.h"
 
 static const lt_cli_opt opts[] = {
     {"--data", "embed.data", 0, "folder with the token shards (from longtail vocab)"},
@@ -20,10 +21,13 @@ static const lt_cli_opt opts[] = {
     {"--batch", "embed.batch", 0, "sequences per batch (default 256)"},
     {"--max-tokens", "embed.max_tokens", 0, "padded tokens per batch (default 16384)"},
     {"--bf16", "embed.bf16", 1, "store embeddings as bf16 (half the disk; default f32)"},
+    {"--pooling", "embed.pooling", 0, "mean (over the real tokens) or cls (the [CLS] state); default: the model's config.json "
+                                       "longtail_pooling, else mean"},
     {"--device", "embed.device", 0, "cpu or cuda[:N] (default cpu)"},
     {"--math", "embed.math", 0, "GEMMs: auto (default: bf16 on GPUs and on CPUs with AMX/AVX512-BF16), bf16, tf32, fp32"},
     {0},
 };
+const lt_cli_opt *const lt_cli_opts_embed = opts; /* every setting is checked against these (settings.c) */
 
 
 int lt_cmd_embed(int argc, char **argv) {
@@ -53,10 +57,20 @@ int lt_cmd_embed(int argc, char **argv) {
     snprintf(out_default, sizeof out_default, "%s/emb", data);
     const char *out = lt_config_str(c, "embed.out", out_default);
     o.stored = bf16 ? LT_BF16 : LT_F32;
+    const char *pooling = lt_config_str(c, "embed.pooling", NULL);
+    if (pooling && strcmp(pooling, "mean") && strcmp(pooling, "cls"))
+        rc = lt_error(LT_ECONFIG, "embed.pooling: expected mean or cls, got '%s'", pooling);
+    if (rc < 0 || (rc = lt_cli_out_dir("embed.out", out)) < 0) {
+        lt_config_free(c);
+        return lt_cli_fail("embed", rc);
+    }
+    if (LT_CLI_PREFLIGHT_DONE(c)) return 0; /* longtail run checks every stage's settings first */
     lt_backend *be = NULL;
     lt_bert *m = NULL;
     rc = lt_cli_backend(lt_config_str(c, "embed.device", "cpu"), lt_config_str(c, "embed.math", NULL), &be);
     if (!rc) rc = lt_bert_load(&m, be, model, 0);
+    if (!rc && pooling) rc = lt_bert_set_pool(m, strcmp(pooling, "cls") ? LT_BERT_POOL_MEAN : LT_BERT_POOL_CLS);
+    if (!rc) rc = lt_model_vocab_check(model, data, lt_bert_get_config(m)->vocab); /* token ids mean nothing under another */
     /* the longest token row of the catalog bounds T */
     int64_t max_len = 0;
     if (!rc) {
@@ -77,9 +91,10 @@ int lt_cmd_embed(int argc, char **argv) {
         snprintf(p, sizeof p, "%s/config.json", model);
         if (!rc) rc = lt_file_fnv1a(p, &hc);
         if (!rc)
-            snprintf(made_by, sizeof made_by, "bert L%lld H%lld A%lld, weights fnv1a %016llx config %016llx, %s GEMMs on %s",
+            snprintf(made_by, sizeof made_by, "bert L%lld H%lld A%lld, weights fnv1a %016llx config %016llx, %s pooling, %s GEMMs on %s",
                      (long long)bc->layers, (long long)bc->hidden, (long long)bc->heads, (unsigned long long)hw,
-                     (unsigned long long)hc, lt_math_name(lt_backend_math(be)), lt_backend_name(be));
+                     (unsigned long long)hc, bc->pool == LT_BERT_POOL_CLS ? "cls" : "mean",
+                     lt_math_name(lt_backend_math(be)), lt_backend_name(be));
     }
     if (!rc && max_len > bc->max_pos)
         rc = lt_error(LT_ECONFIG, "token shards hold up to %lld ids, the model has %lld positions", (long long)max_len,

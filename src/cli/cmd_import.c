@@ -13,10 +13,12 @@ static const lt_cli_opt opts[] = {
     {"--in", "import.in", 0, "folder with the raw files (plain or .gz)"},
     {"--out", "import.out", 0, "folder for the shards"},
     {"--skip-bad", "import.skip_bad", 1, "drop malformed lines (counted and reported) instead of failing"},
+    {"--max-bad", "import.max_bad", 0, "with --skip-bad: fail when more than this share of a file's lines is bad (default 0.1)"},
     {"--items-per-shard", "import.items_per_shard", 0, "items per catalog shard (default 100000)"},
     {"--min-rating", "import.min_rating", 0, "movielens: keep ratings >= this (default: all)"},
     {0},
 };
+const lt_cli_opt *const lt_cli_opts_import = opts; /* every setting is checked against these (settings.c) */
 
 int lt_cmd_import(int argc, char **argv) {
     lt_config *c;
@@ -29,8 +31,10 @@ int lt_cmd_import(int argc, char **argv) {
                         .in = lt_config_str(c, "import.in", NULL)};
     const char *out = lt_config_str(c, "import.out", NULL);
     int64_t per, minr;
+    double max_bad;
     int skip, rc;
     if ((rc = lt_config_bool(c, "import.skip_bad", 0, &skip)) < 0 ||
+        (rc = lt_config_float(c, "import.max_bad", LT_IMPORT_MAX_BAD, &max_bad)) < 0 ||
         (rc = lt_config_int(c, "import.items_per_shard", 100000, &per)) < 0 ||
         (rc = lt_config_int(c, "import.min_rating", 0, &minr)) < 0) {
         lt_config_free(c);
@@ -41,7 +45,20 @@ int lt_cmd_import(int argc, char **argv) {
         lt_config_free(c);
         return 2;
     }
+    if (!(max_bad > 0 && max_bad <= 1)) {
+        fprintf(stderr, "longtail import: import.max_bad: expected a share in (0, 1], got %g\n", max_bad);
+        lt_config_free(c);
+        return 2;
+    }
+    if (strcmp(o.format, "generic") && strcmp(o.format, "amazon-beauty") && strcmp(o.format, "movielens"))
+        rc = lt_error(LT_ECONFIG, "import.format: expected generic, amazon-beauty or movielens, got '%s'", o.format);
+    if (rc < 0 || (rc = lt_cli_out_dir("import.out", out)) < 0) {
+        lt_config_free(c);
+        return lt_cli_fail("import", rc);
+    }
+    if (LT_CLI_PREFLIGHT_DONE(c)) return 0; /* longtail run checks every stage's settings first */
     o.skip_bad = skip;
+    o.max_bad = max_bad;
     o.min_rating = (int)minr;
     double t0 = lt_seconds();
     lt_catalog cat;

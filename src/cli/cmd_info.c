@@ -76,6 +76,7 @@ static int info_config(const char *path) {
     lt_config *c;
     LT_TRY(lt_config_new(&c));
     int rc = lt_config_load(c, path);
+    if (rc == 0) rc = lt_cli_check_config(c); /* every setting one that longtail knows */
     if (rc == 0) {
         printf("%s: config\n", path);
         const char *k, *v, *o;

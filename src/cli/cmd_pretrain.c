@@ -41,6 +41,7 @@ static const lt_cli_opt opts[] = {
     {"--math", "pretrain.math", 0, "GEMMs: auto (default: bf16 on GPUs and AMX/AVX512-BF16 CPUs; fp32 master weights), bf16, tf32, fp32"},
     {0},
 };
+const lt_cli_opt *const lt_cli_opts_pretrain = opts; /* every setting is checked against these (settings.c) */
 
 static int read_settings(const lt_config *c, lt_pretrain_opts *s) {
     memset(s, 0, sizeof *s);
@@ -85,6 +86,7 @@ int lt_cmd_pretrain(int argc, char **argv) {
         lt_config_free(c);
         return 2;
     }
+    if (!rc && LT_CLI_PREFLIGHT_DONE(c)) return 0; /* longtail run checks every stage's settings first */
     if (!rc) rc = lt_cli_backend(lt_config_str(c, "pretrain.device", "cpu"), lt_config_str(c, "pretrain.math", NULL), &be);
     if (!rc) rc = lt_pretrain(be, &o);
     if (rc == LT_TRAIN_STOPPED) {

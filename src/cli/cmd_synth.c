@@ -22,6 +22,7 @@ static const lt_cli_opt opts[] = {
     {"--quiet", "synth.quiet", 1, "no progress lines"},
     {0},
 };
+const lt_cli_opt *const lt_cli_opts_synth = opts; /* every setting is checked against these (settings.c) */
 
 /* Settings from the config (file, --synth.key=value, flags) over the defaults. */
 static int from_config(const lt_config *c, lt_synth_opts *o) {
@@ -63,6 +64,7 @@ int lt_cmd_synth(int argc, char **argv) {
         lt_config_free(cfg);
         return 2;
     }
+    if (LT_CLI_PREFLIGHT_DONE(cfg)) return 0; /* longtail run checks every stage's settings first */
     lt_synth_stats st;
     if (!status && (rc = lt_synth_write(&o, &st)) < 0) status = lt_cli_fail("synth", rc);
     if (!status) {

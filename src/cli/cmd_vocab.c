@@ -22,6 +22,7 @@ static const lt_cli_opt opts[] = {
     {"--items-per-shard", "tokens.items_per_shard", 0, "items per token shard (default 100000)"},
     {0},
 };
+const lt_cli_opt *const lt_cli_opts_vocab = opts; /* every setting is checked against these (settings.c) */
 
 static int train(const lt_catalog *cat, const char *fields_spec, int64_t size, const lt_wp_opts *wp, lt_vocab **out) {
     const lt_strs *f[4];
@@ -74,6 +75,7 @@ int lt_cmd_vocab(int argc, char **argv) {
         lt_config_free(c);
         return 2;
     }
+    if (LT_CLI_PREFLIGHT_DONE(c)) return 0; /* longtail run checks every stage's settings first */
     to.wp.lowercase = !cased;
     to.wp.strip_accents = -1;
     lt_catalog cat;

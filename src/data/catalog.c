@@ -8,6 +8,7 @@
 
 #include "data/dataio.h"
 #include "longtail/data.h"
+#include "core/tmpfile.h"
 #include "longtail/error.h"
 #include "longtail/shard.h"
 
@@ -26,10 +27,13 @@ int lt_mkdirs(const char *dir) {
             char c = *s;
             *s = 0;
             if (mkdir(p, 0777) < 0 && errno != EEXIST) return lt_error(LT_EIO, "mkdir %s: %s", p, strerror(errno));
+            struct stat sb;
+            if (stat(p, &sb) == 0 && !S_ISDIR(sb.st_mode)) return lt_error(LT_EIO, "%s exists and is not a folder", p);
             *s = c;
             if (!c) break;
         }
     }
+    lt_tmp_sweep(dir); /* an output folder: the temporary files of killed writers go */
     return 0;
 }
 

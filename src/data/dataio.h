@@ -21,7 +21,8 @@ typedef struct {
 } lt_len_row;
 void lt_sort_len_rows(lt_len_row *v, int64_t n);
 
-/* mkdir -p */
+/* mkdir -p of an output folder; an existing file there is an error, and the "*.tmp-PID" files of
+ * writers that were killed are removed from it (core/tmpfile.h). */
 int lt_mkdirs(const char *dir);
 /* Sorted names "<prefix>NNNNN.h5" in dir (malloc'd; free with lt_free_names). */
 int lt_list_shards(const char *dir, const char *prefix, char ***names, int *count);

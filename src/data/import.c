@@ -486,6 +486,25 @@ static int run_items(const char *path, item_parser p, lt_catalog *cat, lt_strmap
     return rc;
 }
 
+/* --skip-bad drops malformed lines, but a file that is mostly (or all) garbage is the wrong file, not
+ * a few bad lines: fail when the lines dropped from one file exceed max_bad of its lines. lines0 and
+ * skipped0 are the report's counts before the file was read. */
+static int check_skipped(const char *path, const lt_import_opts *o, const lt_import_report *rep, int64_t lines0,
+                         int64_t skipped0) {
+    int64_t lines = rep->lines - lines0, skipped = rep->skipped - skipped0;
+    double max_bad = o->max_bad > 0 ? o->max_bad : LT_IMPORT_MAX_BAD;
+    if (!skipped) return 0;
+    const char *first = skipped0 < LT_IMPORT_SHOW_BAD ? rep->bad[skipped0] : "";
+    if (skipped >= lines)
+        return lt_error(LT_EFORMAT, "%s: --skip-bad dropped all %lld lines: nothing left to import (the first: %s)", path,
+                        (long long)lines, first);
+    if ((double)skipped > max_bad * (double)lines)
+        return lt_error(LT_EFORMAT, "%s: --skip-bad dropped %lld of %lld lines (%.1f%%), more than --max-bad %g (the first: %s)",
+                        path, (long long)skipped, (long long)lines, 100.0 * (double)skipped / (double)lines, max_bad,
+                        first);
+    return 0;
+}
+
 int lt_import(const lt_import_opts *o, lt_catalog *cat, lt_events *ev, lt_import_report *rep) {
     memset(cat, 0, sizeof *cat);
     memset(ev, 0, sizeof *ev);
@@ -496,6 +515,7 @@ int lt_import(const lt_import_opts *o, lt_catalog *cat, lt_events *ev, lt_import
     char items[4096], events[4096];
     int rc;
     lt_lines l;
+    int64_t lines0 = 0, skipped0 = 0; /* the report's counts before the events file */
     const char *fmt = o->format ? o->format : "generic";
     if (!strcmp(fmt, "generic")) {
         const char *tsv_i[] = {"items.tsv", NULL}, *json_i[] = {"items.jsonl", NULL};
@@ -509,6 +529,8 @@ int lt_import(const lt_import_opts *o, lt_catalog *cat, lt_events *ev, lt_import
             goto done;
         }
         rc = run_items(items, items_json ? lt_parse_items_jsonl : lt_parse_items_tsv, cat, &ids, o->skip_bad, rep);
+        if (!rc) rc = check_skipped(items, o, rep, 0, 0);
+        lines0 = rep->lines, skipped0 = rep->skipped;
         if (rc < 0 || (rc = lt_lines_open(&l, events)) < 0) goto done;
         rc = events_json ? lt_parse_events_jsonl(&l, &ids, b, o->skip_bad, rep)
                          : lt_parse_events_tsv(&l, &ids, b, o->skip_bad, rep);
@@ -517,6 +539,8 @@ int lt_import(const lt_import_opts *o, lt_catalog *cat, lt_events *ev, lt_import
         if ((rc = find_file(o->in, ni, items, sizeof items)) < 0 || (rc = find_file(o->in, ne, events, sizeof events)) < 0)
             goto done;
         rc = run_items(items, lt_parse_beauty_items, cat, &ids, o->skip_bad, rep);
+        if (!rc) rc = check_skipped(items, o, rep, 0, 0);
+        lines0 = rep->lines, skipped0 = rep->skipped;
         if (rc < 0 || (rc = lt_lines_open(&l, events)) < 0) goto done;
         rc = lt_parse_beauty_seqs(&l, &ids, b, o->skip_bad, rep);
     } else if (!strcmp(fmt, "movielens")) {
@@ -524,6 +548,8 @@ int lt_import(const lt_import_opts *o, lt_catalog *cat, lt_events *ev, lt_import
         if ((rc = find_file(o->in, ni, items, sizeof items)) < 0 || (rc = find_file(o->in, ne, events, sizeof events)) < 0)
             goto done;
         rc = run_items(items, lt_parse_movielens_movies, cat, &ids, o->skip_bad, rep);
+        if (!rc) rc = check_skipped(items, o, rep, 0, 0);
+        lines0 = rep->lines, skipped0 = rep->skipped;
         if (rc < 0 || (rc = lt_lines_open(&l, events)) < 0) goto done;
         rc = lt_parse_movielens_ratings(&l, &ids, b, o->min_rating, o->skip_bad, rep);
     } else {
@@ -531,6 +557,7 @@ int lt_import(const lt_import_opts *o, lt_catalog *cat, lt_events *ev, lt_import
         goto done;
     }
     lt_lines_close(&l);
+    if (rc >= 0) rc = check_skipped(events, o, rep, lines0, skipped0);
     if (rc >= 0) rc = lt_ev_builder_finish(b, cat->n, ev);
 done:
     lt_ev_builder_free(b);

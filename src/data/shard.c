@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/tmpfile.h"
 #include "longtail/error.h"
 
 #define SCHEMA_ATTR "longtail_schema"
@@ -46,9 +47,18 @@ struct lt_shard {
  * (recursive, since some call others, and visitors may call back in). */
 static pthread_mutex_t g_h5 = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
-static pthread_once_t g_quiet_once = PTHREAD_ONCE_INIT;
-static void quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-static void h5_init(void) { pthread_once(&g_quiet_once, quiet); }
+/* HDF5 prints its error stack on stderr unless told not to; longtail reports its errors itself
+ * (h5_error). Where HDF5 keeps an error stack per thread (Debian's 1.10 does: embed's writer thread
+ * printed its stack after the main thread had silenced its own), so does that setting: every thread
+ * that enters the library through this file silences it, once (writer and prefetch threads too). */
+static _Thread_local int g_quiet;
+static void h5_init(void) {
+    if (!g_quiet) H5Eset_auto2(H5E_DEFAULT, NULL, NULL), g_quiet = 1;
+}
+static void h5_lock(void) {
+    pthread_mutex_lock(&g_h5);
+    h5_init();
+}
 
 static herr_t innermost(unsigned n, const H5E_error2_t *e, void *why) {
     if (n == 0 && e->desc && e->desc[0]) snprintf(why, 256, "%s", e->desc);
@@ -516,7 +526,10 @@ static int create_locked(lt_shard **out, const char *path, const char *kind, int
         shard_free(s);
         return lt_error(LT_ENOMEM, "%s: out of memory", path);
     }
-    snprintf(s->tmp, n, "%s.tmp-%ld", path, (long)getpid());
+    if ((rc = lt_tmp_path(s->tmp, n, path)) < 0) {
+        shard_free(s);
+        return rc;
+    }
     snprintf(s->kind, sizeof s->kind, "%s", kind);
     s->version = version;
     /* The 1.8 file format (readable by HDF5 >= 1.8) checksums the superblock, object headers and
@@ -985,7 +998,7 @@ static int visit_attrs_locked(lt_shard *s, const char *obj, lt_shard_attr_visit_
 /* ---- the public API: each call holds the HDF5 lock ------------------------------------------ */
 
 int lt_shard_create(lt_shard **out, const char *path, const char *kind, int version) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = create_locked(out, path, kind, version);
     pthread_mutex_unlock(&g_h5);
     return rc;
@@ -993,7 +1006,7 @@ int lt_shard_create(lt_shard **out, const char *path, const char *kind, int vers
 
 int lt_shard_write(lt_shard *s, const char *name, lt_dtype dtype, int ndim, const int64_t *shape,
                    const void *data) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = write_locked(s, name, dtype, ndim, shape, data);
     pthread_mutex_unlock(&g_h5);
     return rc;
@@ -1001,82 +1014,82 @@ int lt_shard_write(lt_shard *s, const char *name, lt_dtype dtype, int ndim, cons
 
 int lt_shard_create_growing(lt_shard *s, const char *name, lt_dtype dtype, int ndim, const int64_t *row_shape,
                             int64_t chunk_rows) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = create_growing_locked(s, name, dtype, ndim, row_shape, chunk_rows);
     pthread_mutex_unlock(&g_h5);
     return rc;
 }
 
 int lt_shard_append(lt_shard *s, const char *name, const void *rows, int64_t nrows) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = append_locked(s, name, rows, nrows);
     pthread_mutex_unlock(&g_h5);
     return rc;
 }
 
 int lt_shard_set_attr_str(lt_shard *s, const char *obj, const char *key, const char *value) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = set_attr_str_locked(s, obj, key, value);
     pthread_mutex_unlock(&g_h5);
     return rc;
 }
 
 int lt_shard_set_attr_i64(lt_shard *s, const char *obj, const char *key, int64_t value) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = set_attr_i64_locked(s, obj, key, value);
     pthread_mutex_unlock(&g_h5);
     return rc;
 }
 
 int lt_shard_set_attr_f64(lt_shard *s, const char *obj, const char *key, double value) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = set_attr_f64_locked(s, obj, key, value);
     pthread_mutex_unlock(&g_h5);
     return rc;
 }
 
 int lt_shard_commit(lt_shard *s) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = commit_locked(s);
     pthread_mutex_unlock(&g_h5);
     return rc;
 }
 
 void lt_shard_abort(lt_shard *s) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     abort_locked(s);
     pthread_mutex_unlock(&g_h5);
 }
 
 int lt_shard_open(lt_shard **out, const char *path, const char *kind, int max_version) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = open_locked(out, path, kind, max_version);
     pthread_mutex_unlock(&g_h5);
     return rc;
 }
 
 void lt_shard_close(lt_shard *s) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     close_locked(s);
     pthread_mutex_unlock(&g_h5);
 }
 
 int lt_shard_has(lt_shard *s, const char *name) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = has_locked(s, name);
     pthread_mutex_unlock(&g_h5);
     return rc;
 }
 
 int lt_shard_shape(lt_shard *s, const char *name, lt_dtype *dtype, int *ndim, int64_t *shape) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = shape_locked(s, name, dtype, ndim, shape);
     pthread_mutex_unlock(&g_h5);
     return rc;
 }
 
 int lt_shard_read(lt_shard *s, const char *name, lt_dtype dtype, void *buf, size_t cap) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = read_locked(s, name, dtype, buf, cap);
     pthread_mutex_unlock(&g_h5);
     return rc;
@@ -1084,42 +1097,42 @@ int lt_shard_read(lt_shard *s, const char *name, lt_dtype dtype, void *buf, size
 
 int lt_shard_read_rows(lt_shard *s, const char *name, lt_dtype dtype, int64_t row0, int64_t nrows, void *buf,
                        size_t cap) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = read_rows_locked(s, name, dtype, row0, nrows, buf, cap);
     pthread_mutex_unlock(&g_h5);
     return rc;
 }
 
 int lt_shard_attr_str(lt_shard *s, const char *obj, const char *key, char *buf, size_t cap) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = attr_str_locked(s, obj, key, buf, cap);
     pthread_mutex_unlock(&g_h5);
     return rc;
 }
 
 int lt_shard_attr_i64(lt_shard *s, const char *obj, const char *key, int64_t *value) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = attr_i64_locked(s, obj, key, value);
     pthread_mutex_unlock(&g_h5);
     return rc;
 }
 
 int lt_shard_attr_f64(lt_shard *s, const char *obj, const char *key, double *value) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = attr_f64_locked(s, obj, key, value);
     pthread_mutex_unlock(&g_h5);
     return rc;
 }
 
 int lt_shard_visit(lt_shard *s, lt_shard_visit_fn fn, void *ud) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = visit_locked(s, fn, ud);
     pthread_mutex_unlock(&g_h5);
     return rc;
 }
 
 int lt_shard_visit_attrs(lt_shard *s, const char *obj, lt_shard_attr_visit_fn fn, void *ud) {
-    pthread_mutex_lock(&g_h5);
+    h5_lock();
     int rc = visit_attrs_locked(s, obj, fn, ud);
     pthread_mutex_unlock(&g_h5);
     return rc;

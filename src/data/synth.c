@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "data/synth_words.h"
+#include "core/tmpfile.h"
 #include "longtail/error.h"
 #include "longtail/log.h"
 #include "longtail/progress.h"
@@ -666,8 +667,8 @@ int lt_synth_write(const lt_synth_opts *o, lt_synth_stats *stats) {
     char items_path[4200], events_path[4200], items_tmp[4300], events_tmp[4300];
     snprintf(items_path, sizeof items_path, "%s/items.tsv", o->out);
     snprintf(events_path, sizeof events_path, "%s/events.tsv", o->out);
-    snprintf(items_tmp, sizeof items_tmp, "%s.tmp-%ld", items_path, (long)getpid());
-    snprintf(events_tmp, sizeof events_tmp, "%s.tmp-%ld", events_path, (long)getpid());
+    LT_TRY(lt_tmp_path(items_tmp, sizeof items_tmp, items_path));
+    LT_TRY(lt_tmp_path(events_tmp, sizeof events_tmp, events_path));
 
     int64_t bytes = 0;
     int rc = shop_build(&s);

@@ -35,7 +35,17 @@ static int fill(lt_lines *l) {
         if (n < 0) {
             int zerr;
             const char *msg = gzerror((gzFile)l->gz, &zerr);
-            return lt_error(LT_EIO, "%s: read error after line %lld: %s", l->name, (long long)l->lineno, msg);
+            return lt_error(LT_EIO, "%s: read error after line %lld, at byte %lld of the file: %s", l->name,
+                            (long long)l->lineno - 1, (long long)gzoffset((gzFile)l->gz), msg);
+        }
+        if (n == 0) { /* zlib reports a stream that ends before its trailer only through gzerror */
+            int zerr;
+            gzerror((gzFile)l->gz, &zerr);
+            if (zerr == Z_BUF_ERROR)
+                return lt_error(LT_EFORMAT,
+                                "%s: gzip stream cut short at byte %lld (after line %lld): no CRC and length trailer; "
+                                "the file is truncated",
+                                l->name, (long long)gzoffset((gzFile)l->gz), (long long)l->lineno - 1);
         }
         l->in_len = (size_t)n, l->in_pos = 0;
         return n;

@@ -14,6 +14,7 @@
 
 #include "data/unicode.h"
 #include "data/wordpiece_impl.h"
+#include "core/tmpfile.h"
 #include "longtail/error.h"
 
 /* ---- vocabulary ------------------------------------------------------------------------------ */
@@ -247,8 +248,7 @@ int lt_vocab_load(lt_vocab **out, const char *path) {
 int lt_vocab_save(const lt_vocab *v, const char *path) {
     if (!v || !path) return lt_error(LT_EINVAL, "lt_vocab_save: NULL argument");
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return lt_error(LT_EINVAL, "lt_vocab_save: path too long: %s", path);
+    LT_TRY(lt_tmp_path(tmp, sizeof tmp, path));
     FILE *f = fopen(tmp, "wb");
     if (!f) return lt_error(LT_EIO, "%s: %s", tmp, strerror(errno));
     for (int64_t i = 0; i < v->n; i++) {

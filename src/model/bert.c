@@ -140,7 +140,8 @@ int lt_bert_config_from_json(lt_bert_config *c, const char *json, size_t len) {
     int mlm = c->mlm_head, act = 0, posk = 0, pool = 0;
     lt_bert_config_init(c);
     c->mlm_head = mlm;
-    static const char *const gelu[] = {"gelu"}, *const absolute[] = {"absolute"}, *const pools[] = {"mean", "cls"};
+    static const char *const gelu[] = {"gelu"}, *const absolute[] = {"absolute"}, *const pools[] = {"mean", "cls"},
+                             *const bert[] = {"bert"};
     if (lt_json_root(&d)->type != LT_JSON_OBJECT) rc = lt_error(LT_ECONFIG, "config.json: not a JSON object");
     if (!rc) rc = json_int(&d, "vocab_size", 1, &c->vocab);
     if (!rc) rc = json_int(&d, "hidden_size", 1, &c->hidden);
@@ -154,6 +155,7 @@ int lt_bert_config_from_json(lt_bert_config *c, const char *json, size_t len) {
     if (!rc) rc = json_choice(&d, "hidden_act", gelu, 1, "the encoder computes the exact erf GELU, \"gelu\"", &act);
     if (!rc) rc = json_choice(&d, "position_embedding_type", absolute, 1, "only absolute positions", &posk);
     if (!rc) rc = json_choice(&d, "longtail_pooling", pools, 2, "\"mean\" or \"cls\"", &pool);
+    if (!rc) rc = json_choice(&d, "model_type", bert, 1, "longtail runs BERT encoders only, \"bert\"", &(int){0});
     c->pool = pool ? LT_BERT_POOL_CLS : LT_BERT_POOL_MEAN;
     const lt_json *nz = rc ? NULL : lt_json_get(&d, lt_json_root(&d), "longtail_normalize");
     if (nz && nz->type != LT_JSON_BOOL) rc = lt_error(LT_ECONFIG, "config.json: longtail_normalize must be true or false");
@@ -278,6 +280,14 @@ void lt_bert_free(lt_bert *m) {
 }
 
 const lt_bert_config *lt_bert_get_config(const lt_bert *m) { return &m->cfg; }
+
+int lt_bert_set_pool(lt_bert *m, lt_bert_pool pool) {
+    if (pool != LT_BERT_POOL_MEAN && pool != LT_BERT_POOL_CLS)
+        return lt_error(LT_EINVAL, "bert: pool = %d is neither mean nor cls", (int)pool);
+    m->cfg.pool = pool;
+    m->have_fwd = 0;
+    return 0;
+}
 lt_params *lt_bert_params(lt_bert *m) { return &m->ps; }
 
 /* ---- loading and saving ----------------------------------------------------------------------------- */
@@ -352,6 +362,43 @@ static int load_param(lt_bert *m, lt_param *p, const lt_st_tensor *t, const char
     return rc < 0 ? lt_error_wrap(rc, "%s: ", file) : 0;
 }
 
+/* The sizes of config.json against the tensors in the safetensors header, before the model is
+ * allocated: a config that does not describe the file (100000 layers against a 2-layer file, another
+ * vocabulary or width) fails at once, naming both, instead of after allocating for it. */
+static int check_header(const lt_bert_config *c, const lt_safetensors *st, const char *cfg_path, const char *path) {
+    int64_t file_layers = 0;
+    for (int i = 0; i < st->n; i++) {
+        const char *n = st->t[i].name;
+        if (!strncmp(n, "bert.", 5)) n += 5;
+        if (strncmp(n, "encoder.layer.", 14)) continue;
+        char *end;
+        long long k = strtoll(n + 14, &end, 10);
+        if (end != n + 14 && *end == '.' && k >= 0 && k < (1ll << 31) && k + 1 > file_layers) file_layers = k + 1;
+    }
+    if (file_layers != c->layers)
+        return lt_error(LT_ESHAPE, "%s: num_hidden_layers = %lld, but %s holds %lld encoder layer%s", cfg_path,
+                        (long long)c->layers, path, (long long)file_layers, file_layers == 1 ? "" : "s");
+    const struct {
+        const char *name, *what;
+        int64_t rows, cols;
+    } want[] = {
+        {"embeddings.word_embeddings.weight", "vocab_size x hidden_size", c->vocab, c->hidden},
+        {"embeddings.position_embeddings.weight", "max_position_embeddings x hidden_size", c->max_pos, c->hidden},
+        {"embeddings.token_type_embeddings.weight", "type_vocab_size x hidden_size", c->type_vocab, c->hidden},
+        {"encoder.layer.0.intermediate.dense.weight", "intermediate_size x hidden_size", c->ffn, c->hidden},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const lt_st_tensor *t = find_tensor(st, want[i].name);
+        if (!t) continue; /* reported by name when the parameters are loaded */
+        if (t->ndim != 2 || t->shape[0] != want[i].rows || t->shape[1] != want[i].cols)
+            return lt_error(LT_ESHAPE, "%s: %s = [%lld, %lld], but %s has %s of shape [%lld%s%lld]", cfg_path, want[i].what,
+                            (long long)want[i].rows, (long long)want[i].cols, path, t->name,
+                            (long long)(t->ndim > 0 ? t->shape[0] : 0), t->ndim > 1 ? ", " : "",
+                            (long long)(t->ndim > 1 ? t->shape[1] : 0));
+    }
+    return 0;
+}
+
 int lt_bert_load(lt_bert **out, lt_backend *be, const char *dir, int mlm_head) {
     *out = NULL;
     char path[4096], *text = NULL;
@@ -362,13 +409,20 @@ int lt_bert_load(lt_bert **out, lt_backend *be, const char *dir, int mlm_head) {
     int rc = lt_bert_config_from_json(&cfg, text, len);
     free(text);
     if (rc) return lt_error_wrap(rc, "%s: ", path);
-    lt_bert *m;
-    LT_TRY(bert_new(&m, be, &cfg));
-    lt_rng r; /* for a head the checkpoint lacks */
-    lt_rng_init(&r, 0, 0);
+    char cfg_path[4096];
+    snprintf(cfg_path, sizeof cfg_path, "%s", path);
     lt_safetensors st;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    rc = lt_safetensors_open(&st, path);
+    LT_TRY(lt_safetensors_open(&st, path));
+    rc = check_header(&cfg, &st, cfg_path, path);
+    lt_bert *m = NULL;
+    if (!rc) rc = bert_new(&m, be, &cfg);
+    if (rc) {
+        lt_safetensors_close(&st);
+        return rc;
+    }
+    lt_rng r; /* for a head the checkpoint lacks */
+    lt_rng_init(&r, 0, 0);
     int missing_head = 0;
     for (int i = 0; i < m->ps.n && !rc; i++) {
         lt_param *p = &m->ps.p[i];

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/tmpfile.h"
 #include "longtail/error.h"
 #include "model/io.h"
 #include "model/json.h"
@@ -246,8 +247,7 @@ int lt_st_to_f32(const lt_st_tensor *t, float *out) {
 
 int lt__write_file(const char *path, const void *const *parts, const size_t *sizes, int n) {
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return lt_error(LT_EINVAL, "path too long: %s", path);
+    LT_TRY(lt_tmp_path(tmp, sizeof tmp, path));
     FILE *f = fopen(tmp, "wb");
     if (!f) return lt_error(LT_EIO, "%s: %s", tmp, strerror(errno));
     int ok = 1;

@@ -23,6 +23,7 @@
 #include "longtail/pretrain.h"
 #include "longtail/tokens.h"
 #include "longtail/trainer.h"
+#include "longtail/vocab_bind.h"
 
 typedef struct {
     const lt_pretrain_opts *o;
@@ -223,7 +224,7 @@ static int build_model(pretrain *r, lt_vocab **vocab) {
         if (lt_bert_get_config(r->m)->vocab != lt_vocab_size(*vocab))
             return lt_error(LT_ECONFIG, "%s has a vocabulary of %lld, %s/vocab.txt has %lld", o->init,
                             (long long)lt_bert_get_config(r->m)->vocab, o->data, (long long)lt_vocab_size(*vocab));
-        return 0;
+        return lt_model_vocab_check(o->init, o->data, lt_bert_get_config(r->m)->vocab);
     }
     lt_bert_config bc;
     lt_bert_config_init(&bc);
@@ -279,6 +280,7 @@ int lt_pretrain(lt_backend *be, const lt_pretrain_opts *o) {
     if (!rc && o->contrastive_steps > 0 && lt_trainer_step(t) < con.last_step) rc = contrastive_open(&r);
     if (!rc) rc = lt_trainer_run(t, &con);
     if (!rc) rc = lt_bert_save(r.m, o->out);
+    if (!rc) rc = lt_model_vocab_bind(o->out, o->data); /* the model's vocabulary: MODEL/vocab.txt */
     if (t) {
         int crc = lt_trainer_close(t);
         if (!rc) rc = crc;
