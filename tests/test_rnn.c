@@ -290,7 +290,7 @@ static void padding_check(const rcase *c) {
 
 /* ---- the cases ----------------------------------------------------------------------------------------- */
 
-#define NCASES 6
+#define NCASES 8
 static void make_cases(rcase *cs) {
     rcase all[NCASES] = {
         {.name = "lstm h0 c0 biases", .cell = LT_CELL_LSTM, .B = 5, .T = 6, .I = 4, .H = 3,
@@ -305,6 +305,11 @@ static void make_cases(rcase *cs) {
          .lens = {2, 5, 0, 4}, .has = {0}, .states = 1},
         {.name = "gru y only, b_hh only", .cell = LT_CELL_GRU, .B = 3, .T = 4, .I = 5, .H = 2,
          .lens = {4, 1, 3}, .has = {[BHH] = 1, [H0] = 1}, .states = 0},
+        /* H > 64: the CPU cuts the hidden units into chunks (40 + 30 here) */
+        {.name = "lstm H 70 (chunked)", .cell = LT_CELL_LSTM, .B = 3, .T = 3, .I = 2, .H = 70,
+         .lens = {3, 0, 2}, .has = {[BIH] = 1, [BHH] = 1, [H0] = 1, [C0] = 1}, .states = 1},
+        {.name = "gru H 70 (chunked)", .cell = LT_CELL_GRU, .B = 3, .T = 3, .I = 2, .H = 70,
+         .lens = {3, 0, 2}, .has = {[BIH] = 1, [BHH] = 1, [H0] = 1}, .states = 1},
     };
     for (int i = 0; i < NCASES; i++) cs[i] = all[i], case_init(&cs[i]);
 }

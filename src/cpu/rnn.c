@@ -3,23 +3,28 @@
  * Forward over x[B, T, I], right-padded (sequence b has lens[b] steps):
  *   xg[B*T, G*H] = x W_ih^T                       one GEMM over every step, into the reserve
  *   per step t, over the rows still running (lens > t): with the rows ordered by length, longest
- *   first (an order kept here: callers never sort), they are a prefix of n_t rows, so
- *     hg[n_t, G*H] = h_{t-1} W_hh^T                one GEMM of the active rows
- *     gates, c, h                                   one fused, vectorised loop per row
- *   rows that have finished write y = 0 and keep their state.
- * Backward through time, t = T-1 .. 0, over the same prefixes:
- *     dG_t                                          the fused gate backward per active row
- *     dh_{t-1} = dG_t W_hh  (+ the GRU's z dh)      one GEMM of the active rows
+ *   first (an order kept here: callers never sort), they are a prefix of n_t rows. The step is cut
+ *   into tiles of (up to 128 rows) x (a chunk of about 64 hidden units, every gate of them); a tile
+ *     hg = h_{t-1} W_hh[its gate rows]^T            one GEMM (its rows, all of h_{t-1})
+ *     gates, c, h of its units                      one fused, vectorised loop per row
+ *   so a step needs one barrier (h_t complete before step t+1), with h double-buffered. Rows that
+ *   have finished write y = 0 and keep their state.
+ * Backward through time, t = T-1 .. 0, tiled the same way, one barrier per step:
+ *     dh_t[its units] = dG_{t+1} W_hh[:, its units] (+ the GRU's z dh)   one GEMM
+ *     dG_t of its units                             the fused gate backward per active row
  *   then, over all steps at once: dW_ih += dG^T x, dx += dG W_ih, dW_hh += dGh^T h_prev (h_prev is
  *   saved per step, so this is one GEMM too), and the bias sums.
+ * Inside, gate columns are ordered chunk by chunk ([i f g o] of units u0..u1, then the next chunk), so
+ * a tile's gates are contiguous; the weights are permuted once per call and gradients permuted back.
  *
  * The reserve (fp32 rows in x's [B, T] order, padded steps included):
- *   gates [B*T, G*H]  activations: LSTM i f g o, GRU r z n
+ *   gates [B*T, G*H]  activations (LSTM i f g o; GRU r z n), chunk order
  *   hprev [B*T, H]    the state each step started from (0 on padded steps)
  *   aux   [B*T, H]    LSTM: c after the step; GRU: W_hn h + b_hn (the term r multiplies)
+ *   dG    [B*T, G*H]  backward's scratch (GRU: twice, x side and h side); forward leaves it alone
  *
- * Every element is computed by one thread in a fixed order (GEMMs are split over rows or columns
- * only, bias sums over columns), so results do not depend on the number of threads. */
+ * Tiles and GEMM blocks depend on the shapes only, and every element is computed by one thread in a
+ * fixed order, so results are the same bits with any number of threads. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +45,6 @@ static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
 #define RNN_PAR_MIN 4096
 
 static int64_t gates_of(lt_cell cell) { return cell == LT_CELL_LSTM ? 4 : 3; }
-
-int lt__cpu_rnn_reserve(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H, size_t *bytes) {
-    *bytes = sizeof(float) * (size_t)(B * T) * (size_t)((gates_of(cell) + 2) * H);
-    return 0;
-}
 
 /* Rows ordered by length, longest first (stable), and n[t] = the number of rows with lens > t. */
 typedef struct {
@@ -106,37 +106,90 @@ static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, c
     }
 }
 
+/* ---- layout: chunks of hidden units -------------------------------------------------------------- */
+
+#define RNN_ROWS 128 /* rows per tile */
+
+typedef struct {
+    int64_t H, G, GH, cw, nc; /* chunk c holds units [c cw, min(H, (c + 1) cw)) */
+} plan;
+
+static plan plan_make(lt_cell cell, int64_t H) {
+    plan p = {.H = H, .G = gates_of(cell)};
+    p.GH = p.G * H;
+    p.nc = (H + 63) / 64;
+    p.cw = (H + p.nc - 1) / p.nc;
+    if (p.nc > 1) p.cw = (p.cw + 7) & ~(int64_t)7;
+    p.nc = (H + p.cw - 1) / p.cw;
+    return p;
+}
+
+static void chunk(const plan *p, int64_t c, int64_t *u0, int64_t *w) {
+    *u0 = c * p->cw;
+    *w = p->H - *u0 < p->cw ? p->H - *u0 : p->cw;
+}
+
+/* the column of gate g, unit u in chunk order */
+static int64_t pcol(const plan *p, int64_t g, int64_t u) {
+    int64_t u0, w;
+    chunk(p, u / p->cw, &u0, &w);
+    return p->G * u0 + g * w + (u - u0);
+}
+
+/* dst[pcol(g, u), :] = src[g H + u, :] for a [G H, cols] matrix (rows of weights, or biases with cols 1) */
+static void to_chunks(const plan *p, float *dst, const float *src, int64_t cols) {
+    for (int64_t g = 0; g < p->G; g++)
+        for (int64_t u = 0; u < p->H; u++)
+            memcpy(dst + pcol(p, g, u) * cols, src + (g * p->H + u) * cols, sizeof(float) * (size_t)cols);
+}
+
+/* dst[g H + u, :] += src[pcol(g, u), :] */
+static void add_from_chunks(const plan *p, float *dst, const float *src, int64_t cols) {
+    for (int64_t g = 0; g < p->G; g++)
+        for (int64_t u = 0; u < p->H; u++) {
+            float *d = dst + (g * p->H + u) * cols;
+            const float *s = src + pcol(p, g, u) * cols;
+            for (int64_t j = 0; j < cols; j++) d[j] += s[j];
+        }
+}
+
+int lt__cpu_rnn_reserve(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H, size_t *bytes) {
+    int64_t G = gates_of(cell), scratch = (cell == LT_CELL_LSTM ? 1 : 2) * G * H;
+    *bytes = sizeof(float) * (size_t)(B * T) * (size_t)(G * H + 2 * H + scratch);
+    return 0;
+}
+
 /* ---- forward ------------------------------------------------------------------------------------ */
 
-/* One LSTM step of one row. g[4H]: x W_ih^T (pre-activations in, activations out); hh[4H]: h W_hh^T;
- * bias[4H] = b_ih + b_hh; c[H], h[H]: the state (updated); y, cout: the new h and c. */
+/* One LSTM step of one row over w units. g[4w]: x W_ih^T (pre-activations in, activations out);
+ * hh[4w]: h W_hh^T; bias[4w] = b_ih + b_hh; c[w] the cell state (updated); h, y: the new h; cout: the new c. */
 static void lstm_row(float *restrict g, const float *restrict hh, const float *restrict bias, float *restrict c,
-                     float *restrict h, float *restrict y, float *restrict cout, int64_t H) {
+                     float *restrict h, float *restrict y, float *restrict cout, int64_t w) {
 #pragma omp simd
-    for (int64_t j = 0; j < H; j++) {
+    for (int64_t j = 0; j < w; j++) {
         float ig = sigm(g[j] + hh[j] + bias[j]);
-        float fg = sigm(g[H + j] + hh[H + j] + bias[H + j]);
-        float gg = tanhf(g[2 * H + j] + hh[2 * H + j] + bias[2 * H + j]);
-        float og = sigm(g[3 * H + j] + hh[3 * H + j] + bias[3 * H + j]);
+        float fg = sigm(g[w + j] + hh[w + j] + bias[w + j]);
+        float gg = tanhf(g[2 * w + j] + hh[2 * w + j] + bias[2 * w + j]);
+        float og = sigm(g[3 * w + j] + hh[3 * w + j] + bias[3 * w + j]);
         float cn = fg * c[j] + ig * gg, hn = og * tanhf(cn);
-        g[j] = ig, g[H + j] = fg, g[2 * H + j] = gg, g[3 * H + j] = og;
+        g[j] = ig, g[w + j] = fg, g[2 * w + j] = gg, g[3 * w + j] = og;
         c[j] = cn, h[j] = hn, y[j] = hn, cout[j] = cn;
     }
 }
 
-/* One GRU step of one row. bias[3H] = b_ih + b_hh for r and z, b_in for n; bhn[H] = b_hn.
- * hn_out[H] = W_hn h + b_hn (kept for backward). */
+/* One GRU step of one row over w units. bias[3w] = b_ih + b_hh for r and z, b_in for n; bhn[w] = b_hn;
+ * hp[w] the previous h; hn_out[w] = W_hn h + b_hn (kept for backward). */
 static void gru_row(float *restrict g, const float *restrict hh, const float *restrict bias,
-                    const float *restrict bhn, float *restrict h, float *restrict y, float *restrict hn_out,
-                    int64_t H) {
+                    const float *restrict bhn, const float *restrict hp, float *restrict h, float *restrict y,
+                    float *restrict hn_out, int64_t w) {
 #pragma omp simd
-    for (int64_t j = 0; j < H; j++) {
+    for (int64_t j = 0; j < w; j++) {
         float rg = sigm(g[j] + hh[j] + bias[j]);
-        float zg = sigm(g[H + j] + hh[H + j] + bias[H + j]);
-        float hn = hh[2 * H + j] + bhn[j];
-        float ng = tanhf(g[2 * H + j] + bias[2 * H + j] + rg * hn);
-        float hv = (1.0f - zg) * ng + zg * h[j];
-        g[j] = rg, g[H + j] = zg, g[2 * H + j] = ng;
+        float zg = sigm(g[w + j] + hh[w + j] + bias[w + j]);
+        float hn = hh[2 * w + j] + bhn[j];
+        float ng = tanhf(g[2 * w + j] + bias[2 * w + j] + rg * hn);
+        float hv = (1.0f - zg) * ng + zg * hp[j];
+        g[j] = rg, g[w + j] = zg, g[2 * w + j] = ng;
         h[j] = hv, y[j] = hv, hn_out[j] = hn;
     }
 }
@@ -145,105 +198,122 @@ int lt__cpu_rnn_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT
                     const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const float *h0,
                     const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t I, int64_t H) {
     const int lstm = cell == LT_CELL_LSTM;
-    const int64_t G = gates_of(cell), GH = G * H, N = B * T;
+    const plan p = plan_make(cell, H);
+    const int64_t G = p.G, GH = p.GH, N = B * T;
     if (!lt__sgemm) return lt_error(LT_ENOTSUP, "rnn_fwd: no BLAS library was loaded (%s)", lt__blas_describe());
-    size_t wsb;
-    lt__cpu_rnn_reserve(be, cell, B, T, I, H, &wsb);
     void *own = NULL;
-    if (!ws && !(ws = own = malloc(wsb))) return lt_error(LT_ENOMEM, "rnn_fwd: out of memory (%zu bytes)", wsb);
+    if (!ws && !(ws = own = malloc(sizeof(float) * (size_t)(N * (GH + 2 * H)))))
+        return lt_error(LT_ENOMEM, "rnn_fwd: out of memory");
     float *gates = ws, *hprev = gates + N * GH, *aux = hprev + N * H;
     order o;
-    float *bias = calloc((size_t)(GH + H), sizeof(float)), *hs = malloc(sizeof(float) * (size_t)(B * H));
-    float *cs = malloc(sizeof(float) * (size_t)(B * H)), *hg = malloc(sizeof(float) * (size_t)(B * GH));
     int rc = order_make(&o, lens, B, T);
-    if (!rc && (!bias || !hs || !cs || !hg)) {
-        order_free(&o);
-        rc = lt_error(LT_ENOMEM, "rnn_fwd: out of memory");
-    }
+    float *wp = malloc(sizeof(float) * (size_t)(GH * (I + H) + GH + H + 3 * B * H + B * GH));
+    if (!rc && !wp) order_free(&o), rc = lt_error(LT_ENOMEM, "rnn_fwd: out of memory");
     if (rc) {
-        free(own), free(bias), free(hs), free(cs), free(hg);
+        free(own), free(wp);
         return rc;
     }
-    /* bias[GH]: every bias that is simply added; bhn[H]: the GRU's b_hn, which r multiplies */
-    float *bhn = bias + GH;
-    for (int64_t j = 0; j < GH; j++) {
-        int hside_n = !lstm && j >= 2 * H;
-        bias[j] = (b_ih ? b_ih[j] : 0) + (b_hh && !hside_n ? b_hh[j] : 0);
-        if (hside_n && b_hh) bhn[j - 2 * H] = b_hh[j];
-    }
+    float *wp_ih = wp, *wp_hh = wp_ih + GH * I, *bias = wp_hh + GH * H, *bhn = bias + GH;
+    float *hbuf[2] = {bhn + H, bhn + H + B * H}, *cs = hbuf[1] + B * H, *hg = cs + B * H;
+    to_chunks(&p, wp_ih, w_ih, I);
+    to_chunks(&p, wp_hh, w_hh, H);
+    /* bias: every bias that is simply added; bhn: the GRU's b_hn, which r multiplies */
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t u = 0; u < H; u++) {
+            int hside_n = !lstm && g == 2;
+            bias[pcol(&p, g, u)] = (b_ih ? b_ih[g * H + u] : 0) + (b_hh && !hside_n ? b_hh[g * H + u] : 0);
+            if (hside_n) bhn[u] = b_hh ? b_hh[g * H + u] : 0;
+        }
     for (int64_t i = 0; i < B; i++) {
         int64_t b = o.perm[i];
-        if (h0) memcpy(hs + i * H, h0 + b * H, sizeof(float) * (size_t)H);
-        else memset(hs + i * H, 0, sizeof(float) * (size_t)H);
+        if (h0) memcpy(hbuf[0] + i * H, h0 + b * H, sizeof(float) * (size_t)H);
+        else memset(hbuf[0] + i * H, 0, sizeof(float) * (size_t)H);
         if (c0 && lstm) memcpy(cs + i * H, c0 + b * H, sizeof(float) * (size_t)H);
         else memset(cs + i * H, 0, sizeof(float) * (size_t)H);
     }
 
-    gemm(0, 1, N, GH, I, 1.0f, x, I, w_ih, I, 0.0f, gates, GH); /* xg = x W_ih^T */
+    gemm(0, 1, N, GH, I, 1.0f, x, I, wp_ih, I, 0.0f, gates, GH); /* xg = x W_ih^T, every step */
+#pragma omp parallel if (B * GH >= RNN_PAR_MIN)
     for (int64_t t = 0; t < T; t++) {
-        int64_t n = o.n[t];
-        gemm(0, 1, n, GH, H, 1.0f, hs, H, w_hh, H, 0.0f, hg, GH); /* hg = h W_hh^T, active rows */
-#pragma omp parallel for schedule(static) if (B * GH >= RNN_PAR_MIN)
-        for (int64_t i = 0; i < B; i++) {
-            int64_t b = o.perm[i], r = b * T + t;
-            float *yr = y + r * H, *hp = hprev + r * H, *ax = aux + r * H;
-            if (i >= n) { /* finished: y = 0, the state stays */
-                memset(yr, 0, sizeof(float) * (size_t)H);
-                memset(hp, 0, sizeof(float) * (size_t)H);
-                memset(ax, 0, sizeof(float) * (size_t)H);
+        const float *hin = hbuf[t & 1];
+        float *hout = hbuf[(t + 1) & 1];
+        int64_t n = o.n[t], nrb = (n + RNN_ROWS - 1) / RNN_ROWS, active = nrb * p.nc;
+#pragma omp for schedule(static)
+        for (int64_t tile = 0; tile < active + p.nc; tile++) {
+            int64_t u0, w, c = tile % p.nc;
+            chunk(&p, c, &u0, &w);
+            if (tile >= active) { /* rows that have finished: y = 0, the state stays */
+                for (int64_t i = n; i < B; i++) {
+                    int64_t r = o.perm[i] * T + t;
+                    memset(y + r * H + u0, 0, sizeof(float) * (size_t)w);
+                    memset(hprev + r * H + u0, 0, sizeof(float) * (size_t)w);
+                    memset(aux + r * H + u0, 0, sizeof(float) * (size_t)w);
+                    memcpy(hout + i * H + u0, hin + i * H + u0, sizeof(float) * (size_t)w);
+                }
                 continue;
             }
-            memcpy(hp, hs + i * H, sizeof(float) * (size_t)H);
-            if (lstm) lstm_row(gates + r * GH, hg + i * GH, bias, cs + i * H, hs + i * H, yr, ax, H);
-            else gru_row(gates + r * GH, hg + i * GH, bias, bhn, hs + i * H, yr, ax, H);
+            int64_t i0 = tile / p.nc * RNN_ROWS, i1 = i0 + RNN_ROWS < n ? i0 + RNN_ROWS : n;
+            lt__cpu_sgemm1(0, 1, i1 - i0, G * w, H, 1.0f, hin + i0 * H, H, wp_hh + G * u0 * H, H, 0.0f,
+                           hg + i0 * GH + G * u0, GH);
+            for (int64_t i = i0; i < i1; i++) {
+                int64_t r = o.perm[i] * T + t;
+                memcpy(hprev + r * H + u0, hin + i * H + u0, sizeof(float) * (size_t)w);
+                if (lstm)
+                    lstm_row(gates + r * GH + G * u0, hg + i * GH + G * u0, bias + G * u0, cs + i * H + u0,
+                             hout + i * H + u0, y + r * H + u0, aux + r * H + u0, w);
+                else
+                    gru_row(gates + r * GH + G * u0, hg + i * GH + G * u0, bias + G * u0, bhn + u0, hin + i * H + u0,
+                            hout + i * H + u0, y + r * H + u0, aux + r * H + u0, w);
+            }
         }
     }
     for (int64_t i = 0; i < B; i++) {
         int64_t b = o.perm[i];
-        if (hT) memcpy(hT + b * H, hs + i * H, sizeof(float) * (size_t)H);
+        if (hT) memcpy(hT + b * H, hbuf[T & 1] + i * H, sizeof(float) * (size_t)H);
         if (cT && lstm) memcpy(cT + b * H, cs + i * H, sizeof(float) * (size_t)H);
     }
     order_free(&o);
-    free(own), free(bias), free(hs), free(cs), free(hg);
+    free(own), free(wp);
     return 0;
 }
 
 /* ---- backward ------------------------------------------------------------------------------------ */
 
-/* LSTM gate backward of one row. dh[H] (in: the gradient of h after the step, without dy; out:
- * untouched, the GEMM overwrites it), dc[H] in: of c after the step, out: of c before it. */
+/* LSTM gate backward of one row over w units. dh[w]: the gradient of h after the step from later
+ * steps (without dy; read only), dc[w] in: of c after the step, out: of c before it. dg and dstep
+ * get the gradient of the pre-activations (the reserve's dG row and the step's contiguous copy). */
 static void lstm_row_bwd(const float *restrict g, const float *restrict c, const float *restrict cprev,
                          const float *restrict dy, const float *restrict dh, float *restrict dc,
-                         float *restrict dg, float *restrict dstep, int64_t H) {
+                         float *restrict dg, float *restrict dstep, int64_t w) {
 #pragma omp simd
-    for (int64_t j = 0; j < H; j++) {
-        float ig = g[j], fg = g[H + j], gg = g[2 * H + j], og = g[3 * H + j];
+    for (int64_t j = 0; j < w; j++) {
+        float ig = g[j], fg = g[w + j], gg = g[2 * w + j], og = g[3 * w + j];
         float d = dh[j] + dy[j], tc = tanhf(c[j]);
         float dcj = dc[j] + d * og * (1.0f - tc * tc);
         float di = dcj * gg * ig * (1.0f - ig), df = dcj * cprev[j] * fg * (1.0f - fg);
         float dgg = dcj * ig * (1.0f - gg * gg), dog = d * tc * og * (1.0f - og);
-        dg[j] = dstep[j] = di, dg[H + j] = dstep[H + j] = df;
-        dg[2 * H + j] = dstep[2 * H + j] = dgg, dg[3 * H + j] = dstep[3 * H + j] = dog;
+        dg[j] = dstep[j] = di, dg[w + j] = dstep[w + j] = df;
+        dg[2 * w + j] = dstep[2 * w + j] = dgg, dg[3 * w + j] = dstep[3 * w + j] = dog;
         dc[j] = dcj * fg;
     }
 }
 
-/* GRU gate backward of one row: dgx[3H] the gradient of the x-side pre-activations, dgh (and
- * dstep) the h side's (they differ in n: r multiplies W_hn h + b_hn); dh becomes z dh. */
+/* GRU gate backward of one row over w units: dgx[3w] the gradient of the x-side pre-activations,
+ * dgh (and dstep) the h side's (they differ in n: r multiplies W_hn h + b_hn); dh becomes z dh. */
 static void gru_row_bwd(const float *restrict g, const float *restrict hn, const float *restrict hp,
                         const float *restrict dy, float *restrict dh, float *restrict dgx, float *restrict dgh,
-                        float *restrict dstep, int64_t H) {
+                        float *restrict dstep, int64_t w) {
 #pragma omp simd
-    for (int64_t j = 0; j < H; j++) {
-        float rg = g[j], zg = g[H + j], ng = g[2 * H + j];
+    for (int64_t j = 0; j < w; j++) {
+        float rg = g[j], zg = g[w + j], ng = g[2 * w + j];
         float d = dh[j] + dy[j];
         float dn = d * (1.0f - zg) * (1.0f - ng * ng);
         float dz = d * (hp[j] - ng) * zg * (1.0f - zg);
         float dr = dn * hn[j] * rg * (1.0f - rg);
         dgx[j] = dgh[j] = dstep[j] = dr;
-        dgx[H + j] = dgh[H + j] = dstep[H + j] = dz;
-        dgx[2 * H + j] = dn;
-        dgh[2 * H + j] = dstep[2 * H + j] = dn * rg;
+        dgx[w + j] = dgh[w + j] = dstep[w + j] = dz;
+        dgx[2 * w + j] = dn;
+        dgh[2 * w + j] = dstep[2 * w + j] = dn * rg;
         dh[j] = d * zg;
     }
 }
@@ -254,20 +324,24 @@ int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float
                     const float *b_hh, const float *h0, const float *c0, const int32_t *lens, int64_t B, int64_t T,
                     int64_t I, int64_t H) {
     const int lstm = cell == LT_CELL_LSTM;
-    const int64_t G = gates_of(cell), GH = G * H, N = B * T;
+    const plan p = plan_make(cell, H);
+    const int64_t G = p.G, GH = p.GH, N = B * T, K = I > H ? I : H;
     const float *gates = ws, *hprev = gates + N * GH, *aux = hprev + N * H;
+    /* the reserve's scratch part: the caller's buffer, written by backward only */
+    float *dg = (float *)(aux + N * H), *dgh = lstm ? dg : dg + N * GH;
     if (!lt__sgemm) return lt_error(LT_ENOTSUP, "rnn_bwd: no BLAS library was loaded (%s)", lt__blas_describe());
     order o;
     LT_TRY(order_make(&o, lens, B, T));
-    float *dg = malloc(sizeof(float) * (size_t)(N * GH)), *dgh = lstm ? dg : malloc(sizeof(float) * (size_t)(N * GH));
-    float *dhs = malloc(sizeof(float) * (size_t)(B * H)), *dcs = malloc(sizeof(float) * (size_t)(B * H));
-    float *dstep = malloc(sizeof(float) * (size_t)(B * GH)), *zero = calloc((size_t)H, sizeof(float));
-    if (!dg || !dgh || !dhs || !dcs || !dstep || !zero) {
+    float *wp = malloc(sizeof(float) * (size_t)(GH * (I + H) + GH * K + 2 * B * GH + 2 * B * H + H));
+    if (!wp) {
         order_free(&o);
-        if (dgh != dg) free(dgh);
-        free(dg), free(dhs), free(dcs), free(dstep), free(zero);
         return lt_error(LT_ENOMEM, "rnn_bwd: out of memory");
     }
+    float *wp_ih = wp, *wp_hh = wp_ih + GH * I, *tmp = wp_hh + GH * H, *dstep[2] = {tmp + GH * K, tmp + GH * K + B * GH};
+    float *dhs = dstep[1] + B * GH, *dcs = dhs + B * H, *zero = dcs + B * H;
+    memset(zero, 0, sizeof(float) * (size_t)H);
+    to_chunks(&p, wp_ih, w_ih, I);
+    to_chunks(&p, wp_hh, w_hh, H);
     for (int64_t i = 0; i < B; i++) {
         int64_t b = o.perm[i];
         if (dhT) memcpy(dhs + i * H, dhT + b * H, sizeof(float) * (size_t)H);
@@ -275,27 +349,44 @@ int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float
         if (dcT && lstm) memcpy(dcs + i * H, dcT + b * H, sizeof(float) * (size_t)H);
         else memset(dcs + i * H, 0, sizeof(float) * (size_t)H);
     }
-    for (int64_t t = T - 1; t >= 0; t--) {
-        int64_t n = o.n[t];
-#pragma omp parallel for schedule(static) if (B * GH >= RNN_PAR_MIN)
-        for (int64_t i = 0; i < B; i++) {
-            int64_t b = o.perm[i], r = b * T + t;
-            if (i >= n) { /* a padded step: no gradient; dh, dc pass through */
-                memset(dg + r * GH, 0, sizeof(float) * (size_t)GH);
-                if (dgh != dg) memset(dgh + r * GH, 0, sizeof(float) * (size_t)GH);
+    /* Step t: tiles first add the recurrent gradient of step t+1 into dh (rows active at t+1), then run
+     * the gate backward of step t (rows active at t). t = -1 only adds step 0's into dh0. */
+#pragma omp parallel if (B * GH >= RNN_PAR_MIN)
+    for (int64_t t = T - 1; t >= -1; t--) {
+        int64_t n = t >= 0 ? o.n[t] : 0, nn = t + 1 < T ? o.n[t + 1] : 0, m = t >= 0 ? n : nn;
+        int64_t nrb = (m + RNN_ROWS - 1) / RNN_ROWS, active = nrb * p.nc, pad = t >= 0 ? p.nc : 0;
+        const float *dprev = dstep[(t + 1) & 1];
+        float *dcur = dstep[t & 1];
+#pragma omp for schedule(static)
+        for (int64_t tile = 0; tile < active + pad; tile++) {
+            int64_t u0, w, c = tile % p.nc;
+            chunk(&p, c, &u0, &w);
+            if (tile >= active) { /* padded steps: no gradient; dh, dc pass through */
+                for (int64_t i = n; i < B; i++) {
+                    int64_t r = o.perm[i] * T + t;
+                    memset(dg + r * GH + G * u0, 0, sizeof(float) * (size_t)(G * w));
+                    if (dgh != dg) memset(dgh + r * GH + G * u0, 0, sizeof(float) * (size_t)(G * w));
+                }
                 continue;
             }
-            if (lstm) {
-                const float *cprev = t > 0 ? aux + (r - 1) * H : c0 ? c0 + b * H : zero;
-                lstm_row_bwd(gates + r * GH, aux + r * H, cprev, dy + r * H, dhs + i * H, dcs + i * H, dg + r * GH,
-                             dstep + i * GH, H);
-            } else {
-                gru_row_bwd(gates + r * GH, aux + r * H, hprev + r * H, dy + r * H, dhs + i * H, dg + r * GH,
-                            dgh + r * GH, dstep + i * GH, H);
+            int64_t i0 = tile / p.nc * RNN_ROWS, i1 = i0 + RNN_ROWS < m ? i0 + RNN_ROWS : m;
+            int64_t k1 = i1 < nn ? i1 : nn; /* dh_t = dG_{t+1} W_hh (LSTM); z dh + dGh_{t+1} W_hh (GRU) */
+            if (k1 > i0)
+                lt__cpu_sgemm1(0, 0, k1 - i0, w, GH, 1.0f, dprev + i0 * GH, GH, wp_hh + u0, H, lstm ? 0.0f : 1.0f,
+                               dhs + i0 * H + u0, H);
+            int64_t e = i1 < n ? i1 : n;
+            for (int64_t i = i0; i < e; i++) {
+                int64_t b = o.perm[i], r = b * T + t, q = r * GH + G * u0;
+                if (lstm) {
+                    const float *cprev = t > 0 ? aux + (r - 1) * H + u0 : c0 ? c0 + b * H + u0 : zero;
+                    lstm_row_bwd(gates + q, aux + r * H + u0, cprev, dy + r * H + u0, dhs + i * H + u0, dcs + i * H + u0,
+                                 dg + q, dcur + i * GH + G * u0, w);
+                } else {
+                    gru_row_bwd(gates + q, aux + r * H + u0, hprev + r * H + u0, dy + r * H + u0, dhs + i * H + u0,
+                                dg + q, dgh + q, dcur + i * GH + G * u0, w);
+                }
             }
         }
-        /* dh_{t-1} = dG_t W_hh (LSTM), z dh + dGh_t W_hh (GRU), for the active rows */
-        gemm(0, 0, n, H, GH, 1.0f, dstep, GH, w_hh, H, lstm ? 0.0f : 1.0f, dhs, H);
     }
     for (int64_t i = 0; i < B; i++) {
         int64_t b = o.perm[i];
@@ -304,14 +395,25 @@ int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float
         if (dc0 && lstm)
             for (int64_t j = 0; j < H; j++) dc0[b * H + j] += dcs[i * H + j];
     }
-    /* over every step at once */
-    if (dw_ih) gemm(1, 0, GH, I, N, 1.0f, dg, GH, x, I, 1.0f, dw_ih, I);
-    if (dx) gemm(0, 0, N, I, GH, 1.0f, dg, GH, w_ih, I, 1.0f, dx, I);
-    gemm(1, 0, GH, H, N, 1.0f, dgh, GH, hprev, H, 1.0f, dw_hh, H);
-    if (db_ih) colsum_acc(db_ih, dg, N, GH);
-    if (db_hh) colsum_acc(db_hh, dgh, N, GH);
+    /* over every step at once (weight gradients through tmp, in chunk order, then added back) */
+    if (dw_ih) {
+        gemm(1, 0, GH, I, N, 1.0f, dg, GH, x, I, 0.0f, tmp, I);
+        add_from_chunks(&p, dw_ih, tmp, I);
+    }
+    if (dx) gemm(0, 0, N, I, GH, 1.0f, dg, GH, wp_ih, I, 1.0f, dx, I);
+    gemm(1, 0, GH, H, N, 1.0f, dgh, GH, hprev, H, 0.0f, tmp, H);
+    add_from_chunks(&p, dw_hh, tmp, H);
+    if (db_ih) {
+        memset(tmp, 0, sizeof(float) * (size_t)GH);
+        colsum_acc(tmp, dg, N, GH);
+        add_from_chunks(&p, db_ih, tmp, 1);
+    }
+    if (db_hh) {
+        memset(tmp, 0, sizeof(float) * (size_t)GH);
+        colsum_acc(tmp, dgh, N, GH);
+        add_from_chunks(&p, db_hh, tmp, 1);
+    }
     order_free(&o);
-    if (dgh != dg) free(dgh);
-    free(dg), free(dhs), free(dcs), free(dstep), free(zero);
+    free(wp);
     return 0;
 }
