@@ -9,7 +9,7 @@
  * With a CUDA device: the same step on the GPU, the hand-written kernels beside cuDNN through the same
  * op (lt_rnn_set_impl), and PyTorch on the GPU.
  *
- *   lstm [--rounds 3] [--reps 5] [--json FILE] [--only cpu|gpu] [--cell lstm|gru]
+ *   lstm [--rounds 3] [--reps 5] [--json FILE] [--only cpu|gpu|longtail] [--cell lstm|gru]
  *        [--input 128] [--hidden 256] [--seq 50] [--batch 128] */
 #include <math.h>
 #include <omp.h>
@@ -132,7 +132,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--seq") && i + 1 < argc) s.T = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) s.B = atoll(argv[++i]);
         else {
-            fprintf(stderr, "usage: lstm [--rounds R] [--reps N] [--json FILE] [--only cpu|gpu] [--cell lstm|gru] "
+            fprintf(stderr, "usage: lstm [--rounds R] [--reps N] [--json FILE] [--only cpu|gpu|longtail] [--cell lstm|gru] "
                             "[--input I] [--hidden H] [--seq T] [--batch B]\n");
             return 2;
         }
@@ -147,12 +147,12 @@ int main(int argc, char **argv) {
     double lt_ms = -1, th_ms = -1;
     int th_threads = 0;
     char th_impl[128] = "";
-    if (!only || !strcmp(only, "cpu")) {
+    if (!only || !strcmp(only, "cpu") || !strcmp(only, "longtail")) {
         const char *core = lt__cpu_coretype();
         for (int r = 0; r < rounds; r++) {
             double a = time_longtail(cpu, &s, reps);
             if (a > 0 && (lt_ms < 0 || a < lt_ms)) lt_ms = a;
-            for (int k = 0; k < 2; k++) { /* OpenBLAS's kernel family for this CPU, then torch's own choice */
+            for (int k = 0; k < 2 && strcmp(only ? only : "", "longtail"); k++) { /* OpenBLAS's kernel family for this CPU, then torch's own choice */
                 int th = 0;
                 double b = torch_once(&s, reps, "cpu", k == 0 ? core : NULL, &th);
                 if (b > 0 && (th_ms < 0 || b < th_ms))

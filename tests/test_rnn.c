@@ -23,6 +23,10 @@
 #include "longtail/ops.h"
 #include "longtail/rng.h"
 #include "testutil.h"
+#ifdef LONGTAIL_HAVE_HDF5
+#include "longtail/rnn.h"
+#include "longtail/safetensors.h"
+#endif
 
 static lt_rng g_rng;
 static lt_backend *g_cpu;
@@ -489,6 +493,146 @@ static void test_cuda(rcase *cs) {
     lt_backend_release(gpu);
 }
 
+/* ---- 6. golden: the module against PyTorch ------------------------------------------------------------ */
+
+#ifdef LONGTAIL_HAVE_HDF5
+#define GOLDEN_TOL 1e-5 /* fp32 against the float64 reference */
+
+/* Worst |got - want| / (|want| + floor), floor = 1e-2 max |want| (as test_bert: entries far below a
+ * tensor's scale are judged at 1 % of it) */
+static double rel_err(const float *got, const float *want, int64_t n) {
+    double mx = 0, worst = 0;
+    for (int64_t i = 0; i < n; i++) mx = fmax(mx, fabs(want[i]));
+    double floor = mx > 1e-10 ? 1e-2 * mx : 1e-6;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]) / (fabs(want[i]) + floor);
+        if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+    }
+    return worst;
+}
+
+static const lt_st_tensor *fx(const lt_safetensors *st, const char *name) {
+    const lt_st_tensor *t = lt_safetensors_find(st, name);
+    if (!t) {
+        fprintf(stderr, "rnn fixture: %s missing\n", name);
+        exit(1);
+    }
+    return t;
+}
+
+static lt_tensor fx_upload(lt_backend *be, const lt_safetensors *st, const char *name) {
+    const lt_st_tensor *t = fx(st, name);
+    return upload(be, (const float *)t->data, t->ndim, t->shape);
+}
+
+static double fx_compare(lt_backend *be, const lt_safetensors *st, const char *name, const lt_tensor *got) {
+    const lt_st_tensor *t = fx(st, name);
+    CHECK_MSG(t->numel == lt_numel(got), "%s: %lld elements, fixture %lld", name, (long long)lt_numel(got),
+              (long long)t->numel);
+    if (t->numel != lt_numel(got)) return INFINITY;
+    float *h = download(be, got);
+    double e = rel_err(h, (const float *)t->data, t->numel);
+    free(h);
+    CHECK_MSG(e <= GOLDEN_TOL, "%s: relative error %.3g > %.0e", name, e, GOLDEN_TOL);
+    return e;
+}
+
+/* 0 done, 1 the backend lacks the ops (printed) */
+static int golden_case(lt_backend *be, const lt_safetensors *st, const char *name, lt_cell cell, int64_t proj) {
+    char key[128], pre[32];
+    snprintf(pre, sizeof pre, "%s.", name);
+    snprintf(key, sizeof key, "%s.x", name);
+    const lt_st_tensor *xt = fx(st, key);
+    int64_t B = xt->shape[0], T = xt->shape[1];
+    snprintf(key, sizeof key, "%s.h_n", name);
+    int64_t L = fx(st, key)->shape[0], H = fx(st, key)->shape[2];
+    lt_recurrent_config cfg = {.cell = cell, .input = xt->shape[2], .hidden = H, .layers = L, .dropout = 0, .proj = proj};
+    lt_params ps;
+    lt_params_init(&ps, be);
+    lt_rng r;
+    lt_rng_init(&r, 1, 0);
+    lt_recurrent *m;
+    OK(lt_recurrent_create(&m, &ps, pre, &cfg, &r));
+    CHECK(ps.n == (int)(4 * L + (proj > 0 ? 2 : 0)));
+    for (int i = 0; i < ps.n; i++) { /* the fixture's weights, by PyTorch's names */
+        const lt_st_tensor *t = fx(st, ps.p[i].name);
+        CHECK_MSG(t->numel == lt_numel(&ps.p[i].value), "%s: shape differs from the fixture", ps.p[i].name);
+        lt_tensor h = lt_view((void *)t->data, LT_F32, LT_CPU, ps.p[i].value.ndim, ps.p[i].value.shape);
+        OK(lt_tensor_copy(be, &ps.p[i].value, &h));
+    }
+    OK(lt_recurrent_reserve(m, B, T, 1));
+    snprintf(key, sizeof key, "%s.x", name);
+    lt_tensor x = fx_upload(be, st, key);
+    snprintf(key, sizeof key, "%s.lens", name);
+    const int32_t *lens = (const int32_t *)fx(st, key)->data;
+    int rc = lt_recurrent_forward(m, &x, lens, 1, 7, 0);
+    if (rc == LT_ENOTSUP) {
+        printf("  golden %s on %s: skipped: %s\n", name, lt_backend_name(be), lt_last_error());
+        lt_tensor_free(be, &x), lt_recurrent_free(m), lt_params_free(&ps);
+        return 1;
+    }
+    OK(rc);
+    double out_err = 0, grad_err = 0;
+    snprintf(key, sizeof key, "%s.out", name);
+    out_err = fmax(out_err, fx_compare(be, st, key, lt_recurrent_output(m)));
+    snprintf(key, sizeof key, "%s.h_n", name);
+    out_err = fmax(out_err, fx_compare(be, st, key, lt_recurrent_h_n(m)));
+    if (cell == LT_CELL_LSTM) {
+        snprintf(key, sizeof key, "%s.c_n", name);
+        out_err = fmax(out_err, fx_compare(be, st, key, lt_recurrent_c_n(m)));
+    }
+    OK(lt_params_zero_grad(&ps));
+    snprintf(key, sizeof key, "%s.dout", name);
+    lt_tensor dout = fx_upload(be, st, key);
+    snprintf(key, sizeof key, "%s.dh_n", name);
+    lt_tensor dh = fx_upload(be, st, key), dc = {0};
+    if (cell == LT_CELL_LSTM) {
+        snprintf(key, sizeof key, "%s.dc_n", name);
+        dc = fx_upload(be, st, key);
+    }
+    lt_tensor dx;
+    OK(lt_tensor_new(&dx, be, LT_F32, 3, x.shape));
+    OK(lt_recurrent_backward(m, &dout, &dh, cell == LT_CELL_LSTM ? &dc : NULL, &dx));
+    snprintf(key, sizeof key, "%s.grad.x", name);
+    grad_err = fmax(grad_err, fx_compare(be, st, key, &dx));
+    for (int i = 0; i < ps.n; i++) {
+        snprintf(key, sizeof key, "grad.%s", ps.p[i].name);
+        grad_err = fmax(grad_err, fx_compare(be, st, key, &ps.p[i].grad));
+    }
+    printf("  golden %-4s vs torch (%s, 2 layers%s) on %s: outputs and final states max rel err %.2e, "
+           "%d weight gradients + dx max rel err %.2e (tol %.0e)\n",
+           name, cell == LT_CELL_LSTM ? "nn.LSTM" : "nn.GRU", proj ? " + Linear" : "", lt_backend_name(be), out_err,
+           ps.n, grad_err, GOLDEN_TOL);
+
+    lt_tensor_free(be, &x), lt_tensor_free(be, &dout), lt_tensor_free(be, &dh), lt_tensor_free(be, &dx);
+    if (dc.data) lt_tensor_free(be, &dc);
+    lt_recurrent_free(m);
+    lt_params_free(&ps);
+    return 0;
+}
+
+static void test_golden(void) {
+    char path[4096];
+    snprintf(path, sizeof path, "%.4000s/tests/golden/rnn/fixture.safetensors", tu_source_dir());
+    lt_safetensors st;
+    OK(lt_safetensors_open(&st, path));
+    golden_case(g_cpu, &st, "lstm", LT_CELL_LSTM, 5);
+    golden_case(g_cpu, &st, "gru", LT_CELL_GRU, 0);
+    lt_backend *gpu = NULL;
+    if (lt_cuda_device_count() < 1 || lt_backend_cuda(&gpu, 0) < 0) {
+        printf("  golden on cuda: skipped: no CUDA device\n");
+    } else {
+        lt_backend_set_math(gpu, LT_MATH_FP32);
+        golden_case(gpu, &st, "lstm", LT_CELL_LSTM, 5);
+        golden_case(gpu, &st, "gru", LT_CELL_GRU, 0);
+        lt_backend_release(gpu);
+    }
+    lt_safetensors_close(&st);
+}
+#else
+static void test_golden(void) { printf("  golden: skipped: built without HDF5 (the module's parameter list needs it)\n"); }
+#endif
+
 int main(void) {
     lt_rng_init(&g_rng, tu_seed(), 0);
     g_cpu = lt_backend_cpu();
@@ -502,6 +646,7 @@ int main(void) {
            FD_EPS, FD_ATOL, FD_RTOL);
     test_threads();
     test_cuda(cs);
+    test_golden();
     for (int i = 0; i < NCASES; i++) case_free(&cs[i]);
     return tu_finish("test_rnn");
 }
