@@ -109,6 +109,9 @@ static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, c
 /* ---- layout: chunks of hidden units -------------------------------------------------------------- */
 
 #define RNN_ROWS 128 /* rows per tile */
+#ifndef RNN_UNITS
+#define RNN_UNITS 128 /* about this many hidden units per tile */
+#endif
 
 typedef struct {
     int64_t H, G, GH, cw, nc; /* chunk c holds units [c cw, min(H, (c + 1) cw)) */
@@ -117,7 +120,7 @@ typedef struct {
 static plan plan_make(lt_cell cell, int64_t H) {
     plan p = {.H = H, .G = gates_of(cell)};
     p.GH = p.G * H;
-    p.nc = (H + 63) / 64;
+    p.nc = (H + RNN_UNITS - 1) / RNN_UNITS;
     p.cw = (H + p.nc - 1) / p.nc;
     if (p.nc > 1) p.cw = (p.cw + 7) & ~(int64_t)7;
     p.nc = (H + p.cw - 1) / p.cw;
@@ -238,8 +241,9 @@ int lt__cpu_rnn_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT
         const float *hin = hbuf[t & 1];
         float *hout = hbuf[(t + 1) & 1];
         int64_t n = o.n[t], nrb = (n + RNN_ROWS - 1) / RNN_ROWS, active = nrb * p.nc;
-#pragma omp for schedule(static)
-        for (int64_t tile = 0; tile < active + p.nc; tile++) {
+        int64_t pad = n < B ? p.nc : 0;
+#pragma omp for schedule(static, 1)
+        for (int64_t tile = 0; tile < active + pad; tile++) {
             int64_t u0, w, c = tile % p.nc;
             chunk(&p, c, &u0, &w);
             if (tile >= active) { /* rows that have finished: y = 0, the state stays */
@@ -354,10 +358,10 @@ int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float
 #pragma omp parallel if (B * GH >= RNN_PAR_MIN)
     for (int64_t t = T - 1; t >= -1; t--) {
         int64_t n = t >= 0 ? o.n[t] : 0, nn = t + 1 < T ? o.n[t + 1] : 0, m = t >= 0 ? n : nn;
-        int64_t nrb = (m + RNN_ROWS - 1) / RNN_ROWS, active = nrb * p.nc, pad = t >= 0 ? p.nc : 0;
+        int64_t nrb = (m + RNN_ROWS - 1) / RNN_ROWS, active = nrb * p.nc, pad = t >= 0 && n < B ? p.nc : 0;
         const float *dprev = dstep[(t + 1) & 1];
         float *dcur = dstep[t & 1];
-#pragma omp for schedule(static)
+#pragma omp for schedule(static, 1)
         for (int64_t tile = 0; tile < active + pad; tile++) {
             int64_t u0, w, c = tile % p.nc;
             chunk(&p, c, &u0, &w);
