@@ -407,12 +407,13 @@ int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float
     if (dx) gemm(0, 0, N, I, GH, 1.0f, dg, GH, wp_ih, I, 1.0f, dx, I);
     gemm(1, 0, GH, H, N, 1.0f, dgh, GH, hprev, H, 0.0f, tmp, H);
     add_from_chunks(&p, dw_hh, tmp, H);
-    if (db_ih) {
+    if (db_ih || (db_hh && lstm)) { /* an LSTM's two biases get the same gradient: one pass */
         memset(tmp, 0, sizeof(float) * (size_t)GH);
         colsum_acc(tmp, dg, N, GH);
-        add_from_chunks(&p, db_ih, tmp, 1);
+        if (db_ih) add_from_chunks(&p, db_ih, tmp, 1);
+        if (db_hh && lstm) add_from_chunks(&p, db_hh, tmp, 1);
     }
-    if (db_hh) {
+    if (db_hh && !lstm) {
         memset(tmp, 0, sizeof(float) * (size_t)GH);
         colsum_acc(tmp, dgh, N, GH);
         add_from_chunks(&p, db_hh, tmp, 1);
