@@ -143,6 +143,15 @@ int main(int argc, char **argv) {
     double G = lt_cell_gates(s.cell), flops = 2.0 * s.B * s.T * G * s.H * (3.0 * s.I + 3.0 * s.H);
     lt_backend *cpu = lt_backend_cpu();
     printf("%s\n", lt_backend_describe(cpu));
+    /* other processes take turns with a step's per-time-step barriers: say how busy the machine was */
+    char load[64] = "?";
+    FILE *lf = fopen("/proc/loadavg", "r");
+    if (lf) {
+        if (!fgets(load, sizeof load, lf)) snprintf(load, sizeof load, "?");
+        load[strcspn(load, "\n")] = 0;
+        fclose(lf);
+    }
+    printf("load average at start: %s\n", load);
 
     double lt_ms = -1, th_ms = -1;
     int th_threads = 0;

@@ -26,6 +26,8 @@
  * Tiles and GEMM blocks depend on the shapes only, and every element is computed by one thread in a
  * fixed order, so results are the same bits with any number of threads. */
 #include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,7 +97,7 @@ static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, c
     int64_t dim = rows ? m : n, nb = dim / 64;
     if (nb > 8) nb = 8;
     if (nb < 1 || (double)m * n * k < (1 << 18)) nb = 1;
-#pragma omp parallel for schedule(static) if (nb > 1)
+#pragma omp parallel for schedule(dynamic, 1) if (nb > 1)
     for (int64_t t = 0; t < nb; t++) {
         int64_t lo = t == 0 ? 0 : (dim * t / nb) & ~(int64_t)15, hi = t == nb - 1 ? dim : (dim * (t + 1) / nb) & ~(int64_t)15;
         const float *at = a, *bt = b;
@@ -103,6 +105,63 @@ static void gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, c
         if (rows) at = ta ? a + lo : a + lo * lda, ct = c + lo * ldc;
         else bt = tb ? b + lo * ldb : b + lo, ct = c + lo;
         lt__cpu_sgemm1(ta, tb, rows ? hi - lo : m, rows ? n : hi - lo, k, alpha, at, lda, bt, ldb, beta, ct, ldc);
+    }
+}
+
+/* ---- steps of tiles ------------------------------------------------------------------------------ */
+/* The tiles of step s need every tile of step s-1 finished, nothing more. Instead of a barrier per
+ * step, threads take tickets in order (step by step, tile by tile) and a thread waits only when the
+ * tile it took belongs to a step whose predecessor is still running. So a thread that the OS puts
+ * aside while it holds no tile holds nobody up (on a busy machine, the others carry on alone), and
+ * which thread runs a tile never changes what the tile computes. */
+typedef void (*tile_fn)(void *ctx, int64_t s, int64_t tile);
+
+typedef struct {
+    int64_t S, *off; /* off[s]: the first ticket of step s; off[S]: the total */
+    atomic_llong next, *done;
+} steps;
+
+static int steps_make(steps *st, int64_t S) {
+    st->S = S;
+    st->off = calloc((size_t)S + 1, sizeof *st->off);
+    st->done = calloc((size_t)S + 1, sizeof *st->done);
+    if (!st->off || !st->done) {
+        free(st->off), free(st->done);
+        return lt_error(LT_ENOMEM, "rnn: out of memory");
+    }
+    for (int64_t s = 0; s <= S; s++) atomic_init(&st->done[s], 0);
+    atomic_init(&st->next, 0);
+    return 0;
+}
+
+static void steps_free(steps *st) { free(st->off), free((void *)st->done); }
+
+static void wait_for(atomic_llong *count, long long want) {
+    for (int spin = 0; atomic_load_explicit(count, memory_order_acquire) < want; spin++) {
+        if (spin < 2000) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            sched_yield(); /* let the thread we wait for have this core */
+        }
+    }
+}
+
+/* st->off must hold the tile counts' prefix sums. */
+static void steps_run(steps *st, tile_fn fn, void *ctx, int parallel) {
+    long long total = (long long)st->off[st->S];
+#pragma omp parallel if (parallel)
+    {
+        int64_t s = 0;
+        for (;;) {
+            long long k = atomic_fetch_add_explicit(&st->next, 1, memory_order_relaxed);
+            if (k >= total) break;
+            while (st->off[s + 1] <= k) s++;
+            if (s > 0) wait_for(&st->done[s - 1], (long long)(st->off[s] - st->off[s - 1]));
+            fn(ctx, s, k - st->off[s]);
+            atomic_fetch_add_explicit(&st->done[s], 1, memory_order_release);
+        }
     }
 }
 
@@ -197,6 +256,49 @@ static void gru_row(float *restrict g, const float *restrict hh, const float *re
     }
 }
 
+/* Forward, step t = s: tile = row block x unit chunk over the n rows still running, then one tile per
+ * chunk for the rows that have finished. */
+typedef struct {
+    const plan *p;
+    const order *o;
+    int lstm;
+    int64_t B, T;
+    float *y, *gates, *hprev, *aux;
+    const float *wp_hh, *bias, *bhn;
+    float *hbuf[2], *cs, *hg;
+} fwd_ctx;
+
+static void fwd_tile(void *ctx, int64_t t, int64_t tile) {
+    const fwd_ctx *f = ctx;
+    const plan *p = f->p;
+    const int64_t H = p->H, G = p->G, GH = p->GH, B = f->B, T = f->T, n = f->o->n[t];
+    const int64_t *perm = f->o->perm;
+    const float *hin = f->hbuf[t & 1];
+    float *hout = f->hbuf[(t + 1) & 1];
+    int64_t active = (n + RNN_ROWS - 1) / RNN_ROWS * p->nc, u0, w;
+    chunk(p, tile % p->nc, &u0, &w);
+    if (tile >= active) { /* rows that have finished: y = 0, the state stays */
+        for (int64_t i = n; i < B; i++) {
+            int64_t r = perm[i] * T + t;
+            memset(f->y + r * H + u0, 0, sizeof(float) * (size_t)w);
+            memset(f->hprev + r * H + u0, 0, sizeof(float) * (size_t)w);
+            memset(f->aux + r * H + u0, 0, sizeof(float) * (size_t)w);
+            memcpy(hout + i * H + u0, hin + i * H + u0, sizeof(float) * (size_t)w);
+        }
+        return;
+    }
+    int64_t i0 = tile / p->nc * RNN_ROWS, i1 = i0 + RNN_ROWS < n ? i0 + RNN_ROWS : n;
+    float *hg = f->hg + G * u0;
+    lt__cpu_sgemm1(0, 1, i1 - i0, G * w, H, 1.0f, hin + i0 * H, H, f->wp_hh + G * u0 * H, H, 0.0f, hg + i0 * GH, GH);
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t r = perm[i] * T + t;
+        float *g = f->gates + r * GH + G * u0, *yr = f->y + r * H + u0, *ax = f->aux + r * H + u0;
+        memcpy(f->hprev + r * H + u0, hin + i * H + u0, sizeof(float) * (size_t)w);
+        if (f->lstm) lstm_row(g, hg + i * GH, f->bias + G * u0, f->cs + i * H + u0, hout + i * H + u0, yr, ax, w);
+        else gru_row(g, hg + i * GH, f->bias + G * u0, f->bhn + u0, hin + i * H + u0, hout + i * H + u0, yr, ax, w);
+    }
+}
+
 int lt__cpu_rnn_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT, void *ws, const float *x,
                     const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const float *h0,
                     const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t I, int64_t H) {
@@ -236,41 +338,19 @@ int lt__cpu_rnn_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT
     }
 
     gemm(0, 1, N, GH, I, 1.0f, x, I, wp_ih, I, 0.0f, gates, GH); /* xg = x W_ih^T, every step */
-#pragma omp parallel if (B * GH >= RNN_PAR_MIN)
-    for (int64_t t = 0; t < T; t++) {
-        const float *hin = hbuf[t & 1];
-        float *hout = hbuf[(t + 1) & 1];
-        int64_t n = o.n[t], nrb = (n + RNN_ROWS - 1) / RNN_ROWS, active = nrb * p.nc;
-        int64_t pad = n < B ? p.nc : 0;
-#pragma omp for schedule(static, 1)
-        for (int64_t tile = 0; tile < active + pad; tile++) {
-            int64_t u0, w, c = tile % p.nc;
-            chunk(&p, c, &u0, &w);
-            if (tile >= active) { /* rows that have finished: y = 0, the state stays */
-                for (int64_t i = n; i < B; i++) {
-                    int64_t r = o.perm[i] * T + t;
-                    memset(y + r * H + u0, 0, sizeof(float) * (size_t)w);
-                    memset(hprev + r * H + u0, 0, sizeof(float) * (size_t)w);
-                    memset(aux + r * H + u0, 0, sizeof(float) * (size_t)w);
-                    memcpy(hout + i * H + u0, hin + i * H + u0, sizeof(float) * (size_t)w);
-                }
-                continue;
-            }
-            int64_t i0 = tile / p.nc * RNN_ROWS, i1 = i0 + RNN_ROWS < n ? i0 + RNN_ROWS : n;
-            lt__cpu_sgemm1(0, 1, i1 - i0, G * w, H, 1.0f, hin + i0 * H, H, wp_hh + G * u0 * H, H, 0.0f,
-                           hg + i0 * GH + G * u0, GH);
-            for (int64_t i = i0; i < i1; i++) {
-                int64_t r = o.perm[i] * T + t;
-                memcpy(hprev + r * H + u0, hin + i * H + u0, sizeof(float) * (size_t)w);
-                if (lstm)
-                    lstm_row(gates + r * GH + G * u0, hg + i * GH + G * u0, bias + G * u0, cs + i * H + u0,
-                             hout + i * H + u0, y + r * H + u0, aux + r * H + u0, w);
-                else
-                    gru_row(gates + r * GH + G * u0, hg + i * GH + G * u0, bias + G * u0, bhn + u0, hin + i * H + u0,
-                            hout + i * H + u0, y + r * H + u0, aux + r * H + u0, w);
-            }
-        }
+    fwd_ctx f = {.p = &p, .o = &o, .lstm = lstm, .B = B, .T = T, .y = y, .gates = gates, .hprev = hprev, .aux = aux,
+                 .wp_hh = wp_hh, .bias = bias, .bhn = bhn, .hbuf = {hbuf[0], hbuf[1]}, .cs = cs, .hg = hg};
+    steps st;
+    if ((rc = steps_make(&st, T)) < 0) {
+        order_free(&o), free(own), free(wp);
+        return rc;
     }
+    for (int64_t t = 0; t < T; t++) {
+        int64_t n = o.n[t];
+        st.off[t + 1] = st.off[t] + (n + RNN_ROWS - 1) / RNN_ROWS * p.nc + (n < B ? p.nc : 0);
+    }
+    steps_run(&st, fwd_tile, &f, B * GH >= RNN_PAR_MIN);
+    steps_free(&st);
     for (int64_t i = 0; i < B; i++) {
         int64_t b = o.perm[i];
         if (hT) memcpy(hT + b * H, hbuf[T & 1] + i * H, sizeof(float) * (size_t)H);
@@ -322,6 +402,55 @@ static void gru_row_bwd(const float *restrict g, const float *restrict hn, const
     }
 }
 
+/* Backward, step t = T-1-s (t = -1 last): a tile first adds the recurrent gradient of step t+1 into dh
+ * for its rows still running at t+1, then runs the gate backward of step t for its rows running at t;
+ * then one tile per chunk zeroes dG on the padded rows. */
+typedef struct {
+    const plan *p;
+    const order *o;
+    int lstm;
+    int64_t B, T;
+    const float *gates, *hprev, *aux, *dy, *c0, *wp_hh, *zero;
+    float *dg, *dgh, *dstep[2], *dhs, *dcs;
+} bwd_ctx;
+
+static void bwd_tile(void *ctx, int64_t s, int64_t tile) {
+    const bwd_ctx *c = ctx;
+    const plan *p = c->p;
+    const int64_t H = p->H, G = p->G, GH = p->GH, B = c->B, T = c->T, t = T - 1 - s;
+    const int64_t *perm = c->o->perm;
+    int64_t n = t >= 0 ? c->o->n[t] : 0, nn = t + 1 < T ? c->o->n[t + 1] : 0, m = t >= 0 ? n : nn;
+    int64_t active = (m + RNN_ROWS - 1) / RNN_ROWS * p->nc, u0, w;
+    chunk(p, tile % p->nc, &u0, &w);
+    if (tile >= active) { /* padded steps: no gradient; dh, dc pass through */
+        for (int64_t i = n; i < B; i++) {
+            int64_t r = perm[i] * T + t;
+            memset(c->dg + r * GH + G * u0, 0, sizeof(float) * (size_t)(G * w));
+            if (c->dgh != c->dg) memset(c->dgh + r * GH + G * u0, 0, sizeof(float) * (size_t)(G * w));
+        }
+        return;
+    }
+    const float *dprev = c->dstep[(t + 1) & 1];
+    float *dcur = c->dstep[t & 1];
+    int64_t i0 = tile / p->nc * RNN_ROWS, i1 = i0 + RNN_ROWS < m ? i0 + RNN_ROWS : m;
+    int64_t k1 = i1 < nn ? i1 : nn; /* dh_t = dG_{t+1} W_hh (LSTM); z dh + dGh_{t+1} W_hh (GRU) */
+    if (k1 > i0)
+        lt__cpu_sgemm1(0, 0, k1 - i0, w, GH, 1.0f, dprev + i0 * GH, GH, c->wp_hh + u0, H, c->lstm ? 0.0f : 1.0f,
+                       c->dhs + i0 * H + u0, H);
+    int64_t e = i1 < n ? i1 : n;
+    for (int64_t i = i0; i < e; i++) {
+        int64_t b = perm[i], r = b * T + t, q = r * GH + G * u0;
+        if (c->lstm) {
+            const float *cprev = t > 0 ? c->aux + (r - 1) * H + u0 : c->c0 ? c->c0 + b * H + u0 : c->zero;
+            lstm_row_bwd(c->gates + q, c->aux + r * H + u0, cprev, c->dy + r * H + u0, c->dhs + i * H + u0,
+                         c->dcs + i * H + u0, c->dg + q, dcur + i * GH + G * u0, w);
+        } else {
+            gru_row_bwd(c->gates + q, c->aux + r * H + u0, c->hprev + r * H + u0, c->dy + r * H + u0,
+                        c->dhs + i * H + u0, c->dg + q, c->dgh + q, dcur + i * GH + G * u0, w);
+        }
+    }
+}
+
 int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
                     float *dh0, float *dc0, const float *dy, const float *dhT, const float *dcT, const void *ws,
                     const float *x, const float *y, const float *w_ih, const float *w_hh, const float *b_ih,
@@ -329,7 +458,7 @@ int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float
                     int64_t I, int64_t H) {
     const int lstm = cell == LT_CELL_LSTM;
     const plan p = plan_make(cell, H);
-    const int64_t G = p.G, GH = p.GH, N = B * T, K = I > H ? I : H;
+    const int64_t GH = p.GH, N = B * T, K = I > H ? I : H;
     const float *gates = ws, *hprev = gates + N * GH, *aux = hprev + N * H;
     /* the reserve's scratch part: the caller's buffer, written by backward only */
     float *dg = (float *)(aux + N * H), *dgh = lstm ? dg : dg + N * GH;
@@ -353,45 +482,22 @@ int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float
         if (dcT && lstm) memcpy(dcs + i * H, dcT + b * H, sizeof(float) * (size_t)H);
         else memset(dcs + i * H, 0, sizeof(float) * (size_t)H);
     }
-    /* Step t: tiles first add the recurrent gradient of step t+1 into dh (rows active at t+1), then run
-     * the gate backward of step t (rows active at t). t = -1 only adds step 0's into dh0. */
-#pragma omp parallel if (B * GH >= RNN_PAR_MIN)
-    for (int64_t t = T - 1; t >= -1; t--) {
-        int64_t n = t >= 0 ? o.n[t] : 0, nn = t + 1 < T ? o.n[t + 1] : 0, m = t >= 0 ? n : nn;
-        int64_t nrb = (m + RNN_ROWS - 1) / RNN_ROWS, active = nrb * p.nc, pad = t >= 0 && n < B ? p.nc : 0;
-        const float *dprev = dstep[(t + 1) & 1];
-        float *dcur = dstep[t & 1];
-#pragma omp for schedule(static, 1)
-        for (int64_t tile = 0; tile < active + pad; tile++) {
-            int64_t u0, w, c = tile % p.nc;
-            chunk(&p, c, &u0, &w);
-            if (tile >= active) { /* padded steps: no gradient; dh, dc pass through */
-                for (int64_t i = n; i < B; i++) {
-                    int64_t r = o.perm[i] * T + t;
-                    memset(dg + r * GH + G * u0, 0, sizeof(float) * (size_t)(G * w));
-                    if (dgh != dg) memset(dgh + r * GH + G * u0, 0, sizeof(float) * (size_t)(G * w));
-                }
-                continue;
-            }
-            int64_t i0 = tile / p.nc * RNN_ROWS, i1 = i0 + RNN_ROWS < m ? i0 + RNN_ROWS : m;
-            int64_t k1 = i1 < nn ? i1 : nn; /* dh_t = dG_{t+1} W_hh (LSTM); z dh + dGh_{t+1} W_hh (GRU) */
-            if (k1 > i0)
-                lt__cpu_sgemm1(0, 0, k1 - i0, w, GH, 1.0f, dprev + i0 * GH, GH, wp_hh + u0, H, lstm ? 0.0f : 1.0f,
-                               dhs + i0 * H + u0, H);
-            int64_t e = i1 < n ? i1 : n;
-            for (int64_t i = i0; i < e; i++) {
-                int64_t b = o.perm[i], r = b * T + t, q = r * GH + G * u0;
-                if (lstm) {
-                    const float *cprev = t > 0 ? aux + (r - 1) * H + u0 : c0 ? c0 + b * H + u0 : zero;
-                    lstm_row_bwd(gates + q, aux + r * H + u0, cprev, dy + r * H + u0, dhs + i * H + u0, dcs + i * H + u0,
-                                 dg + q, dcur + i * GH + G * u0, w);
-                } else {
-                    gru_row_bwd(gates + q, aux + r * H + u0, hprev + r * H + u0, dy + r * H + u0, dhs + i * H + u0,
-                                dg + q, dgh + q, dcur + i * GH + G * u0, w);
-                }
-            }
-        }
+    /* steps s = 0 .. T: t = T-1-s; the last (t = -1) only adds step 0's recurrent gradient into dh */
+    bwd_ctx bc = {.p = &p, .o = &o, .lstm = lstm, .B = B, .T = T, .gates = gates, .hprev = hprev, .aux = aux, .dy = dy,
+                  .c0 = c0, .wp_hh = wp_hh, .zero = zero, .dg = dg, .dgh = dgh, .dstep = {dstep[0], dstep[1]},
+                  .dhs = dhs, .dcs = dcs};
+    steps st;
+    int rc = steps_make(&st, T + 1);
+    if (rc < 0) {
+        order_free(&o), free(wp);
+        return rc;
     }
+    for (int64_t s = 0; s <= T; s++) {
+        int64_t t = T - 1 - s, n = t >= 0 ? o.n[t] : 0, nn = t + 1 < T ? o.n[t + 1] : 0, m = t >= 0 ? n : nn;
+        st.off[s + 1] = st.off[s] + (m + RNN_ROWS - 1) / RNN_ROWS * p.nc + (t >= 0 && n < B ? p.nc : 0);
+    }
+    steps_run(&st, bwd_tile, &bc, B * GH >= RNN_PAR_MIN);
+    steps_free(&st);
     for (int64_t i = 0; i < B; i++) {
         int64_t b = o.perm[i];
         if (dh0)
