@@ -54,7 +54,7 @@ static double time_longtail(lt_backend *be, const shape *s, int reps) {
     float k = 1.0f / sqrtf((float)s->H);
     lt_tensor x = rnd(be, 3, sx, 1, 1), dy = rnd(be, 3, sy, 1, 2), wih = rnd(be, 2, swi, k, 3), whh = rnd(be, 2, swh, k, 4);
     lt_tensor bih = rnd(be, 1, sb, k, 5), bhh = rnd(be, 1, sb, k, 6);
-    lt_tensor y, dx, dwih, dwhh, dbih, dbhh, ws;
+    lt_tensor y = {0}, dx = {0}, dwih = {0}, dwhh = {0}, dbih = {0}, dbhh = {0}, ws = {0};
     int rc = 0;
     size_t bytes = 0;
     rc |= lt_tensor_new(&y, be, LT_F32, 3, sy) | lt_tensor_new(&dx, be, LT_F32, 3, sx);
