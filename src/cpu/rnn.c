@@ -4,12 +4,12 @@
  *   xg[B*T, G*H] = x W_ih^T                       one GEMM over every step, into the reserve
  *   per step t, over the rows still running (lens > t): with the rows ordered by length, longest
  *   first (an order kept here: callers never sort), they are a prefix of n_t rows. The step is cut
- *   into tiles of (up to 128 rows) x (a chunk of about 64 hidden units, every gate of them); a tile
+ *   into tiles of (up to 128 rows) x (a chunk of about 128 hidden units, every gate of them); a tile
  *     hg = h_{t-1} W_hh[its gate rows]^T            one GEMM (its rows, all of h_{t-1})
  *     gates, c, h of its units                      one fused, vectorised loop per row
- *   so a step needs one barrier (h_t complete before step t+1), with h double-buffered. Rows that
- *   have finished write y = 0 and keep their state.
- * Backward through time, t = T-1 .. 0, tiled the same way, one barrier per step:
+ *   with h double-buffered, so a tile of step t waits only for step t-1 to be complete (no barrier:
+ *   see "steps of tiles" below). Rows that have finished write y = 0 and keep their state.
+ * Backward through time, t = T-1 .. 0, tiled the same way:
  *     dh_t[its units] = dG_{t+1} W_hh[:, its units] (+ the GRU's z dh)   one GEMM
  *     dG_t of its units                             the fused gate backward per active row
  *   then, over all steps at once: dW_ih += dG^T x, dx += dG W_ih, dW_hh += dGh^T h_prev (h_prev is
