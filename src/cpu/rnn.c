@@ -17,11 +17,14 @@
  * Inside, gate columns are ordered chunk by chunk ([i f g o] of units u0..u1, then the next chunk), so
  * a tile's gates are contiguous; the weights are permuted once per call and gradients permuted back.
  *
- * The reserve (fp32 rows in x's [B, T] order, padded steps included):
- *   gates [B*T, G*H]  activations (LSTM i f g o; GRU r z n), chunk order
- *   hprev [B*T, H]    the state each step started from (0 on padded steps)
- *   aux   [B*T, H]    LSTM: c after the step; GRU: W_hn h + b_hn (the term r multiplies)
- *   dG    [B*T, G*H]  backward's scratch (GRU: twice, x side and h side); forward leaves it alone
+ * Activations are kept packed, step by step (the running rows of step 0, then of step 1, ...: the
+ * layout of torch's PackedSequence), so padded steps cost no GEMM work and no memory traffic. The
+ * reserve, for at most N = B*T packed rows (fp32):
+ *   gates [N, G*H]  activations (LSTM i f g o; GRU r z n), chunk order
+ *   hprev [N, H]    the state each step started from
+ *   aux   [N, H]    LSTM: c after the step; GRU: W_hn h + b_hn (the term r multiplies)
+ *   xp    [N, I]    x in packed order (for dW_ih)
+ *   dG    [N, G*H]  backward's scratch (GRU: twice, x side and h side), then dx [N, I] packed
  *
  * Tiles and GEMM blocks depend on the shapes only, and every element is computed by one thread in a
  * fixed order, so results are the same bits with any number of threads. */
@@ -48,16 +51,19 @@ static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 static int64_t gates_of(lt_cell cell) { return cell == LT_CELL_LSTM ? 4 : 3; }
 
-/* Rows ordered by length, longest first (stable), and n[t] = the number of rows with lens > t. */
+/* Rows ordered by length, longest first (stable); n[t] = the number of rows with lens > t, the rows
+ * running at step t, which are 0 .. n[t]-1 in this order; off[t] = n[0] + ... + n[t-1], where step t's
+ * rows start in the packed (step-major, PackedSequence-like) arrays; off[T] = the real steps in all. */
 typedef struct {
-    int64_t *perm, *n;
+    int64_t *perm, *n, *off;
 } order;
 
 static int order_make(order *o, const int32_t *lens, int64_t B, int64_t T) {
     o->perm = malloc(sizeof(int64_t) * (size_t)B), o->n = calloc((size_t)T + 1, sizeof(int64_t));
+    o->off = calloc((size_t)T + 1, sizeof(int64_t));
     int64_t *count = calloc((size_t)T + 2, sizeof(int64_t));
-    if (!o->perm || !o->n || !count) {
-        free(o->perm), free(o->n), free(count);
+    if (!o->perm || !o->n || !o->off || !count) {
+        free(o->perm), free(o->n), free(o->off), free(count);
         return lt_error(LT_ENOMEM, "rnn: out of memory");
     }
     for (int64_t b = 0; b < B; b++) count[T - lens[b]]++; /* bucket 0 = the longest */
@@ -65,11 +71,12 @@ static int order_make(order *o, const int32_t *lens, int64_t B, int64_t T) {
     for (int64_t b = B - 1; b >= 0; b--) o->perm[--count[T - lens[b]]] = b;
     for (int64_t b = 0; b < B; b++)
         for (int64_t t = 0; t < lens[b]; t++) o->n[t]++;
+    for (int64_t t = 0; t < T; t++) o->off[t + 1] = o->off[t] + o->n[t];
     free(count);
     return 0;
 }
 
-static void order_free(order *o) { free(o->perm), free(o->n); }
+static void order_free(order *o) { free(o->perm), free(o->n), free(o->off); }
 
 /* acc[cols] += column sums of m[rows, cols], each column summed in row order by one thread. */
 static void colsum_acc(float *acc, const float *m, int64_t rows, int64_t cols) {
@@ -215,9 +222,27 @@ static void add_from_chunks(const plan *p, float *dst, const float *src, int64_t
         }
 }
 
+/* The reserve's arrays (see the top of the file); forward alone needs the first four. */
+typedef struct {
+    float *gates, *hprev, *aux, *xp, *dg, *dgh, *dxp;
+} reserve;
+
+static size_t reserve_floats(lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H, int with_bwd) {
+    int64_t G = gates_of(cell), N = B * T, fwd = N * (G * H + 2 * H + I);
+    return (size_t)(with_bwd ? fwd + N * ((cell == LT_CELL_LSTM ? 1 : 2) * G * H + I) : fwd);
+}
+
+static reserve reserve_at(void *ws, lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H) {
+    int64_t GH = gates_of(cell) * H, N = B * T;
+    reserve r;
+    r.gates = ws, r.hprev = r.gates + N * GH, r.aux = r.hprev + N * H, r.xp = r.aux + N * H, r.dg = r.xp + N * I;
+    r.dgh = cell == LT_CELL_LSTM ? r.dg : r.dg + N * GH;
+    r.dxp = r.dgh + N * GH;
+    return r;
+}
+
 int lt__cpu_rnn_reserve(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H, size_t *bytes) {
-    int64_t G = gates_of(cell), scratch = (cell == LT_CELL_LSTM ? 1 : 2) * G * H;
-    *bytes = sizeof(float) * (size_t)(B * T) * (size_t)(G * H + 2 * H + scratch);
+    *bytes = sizeof(float) * reserve_floats(cell, B, T, I, H, 1);
     return 0;
 }
 
@@ -257,7 +282,7 @@ static void gru_row(float *restrict g, const float *restrict hh, const float *re
 }
 
 /* Forward, step t = s: tile = row block x unit chunk over the n rows still running, then one tile per
- * chunk for the rows that have finished. */
+ * chunk for the rows that have finished. Packed row of running row i: off[t] + i. */
 typedef struct {
     const plan *p;
     const order *o;
@@ -271,7 +296,7 @@ typedef struct {
 static void fwd_tile(void *ctx, int64_t t, int64_t tile) {
     const fwd_ctx *f = ctx;
     const plan *p = f->p;
-    const int64_t H = p->H, G = p->G, GH = p->GH, B = f->B, T = f->T, n = f->o->n[t];
+    const int64_t H = p->H, G = p->G, GH = p->GH, B = f->B, T = f->T, n = f->o->n[t], off = f->o->off[t];
     const int64_t *perm = f->o->perm;
     const float *hin = f->hbuf[t & 1];
     float *hout = f->hbuf[(t + 1) & 1];
@@ -279,10 +304,7 @@ static void fwd_tile(void *ctx, int64_t t, int64_t tile) {
     chunk(p, tile % p->nc, &u0, &w);
     if (tile >= active) { /* rows that have finished: y = 0, the state stays */
         for (int64_t i = n; i < B; i++) {
-            int64_t r = perm[i] * T + t;
-            memset(f->y + r * H + u0, 0, sizeof(float) * (size_t)w);
-            memset(f->hprev + r * H + u0, 0, sizeof(float) * (size_t)w);
-            memset(f->aux + r * H + u0, 0, sizeof(float) * (size_t)w);
+            memset(f->y + (perm[i] * T + t) * H + u0, 0, sizeof(float) * (size_t)w);
             memcpy(hout + i * H + u0, hin + i * H + u0, sizeof(float) * (size_t)w);
         }
         return;
@@ -291,8 +313,8 @@ static void fwd_tile(void *ctx, int64_t t, int64_t tile) {
     float *hg = f->hg + G * u0;
     lt__cpu_sgemm1(0, 1, i1 - i0, G * w, H, 1.0f, hin + i0 * H, H, f->wp_hh + G * u0 * H, H, 0.0f, hg + i0 * GH, GH);
     for (int64_t i = i0; i < i1; i++) {
-        int64_t r = perm[i] * T + t;
-        float *g = f->gates + r * GH + G * u0, *yr = f->y + r * H + u0, *ax = f->aux + r * H + u0;
+        int64_t r = off + i;
+        float *g = f->gates + r * GH + G * u0, *yr = f->y + (perm[i] * T + t) * H + u0, *ax = f->aux + r * H + u0;
         memcpy(f->hprev + r * H + u0, hin + i * H + u0, sizeof(float) * (size_t)w);
         if (f->lstm) lstm_row(g, hg + i * GH, f->bias + G * u0, f->cs + i * H + u0, hout + i * H + u0, yr, ax, w);
         else gru_row(g, hg + i * GH, f->bias + G * u0, f->bhn + u0, hin + i * H + u0, hout + i * H + u0, yr, ax, w);
@@ -304,12 +326,13 @@ int lt__cpu_rnn_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT
                     const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t I, int64_t H) {
     const int lstm = cell == LT_CELL_LSTM;
     const plan p = plan_make(cell, H);
-    const int64_t G = p.G, GH = p.GH, N = B * T;
+    const int64_t G = p.G, GH = p.GH;
     if (!lt__sgemm) return lt_error(LT_ENOTSUP, "rnn_fwd: no BLAS library was loaded (%s)", lt__blas_describe());
     void *own = NULL;
-    if (!ws && !(ws = own = malloc(sizeof(float) * (size_t)(N * (GH + 2 * H)))))
+    if (!ws && !(ws = own = malloc(sizeof(float) * reserve_floats(cell, B, T, I, H, 0))))
         return lt_error(LT_ENOMEM, "rnn_fwd: out of memory");
-    float *gates = ws, *hprev = gates + N * GH, *aux = hprev + N * H;
+    reserve rs = reserve_at(ws, cell, B, T, I, H);
+    float *gates = rs.gates, *hprev = rs.hprev, *aux = rs.aux;
     order o;
     int rc = order_make(&o, lens, B, T);
     float *wp = malloc(sizeof(float) * (size_t)(GH * (I + H) + GH + H + 3 * B * H + B * GH));
@@ -337,7 +360,13 @@ int lt__cpu_rnn_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT
         else memset(cs + i * H, 0, sizeof(float) * (size_t)H);
     }
 
-    gemm(0, 1, N, GH, I, 1.0f, x, I, wp_ih, I, 0.0f, gates, GH); /* xg = x W_ih^T, every step */
+    /* x in packed order (kept for backward's dW_ih), then xg = x W_ih^T over every real step at once */
+    const int64_t Np = o.off[T];
+#pragma omp parallel for schedule(static) if (Np * I >= LT_CPU_PAR_MIN)
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t i = 0; i < o.n[t]; i++)
+            memcpy(rs.xp + (o.off[t] + i) * I, x + (o.perm[i] * T + t) * I, sizeof(float) * (size_t)I);
+    gemm(0, 1, Np, GH, I, 1.0f, rs.xp, I, wp_ih, I, 0.0f, gates, GH);
     fwd_ctx f = {.p = &p, .o = &o, .lstm = lstm, .B = B, .T = T, .y = y, .gates = gates, .hprev = hprev, .aux = aux,
                  .wp_hh = wp_hh, .bias = bias, .bhn = bhn, .hbuf = {hbuf[0], hbuf[1]}, .cs = cs, .hg = hg};
     steps st;
@@ -364,11 +393,11 @@ int lt__cpu_rnn_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT
 /* ---- backward ------------------------------------------------------------------------------------ */
 
 /* LSTM gate backward of one row over w units. dh[w]: the gradient of h after the step from later
- * steps (without dy; read only), dc[w] in: of c after the step, out: of c before it. dg and dstep
- * get the gradient of the pre-activations (the reserve's dG row and the step's contiguous copy). */
+ * steps (without dy; read only), dc[w] in: of c after the step, out: of c before it. dg gets the
+ * gradient of the pre-activations. */
 static void lstm_row_bwd(const float *restrict g, const float *restrict c, const float *restrict cprev,
                          const float *restrict dy, const float *restrict dh, float *restrict dc,
-                         float *restrict dg, float *restrict dstep, int64_t w) {
+                         float *restrict dg, int64_t w) {
 #pragma omp simd
     for (int64_t j = 0; j < w; j++) {
         float ig = g[j], fg = g[w + j], gg = g[2 * w + j], og = g[3 * w + j];
@@ -376,17 +405,16 @@ static void lstm_row_bwd(const float *restrict g, const float *restrict c, const
         float dcj = dc[j] + d * og * (1.0f - tc * tc);
         float di = dcj * gg * ig * (1.0f - ig), df = dcj * cprev[j] * fg * (1.0f - fg);
         float dgg = dcj * ig * (1.0f - gg * gg), dog = d * tc * og * (1.0f - og);
-        dg[j] = dstep[j] = di, dg[w + j] = dstep[w + j] = df;
-        dg[2 * w + j] = dstep[2 * w + j] = dgg, dg[3 * w + j] = dstep[3 * w + j] = dog;
+        dg[j] = di, dg[w + j] = df, dg[2 * w + j] = dgg, dg[3 * w + j] = dog;
         dc[j] = dcj * fg;
     }
 }
 
 /* GRU gate backward of one row over w units: dgx[3w] the gradient of the x-side pre-activations,
- * dgh (and dstep) the h side's (they differ in n: r multiplies W_hn h + b_hn); dh becomes z dh. */
+ * dgh the h side's (they differ in n: r multiplies W_hn h + b_hn); dh becomes z dh. */
 static void gru_row_bwd(const float *restrict g, const float *restrict hn, const float *restrict hp,
                         const float *restrict dy, float *restrict dh, float *restrict dgx, float *restrict dgh,
-                        float *restrict dstep, int64_t w) {
+                        int64_t w) {
 #pragma omp simd
     for (int64_t j = 0; j < w; j++) {
         float rg = g[j], zg = g[w + j], ng = g[2 * w + j];
@@ -394,59 +422,49 @@ static void gru_row_bwd(const float *restrict g, const float *restrict hn, const
         float dn = d * (1.0f - zg) * (1.0f - ng * ng);
         float dz = d * (hp[j] - ng) * zg * (1.0f - zg);
         float dr = dn * hn[j] * rg * (1.0f - rg);
-        dgx[j] = dgh[j] = dstep[j] = dr;
-        dgx[w + j] = dgh[w + j] = dstep[w + j] = dz;
+        dgx[j] = dgh[j] = dr;
+        dgx[w + j] = dgh[w + j] = dz;
         dgx[2 * w + j] = dn;
-        dgh[2 * w + j] = dstep[2 * w + j] = dn * rg;
+        dgh[2 * w + j] = dn * rg;
         dh[j] = d * zg;
     }
 }
 
 /* Backward, step t = T-1-s (t = -1 last): a tile first adds the recurrent gradient of step t+1 into dh
- * for its rows still running at t+1, then runs the gate backward of step t for its rows running at t;
- * then one tile per chunk zeroes dG on the padded rows. */
+ * for its rows still running at t+1, then runs the gate backward of step t for its rows running at t.
+ * Rows that have finished have no packed rows: their dh, dc pass through untouched. */
 typedef struct {
     const plan *p;
     const order *o;
     int lstm;
     int64_t B, T;
     const float *gates, *hprev, *aux, *dy, *c0, *wp_hh, *zero;
-    float *dg, *dgh, *dstep[2], *dhs, *dcs;
+    float *dg, *dgh, *dhs, *dcs;
 } bwd_ctx;
 
 static void bwd_tile(void *ctx, int64_t s, int64_t tile) {
     const bwd_ctx *c = ctx;
     const plan *p = c->p;
-    const int64_t H = p->H, G = p->G, GH = p->GH, B = c->B, T = c->T, t = T - 1 - s;
+    const int64_t H = p->H, G = p->G, GH = p->GH, T = c->T, t = T - 1 - s;
     const int64_t *perm = c->o->perm;
-    int64_t n = t >= 0 ? c->o->n[t] : 0, nn = t + 1 < T ? c->o->n[t + 1] : 0, m = t >= 0 ? n : nn;
-    int64_t active = (m + RNN_ROWS - 1) / RNN_ROWS * p->nc, u0, w;
+    int64_t n = t >= 0 ? c->o->n[t] : 0, nn = t + 1 < T ? c->o->n[t + 1] : 0, m = t >= 0 ? n : nn, u0, w;
     chunk(p, tile % p->nc, &u0, &w);
-    if (tile >= active) { /* padded steps: no gradient; dh, dc pass through */
-        for (int64_t i = n; i < B; i++) {
-            int64_t r = perm[i] * T + t;
-            memset(c->dg + r * GH + G * u0, 0, sizeof(float) * (size_t)(G * w));
-            if (c->dgh != c->dg) memset(c->dgh + r * GH + G * u0, 0, sizeof(float) * (size_t)(G * w));
-        }
-        return;
-    }
-    const float *dprev = c->dstep[(t + 1) & 1];
-    float *dcur = c->dstep[t & 1];
     int64_t i0 = tile / p->nc * RNN_ROWS, i1 = i0 + RNN_ROWS < m ? i0 + RNN_ROWS : m;
     int64_t k1 = i1 < nn ? i1 : nn; /* dh_t = dG_{t+1} W_hh (LSTM); z dh + dGh_{t+1} W_hh (GRU) */
     if (k1 > i0)
-        lt__cpu_sgemm1(0, 0, k1 - i0, w, GH, 1.0f, dprev + i0 * GH, GH, c->wp_hh + u0, H, c->lstm ? 0.0f : 1.0f,
-                       c->dhs + i0 * H + u0, H);
+        lt__cpu_sgemm1(0, 0, k1 - i0, w, GH, 1.0f, c->dgh + (c->o->off[t + 1] + i0) * GH, GH, c->wp_hh + u0, H,
+                       c->lstm ? 0.0f : 1.0f, c->dhs + i0 * H + u0, H);
     int64_t e = i1 < n ? i1 : n;
     for (int64_t i = i0; i < e; i++) {
-        int64_t b = perm[i], r = b * T + t, q = r * GH + G * u0;
+        int64_t b = perm[i], r = c->o->off[t] + i, q = r * GH + G * u0;
+        const float *dyr = c->dy + (b * T + t) * H + u0;
         if (c->lstm) {
-            const float *cprev = t > 0 ? c->aux + (r - 1) * H + u0 : c->c0 ? c->c0 + b * H + u0 : c->zero;
-            lstm_row_bwd(c->gates + q, c->aux + r * H + u0, cprev, c->dy + r * H + u0, c->dhs + i * H + u0,
-                         c->dcs + i * H + u0, c->dg + q, dcur + i * GH + G * u0, w);
+            const float *cprev = t > 0 ? c->aux + (c->o->off[t - 1] + i) * H + u0 : c->c0 ? c->c0 + b * H + u0 : c->zero;
+            lstm_row_bwd(c->gates + q, c->aux + r * H + u0, cprev, dyr, c->dhs + i * H + u0, c->dcs + i * H + u0,
+                         c->dg + q, w);
         } else {
-            gru_row_bwd(c->gates + q, c->aux + r * H + u0, c->hprev + r * H + u0, c->dy + r * H + u0,
-                        c->dhs + i * H + u0, c->dg + q, c->dgh + q, dcur + i * GH + G * u0, w);
+            gru_row_bwd(c->gates + q, c->aux + r * H + u0, c->hprev + r * H + u0, dyr, c->dhs + i * H + u0, c->dg + q,
+                        c->dgh + q, w);
         }
     }
 }
@@ -458,20 +476,20 @@ int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float
                     int64_t I, int64_t H) {
     const int lstm = cell == LT_CELL_LSTM;
     const plan p = plan_make(cell, H);
-    const int64_t GH = p.GH, N = B * T, K = I > H ? I : H;
-    const float *gates = ws, *hprev = gates + N * GH, *aux = hprev + N * H;
-    /* the reserve's scratch part: the caller's buffer, written by backward only */
-    float *dg = (float *)(aux + N * H), *dgh = lstm ? dg : dg + N * GH;
+    const int64_t GH = p.GH, K = I > H ? I : H;
+    /* the reserve: what forward stored, and backward's scratch (dG, dx in packed order) */
+    reserve rs = reserve_at((void *)ws, cell, B, T, I, H);
     if (!lt__sgemm) return lt_error(LT_ENOTSUP, "rnn_bwd: no BLAS library was loaded (%s)", lt__blas_describe());
     order o;
     LT_TRY(order_make(&o, lens, B, T));
-    float *wp = malloc(sizeof(float) * (size_t)(GH * (I + H) + GH * K + 2 * B * GH + 2 * B * H + H));
+    const int64_t Np = o.off[T];
+    float *wp = malloc(sizeof(float) * (size_t)(GH * (I + H) + GH * K + 2 * B * H + H));
     if (!wp) {
         order_free(&o);
         return lt_error(LT_ENOMEM, "rnn_bwd: out of memory");
     }
-    float *wp_ih = wp, *wp_hh = wp_ih + GH * I, *tmp = wp_hh + GH * H, *dstep[2] = {tmp + GH * K, tmp + GH * K + B * GH};
-    float *dhs = dstep[1] + B * GH, *dcs = dhs + B * H, *zero = dcs + B * H;
+    float *wp_ih = wp, *wp_hh = wp_ih + GH * I, *tmp = wp_hh + GH * H, *dhs = tmp + GH * K, *dcs = dhs + B * H;
+    float *zero = dcs + B * H;
     memset(zero, 0, sizeof(float) * (size_t)H);
     to_chunks(&p, wp_ih, w_ih, I);
     to_chunks(&p, wp_hh, w_hh, H);
@@ -483,9 +501,8 @@ int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float
         else memset(dcs + i * H, 0, sizeof(float) * (size_t)H);
     }
     /* steps s = 0 .. T: t = T-1-s; the last (t = -1) only adds step 0's recurrent gradient into dh */
-    bwd_ctx bc = {.p = &p, .o = &o, .lstm = lstm, .B = B, .T = T, .gates = gates, .hprev = hprev, .aux = aux, .dy = dy,
-                  .c0 = c0, .wp_hh = wp_hh, .zero = zero, .dg = dg, .dgh = dgh, .dstep = {dstep[0], dstep[1]},
-                  .dhs = dhs, .dcs = dcs};
+    bwd_ctx bc = {.p = &p, .o = &o, .lstm = lstm, .B = B, .T = T, .gates = rs.gates, .hprev = rs.hprev, .aux = rs.aux,
+                  .dy = dy, .c0 = c0, .wp_hh = wp_hh, .zero = zero, .dg = rs.dg, .dgh = rs.dgh, .dhs = dhs, .dcs = dcs};
     steps st;
     int rc = steps_make(&st, T + 1);
     if (rc < 0) {
@@ -494,7 +511,7 @@ int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float
     }
     for (int64_t s = 0; s <= T; s++) {
         int64_t t = T - 1 - s, n = t >= 0 ? o.n[t] : 0, nn = t + 1 < T ? o.n[t + 1] : 0, m = t >= 0 ? n : nn;
-        st.off[s + 1] = st.off[s] + (m + RNN_ROWS - 1) / RNN_ROWS * p.nc + (t >= 0 && n < B ? p.nc : 0);
+        st.off[s + 1] = st.off[s] + (m + RNN_ROWS - 1) / RNN_ROWS * p.nc;
     }
     steps_run(&st, bwd_tile, &bc, B * GH >= RNN_PAR_MIN);
     steps_free(&st);
@@ -505,23 +522,35 @@ int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float
         if (dc0 && lstm)
             for (int64_t j = 0; j < H; j++) dc0[b * H + j] += dcs[i * H + j];
     }
-    /* over every step at once (weight gradients through tmp, in chunk order, then added back) */
+    /* over every real step at once (weight gradients through tmp, in chunk order, then added back) */
     if (dw_ih) {
-        gemm(1, 0, GH, I, N, 1.0f, dg, GH, x, I, 0.0f, tmp, I);
+        gemm(1, 0, GH, I, Np, 1.0f, rs.dg, GH, rs.xp, I, 0.0f, tmp, I);
         add_from_chunks(&p, dw_ih, tmp, I);
     }
-    if (dx) gemm(0, 0, N, I, GH, 1.0f, dg, GH, wp_ih, I, 1.0f, dx, I);
-    gemm(1, 0, GH, H, N, 1.0f, dgh, GH, hprev, H, 0.0f, tmp, H);
-    add_from_chunks(&p, dw_hh, tmp, H);
+    if (dx && Np > 0) { /* dx (packed) = dG W_ih, then added to x's rows */
+        gemm(0, 0, Np, I, GH, 1.0f, rs.dg, GH, wp_ih, I, 0.0f, rs.dxp, I);
+#pragma omp parallel for schedule(static) if (Np * I >= LT_CPU_PAR_MIN)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t i = 0; i < o.n[t]; i++) {
+                float *d = dx + (o.perm[i] * T + t) * I;
+                const float *sp = rs.dxp + (o.off[t] + i) * I;
+#pragma omp simd
+                for (int64_t j = 0; j < I; j++) d[j] += sp[j];
+            }
+    }
+    if (Np > 0) {
+        gemm(1, 0, GH, H, Np, 1.0f, rs.dgh, GH, rs.hprev, H, 0.0f, tmp, H);
+        add_from_chunks(&p, dw_hh, tmp, H);
+    }
     if (db_ih || (db_hh && lstm)) { /* an LSTM's two biases get the same gradient: one pass */
         memset(tmp, 0, sizeof(float) * (size_t)GH);
-        colsum_acc(tmp, dg, N, GH);
+        colsum_acc(tmp, rs.dg, Np, GH);
         if (db_ih) add_from_chunks(&p, db_ih, tmp, 1);
         if (db_hh && lstm) add_from_chunks(&p, db_hh, tmp, 1);
     }
     if (db_hh && !lstm) {
         memset(tmp, 0, sizeof(float) * (size_t)GH);
-        colsum_acc(tmp, dgh, N, GH);
+        colsum_acc(tmp, rs.dgh, Np, GH);
         add_from_chunks(&p, db_hh, tmp, 1);
     }
     order_free(&o);
