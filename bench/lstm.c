@@ -10,7 +10,9 @@
  * op (lt_rnn_set_impl), and PyTorch on the GPU.
  *
  *   lstm [--rounds 3] [--reps 5] [--json FILE] [--only cpu|gpu|longtail] [--cell lstm|gru]
- *        [--input 128] [--hidden 256] [--seq 50] [--batch 128] */
+ *        [--input 128] [--hidden 256] [--seq 50] [--batch 128] [--varlen]
+ * --varlen: sequence b has 1 + (37 b) mod T steps (PyTorch through pack_padded_sequence), the GFLOP/s
+ * then count the real steps only. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -27,7 +29,10 @@
 typedef struct {
     lt_cell cell;
     int64_t I, H, T, B;
+    int varlen; /* lens[b] = 1 + (37 b) mod T (both sides), else every sequence full */
 } shape;
+
+static int32_t len_of(const shape *s, int64_t b) { return s->varlen ? (int32_t)(1 + (37 * b) % s->T) : (int32_t)s->T; }
 
 static char g_src[4096] = LT_SOURCE_DIR;
 
@@ -66,7 +71,7 @@ static double time_longtail(lt_backend *be, const shape *s, int reps) {
     int64_t nb = (int64_t)bytes;
     if (!rc) rc = lt_tensor_new(&ws, be, LT_U8, 1, &nb);
     int32_t *lens = malloc(sizeof(int32_t) * (size_t)s->B);
-    for (int64_t b = 0; b < s->B; b++) lens[b] = (int32_t)s->T;
+    for (int64_t b = 0; b < s->B; b++) lens[b] = len_of(s, b);
     lt_tensor l = lt_view1(lens, LT_I32, LT_CPU, s->B);
     double best = 1e30;
     for (int i = 0; i <= reps && rc >= 0; i++) {
@@ -98,10 +103,10 @@ static double torch_once(const shape *s, int reps, const char *device, const cha
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
              "env %s%s /usr/bin/python3 %s/bench/lstm_torch.py --cell %s --input %lld --hidden %lld --seq %lld "
-             "--batch %lld --reps %d --threads 1,%d --device %s 2>/dev/null",
+             "--batch %lld --reps %d --threads 1,%d --device %s%s 2>/dev/null",
              core ? "OPENBLAS_CORETYPE=" : "-u OPENBLAS_CORETYPE", core ? core : "", g_src,
              s->cell == LT_CELL_LSTM ? "lstm" : "gru", (long long)s->I, (long long)s->H, (long long)s->T,
-             (long long)s->B, reps, omp_get_max_threads(), device);
+             (long long)s->B, reps, omp_get_max_threads(), device, s->varlen ? " --varlen" : "");
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     char line[1024] = "";
@@ -117,14 +122,14 @@ static double torch_once(const shape *s, int reps, const char *device, const cha
 }
 
 static void shape_str(const shape *s, char *buf, size_t n) {
-    snprintf(buf, n, "%s I %lld H %lld T %lld B %lld", s->cell == LT_CELL_LSTM ? "LSTM" : "GRU", (long long)s->I,
-             (long long)s->H, (long long)s->T, (long long)s->B);
+    snprintf(buf, n, "%s I %lld H %lld T %lld B %lld%s", s->cell == LT_CELL_LSTM ? "LSTM" : "GRU", (long long)s->I,
+             (long long)s->H, (long long)s->T, (long long)s->B, s->varlen ? " lens 1 + 37b mod T" : "");
 }
 
 int main(int argc, char **argv) {
     int rounds = 3, reps = 5;
     const char *json = NULL, *only = NULL;
-    shape s = {LT_CELL_LSTM, 128, 256, 50, 128};
+    shape s = {.cell = LT_CELL_LSTM, .I = 128, .H = 256, .T = 50, .B = 128, .varlen = 0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
@@ -135,16 +140,19 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--hidden") && i + 1 < argc) s.H = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--seq") && i + 1 < argc) s.T = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) s.B = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--varlen")) s.varlen = 1;
         else {
             fprintf(stderr, "usage: lstm [--rounds R] [--reps N] [--json FILE] [--only cpu|gpu|longtail] [--cell lstm|gru] "
-                            "[--input I] [--hidden H] [--seq T] [--batch B]\n");
+                            "[--input I] [--hidden H] [--seq T] [--batch B] [--varlen]\n");
             return 2;
         }
     }
     if (getenv("LONGTAIL_SOURCE_DIR")) snprintf(g_src, sizeof g_src, "%s", getenv("LONGTAIL_SOURCE_DIR"));
     char desc[128];
     shape_str(&s, desc, sizeof desc);
-    double G = lt_cell_gates(s.cell), flops = 2.0 * s.B * s.T * G * s.H * (3.0 * s.I + 3.0 * s.H);
+    double steps = 0;
+    for (int64_t b = 0; b < s.B; b++) steps += len_of(&s, b);
+    double G = lt_cell_gates(s.cell), flops = 2.0 * steps * G * s.H * (3.0 * s.I + 3.0 * s.H);
     lt_backend *cpu = lt_backend_cpu();
     printf("%s\n", lt_backend_describe(cpu));
     /* other processes take turns with a step's per-time-step barriers: say how busy the machine was */

@@ -7,7 +7,7 @@ Every thread count in --threads is tried (torch.set_num_threads) and the fastest
 Prints one JSON object: {"ms_per_step": ..., "threads": ..., "torch": ...}.
 
 usage: lstm_torch.py --input I --hidden H --seq T --batch B [--layers L] [--cell lstm|gru] [--reps R]
-       [--threads 1,2] [--device cpu|cuda]
+       [--threads 1,2] [--device cpu|cuda] [--varlen]
 """
 import argparse
 import json
@@ -25,6 +25,7 @@ ap.add_argument("--cell", default="lstm")
 ap.add_argument("--reps", type=int, default=10)
 ap.add_argument("--threads", default="1,2")
 ap.add_argument("--device", default="cpu")
+ap.add_argument("--varlen", action="store_true", help="lens[b] = 1 + (37 b) mod T, through pack_padded_sequence")
 a = ap.parse_args()
 
 torch.manual_seed(0)
@@ -34,10 +35,18 @@ x = torch.randn(a.batch, a.seq, a.input, device=dev, requires_grad=True)
 dy = torch.randn(a.batch, a.seq, a.hidden, device=dev)
 
 
+lens = torch.tensor([1 + (37 * b) % a.seq for b in range(a.batch)]) if a.varlen else None
+
+
 def step():
     mod.zero_grad(set_to_none=False)
     x.grad = None
-    y, _ = mod(x)
+    if lens is None:
+        y, _ = mod(x)
+    else:
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False)
+        y, _ = mod(packed)
+        y, _ = torch.nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=a.seq)
     y.backward(dy)
     if dev.type == "cuda":
         torch.cuda.synchronize()
