@@ -214,11 +214,14 @@ int lt_recurrent_forward(lt_recurrent *m, const lt_tensor *x, const int32_t *len
             in = d;
         }
         lt_tensor hn = state(&m->hn, l, B, H), cn = c->cell == LT_CELL_LSTM ? state(&m->cn, l, B, H) : hn;
+        /* the training reserve serves eval passes too (the CPU then allocates nothing) */
         size_t need = 0;
-        lt_tensor ws = train ? reserve_view(m, l, B, T, in.shape[2], &need) : hn;
-        if (train && need > m->ws_bytes) return lt_error(LT_ENOMEM, "recurrent: layer %lld's reserve is too small", (long long)l);
+        int use_ws = m->training;
+        lt_tensor ws = use_ws ? reserve_view(m, l, B, T, in.shape[2], &need) : hn;
+        if (use_ws && need > m->ws_bytes)
+            return lt_error(LT_ENOMEM, "recurrent: layer %lld's reserve is too small", (long long)l);
         const int *ix = m->idx[l];
-        LT_TRY(lt_rnn_fwd(m->be, c->cell, &y, &hn, c->cell == LT_CELL_LSTM ? &cn : NULL, train ? &ws : NULL, &in,
+        LT_TRY(lt_rnn_fwd(m->be, c->cell, &y, &hn, c->cell == LT_CELL_LSTM ? &cn : NULL, use_ws ? &ws : NULL, &in,
                           &P(m, ix[W_IH])->value, &P(m, ix[W_HH])->value, &P(m, ix[B_IH])->value,
                           &P(m, ix[B_HH])->value, NULL, NULL, &lt));
     }
