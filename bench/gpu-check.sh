@@ -84,6 +84,8 @@ cuda_fail=$(grep -c "FAIL" "$out/test_ops.log")
 cuda_skip=$(grep -c "skipped: no CUDA device" "$out/test_ops.log")
 run "$build/tests/test_ops_bf16" > "$out/test_ops_bf16.log" 2>&1
 bf16_rc=$?
+run "$build/tests/test_rnn" > "$out/test_rnn.log" 2>&1
+rnn_rc=$?
 
 # ---- benchmarks ----------------------------------------------------------------------------------
 say "bench/gemm"
@@ -98,6 +100,9 @@ cat "$out/bert.log"
 say "bench/kmeans"
 run "$build/bench/kmeans" --rounds 1 --json "$out/kmeans.json" > "$out/kmeans.log" 2>&1
 cat "$out/kmeans.log"
+say "bench/lstm (GPU part: hand-written kernels vs cuDNN through lt_rnn_set_impl, PyTorch)"
+run "$build/bench/lstm" --only gpu --rounds 2 --reps 10 --json "$out/lstm.json" > "$out/lstm.log" 2>&1
+cat "$out/lstm.log"
 
 # ---- summary --------------------------------------------------------------------------------------
 echo
@@ -116,5 +121,7 @@ jnum() { grep -o "\"$1\": [0-9.e+-]*" "$2" 2>/dev/null | head -1 | cut -d' ' -f2
 printf "%-34s %s\n" "bert-base seq128 cuda seq/s (25k)" "$(jnum cuda_base_longtail_seq_s "$out/bert.json") (PyTorch bf16: $(jnum cuda_base_torch_bf16_seq_s "$out/bert.json"))"
 printf "%-34s %s\n" "kmeans cpu faiss/longtail (>= 2)" "$(jnum ratio_faiss "$out/kmeans.json")"
 printf "%-34s %s\n" "kmeans cuda 1Mx256 k=20k 25 it (s)" "$(jnum longtail_bf16_s "$out/kmeans.json") (goal <= 1.5; torch tf32: $(jnum torch_tf32_s "$out/kmeans.json"))"
-grep -E "FAIL" "$out/test_ops.log" "$out/test_ops_bf16.log" | head -20
+printf "%-34s %s\n" "lstm cuda ms/step native / cuDNN" "$(jnum gpu_native_ms "$out/lstm.json") / $(jnum gpu_cudnn_ms "$out/lstm.json") (PyTorch: $(jnum gpu_torch_ms "$out/lstm.json"))"
+printf "%-34s %s\n" "rnn test CUDA/cuDNN cases" "$(grep -c 'vs cpu.* ok$' "$out/test_rnn.log") ok, $(grep -c 'FAIL' "$out/test_rnn.log") failed, $(grep -c 'skipped' "$out/test_rnn.log") skipped (exit $rnn_rc)"
+grep -E "FAIL" "$out/test_ops.log" "$out/test_ops_bf16.log" "$out/test_rnn.log" | head -20
 [ "$tests_rc" = 0 ] && [ "$ops_rc" = 0 ] && [ "$bf16_rc" = 0 ]

@@ -218,8 +218,9 @@ int lt_kmeans_update(lt_backend *be, lt_tensor *sums, lt_tensor *counts, const l
  * (LT_CPU) whatever the backend: sequence b has lens[b] steps (0 <= lens[b] <= T); steps t >= lens[b]
  * write zeros to y and leave the state alone, so hT/cT hold the state after step lens[b] - 1 (h0
  * when lens[b] = 0). Outputs: y[B, T, H] (every step's h), hT[B, H] and cT[B, H] (may be NULL).
- * ws: the reserve the backward pass needs (u8[lt_rnn_reserve_bytes], backend-specific content);
- * NULL for inference. The CPU computes in fp32; CUDA follows lt_math (bf16 tensor cores with fp32
+ * ws: the reserve the backward pass needs (u8[lt_rnn_reserve_bytes], backend-specific content; the
+ * CPU also keeps the backward's scratch there, so lt_rnn_bwd writes into it; what the forward stored
+ * stays intact); NULL for inference. The CPU computes in fp32; CUDA follows lt_math (bf16 tensor cores with fp32
  * state and accumulation by default) and runs the hand-written kernels or cuDNN (lt_rnn_impl). */
 typedef enum { LT_CELL_LSTM = 0, LT_CELL_GRU = 1 } lt_cell;
 int lt_cell_gates(lt_cell cell); /* 4 or 3 */

@@ -719,3 +719,160 @@ int lt_kmeans_update(lt_backend *be, lt_tensor *sums, lt_tensor *counts, const l
     if (n == 0) return 0;
     return be->ops->kmeans_update(be, sums->data, counts->data, x->data, assign->data, n, k, d);
 }
+
+/* ---- recurrent layers (LSTM, GRU) ------------------------------------------------------------------ */
+
+int lt_cell_gates(lt_cell cell) { return cell == LT_CELL_LSTM ? 4 : cell == LT_CELL_GRU ? 3 : 0; }
+
+static const char *cell_name(lt_cell cell) { return cell == LT_CELL_LSTM ? "lstm" : "gru"; }
+
+static int rnn_sizes(const char *op, lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H) {
+    if (cell != LT_CELL_LSTM && cell != LT_CELL_GRU) return lt_error(LT_EINVAL, "%s: unknown cell %d", op, (int)cell);
+    if (B < 1 || T < 1 || I < 1 || H < 1)
+        return lt_error(LT_ESHAPE, "%s: B=%lld T=%lld I=%lld H=%lld: every size must be >= 1", op, (long long)B,
+                        (long long)T, (long long)I, (long long)H);
+    if (B * T > INT32_MAX || 4 * H > INT32_MAX || I > INT32_MAX)
+        return lt_error(LT_ERANGE, "%s: B*T=%lld, I=%lld or 4*H=%lld exceeds 2^31-1", op, (long long)(B * T),
+                        (long long)I, (long long)(4 * H));
+    return 0;
+}
+
+int lt_rnn_reserve_bytes(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H, size_t *bytes) {
+    const char *op = "rnn_reserve_bytes";
+    if (!bytes) return lt_error(LT_EINVAL, "%s: bytes is NULL", op);
+    *bytes = 0;
+    LT_TRY(rnn_sizes(op, cell, B, T, I, H));
+    LT_TRY(has(be, op, (const void *)be->ops->rnn_reserve));
+    return be->ops->rnn_reserve(be, cell, B, T, I, H, bytes);
+}
+
+/* t is NULL or f32 with exactly the given shape (2 or 3 dims), on the backend's device. */
+static int rnn_opt(lt_backend *be, const char *op, const char *name, const lt_tensor *t, int ndim, int64_t d0,
+                   int64_t d1, int64_t d2) {
+    if (!t) return 0;
+    LT_TRY(arg(be, op, name, t, LT_F32));
+    int64_t want[3] = {d0, d1, d2};
+    int ok = t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == want[i];
+    if (ok) return 0;
+    char s[96], w[64];
+    if (ndim == 1) snprintf(w, sizeof w, "[%lld]", (long long)d0);
+    else if (ndim == 2) snprintf(w, sizeof w, "[%lld, %lld]", (long long)d0, (long long)d1);
+    else snprintf(w, sizeof w, "[%lld, %lld, %lld]", (long long)d0, (long long)d1, (long long)d2);
+    return lt_error(LT_ESHAPE, "%s: %s: expected f32%s, got %s", op, name, w, lt_tensor_str(t, s, sizeof s));
+}
+
+static int rnn_req(lt_backend *be, const char *op, const char *name, const lt_tensor *t, int ndim, int64_t d0,
+                   int64_t d1, int64_t d2) {
+    if (!t) return lt_error(LT_EINVAL, "%s: %s is NULL", op, name);
+    return rnn_opt(be, op, name, t, ndim, d0, d1, d2);
+}
+
+/* The arguments both directions share: sizes from x[B, T, I] and w_hh[G*H, H]; weights, biases,
+ * initial state, lens (int32[B] on the host, each in [0, T]) and the reserve ws (u8, at least
+ * lt_rnn_reserve_bytes; may be NULL when ws_optional). */
+static int rnn_args(lt_backend *be, const char *op, lt_cell cell, const lt_tensor *x, const lt_tensor *w_ih,
+                    const lt_tensor *w_hh, const lt_tensor *b_ih, const lt_tensor *b_hh, const lt_tensor *h0,
+                    const lt_tensor *c0, const lt_tensor *lens, const lt_tensor *ws, int ws_optional, int64_t *pB,
+                    int64_t *pT, int64_t *pI, int64_t *pH) {
+    char s[96];
+    if (cell != LT_CELL_LSTM && cell != LT_CELL_GRU) return lt_error(LT_EINVAL, "%s: unknown cell %d", op, (int)cell);
+    LT_TRY(arg(be, op, "x", x, LT_F32));
+    if (x->ndim != 3) return lt_error(LT_ESHAPE, "%s: x %s must be [B, T, I]", op, lt_tensor_str(x, s, sizeof s));
+    LT_TRY(arg(be, op, "w_hh", w_hh, LT_F32));
+    int64_t G = lt_cell_gates(cell), B = x->shape[0], T = x->shape[1], I = x->shape[2];
+    if (w_hh->ndim != 2 || w_hh->shape[0] != G * w_hh->shape[1])
+        return lt_error(LT_ESHAPE, "%s: w_hh %s must be [%lld*H, H] for %s", op, lt_tensor_str(w_hh, s, sizeof s),
+                        (long long)G, cell_name(cell));
+    int64_t H = w_hh->shape[1];
+    LT_TRY(rnn_sizes(op, cell, B, T, I, H));
+    LT_TRY(rnn_req(be, op, "w_ih", w_ih, 2, G * H, I, 0));
+    LT_TRY(rnn_opt(be, op, "b_ih", b_ih, 1, G * H, 0, 0));
+    LT_TRY(rnn_opt(be, op, "b_hh", b_hh, 1, G * H, 0, 0));
+    LT_TRY(rnn_opt(be, op, "h0", h0, 2, B, H, 0));
+    if (cell == LT_CELL_GRU && c0) return lt_error(LT_EINVAL, "%s: c0 must be NULL for a GRU (it has no cell state)", op);
+    LT_TRY(rnn_opt(be, op, "c0", c0, 2, B, H, 0));
+    /* lens: on the host whatever the backend, as the loops over steps are planned there */
+    if (!lens) return lt_error(LT_EINVAL, "%s: lens is NULL", op);
+    if (lens->dtype != LT_I32)
+        return lt_error(LT_EDTYPE, "%s: lens: expected i32[%lld], got %s", op, (long long)B,
+                        lt_tensor_str(lens, s, sizeof s));
+    if (lens->device != LT_CPU)
+        return lt_error(LT_EDEVICE, "%s: lens: expected a tensor on the host (cpu) whatever the backend, got %s", op,
+                        lt_tensor_str(lens, s, sizeof s));
+    LT_TRY(numel_is(op, "lens", lens, B));
+    if (!lens->data) return lt_error(LT_EINVAL, "%s: lens has no data", op);
+    const int32_t *l = lens->data;
+    for (int64_t b = 0; b < B; b++)
+        if (l[b] < 0 || l[b] > T)
+            return lt_error(LT_ERANGE, "%s: lens[%lld] = %d is outside [0, T = %lld]", op, (long long)b, (int)l[b],
+                            (long long)T);
+    if (ws || !ws_optional) {
+        if (!ws) return lt_error(LT_EINVAL, "%s: ws (the forward's reserve) is NULL", op);
+        LT_TRY(arg(be, op, "ws", ws, LT_U8));
+        size_t need = 0;
+        LT_TRY(lt_rnn_reserve_bytes(be, cell, B, T, I, H, &need));
+        if (lt_nbytes(ws) < need)
+            return lt_error(LT_ESHAPE, "%s: ws %s is smaller than the %zu bytes lt_rnn_reserve_bytes asks for", op,
+                            lt_tensor_str(ws, s, sizeof s), need);
+    }
+    *pB = B, *pT = T, *pI = I, *pH = H;
+    return 0;
+}
+
+#define RNN_DATA(t) ((t) ? (t)->data : NULL)
+
+int lt_rnn_fwd(lt_backend *be, lt_cell cell, lt_tensor *y, lt_tensor *hT, lt_tensor *cT, lt_tensor *ws,
+               const lt_tensor *x, const lt_tensor *w_ih, const lt_tensor *w_hh, const lt_tensor *b_ih,
+               const lt_tensor *b_hh, const lt_tensor *h0, const lt_tensor *c0, const lt_tensor *lens) {
+    const char *op = "rnn_fwd";
+    int64_t B, T, I, H;
+    LT_TRY(rnn_args(be, op, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens, ws, 1, &B, &T, &I, &H));
+    LT_TRY(rnn_req(be, op, "y", y, 3, B, T, H));
+    LT_TRY(rnn_opt(be, op, "hT", hT, 2, B, H, 0));
+    if (cell == LT_CELL_GRU && cT) return lt_error(LT_EINVAL, "%s: cT must be NULL for a GRU (it has no cell state)", op);
+    LT_TRY(rnn_opt(be, op, "cT", cT, 2, B, H, 0));
+    LT_TRY(has(be, op, (const void *)be->ops->rnn_fwd));
+    return be->ops->rnn_fwd(be, cell, y->data, RNN_DATA(hT), RNN_DATA(cT), RNN_DATA(ws), x->data, w_ih->data,
+                            w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0), RNN_DATA(c0), lens->data, B, T,
+                            I, H);
+}
+
+int lt_rnn_bwd(lt_backend *be, lt_cell cell, lt_tensor *dx, lt_tensor *dw_ih, lt_tensor *dw_hh, lt_tensor *db_ih,
+               lt_tensor *db_hh, lt_tensor *dh0, lt_tensor *dc0, const lt_tensor *dy, const lt_tensor *dhT,
+               const lt_tensor *dcT, const lt_tensor *ws, const lt_tensor *x, const lt_tensor *y,
+               const lt_tensor *w_ih, const lt_tensor *w_hh, const lt_tensor *b_ih, const lt_tensor *b_hh,
+               const lt_tensor *h0, const lt_tensor *c0, const lt_tensor *lens) {
+    const char *op = "rnn_bwd";
+    int64_t B, T, I, H;
+    LT_TRY(rnn_args(be, op, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens, ws, 0, &B, &T, &I, &H));
+    int64_t GH = lt_cell_gates(cell) * H;
+    LT_TRY(rnn_req(be, op, "y", y, 3, B, T, H));
+    LT_TRY(rnn_req(be, op, "dy", dy, 3, B, T, H));
+    LT_TRY(rnn_opt(be, op, "dhT", dhT, 2, B, H, 0));
+    LT_TRY(rnn_opt(be, op, "dx", dx, 3, B, T, I));
+    LT_TRY(rnn_opt(be, op, "dw_ih", dw_ih, 2, GH, I, 0));
+    LT_TRY(rnn_req(be, op, "dw_hh", dw_hh, 2, GH, H, 0));
+    LT_TRY(rnn_opt(be, op, "db_ih", db_ih, 1, GH, 0, 0));
+    LT_TRY(rnn_opt(be, op, "db_hh", db_hh, 1, GH, 0, 0));
+    LT_TRY(rnn_opt(be, op, "dh0", dh0, 2, B, H, 0));
+    if (cell == LT_CELL_GRU && (dcT || dc0))
+        return lt_error(LT_EINVAL, "%s: %s must be NULL for a GRU (it has no cell state)", op, dcT ? "dcT" : "dc0");
+    LT_TRY(rnn_opt(be, op, "dcT", dcT, 2, B, H, 0));
+    LT_TRY(rnn_opt(be, op, "dc0", dc0, 2, B, H, 0));
+    LT_TRY(has(be, op, (const void *)be->ops->rnn_bwd));
+    return be->ops->rnn_bwd(be, cell, RNN_DATA(dx), RNN_DATA(dw_ih), dw_hh->data, RNN_DATA(db_ih), RNN_DATA(db_hh),
+                            RNN_DATA(dh0), RNN_DATA(dc0), dy->data, RNN_DATA(dhT), RNN_DATA(dcT), ws->data, x->data,
+                            y->data, w_ih->data, w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0),
+                            RNN_DATA(c0), lens->data, B, T, I, H);
+}
+
+int lt_rnn_set_impl(lt_backend *be, lt_rnn_impl impl) {
+    if (!be) return lt_error(LT_EINVAL, "rnn_set_impl: backend is NULL");
+    if (impl != LT_RNN_NATIVE && impl != LT_RNN_CUDNN)
+        return lt_error(LT_EINVAL, "rnn_set_impl: unknown implementation %d", (int)impl);
+    if (!be->ops->rnn_set_impl)
+        return lt_error(LT_ENOTSUP, "rnn_set_impl: the %s backend has one recurrent implementation (no %s to choose)",
+                        be->name, impl == LT_RNN_CUDNN ? "cuDNN" : "alternative");
+    return be->ops->rnn_set_impl(be, impl);
+}

@@ -77,6 +77,8 @@ static const lt_backend_ops cpu_ops = {
     .mean_pool_fwd = lt__cpu_mean_pool_fwd, .mean_pool_bwd = lt__cpu_mean_pool_bwd,
     .l2norm_fwd = lt__cpu_l2norm_fwd, .l2norm_bwd = lt__cpu_l2norm_bwd,
     .kmeans_assign = lt__cpu_kmeans_assign, .kmeans_update = lt__cpu_kmeans_update,
+    .rnn_reserve = lt__cpu_rnn_reserve, .rnn_fwd = lt__cpu_rnn_fwd, .rnn_bwd = lt__cpu_rnn_bwd,
+    .rnn_set_impl = NULL, /* one implementation on the CPU */
 };
 
 /* GEMM goes through the gemm slot, which needs BLAS; if no BLAS loads, every other op still

@@ -30,6 +30,10 @@ int lt__cpu_gemm(lt_backend *be, const lt_gemm_desc *d);
 int lt__dnnl_available(void);
 const char *lt__dnnl_describe(void);
 int lt__dnnl_gemm(const lt_gemm_desc *d);
+/* C[m,n] = alpha op(A) op(B) + beta C in fp32: one BLAS call on the calling thread (no-op when m, n
+ * or k is 0) */
+void lt__cpu_sgemm1(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
 int lt__cpu_bias_add(lt_backend *be, float *y, const float *bias, int64_t rows, int64_t cols);
 int lt__cpu_bias_bwd(lt_backend *be, float *dbias, const float *dy, int64_t rows, int64_t cols);
@@ -110,6 +114,17 @@ int lt__cpu_kmeans_assign_blas(lt_backend *be, int32_t *assign, float *dist, flo
 float lt__cpu_kmeans_dist(const float *x, const float *c, int64_t d);
 int lt__cpu_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
                           int64_t n, int64_t k, int64_t d);
+
+/* recurrent layers (rnn.c): LSTM and GRU, PyTorch's equations, fp32 */
+int lt__cpu_rnn_reserve(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H, size_t *bytes);
+int lt__cpu_rnn_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT, void *ws, const float *x,
+                    const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const float *h0,
+                    const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t I, int64_t H);
+int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                    float *dh0, float *dc0, const float *dy, const float *dhT, const float *dcT, const void *ws,
+                    const float *x, const float *y, const float *w_ih, const float *w_hh, const float *b_ih,
+                    const float *b_hh, const float *h0, const float *c0, const int32_t *lens, int64_t B, int64_t T,
+                    int64_t I, int64_t H);
 
 /* Below this many elements, OpenMP's fork/join costs more than the loop. */
 #define LT_CPU_PAR_MIN 32768

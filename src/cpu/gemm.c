@@ -89,3 +89,12 @@ int lt__cpu_gemm(lt_backend *be, const lt_gemm_desc *d) {
     }
     return 0;
 }
+
+/* One fp32 row-major GEMM on the calling thread (rnn.c splits its GEMMs itself, by shape only, so
+ * that results do not depend on the number of threads); nothing happens when m, n or k is 0. */
+void lt__cpu_sgemm1(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    if (m <= 0 || n <= 0 || k <= 0) return;
+    lt__sgemm(LT_CBLAS_ROW_MAJOR, ta ? LT_CBLAS_TRANS : LT_CBLAS_NO_TRANS, tb ? LT_CBLAS_TRANS : LT_CBLAS_NO_TRANS,
+              (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
