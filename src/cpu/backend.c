@@ -76,6 +76,9 @@ static const lt_backend_ops cpu_ops = {
     .mean_pool_fwd = lt__cpu_mean_pool_fwd, .mean_pool_bwd = lt__cpu_mean_pool_bwd,
     .l2norm_fwd = lt__cpu_l2norm_fwd, .l2norm_bwd = lt__cpu_l2norm_bwd,
     .kmeans_assign = lt__cpu_kmeans_assign, .kmeans_update = lt__cpu_kmeans_update,
+    .xent_tile_fwd = lt__cpu_xent_tile_fwd, .xent_tile_bwd = lt__cpu_xent_tile_bwd,
+    .sampled_prep = lt__cpu_sampled_prep, .sampled_scatter = lt__cpu_sampled_scatter,
+    .topk_tile = lt__cpu_topk_tile,
 };
 
 /* GEMM goes through the gemm slot, which needs BLAS; if no BLAS loads, every other op still
