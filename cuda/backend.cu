@@ -139,6 +139,9 @@ static lt_backend_ops make_ops(void) {
     o.mean_pool_fwd = lt__cuda_mean_pool_fwd, o.mean_pool_bwd = lt__cuda_mean_pool_bwd;
     o.l2norm_fwd = lt__cuda_l2norm_fwd, o.l2norm_bwd = lt__cuda_l2norm_bwd;
     o.kmeans_assign = lt__cuda_kmeans_assign, o.kmeans_update = lt__cuda_kmeans_update;
+    o.xent_tile_fwd = lt__cuda_xent_tile_fwd, o.xent_tile_bwd = lt__cuda_xent_tile_bwd;
+    o.sampled_prep = lt__cuda_sampled_prep, o.sampled_scatter = lt__cuda_sampled_scatter;
+    o.topk_tile = lt__cuda_topk_tile;
     return o;
 }
 static const lt_backend_ops cuda_ops = make_ops();
