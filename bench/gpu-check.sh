@@ -98,6 +98,9 @@ cat "$out/bert.log"
 say "bench/kmeans"
 run "$build/bench/kmeans" --rounds 1 --json "$out/kmeans.json" > "$out/kmeans.log" 2>&1
 cat "$out/kmeans.log"
+say "bench/rank"
+run "$build/bench/rank" --reps 3 --json "$out/rank.json" > "$out/rank.log" 2>&1
+cat "$out/rank.log"
 
 # ---- summary --------------------------------------------------------------------------------------
 echo
@@ -116,5 +119,10 @@ jnum() { grep -o "\"$1\": [0-9.e+-]*" "$2" 2>/dev/null | head -1 | cut -d' ' -f2
 printf "%-34s %s\n" "bert-base seq128 cuda seq/s (25k)" "$(jnum cuda_base_longtail_seq_s "$out/bert.json") (PyTorch bf16: $(jnum cuda_base_torch_bf16_seq_s "$out/bert.json"))"
 printf "%-34s %s\n" "kmeans cpu faiss/longtail (>= 2)" "$(jnum ratio_faiss "$out/kmeans.json")"
 printf "%-34s %s\n" "kmeans cuda 1Mx256 k=20k 25 it (s)" "$(jnum longtail_bf16_s "$out/kmeans.json") (goal <= 1.5; torch tf32: $(jnum torch_tf32_s "$out/kmeans.json"))"
+printf "%-34s %s\n" "rank cpu xent torch/longtail (>= 1.5)" "$(jnum xent_time_ratio "$out/rank.json") (memory ratio $(jnum xent_memory_ratio "$out/rank.json"), goal <= 0.1)"
+printf "%-34s %s\n" "rank cpu top-K faiss/longtail (>= 1.5)" "$(jnum topk_time_ratio "$out/rank.json")"
+printf "%-34s %s\n" "rank cuda xent / top-K (s)" "$(grep -o '"cuda": {[^}]*' "$out/rank.json" 2>/dev/null | grep -o '"longtail_xent_s": [0-9.e+-]*' | cut -d' ' -f2) / $(grep -o '"cuda": {[^}]*' "$out/rank.json" 2>/dev/null | grep -o '"longtail_topk_s": [0-9.e+-]*' | cut -d' ' -f2)"
+run "$build/tests/test_rank" > "$out/test_rank.log" 2>&1
+printf "%-34s %s\n" "test_rank (CUDA cases live)" "$(grep -c ' ok$' "$out/test_rank.log") ok, $(grep -c 'FAIL' "$out/test_rank.log") failed, $(grep -c 'skipped' "$out/test_rank.log") skipped"
 grep -E "FAIL" "$out/test_ops.log" "$out/test_ops_bf16.log" | head -20
 [ "$tests_rc" = 0 ] && [ "$ops_rc" = 0 ] && [ "$bf16_rc" = 0 ]
