@@ -55,10 +55,14 @@ __global__ void xent_tile_fwd_kernel(float *loss, float *lse, float *m, float *l
     lt_row_iter<TPR> it;
     for (int64_t b = it.first; b < B; b += it.step) {
         float *sr = s + b * n;
+        int64_t t = targets[b], pos = tcol0 ? 0 : t - j0;
+        bool hit = t >= 0 && pos >= 0 && pos < n; /* the same in every thread of the group */
         rk_ms acc{-INFINITY, 0.0f};
+        float tval = 0.0f; /* the target's score, in the thread that reads it (a group sum hands it to all) */
         for (int64_t j = it.lane; j < n; j += TPR) {
             float x = sr[j];
             if (bias) sr[j] = x = x + bias[j];
+            if (j == pos) tval = x;
             if (x > acc.m) {
                 acc.s = acc.s * expf(acc.m - x) + 1.0f; /* exp(-inf) = 0 on the first */
                 acc.m = x;
@@ -67,14 +71,14 @@ __global__ void xent_tile_fwd_kernel(float *loss, float *lse, float *m, float *l
             }
         }
         acc = rk_group_merge<TPR>(acc);
+        if (hit) tval = lt__group_sum<TPR>(tval); /* one non-zero term: exact */
         if (it.lane == 0) {
-            int64_t t = targets[b], pos = tcol0 ? 0 : t - j0;
             if (first && t >= N) lt__fault(status, LT_FAULT_XENT_FWD);
             rk_ms run = first ? rk_ms{-INFINITY, 0.0f} : rk_ms{m[b], l[b]};
             run = rk_merge(run, acc);
             m[b] = run.m, l[b] = run.s;
             if (first) ts[b] = 0.0f;
-            if (t >= 0 && pos >= 0 && pos < n) ts[b] = sr[pos];
+            if (hit) ts[b] = tval;
             if (last) {
                 float z = run.m + logf(run.s);
                 lse[b] = z;
