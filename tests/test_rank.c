@@ -517,6 +517,13 @@ static void test_shards(lt_backend *be) {
     int ok = tk_same(what, &p, K, gv, gi, rv, ri);
     printf("  %-44s == brute force %s\n", what, ok ? "ok" : "FAIL");
     CHECK_MSG(ok, "%s differs from the reference", what);
+    if (be == g_cpu) { /* a query whose width is not the shards' is refused, naming the shard */
+        lt_topk_query bad = q;
+        bad.D = D - 1;
+        FAILS_WITH(lt_topk_shards(be, dir, &bad, gv, gi), LT_EFORMAT, "emb-00000.h5");
+        bad = q, bad.K = 0;
+        FAILS_WITH(lt_topk_shards(be, dir, &bad, gv, gi), LT_EINVAL, "K = 0");
+    }
     for (int s = 0; s < 3; s++) {
         char path[256];
         lt_emb_shard_path(path, sizeof path, dir, s);
