@@ -19,6 +19,7 @@
  *    into the running top-K with exclusions.
  * The running (max, sum, target score) state lives in a small buffer allocated per call. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -262,11 +263,16 @@ int lt_sampled_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor 
 
 /* ---- top-K scoring ---------------------------------------------------------------------------- */
 
-/* Tile of rows x items per GEMM: the CPU keeps it near the caches (each GEMM is split over the
- * threads, and the merge that follows reads the tile while it is warm); CUDA takes big tiles so a
- * GEMM fills the device. */
-#define TOPK_TILE_CPU ((int64_t)1 << 20)  /* floats: 4 MiB */
+/* Tiles of rows x items per GEMM. CUDA takes big tiles so that one GEMM fills the device. The
+ * CPU, given enough rows, runs row blocks in parallel, one per thread with a tile of its own: the
+ * tile's GEMM and merge run back to back on one core while the tile is warm in its cache, and no
+ * barrier stands between them (inside the parallel loop the GEMM and the merge see
+ * omp_in_parallel() and stay on their thread). With few rows, one block's GEMM is split over the
+ * threads instead. */
 #define TOPK_TILE_CUDA ((int64_t)1 << 26) /* floats: 256 MiB */
+#define TOPK_TILE_CPU ((int64_t)1 << 20)  /* floats: 4 MiB, one block */
+#define TOPK_ROWS_CPU 512                 /* rows per block when blocks run in parallel */
+#define TOPK_COLS_CPU 1024                /* items per tile then */
 
 int lt_score_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tensor *u, const lt_tensor *v,
                   const lt_tensor *bias, int64_t first, const lt_tensor *excl_off, const lt_tensor *excl_ids) {
@@ -295,28 +301,47 @@ int lt_score_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tens
     }
     LT_TRY(rhas(be, op, (const void *)be->ops->topk_tile));
     if (B == 0 || n == 0) return 0;
-    int64_t budget = be->device == LT_CPU ? TOPK_TILE_CPU : TOPK_TILE_CUDA;
-    /* rows per tile: all of them when 1024 items fit, else as many as leave 1024 items per tile */
-    int64_t rb = B, cn;
-    if (rb * 1024 > budget) rb = budget / 1024;
-    cn = budget / rb;
+    int64_t budget = be->device == LT_CPU ? TOPK_TILE_CPU : TOPK_TILE_CUDA, rb = B, cn;
+    int nt = be->device == LT_CPU ? omp_get_max_threads() : 1, nbuf = 1;
+    if (nt > 1 && B >= 64 * (int64_t)nt) { /* CPU, many rows: parallel row blocks */
+        rb = (B + nt - 1) / nt;
+        if (rb > TOPK_ROWS_CPU) rb = TOPK_ROWS_CPU;
+        cn = TOPK_COLS_CPU;
+        nbuf = nt;
+    } else { /* one block at a time: all rows when 1024 items fit, else 1024 items per tile */
+        if (rb * 1024 > budget) rb = budget / 1024;
+        cn = budget / rb;
+    }
     if (cn > n) cn = n;
-    float *tile = NULL;
-    LT_TRY(lt_backend_alloc(be, (void **)&tile, sizeof(float) * (size_t)(rb * cn)));
+    int64_t nblk = (B + rb - 1) / rb;
+    if (nbuf > nblk) nbuf = (int)nblk;
+    float *tiles = NULL;
+    LT_TRY(lt_backend_alloc(be, (void **)&tiles, sizeof(float) * (size_t)(nbuf * rb * cn)));
     const float *uu = u->data, *vv = v->data, *bb = fptr(bias);
     const int64_t *off = excl_off ? excl_off->data : NULL;
+    const int32_t *ex = excl_ids ? excl_ids->data : NULL;
+    float *vp = vals->data;
+    int32_t *ip = idx->data;
     int rc = 0;
-    for (int64_t r0 = 0; r0 < B && !rc; r0 += rb) {
-        int64_t rows = B - r0 < rb ? B - r0 : rb;
-        for (int64_t j0 = 0; j0 < n && !rc; j0 += cn) {
+    char msg[512] = ""; /* errors are per thread: the first one is carried out of the loop */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nbuf) if (nbuf > 1)
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        float *tile = tiles + (size_t)omp_get_thread_num() * (size_t)(rb * cn);
+        int64_t r0 = blk * rb, rows = B - r0 < rb ? B - r0 : rb;
+        int e = 0;
+        for (int64_t j0 = 0; j0 < n && !e; j0 += cn) {
             int64_t m = n - j0 < cn ? n - j0 : cn;
-            rc = mm(be, 0, 1, rows, m, D, uu + r0 * D, D, vv + j0 * D, D, 0.0f, tile, m);
-            if (!rc)
-                rc = be->ops->topk_tile(be, (float *)vals->data + r0 * K, (int32_t *)idx->data + r0 * K, tile,
-                                        bb ? bb + j0 : NULL, rows, m, first + j0, (int)K, off ? off + r0 : NULL,
-                                        excl_ids ? excl_ids->data : NULL);
+            e = mm(be, 0, 1, rows, m, D, uu + r0 * D, D, vv + j0 * D, D, 0.0f, tile, m);
+            if (!e)
+                e = be->ops->topk_tile(be, vp + r0 * K, ip + r0 * K, tile, bb ? bb + j0 : NULL, rows, m, first + j0,
+                                       (int)K, off ? off + r0 : NULL, ex);
+        }
+        if (e) {
+#pragma omp critical(lt_score_topk_error)
+            if (!rc) rc = e, snprintf(msg, sizeof msg, "%s", lt_last_error());
         }
     }
-    lt_backend_free(be, tile);
+    if (rc) rc = lt_error(rc, "%s", msg);
+    lt_backend_free(be, tiles);
     return rc;
 }
