@@ -241,6 +241,10 @@ static void test_fd(void) {
         fd_check(name, &p, 0, NULL);
         prob_free(&p);
     }
+    /* enough rows and items for the CPU's parallel parts (row blocks forward, item sub-chunks backward) */
+    prob pp = make_catalog(130, 300, 4, 200, 1, 5);
+    fd_check("catalog_xent B=130 N=300 chunk=200 (parallel)", &pp, 0, NULL);
+    prob_free(&pp);
     prob p = make_catalog(4, 19, 5, 4, 0, 1);
     fd_check("catalog_xent no bias chunk=4", &p, 0, NULL);
     /* the harness can fail: a gradient 0.01 off everywhere is caught */
@@ -259,8 +263,13 @@ static void test_fd(void) {
 
 /* ---- 2. chunked == materialised ---------------------------------------------------------------- */
 
+static void test_materialised_case(int64_t B, int64_t N, int64_t D);
 static void test_materialised(void) {
-    int64_t B = 24, N = 1000, D = 32;
+    test_materialised_case(24, 1000, 32);
+    test_materialised_case(200, 3000, 16); /* the CPU's parallel parts */
+}
+
+static void test_materialised_case(int64_t B, int64_t N, int64_t D) {
     prob p = make_catalog(B, N, D, 1, 1, 3);
     /* materialised: logits = u v^T + bias, xent_fwd / xent_bwd, then the two GEMMs */
     lt_backend *be = g_cpu;
@@ -293,7 +302,8 @@ static void test_materialised(void) {
         double eg = fmax(e_du, fmax(e_dv, e_db));
         int ok = e_loss <= 4e-6 * (1 + sl) && e_lse <= 4e-6 * (1 + sl) && eg <= 1e-5 * (1 + sg);
         char name[64];
-        snprintf(name, sizeof name, "chunked vs materialised, N=1000 chunk=%lld", (long long)chunks[c]);
+        snprintf(name, sizeof name, "chunked vs materialised, B=%lld N=%lld chunk=%lld", (long long)B, (long long)N,
+                 (long long)chunks[c]);
         printf("  %-44s max |diff| loss %.2g lse %.2g (|loss| <= %.2f), grads %.2g (|g| <= %.2f) %s\n", name, e_loss,
                e_lse, sl, eg, sg, ok ? "ok" : "FAIL");
         CHECK_MSG(ok, "chunk %lld: chunked loss/gradients differ from the materialised ones", (long long)chunks[c]);

@@ -106,6 +106,29 @@ static int catalog_args(lt_backend *be, const char *op, const lt_tensor *u, cons
     return 0;
 }
 
+/* How many parts a CPU loop runs in parallel, one per thread, each on its own slice of the work
+ * buffer with single-threaded GEMMs (inside the loop, GEMMs and tile kernels see omp_in_parallel()
+ * and stay on their thread): no barrier per chunk, and each tile stays in its core's cache. 1 on a
+ * device, with one thread, or when `units` (rows or items per chunk) leave fewer than `least` per
+ * part; the loop then runs as one part whose GEMMs are split over the threads instead. */
+static int cpu_parts(lt_backend *be, int64_t units, int64_t least) {
+    if (be->device != LT_CPU || omp_in_parallel()) return 1;
+    int nt = omp_get_max_threads();
+    return nt > 1 && units >= least * nt ? nt : 1;
+}
+
+/* Errors inside a parallel loop are per thread: the first one is kept with its message. */
+typedef struct {
+    int rc;
+    char msg[512];
+} par_err;
+static void par_fail(par_err *pe, int rc) {
+    if (!rc) return;
+#pragma omp critical(lt_rank_error)
+    if (!pe->rc) pe->rc = rc, snprintf(pe->msg, sizeof pe->msg, "%s", lt_last_error());
+}
+static int par_result(const par_err *pe) { return pe->rc ? lt_error(pe->rc, "%s", pe->msg) : 0; }
+
 int lt_catalog_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor *u, const lt_tensor *v,
                         const lt_tensor *bias, const lt_tensor *targets, int64_t chunk, lt_tensor *work) {
     const char *op = "catalog_xent_fwd";
@@ -120,17 +143,27 @@ int lt_catalog_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const l
     float *st = NULL; /* running max, sum and target score: [3, B] */
     LT_TRY(lt_backend_alloc(be, (void **)&st, sizeof(float) * (size_t)(3 * B)));
     const float *uu = u->data, *vv = v->data, *bb = fptr(bias);
-    float *s = work->data;
-    int rc = 0;
-    for (int64_t j0 = 0; j0 < N && !rc; j0 += cn) {
-        int64_t n = N - j0 < cn ? N - j0 : cn;
-        rc = mm(be, 0, 1, B, n, D, uu, D, vv + j0 * D, D, 0.0f, s, n);
-        if (!rc)
-            rc = be->ops->xent_tile_fwd(be, loss->data, lse->data, st, st + B, st + 2 * B, s, bb ? bb + j0 : NULL,
-                                        targets->data, B, n, j0, N, 0, j0 == 0, j0 + n >= N);
+    float *ls = loss->data, *lz = lse->data;
+    const int32_t *tg = targets->data;
+    /* parts = blocks of rows (rows are independent here); part p's tile is work[r0 * cn, r1 * cn) */
+    int np = cpu_parts(be, B, 64);
+    par_err pe = {0};
+#pragma omp parallel for schedule(static, 1) num_threads(np) if (np > 1)
+    for (int p = 0; p < np; p++) {
+        int64_t r0 = B * p / np, rows = B * (p + 1) / np - r0;
+        float *s = (float *)work->data + r0 * cn;
+        int rc = 0;
+        for (int64_t j0 = 0; j0 < N && !rc; j0 += cn) {
+            int64_t n = N - j0 < cn ? N - j0 : cn;
+            rc = mm(be, 0, 1, rows, n, D, uu + r0 * D, D, vv + j0 * D, D, 0.0f, s, n);
+            if (!rc)
+                rc = be->ops->xent_tile_fwd(be, ls + r0, lz + r0, st + r0, st + B + r0, st + 2 * B + r0, s,
+                                            bb ? bb + j0 : NULL, tg + r0, rows, n, j0, N, 0, j0 == 0, j0 + n >= N);
+        }
+        par_fail(&pe, rc);
     }
     lt_backend_free(be, st); /* stream-ordered on CUDA */
-    return rc;
+    return par_result(&pe);
 }
 
 int lt_catalog_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor *dbias, const lt_tensor *dloss,
@@ -155,16 +188,38 @@ int lt_catalog_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor 
     LT_TRY(rhas(be, op, (const void *)be->ops->xent_tile_bwd));
     if (B == 0 || (!du && !dv && !dbias)) return 0;
     const float *uu = u->data, *vv = v->data, *bb = fptr(bias);
-    float *s = work->data, *db = dbias ? dbias->data : NULL;
-    for (int64_t j0 = 0; j0 < N; j0 += cn) {
-        int64_t n = N - j0 < cn ? N - j0 : cn;
-        LT_TRY(mm(be, 0, 1, B, n, D, uu, D, vv + j0 * D, D, 0.0f, s, n));
-        LT_TRY(be->ops->xent_tile_bwd(be, s, db ? db + j0 : NULL, bb ? bb + j0 : NULL, lse->data, dloss->data,
-                                      targets->data, B, n, j0, 0));
-        if (du) LT_TRY(mm(be, 0, 0, B, D, n, s, n, vv + j0 * D, D, 1.0f, du->data, D));
-        if (dv) LT_TRY(mm(be, 1, 0, n, D, B, s, n, uu, D, 1.0f, (float *)dv->data + j0 * D, D));
+    float *db = dbias ? dbias->data : NULL;
+    /* parts = interleaved sub-chunks of cs = cn / np items (dv and dbias rows are disjoint between
+     * them); du is summed over every item, so each part adds into a B x D partial of its own, and
+     * the partials are added to du in part order afterwards (deterministic for a thread count) */
+    int np = cpu_parts(be, cn, 64);
+    int64_t cs = cn / np;
+    float *part = NULL;
+    if (np > 1 && du) {
+        LT_TRY(lt_backend_alloc(be, (void **)&part, sizeof(float) * (size_t)(np * B * D)));
+        LT_TRY(be->ops->memset0(be, part, sizeof(float) * (size_t)(np * B * D)));
     }
-    return 0;
+    par_err pe = {0};
+#pragma omp parallel for schedule(static, 1) num_threads(np) if (np > 1)
+    for (int p = 0; p < np; p++) {
+        float *s = (float *)work->data + (int64_t)p * B * cs, *dup = part ? part + (int64_t)p * B * D : NULL;
+        if (du && !part) dup = du->data;
+        int rc = 0;
+        for (int64_t j0 = (int64_t)p * cs; j0 < N && !rc; j0 += np * cs) {
+            int64_t n = N - j0 < cs ? N - j0 : cs;
+            rc = mm(be, 0, 1, B, n, D, uu, D, vv + j0 * D, D, 0.0f, s, n);
+            if (!rc)
+                rc = be->ops->xent_tile_bwd(be, s, db ? db + j0 : NULL, bb ? bb + j0 : NULL, lse->data, dloss->data,
+                                            targets->data, B, n, j0, 0);
+            if (!rc && dup) rc = mm(be, 0, 0, B, D, n, s, n, vv + j0 * D, D, 1.0f, dup, D);
+            if (!rc && dv) rc = mm(be, 1, 0, n, D, B, s, n, uu, D, 1.0f, (float *)dv->data + j0 * D, D);
+        }
+        par_fail(&pe, rc);
+    }
+    int rc = par_result(&pe);
+    for (int p = 0; p < np && part && !rc; p++) rc = be->ops->axpy(be, du->data, 1.0f, part + (int64_t)p * B * D, B * D);
+    lt_backend_free(be, part);
+    return rc;
 }
 
 /* ---- sampled softmax -------------------------------------------------------------------------- */
@@ -302,7 +357,7 @@ int lt_score_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tens
     LT_TRY(rhas(be, op, (const void *)be->ops->topk_tile));
     if (B == 0 || n == 0) return 0;
     int64_t budget = be->device == LT_CPU ? TOPK_TILE_CPU : TOPK_TILE_CUDA, rb = B, cn;
-    int nt = be->device == LT_CPU ? omp_get_max_threads() : 1, nbuf = 1;
+    int nt = be->device == LT_CPU && !omp_in_parallel() ? omp_get_max_threads() : 1, nbuf = 1;
     if (nt > 1 && B >= 64 * (int64_t)nt) { /* CPU, many rows: parallel row blocks */
         rb = (B + nt - 1) / nt;
         if (rb > TOPK_ROWS_CPU) rb = TOPK_ROWS_CPU;
@@ -322,8 +377,7 @@ int lt_score_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tens
     const int32_t *ex = excl_ids ? excl_ids->data : NULL;
     float *vp = vals->data;
     int32_t *ip = idx->data;
-    int rc = 0;
-    char msg[512] = ""; /* errors are per thread: the first one is carried out of the loop */
+    par_err pe = {0};
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nbuf) if (nbuf > 1)
     for (int64_t blk = 0; blk < nblk; blk++) {
         float *tile = tiles + (size_t)omp_get_thread_num() * (size_t)(rb * cn);
@@ -336,12 +390,9 @@ int lt_score_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tens
                 e = be->ops->topk_tile(be, vp + r0 * K, ip + r0 * K, tile, bb ? bb + j0 : NULL, rows, m, first + j0,
                                        (int)K, off ? off + r0 : NULL, ex);
         }
-        if (e) {
-#pragma omp critical(lt_score_topk_error)
-            if (!rc) rc = e, snprintf(msg, sizeof msg, "%s", lt_last_error());
-        }
+        par_fail(&pe, e);
     }
-    if (rc) rc = lt_error(rc, "%s", msg);
+    int rc = par_result(&pe);
     lt_backend_free(be, tiles);
     return rc;
 }

@@ -68,7 +68,15 @@ int lt__cpu_xent_tile_bwd(lt_backend *be, float *s, float *dbias, const float *b
         }
         if (pos >= 0 && pos < n) sr[pos] -= g;
     }
-    return dbias ? lt__cpu_bias_bwd(be, dbias, s, B, n) : 0;
+    if (!dbias) return 0;
+    if (!omp_in_parallel()) return lt__cpu_bias_bwd(be, dbias, s, B, n);
+    /* one thread of the driver's parallel loop (src/core/rank.c): the rows in order, here */
+    for (int64_t b = 0; b < B; b++) {
+        const float *sr = s + b * n;
+#pragma omp simd
+        for (int64_t j = 0; j < n; j++) dbias[j] += sr[j];
+    }
+    return 0;
 }
 
 /* ---- sampled softmax ------------------------------------------------------------------------------ */
