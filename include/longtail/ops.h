@@ -247,7 +247,8 @@ int lt_rnn_set_impl(lt_backend *be, lt_rnn_impl impl);
  * computed `chunk` items at a time with an online max / log-sum-exp; lse[B] kept for backward.
  * u[B, D], v[N, D], targets int32[B] (target < 0: row ignored, loss 0, no gradient).
  * work: f32 scratch of at least B * chunk elements (the one chunk of scores in flight; B * min(chunk, N)
- * suffices). The chunk loop is in src/core/rank.c; besides work, only 3 B floats of running state. */
+ * suffices). The chunk loop is in src/core/rank.c; besides work, only 3 B floats of running state (and,
+ * in the multi-threaded CPU backward, one B x D partial of du per thread). */
 int lt_catalog_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor *u, const lt_tensor *v,
                         const lt_tensor *bias, const lt_tensor *targets, int64_t chunk, lt_tensor *work);
 /* The backward recomputes each chunk's scores: du += dloss (softmax - onehot) v, dv += ..^T u,

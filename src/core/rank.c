@@ -17,7 +17,13 @@
  *    backward's negative rows of dv go back through embedding_bwd (deterministic).
  *  - score_topk: tiles of rows x items (sized per device), GEMM, then topk_tile merges each tile
  *    into the running top-K with exclusions.
- * The running (max, sum, target score) state lives in a small buffer allocated per call. */
+ * The running (max, sum, target score) state lives in a small buffer allocated per call.
+ * On a CPU with several threads the same loops run in parallel parts, one per thread, each on its
+ * own slice of the work buffer with single-threaded GEMMs (see cpu_parts): row blocks for the
+ * forward and for top-K, interleaved item sub-chunks for the backward (dv and dbias rows are then
+ * disjoint; du goes through one B x D partial per thread, added in order). There is no barrier
+ * per chunk, and each tile stays in its core's cache; on a device, or with one thread, a part is
+ * the whole loop and every GEMM fills the device (or is split over the threads). */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
