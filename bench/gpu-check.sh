@@ -86,6 +86,7 @@ run "$build/tests/test_ops_bf16" > "$out/test_ops_bf16.log" 2>&1
 bf16_rc=$?
 run "$build/tests/test_rnn" > "$out/test_rnn.log" 2>&1
 rnn_rc=$?
+run "$build/tests/test_rank" > "$out/test_rank.log" 2>&1
 
 # ---- benchmarks ----------------------------------------------------------------------------------
 say "bench/gemm"
@@ -103,6 +104,9 @@ cat "$out/kmeans.log"
 say "bench/lstm (GPU part: hand-written kernels vs cuDNN through lt_rnn_set_impl, PyTorch)"
 run "$build/bench/lstm" --only gpu --rounds 2 --reps 10 --json "$out/lstm.json" > "$out/lstm.log" 2>&1
 cat "$out/lstm.log"
+say "bench/rank"
+run "$build/bench/rank" --reps 3 --json "$out/rank.json" > "$out/rank.log" 2>&1
+cat "$out/rank.log"
 
 # ---- summary --------------------------------------------------------------------------------------
 echo
@@ -124,4 +128,9 @@ printf "%-34s %s\n" "kmeans cuda 1Mx256 k=20k 25 it (s)" "$(jnum longtail_bf16_s
 printf "%-34s %s\n" "lstm cuda ms/step native / cuDNN" "$(jnum gpu_native_ms "$out/lstm.json") / $(jnum gpu_cudnn_ms "$out/lstm.json") (PyTorch: $(jnum gpu_torch_ms "$out/lstm.json"))"
 printf "%-34s %s\n" "rnn test CUDA/cuDNN cases" "$(grep -c 'vs cpu.* ok$' "$out/test_rnn.log") ok, $(grep -c 'FAIL' "$out/test_rnn.log") failed, $(grep -c 'skipped' "$out/test_rnn.log") skipped (exit $rnn_rc)"
 grep -E "FAIL" "$out/test_ops.log" "$out/test_ops_bf16.log" "$out/test_rnn.log" | head -20
+printf "%-34s %s\n" "rank cpu xent torch/longtail (>= 1.5)" "$(jnum xent_time_ratio "$out/rank.json") (memory ratio $(jnum xent_memory_ratio "$out/rank.json"), goal <= 0.1)"
+printf "%-34s %s\n" "rank cpu top-K faiss/longtail (>= 1.5)" "$(jnum topk_time_ratio "$out/rank.json")"
+printf "%-34s %s\n" "rank cuda xent / top-K (s)" "$(grep -o '"cuda": {[^}]*' "$out/rank.json" 2>/dev/null | grep -o '"longtail_xent_s": [0-9.e+-]*' | cut -d' ' -f2) / $(grep -o '"cuda": {[^}]*' "$out/rank.json" 2>/dev/null | grep -o '"longtail_topk_s": [0-9.e+-]*' | cut -d' ' -f2)"
+printf "%-34s %s\n" "test_rank (CUDA cases live)" "$(grep -c ' ok$' "$out/test_rank.log") ok, $(grep -c 'FAIL' "$out/test_rank.log") failed, $(grep -c 'skipped' "$out/test_rank.log") skipped"
+grep -E "FAIL" "$out/test_rank.log" | head -20
 [ "$tests_rc" = 0 ] && [ "$ops_rc" = 0 ] && [ "$bf16_rc" = 0 ]

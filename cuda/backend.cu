@@ -143,6 +143,9 @@ static lt_backend_ops make_ops(void) {
     o.kmeans_assign = lt__cuda_kmeans_assign, o.kmeans_update = lt__cuda_kmeans_update;
     o.rnn_reserve = lt__cuda_rnn_reserve, o.rnn_fwd = lt__cuda_rnn_fwd, o.rnn_bwd = lt__cuda_rnn_bwd;
     o.rnn_set_impl = lt__cuda_rnn_set_impl;
+    o.xent_tile_fwd = lt__cuda_xent_tile_fwd, o.xent_tile_bwd = lt__cuda_xent_tile_bwd;
+    o.sampled_prep = lt__cuda_sampled_prep, o.sampled_scatter = lt__cuda_sampled_scatter;
+    o.topk_tile = lt__cuda_topk_tile;
     return o;
 }
 static const lt_backend_ops cuda_ops = make_ops();

@@ -379,6 +379,21 @@ int lt__cuda_l2norm_fwd(lt_backend *be, float *y, float *norm, const float *x, i
 int lt__cuda_l2norm_bwd(lt_backend *be, float *dx, const float *dy, const float *y, const float *norm, int64_t rows,
                         int64_t cols);
 
+/* softmax ranking and top-K scoring tiles: rank.cu (the loops are in src/core/rank.c) */
+int lt__cuda_xent_tile_fwd(lt_backend *be, float *loss, float *lse, float *m, float *l, float *ts, float *s,
+                           const float *bias, const int32_t *targets, int64_t B, int64_t n, int64_t j0, int64_t N,
+                           int tcol0, int first, int last);
+int lt__cuda_xent_tile_bwd(lt_backend *be, float *s, float *dbias, const float *bias, const float *lse,
+                           const float *dloss, const int32_t *targets, int64_t B, int64_t n, int64_t j0, int tcol0);
+int lt__cuda_sampled_prep(lt_backend *be, float *s, const float *u, const float *v, const float *bias,
+                          const float *logq, const int32_t *targets, const int32_t *neg, int64_t B, int64_t S,
+                          int64_t D, int64_t N);
+int lt__cuda_sampled_scatter(lt_backend *be, float *du, float *dv, float *dbias, const float *ds, const float *u,
+                             const float *v, const int32_t *targets, const int32_t *neg, int64_t B, int64_t S,
+                             int64_t D);
+int lt__cuda_topk_tile(lt_backend *be, float *vals, int32_t *idx, float *s, const float *bias, int64_t B, int64_t n,
+                       int64_t j0, int K, const int64_t *excl_off, const int32_t *excl_ids);
+
 /* gemm.cu: the cuBLASLt plan cache, created with the backend and released with it */
 int lt__cuda_gemm_init(lt_backend *be);
 void lt__cuda_gemm_release(lt_backend *be);

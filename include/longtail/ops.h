@@ -247,7 +247,9 @@ int lt_rnn_set_impl(lt_backend *be, lt_rnn_impl impl);
  *   s[b, j] = u_b . v_j + bias_j (bias may be NULL),  loss[b] = logsumexp_j s[b, j] - s[b, target_b]
  * computed `chunk` items at a time with an online max / log-sum-exp; lse[B] kept for backward.
  * u[B, D], v[N, D], targets int32[B] (target < 0: row ignored, loss 0, no gradient).
- * work: f32 scratch of at least B * chunk elements (the one chunk of scores in flight). */
+ * work: f32 scratch of at least B * chunk elements (the one chunk of scores in flight; B * min(chunk, N)
+ * suffices). The chunk loop is in src/core/rank.c; besides work, only 3 B floats of running state (and,
+ * in the multi-threaded CPU backward, one B x D partial of du per thread). */
 int lt_catalog_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor *u, const lt_tensor *v,
                         const lt_tensor *bias, const lt_tensor *targets, int64_t chunk, lt_tensor *work);
 /* The backward recomputes each chunk's scores: du += dloss (softmax - onehot) v, dv += ..^T u,
@@ -274,7 +276,8 @@ int lt_sampled_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor 
  * item id, idx -1 and vals -inf where fewer than K items were seen: initialise them so). Items
  * listed for row b in the exclusion CSR (excl_off int64[B + 1], excl_ids int32[...], both on the
  * backend's device; NULL: none) are skipped. No B x n matrix is kept beyond the backend's tile.
- * 1 <= K <= LT_TOPK_MAX. Calling it slab after slab gives the catalog's top-K. */
+ * 1 <= K <= LT_TOPK_MAX. Calling it slab after slab gives the catalog's top-K. Exclusion ids outside the
+ * slab are ignored (so one CSR serves every slab); a NaN score is never returned. */
 int lt_score_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tensor *u, const lt_tensor *v,
                   const lt_tensor *bias, int64_t first, const lt_tensor *excl_off, const lt_tensor *excl_ids);
 

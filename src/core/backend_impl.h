@@ -116,7 +116,38 @@ typedef struct lt_backend_ops {
     int (*rnn_set_impl)(lt_backend *be, lt_rnn_impl impl);
 
     /* softmax ranking and top-K scoring (ops.h): the rank helper fills these (see src/core/rank.c) */
-    /* RANK_SLOTS */
+    /* The chunk loops live once, in src/core/rank.c, on lt_gemm; a backend supplies only what runs
+     * on one tile of scores s[B, n] (contiguous, row stride n) of items j0 .. j0 + n - 1. bias is
+     * already offset to item j0 (NULL: none). Targets < 0 mark ignored rows. tcol0 = 1 (sampled
+     * softmax): the target of every row is column 0 of the tile, whatever its id.
+     * xent_tile_fwd: adds bias to s in place, then merges the tile into the running max m[B] and
+     *   sum l[B] (first: start them) and picks up the target's score ts[B]; last: lse = m + log l,
+     *   loss = lse - ts (0 for ignored rows). N (the catalog size) is for checking targets.
+     * xent_tile_bwd: s (the raw scores) becomes dS = dloss (exp(s + bias - lse) - onehot), 0 in
+     *   ignored rows; dbias (offset to j0, may be NULL) += its column sums. The driver then runs
+     *   the two GEMMs du += dS v_chunk, dv_chunk += dS^T u.
+     * sampled_prep: s[B, S+1] holds u v_neg^T in columns 1..S; writes column 0 = u_b . v_{t_b},
+     *   adds bias - logq of each column's item (either may be NULL) and sets a negative equal to
+     *   the row's target to -inf. Checks targets < N and negatives in [0, N) where it can.
+     * sampled_scatter: after the tile holds dS: du_b += dS[b,0] v_{t_b}, dv[t_b] += dS[b,0] u_b
+     *   (rows in order), dbias[neg_k] += column sum of dS[:, 1+k] (k in order), dbias[t_b] +=
+     *   dS[b,0]. du, dv, dbias may be NULL. (The negatives' dv goes through embedding_bwd.)
+     * topk_tile: merges the tile (plus bias) into the running vals/idx[B, K] of ops.h's
+     *   lt_score_topk; excl_off[B + 1] (absolute offsets into excl_ids; NULL: none) lists the
+     *   item ids each row skips; s may be overwritten. */
+    int (*xent_tile_fwd)(lt_backend *be, float *loss, float *lse, float *m, float *l, float *ts, float *s,
+                         const float *bias, const int32_t *targets, int64_t B, int64_t n, int64_t j0, int64_t N,
+                         int tcol0, int first, int last);
+    int (*xent_tile_bwd)(lt_backend *be, float *s, float *dbias, const float *bias, const float *lse,
+                         const float *dloss, const int32_t *targets, int64_t B, int64_t n, int64_t j0, int tcol0);
+    int (*sampled_prep)(lt_backend *be, float *s, const float *u, const float *v, const float *bias,
+                        const float *logq, const int32_t *targets, const int32_t *neg, int64_t B, int64_t S,
+                        int64_t D, int64_t N);
+    int (*sampled_scatter)(lt_backend *be, float *du, float *dv, float *dbias, const float *ds, const float *u,
+                           const float *v, const int32_t *targets, const int32_t *neg, int64_t B, int64_t S,
+                           int64_t D);
+    int (*topk_tile)(lt_backend *be, float *vals, int32_t *idx, float *s, const float *bias, int64_t B, int64_t n,
+                     int64_t j0, int K, const int64_t *excl_off, const int32_t *excl_ids);
 
     /* the trainer's optimizer steps (ops.h); sumsq is a device f32[1] */
     int (*sumsq_acc)(lt_backend *be, float *acc, const float *x, int64_t n);

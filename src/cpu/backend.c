@@ -79,6 +79,9 @@ static const lt_backend_ops cpu_ops = {
     .kmeans_assign = lt__cpu_kmeans_assign, .kmeans_update = lt__cpu_kmeans_update,
     .rnn_reserve = lt__cpu_rnn_reserve, .rnn_fwd = lt__cpu_rnn_fwd, .rnn_bwd = lt__cpu_rnn_bwd,
     .rnn_set_impl = NULL, /* one implementation on the CPU */
+    .xent_tile_fwd = lt__cpu_xent_tile_fwd, .xent_tile_bwd = lt__cpu_xent_tile_bwd,
+    .sampled_prep = lt__cpu_sampled_prep, .sampled_scatter = lt__cpu_sampled_scatter,
+    .topk_tile = lt__cpu_topk_tile,
 };
 
 /* GEMM goes through the gemm slot, which needs BLAS; if no BLAS loads, every other op still

@@ -125,6 +125,20 @@ int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float
                     const float *x, const float *y, const float *w_ih, const float *w_hh, const float *b_ih,
                     const float *b_hh, const float *h0, const float *c0, const int32_t *lens, int64_t B, int64_t T,
                     int64_t I, int64_t H);
+/* softmax ranking and top-K scoring tiles (rank.c; the loops are in src/core/rank.c) */
+int lt__cpu_xent_tile_fwd(lt_backend *be, float *loss, float *lse, float *m, float *l, float *ts, float *s,
+                          const float *bias, const int32_t *targets, int64_t B, int64_t n, int64_t j0, int64_t N,
+                          int tcol0, int first, int last);
+int lt__cpu_xent_tile_bwd(lt_backend *be, float *s, float *dbias, const float *bias, const float *lse,
+                          const float *dloss, const int32_t *targets, int64_t B, int64_t n, int64_t j0, int tcol0);
+int lt__cpu_sampled_prep(lt_backend *be, float *s, const float *u, const float *v, const float *bias,
+                         const float *logq, const int32_t *targets, const int32_t *neg, int64_t B, int64_t S,
+                         int64_t D, int64_t N);
+int lt__cpu_sampled_scatter(lt_backend *be, float *du, float *dv, float *dbias, const float *ds, const float *u,
+                            const float *v, const int32_t *targets, const int32_t *neg, int64_t B, int64_t S,
+                            int64_t D);
+int lt__cpu_topk_tile(lt_backend *be, float *vals, int32_t *idx, float *s, const float *bias, int64_t B, int64_t n,
+                      int64_t j0, int K, const int64_t *excl_off, const int32_t *excl_ids);
 
 /* Below this many elements, OpenMP's fork/join costs more than the loop. */
 #define LT_CPU_PAR_MIN 32768
