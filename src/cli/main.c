@@ -26,7 +26,7 @@ static const command commands[] = {
     {"pretrain", IF_HDF5(lt_cmd_pretrain), "masked-language-model pretraining of the text encoder"},
     {"embed", IF_HDF5(lt_cmd_embed), "bulk (re-)embedding of a catalog, shard by shard, resumable"},
     {"cluster", IF_HDF5(lt_cmd_cluster), "k-means + PCA on embeddings, long-tail report"},
-    {"train", NULL, "train the recommender (mpirun -np N for data parallelism)"},
+    {"train", IF_HDF5(lt_cmd_train), "train the recommender (mpirun -np N for data parallelism)"},
     {"eval", IF_HDF5(lt_cmd_eval), "leave-one-out full-ranking metrics, accuracy and long tail"},
     {"recommend", NULL, "top-K for every user (or a list) into HDF5/CSV"},
     {"classify", NULL, "the long-tail classifier of product text"},

@@ -19,14 +19,15 @@
 extern const lt_cli_opt *const lt_cli_opts_synth;
 #ifdef LONGTAIL_HAVE_HDF5
 extern const lt_cli_opt *const lt_cli_opts_import, *const lt_cli_opts_vocab, *const lt_cli_opts_pretrain,
-    *const lt_cli_opts_embed, *const lt_cli_opts_cluster, *const lt_cli_opts_run;
+    *const lt_cli_opts_embed, *const lt_cli_opts_cluster, *const lt_cli_opts_run, *const lt_cli_opts_train,
+    *const lt_cli_opts_eval;
 #endif
 
 static const lt_cli_opt *const *const tables[] = {
     &lt_cli_opts_synth,
 #ifdef LONGTAIL_HAVE_HDF5
     &lt_cli_opts_import, &lt_cli_opts_vocab, &lt_cli_opts_pretrain, &lt_cli_opts_embed, &lt_cli_opts_cluster,
-    &lt_cli_opts_run,
+    &lt_cli_opts_run, &lt_cli_opts_train, &lt_cli_opts_eval,
 #endif
 };
 
@@ -34,13 +35,14 @@ static const lt_cli_opt *const *const tables[] = {
 static const char *const extra[] = {
     "embed.stop_after",    /* stop after N shards, as if killed (tests of resuming) */
     "pretrain.stop_after", /* stop after step N, as if killed */
+    "train.stop_after",    /* stop after step N, as if killed */
 };
 
 /* Sections of commands this version does not build yet (other branches are adding them). */
 static const char *const reserved[] = {
-    "train", "eval", "recommend", "similar", "rnn", "rec", "bandit", "classify", "update",
+    "recommend", "similar", "rnn", "rec", "bandit", "classify", "update",
 #ifndef LONGTAIL_HAVE_HDF5 /* built without the data layer: these commands are absent */
-    "import", "vocab", "tokens", "pretrain", "bert", "embed", "cluster", "run",
+    "import", "vocab", "tokens", "pretrain", "bert", "embed", "cluster", "run", "train", "eval",
 #endif
 };
 

@@ -1,0 +1,350 @@
+/* The next-item recommender on the op table (include/longtail/recmodel.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "longtail/error.h"
+#include "longtail/recmodel.h"
+#include "longtail/rng.h"
+
+void lt_rec_config_init(lt_rec_config *c) {
+    *c = (lt_rec_config){.dim = 64, .hidden = 128, .cell = LT_CELL_LSTM, .use_id = 1, .id_dropout = 0.5f,
+                         .dropout = 0.2f, .max_len = 50, .chunk = 4096};
+}
+
+void lt_rec_config_describe(const lt_rec_config *c, char *buf, size_t cap) {
+    snprintf(buf, cap, "rec cell=%s items=%lld text=%lld dim=%lld hidden=%lld id=%d", c->cell == LT_CELL_GRU ? "gru" : "lstm",
+             (long long)c->n_items, (long long)c->text_dim, (long long)c->dim, (long long)c->hidden, c->use_id);
+}
+
+int lt_rec_config_parse(const char *desc, lt_rec_config *c) {
+    lt_rec_config_init(c);
+    char cell[16];
+    long long items, text, dim, hidden;
+    int id;
+    if (sscanf(desc, "rec cell=%15s items=%lld text=%lld dim=%lld hidden=%lld id=%d", cell, &items, &text, &dim, &hidden,
+               &id) != 6 || (strcmp(cell, "lstm") && strcmp(cell, "gru")))
+        return lt_error(LT_EFORMAT, "not a recommender's description: '%s'", desc);
+    c->cell = strcmp(cell, "gru") ? LT_CELL_LSTM : LT_CELL_GRU;
+    c->n_items = items, c->text_dim = text, c->dim = dim, c->hidden = hidden, c->use_id = id;
+    return 0;
+}
+
+struct lt_rec {
+    lt_rec_config cfg;
+    lt_backend *be;
+    lt_params ps;
+    lt_param *tw, *tb, *id, *wih, *whh, *bih, *bhh, *pw, *pb;
+    lt_tensor text;         /* [N, Dt] */
+    lt_tensor V, dV, mask;  /* item vectors [N, d], their gradient, the id part's row mask [N, d] */
+    float *hmask;           /* host copy of the mask */
+    uint8_t *seen;          /* [N] */
+    /* activations for up to cap_bt rows (B x T) and cap_b users */
+    int64_t cap_b, cap_t;
+    size_t ws_bytes;
+    lt_tensor ids, X, Y, Yd, U, tgt, loss, lse, dloss, work, dU, dY, dYd, dX, ws, hT, cT;
+    float *hloss, *hdl;
+    int32_t *hids, *htgt, *hlens;
+};
+
+const lt_rec_config *lt_rec_get_config(const lt_rec *m) { return &m->cfg; }
+lt_params *lt_rec_params(lt_rec *m) { return &m->ps; }
+
+static void free_acts(lt_rec *m) {
+    lt_tensor *ts[] = {&m->ids, &m->X, &m->Y, &m->Yd, &m->U, &m->tgt, &m->loss, &m->lse, &m->dloss, &m->work,
+                       &m->dU, &m->dY, &m->dYd, &m->dX, &m->ws, &m->hT, &m->cT};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) lt_tensor_free(m->be, ts[i]);
+    free(m->hloss), free(m->hdl), free(m->hids), free(m->htgt), free(m->hlens);
+    m->hloss = m->hdl = NULL, m->hids = m->htgt = m->hlens = NULL;
+    m->cap_b = m->cap_t = 0;
+}
+
+/* Activations for B users x T steps (grown, never shrunk). */
+static int reserve(lt_rec *m, int64_t B, int64_t T) {
+    if (B <= m->cap_b && T <= m->cap_t) return 0;
+    if (B < m->cap_b) B = m->cap_b;
+    if (T < m->cap_t) T = m->cap_t;
+    free_acts(m);
+    lt_backend *be = m->be;
+    int64_t d = m->cfg.dim, H = m->cfg.hidden, BT = B * T, ch = m->cfg.chunk;
+    size_t ws;
+    LT_TRY(lt_rnn_reserve_bytes(be, m->cfg.cell, B, T, d, H, &ws));
+    int rc = 0;
+    struct { lt_tensor *t; lt_dtype dt; int nd; int64_t s[3]; } list[] = {
+        {&m->ids, LT_I32, 1, {BT}}, {&m->X, LT_F32, 3, {B, T, d}}, {&m->Y, LT_F32, 3, {B, T, H}},
+        {&m->Yd, LT_F32, 3, {B, T, H}}, {&m->U, LT_F32, 2, {BT, d}}, {&m->tgt, LT_I32, 1, {BT}},
+        {&m->loss, LT_F32, 1, {BT}}, {&m->lse, LT_F32, 1, {BT}}, {&m->dloss, LT_F32, 1, {BT}},
+        {&m->work, LT_F32, 1, {BT * ch}}, {&m->dU, LT_F32, 2, {BT, d}}, {&m->dY, LT_F32, 3, {B, T, H}},
+        {&m->dYd, LT_F32, 3, {B, T, H}}, {&m->dX, LT_F32, 3, {B, T, d}}, {&m->ws, LT_U8, 1, {(int64_t)(ws ? ws : 1)}},
+        {&m->hT, LT_F32, 2, {B, H}}, {&m->cT, LT_F32, 2, {B, H}},
+    };
+    for (size_t i = 0; i < sizeof list / sizeof *list && !rc; i++) {
+        rc = lt_tensor_new(list[i].t, be, list[i].dt, list[i].nd, list[i].s);
+    }
+    m->hloss = malloc(sizeof *m->hloss * (size_t)BT), m->hdl = malloc(sizeof *m->hdl * (size_t)BT);
+    m->hids = malloc(sizeof *m->hids * (size_t)BT), m->htgt = malloc(sizeof *m->htgt * (size_t)BT);
+    m->hlens = malloc(sizeof *m->hlens * (size_t)B);
+    if (!rc && (!m->hloss || !m->hdl || !m->hids || !m->htgt || !m->hlens)) rc = lt_error(LT_ENOMEM, "rec: out of memory");
+    if (rc) return free_acts(m), rc;
+    m->cap_b = B, m->cap_t = T, m->ws_bytes = ws;
+    return 0;
+}
+
+int lt_rec_create(lt_rec **out, lt_backend *be, const lt_rec_config *c, const float *text, const uint8_t *seen,
+                  uint64_t seed) {
+    *out = NULL;
+    if (c->n_items < 1 || c->dim < 1 || c->hidden < 1 || c->text_dim < 0 || (!c->text_dim && !c->use_id) ||
+        c->max_len < 1 || c->chunk < 1 || !(c->id_dropout >= 0 && c->id_dropout < 1) || !(c->dropout >= 0 && c->dropout < 1))
+        return lt_error(LT_ECONFIG, "rec: items, dim, hidden, max_len, chunk >= 1, text or id (or both), dropouts in [0, 1)");
+    if (c->text_dim && !text) return lt_error(LT_EINVAL, "rec: text_dim %lld but no text embeddings", (long long)c->text_dim);
+    lt_rec *m = calloc(1, sizeof *m);
+    if (!m) return lt_error(LT_ENOMEM, "rec: out of memory");
+    m->cfg = *c, m->be = be;
+    lt_params_init(&m->ps, be);
+    int64_t N = c->n_items, Dt = c->text_dim, d = c->dim, H = c->hidden, G = lt_cell_gates(c->cell);
+    int rc = 0;
+    /* parameters: resolved by name after all are added (lt_params_add may move the array) */
+    if (Dt) {
+        if (!rc) rc = lt_params_add(&m->ps, "item.text.weight", 2, (int64_t[]){d, Dt}, 1, NULL);
+        if (!rc) rc = lt_params_add(&m->ps, "item.text.bias", 1, (int64_t[]){d}, 0, NULL);
+    }
+    if (c->use_id && !rc) rc = lt_params_add_table(&m->ps, "item.id", N, d, NULL);
+    if (!rc) rc = lt_params_add(&m->ps, "user.rnn.weight_ih_l0", 2, (int64_t[]){G * H, d}, 1, NULL);
+    if (!rc) rc = lt_params_add(&m->ps, "user.rnn.weight_hh_l0", 2, (int64_t[]){G * H, H}, 1, NULL);
+    if (!rc) rc = lt_params_add(&m->ps, "user.rnn.bias_ih_l0", 1, (int64_t[]){G * H}, 0, NULL);
+    if (!rc) rc = lt_params_add(&m->ps, "user.rnn.bias_hh_l0", 1, (int64_t[]){G * H}, 0, NULL);
+    if (!rc) rc = lt_params_add(&m->ps, "user.proj.weight", 2, (int64_t[]){d, H}, 1, NULL);
+    if (!rc) rc = lt_params_add(&m->ps, "user.proj.bias", 1, (int64_t[]){d}, 0, NULL);
+    if (!rc) rc = lt_params_layout(&m->ps);
+    if (!rc) {
+        m->tw = lt_params_find(&m->ps, "item.text.weight"), m->tb = lt_params_find(&m->ps, "item.text.bias");
+        m->id = lt_params_find(&m->ps, "item.id");
+        m->wih = lt_params_find(&m->ps, "user.rnn.weight_ih_l0"), m->whh = lt_params_find(&m->ps, "user.rnn.weight_hh_l0");
+        m->bih = lt_params_find(&m->ps, "user.rnn.bias_ih_l0"), m->bhh = lt_params_find(&m->ps, "user.rnn.bias_hh_l0");
+        m->pw = lt_params_find(&m->ps, "user.proj.weight"), m->pb = lt_params_find(&m->ps, "user.proj.bias");
+        lt_rng r;
+        lt_rng_init(&r, seed, 0);
+        float a = 1.0f / sqrtf((float)H);
+        if (m->tw) rc = lt_param_init_uniform(&m->ps, m->tw, &r, 1.0f / sqrtf((float)Dt));
+        if (!rc && m->id) rc = lt_param_init_normal(&m->ps, m->id, &r, 0.01f);
+        lt_param *rnn[] = {m->wih, m->whh, m->bih, m->bhh, m->pw, m->pb};
+        for (int i = 0; i < 6 && !rc; i++) rc = lt_param_init_uniform(&m->ps, rnn[i], &r, a);
+    }
+    int64_t nd[2] = {N, d};
+    if (!rc) rc = lt_tensor_new(&m->V, be, LT_F32, 2, nd);
+    if (!rc) rc = lt_tensor_new(&m->dV, be, LT_F32, 2, nd);
+    if (!rc && c->use_id) rc = lt_tensor_new(&m->mask, be, LT_F32, 2, nd);
+    if (!rc && Dt) {
+        rc = lt_tensor_new(&m->text, be, LT_F32, 2, (int64_t[]){N, Dt});
+        lt_tensor h = lt_view2((void *)text, LT_F32, LT_CPU, N, Dt);
+        if (!rc) rc = lt_tensor_copy(be, &m->text, &h);
+    }
+    m->seen = malloc((size_t)N);
+    m->hmask = c->use_id ? malloc(sizeof *m->hmask * (size_t)(N * d)) : NULL;
+    if (!rc && (!m->seen || (c->use_id && !m->hmask))) rc = lt_error(LT_ENOMEM, "rec: out of memory");
+    if (!rc) {
+        if (seen) memcpy(m->seen, seen, (size_t)N);
+        else memset(m->seen, 1, (size_t)N);
+    }
+    if (rc) return lt_rec_free(m), rc;
+    *out = m;
+    return 0;
+}
+
+void lt_rec_free(lt_rec *m) {
+    if (!m) return;
+    free_acts(m);
+    lt_tensor *ts[] = {&m->text, &m->V, &m->dV, &m->mask};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) lt_tensor_free(m->be, ts[i]);
+    lt_params_free(&m->ps);
+    free(m->hmask), free(m->seen), free(m);
+}
+
+/* V = text W^T + b (+ mask * id): training draws which id parts are dropped (keyed by the step);
+ * s = NULL for inference (every seen item keeps its id part). */
+static int item_vectors(lt_rec *m, const lt_step *s) {
+    const lt_rec_config *c = &m->cfg;
+    if (c->text_dim) {
+        LT_TRY(lt_matmul(m->be, &m->V, &m->text, 0, &m->tw->value, 1, 1.0f, 0.0f));
+        LT_TRY(lt_bias_add(m->be, &m->V, &m->tb->value));
+    } else {
+        LT_TRY(lt_fill(m->be, &m->V, 0.0f));
+    }
+    if (!c->use_id) return 0;
+    uint64_t seed = s ? lt_step_seed(s, LT_SITE_ID_DROPOUT) : 0, stream = s ? lt_step_stream(s) : 0;
+    for (int64_t i = 0; i < c->n_items; i++) {
+        float keep = m->seen[i] && (!s || lt_rng_uniform(seed, stream, (uint64_t)i) >= c->id_dropout) ? 1.0f : 0.0f;
+        for (int64_t j = 0; j < c->dim; j++) m->hmask[i * c->dim + j] = keep;
+    }
+    lt_tensor h = lt_view2(m->hmask, LT_F32, LT_CPU, c->n_items, c->dim);
+    LT_TRY(lt_tensor_copy(m->be, &m->mask, &h));
+    return lt_mul_acc(m->be, &m->V, &m->mask, &m->id->value);
+}
+
+/* The tower over X[B, T, d] (already gathered and scaled): Y = rnn(X), then U = P dropout(Y) + c. */
+static int tower_fwd(lt_rec *m, int64_t B, int64_t T, const lt_step *s, int want_seq) {
+    int64_t d = m->cfg.dim, H = m->cfg.hidden;
+    lt_tensor X = lt_view3(m->X.data, LT_F32, m->X.device, B, T, d), Y = lt_view3(m->Y.data, LT_F32, m->Y.device, B, T, H);
+    lt_tensor lens = lt_view1(m->hlens, LT_I32, LT_CPU, B), hT = lt_view2(m->hT.data, LT_F32, m->hT.device, B, H);
+    lt_tensor cT = lt_view2(m->cT.data, LT_F32, m->cT.device, B, H), ws = lt_view1(m->ws.data, LT_U8, m->ws.device, (int64_t)m->ws_bytes);
+    LT_TRY(lt_rnn_fwd(m->be, m->cfg.cell, &Y, &hT, m->cfg.cell == LT_CELL_LSTM ? &cT : NULL, s ? &ws : NULL, &X,
+                      &m->wih->value, &m->whh->value, &m->bih->value, &m->bhh->value, NULL, NULL, &lens));
+    if (!want_seq) { /* inference: the state after each history */
+        lt_tensor U = lt_view2(m->U.data, LT_F32, m->U.device, B, d);
+        LT_TRY(lt_matmul(m->be, &U, &hT, 0, &m->pw->value, 1, 1.0f, 0.0f));
+        return lt_bias_add(m->be, &U, &m->pb->value);
+    }
+    lt_tensor Yd = lt_view2(m->Yd.data, LT_F32, m->Yd.device, B * T, H), U = lt_view2(m->U.data, LT_F32, m->U.device, B * T, d);
+    lt_tensor Y2 = lt_view2(m->Y.data, LT_F32, m->Y.device, B * T, H);
+    LT_TRY(lt_dropout_fwd(m->be, &Yd, &Y2, m->cfg.dropout, lt_step_seed(s, LT_SITE_DROPOUT), lt_step_stream(s)));
+    LT_TRY(lt_matmul(m->be, &U, &Yd, 0, &m->pw->value, 1, 1.0f, 0.0f));
+    return lt_bias_add(m->be, &U, &m->pb->value);
+}
+
+/* ids -> X = sqrt(d) V[ids] */
+static int gather_inputs(lt_rec *m, int64_t B, int64_t T) {
+    int64_t d = m->cfg.dim;
+    lt_tensor hid = lt_view1(m->hids, LT_I32, LT_CPU, B * T), ids = lt_view1(m->ids.data, LT_I32, m->ids.device, B * T);
+    lt_tensor X = lt_view2(m->X.data, LT_F32, m->X.device, B * T, d);
+    LT_TRY(lt_tensor_copy(m->be, &ids, &hid));
+    LT_TRY(lt_embedding_fwd(m->be, &X, &m->V, &ids));
+    return lt_scale(m->be, &X, &X, sqrtf((float)d));
+}
+
+int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int64_t B, int64_t T, const lt_step *s,
+                       double *loss_out) {
+    const lt_rec_config *c = &m->cfg;
+    int64_t Ti = T - 1, d = c->dim, H = c->hidden, N = c->n_items; /* Ti input steps */
+    if (T < 2) return lt_error(LT_EINVAL, "rec: a training batch needs histories of at least 2 items");
+    LT_TRY(reserve(m, B, Ti));
+    int64_t BT = B * Ti, count = 0;
+    for (int64_t b = 0; b < B; b++) {
+        int32_t len = lens[b] > T ? (int32_t)T : lens[b];
+        m->hlens[b] = len > 1 ? len - 1 : 0;
+        for (int64_t t = 0; t < Ti; t++) {
+            int valid = t < m->hlens[b];
+            m->hids[b * Ti + t] = valid ? items[b * T + t] : 0;
+            m->htgt[b * Ti + t] = valid ? items[b * T + t + 1] : -1;
+            count += valid;
+        }
+    }
+    if (!count) return lt_error(LT_EINVAL, "rec: a training batch without a single target");
+    for (int64_t r = 0; r < BT; r++) m->hdl[r] = m->htgt[r] >= 0 ? 1.0f / (float)count : 0.0f;
+    lt_tensor tgt = lt_view1(m->tgt.data, LT_I32, m->tgt.device, BT), htgt = lt_view1(m->htgt, LT_I32, LT_CPU, BT);
+    lt_tensor dl = lt_view1(m->dloss.data, LT_F32, m->dloss.device, BT), hdl = lt_view1(m->hdl, LT_F32, LT_CPU, BT);
+    lt_tensor loss = lt_view1(m->loss.data, LT_F32, m->loss.device, BT), lse = lt_view1(m->lse.data, LT_F32, m->lse.device, BT);
+    lt_tensor hloss = lt_view1(m->hloss, LT_F32, LT_CPU, BT), work = lt_view1(m->work.data, LT_F32, m->work.device, BT * c->chunk);
+    lt_tensor U = lt_view2(m->U.data, LT_F32, m->U.device, BT, d), dU = lt_view2(m->dU.data, LT_F32, m->dU.device, BT, d);
+    LT_TRY(lt_tensor_copy(m->be, &tgt, &htgt));
+    LT_TRY(lt_tensor_copy(m->be, &dl, &hdl));
+    /* forward */
+    LT_TRY(item_vectors(m, s));
+    LT_TRY(gather_inputs(m, B, Ti));
+    LT_TRY(tower_fwd(m, B, Ti, s, 1));
+    LT_TRY(lt_catalog_xent_fwd(m->be, &loss, &lse, &U, &m->V, NULL, &tgt, c->chunk, &work));
+    LT_TRY(lt_tensor_copy(m->be, &hloss, &loss));
+    double sum = 0;
+    for (int64_t r = 0; r < BT; r++) sum += m->htgt[r] >= 0 ? m->hloss[r] : 0.0;
+    *loss_out = sum / (double)count;
+    /* backward: the loss -> U and V; the projection; dropout; the recurrent layer; the inputs -> V */
+    LT_TRY(lt_fill(m->be, &dU, 0.0f));
+    LT_TRY(lt_fill(m->be, &m->dV, 0.0f));
+    LT_TRY(lt_catalog_xent_bwd(m->be, &dU, &m->dV, NULL, &dl, &U, &m->V, NULL, &tgt, &lse, c->chunk, &work));
+    lt_tensor Yd = lt_view2(m->Yd.data, LT_F32, m->Yd.device, BT, H), dYd = lt_view2(m->dYd.data, LT_F32, m->dYd.device, BT, H);
+    lt_tensor dY = lt_view2(m->dY.data, LT_F32, m->dY.device, BT, H);
+    LT_TRY(lt_matmul(m->be, &m->pw->grad, &dU, 1, &Yd, 0, 1.0f, 1.0f)); /* dP += dU^T Yd */
+    LT_TRY(lt_bias_bwd(m->be, &m->pb->grad, &dU));
+    LT_TRY(lt_matmul(m->be, &dYd, &dU, 0, &m->pw->value, 0, 1.0f, 0.0f)); /* dYd = dU P */
+    LT_TRY(lt_fill(m->be, &dY, 0.0f));
+    LT_TRY(lt_dropout_bwd(m->be, &dY, &dYd, c->dropout, lt_step_seed(s, LT_SITE_DROPOUT), lt_step_stream(s)));
+    lt_tensor X = lt_view3(m->X.data, LT_F32, m->X.device, B, Ti, d), dX = lt_view3(m->dX.data, LT_F32, m->dX.device, B, Ti, d);
+    lt_tensor Y3 = lt_view3(m->Y.data, LT_F32, m->Y.device, B, Ti, H), dY3 = lt_view3(m->dY.data, LT_F32, m->dY.device, B, Ti, H);
+    lt_tensor tlens = lt_view1(m->hlens, LT_I32, LT_CPU, B), ws = lt_view1(m->ws.data, LT_U8, m->ws.device, (int64_t)m->ws_bytes);
+    LT_TRY(lt_fill(m->be, &dX, 0.0f));
+    LT_TRY(lt_rnn_bwd(m->be, c->cell, &dX, &m->wih->grad, &m->whh->grad, &m->bih->grad, &m->bhh->grad, NULL, NULL, &dY3,
+                      NULL, NULL, &ws, &X, &Y3, &m->wih->value, &m->whh->value, &m->bih->value, &m->bhh->value, NULL,
+                      NULL, &tlens));
+    lt_tensor dX2 = lt_view2(m->dX.data, LT_F32, m->dX.device, BT, d), ids = lt_view1(m->ids.data, LT_I32, m->ids.device, BT);
+    LT_TRY(lt_scale(m->be, &dX2, &dX2, sqrtf((float)d)));
+    LT_TRY(lt_embedding_bwd(m->be, &m->dV, &dX2, &ids));
+    /* dV -> the text projection and the id table (only the rows whose id part was used) */
+    if (c->text_dim) {
+        LT_TRY(lt_matmul(m->be, &m->tw->grad, &m->dV, 1, &m->text, 0, 1.0f, 1.0f));
+        LT_TRY(lt_bias_bwd(m->be, &m->tb->grad, &m->dV));
+    }
+    if (c->use_id) LT_TRY(lt_mul_acc(m->be, &m->id->grad, &m->mask, &m->dV));
+    (void)N;
+    return 0;
+}
+
+int lt_rec_item_vectors(lt_rec *m, float *out) {
+    LT_TRY(item_vectors(m, NULL));
+    lt_tensor h = lt_view2(out, LT_F32, LT_CPU, m->cfg.n_items, m->cfg.dim);
+    return lt_tensor_copy(m->be, &h, &m->V);
+}
+
+/* User vectors for B histories with V already computed; result in m->U[0 : B]. */
+static int users_fwd(lt_rec *m, const int32_t *items, const int32_t *lens, int64_t B, int64_t T) {
+    int64_t Tr = 1; /* steps actually needed: the longest history, capped at max_len */
+    for (int64_t b = 0; b < B; b++) {
+        int64_t l = lens[b] > m->cfg.max_len ? m->cfg.max_len : lens[b];
+        if (l > Tr) Tr = l;
+    }
+    LT_TRY(reserve(m, B, Tr));
+    for (int64_t b = 0; b < B; b++) {
+        int64_t l = lens[b] > m->cfg.max_len ? m->cfg.max_len : lens[b], skip = lens[b] - l; /* the last l items */
+        m->hlens[b] = (int32_t)l;
+        for (int64_t t = 0; t < Tr; t++) m->hids[b * Tr + t] = t < l ? items[b * T + skip + t] : 0;
+    }
+    LT_TRY(gather_inputs(m, B, Tr));
+    return tower_fwd(m, B, Tr, NULL, 0);
+}
+
+int lt_rec_user_vectors(lt_rec *m, const int32_t *items, const int32_t *lens, int64_t B, int64_t T, float *out) {
+    LT_TRY(item_vectors(m, NULL));
+    LT_TRY(users_fwd(m, items, lens, B, T));
+    lt_tensor h = lt_view2(out, LT_F32, LT_CPU, B, m->cfg.dim), U = lt_view2(m->U.data, LT_F32, m->U.device, B, m->cfg.dim);
+    return lt_tensor_copy(m->be, &h, &U);
+}
+
+/* ---- as an evaluation target ------------------------------------------------------------------------- */
+
+typedef struct {
+    lt_rec *m;
+    const char *name;
+} rec_eval_ctx;
+
+static int rec_topk(void *ctx, const lt_rec_split *s, lt_rec_phase ph, const int32_t *users, int64_t n, int K,
+                    int32_t *top) {
+    lt_rec *m = ctx;
+    int64_t N = m->cfg.n_items, d = m->cfg.dim, T = 1;
+    int32_t *lens = malloc(sizeof *lens * (size_t)n), *h = malloc(sizeof *h * (size_t)(s->ev->n_events + 1));
+    int rc = lens && h ? 0 : lt_error(LT_ENOMEM, "rec: out of memory");
+    for (int64_t i = 0; i < n && !rc; i++) {
+        lens[i] = (int32_t)lt_rec_history(s, ph, users[i], h);
+        if (lens[i] > T) T = lens[i];
+    }
+    int32_t *items = rc ? NULL : calloc((size_t)(n * T), sizeof *items);
+    float *S = rc ? NULL : malloc(sizeof *S * (size_t)(n * N));
+    lt_tensor dS = {0};
+    if (!rc && (!items || !S)) rc = lt_error(LT_ENOMEM, "rec: out of memory for %lld x %lld scores", (long long)n, (long long)N);
+    for (int64_t i = 0; i < n && !rc; i++) lt_rec_history(s, ph, users[i], items + i * T);
+    if (!rc) rc = item_vectors(m, NULL);
+    if (!rc) rc = users_fwd(m, items, lens, n, T);
+    if (!rc) rc = lt_tensor_new(&dS, m->be, LT_F32, 2, (int64_t[]){n, N});
+    lt_tensor U = lt_view2(m->U.data, LT_F32, m->U.device, n, d), hS = lt_view2(S, LT_F32, LT_CPU, n, N);
+    if (!rc) rc = lt_matmul(m->be, &dS, &U, 0, &m->V, 1, 1.0f, 0.0f);
+    if (!rc) rc = lt_tensor_copy(m->be, &hS, &dS);
+    for (int64_t i = 0; i < n && !rc; i++) {
+        const int32_t *ex;
+        int64_t ne = lt_rec_excluded(s, ph, users[i], &ex);
+        for (int64_t k = 0; k < ne; k++) S[i * N + ex[k]] = -INFINITY;
+        lt__rec_topk_row(S + i * N, N, K, top + i * K);
+    }
+    lt_tensor_free(m->be, &dS);
+    free(lens), free(h), free(items), free(S);
+    return rc;
+}
+
+lt_rec_model lt_rec_as_model(lt_rec *m, const char *name) { return (lt_rec_model){name, m, rec_topk}; }
