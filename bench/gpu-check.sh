@@ -124,4 +124,4 @@ printf "%-34s %s\n" "kmeans cuda 1Mx256 k=20k 25 it (s)" "$(jnum longtail_bf16_s
 printf "%-34s %s\n" "lstm cuda ms/step native / cuDNN" "$(jnum gpu_native_ms "$out/lstm.json") / $(jnum gpu_cudnn_ms "$out/lstm.json") (PyTorch: $(jnum gpu_torch_ms "$out/lstm.json"))"
 printf "%-34s %s\n" "rnn test CUDA/cuDNN cases" "$(grep -c 'vs cpu.* ok$' "$out/test_rnn.log") ok, $(grep -c 'FAIL' "$out/test_rnn.log") failed, $(grep -c 'skipped' "$out/test_rnn.log") skipped (exit $rnn_rc)"
 grep -E "FAIL" "$out/test_ops.log" "$out/test_ops_bf16.log" "$out/test_rnn.log" | head -20
-[ "$tests_rc" = 0 ] && [ "$ops_rc" = 0 ] && [ "$bf16_rc" = 0 ]
+[ "$tests_rc" = 0 ] && [ "$ops_rc" = 0 ] && [ "$bf16_rc" = 0 ] && [ "$rnn_rc" = 0 ]
