@@ -185,7 +185,8 @@ int main(int argc, char **argv) {
                lt_ms > 0 ? flops / lt_ms * 1e-6 : 0, lt_fwd, lt_bwd);
         if (th_ms > 0)
             printf("  %-22s %10.2f ms/step  %7.1f GFLOP/s  (best: torch.set_num_threads(%d), OpenBLAS %s)\n",
-                   "PyTorch nn.LSTM", th_ms, flops / th_ms * 1e-6, th_threads, th_impl);
+                   s.cell == LT_CELL_LSTM ? "PyTorch nn.LSTM" : "PyTorch nn.GRU", th_ms, flops / th_ms * 1e-6, th_threads,
+                   th_impl);
         else printf("  %-22s skipped: /usr/bin/python3 with torch did not run\n", "PyTorch");
         if (lt_ms > 0 && th_ms > 0) printf("  %-22s %10.2fx (PyTorch ms / longtail ms; goal >= 2)\n", "ratio", th_ms / lt_ms);
     }
