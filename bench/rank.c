@@ -2,7 +2,7 @@
  * PyTorch's materialised softmax and faiss's exhaustive search, in one run on the same data.
  *
  *   rank [--B 256] [--N 100000] [--D 128] [--chunk 1024] [--users 4096] [--K 10] [--reps 3]
- *        [--json FILE] [--no-ref] [--no-gpu]
+ *        [--json FILE] [--no-ref] [--no-gpu] [--gpu-chunk 16384]
  *
  * (1) Cross-entropy over the whole catalog, forward + backward (du and dv, dloss = 1 per row):
  *     longtail's lt_catalog_xent_fwd/bwd (chunk items at a time, work = B x chunk floats) against
@@ -216,6 +216,7 @@ static char *run_ref(const bench *b, const char *dir, const char *device) {
 
 int main(int argc, char **argv) {
     bench b = {.B = 256, .N = 100000, .D = 128, .chunk = 1024, .users = 4096, .K = 10, .reps = 3};
+    int64_t gchunk = 16384; /* a GPU wants big tiles: fewer, fuller GEMMs */
     int refs = 1, gpu = 1;
     const char *json_path = NULL;
     for (int i = 1; i < argc; i++) {
@@ -226,6 +227,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--D") && more) b.D = atoll(argv[++i]);
         else if (!strcmp(a, "--chunk") && more) b.chunk = atoll(argv[++i]);
         else if (!strcmp(a, "--users") && more) b.users = atoll(argv[++i]);
+        else if (!strcmp(a, "--gpu-chunk") && more) gchunk = atoll(argv[++i]);
         else if (!strcmp(a, "--K") && more) b.K = atoi(argv[++i]);
         else if (!strcmp(a, "--reps") && more) b.reps = atoi(argv[++i]);
         else if (!strcmp(a, "--json") && more) json_path = argv[++i];
@@ -233,7 +235,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--no-gpu")) gpu = 0;
         else {
             fprintf(stderr, "usage: rank [--B 256] [--N 100000] [--D 128] [--chunk 1024] [--users 4096] [--K 10] "
-                            "[--reps 3] [--json FILE] [--no-ref] [--no-gpu]\n");
+                            "[--reps 3] [--json FILE] [--no-ref] [--no-gpu] [--gpu-chunk 16384]\n");
             return 2;
         }
     }
@@ -376,9 +378,11 @@ int main(int argc, char **argv) {
     }
     lt_backend *cuda = NULL;
     if (gpu && lt_backend_cuda(&cuda, 0) == 0) {
-        printf("\n%s\nrank (cuda), the same sizes:\n", lt_backend_describe(cuda));
+        bench gb = b;
+        gb.chunk = gchunk > 0 ? gchunk : b.chunk;
+        printf("\n%s\nrank (cuda), the same sizes, chunk = %lld:\n", lt_backend_describe(cuda), (long long)gb.chunk);
         lt_result gr = {0};
-        run_longtail(cuda, &b, &gr);
+        run_longtail(cuda, &gb, &gr);
         printf("  catalog xent fwd+bwd %.5f s (%.1f GFLOP/s, work %.2f MiB); score_topk %.5f s (%.1f GFLOP/s); "
                "sgemm %.1f GFLOP/s\n", gr.xent_s, xflop / gr.xent_s * 1e-9, gr.work_bytes / 1048576.0, gr.topk_s,
                kflop / gr.topk_s * 1e-9, gr.gemm_gflops);

@@ -560,8 +560,11 @@ static void test_cuda(void) {
         {"catalog_xent cuda vs cpu (B=33 N=3001 chunk=512)", make_catalog(33, 3001, 64, 512, 1, 3)},
         {"catalog_xent cuda vs cpu (no bias, chunk > N)", make_catalog(8, 700, 16, 4096, 0, 1)},
         {"sampled_xent cuda vs cpu (S=300, hits, log-Q)", make_sampled(40, 900, 32, 300, 1, 1, 2)},
+        /* tiles wider than 1024 columns: a block per row instead of a warp */
+        {"catalog_xent cuda vs cpu (chunk=2000, block rows)", make_catalog(9, 5000, 16, 2000, 1, 2)},
+        {"sampled_xent cuda vs cpu (S=1500, block rows)", make_sampled(12, 3000, 16, 1500, 1, 1, 2)},
     };
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < 5; c++) {
         prob *p = &cases[c].p;
         float *w = randv(p->B, 0.5f, 1.5f), *du0 = randv(p->B * p->D, -1, 1), *dv0 = randv(p->N * p->D, -1, 1),
               *db0 = randv(p->N, -1, 1);
