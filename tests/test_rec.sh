@@ -43,6 +43,11 @@ cmp -s "$dir/m1/rec.h5" "$dir/m2/rec.h5" || fail "resumed training differs from 
 # the GRU tower, the id-only model, and cold items
 "$lt" train --data "$dir/data" --emb "$dir/emb" --out "$dir/gru" "${small[@]}" --cell gru --epochs 2 > /dev/null
 "$lt" train --data "$dir/data" --no-text --out "$dir/idonly" "${small[@]}" --epochs 2 --cold-items 0.1 > /dev/null
+# the sampled softmax (popularity negatives with log-Q) learns too
+"$lt" train --data "$dir/data" --emb "$dir/emb" --out "$dir/sampled" "${small[@]}" --loss sampled --negatives 64 > /dev/null
+"$lt" eval --data "$dir/data" --model "$dir/sampled" --baselines popularity --json > "$dir/eval3.json"
+sr=$(sed 's/.*"sampled": {"recall@10": \([0-9.e-]*\).*/\1/' "$dir/eval3.json")
+awk -v m="$sr" -v p="$pop_r" 'BEGIN{exit !(m > 1.5 * p)}' || fail "the sampled loss does not learn: recall@10 $sr vs popularity $pop_r"
 "$lt" eval --data "$dir/data" --model "$dir/gru,$dir/idonly" --baselines none --cold-items 0.1 --json > "$dir/eval2.json"
 grep -q '"idonly": {' "$dir/eval2.json" && grep -q '"cold_recall@20"' "$dir/eval2.json" || fail "eval of gru/id-only/cold: $(cat "$dir/eval2.json")"
 
@@ -53,4 +58,4 @@ if "$lt" train --data "$dir/data2" --emb "$dir/emb" --out "$dir/bad" "${small[@]
 grep -q "embeddings of 500 items, the catalog has 300" "$dir/err" || fail "unclear message: $(cat "$dir/err")"
 if "$lt" eval --data "$dir/data2" --model "$dir/m1" 2> "$dir/err"; then fail "a model of another catalog accepted"; fi
 grep -q "catalog of 500 items" "$dir/err" || fail "unclear message: $(cat "$dir/err")"
-echo "test_rec: 0 failed: learns (recall@10 $model_r vs popularity $pop_r), resumes byte for byte, gru, id-only, cold items, bad input refused"
+echo "test_rec: 0 failed: learns (recall@10 $model_r, sampled loss $sr, vs popularity $pop_r), resumes byte for byte, gru, id-only, cold items, bad input refused"

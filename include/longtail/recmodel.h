@@ -34,6 +34,13 @@ typedef struct lt_rec_config {
     float dropout;              /* on the tower's outputs (0.2) */
     int64_t max_len;            /* positions per user (the last max_len + 1 items; default 50) */
     int64_t chunk;              /* items per chunk of the full softmax (default 4096) */
+    /* the loss: the full softmax over every item (default), or a sampled softmax with the log-Q
+     * correction over `negatives` items shared by the batch, drawn uniformly, in proportion to
+     * popularity, or taken from the batch's own targets (in-batch negatives); for catalogs of
+     * millions, where even a chunked full softmax costs too much per step */
+    enum { LT_REC_LOSS_FULL = 0, LT_REC_LOSS_SAMPLED } loss;
+    enum { LT_REC_NEG_UNIFORM = 0, LT_REC_NEG_POPULARITY, LT_REC_NEG_INBATCH } sampler;
+    int64_t negatives;          /* S (default 1024; in-batch: the batch's targets) */
 } lt_rec_config;
 
 void lt_rec_config_init(lt_rec_config *c);
@@ -48,6 +55,9 @@ typedef struct lt_rec lt_rec;
 int lt_rec_create(lt_rec **out, lt_backend *be, const lt_rec_config *c, const float *text, const uint8_t *seen,
                   uint64_t seed);
 void lt_rec_free(lt_rec *m);
+/* Item popularity (training frequencies, [n_items]) for the popularity and in-batch samplers and
+ * their log-Q correction. Needed before training with those samplers. */
+int lt_rec_set_popularity(lt_rec *m, const int64_t *freq);
 lt_params *lt_rec_params(lt_rec *m);
 const lt_rec_config *lt_rec_get_config(const lt_rec *m);
 

@@ -26,6 +26,9 @@ static const lt_cli_opt opts[] = {
     {"--dropout", "train.dropout", 0, "dropout on the tower's outputs (default 0.2)"},
     {"--max-len", "train.max_len", 0, "positions per user: the last N + 1 items of a history (default 50)"},
     {"--chunk", "train.chunk", 0, "items per chunk of the full softmax (default 4096)"},
+    {"--loss", "train.loss", 0, "full (default: softmax over every item, in chunks) or sampled (log-Q corrected)"},
+    {"--sampler", "train.sampler", 0, "negatives of the sampled loss: popularity (default), uniform or inbatch"},
+    {"--negatives", "train.negatives", 0, "negatives per step of the sampled loss (default 1024)"},
     {"--epochs", "train.epochs", 0, "passes over the training users (default 30)"},
     {"--batch", "train.batch", 0, "users per step (default 128)"},
     {"--lr", "train.lr", 0, "peak learning rate (default 3e-3)"},
@@ -85,6 +88,7 @@ int lt_cmd_train(int argc, char **argv) {
     struct { const char *k; int64_t def, *dst; } ints[] = {
         {"train.dim", rc_cfg.dim, &rc_cfg.dim}, {"train.hidden", rc_cfg.hidden, &rc_cfg.hidden},
         {"train.max_len", rc_cfg.max_len, &rc_cfg.max_len}, {"train.chunk", rc_cfg.chunk, &rc_cfg.chunk},
+        {"train.negatives", rc_cfg.negatives, &rc_cfg.negatives},
         {"train.epochs", 30, &o.epochs}, {"train.batch", 128, &o.batch}, {"train.warmup", 100, &warmup},
         {"train.patience", 5, &o.trainer.patience}, {"train.eval_users", 0, &o.eval_users}, {"train.seed", 1, &seed},
         {"train.ckpt_every", 500, &o.trainer.ckpt_every}, {"train.stop_after", 0, &o.trainer.stop_after}, {"train.log_every", 50, &o.trainer.log_every},
@@ -96,6 +100,15 @@ int lt_cmd_train(int argc, char **argv) {
     if (!rc) rc = lt_config_float(c, "train.dropout", dr, &dr);
     if (!rc && strcmp(cell, "lstm") && strcmp(cell, "gru"))
         rc = lt_error(LT_ECONFIG, "train.cell: expected lstm or gru, got '%s'", cell);
+    const char *loss = lt_config_str(c, "train.loss", "full"), *sampler = lt_config_str(c, "train.sampler", "popularity");
+    if (!rc && strcmp(loss, "full") && strcmp(loss, "sampled"))
+        rc = lt_error(LT_ECONFIG, "train.loss: expected full or sampled, got '%s'", loss);
+    if (!rc && strcmp(sampler, "popularity") && strcmp(sampler, "uniform") && strcmp(sampler, "inbatch"))
+        rc = lt_error(LT_ECONFIG, "train.sampler: expected popularity, uniform or inbatch, got '%s'", sampler);
+    if (!rc && rc_cfg.negatives < 1) rc = lt_error(LT_ECONFIG, "train.negatives: must be >= 1");
+    rc_cfg.loss = strcmp(loss, "sampled") ? LT_REC_LOSS_FULL : LT_REC_LOSS_SAMPLED;
+    rc_cfg.sampler = !strcmp(sampler, "uniform") ? LT_REC_NEG_UNIFORM
+                   : !strcmp(sampler, "inbatch") ? LT_REC_NEG_INBATCH : LT_REC_NEG_POPULARITY;
     lt_schedule sc = LT_SCHED_COSINE;
     if (!rc && !strcmp(sched, "linear")) sc = LT_SCHED_LINEAR;
     else if (!rc && !strcmp(sched, "constant")) sc = LT_SCHED_CONSTANT;
@@ -129,6 +142,7 @@ int lt_cmd_train(int argc, char **argv) {
     if (!rc) rc = lt_mkdirs(out);
     if (!rc) rc = lt_cli_backend(lt_config_str(c, "train.device", "cpu"), lt_config_str(c, "train.math", NULL), &be);
     if (!rc) rc = lt_rec_create(&m, be, &rc_cfg, text, seen, lt_rng_key((uint64_t)seed, 0, LT_SITE_INIT));
+    if (!rc) rc = lt_rec_set_popularity(m, split.freq);
     if (!rc) {
         lt_rec_config_describe(&rc_cfg, desc, sizeof desc);
         if (!no_text) snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "\nemb=%s", emb);

@@ -10,7 +10,7 @@
 
 void lt_rec_config_init(lt_rec_config *c) {
     *c = (lt_rec_config){.dim = 64, .hidden = 128, .cell = LT_CELL_LSTM, .use_id = 1, .id_dropout = 0.5f,
-                         .dropout = 0.2f, .max_len = 50, .chunk = 4096};
+                         .dropout = 0.2f, .max_len = 50, .chunk = 4096, .negatives = 1024};
 }
 
 void lt_rec_config_describe(const lt_rec_config *c, char *buf, size_t cap) {
@@ -46,6 +46,10 @@ struct lt_rec {
     lt_tensor ids, X, Y, Yd, U, tgt, loss, lse, dloss, work, dU, dY, dYd, dX, ws, hT, cT;
     float *hloss, *hdl;
     int32_t *hids, *htgt, *hlens;
+    /* the sampled softmax: negatives, each item's log sampling probability, the sampler's CDF */
+    lt_tensor neg, logq;
+    int32_t *hneg;
+    double *cdf;
 };
 
 const lt_rec_config *lt_rec_get_config(const lt_rec *m) { return &m->cfg; }
@@ -53,10 +57,10 @@ lt_params *lt_rec_params(lt_rec *m) { return &m->ps; }
 
 static void free_acts(lt_rec *m) {
     lt_tensor *ts[] = {&m->ids, &m->X, &m->Y, &m->Yd, &m->U, &m->tgt, &m->loss, &m->lse, &m->dloss, &m->work,
-                       &m->dU, &m->dY, &m->dYd, &m->dX, &m->ws, &m->hT, &m->cT};
+                       &m->dU, &m->dY, &m->dYd, &m->dX, &m->ws, &m->hT, &m->cT, &m->neg};
     for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) lt_tensor_free(m->be, ts[i]);
-    free(m->hloss), free(m->hdl), free(m->hids), free(m->htgt), free(m->hlens);
-    m->hloss = m->hdl = NULL, m->hids = m->htgt = m->hlens = NULL;
+    free(m->hloss), free(m->hdl), free(m->hids), free(m->htgt), free(m->hlens), free(m->hneg);
+    m->hloss = m->hdl = NULL, m->hids = m->htgt = m->hlens = m->hneg = NULL;
     m->cap_b = m->cap_t = 0;
 }
 
@@ -67,7 +71,9 @@ static int reserve(lt_rec *m, int64_t B, int64_t T) {
     if (T < m->cap_t) T = m->cap_t;
     free_acts(m);
     lt_backend *be = m->be;
-    int64_t d = m->cfg.dim, H = m->cfg.hidden, BT = B * T, ch = m->cfg.chunk;
+    int64_t d = m->cfg.dim, H = m->cfg.hidden, BT = B * T;
+    int64_t ch = m->cfg.loss == LT_REC_LOSS_SAMPLED ? 1 + (m->cfg.sampler == LT_REC_NEG_INBATCH ? BT : m->cfg.negatives)
+                                                     : (m->cfg.chunk < m->cfg.n_items ? m->cfg.chunk : m->cfg.n_items);
     size_t ws;
     LT_TRY(lt_rnn_reserve_bytes(be, m->cfg.cell, B, T, d, H, &ws));
     int rc = 0;
@@ -77,15 +83,16 @@ static int reserve(lt_rec *m, int64_t B, int64_t T) {
         {&m->loss, LT_F32, 1, {BT}}, {&m->lse, LT_F32, 1, {BT}}, {&m->dloss, LT_F32, 1, {BT}},
         {&m->work, LT_F32, 1, {BT * ch}}, {&m->dU, LT_F32, 2, {BT, d}}, {&m->dY, LT_F32, 3, {B, T, H}},
         {&m->dYd, LT_F32, 3, {B, T, H}}, {&m->dX, LT_F32, 3, {B, T, d}}, {&m->ws, LT_U8, 1, {(int64_t)(ws ? ws : 1)}},
-        {&m->hT, LT_F32, 2, {B, H}}, {&m->cT, LT_F32, 2, {B, H}},
+        {&m->hT, LT_F32, 2, {B, H}}, {&m->cT, LT_F32, 2, {B, H}}, {&m->neg, LT_I32, 1, {ch}},
     };
     for (size_t i = 0; i < sizeof list / sizeof *list && !rc; i++) {
         rc = lt_tensor_new(list[i].t, be, list[i].dt, list[i].nd, list[i].s);
     }
     m->hloss = malloc(sizeof *m->hloss * (size_t)BT), m->hdl = malloc(sizeof *m->hdl * (size_t)BT);
     m->hids = malloc(sizeof *m->hids * (size_t)BT), m->htgt = malloc(sizeof *m->htgt * (size_t)BT);
-    m->hlens = malloc(sizeof *m->hlens * (size_t)B);
-    if (!rc && (!m->hloss || !m->hdl || !m->hids || !m->htgt || !m->hlens)) rc = lt_error(LT_ENOMEM, "rec: out of memory");
+    m->hlens = malloc(sizeof *m->hlens * (size_t)B), m->hneg = malloc(sizeof *m->hneg * (size_t)ch);
+    if (!rc && (!m->hloss || !m->hdl || !m->hids || !m->htgt || !m->hlens || !m->hneg))
+        rc = lt_error(LT_ENOMEM, "rec: out of memory");
     if (rc) return free_acts(m), rc;
     m->cap_b = B, m->cap_t = T, m->ws_bytes = ws;
     return 0;
@@ -155,10 +162,58 @@ int lt_rec_create(lt_rec **out, lt_backend *be, const lt_rec_config *c, const fl
 void lt_rec_free(lt_rec *m) {
     if (!m) return;
     free_acts(m);
-    lt_tensor *ts[] = {&m->text, &m->V, &m->dV, &m->mask};
+    lt_tensor *ts[] = {&m->text, &m->V, &m->dV, &m->mask, &m->logq};
     for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) lt_tensor_free(m->be, ts[i]);
     lt_params_free(&m->ps);
-    free(m->hmask), free(m->seen), free(m);
+    free(m->hmask), free(m->seen), free(m->cdf), free(m);
+}
+
+int lt_rec_set_popularity(lt_rec *m, const int64_t *freq) {
+    int64_t N = m->cfg.n_items;
+    double *cdf = malloc(sizeof *cdf * (size_t)N), total = 0;
+    float *lq = malloc(sizeof *lq * (size_t)N);
+    if (!cdf || !lq) return free(cdf), free(lq), lt_error(LT_ENOMEM, "rec: out of memory");
+    for (int64_t i = 0; i < N; i++) total += (double)freq[i] + 1.0; /* +1: every item can be drawn */
+    double run = 0;
+    for (int64_t i = 0; i < N; i++) {
+        run += (double)freq[i] + 1.0, cdf[i] = run / total;
+        lq[i] = (float)log(((double)freq[i] + 1.0) / total);
+    }
+    int rc = m->logq.data ? 0 : lt_tensor_new(&m->logq, m->be, LT_F32, 1, &N);
+    lt_tensor h = lt_view1(lq, LT_F32, LT_CPU, N);
+    if (!rc) rc = lt_tensor_copy(m->be, &m->logq, &h);
+    free(lq), free(m->cdf);
+    m->cdf = cdf;
+    return rc;
+}
+
+/* This step's shared negatives into m->hneg: S draws (uniform or by popularity, keyed by the step),
+ * or the batch's own targets. Returns S. */
+static int64_t draw_negatives(lt_rec *m, const lt_step *s, int64_t BT) {
+    const lt_rec_config *c = &m->cfg;
+    int64_t S = 0;
+    if (c->sampler == LT_REC_NEG_INBATCH) {
+        for (int64_t r = 0; r < BT; r++)
+            if (m->htgt[r] >= 0) m->hneg[S++] = m->htgt[r];
+        return S;
+    }
+    lt_rng r;
+    lt_rng_init(&r, lt_step_seed(s, LT_SITE_NEGATIVES), lt_step_stream(s));
+    for (; S < c->negatives; S++) {
+        if (c->sampler == LT_REC_NEG_UNIFORM) {
+            m->hneg[S] = (int32_t)lt_rng_below(&r, (uint64_t)c->n_items);
+            continue;
+        }
+        double u = lt_rng_next_double(&r); /* the first item whose cumulative share exceeds u */
+        int64_t lo = 0, hi = c->n_items - 1;
+        while (lo < hi) {
+            int64_t mid = (lo + hi) / 2;
+            if (m->cdf[mid] > u) hi = mid;
+            else lo = mid + 1;
+        }
+        m->hneg[S] = (int32_t)lo;
+    }
+    return S;
 }
 
 /* V = text W^T + b (+ mask * id): training draws which id parts are dropped (keyed by the step);
@@ -234,7 +289,8 @@ int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int
     lt_tensor tgt = lt_view1(m->tgt.data, LT_I32, m->tgt.device, BT), htgt = lt_view1(m->htgt, LT_I32, LT_CPU, BT);
     lt_tensor dl = lt_view1(m->dloss.data, LT_F32, m->dloss.device, BT), hdl = lt_view1(m->hdl, LT_F32, LT_CPU, BT);
     lt_tensor loss = lt_view1(m->loss.data, LT_F32, m->loss.device, BT), lse = lt_view1(m->lse.data, LT_F32, m->lse.device, BT);
-    lt_tensor hloss = lt_view1(m->hloss, LT_F32, LT_CPU, BT), work = lt_view1(m->work.data, LT_F32, m->work.device, BT * c->chunk);
+    lt_tensor hloss = lt_view1(m->hloss, LT_F32, LT_CPU, BT);
+    lt_tensor work = lt_view1(m->work.data, LT_F32, m->work.device, BT * (c->chunk < N ? c->chunk : N));
     lt_tensor U = lt_view2(m->U.data, LT_F32, m->U.device, BT, d), dU = lt_view2(m->dU.data, LT_F32, m->dU.device, BT, d);
     LT_TRY(lt_tensor_copy(m->be, &tgt, &htgt));
     LT_TRY(lt_tensor_copy(m->be, &dl, &hdl));
@@ -242,7 +298,20 @@ int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int
     LT_TRY(item_vectors(m, s));
     LT_TRY(gather_inputs(m, B, Ti));
     LT_TRY(tower_fwd(m, B, Ti, s, 1));
-    LT_TRY(lt_catalog_xent_fwd(m->be, &loss, &lse, &U, &m->V, NULL, &tgt, c->chunk, &work));
+    int sampled = c->loss == LT_REC_LOSS_SAMPLED;
+    lt_tensor neg = {0}, *logq = m->logq.data && c->sampler != LT_REC_NEG_UNIFORM ? &m->logq : NULL;
+    if (sampled) {
+        if (c->sampler != LT_REC_NEG_UNIFORM && !m->cdf)
+            return lt_error(LT_EINVAL, "rec: the popularity and in-batch samplers need lt_rec_set_popularity first");
+        int64_t S = draw_negatives(m, s, BT);
+        lt_tensor hneg = lt_view1(m->hneg, LT_I32, LT_CPU, S);
+        neg = lt_view1(m->neg.data, LT_I32, m->neg.device, S);
+        work = lt_view1(m->work.data, LT_F32, m->work.device, BT * (S + 1));
+        LT_TRY(lt_tensor_copy(m->be, &neg, &hneg));
+        LT_TRY(lt_sampled_xent_fwd(m->be, &loss, &lse, &U, &m->V, NULL, logq, &tgt, &neg, &work));
+    } else {
+        LT_TRY(lt_catalog_xent_fwd(m->be, &loss, &lse, &U, &m->V, NULL, &tgt, c->chunk, &work));
+    }
     LT_TRY(lt_tensor_copy(m->be, &hloss, &loss));
     double sum = 0;
     for (int64_t r = 0; r < BT; r++) sum += m->htgt[r] >= 0 ? m->hloss[r] : 0.0;
@@ -250,7 +319,8 @@ int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int
     /* backward: the loss -> U and V; the projection; dropout; the recurrent layer; the inputs -> V */
     LT_TRY(lt_fill(m->be, &dU, 0.0f));
     LT_TRY(lt_fill(m->be, &m->dV, 0.0f));
-    LT_TRY(lt_catalog_xent_bwd(m->be, &dU, &m->dV, NULL, &dl, &U, &m->V, NULL, &tgt, &lse, c->chunk, &work));
+    if (sampled) LT_TRY(lt_sampled_xent_bwd(m->be, &dU, &m->dV, NULL, &dl, &U, &m->V, NULL, logq, &tgt, &neg, &lse, &work));
+    else LT_TRY(lt_catalog_xent_bwd(m->be, &dU, &m->dV, NULL, &dl, &U, &m->V, NULL, &tgt, &lse, c->chunk, &work));
     lt_tensor Yd = lt_view2(m->Yd.data, LT_F32, m->Yd.device, BT, H), dYd = lt_view2(m->dYd.data, LT_F32, m->dYd.device, BT, H);
     lt_tensor dY = lt_view2(m->dY.data, LT_F32, m->dY.device, BT, H);
     LT_TRY(lt_matmul(m->be, &m->pw->grad, &dU, 1, &Yd, 0, 1.0f, 1.0f)); /* dP += dU^T Yd */
@@ -274,7 +344,6 @@ int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int
         LT_TRY(lt_bias_bwd(m->be, &m->tb->grad, &m->dV));
     }
     if (c->use_id) LT_TRY(lt_mul_acc(m->be, &m->id->grad, &m->mask, &m->dV));
-    (void)N;
     return 0;
 }
 
