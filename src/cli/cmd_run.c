@@ -22,6 +22,8 @@ static const stage stages[] = {
     {"pretrain", lt_cmd_pretrain, {{"pretrain.data", "data"}, {"pretrain.out", "model"}}},
     {"embed", lt_cmd_embed, {{"embed.data", "data"}, {"embed.model", "model"}, {"embed.out", "emb"}}},
     {"cluster", lt_cmd_cluster, {{"cluster.data", "data"}, {"cluster.emb", "emb"}, {"cluster.out", "cluster"}}},
+    {"train", lt_cmd_train, {{"train.data", "data"}, {"train.emb", "emb"}, {"train.out", "rec"}}},
+    {"eval", lt_cmd_eval, {{"eval.data", "data"}, {"eval.model", "rec"}}},
 };
 
 static const lt_cli_opt opts[] = {
@@ -52,7 +54,7 @@ int lt_cmd_run(int argc, char **argv) {
         for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) known |= strlen(stages[i].name) == len && !strncmp(p, stages[i].name, len);
         if (!known) {
             fprintf(stderr, "longtail run: %s: run.stages: '%.*s' is not a stage this version can run (%s); no stage was run\n",
-                    origin, (int)len, p, "synth, import, vocab, pretrain, embed, cluster");
+                    origin, (int)len, p, "synth, import, vocab, pretrain, embed, cluster, train, eval");
             lt_config_free(c);
             return 2;
         }
