@@ -181,8 +181,23 @@ __device__ __forceinline__ void adamw_one(float &p, float g, float &m, float &v,
     p = p * c.decay - c.lr * (m / c.bc1) / (sqrtf(v / c.bc2) + c.eps);
 }
 
-/* p, g, m, v [n] */
-__global__ void adamw_kernel(float *p, const float *g, float *m, float *v, int64_t n, adamw_args c, int vec) {
+/* The gradient multiplier from the squared norm, as lt__clip_multiplier in src/cpu/elementwise.c;
+ * 0 when the step is skipped (sumsq not finite). */
+__device__ __forceinline__ float clip_multiplier(float sumsq, float grad_scale, float max_norm) {
+    if (!isfinite(sumsq)) return 0.0f;
+    float norm = grad_scale * sqrtf(sumsq);
+    return max_norm > 0.0f && norm > max_norm ? grad_scale * (max_norm / norm) : grad_scale;
+}
+
+/* p, g, m, v [n]. With sumsq (a device f32[1]: the gradient slab's squared norm) the multiplier is
+ * the clipped one, and a non-finite norm skips the step: lt_adamw_clipped, no host round trip. */
+__global__ void adamw_kernel(float *p, const float *g, float *m, float *v, int64_t n, adamw_args c, int vec,
+                             const float *sumsq, float max_norm) {
+    if (sumsq) {
+        float ss = *sumsq;
+        if (!isfinite(ss)) return;
+        c.grad_scale = clip_multiplier(ss, c.grad_scale, max_norm);
+    }
     int64_t i0 = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
     int64_t n4 = vec ? n / 4 : 0;
     for (int64_t i = i0; i < n4; i += stride) {
@@ -203,39 +218,13 @@ extern "C" int lt__cuda_adamw(lt_backend *be, float *p, const float *g, float *m
     adamw_args c = {cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, 1.0f - cfg->lr * cfg->weight_decay,
                     1.0f - powf(cfg->beta1, (float)step), 1.0f - powf(cfg->beta2, (float)step), grad_scale};
     int vec = lt__aligned16(p) && lt__aligned16(g) && lt__aligned16(m) && lt__aligned16(v);
-    adamw_kernel<<<ew_blocks(be, ew_units(n, vec)), EW_THREADS, 0, lt__cu(be)->stream>>>(p, g, m, v, n, c, vec);
+    adamw_kernel<<<ew_blocks(be, ew_units(n, vec)), EW_THREADS, 0, lt__cu(be)->stream>>>(p, g, m, v, n, c, vec, NULL, 0.0f);
     LT_LAUNCH_CHECK();
     return 0;
 }
 
 /* ---- the trainer's steps: squared norm on the device, clipped and row-wise AdamW ------------------- */
 
-/* The gradient multiplier from the squared norm, as lt__clip_multiplier in src/cpu/elementwise.c;
- * 0 when the step is skipped (sumsq not finite). */
-__device__ __forceinline__ float clip_multiplier(float sumsq, float grad_scale, float max_norm) {
-    if (!isfinite(sumsq)) return 0.0f;
-    float norm = grad_scale * sqrtf(sumsq);
-    return max_norm > 0.0f && norm > max_norm ? grad_scale * (max_norm / norm) : grad_scale;
-}
-
-/* adamw_kernel with the multiplier read from the device: no host round trip per step */
-__global__ void adamw_clipped_kernel(float *p, const float *g, float *m, float *v, int64_t n, adamw_args c, int vec,
-                                     const float *sumsq, float max_norm) {
-    float ss = *sumsq;
-    if (!isfinite(ss)) return;
-    c.grad_scale = clip_multiplier(ss, c.grad_scale, max_norm);
-    int64_t i0 = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
-    int64_t n4 = vec ? n / 4 : 0;
-    for (int64_t i = i0; i < n4; i += stride) {
-        float4 pv = ((float4 *)p)[i], gv = ((const float4 *)g)[i], mv = ((float4 *)m)[i], vv = ((float4 *)v)[i];
-        adamw_one(pv.x, gv.x, mv.x, vv.x, c);
-        adamw_one(pv.y, gv.y, mv.y, vv.y, c);
-        adamw_one(pv.z, gv.z, mv.z, vv.z, c);
-        adamw_one(pv.w, gv.w, mv.w, vv.w, c);
-        ((float4 *)p)[i] = pv, ((float4 *)m)[i] = mv, ((float4 *)v)[i] = vv;
-    }
-    for (int64_t i = n4 * 4 + i0; i < n; i += stride) adamw_one(p[i], g[i], m[i], v[i], c);
-}
 
 extern "C" int lt__cuda_adamw_clipped(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
                                       const lt_adamw_cfg *cfg, int64_t step, float grad_scale, const float *sumsq,
@@ -244,8 +233,8 @@ extern "C" int lt__cuda_adamw_clipped(lt_backend *be, float *p, const float *g, 
     adamw_args c = {cfg->lr, cfg->beta1, cfg->beta2, cfg->eps, 1.0f - cfg->lr * cfg->weight_decay,
                     1.0f - powf(cfg->beta1, (float)step), 1.0f - powf(cfg->beta2, (float)step), grad_scale};
     int vec = lt__aligned16(p) && lt__aligned16(g) && lt__aligned16(m) && lt__aligned16(v);
-    adamw_clipped_kernel<<<ew_blocks(be, ew_units(n, vec)), EW_THREADS, 0, lt__cu(be)->stream>>>(p, g, m, v, n, c, vec,
-                                                                                                 sumsq, max_norm);
+    adamw_kernel<<<ew_blocks(be, ew_units(n, vec)), EW_THREADS, 0, lt__cu(be)->stream>>>(p, g, m, v, n, c, vec, sumsq,
+                                                                                         max_norm);
     LT_LAUNCH_CHECK();
     return 0;
 }

@@ -172,6 +172,11 @@ struct lt_backend {
     char describe[384];
 };
 
+/* The wrappers' argument checks (src/core/ops.c), shared by every file of wrappers: t exists, has
+ * dtype dt and lives on the backend's device / t has n elements. Messages name the op and argument. */
+int lt__arg(lt_backend *be, const char *op, const char *name, const lt_tensor *t, lt_dtype dt);
+int lt__numel_is(const char *op, const char *name, const lt_tensor *t, int64_t n);
+
 /* Constructors each backend file provides. */
 lt_backend *lt__cpu_backend_create(void);
 #ifdef LONGTAIL_HAVE_CUDA

@@ -11,7 +11,7 @@
 #include "longtail/error.h"
 
 /* t must exist, have dtype dt and live on the backend's device. */
-static int arg(lt_backend *be, const char *op, const char *name, const lt_tensor *t, lt_dtype dt) {
+int lt__arg(lt_backend *be, const char *op, const char *name, const lt_tensor *t, lt_dtype dt) {
     char s[96];
     if (!t) return lt_error(LT_EINVAL, "%s: %s is NULL", op, name);
     if (t->ndim < 1 || t->ndim > LT_MAX_DIMS)
@@ -36,7 +36,7 @@ static int same_shape(const char *op, const char *na, const lt_tensor *a, const 
                     lt_tensor_str(a, sa, sizeof sa), nb, lt_tensor_str(b, sb, sizeof sb));
 }
 
-static int numel_is(const char *op, const char *name, const lt_tensor *t, int64_t n) {
+int lt__numel_is(const char *op, const char *name, const lt_tensor *t, int64_t n) {
     if (lt_numel(t) == n) return 0;
     char s[96];
     return lt_error(LT_ESHAPE, "%s: %s: expected %lld elements, got %s", op, name, (long long)n,
@@ -91,9 +91,9 @@ static int mm_operand(const char *name, const lt_tensor *t, int64_t batch, int64
 int lt_matmul(lt_backend *be, lt_tensor *c, const lt_tensor *a, int trans_a, const lt_tensor *b,
               int trans_b, float alpha, float beta) {
     if (!a || !b || !c) return lt_error(LT_EINVAL, "matmul: NULL tensor");
-    LT_TRY(arg(be, "matmul", "a", a, a->dtype));
-    LT_TRY(arg(be, "matmul", "b", b, b->dtype));
-    LT_TRY(arg(be, "matmul", "c", c, c->dtype));
+    LT_TRY(lt__arg(be, "matmul", "a", a, a->dtype));
+    LT_TRY(lt__arg(be, "matmul", "b", b, b->dtype));
+    LT_TRY(lt__arg(be, "matmul", "c", c, c->dtype));
     if (c->ndim != 2 && c->ndim != 3) return lt_error(LT_ESHAPE, "matmul: c must be 2-D or 3-D");
     int64_t batch = c->ndim == 3 ? c->shape[0] : 1;
     if (c->ndim == 2 && (a->ndim == 3 || b->ndim == 3))
@@ -122,30 +122,30 @@ int lt_matmul(lt_backend *be, lt_tensor *c, const lt_tensor *a, int trans_a, con
 /* ---- bias, activations, normalisation ---------------------------------------------------- */
 
 int lt_bias_add(lt_backend *be, lt_tensor *y, const lt_tensor *bias) {
-    LT_TRY(arg(be, "bias_add", "y", y, LT_F32));
-    LT_TRY(arg(be, "bias_add", "bias", bias, LT_F32));
-    LT_TRY(numel_is("bias_add", "bias", bias, lt_cols(y)));
+    LT_TRY(lt__arg(be, "bias_add", "y", y, LT_F32));
+    LT_TRY(lt__arg(be, "bias_add", "bias", bias, LT_F32));
+    LT_TRY(lt__numel_is("bias_add", "bias", bias, lt_cols(y)));
     return be->ops->bias_add(be, y->data, bias->data, lt_rows(y), lt_cols(y));
 }
 
 int lt_bias_bwd(lt_backend *be, lt_tensor *dbias, const lt_tensor *dy) {
-    LT_TRY(arg(be, "bias_bwd", "dbias", dbias, LT_F32));
-    LT_TRY(arg(be, "bias_bwd", "dy", dy, LT_F32));
-    LT_TRY(numel_is("bias_bwd", "dbias", dbias, lt_cols(dy)));
+    LT_TRY(lt__arg(be, "bias_bwd", "dbias", dbias, LT_F32));
+    LT_TRY(lt__arg(be, "bias_bwd", "dy", dy, LT_F32));
+    LT_TRY(lt__numel_is("bias_bwd", "dbias", dbias, lt_cols(dy)));
     return be->ops->bias_bwd(be, dbias->data, dy->data, lt_rows(dy), lt_cols(dy));
 }
 
 int lt_gelu_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x) {
-    LT_TRY(arg(be, "gelu_fwd", "y", y, LT_F32));
-    LT_TRY(arg(be, "gelu_fwd", "x", x, LT_F32));
+    LT_TRY(lt__arg(be, "gelu_fwd", "y", y, LT_F32));
+    LT_TRY(lt__arg(be, "gelu_fwd", "x", x, LT_F32));
     LT_TRY(same_shape("gelu_fwd", "y", y, "x", x));
     return be->ops->gelu_fwd(be, y->data, x->data, lt_numel(x));
 }
 
 int lt_gelu_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *x) {
-    LT_TRY(arg(be, "gelu_bwd", "dx", dx, LT_F32));
-    LT_TRY(arg(be, "gelu_bwd", "dy", dy, LT_F32));
-    LT_TRY(arg(be, "gelu_bwd", "x", x, LT_F32));
+    LT_TRY(lt__arg(be, "gelu_bwd", "dx", dx, LT_F32));
+    LT_TRY(lt__arg(be, "gelu_bwd", "dy", dy, LT_F32));
+    LT_TRY(lt__arg(be, "gelu_bwd", "x", x, LT_F32));
     LT_TRY(same_shape("gelu_bwd", "dx", dx, "x", x));
     LT_TRY(same_shape("gelu_bwd", "dy", dy, "x", x));
     return be->ops->gelu_bwd(be, dx->data, dy->data, x->data, lt_numel(x));
@@ -154,18 +154,18 @@ int lt_gelu_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_ten
 int lt_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *mean, lt_tensor *rstd,
                      const lt_tensor *x, const lt_tensor *w, const lt_tensor *b, float eps) {
     const char *op = "layernorm_fwd";
-    LT_TRY(arg(be, op, "y", y, LT_F32));
-    LT_TRY(arg(be, op, "mean", mean, LT_F32));
-    LT_TRY(arg(be, op, "rstd", rstd, LT_F32));
-    LT_TRY(arg(be, op, "x", x, LT_F32));
-    LT_TRY(arg(be, op, "w", w, LT_F32));
-    LT_TRY(arg(be, op, "b", b, LT_F32));
+    LT_TRY(lt__arg(be, op, "y", y, LT_F32));
+    LT_TRY(lt__arg(be, op, "mean", mean, LT_F32));
+    LT_TRY(lt__arg(be, op, "rstd", rstd, LT_F32));
+    LT_TRY(lt__arg(be, op, "x", x, LT_F32));
+    LT_TRY(lt__arg(be, op, "w", w, LT_F32));
+    LT_TRY(lt__arg(be, op, "b", b, LT_F32));
     LT_TRY(same_shape(op, "y", y, "x", x));
     int64_t R = lt_rows(x), C = lt_cols(x);
-    LT_TRY(numel_is(op, "w", w, C));
-    LT_TRY(numel_is(op, "b", b, C));
-    LT_TRY(numel_is(op, "mean", mean, R));
-    LT_TRY(numel_is(op, "rstd", rstd, R));
+    LT_TRY(lt__numel_is(op, "w", w, C));
+    LT_TRY(lt__numel_is(op, "b", b, C));
+    LT_TRY(lt__numel_is(op, "mean", mean, R));
+    LT_TRY(lt__numel_is(op, "rstd", rstd, R));
     if (!(eps > 0)) return lt_error(LT_EINVAL, "%s: eps must be > 0 (got %g)", op, eps);
     return be->ops->layernorm_fwd(be, y->data, mean->data, rstd->data, x->data, w->data, b->data, R, C, eps);
 }
@@ -174,22 +174,22 @@ int lt_layernorm_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dw, lt_tensor *db
                      const lt_tensor *dy, const lt_tensor *x, const lt_tensor *w,
                      const lt_tensor *mean, const lt_tensor *rstd) {
     const char *op = "layernorm_bwd";
-    LT_TRY(arg(be, op, "dx", dx, LT_F32));
-    LT_TRY(arg(be, op, "dw", dw, LT_F32));
-    LT_TRY(arg(be, op, "db", db, LT_F32));
-    LT_TRY(arg(be, op, "dy", dy, LT_F32));
-    LT_TRY(arg(be, op, "x", x, LT_F32));
-    LT_TRY(arg(be, op, "w", w, LT_F32));
-    LT_TRY(arg(be, op, "mean", mean, LT_F32));
-    LT_TRY(arg(be, op, "rstd", rstd, LT_F32));
+    LT_TRY(lt__arg(be, op, "dx", dx, LT_F32));
+    LT_TRY(lt__arg(be, op, "dw", dw, LT_F32));
+    LT_TRY(lt__arg(be, op, "db", db, LT_F32));
+    LT_TRY(lt__arg(be, op, "dy", dy, LT_F32));
+    LT_TRY(lt__arg(be, op, "x", x, LT_F32));
+    LT_TRY(lt__arg(be, op, "w", w, LT_F32));
+    LT_TRY(lt__arg(be, op, "mean", mean, LT_F32));
+    LT_TRY(lt__arg(be, op, "rstd", rstd, LT_F32));
     LT_TRY(same_shape(op, "dx", dx, "x", x));
     LT_TRY(same_shape(op, "dy", dy, "x", x));
     int64_t R = lt_rows(x), C = lt_cols(x);
-    LT_TRY(numel_is(op, "w", w, C));
-    LT_TRY(numel_is(op, "dw", dw, C));
-    LT_TRY(numel_is(op, "db", db, C));
-    LT_TRY(numel_is(op, "mean", mean, R));
-    LT_TRY(numel_is(op, "rstd", rstd, R));
+    LT_TRY(lt__numel_is(op, "w", w, C));
+    LT_TRY(lt__numel_is(op, "dw", dw, C));
+    LT_TRY(lt__numel_is(op, "db", db, C));
+    LT_TRY(lt__numel_is(op, "mean", mean, R));
+    LT_TRY(lt__numel_is(op, "rstd", rstd, R));
     return be->ops->layernorm_bwd(be, dx->data, dw->data, db->data, dy->data, x->data, w->data,
                                   mean->data, rstd->data, R, C);
 }
@@ -199,12 +199,12 @@ int lt_layernorm_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dw, lt_tensor *db
 int lt_softmax_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *lens,
                    float scale) {
     const char *op = "softmax_fwd";
-    LT_TRY(arg(be, op, "y", y, LT_F32));
-    LT_TRY(arg(be, op, "x", x, LT_F32));
+    LT_TRY(lt__arg(be, op, "y", y, LT_F32));
+    LT_TRY(lt__arg(be, op, "x", x, LT_F32));
     LT_TRY(same_shape(op, "y", y, "x", x));
     int64_t R = lt_rows(x), per = R;
     if (lens) {
-        LT_TRY(arg(be, op, "lens", lens, LT_I32));
+        LT_TRY(lt__arg(be, op, "lens", lens, LT_I32));
         int64_t G = lt_numel(lens);
         if (G < 1 || R % G)
             return lt_error(LT_ESHAPE, "%s: %lld lens do not divide %lld rows", op, (long long)G, (long long)R);
@@ -216,9 +216,9 @@ int lt_softmax_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_te
 int lt_softmax_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *y,
                    float scale) {
     const char *op = "softmax_bwd";
-    LT_TRY(arg(be, op, "dx", dx, LT_F32));
-    LT_TRY(arg(be, op, "dy", dy, LT_F32));
-    LT_TRY(arg(be, op, "y", y, LT_F32));
+    LT_TRY(lt__arg(be, op, "dx", dx, LT_F32));
+    LT_TRY(lt__arg(be, op, "dy", dy, LT_F32));
+    LT_TRY(lt__arg(be, op, "y", y, LT_F32));
     LT_TRY(same_shape(op, "dx", dx, "y", y));
     LT_TRY(same_shape(op, "dy", dy, "y", y));
     return be->ops->softmax_bwd(be, dx->data, dy->data, y->data, lt_rows(y), lt_cols(y), scale);
@@ -227,30 +227,30 @@ int lt_softmax_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_
 int lt_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor *logits,
                 const lt_tensor *targets, int ignore_index) {
     const char *op = "xent_fwd";
-    LT_TRY(arg(be, op, "loss", loss, LT_F32));
-    LT_TRY(arg(be, op, "lse", lse, LT_F32));
-    LT_TRY(arg(be, op, "logits", logits, LT_F32));
-    LT_TRY(arg(be, op, "targets", targets, LT_I32));
+    LT_TRY(lt__arg(be, op, "loss", loss, LT_F32));
+    LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
+    LT_TRY(lt__arg(be, op, "logits", logits, LT_F32));
+    LT_TRY(lt__arg(be, op, "targets", targets, LT_I32));
     int64_t R = lt_rows(logits), V = lt_cols(logits);
-    LT_TRY(numel_is(op, "loss", loss, R));
-    LT_TRY(numel_is(op, "lse", lse, R));
-    LT_TRY(numel_is(op, "targets", targets, R));
+    LT_TRY(lt__numel_is(op, "loss", loss, R));
+    LT_TRY(lt__numel_is(op, "lse", lse, R));
+    LT_TRY(lt__numel_is(op, "targets", targets, R));
     return be->ops->xent_fwd(be, loss->data, lse->data, logits->data, targets->data, R, V, ignore_index);
 }
 
 int lt_xent_bwd(lt_backend *be, lt_tensor *dlogits, const lt_tensor *logits, const lt_tensor *lse,
                 const lt_tensor *targets, const lt_tensor *dloss, int ignore_index) {
     const char *op = "xent_bwd";
-    LT_TRY(arg(be, op, "dlogits", dlogits, LT_F32));
-    LT_TRY(arg(be, op, "logits", logits, LT_F32));
-    LT_TRY(arg(be, op, "lse", lse, LT_F32));
-    LT_TRY(arg(be, op, "targets", targets, LT_I32));
-    LT_TRY(arg(be, op, "dloss", dloss, LT_F32));
+    LT_TRY(lt__arg(be, op, "dlogits", dlogits, LT_F32));
+    LT_TRY(lt__arg(be, op, "logits", logits, LT_F32));
+    LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
+    LT_TRY(lt__arg(be, op, "targets", targets, LT_I32));
+    LT_TRY(lt__arg(be, op, "dloss", dloss, LT_F32));
     LT_TRY(same_shape(op, "dlogits", dlogits, "logits", logits));
     int64_t R = lt_rows(logits), V = lt_cols(logits);
-    LT_TRY(numel_is(op, "lse", lse, R));
-    LT_TRY(numel_is(op, "targets", targets, R));
-    LT_TRY(numel_is(op, "dloss", dloss, R));
+    LT_TRY(lt__numel_is(op, "lse", lse, R));
+    LT_TRY(lt__numel_is(op, "targets", targets, R));
+    LT_TRY(lt__numel_is(op, "dloss", dloss, R));
     return be->ops->xent_bwd(be, dlogits->data, logits->data, lse->data, targets->data, dloss->data, R,
                              V, ignore_index);
 }
@@ -259,11 +259,11 @@ int lt_xent_bwd(lt_backend *be, lt_tensor *dlogits, const lt_tensor *logits, con
 
 static int embedding_args(lt_backend *be, const char *op, const char *oname, const lt_tensor *out,
                           const char *tname, const lt_tensor *table, const lt_tensor *ids) {
-    LT_TRY(arg(be, op, oname, out, LT_F32));
-    LT_TRY(arg(be, op, tname, table, LT_F32));
-    LT_TRY(arg(be, op, "ids", ids, LT_I32));
+    LT_TRY(lt__arg(be, op, oname, out, LT_F32));
+    LT_TRY(lt__arg(be, op, tname, table, LT_F32));
+    LT_TRY(lt__arg(be, op, "ids", ids, LT_I32));
     if (table->ndim != 2) return lt_error(LT_ESHAPE, "%s: %s must be 2-D [vocab, dim]", op, tname);
-    return numel_is(op, oname, out, lt_numel(ids) * table->shape[1]);
+    return lt__numel_is(op, oname, out, lt_numel(ids) * table->shape[1]);
 }
 
 int lt_embedding_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *table, const lt_tensor *ids) {
@@ -281,8 +281,8 @@ int lt_embedding_bwd(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, c
 /* ---- dropout -------------------------------------------------------------------------------- */
 
 static int dropout_args(lt_backend *be, const char *op, const lt_tensor *y, const lt_tensor *x, float p) {
-    LT_TRY(arg(be, op, "out", y, LT_F32));
-    LT_TRY(arg(be, op, "in", x, LT_F32));
+    LT_TRY(lt__arg(be, op, "out", y, LT_F32));
+    LT_TRY(lt__arg(be, op, "in", x, LT_F32));
     LT_TRY(same_shape(op, "out", y, "in", x));
     if (!(p >= 0.0f && p < 1.0f)) return lt_error(LT_EINVAL, "%s: p must be in [0, 1), got %g", op, p);
     return 0;
@@ -303,16 +303,16 @@ int lt_dropout_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, float p, 
 /* ---- element-wise -------------------------------------------------------------------------- */
 
 static int ew3(lt_backend *be, const char *op, const lt_tensor *y, const lt_tensor *a, const lt_tensor *b) {
-    LT_TRY(arg(be, op, "y", y, LT_F32));
-    LT_TRY(arg(be, op, "a", a, LT_F32));
-    LT_TRY(arg(be, op, "b", b, LT_F32));
+    LT_TRY(lt__arg(be, op, "y", y, LT_F32));
+    LT_TRY(lt__arg(be, op, "a", a, LT_F32));
+    LT_TRY(lt__arg(be, op, "b", b, LT_F32));
     LT_TRY(same_shape(op, "a", a, "y", y));
     return same_shape(op, "b", b, "y", y);
 }
 
 static int ew2(lt_backend *be, const char *op, const lt_tensor *y, const lt_tensor *x) {
-    LT_TRY(arg(be, op, "y", y, LT_F32));
-    LT_TRY(arg(be, op, "x", x, LT_F32));
+    LT_TRY(lt__arg(be, op, "y", y, LT_F32));
+    LT_TRY(lt__arg(be, op, "x", x, LT_F32));
     return same_shape(op, "x", x, "y", y);
 }
 
@@ -337,16 +337,16 @@ int lt_axpy(lt_backend *be, lt_tensor *y, float alpha, const lt_tensor *x) {
     return be->ops->axpy(be, y->data, alpha, x->data, lt_numel(y));
 }
 int lt_fill(lt_backend *be, lt_tensor *y, float value) {
-    LT_TRY(arg(be, "fill", "y", y, LT_F32));
+    LT_TRY(lt__arg(be, "fill", "y", y, LT_F32));
     return be->ops->fill(be, y->data, value, lt_numel(y));
 }
 
 /* ---- reductions ---------------------------------------------------------------------------- */
 
 int lt_reduce_rows(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_reduce op) {
-    LT_TRY(arg(be, "reduce_rows", "y", y, LT_F32));
-    LT_TRY(arg(be, "reduce_rows", "x", x, LT_F32));
-    LT_TRY(numel_is("reduce_rows", "y", y, lt_rows(x)));
+    LT_TRY(lt__arg(be, "reduce_rows", "y", y, LT_F32));
+    LT_TRY(lt__arg(be, "reduce_rows", "x", x, LT_F32));
+    LT_TRY(lt__numel_is("reduce_rows", "y", y, lt_rows(x)));
     if ((unsigned)op > LT_REDUCE_SUMSQ) return lt_error(LT_EINVAL, "reduce_rows: bad op %d", (int)op);
     if (lt_cols(x) == 0 && op == LT_REDUCE_MAX)
         return lt_error(LT_ESHAPE, "reduce_rows: max over zero columns");
@@ -362,7 +362,7 @@ int lt_sumsq(lt_backend *be, const lt_tensor *xs, int count, double *out) {
     for (int i = 0; i < count && !rc; i++) {
         char name[32];
         snprintf(name, sizeof name, "tensor %d", i);
-        rc = arg(be, "sumsq", name, &xs[i], LT_F32);
+        rc = lt__arg(be, "sumsq", name, &xs[i], LT_F32);
         ptr[i] = xs[i].data, n[i] = lt_numel(&xs[i]);
     }
     if (!rc) rc = be->ops->sumsq(be, ptr, n, count, out);
@@ -375,10 +375,10 @@ int lt_sumsq(lt_backend *be, const lt_tensor *xs, int count, double *out) {
 /* p, g, m, v: f32 of one shape; the configuration in range. */
 static int adamw_args(lt_backend *be, const char *op, const lt_tensor *p, const lt_tensor *g, const lt_tensor *m,
                       const lt_tensor *v, const lt_adamw_cfg *cfg) {
-    LT_TRY(arg(be, op, "param", p, LT_F32));
-    LT_TRY(arg(be, op, "grad", g, LT_F32));
-    LT_TRY(arg(be, op, "m", m, LT_F32));
-    LT_TRY(arg(be, op, "v", v, LT_F32));
+    LT_TRY(lt__arg(be, op, "param", p, LT_F32));
+    LT_TRY(lt__arg(be, op, "grad", g, LT_F32));
+    LT_TRY(lt__arg(be, op, "m", m, LT_F32));
+    LT_TRY(lt__arg(be, op, "v", v, LT_F32));
     LT_TRY(same_shape(op, "grad", g, "param", p));
     LT_TRY(same_shape(op, "m", m, "param", p));
     LT_TRY(same_shape(op, "v", v, "param", p));
@@ -397,13 +397,13 @@ int lt_adamw(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_
 
 /* a device-resident f32[1] accumulator */
 static int scalar_arg(lt_backend *be, const char *op, const char *name, const lt_tensor *t) {
-    LT_TRY(arg(be, op, name, t, LT_F32));
-    return numel_is(op, name, t, 1);
+    LT_TRY(lt__arg(be, op, name, t, LT_F32));
+    return lt__numel_is(op, name, t, 1);
 }
 
 int lt_sumsq_acc(lt_backend *be, lt_tensor *acc, const lt_tensor *x) {
     LT_TRY(scalar_arg(be, "sumsq_acc", "acc", acc));
-    LT_TRY(arg(be, "sumsq_acc", "x", x, LT_F32));
+    LT_TRY(lt__arg(be, "sumsq_acc", "x", x, LT_F32));
     if (!be->ops->sumsq_acc) return lt_error(LT_ENOTSUP, "sumsq_acc: not implemented on %s", be->name);
     return be->ops->sumsq_acc(be, acc->data, x->data, lt_numel(x));
 }
@@ -424,9 +424,9 @@ int lt_adamw_rows(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m
     const char *op = "adamw_rows";
     LT_TRY(adamw_args(be, op, p, g, m, v, cfg));
     LT_TRY(scalar_arg(be, op, "sumsq", sumsq));
-    LT_TRY(arg(be, op, "bpow", bpow, LT_F32));
+    LT_TRY(lt__arg(be, op, "bpow", bpow, LT_F32));
     if (p->ndim != 2) return lt_error(LT_ESHAPE, "%s: param must be a table [rows, cols]", op);
-    LT_TRY(numel_is(op, "bpow", bpow, 2 * p->shape[0]));
+    LT_TRY(lt__numel_is(op, "bpow", bpow, 2 * p->shape[0]));
     if (!be->ops->adamw_rows) return lt_error(LT_ENOTSUP, "%s: not implemented on %s", op, be->name);
     return be->ops->adamw_rows(be, p->data, g->data, m->data, v->data, bpow->data, p->shape[0], p->shape[1], cfg,
                                grad_scale, sumsq->data, max_norm);
@@ -447,8 +447,8 @@ int lt_clip_scale(lt_backend *be, const lt_tensor *grads, int count, float max_n
 
 /* An activation: f32 or bf16, on the backend's device. */
 static int act(lt_backend *be, const char *op, const char *name, const lt_tensor *t) {
-    if (t && t->dtype == LT_BF16) return arg(be, op, name, t, LT_BF16);
-    return arg(be, op, name, t, LT_F32);
+    if (t && t->dtype == LT_BF16) return lt__arg(be, op, name, t, LT_BF16);
+    return lt__arg(be, op, name, t, LT_F32);
 }
 
 static int same_dtype(const char *op, const char *na, const lt_tensor *a, const char *nb, const lt_tensor *b) {
@@ -472,7 +472,7 @@ static int attention_shape(const char *op, const lt_tensor *qkv, const lt_tensor
     int64_t per = lt_numel(qkv) / (*B && *T ? *B * *T : 1);
     if (per % (3 * heads)) return lt_error(LT_ESHAPE, "%s: qkv rows of %lld do not split into 3 x %d heads", op, (long long)per, heads);
     *D = per / (3 * heads);
-    return numel_is(op, "lens", lens, *B);
+    return lt__numel_is(op, "lens", lens, *B);
 }
 
 int lt_attention_fwd(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_tensor *qkv, const lt_tensor *lens,
@@ -481,12 +481,12 @@ int lt_attention_fwd(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_te
     LT_TRY(act(be, op, "out", out));
     LT_TRY(act(be, op, "qkv", qkv));
     LT_TRY(same_dtype(op, "out", out, "qkv", qkv));
-    LT_TRY(arg(be, op, "lse", lse, LT_F32));
-    LT_TRY(arg(be, op, "lens", lens, LT_I32));
+    LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
+    LT_TRY(lt__arg(be, op, "lens", lens, LT_I32));
     int64_t B = 0, T = 0, D = 0;
     LT_TRY(attention_shape(op, qkv, lens, heads, &B, &T, &D));
-    LT_TRY(numel_is(op, "out", out, B * T * heads * D));
-    LT_TRY(numel_is(op, "lse", lse, B * heads * T));
+    LT_TRY(lt__numel_is(op, "out", out, B * T * heads * D));
+    LT_TRY(lt__numel_is(op, "lse", lse, B * heads * T));
     LT_TRY(has(be, op, (const void *)be->ops->attention_fwd));
     return be->ops->attention_fwd(be, out->data, lse->data, qkv->data, lens->data, qkv->dtype, B, T, heads, D, scale);
 }
@@ -501,14 +501,14 @@ int lt_attention_bwd(lt_backend *be, lt_tensor *dqkv, const lt_tensor *dout, con
     LT_TRY(same_dtype(op, "dqkv", dqkv, "qkv", qkv));
     LT_TRY(same_dtype(op, "dout", dout, "qkv", qkv));
     LT_TRY(same_dtype(op, "out", out, "qkv", qkv));
-    LT_TRY(arg(be, op, "lse", lse, LT_F32));
-    LT_TRY(arg(be, op, "lens", lens, LT_I32));
+    LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
+    LT_TRY(lt__arg(be, op, "lens", lens, LT_I32));
     int64_t B = 0, T = 0, D = 0;
     LT_TRY(attention_shape(op, qkv, lens, heads, &B, &T, &D));
-    LT_TRY(numel_is(op, "dqkv", dqkv, lt_numel(qkv)));
-    LT_TRY(numel_is(op, "out", out, B * T * heads * D));
-    LT_TRY(numel_is(op, "dout", dout, B * T * heads * D));
-    LT_TRY(numel_is(op, "lse", lse, B * heads * T));
+    LT_TRY(lt__numel_is(op, "dqkv", dqkv, lt_numel(qkv)));
+    LT_TRY(lt__numel_is(op, "out", out, B * T * heads * D));
+    LT_TRY(lt__numel_is(op, "dout", dout, B * T * heads * D));
+    LT_TRY(lt__numel_is(op, "lse", lse, B * heads * T));
     LT_TRY(has(be, op, (const void *)be->ops->attention_bwd));
     return be->ops->attention_bwd(be, dqkv->data, dout->data, qkv->data, out->data, lse->data, lens->data, qkv->dtype,
                                   B, T, heads, D, scale);
@@ -520,8 +520,8 @@ int lt_bias_gelu_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_
     LT_TRY(act(be, op, "x", x));
     LT_TRY(same_dtype(op, "y", y, "x", x));
     LT_TRY(same_shape(op, "y", y, "x", x));
-    LT_TRY(arg(be, op, "bias", bias, LT_F32));
-    LT_TRY(numel_is(op, "bias", bias, lt_cols(x)));
+    LT_TRY(lt__arg(be, op, "bias", bias, LT_F32));
+    LT_TRY(lt__numel_is(op, "bias", bias, lt_cols(x)));
     LT_TRY(has(be, op, (const void *)be->ops->bias_gelu_fwd));
     return be->ops->bias_gelu_fwd(be, y->data, x->data, bias->data, x->dtype, lt_rows(x), lt_cols(x));
 }
@@ -536,10 +536,10 @@ int lt_bias_gelu_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dbias, const lt_t
     LT_TRY(same_dtype(op, "dy", dy, "x", x));
     LT_TRY(same_shape(op, "dx", dx, "x", x));
     LT_TRY(same_shape(op, "dy", dy, "x", x));
-    LT_TRY(arg(be, op, "dbias", dbias, LT_F32));
-    LT_TRY(arg(be, op, "bias", bias, LT_F32));
-    LT_TRY(numel_is(op, "bias", bias, lt_cols(x)));
-    LT_TRY(numel_is(op, "dbias", dbias, lt_cols(x)));
+    LT_TRY(lt__arg(be, op, "dbias", dbias, LT_F32));
+    LT_TRY(lt__arg(be, op, "bias", bias, LT_F32));
+    LT_TRY(lt__numel_is(op, "bias", bias, lt_cols(x)));
+    LT_TRY(lt__numel_is(op, "dbias", dbias, lt_cols(x)));
     LT_TRY(has(be, op, (const void *)be->ops->bias_gelu_bwd));
     return be->ops->bias_gelu_bwd(be, dx->data, dbias->data, dy->data, x->data, bias->data, x->dtype, lt_rows(x),
                                   lt_cols(x));
@@ -557,14 +557,14 @@ int lt_residual_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *s, lt_ten
         LT_TRY(same_shape(op, names[i], acts[i], "a", a));
     }
     int64_t R = lt_rows(a), C = lt_cols(a);
-    LT_TRY(arg(be, op, "mean", mean, LT_F32));
-    LT_TRY(arg(be, op, "rstd", rstd, LT_F32));
-    LT_TRY(arg(be, op, "w", w, LT_F32));
-    LT_TRY(arg(be, op, "beta", beta, LT_F32));
-    LT_TRY(numel_is(op, "mean", mean, R));
-    LT_TRY(numel_is(op, "rstd", rstd, R));
-    LT_TRY(numel_is(op, "w", w, C));
-    LT_TRY(numel_is(op, "beta", beta, C));
+    LT_TRY(lt__arg(be, op, "mean", mean, LT_F32));
+    LT_TRY(lt__arg(be, op, "rstd", rstd, LT_F32));
+    LT_TRY(lt__arg(be, op, "w", w, LT_F32));
+    LT_TRY(lt__arg(be, op, "beta", beta, LT_F32));
+    LT_TRY(lt__numel_is(op, "mean", mean, R));
+    LT_TRY(lt__numel_is(op, "rstd", rstd, R));
+    LT_TRY(lt__numel_is(op, "w", w, C));
+    LT_TRY(lt__numel_is(op, "beta", beta, C));
     if (!(eps > 0)) return lt_error(LT_EINVAL, "%s: eps must be > 0 (got %g)", op, eps);
     LT_TRY(has(be, op, (const void *)be->ops->residual_layernorm_fwd));
     return be->ops->residual_layernorm_fwd(be, y->data, s->data, mean->data, rstd->data, a->data, b->data, w->data,
@@ -583,16 +583,16 @@ int lt_residual_layernorm_bwd(lt_backend *be, lt_tensor *da, lt_tensor *db, lt_t
         LT_TRY(same_shape(op, names[i], acts[i], "s", s));
     }
     int64_t R = lt_rows(s), C = lt_cols(s);
-    LT_TRY(arg(be, op, "dw", dw, LT_F32));
-    LT_TRY(arg(be, op, "dbeta", dbeta, LT_F32));
-    LT_TRY(arg(be, op, "w", w, LT_F32));
-    LT_TRY(arg(be, op, "mean", mean, LT_F32));
-    LT_TRY(arg(be, op, "rstd", rstd, LT_F32));
-    LT_TRY(numel_is(op, "dw", dw, C));
-    LT_TRY(numel_is(op, "dbeta", dbeta, C));
-    LT_TRY(numel_is(op, "w", w, C));
-    LT_TRY(numel_is(op, "mean", mean, R));
-    LT_TRY(numel_is(op, "rstd", rstd, R));
+    LT_TRY(lt__arg(be, op, "dw", dw, LT_F32));
+    LT_TRY(lt__arg(be, op, "dbeta", dbeta, LT_F32));
+    LT_TRY(lt__arg(be, op, "w", w, LT_F32));
+    LT_TRY(lt__arg(be, op, "mean", mean, LT_F32));
+    LT_TRY(lt__arg(be, op, "rstd", rstd, LT_F32));
+    LT_TRY(lt__numel_is(op, "dw", dw, C));
+    LT_TRY(lt__numel_is(op, "dbeta", dbeta, C));
+    LT_TRY(lt__numel_is(op, "w", w, C));
+    LT_TRY(lt__numel_is(op, "mean", mean, R));
+    LT_TRY(lt__numel_is(op, "rstd", rstd, R));
     LT_TRY(has(be, op, (const void *)be->ops->residual_layernorm_bwd));
     return be->ops->residual_layernorm_bwd(be, da->data, db->data, dw->data, dbeta->data, dy->data, s->data, w->data,
                                            mean->data, rstd->data, s->dtype, R, C);
@@ -601,7 +601,7 @@ int lt_residual_layernorm_bwd(lt_backend *be, lt_tensor *da, lt_tensor *db, lt_t
 int lt_cast(lt_backend *be, lt_tensor *y, const lt_tensor *x) {
     LT_TRY(act(be, "cast", "y", y));
     LT_TRY(act(be, "cast", "x", x));
-    LT_TRY(numel_is("cast", "y", y, lt_numel(x)));
+    LT_TRY(lt__numel_is("cast", "y", y, lt_numel(x)));
     LT_TRY(has(be, "cast", (const void *)be->ops->cast));
     return be->ops->cast(be, y->data, y->dtype, x->data, x->dtype, lt_numel(x));
 }
@@ -609,13 +609,13 @@ int lt_cast(lt_backend *be, lt_tensor *y, const lt_tensor *x) {
 static int pool_args(lt_backend *be, const char *op, const lt_tensor *pooled, const lt_tensor *x, const lt_tensor *lens,
                      int64_t *B, int64_t *T, int64_t *C) {
     char s[96];
-    LT_TRY(arg(be, op, "pooled", pooled, LT_F32));
-    LT_TRY(arg(be, op, "x", x, LT_F32));
-    LT_TRY(arg(be, op, "lens", lens, LT_I32));
+    LT_TRY(lt__arg(be, op, "pooled", pooled, LT_F32));
+    LT_TRY(lt__arg(be, op, "x", x, LT_F32));
+    LT_TRY(lt__arg(be, op, "lens", lens, LT_I32));
     if (x->ndim != 3) return lt_error(LT_ESHAPE, "%s: x %s must be [B, T, C]", op, lt_tensor_str(x, s, sizeof s));
     *B = x->shape[0], *T = x->shape[1], *C = x->shape[2];
-    LT_TRY(numel_is(op, "lens", lens, *B));
-    return numel_is(op, "pooled", pooled, *B * *C);
+    LT_TRY(lt__numel_is(op, "lens", lens, *B));
+    return lt__numel_is(op, "pooled", pooled, *B * *C);
 }
 
 int lt_mean_pool_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *x, const lt_tensor *lens) {
@@ -634,8 +634,8 @@ int lt_mean_pool_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dout, const
 
 int lt_l2norm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *norm, const lt_tensor *x) {
     LT_TRY(ew2(be, "l2norm_fwd", y, x));
-    LT_TRY(arg(be, "l2norm_fwd", "norm", norm, LT_F32));
-    LT_TRY(numel_is("l2norm_fwd", "norm", norm, lt_rows(x)));
+    LT_TRY(lt__arg(be, "l2norm_fwd", "norm", norm, LT_F32));
+    LT_TRY(lt__numel_is("l2norm_fwd", "norm", norm, lt_rows(x)));
     LT_TRY(has(be, "l2norm_fwd", (const void *)be->ops->l2norm_fwd));
     return be->ops->l2norm_fwd(be, y->data, norm->data, x->data, lt_rows(x), lt_cols(x));
 }
@@ -643,8 +643,8 @@ int lt_l2norm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *norm, const lt_tensor
 int lt_l2norm_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *y, const lt_tensor *norm) {
     LT_TRY(ew2(be, "l2norm_bwd", dx, y));
     LT_TRY(ew2(be, "l2norm_bwd", dy, y));
-    LT_TRY(arg(be, "l2norm_bwd", "norm", norm, LT_F32));
-    LT_TRY(numel_is("l2norm_bwd", "norm", norm, lt_rows(y)));
+    LT_TRY(lt__arg(be, "l2norm_bwd", "norm", norm, LT_F32));
+    LT_TRY(lt__numel_is("l2norm_bwd", "norm", norm, lt_rows(y)));
     LT_TRY(has(be, "l2norm_bwd", (const void *)be->ops->l2norm_bwd));
     return be->ops->l2norm_bwd(be, dx->data, dy->data, y->data, norm->data, lt_rows(y), lt_cols(y));
 }
@@ -652,9 +652,9 @@ int lt_l2norm_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_t
 /* ---- selection ----------------------------------------------------------------------------- */
 
 int lt_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tensor *x) {
-    LT_TRY(arg(be, "topk", "vals", vals, LT_F32));
-    LT_TRY(arg(be, "topk", "idx", idx, LT_I32));
-    LT_TRY(arg(be, "topk", "x", x, LT_F32));
+    LT_TRY(lt__arg(be, "topk", "vals", vals, LT_F32));
+    LT_TRY(lt__arg(be, "topk", "idx", idx, LT_I32));
+    LT_TRY(lt__arg(be, "topk", "x", x, LT_F32));
     LT_TRY(same_shape("topk", "idx", idx, "vals", vals));
     int64_t R = lt_rows(x), N = lt_cols(x), k = lt_cols(vals);
     if (lt_rows(vals) != R)
@@ -685,19 +685,19 @@ static int kmeans_rows(const char *op, const lt_tensor *x, const char *cn, const
 int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tensor *second, const lt_tensor *x,
                      const lt_tensor *c, const lt_tensor *cnorm) {
     const char *op = "kmeans_assign";
-    LT_TRY(arg(be, op, "assign", assign, LT_I32));
-    LT_TRY(arg(be, op, "dist", dist, LT_F32));
-    LT_TRY(arg(be, op, "x", x, LT_F32));
-    LT_TRY(arg(be, op, "c", c, LT_F32));
-    LT_TRY(arg(be, op, "cnorm", cnorm, LT_F32));
+    LT_TRY(lt__arg(be, op, "assign", assign, LT_I32));
+    LT_TRY(lt__arg(be, op, "dist", dist, LT_F32));
+    LT_TRY(lt__arg(be, op, "x", x, LT_F32));
+    LT_TRY(lt__arg(be, op, "c", c, LT_F32));
+    LT_TRY(lt__arg(be, op, "cnorm", cnorm, LT_F32));
     int64_t n = 0, k = 0, d = 0;
     LT_TRY(kmeans_rows(op, x, "c", c, &n, &k, &d));
-    LT_TRY(numel_is(op, "assign", assign, n));
-    LT_TRY(numel_is(op, "dist", dist, n));
-    LT_TRY(numel_is(op, "cnorm", cnorm, k));
+    LT_TRY(lt__numel_is(op, "assign", assign, n));
+    LT_TRY(lt__numel_is(op, "dist", dist, n));
+    LT_TRY(lt__numel_is(op, "cnorm", cnorm, k));
     if (second) {
-        LT_TRY(arg(be, op, "second", second, LT_F32));
-        LT_TRY(numel_is(op, "second", second, n));
+        LT_TRY(lt__arg(be, op, "second", second, LT_F32));
+        LT_TRY(lt__numel_is(op, "second", second, n));
     }
     LT_TRY(has(be, op, (const void *)be->ops->kmeans_assign));
     if (n == 0) return 0;
@@ -707,14 +707,14 @@ int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tens
 
 int lt_kmeans_update(lt_backend *be, lt_tensor *sums, lt_tensor *counts, const lt_tensor *x, const lt_tensor *assign) {
     const char *op = "kmeans_update";
-    LT_TRY(arg(be, op, "sums", sums, LT_F32));
-    LT_TRY(arg(be, op, "counts", counts, LT_I32));
-    LT_TRY(arg(be, op, "x", x, LT_F32));
-    LT_TRY(arg(be, op, "assign", assign, LT_I32));
+    LT_TRY(lt__arg(be, op, "sums", sums, LT_F32));
+    LT_TRY(lt__arg(be, op, "counts", counts, LT_I32));
+    LT_TRY(lt__arg(be, op, "x", x, LT_F32));
+    LT_TRY(lt__arg(be, op, "assign", assign, LT_I32));
     int64_t n = 0, k = 0, d = 0;
     LT_TRY(kmeans_rows(op, x, "sums", sums, &n, &k, &d));
-    LT_TRY(numel_is(op, "assign", assign, n));
-    LT_TRY(numel_is(op, "counts", counts, k));
+    LT_TRY(lt__numel_is(op, "assign", assign, n));
+    LT_TRY(lt__numel_is(op, "counts", counts, k));
     LT_TRY(has(be, op, (const void *)be->ops->kmeans_update));
     if (n == 0) return 0;
     return be->ops->kmeans_update(be, sums->data, counts->data, x->data, assign->data, n, k, d);
@@ -750,7 +750,7 @@ int lt_rnn_reserve_bytes(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int
 static int rnn_opt(lt_backend *be, const char *op, const char *name, const lt_tensor *t, int ndim, int64_t d0,
                    int64_t d1, int64_t d2) {
     if (!t) return 0;
-    LT_TRY(arg(be, op, name, t, LT_F32));
+    LT_TRY(lt__arg(be, op, name, t, LT_F32));
     int64_t want[3] = {d0, d1, d2};
     int ok = t->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == want[i];
@@ -777,9 +777,9 @@ static int rnn_args(lt_backend *be, const char *op, lt_cell cell, const lt_tenso
                     int64_t *pT, int64_t *pI, int64_t *pH) {
     char s[96];
     if (cell != LT_CELL_LSTM && cell != LT_CELL_GRU) return lt_error(LT_EINVAL, "%s: unknown cell %d", op, (int)cell);
-    LT_TRY(arg(be, op, "x", x, LT_F32));
+    LT_TRY(lt__arg(be, op, "x", x, LT_F32));
     if (x->ndim != 3) return lt_error(LT_ESHAPE, "%s: x %s must be [B, T, I]", op, lt_tensor_str(x, s, sizeof s));
-    LT_TRY(arg(be, op, "w_hh", w_hh, LT_F32));
+    LT_TRY(lt__arg(be, op, "w_hh", w_hh, LT_F32));
     int64_t G = lt_cell_gates(cell), B = x->shape[0], T = x->shape[1], I = x->shape[2];
     if (w_hh->ndim != 2 || w_hh->shape[0] != G * w_hh->shape[1])
         return lt_error(LT_ESHAPE, "%s: w_hh %s must be [%lld*H, H] for %s", op, lt_tensor_str(w_hh, s, sizeof s),
@@ -800,7 +800,7 @@ static int rnn_args(lt_backend *be, const char *op, lt_cell cell, const lt_tenso
     if (lens->device != LT_CPU)
         return lt_error(LT_EDEVICE, "%s: lens: expected a tensor on the host (cpu) whatever the backend, got %s", op,
                         lt_tensor_str(lens, s, sizeof s));
-    LT_TRY(numel_is(op, "lens", lens, B));
+    LT_TRY(lt__numel_is(op, "lens", lens, B));
     if (!lens->data) return lt_error(LT_EINVAL, "%s: lens has no data", op);
     const int32_t *l = lens->data;
     for (int64_t b = 0; b < B; b++)
@@ -809,7 +809,7 @@ static int rnn_args(lt_backend *be, const char *op, lt_cell cell, const lt_tenso
                             (long long)T);
     if (ws || !ws_optional) {
         if (!ws) return lt_error(LT_EINVAL, "%s: ws (the forward's reserve) is NULL", op);
-        LT_TRY(arg(be, op, "ws", ws, LT_U8));
+        LT_TRY(lt__arg(be, op, "ws", ws, LT_U8));
         size_t need = 0;
         LT_TRY(lt_rnn_reserve_bytes(be, cell, B, T, I, H, &need));
         if (lt_nbytes(ws) < need)

@@ -33,27 +33,6 @@
 #include "longtail/error.h"
 #include "longtail/ops.h"
 
-/* t must exist, have dtype dt and live on the backend's device */
-static int rarg(lt_backend *be, const char *op, const char *name, const lt_tensor *t, lt_dtype dt) {
-    char s[96];
-    if (!t) return lt_error(LT_EINVAL, "%s: %s is NULL", op, name);
-    if (t->dtype != dt)
-        return lt_error(LT_EDTYPE, "%s: %s: expected %s, got %s", op, name, lt_dtype_name(dt),
-                        lt_tensor_str(t, s, sizeof s));
-    if (t->device != be->device)
-        return lt_error(LT_EDEVICE, "%s: %s: expected a tensor on %s, got %s", op, name,
-                        lt_device_name(be->device), lt_tensor_str(t, s, sizeof s));
-    if (!t->data && lt_numel(t) > 0) return lt_error(LT_EINVAL, "%s: %s has no data", op, name);
-    return 0;
-}
-
-static int rnumel(const char *op, const char *name, const lt_tensor *t, int64_t n) {
-    if (lt_numel(t) == n) return 0;
-    char s[96];
-    return lt_error(LT_ESHAPE, "%s: %s: expected %lld elements, got %s", op, name, (long long)n,
-                    lt_tensor_str(t, s, sizeof s));
-}
-
 static int rhas(lt_backend *be, const char *op, const void *slot) {
     return slot ? 0 : lt_error(LT_ENOTSUP, "%s is not implemented on the %s backend", op, be->name);
 }
@@ -61,8 +40,8 @@ static int rhas(lt_backend *be, const char *op, const void *slot) {
 /* u[B, D] and v[N, D] (2-D, same width); B, N, D out */
 static int uv_shapes(lt_backend *be, const char *op, const lt_tensor *u, const lt_tensor *v, int64_t *B, int64_t *N,
                      int64_t *D) {
-    LT_TRY(rarg(be, op, "u", u, LT_F32));
-    LT_TRY(rarg(be, op, "v", v, LT_F32));
+    LT_TRY(lt__arg(be, op, "u", u, LT_F32));
+    LT_TRY(lt__arg(be, op, "v", v, LT_F32));
     char su[96], sv[96];
     if (u->ndim != 2 || v->ndim != 2 || u->shape[1] != v->shape[1])
         return lt_error(LT_ESHAPE, "%s: u %s and v %s must be [B, D] and [N, D]", op, lt_tensor_str(u, su, sizeof su),
@@ -75,8 +54,8 @@ static int uv_shapes(lt_backend *be, const char *op, const lt_tensor *u, const l
 /* an optional f32[n] (bias, logq) */
 static int opt_vec(lt_backend *be, const char *op, const char *name, const lt_tensor *t, int64_t n) {
     if (!t) return 0;
-    LT_TRY(rarg(be, op, name, t, LT_F32));
-    return rnumel(op, name, t, n);
+    LT_TRY(lt__arg(be, op, name, t, LT_F32));
+    return lt__numel_is(op, name, t, n);
 }
 
 static const float *fptr(const lt_tensor *t) { return t ? (const float *)t->data : NULL; }
@@ -98,9 +77,9 @@ static int catalog_args(lt_backend *be, const char *op, const lt_tensor *u, cons
                         int64_t *D, int64_t *cn) {
     LT_TRY(uv_shapes(be, op, u, v, B, N, D));
     LT_TRY(opt_vec(be, op, "bias", bias, *N));
-    LT_TRY(rarg(be, op, "targets", targets, LT_I32));
-    LT_TRY(rnumel(op, "targets", targets, *B));
-    LT_TRY(rarg(be, op, "work", work, LT_F32));
+    LT_TRY(lt__arg(be, op, "targets", targets, LT_I32));
+    LT_TRY(lt__numel_is(op, "targets", targets, *B));
+    LT_TRY(lt__arg(be, op, "work", work, LT_F32));
     if (*N < 1) return lt_error(LT_ESHAPE, "%s: v has no items", op);
     if (chunk < 1) return lt_error(LT_EINVAL, "%s: chunk = %lld must be >= 1", op, (long long)chunk);
     *cn = chunk < *N ? chunk : *N;
@@ -140,10 +119,10 @@ int lt_catalog_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const l
     const char *op = "catalog_xent_fwd";
     int64_t B = 0, N = 0, D = 0, cn = 0;
     LT_TRY(catalog_args(be, op, u, v, bias, targets, chunk, work, &B, &N, &D, &cn));
-    LT_TRY(rarg(be, op, "loss", loss, LT_F32));
-    LT_TRY(rarg(be, op, "lse", lse, LT_F32));
-    LT_TRY(rnumel(op, "loss", loss, B));
-    LT_TRY(rnumel(op, "lse", lse, B));
+    LT_TRY(lt__arg(be, op, "loss", loss, LT_F32));
+    LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
+    LT_TRY(lt__numel_is(op, "loss", loss, B));
+    LT_TRY(lt__numel_is(op, "lse", lse, B));
     LT_TRY(rhas(be, op, (const void *)be->ops->xent_tile_fwd));
     if (B == 0) return 0;
     float *st = NULL; /* running max, sum and target score: [3, B] */
@@ -178,17 +157,17 @@ int lt_catalog_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor 
     const char *op = "catalog_xent_bwd";
     int64_t B = 0, N = 0, D = 0, cn = 0;
     LT_TRY(catalog_args(be, op, u, v, bias, targets, chunk, work, &B, &N, &D, &cn));
-    LT_TRY(rarg(be, op, "dloss", dloss, LT_F32));
-    LT_TRY(rnumel(op, "dloss", dloss, B));
-    LT_TRY(rarg(be, op, "lse", lse, LT_F32));
-    LT_TRY(rnumel(op, "lse", lse, B));
+    LT_TRY(lt__arg(be, op, "dloss", dloss, LT_F32));
+    LT_TRY(lt__numel_is(op, "dloss", dloss, B));
+    LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
+    LT_TRY(lt__numel_is(op, "lse", lse, B));
     if (du) {
-        LT_TRY(rarg(be, op, "du", du, LT_F32));
-        LT_TRY(rnumel(op, "du", du, B * D));
+        LT_TRY(lt__arg(be, op, "du", du, LT_F32));
+        LT_TRY(lt__numel_is(op, "du", du, B * D));
     }
     if (dv) {
-        LT_TRY(rarg(be, op, "dv", dv, LT_F32));
-        LT_TRY(rnumel(op, "dv", dv, N * D));
+        LT_TRY(lt__arg(be, op, "dv", dv, LT_F32));
+        LT_TRY(lt__numel_is(op, "dv", dv, N * D));
     }
     LT_TRY(opt_vec(be, op, "dbias", dbias, N));
     LT_TRY(rhas(be, op, (const void *)be->ops->xent_tile_bwd));
@@ -236,10 +215,10 @@ static int sampled_args(lt_backend *be, const char *op, const lt_tensor *u, cons
     LT_TRY(uv_shapes(be, op, u, v, B, N, D));
     LT_TRY(opt_vec(be, op, "bias", bias, *N));
     LT_TRY(opt_vec(be, op, "logq", logq, *N));
-    LT_TRY(rarg(be, op, "targets", targets, LT_I32));
-    LT_TRY(rnumel(op, "targets", targets, *B));
-    LT_TRY(rarg(be, op, "neg", neg, LT_I32));
-    LT_TRY(rarg(be, op, "work", work, LT_F32));
+    LT_TRY(lt__arg(be, op, "targets", targets, LT_I32));
+    LT_TRY(lt__numel_is(op, "targets", targets, *B));
+    LT_TRY(lt__arg(be, op, "neg", neg, LT_I32));
+    LT_TRY(lt__arg(be, op, "work", work, LT_F32));
     *S = lt_numel(neg);
     if (*N < 1) return lt_error(LT_ESHAPE, "%s: v has no items", op);
     if (lt_numel(work) < *B * (*S + 1))
@@ -266,10 +245,10 @@ int lt_sampled_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const l
     const char *op = "sampled_xent_fwd";
     int64_t B = 0, N = 0, D = 0, S = 0;
     LT_TRY(sampled_args(be, op, u, v, bias, logq, targets, neg, work, &B, &N, &D, &S));
-    LT_TRY(rarg(be, op, "loss", loss, LT_F32));
-    LT_TRY(rarg(be, op, "lse", lse, LT_F32));
-    LT_TRY(rnumel(op, "loss", loss, B));
-    LT_TRY(rnumel(op, "lse", lse, B));
+    LT_TRY(lt__arg(be, op, "loss", loss, LT_F32));
+    LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
+    LT_TRY(lt__numel_is(op, "loss", loss, B));
+    LT_TRY(lt__numel_is(op, "lse", lse, B));
     LT_TRY(rhas(be, op, (const void *)be->ops->sampled_prep));
     if (B == 0) return 0;
     float *tmp = NULL; /* [3, B] running state, then vneg[S, D] */
@@ -289,17 +268,17 @@ int lt_sampled_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor 
     const char *op = "sampled_xent_bwd";
     int64_t B = 0, N = 0, D = 0, S = 0;
     LT_TRY(sampled_args(be, op, u, v, bias, logq, targets, neg, work, &B, &N, &D, &S));
-    LT_TRY(rarg(be, op, "dloss", dloss, LT_F32));
-    LT_TRY(rnumel(op, "dloss", dloss, B));
-    LT_TRY(rarg(be, op, "lse", lse, LT_F32));
-    LT_TRY(rnumel(op, "lse", lse, B));
+    LT_TRY(lt__arg(be, op, "dloss", dloss, LT_F32));
+    LT_TRY(lt__numel_is(op, "dloss", dloss, B));
+    LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
+    LT_TRY(lt__numel_is(op, "lse", lse, B));
     if (du) {
-        LT_TRY(rarg(be, op, "du", du, LT_F32));
-        LT_TRY(rnumel(op, "du", du, B * D));
+        LT_TRY(lt__arg(be, op, "du", du, LT_F32));
+        LT_TRY(lt__numel_is(op, "du", du, B * D));
     }
     if (dv) {
-        LT_TRY(rarg(be, op, "dv", dv, LT_F32));
-        LT_TRY(rnumel(op, "dv", dv, N * D));
+        LT_TRY(lt__arg(be, op, "dv", dv, LT_F32));
+        LT_TRY(lt__numel_is(op, "dv", dv, N * D));
     }
     LT_TRY(opt_vec(be, op, "dbias", dbias, N));
     LT_TRY(rhas(be, op, (const void *)be->ops->sampled_scatter));
@@ -341,8 +320,8 @@ int lt_score_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tens
     int64_t B = 0, n = 0, D = 0;
     LT_TRY(uv_shapes(be, op, u, v, &B, &n, &D));
     LT_TRY(opt_vec(be, op, "bias", bias, n));
-    LT_TRY(rarg(be, op, "vals", vals, LT_F32));
-    LT_TRY(rarg(be, op, "idx", idx, LT_I32));
+    LT_TRY(lt__arg(be, op, "vals", vals, LT_F32));
+    LT_TRY(lt__arg(be, op, "idx", idx, LT_I32));
     char s1[96], s2[96];
     if (vals->ndim != 2 || idx->ndim != 2 || vals->shape[0] != B || idx->shape[0] != B ||
         vals->shape[1] != idx->shape[1])
@@ -356,9 +335,9 @@ int lt_score_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tens
     if ((excl_off == NULL) != (excl_ids == NULL))
         return lt_error(LT_EINVAL, "score_topk: excl_off and excl_ids go together (both or neither)");
     if (excl_off) {
-        LT_TRY(rarg(be, op, "excl_off", excl_off, LT_I64));
-        LT_TRY(rnumel(op, "excl_off", excl_off, B + 1));
-        LT_TRY(rarg(be, op, "excl_ids", excl_ids, LT_I32));
+        LT_TRY(lt__arg(be, op, "excl_off", excl_off, LT_I64));
+        LT_TRY(lt__numel_is(op, "excl_off", excl_off, B + 1));
+        LT_TRY(lt__arg(be, op, "excl_ids", excl_ids, LT_I32));
     }
     LT_TRY(rhas(be, op, (const void *)be->ops->topk_tile));
     if (B == 0 || n == 0) return 0;
