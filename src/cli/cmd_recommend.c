@@ -275,7 +275,7 @@ int lt_cmd_recommend(int argc, char **argv) {
     }
     /* 1. the user vectors, in batches of histories (their last max_len items) */
     U = rc ? NULL : malloc(sizeof *U * (size_t)(nu * d + 1));
-    int64_t ub = 512;
+    int64_t ub = 2048; /* lt_rec_user_vectors recomputes every item vector per call: few, large batches */
     hist = rc ? NULL : malloc(sizeof *hist * (size_t)(ub * L + 1));
     lens = rc ? NULL : malloc(sizeof *lens * (size_t)ub);
     if (!rc && (!U || !hist || !lens)) rc = lt_error(LT_ENOMEM, "recommend: out of memory");
