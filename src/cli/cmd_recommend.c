@@ -251,7 +251,7 @@ int lt_cmd_recommend(int argc, char **argv) {
     char path[4400], vdir[4400] = "", desc[512] = "";
     snprintf(path, sizeof path, "%s/events.h5", data);
     if (!rc) rc = lt_events_load(&ev, path);
-    if (!rc) rc = lt_catalog_load(&cat, data);
+    if (!rc) rc = lt_cli_load_item_ids(data, &cat);
     if (!rc && cat.n != ev.n_items)
         rc = lt_error(LT_EFORMAT, "%s: the catalog has %lld items, events.h5 %lld", data, (long long)cat.n, (long long)ev.n_items);
     if (!rc) rc = lt_rec_split_make(&ev, NULL, &split); /* the training split: which items have id parts */
@@ -273,9 +273,13 @@ int lt_cmd_recommend(int argc, char **argv) {
         lt_info("recommend: %lld users, %lld items, K %lld, tail boost %g, mmr %g; %s", (long long)nu, (long long)N,
                 (long long)K, beta, lambda, desc);
     }
+    if (!rc) lt_cli_log_memory("recommend: data and model loaded");
     /* 1. the user vectors, in batches of histories (their last max_len items) */
     U = rc ? NULL : malloc(sizeof *U * (size_t)(nu * d + 1));
-    int64_t ub = 2048; /* lt_rec_user_vectors recomputes every item vector per call: few, large batches */
+    /* lt_rec_user_vectors recomputes every item vector per call, so batches are large, but the model's
+     * activations (with a B x max_len x chunk work buffer) grow with them: about 256 MB of those */
+    int64_t ub = mc ? (int64_t)(256.0 * (1 << 20) / (4.0 * (double)L * (double)(mc->chunk > 0 ? mc->chunk : 1))) : 1;
+    ub = ub < 64 ? 64 : ub > 4096 ? 4096 : ub;
     hist = rc ? NULL : malloc(sizeof *hist * (size_t)(ub * L + 1));
     lens = rc ? NULL : malloc(sizeof *lens * (size_t)ub);
     if (!rc && (!U || !hist || !lens)) rc = lt_error(LT_ENOMEM, "recommend: out of memory");
@@ -293,6 +297,7 @@ int lt_cmd_recommend(int argc, char **argv) {
         if (!rc) lt_progress_add(&pg, bn);
     }
     if (!rc) lt_progress_end(&pg);
+    if (!rc) lt_cli_log_memory("recommend: the model and the user vectors");
     /* 2. the item vectors, as shards in a temporary folder under OUT */
     V = rc ? NULL : malloc(sizeof *V * (size_t)(N * d + 1));
     if (!rc && !V) rc = lt_error(LT_ENOMEM, "recommend: out of memory for the item vectors");
@@ -356,6 +361,7 @@ int lt_cmd_recommend(int argc, char **argv) {
     }
     if (!rc) lt_progress_end(&pg);
     double t_score = lt_seconds() - ts;
+    if (!rc) lt_cli_log_memory("recommend: scored (the model freed)");
     if (vdir[0]) lt_cli_remove_vec_shards(vdir);
     char csv[4400];
     snprintf(path, sizeof path, "%s/recommendations.h5", out);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "longtail/backend.h"
+#include "longtail/data.h"
 #include "longtail/recmodel.h"
 
 /* A trained recommender from DIR/rec.h5: its description, its text embeddings (emb_override, else the
@@ -33,5 +34,11 @@ void lt_cli_csv_field(FILE *f, const char *s, size_t len);
 
 /* Unit L2 norm for every row of x[n, d] (zero rows stay zero). */
 void lt_cli_normalize_rows(float *x, int64_t n, int64_t d);
+
+/* The catalog's item ids only (its text stays on disk): c->item_id and c->n, checked like lt_catalog_load. */
+int lt_cli_load_item_ids(const char *dir, lt_catalog *c);
+
+/* An info line "what: resident N MB (peak so far M MB)" from /proc/self/status (nothing elsewhere). */
+void lt_cli_log_memory(const char *what);
 
 #endif
