@@ -268,6 +268,7 @@ int lt_cmd_recommend(int argc, char **argv) {
     const lt_rec_config *mc = m ? lt_rec_get_config(m) : NULL;
     int64_t N = ev.n_items, d = mc ? mc->dim : 0, L = mc ? mc->max_len : 1;
     if (!rc) rc = lt_mkdirs(out);
+    if (!rc) lt_cli_sweep_vec_dirs(out); /* temporary shards of a killed run */
     if (!rc) {
         lt_rec_config_describe(mc, desc, sizeof desc);
         lt_info("recommend: %lld users, %lld items, K %lld, tail boost %g, mmr %g; %s", (long long)nu, (long long)N,

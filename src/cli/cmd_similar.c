@@ -221,6 +221,7 @@ int lt_cmd_similar(int argc, char **argv) {
         if (!q) rc = lt_error(LT_ENOMEM, "out of memory");
     }
     if (!rc) rc = lt_mkdirs(out);
+    if (!rc) lt_cli_sweep_vec_dirs(out); /* temporary shards of a killed run */
     snprintf(vdir, sizeof vdir, "%s/.item_vectors-%ld", out, (long)getpid());
     char desc[64];
     snprintf(desc, sizeof desc, "similar by %s", by);

@@ -2,6 +2,8 @@
 #include "cli/rec_cli.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,7 +86,7 @@ void lt_cli_remove_vec_shards(const char *dir) {
     struct dirent *e;
     while ((e = readdir(d))) {
         if (strncmp(e->d_name, "emb-", 4)) continue;
-        char path[8400];
+        char path[8800];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         unlink(path);
     }
@@ -159,4 +161,22 @@ void lt_cli_log_memory(const char *what) {
     }
     fclose(f);
     lt_info("%s: resident %.0f MB (peak so far %.0f MB)", what, rss / 1024.0, hwm / 1024.0);
+}
+
+void lt_cli_sweep_vec_dirs(const char *out) {
+    DIR *d = opendir(out);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *p = e->d_name;
+        if (strncmp(p, ".item_vectors-", 14)) continue;
+        char *end;
+        long pid = strtol(p + 14, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+        char path[4400];
+        snprintf(path, sizeof path, "%.4000s/%.255s", out, p);
+        lt_cli_remove_vec_shards(path);
+    }
+    closedir(d);
 }

@@ -29,6 +29,10 @@ int lt_cli_write_vec_shards(const char *dir, const float *v, int64_t n, int64_t 
 /* Remove the emb-*.h5 shards of DIR and DIR itself (a temporary folder of the above). */
 void lt_cli_remove_vec_shards(const char *dir);
 
+/* Remove OUT/.item_vectors-PID folders (the temporary shards of recommend and similar) whose process is
+ * gone: what a killed run left behind. */
+void lt_cli_sweep_vec_dirs(const char *out);
+
 /* One CSV field, quoted when it holds a comma, quote or line break. */
 void lt_cli_csv_field(FILE *f, const char *s, size_t len);
 
