@@ -1,10 +1,14 @@
 /* longtail eval: leave-one-out full-ranking evaluation of the recommender and its baselines in one
  * run, under one protocol (include/longtail/rec.h): accuracy, long-tail reach and cold start. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/rec_cli.h"
+#include "eval/eval.h"
+#include "longtail/ops.h"
 #include "longtail/shard.h"
 #include "longtail/data.h"
 #include "longtail/error.h"
@@ -28,45 +32,110 @@ static const lt_cli_opt opts[] = {
     {"--als-iters", "eval.als_iters", 0, "ALS sweeps (default 15)"},
     {"--als-reg", "eval.als_reg", 0, "ALS regularisation (default 1)"},
     {"--als-alpha", "eval.als_alpha", 0, "ALS confidence weight of an interaction (default 20)"},
+    {"--tail-boost-curve", "eval.tail_boost_curve", 0,
+     "comma list of tail boosts beta (e.g. 0,0.05,0.1,0.2,0.5): every model again with score + beta log(1/popularity)"},
+    {"--plot", "eval.plot", 0, "SVG of the tail-boost curve (default: tail_boost.svg in the first model's folder)"},
     {0},
 };
 const lt_cli_opt *const lt_cli_opts_eval = opts; /* every setting is checked against these (settings.c) */
 
-/* A trained recommender from DIR/rec.h5: its description, its text embeddings, its weights. */
-static int load_model(const char *dir, const char *emb_override, lt_backend *be, const lt_rec_split *s, lt_rec **out) {
-    char path[4200], desc[4600];
-    snprintf(path, sizeof path, "%s/rec.h5", dir);
-    lt_shard *sh;
-    LT_TRY(lt_shard_open(&sh, path, "checkpoint", 1));
-    int rc = lt_shard_attr_str(sh, "", "model", desc, sizeof desc);
-    lt_shard_close(sh);
-    LT_TRY(rc);
-    lt_rec_config c;
-    LT_TRY(lt_rec_config_parse(desc, &c));
-    if (c.n_items != s->n_items)
-        return lt_error(LT_ECONFIG, "%s was trained on a catalog of %lld items; this one has %lld", path,
-                        (long long)c.n_items, (long long)s->n_items);
-    float *text = NULL;
-    const char *emb = emb_override;
-    const char *at = strstr(desc, "\nemb=");
-    if (!emb && at) emb = at + 5;
-    if (c.text_dim) {
-        int64_t n, dim;
-        if (!emb) return lt_error(LT_ECONFIG, "%s uses text embeddings: give them with --emb DIR", path);
-        LT_TRY(lt_emb_load_all(emb, &text, &n, &dim));
-        if (n != c.n_items || dim != c.text_dim) {
-            free(text);
-            return lt_error(LT_EFORMAT, "%s holds %lld x %lld embeddings; %s needs %lld x %lld", emb, (long long)n,
-                            (long long)dim, path, (long long)c.n_items, (long long)c.text_dim);
-        }
+/* A trained model scored with the long-tail boost (rec_cli.h: an additive per-item bias) through
+ * lt_score_topk, the op that `recommend` streams with: item vectors once, user vectors per batch. */
+typedef struct {
+    lt_rec *m;
+    float *V;          /* [N, d] the item vectors */
+    const float *bias; /* [N] */
+} boosted;
+
+static int boosted_topk(void *ctx, const lt_rec_split *s, lt_rec_phase ph, const int32_t *users, int64_t n, int K,
+                        int32_t *top) {
+    boosted *bm = ctx;
+    const lt_rec_config *c = lt_rec_get_config(bm->m);
+    int64_t N = c->n_items, d = c->dim, T = 1, ne = 0;
+    int32_t *lens = malloc(sizeof *lens * (size_t)(n + 1));
+    int64_t *off = malloc(sizeof *off * (size_t)(n + 1));
+    int rc = lens && off ? 0 : lt_error(LT_ENOMEM, "eval: out of memory");
+    for (int64_t i = 0; i < n && !rc; i++) {
+        const int32_t *ex;
+        int64_t h = lt_rec_excluded(s, ph, users[i], &ex); /* the input history is never longer */
+        if (h > T) T = h;
+        ne += h;
     }
-    uint8_t *seen = malloc((size_t)(s->n_items ? s->n_items : 1));
-    for (int64_t i = 0; seen && i < s->n_items; i++) seen[i] = s->freq[i] > 0;
-    rc = seen ? lt_rec_create(out, be, &c, text, seen, 0) : lt_error(LT_ENOMEM, "eval: out of memory");
-    free(text), free(seen);
-    if (!rc) rc = lt_checkpoint_load(path, lt_rec_params(*out), 0, NULL, NULL, 0);
-    if (rc && *out) lt_rec_free(*out), *out = NULL;
+    int32_t *items = rc ? NULL : calloc((size_t)(n * T), sizeof *items), *ids = rc ? NULL : malloc(sizeof *ids * (size_t)(ne + 1));
+    float *U = rc ? NULL : malloc(sizeof *U * (size_t)(n * d)), *vals = rc ? NULL : malloc(sizeof *vals * (size_t)(n * K));
+    if (!rc && (!items || !ids || !U || !vals)) rc = lt_error(LT_ENOMEM, "eval: out of memory");
+    off[0] = 0;
+    for (int64_t i = 0; i < n && !rc; i++) {
+        lens[i] = (int32_t)lt_rec_history(s, ph, users[i], items + i * T);
+        const int32_t *ex;
+        int64_t h = lt_rec_excluded(s, ph, users[i], &ex);
+        memcpy(ids + off[i], ex, sizeof *ids * (size_t)h);
+        off[i + 1] = off[i] + h;
+    }
+    if (!rc) rc = lt_rec_user_vectors(bm->m, items, lens, n, T, U);
+    for (int64_t i = 0; i < n * K; i++) vals[i] = -INFINITY, top[i] = -1;
+    lt_tensor tv = lt_view2(vals, LT_F32, LT_CPU, n, K), ti = lt_view2(top, LT_I32, LT_CPU, n, K);
+    lt_tensor tu = lt_view2(U, LT_F32, LT_CPU, n, d), v = lt_view2(bm->V, LT_F32, LT_CPU, N, d);
+    lt_tensor b = lt_view((void *)bm->bias, LT_F32, LT_CPU, 1, (int64_t[]){N});
+    lt_tensor to = lt_view(off, LT_I64, LT_CPU, 1, (int64_t[]){n + 1});
+    lt_tensor tx = lt_view(ids, LT_I32, LT_CPU, 1, (int64_t[]){ne > 0 ? ne : 1});
+    if (!rc) rc = lt_score_topk(lt_backend_cpu(), &tv, &ti, &tu, &v, &b, 0, &to, &tx);
+    free(lens), free(off), free(items), free(ids), free(U), free(vals);
     return rc;
+}
+
+/* The betas of "0,0.05,0.1": at most cap, each finite and >= 0. */
+static int parse_betas(const char *spec, double *out, int cap, int *n) {
+    *n = 0;
+    for (const char *p = spec; *p;) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || !isfinite(v) || v < 0 || (*end && *end != ','))
+            return lt_error(LT_ECONFIG, "eval.tail_boost_curve: expected a comma list of numbers >= 0, got '%s'", spec);
+        if (*n == cap) return lt_error(LT_ECONFIG, "eval.tail_boost_curve: at most %d values", cap);
+        out[(*n)++] = v;
+        p = *end ? end + 1 : end;
+    }
+    if (!*n) return lt_error(LT_ECONFIG, "eval.tail_boost_curve: no values in '%s'", spec);
+    return 0;
+}
+
+/* NDCG@10 against Coverage@10 and against APLT@10, one line per model, one point per beta. */
+static int curve_plot(const char *path, const lt_rec_metrics *r, int nmodels, int nb) {
+    static const char *color[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f"};
+    double y1 = 0, x1 = 0;
+    for (int i = 0; i < nmodels * nb; i++) {
+        y1 = fmax(y1, r[i].ndcg10);
+        x1 = fmax(x1, fmax(r[i].coverage10, r[i].aplt10));
+    }
+    lt_svg g;
+    LT_TRY(lt__svg_open(&g, path, 760, 460, "longtail eval: the tail boost trade-off (points: beta)",
+                        "Coverage@10 (solid) and APLT@10 (dashed)", "NDCG@10", 0, fmin(1.0, x1 * 1.1 + 1e-3), 0,
+                        y1 * 1.1 + 1e-3, 0, 0));
+    lt__svg_axes(&g);
+    for (int m = 0; m < nmodels; m++) {
+        const char *col = color[m % 8];
+        for (int which = 0; which < 2; which++) {
+            fprintf(g.f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", col,
+                    which ? " stroke-dasharray=\"6 4\"" : "");
+            for (int k = 0; k < nb; k++) {
+                const lt_rec_metrics *p = &r[m * nb + k];
+                fprintf(g.f, "%.1f,%.1f ", lt__svg_px(&g, which ? p->aplt10 : p->coverage10), lt__svg_py(&g, p->ndcg10));
+            }
+            fputs("\"/>\n", g.f);
+            for (int k = 0; k < nb; k++) {
+                const lt_rec_metrics *p = &r[m * nb + k];
+                double px = lt__svg_px(&g, which ? p->aplt10 : p->coverage10), py = lt__svg_py(&g, p->ndcg10);
+                fprintf(g.f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", px, py, col);
+                const char *at = strstr(p->model, "@beta=");
+                if (!which && at) lt__svg_text(&g, px + 4, py - 5, "start", 10, "#444", at + 6);
+            }
+        }
+        char label[600];
+        snprintf(label, sizeof label, "%.*s", (int)strcspn(r[m * nb].model, "@"), r[m * nb].model);
+        lt__svg_legend(&g, m, col, label);
+    }
+    return lt__svg_close(&g);
 }
 
 int lt_cmd_eval(int argc, char **argv) {
@@ -96,6 +165,12 @@ int lt_cmd_eval(int argc, char **argv) {
     if (!rc) rc = lt_config_float(c, "eval.als_alpha", ac.alpha, &ac.alpha);
     ac.seed = (uint64_t)seed;
     lt_rec_phase ph = LT_REC_TEST;
+    double betas[16];
+    int nbeta = 0;
+    const char *curve = lt_config_str(c, "eval.tail_boost_curve", NULL);
+    if (!rc && curve) rc = parse_betas(curve, betas, 16, &nbeta);
+    if (!rc && curve && !lt_config_str(c, "eval.model", NULL))
+        rc = lt_error(LT_ECONFIG, "eval.tail_boost_curve: needs --model (the boost re-ranks a trained model)");
     if (!rc && !strcmp(phase, "valid")) ph = LT_REC_VALID;
     else if (!rc && strcmp(phase, "test")) rc = lt_error(LT_ECONFIG, "eval.phase: expected test or valid, got '%s'", phase);
     if (!rc && LT_CLI_PREFLIGHT_DONE(c)) return 0; /* longtail run checks every stage's settings first */
@@ -129,7 +204,7 @@ int lt_cmd_eval(int argc, char **argv) {
         p += len + (p[len] == ',');
         const char *base = strrchr(dir, '/');
         snprintf(names[nrec], sizeof names[nrec], "%.500s", base && base[1] ? base + 1 : dir);
-        rc = load_model(dir, lt_config_str(c, "eval.emb", NULL), be, &split, &recs[nrec]);
+        rc = lt_cli_load_rec(dir, lt_config_str(c, "eval.emb", NULL), be, split.n_items, split.freq, &recs[nrec], NULL);
         if (!rc) nrec++;
     }
     if (!rc && !json)
@@ -155,6 +230,30 @@ int lt_cmd_eval(int argc, char **argv) {
         lt_rec_model m = lt_als_model(als);
         if (!rc) rc = lt_rec_evaluate(&split, ph, &m, 256, &res[nres++]);
     }
+    /* the tail-boost curve: every model again, for every beta */
+    lt_rec_metrics *crv = nbeta && nrec ? calloc((size_t)(nrec * nbeta), sizeof *crv) : NULL;
+    char (*cnames)[600] = nbeta && nrec ? calloc((size_t)(nrec * nbeta), sizeof *cnames) : NULL;
+    float *bias = nbeta && !rc ? malloc(sizeof *bias * (size_t)(split.n_items ? split.n_items : 1)) : NULL;
+    if (!rc && nbeta && nrec && (!crv || !cnames || !bias)) rc = lt_error(LT_ENOMEM, "eval: out of memory");
+    for (int i = 0; i < nrec && nbeta && !rc; i++) {
+        boosted bm = {recs[i], malloc(sizeof(float) * (size_t)(split.n_items * lt_rec_get_config(recs[i])->dim + 1)), bias};
+        rc = bm.V ? lt_rec_item_vectors(recs[i], bm.V) : lt_error(LT_ENOMEM, "eval: out of memory");
+        for (int k = 0; k < nbeta && !rc; k++) {
+            lt_cli_tail_bias(split.freq, split.n_items, betas[k], bias);
+            snprintf(cnames[i * nbeta + k], sizeof cnames[0], "%.500s@beta=%g", names[i], betas[k]);
+            lt_rec_model bmod = {cnames[i * nbeta + k], &bm, boosted_topk};
+            rc = lt_rec_evaluate(&split, ph, &bmod, 256, &crv[i * nbeta + k]);
+        }
+        free(bm.V);
+    }
+    free(bias);
+    char plot_path[4300] = "";
+    if (!rc && nbeta && nrec) {
+        const char *pp = lt_config_str(c, "eval.plot", NULL);
+        if (pp) snprintf(plot_path, sizeof plot_path, "%s", pp);
+        else snprintf(plot_path, sizeof plot_path, "%.*s/tail_boost.svg", (int)strcspn(models, ","), models);
+        rc = curve_plot(plot_path, crv, nrec, nbeta);
+    }
     for (int i = 0; i < nrec; i++) lt_rec_free(recs[i]);
     if (be && be != lt_backend_cpu()) lt_backend_release(be);
     if (!rc && json) {
@@ -163,11 +262,23 @@ int lt_cmd_eval(int argc, char **argv) {
             if (i) printf(", ");
             lt_rec_metrics_json(stdout, &res[i]);
         }
+        for (int i = 0; i < nrec * nbeta; i++) {
+            printf(", ");
+            lt_rec_metrics_json(stdout, &crv[i]);
+        }
         printf("}\n");
     } else if (!rc) {
         for (int i = 0; i < nres; i++) lt_rec_metrics_row(stdout, &res[i], i == 0);
+        if (nrec && nbeta) {
+            printf("\ntail boost: score + beta log(1/popularity), popularity = training frequency + 1 (plot %s)\n", plot_path);
+            printf("%-28s %8s %10s %8s %12s %8s\n", "model", "beta", "NDCG@10", "Recall@10", "Coverage@10", "APLT@10");
+            for (int i = 0; i < nrec * nbeta; i++)
+                printf("%-28.28s %8g %10.4f %8.4f %12.4f %8.4f\n", names[i / nbeta], betas[i % nbeta], crv[i].ndcg10,
+                       crv[i].recall10, crv[i].coverage10, crv[i].aplt10);
+        }
     }
     lt_als_free(als);
+    free(crv), free(cnames);
     lt_rec_split_free(&split);
     free(cold);
     lt_events_free(&ev);

@@ -1,0 +1,182 @@
+/* Helpers of the recommender's commands (rec_cli.h). */
+#include "cli/rec_cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "data/dataio.h"
+#include "longtail/embeddings.h"
+#include "longtail/error.h"
+#include "longtail/log.h"
+#include "longtail/param.h"
+#include "longtail/shard.h"
+
+int lt_cli_load_rec(const char *dir, const char *emb_override, lt_backend *be, int64_t n_items, const int64_t *freq,
+                    lt_rec **out, float **text_out) {
+    char path[4200], desc[4600];
+    *out = NULL;
+    if (text_out) *text_out = NULL;
+    snprintf(path, sizeof path, "%s/rec.h5", dir);
+    lt_shard *sh;
+    LT_TRY(lt_shard_open(&sh, path, "checkpoint", 1));
+    int rc = lt_shard_attr_str(sh, "", "model", desc, sizeof desc);
+    lt_shard_close(sh);
+    LT_TRY(rc);
+    lt_rec_config c;
+    LT_TRY(lt_rec_config_parse(desc, &c));
+    if (c.n_items != n_items)
+        return lt_error(LT_ECONFIG, "%s was trained on a catalog of %lld items; this one has %lld", path,
+                        (long long)c.n_items, (long long)n_items);
+    float *text = NULL;
+    const char *emb = emb_override;
+    const char *at = strstr(desc, "\nemb=");
+    if (!emb && at) emb = at + 5;
+    if (c.text_dim) {
+        int64_t n, dim;
+        if (!emb) return lt_error(LT_ECONFIG, "%s uses text embeddings: give them with --emb DIR", path);
+        LT_TRY(lt_emb_load_all(emb, &text, &n, &dim));
+        if (n != c.n_items || dim != c.text_dim) {
+            free(text);
+            return lt_error(LT_EFORMAT, "%s holds %lld x %lld embeddings; %s needs %lld x %lld", emb, (long long)n,
+                            (long long)dim, path, (long long)c.n_items, (long long)c.text_dim);
+        }
+    }
+    uint8_t *seen = malloc((size_t)(n_items ? n_items : 1));
+    for (int64_t i = 0; seen && i < n_items; i++) seen[i] = freq[i] > 0;
+    rc = seen ? lt_rec_create(out, be, &c, text, seen, 0) : lt_error(LT_ENOMEM, "out of memory");
+    free(seen);
+    if (text_out && !rc) *text_out = text;
+    else free(text);
+    if (!rc) rc = lt_checkpoint_load(path, lt_rec_params(*out), 0, NULL, NULL, 0);
+    if (rc && *out) lt_rec_free(*out), *out = NULL;
+    if (rc && text_out) free(*text_out), *text_out = NULL;
+    return rc;
+}
+
+void lt_cli_tail_bias(const int64_t *freq, int64_t n, double beta, float *bias) {
+    double total = (double)n;
+    for (int64_t i = 0; i < n; i++) total += (double)freq[i];
+    for (int64_t i = 0; i < n; i++) bias[i] = (float)(beta * log(total / ((double)freq[i] + 1.0)));
+}
+
+int lt_cli_write_vec_shards(const char *dir, const float *v, int64_t n, int64_t d, int64_t per_shard, int normalized,
+                            const char *model) {
+    LT_TRY(lt_mkdirs(dir));
+    if (per_shard < 1) per_shard = 65536;
+    int64_t count = n > 0 ? (n + per_shard - 1) / per_shard : 1;
+    for (int64_t s = 0; s < count; s++) {
+        int64_t b = s * per_shard, e = b + per_shard < n ? b + per_shard : n;
+        lt_emb_shard sh = {.item_begin = b, .n = e - b, .n_total = n, .shard_index = s, .shard_count = count, .dim = d,
+                           .normalized = normalized, .data = (float *)v + b * d};
+        char path[4300];
+        lt_emb_shard_path(path, sizeof path, dir, s);
+        LT_TRY(lt_emb_shard_write(path, &sh, LT_F32, model));
+    }
+    return 0;
+}
+
+void lt_cli_remove_vec_shards(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "emb-", 4)) continue;
+        char path[8800];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+void lt_cli_csv_field(FILE *f, const char *s, size_t len) {
+    int quote = 0;
+    for (size_t i = 0; i < len && !quote; i++) quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+    if (!quote) {
+        fwrite(s, 1, len, f);
+        return;
+    }
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"') fputc('"', f);
+        fputc(s[i], f);
+    }
+    fputc('"', f);
+}
+
+void lt_cli_normalize_rows(float *x, int64_t n, int64_t d) {
+    for (int64_t i = 0; i < n; i++) {
+        double ss = 0;
+        for (int64_t j = 0; j < d; j++) ss += (double)x[i * d + j] * x[i * d + j];
+        if (ss <= 0) continue;
+        float inv = (float)(1.0 / sqrt(ss));
+        for (int64_t j = 0; j < d; j++) x[i * d + j] *= inv;
+    }
+}
+
+int lt_cli_load_item_ids(const char *dir, lt_catalog *c) {
+    memset(c, 0, sizeof *c);
+    char **names;
+    int count;
+    LT_TRY(lt_list_shards(dir, "catalog-", &names, &count));
+    int rc = count ? 0 : lt_error(LT_ENOENT, "%s: no catalog-NNNNN.h5 shards (run longtail import first)", dir);
+    for (int i = 0; i < count && !rc; i++) {
+        char path[8400];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        lt_shard *s;
+        if ((rc = lt_shard_open(&s, path, "catalog", 1)) < 0) break;
+        int64_t idx = -1, cnt = -1, begin = -1, n = 0, got = 0;
+        rc = lt_shard_attr_i64(s, "", "shard_index", &idx);
+        if (!rc) rc = lt_shard_attr_i64(s, "", "shard_count", &cnt);
+        if (!rc) rc = lt_shard_attr_i64(s, "", "item_begin", &begin);
+        if (!rc) rc = lt_shard_attr_i64(s, "", "n_items", &n);
+        if (!rc && cnt != count) rc = lt_shard_set_error(dir, "catalog-", names, count, cnt);
+        else if (!rc && (idx != i || begin != c->n))
+            rc = lt_error(LT_EFORMAT, "%s: shard %lld starting at item %lld, but item %lld comes next (a missing or stale "
+                          "shard?)", path, (long long)idx, (long long)begin, (long long)c->n);
+        if (!rc) rc = lt_ragged_read_append(s, "item_id", &c->item_id, &got);
+        if (!rc && got != n)
+            rc = lt_error(LT_EFORMAT, "%s: item_id has %lld entries, n_items says %lld", path, (long long)got, (long long)n);
+        c->n += n;
+        lt_shard_close(s);
+    }
+    lt_free_names(names, count);
+    if (rc) lt_catalog_free(c);
+    return rc;
+}
+
+void lt_cli_log_memory(const char *what) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return;
+    char line[256];
+    long rss = -1, hwm = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "VmRSS:", 6)) rss = atol(line + 6);
+        if (!strncmp(line, "VmHWM:", 6)) hwm = atol(line + 6);
+    }
+    fclose(f);
+    lt_info("%s: resident %.0f MB (peak so far %.0f MB)", what, rss / 1024.0, hwm / 1024.0);
+}
+
+void lt_cli_sweep_vec_dirs(const char *out) {
+    DIR *d = opendir(out);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *p = e->d_name;
+        if (strncmp(p, ".item_vectors-", 14)) continue;
+        char *end;
+        long pid = strtol(p + 14, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+        char path[4400];
+        snprintf(path, sizeof path, "%.4000s/%.255s", out, p);
+        lt_cli_remove_vec_shards(path);
+    }
+    closedir(d);
+}

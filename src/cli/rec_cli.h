@@ -1,0 +1,48 @@
+/* Helpers shared by the commands around the trained recommender (eval, recommend, similar):
+ * loading a model from OUT/rec.h5, the long-tail boost, temporary item-vector shards, CSV fields. */
+#ifndef LONGTAIL_CLI_REC_CLI_H
+#define LONGTAIL_CLI_REC_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "longtail/backend.h"
+#include "longtail/data.h"
+#include "longtail/recmodel.h"
+
+/* A trained recommender from DIR/rec.h5: its description, its text embeddings (emb_override, else the
+ * folder recorded at training), its weights. freq[n_items]: training interactions (items with none get
+ * no id part, as in training). When text is not NULL and the model has text, *text receives the text
+ * embeddings (n_items x text_dim, malloc'd) instead of them being freed. */
+int lt_cli_load_rec(const char *dir, const char *emb_override, lt_backend *be, int64_t n_items, const int64_t *freq,
+                    lt_rec **out, float **text);
+
+/* The long-tail boost, an additive per-item bias on the scores:
+ *   bias_i = beta * log(1 / p_i),   p_i = (freq_i + 1) / (sum_j freq_j + n)
+ * (popularity = frequency + 1, as a share of the catalog's interactions). log(1/p_i) is positive and
+ * largest for the rarest items; a constant shift of it would not change any ranking. */
+void lt_cli_tail_bias(const int64_t *freq, int64_t n, double beta, float *bias);
+
+/* Write v[n, d] as embedding shards DIR/emb-NNNNN.h5 of per_shard rows (DIR is created). */
+int lt_cli_write_vec_shards(const char *dir, const float *v, int64_t n, int64_t d, int64_t per_shard, int normalized,
+                            const char *model);
+/* Remove the emb-*.h5 shards of DIR and DIR itself (a temporary folder of the above). */
+void lt_cli_remove_vec_shards(const char *dir);
+
+/* Remove OUT/.item_vectors-PID folders (the temporary shards of recommend and similar) whose process is
+ * gone: what a killed run left behind. */
+void lt_cli_sweep_vec_dirs(const char *out);
+
+/* One CSV field, quoted when it holds a comma, quote or line break. */
+void lt_cli_csv_field(FILE *f, const char *s, size_t len);
+
+/* Unit L2 norm for every row of x[n, d] (zero rows stay zero). */
+void lt_cli_normalize_rows(float *x, int64_t n, int64_t d);
+
+/* The catalog's item ids only (its text stays on disk): c->item_id and c->n, checked like lt_catalog_load. */
+int lt_cli_load_item_ids(const char *dir, lt_catalog *c);
+
+/* An info line "what: resident N MB (peak so far M MB)" from /proc/self/status (nothing elsewhere). */
+void lt_cli_log_memory(const char *what);
+
+#endif
