@@ -87,6 +87,8 @@ bf16_rc=$?
 run "$build/tests/test_rnn" > "$out/test_rnn.log" 2>&1
 rnn_rc=$?
 run "$build/tests/test_rank" > "$out/test_rank.log" 2>&1
+run "$build/tests/test_sasrec" > "$out/test_sasrec.log" 2>&1
+sasrec_rc=$?
 
 # ---- benchmarks ----------------------------------------------------------------------------------
 say "bench/gemm"
@@ -127,7 +129,8 @@ printf "%-34s %s\n" "kmeans cpu faiss/longtail (>= 2)" "$(jnum ratio_faiss "$out
 printf "%-34s %s\n" "kmeans cuda 1Mx256 k=20k 25 it (s)" "$(jnum longtail_bf16_s "$out/kmeans.json") (goal <= 1.5; torch tf32: $(jnum torch_tf32_s "$out/kmeans.json"))"
 printf "%-34s %s\n" "lstm cuda ms/step native / cuDNN" "$(jnum gpu_native_ms "$out/lstm.json") / $(jnum gpu_cudnn_ms "$out/lstm.json") (PyTorch: $(jnum gpu_torch_ms "$out/lstm.json"))"
 printf "%-34s %s\n" "rnn test CUDA/cuDNN cases" "$(grep -c 'vs cpu.* ok$' "$out/test_rnn.log") ok, $(grep -c 'FAIL' "$out/test_rnn.log") failed, $(grep -c 'skipped' "$out/test_rnn.log") skipped (exit $rnn_rc)"
-grep -E "FAIL" "$out/test_ops.log" "$out/test_ops_bf16.log" "$out/test_rnn.log" | head -20
+printf "%-34s %s\n" "sasrec tower on CUDA vs torch" "$(grep -o 'on cuda: .*' "$out/test_sasrec.log" | head -1) (exit $sasrec_rc)"
+grep -E "FAIL" "$out/test_ops.log" "$out/test_ops_bf16.log" "$out/test_rnn.log" "$out/test_sasrec.log" | head -20
 printf "%-34s %s\n" "rank cpu xent torch/longtail (>= 1.5)" "$(jnum xent_time_ratio "$out/rank.json") (memory ratio $(jnum xent_memory_ratio "$out/rank.json"), goal <= 0.1)"
 printf "%-34s %s\n" "rank cpu top-K faiss/longtail (>= 1.5)" "$(jnum topk_time_ratio "$out/rank.json")"
 printf "%-34s %s\n" "rank cuda xent / top-K (s)" "$(grep -o '"cuda": {[^}]*' "$out/rank.json" 2>/dev/null | grep -o '"longtail_xent_s": [0-9.e+-]*' | cut -d' ' -f2) / $(grep -o '"cuda": {[^}]*' "$out/rank.json" 2>/dev/null | grep -o '"longtail_topk_s": [0-9.e+-]*' | cut -d' ' -f2)"

@@ -4,7 +4,9 @@
  *   qkv [B, T, 3, H, D]   out, dout [B, T, H, D]   lse, dsum [B, H, T] (f32)   lens int32 [B]
  *
  * Keys j >= lens[b] are masked out (lens clamped to [0, T]); every query row is computed, padded
- * ones too; lens[b] = 0 gives out = 0 and lse = -inf, and no gradient.
+ * ones too; lens[b] = 0 gives out = 0 and lse = -inf, and no gradient. causal (lt_attention_causal_*):
+ * query i also masks keys j > i; blocks skip the key tiles past their last query (forward, dQ) and
+ * the query tiles before their first key (dK/dV), the diagonal tiles mask element by element.
  *
  * bf16: tensor cores through mma.sync m16n8k16 (bf16 in, fp32 accumulators), fragments read from
  * shared memory with ldmatrix; a block of 4 warps owns 64 rows, 16 per warp. The softmax, the
@@ -238,7 +240,7 @@ __device__ __forceinline__ void block_store(unsigned char *smem, const float (&o
 template <int DP>
 __global__ void __launch_bounds__(BF_THREADS)
     attn_fwd_bf16(uint16_t *out, float *lse, const uint16_t *qkv, const int32_t *lens, int T, int H, int d,
-                  float sl2, int vec) {
+                  float sl2, int vec, int causal) {
     using C = bf_cfg<DP>;
     constexpr int LD = C::LD, BN = C::BN, NT = BN / 8, NO = DP / 8;
     extern __shared__ __align__(16) unsigned char smem[];
@@ -250,7 +252,8 @@ __global__ void __launch_bounds__(BF_THREADS)
 
     tile_load<BM, DP, LD>(qs, q + q0 * at.rs, at.rs, min(BM, T - q0), d, vec);
     float o[NO][4] = {}, m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-    for (int k0 = 0; k0 < len; k0 += BN) {
+    const int kend = causal ? min(len, q0 + BM) : len; /* causal: no key past the block's last query */
+    for (int k0 = 0; k0 < kend; k0 += BN) {
         __syncthreads(); /* the last tile's readers are done */
         tile_load<BN, DP, LD>(ks, k + k0 * at.rs, at.rs, min(BN, len - k0), d, vec);
         tile_load<BN, DP, LD>(vs, v + k0 * at.rs, at.rs, min(BN, len - k0), d, vec);
@@ -262,7 +265,8 @@ __global__ void __launch_bounds__(BF_THREADS)
         for (int j = 0; j < NT; j++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                s[j][e] = k0 + j * 8 + 2 * t + (e & 1) < len ? s[j][e] * sl2 : -INFINITY;
+                const int kj = k0 + j * 8 + 2 * t + (e & 1), qi = q0 + w * 16 + g + 8 * (e >> 1);
+                s[j][e] = kj < len && (!causal || kj <= qi) ? s[j][e] * sl2 : -INFINITY;
                 mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
             }
         float ref[2];
@@ -309,7 +313,7 @@ __global__ void __launch_bounds__(BF_THREADS)
 template <int DP>
 __global__ void __launch_bounds__(BF_THREADS)
     attn_dkdv_bf16(uint16_t *dqkv, const uint16_t *dout, const uint16_t *qkv, const float *lse, const float *dsum,
-                   const int32_t *lens, int T, int H, int d, float scale, float sl2, int vec) {
+                   const int32_t *lens, int T, int H, int d, float scale, float sl2, int vec, int causal) {
     using C = bf_cfg<DP>;
     constexpr int LD = C::LD, BN = C::BN, NT = BN / 8, NO = DP / 8;
     extern __shared__ __align__(16) unsigned char smem[];
@@ -326,7 +330,7 @@ __global__ void __launch_bounds__(BF_THREADS)
     tile_load<BM, DP, LD>(vs, v + k0 * at.rs, at.rs, nk, d, vec);
     const bool kv0 = k0 + w * 16 + g < len, kv1 = k0 + w * 16 + g + 8 < len;
     float dk[NO][4] = {}, dv[NO][4] = {};
-    for (int q0 = 0; q0 < T; q0 += BN) {
+    for (int q0 = causal ? k0 - k0 % BN : 0; q0 < T; q0 += BN) { /* causal: queries before k0 see no key here */
         const int nq = min(BN, T - q0);
         __syncthreads();
         tile_load<BN, DP, LD>(qs, q + q0 * at.rs, at.rs, nq, d, vec);
@@ -343,8 +347,8 @@ __global__ void __launch_bounds__(BF_THREADS)
         for (int j = 0; j < NT; j++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                int qi = j * 8 + 2 * t + (e & 1);
-                float pv = (e < 2 ? kv0 : kv1) ? exp2f(p[j][e] * sl2 - ls[qi]) : 0.0f;
+                int qi = j * 8 + 2 * t + (e & 1), kj = k0 + w * 16 + g + 8 * (e >> 1);
+                float pv = (e < 2 ? kv0 : kv1) && (!causal || kj <= q0 + qi) ? exp2f(p[j][e] * sl2 - ls[qi]) : 0.0f;
                 p[j][e] = pv;
                 dp[j][e] = pv * (dp[j][e] - ds[qi]);
             }
@@ -362,7 +366,7 @@ __global__ void __launch_bounds__(BF_THREADS)
 template <int DP>
 __global__ void __launch_bounds__(BF_THREADS)
     attn_dq_bf16(uint16_t *dqkv, const uint16_t *dout, const uint16_t *qkv, const float *lse, const float *dsum,
-                 const int32_t *lens, int T, int H, int d, float scale, float sl2, int vec) {
+                 const int32_t *lens, int T, int H, int d, float scale, float sl2, int vec, int causal) {
     using C = bf_cfg<DP>;
     constexpr int LD = C::LD, BN = C::BN, NT = BN / 8, NO = DP / 8;
     extern __shared__ __align__(16) unsigned char smem[];
@@ -384,7 +388,8 @@ __global__ void __launch_bounds__(BF_THREADS)
         dr[r] = qi < T ? dsum[at.stat0 + qi] : 0.0f;
     }
     float dq[NO][4] = {};
-    for (int k0 = 0; k0 < len; k0 += BN) {
+    const int kend = causal ? min(len, q0 + BM) : len;
+    for (int k0 = 0; k0 < kend; k0 += BN) {
         __syncthreads();
         tile_load<BN, DP, LD>(ks, k + k0 * at.rs, at.rs, min(BN, len - k0), d, vec);
         tile_load<BN, DP, LD>(vs, v + k0 * at.rs, at.rs, min(BN, len - k0), d, vec);
@@ -396,7 +401,8 @@ __global__ void __launch_bounds__(BF_THREADS)
         for (int j = 0; j < NT; j++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                float pv = k0 + j * 8 + 2 * t + (e & 1) < len ? exp2f(p[j][e] * sl2 - lr[e >> 1]) : 0.0f;
+                const int kj = k0 + j * 8 + 2 * t + (e & 1), qi = q0 + w * 16 + g + 8 * (e >> 1);
+                float pv = kj < len && (!causal || kj <= qi) ? exp2f(p[j][e] * sl2 - lr[e >> 1]) : 0.0f;
                 dp[j][e] = pv * (dp[j][e] - dr[e >> 1]);
             }
         mma_pv<NT, NO, LD>(dq, dp, ks, lane);
@@ -451,7 +457,7 @@ __device__ __forceinline__ void pv4(float (&o)[4][NI], const float (&p)[4], cons
 template <int DP>
 __global__ void __launch_bounds__(F_THREADS)
     attn_fwd_f32(float *out, float *lse, const float *qkv, const int32_t *lens, int T, int H, int d, float scale,
-                 int vec) {
+                 int vec, int causal) {
     using C = f_cfg<DP>;
     constexpr int LD = C::LD, NI = C::NI;
     extern __shared__ __align__(16) unsigned char smem[];
@@ -465,16 +471,17 @@ __global__ void __launch_bounds__(F_THREADS)
     float o[4][NI] = {}, m[4], l[4];
 #pragma unroll
     for (int r = 0; r < 4; r++) m[r] = -INFINITY, l[r] = 0.0f;
-    for (int k0 = 0; k0 < len; k0 += FR) {
+    const int kend = causal ? min(len, q0 + FR) : len;
+    for (int k0 = 0; k0 < kend; k0 += FR) {
         __syncthreads();
         tile_load<FR, DP, LD>(ks, k + k0 * at.rs, at.rs, min(FR, len - k0), d, vec);
         tile_load<FR, DP, LD>(vs, v + k0 * at.rs, at.rs, min(FR, len - k0), d, vec);
         __syncthreads();
         float s[4];
         dot4<DP, LD>(s, qs + w * 4 * LD, ks + lane * LD);
-        const bool valid = k0 + lane < len;
 #pragma unroll
         for (int r = 0; r < 4; r++) {
+            const bool valid = k0 + lane < len && (!causal || k0 + lane <= q0 + w * 4 + r);
             float x = valid ? s[r] * scale : -INFINITY;
             float mx = fmaxf(m[r], lt__warp_allreduce(x, lt_max_op()));
             float ref = mx == -INFINITY ? 0.0f : mx, corr = expf(m[r] - ref);
@@ -507,7 +514,7 @@ __global__ void __launch_bounds__(F_THREADS)
 template <int DP>
 __global__ void __launch_bounds__(F_THREADS)
     attn_dkdv_f32(float *dqkv, const float *dout, const float *qkv, const float *lse, const float *dsum,
-                  const int32_t *lens, int T, int H, int d, float scale, int vec) {
+                  const int32_t *lens, int T, int H, int d, float scale, int vec, int causal) {
     using C = f_cfg<DP>;
     constexpr int LD = C::LD, NI = C::NI;
     extern __shared__ __align__(16) unsigned char smem[];
@@ -522,7 +529,7 @@ __global__ void __launch_bounds__(F_THREADS)
     tile_load<FR, DP, LD>(ks, k + k0 * at.rs, at.rs, min(FR, len - k0), d, vec);
     tile_load<FR, DP, LD>(vs, v + k0 * at.rs, at.rs, min(FR, len - k0), d, vec);
     float dk[4][NI] = {}, dv[4][NI] = {};
-    for (int q0 = 0; q0 < T; q0 += FR) {
+    for (int q0 = causal ? k0 : 0; q0 < T; q0 += FR) { /* causal: queries before k0 see no key here */
         const int nq = min(FR, T - q0);
         __syncthreads();
         tile_load<FR, DP, LD>(qs, q + q0 * at.rs, at.rs, nq, d, vec);
@@ -539,7 +546,8 @@ __global__ void __launch_bounds__(F_THREADS)
         const float lq = ls[lane], dq = ds[lane];
 #pragma unroll
         for (int r = 0; r < 4; r++) {
-            float p = k0 + w * 4 + r < len ? expf(s[r] * scale - lq) : 0.0f;
+            const int kj = k0 + w * 4 + r;
+            float p = kj < len && (!causal || kj <= q0 + lane) ? expf(s[r] * scale - lq) : 0.0f;
             s[r] = p;
             dp[r] = p * (dp[r] - dq);
         }
@@ -562,7 +570,7 @@ __global__ void __launch_bounds__(F_THREADS)
 template <int DP>
 __global__ void __launch_bounds__(F_THREADS)
     attn_dq_f32(float *dqkv, const float *dout, const float *qkv, const float *lse, const float *dsum,
-                const int32_t *lens, int T, int H, int d, float scale, int vec) {
+                const int32_t *lens, int T, int H, int d, float scale, int vec, int causal) {
     using C = f_cfg<DP>;
     constexpr int LD = C::LD, NI = C::NI;
     extern __shared__ __align__(16) unsigned char smem[];
@@ -582,7 +590,8 @@ __global__ void __launch_bounds__(F_THREADS)
         lr[r] = qi < T ? lse[at.stat0 + qi] : 0.0f;
         dr[r] = qi < T ? dsum[at.stat0 + qi] : 0.0f;
     }
-    for (int k0 = 0; k0 < len; k0 += FR) {
+    const int kend = causal ? min(len, q0 + FR) : len;
+    for (int k0 = 0; k0 < kend; k0 += FR) {
         __syncthreads();
         tile_load<FR, DP, LD>(ks, k + k0 * at.rs, at.rs, min(FR, len - k0), d, vec);
         tile_load<FR, DP, LD>(vs, v + k0 * at.rs, at.rs, min(FR, len - k0), d, vec);
@@ -590,9 +599,9 @@ __global__ void __launch_bounds__(F_THREADS)
         float s[4], dp[4];
         dot4<DP, LD>(s, qs + w * 4 * LD, ks + lane * LD);
         dot4<DP, LD>(dp, dos + w * 4 * LD, vs + lane * LD);
-        const bool valid = k0 + lane < len;
 #pragma unroll
         for (int r = 0; r < 4; r++) {
+            const bool valid = k0 + lane < len && (!causal || k0 + lane <= q0 + w * 4 + r);
             float p = valid ? expf(s[r] * scale - lr[r]) : 0.0f;
             dp[r] = p * (dp[r] - dr[r]);
         }
@@ -649,38 +658,38 @@ static int attn_vec(int64_t D, size_t esize, const void *a, const void *b, const
 
 template <int DP>
 static int attn_fwd_launch(lt_cuda *cu, void *out, float *lse, const void *qkv, const int32_t *lens, lt_dtype dt,
-                           int BH, int T, int H, int d, float scale) {
+                           int BH, int T, int H, int d, float scale, int causal) {
     if (dt == LT_BF16) {
         const size_t smem = bf_cfg<DP>::fwd_smem;
         LT_CUDA_CHECK(lt__smem_optin(attn_fwd_bf16<DP>, smem));
         attn_fwd_bf16<DP><<<dim3(BH, (T + BM - 1) / BM), BF_THREADS, smem, cu->stream>>>(
-            (uint16_t *)out, lse, (const uint16_t *)qkv, lens, T, H, d, scale * LOG2E, attn_vec(d, 2, out, qkv));
+            (uint16_t *)out, lse, (const uint16_t *)qkv, lens, T, H, d, scale * LOG2E, attn_vec(d, 2, out, qkv), causal);
     } else {
         const size_t smem = f_cfg<DP>::fwd_smem;
         LT_CUDA_CHECK(lt__smem_optin(attn_fwd_f32<DP>, smem));
         attn_fwd_f32<DP><<<dim3(BH, (T + FR - 1) / FR), F_THREADS, smem, cu->stream>>>(
-            (float *)out, lse, (const float *)qkv, lens, T, H, d, scale, attn_vec(d, 4, out, qkv));
+            (float *)out, lse, (const float *)qkv, lens, T, H, d, scale, attn_vec(d, 4, out, qkv), causal);
     }
     LT_LAUNCH_CHECK();
     return 0;
 }
 
 extern "C" int lt__cuda_attention_fwd(lt_backend *be, void *out, float *lse, const void *qkv, const int32_t *lens,
-                                      lt_dtype dt, int64_t B, int64_t T, int64_t H, int64_t D, float scale) {
+                                      lt_dtype dt, int64_t B, int64_t T, int64_t H, int64_t D, float scale, int causal) {
     if (B <= 0 || T <= 0 || H <= 0) return 0;
     int dp = 0;
     LT_TRY(attn_dims("attention_fwd", B, T, H, D, &dp));
     lt_cuda *cu = lt__cu(be);
     int BH = (int)(B * H);
-    if (dp == 32) return attn_fwd_launch<32>(cu, out, lse, qkv, lens, dt, BH, (int)T, (int)H, (int)D, scale);
-    if (dp == 64) return attn_fwd_launch<64>(cu, out, lse, qkv, lens, dt, BH, (int)T, (int)H, (int)D, scale);
-    return attn_fwd_launch<128>(cu, out, lse, qkv, lens, dt, BH, (int)T, (int)H, (int)D, scale);
+    if (dp == 32) return attn_fwd_launch<32>(cu, out, lse, qkv, lens, dt, BH, (int)T, (int)H, (int)D, scale, causal);
+    if (dp == 64) return attn_fwd_launch<64>(cu, out, lse, qkv, lens, dt, BH, (int)T, (int)H, (int)D, scale, causal);
+    return attn_fwd_launch<128>(cu, out, lse, qkv, lens, dt, BH, (int)T, (int)H, (int)D, scale, causal);
 }
 
 template <int DP>
 static int attn_bwd_launch(lt_cuda *cu, void *dqkv, const void *dout, const void *qkv, const float *lse,
                            const float *dsum, const int32_t *lens, lt_dtype dt, int BH, int T, int H, int d,
-                           float scale) {
+                           float scale, int causal) {
     if (dt == LT_BF16) {
         const int vec = attn_vec(d, 2, dqkv, dout, qkv);
         const size_t s1 = bf_cfg<DP>::dkdv_smem, s2 = bf_cfg<DP>::dq_smem;
@@ -688,21 +697,21 @@ static int attn_bwd_launch(lt_cuda *cu, void *dqkv, const void *dout, const void
         LT_CUDA_CHECK(lt__smem_optin(attn_dq_bf16<DP>, s2));
         attn_dkdv_bf16<DP><<<dim3(BH, (T + BM - 1) / BM), BF_THREADS, s1, cu->stream>>>(
             (uint16_t *)dqkv, (const uint16_t *)dout, (const uint16_t *)qkv, lse, dsum, lens, T, H, d, scale,
-            scale * LOG2E, vec);
+            scale * LOG2E, vec, causal);
         LT_LAUNCH_CHECK();
         attn_dq_bf16<DP><<<dim3(BH, (T + BM - 1) / BM), BF_THREADS, s2, cu->stream>>>(
             (uint16_t *)dqkv, (const uint16_t *)dout, (const uint16_t *)qkv, lse, dsum, lens, T, H, d, scale,
-            scale * LOG2E, vec);
+            scale * LOG2E, vec, causal);
     } else {
         const int vec = attn_vec(d, 4, dqkv, dout, qkv);
         const size_t smem = f_cfg<DP>::bwd_smem;
         LT_CUDA_CHECK(lt__smem_optin(attn_dkdv_f32<DP>, smem));
         LT_CUDA_CHECK(lt__smem_optin(attn_dq_f32<DP>, smem));
         attn_dkdv_f32<DP><<<dim3(BH, (T + FR - 1) / FR), F_THREADS, smem, cu->stream>>>(
-            (float *)dqkv, (const float *)dout, (const float *)qkv, lse, dsum, lens, T, H, d, scale, vec);
+            (float *)dqkv, (const float *)dout, (const float *)qkv, lse, dsum, lens, T, H, d, scale, vec, causal);
         LT_LAUNCH_CHECK();
         attn_dq_f32<DP><<<dim3(BH, (T + FR - 1) / FR), F_THREADS, smem, cu->stream>>>(
-            (float *)dqkv, (const float *)dout, (const float *)qkv, lse, dsum, lens, T, H, d, scale, vec);
+            (float *)dqkv, (const float *)dout, (const float *)qkv, lse, dsum, lens, T, H, d, scale, vec, causal);
     }
     LT_LAUNCH_CHECK();
     return 0;
@@ -710,7 +719,7 @@ static int attn_bwd_launch(lt_cuda *cu, void *dqkv, const void *dout, const void
 
 extern "C" int lt__cuda_attention_bwd(lt_backend *be, void *dqkv, const void *dout, const void *qkv, const void *out,
                                       const float *lse, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T,
-                                      int64_t H, int64_t D, float scale) {
+                                      int64_t H, int64_t D, float scale, int causal) {
     if (B <= 0 || T <= 0 || H <= 0) return 0;
     int dp = 0;
     LT_TRY(attn_dims("attention_bwd", B, T, H, D, &dp));
@@ -727,7 +736,7 @@ extern "C" int lt__cuda_attention_bwd(lt_backend *be, void *dqkv, const void *do
                                                          (int)H, (int)D);
     LT_LAUNCH_CHECK();
     int BH = (int)(B * H);
-    if (dp == 32) return attn_bwd_launch<32>(cu, dqkv, dout, qkv, lse, dsum, lens, dt, BH, (int)T, (int)H, (int)D, scale);
-    if (dp == 64) return attn_bwd_launch<64>(cu, dqkv, dout, qkv, lse, dsum, lens, dt, BH, (int)T, (int)H, (int)D, scale);
-    return attn_bwd_launch<128>(cu, dqkv, dout, qkv, lse, dsum, lens, dt, BH, (int)T, (int)H, (int)D, scale);
+    if (dp == 32) return attn_bwd_launch<32>(cu, dqkv, dout, qkv, lse, dsum, lens, dt, BH, (int)T, (int)H, (int)D, scale, causal);
+    if (dp == 64) return attn_bwd_launch<64>(cu, dqkv, dout, qkv, lse, dsum, lens, dt, BH, (int)T, (int)H, (int)D, scale, causal);
+    return attn_bwd_launch<128>(cu, dqkv, dout, qkv, lse, dsum, lens, dt, BH, (int)T, (int)H, (int)D, scale, causal);
 }

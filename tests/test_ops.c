@@ -96,6 +96,7 @@ struct spec {
     int no_fd;               /* skip finite differences (see the case for why) */
     float p0, p1;            /* op parameters */
     int i0;
+    int causal;              /* attention: the causal op pair */
 };
 
 static void spec_free(spec *s) {
@@ -845,14 +846,16 @@ static harr lens_of(int n, const int32_t *v) {
 
 /* attention: in = qkv [B, T, 3HD], lens [B]; out = o [B, T, HD], lse [B, H, T]; heads in i0, scale in p0 */
 static int att_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
+    if (s->causal) return lt_attention_causal_fwd(be, &out[0], &out[1], &in[0], &in[1], s->i0, s->p0);
     return lt_attention_fwd(be, &out[0], &out[1], &in[0], &in[1], s->i0, s->p0);
 }
 static int att_bwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out, lt_tensor *dout, lt_tensor *din) {
+    if (s->causal) return lt_attention_causal_bwd(be, &din[0], &dout[0], &in[0], &out[0], &out[1], &in[1], s->i0, s->p0);
     return lt_attention_bwd(be, &din[0], &dout[0], &in[0], &out[0], &out[1], &in[1], s->i0, s->p0);
 }
 
-/* The forward against a double reference: softmax over the first lens[b] keys, zeros and -inf
- * when there are none. */
+/* The forward against a double reference: softmax over the first lens[b] keys (causal: and keys
+ * j <= t only, the -inf above the diagonal applied here by hand), zeros and -inf when there are none. */
 static double attention_ref(const spec *s, const float *o, const float *lse) {
     int64_t B = s->in[0].shape[0], T = s->in[0].shape[1], H = s->i0, D = s->in[0].shape[2] / (3 * H);
     const float *qkv = s->in[0].h;
@@ -862,6 +865,7 @@ static double attention_ref(const spec *s, const float *o, const float *lse) {
         for (int64_t h = 0; h < H; h++)
             for (int64_t t = 0; t < T; t++) {
                 int64_t L = lens[b] < T ? lens[b] : T;
+                if (s->causal && t + 1 < L) L = t + 1;
                 const float *q = qkv + (b * T + t) * 3 * H * D + h * D;
                 double mx = -INFINITY, sum = 0;
                 for (int64_t j = 0; j < L; j++) {
@@ -885,9 +889,36 @@ static double attention_ref(const spec *s, const float *o, const float *lse) {
     return worst;
 }
 
-static void attention_case(const char *name, int64_t B, int64_t T, int H, int64_t D, const int32_t *lens) {
+/* Causal row t of sequence b is the unmasked op's row t on the prefix: lens[b] = t + 1 (for t < lens[b]). */
+static void causal_vs_prefix(const spec *s, const float *o, const float *lse) {
+    int64_t B = s->in[0].shape[0], T = s->in[0].shape[1], H = s->i0, D = s->in[0].shape[2] / (3 * H);
+    const int32_t *lens = s->in[1].h;
+    lt_tensor qkv = upload(g_cpu, &s->in[0]), lt, po, pl;
+    OK(lt_tensor_new(&lt, g_cpu, LT_I32, 1, &B));
+    OK(lt_tensor_new(&po, g_cpu, LT_F32, 3, (int64_t[]){B, T, H * D}));
+    OK(lt_tensor_new(&pl, g_cpu, LT_F32, 3, (int64_t[]){B, H, T}));
+    double worst = 0;
+    for (int64_t t = 0; t < T; t++) {
+        for (int64_t b = 0; b < B; b++) ((int32_t *)lt.data)[b] = (int32_t)(t + 1 < lens[b] ? t + 1 : lens[b]);
+        OK(lt_attention_fwd(g_cpu, &po, &pl, &qkv, &lt, (int)H, s->p0));
+        const float *pod = po.data, *pld = pl.data;
+        for (int64_t b = 0; b < B; b++) {
+            if (t >= lens[b]) continue;
+            for (int64_t i = 0; i < H * D; i++)
+                worst = fmax(worst, fabs(pod[(b * T + t) * H * D + i] - o[(b * T + t) * H * D + i]) / 1e-6);
+            for (int64_t h = 0; h < H; h++)
+                worst = fmax(worst, fabs(pld[(b * H + h) * T + t] - lse[(b * H + h) * T + t]) / 1e-6);
+        }
+    }
+    printf("  %-28s vs the unmasked op on each prefix: worst err/tol %.3f %s\n", s->name, worst, worst <= 1 ? "ok" : "FAIL");
+    CHECK_MSG(worst <= 1, "%s differs from the unmasked op on prefixes", s->name);
+    lt_tensor_free(g_cpu, &qkv), lt_tensor_free(g_cpu, &lt), lt_tensor_free(g_cpu, &po), lt_tensor_free(g_cpu, &pl);
+}
+
+static void attention_case_x(const char *name, int64_t B, int64_t T, int H, int64_t D, const int32_t *lens, int causal) {
     spec s = {.name = name, .nin = 2, .nout = 2, .nloss = 1, .fwd = att_fwd, .bwd = att_bwd, .eps = 1e-2,
-              .atol = 1e-3, .rtol = 2e-3, .xatol = 1e-5, .xrtol = 1e-4, .i0 = H, .p0 = 1.0f / sqrtf((float)D)};
+              .atol = 1e-3, .rtol = 2e-3, .xatol = 1e-5, .xrtol = 1e-4, .i0 = H, .p0 = 1.0f / sqrtf((float)D),
+              .causal = causal};
     s.in[0] = randf(3, B, T, 3 * H * D, -1, 1), s.in[0].diff = 1;
     s.in[1] = lens_of((int)B, lens);
     s.out[0] = (harr){.dt = LT_F32, .ndim = 3, .shape = {B, T, H * D}};
@@ -899,9 +930,14 @@ static void attention_case(const char *name, int64_t B, int64_t T, int H, int64_
     printf("  %-28s vs double reference (masked keys, lse): worst err/tol %.3f %s\n", name, worst,
            worst <= 1 ? "ok" : "FAIL");
     CHECK_MSG(worst <= 1, "%s differs from the double reference", name);
+    if (causal) causal_vs_prefix(&s, o, lse);
     free(o), free(lse);
     run_free(g_cpu, &s, &r);
     check_new_op(&s);
+}
+
+static void attention_case(const char *name, int64_t B, int64_t T, int H, int64_t D, const int32_t *lens) {
+    attention_case_x(name, B, T, H, D, lens, 0);
 }
 
 static void test_attention(void) {
@@ -911,6 +947,13 @@ static void test_attention(void) {
     attention_case("attention T=1", 2, 1, 3, 4, l2);
     int32_t l3[3] = {70, 33, 70}; /* longer rows, BERT-like head size */
     attention_case("attention 3x70 h3 d32", 3, 70, 3, 32, l3);
+    /* causal: full, partial, one key, none; rows crossing the CUDA tiles (32 f32, 64 bf16) */
+    attention_case_x("causal attention 4x9 h2 d8", 4, 9, 2, 8, l4, 1);
+    attention_case_x("causal attention T=1", 2, 1, 3, 4, l2, 1);
+    int32_t l5[3] = {70, 33, 65};
+    attention_case_x("causal attention 3x70 h3 d32", 3, 70, 3, 32, l5, 1);
+    int32_t l6[2] = {130, 97};
+    attention_case_x("causal attention 2x130 h1 d64", 2, 130, 1, 64, l6, 1);
 }
 
 static int bgelu_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {

@@ -288,7 +288,23 @@ static void test_residual_layernorm(int64_t R, int64_t C) {
 typedef struct {
     int64_t B, T, H, D;
     const int32_t *lens;
+    int causal; /* lt_attention_causal_*: query i sees keys j <= i */
 } attn_case;
+
+static int64_t attn_keys(const attn_case *c, int64_t b, int64_t i) {
+    int64_t len = c->lens[b] < 0 ? 0 : c->lens[b] > c->T ? c->T : c->lens[b];
+    return c->causal && i + 1 < len ? i + 1 : len;
+}
+static int attn_fwd(lt_backend *be, const attn_case *c, lt_tensor *o, lt_tensor *l, const lt_tensor *q,
+                    const lt_tensor *lens, float scale) {
+    return c->causal ? lt_attention_causal_fwd(be, o, l, q, lens, (int)c->H, scale)
+                     : lt_attention_fwd(be, o, l, q, lens, (int)c->H, scale);
+}
+static int attn_bwd(lt_backend *be, const attn_case *c, lt_tensor *dq, const lt_tensor *dout, const lt_tensor *q,
+                    const lt_tensor *o, const lt_tensor *l, const lt_tensor *lens, float scale) {
+    return c->causal ? lt_attention_causal_bwd(be, dq, dout, q, o, l, lens, (int)c->H, scale)
+                     : lt_attention_bwd(be, dq, dout, q, o, l, lens, (int)c->H, scale);
+}
 
 /* The contract of ops.h in double: out, lse from qkv; then dqkv += the gradient of dout, with P
  * recomputed from the given out and lse (as both backends do). */
@@ -298,7 +314,7 @@ static void attn_ref_fwd(const attn_case *c, const float *qkv, float *out, float
     for (int64_t b = 0; b < c->B; b++)
         for (int64_t h = 0; h < H; h++)
             for (int64_t i = 0; i < T; i++) {
-                int64_t len = c->lens[b] < 0 ? 0 : c->lens[b] > T ? T : c->lens[b];
+                int64_t len = attn_keys(c, b, i);
                 const float *q = qkv + ((b * T + i) * 3 * H + h) * D;
                 double mx = -INFINITY, sum = 0;
                 for (int64_t j = 0; j < len; j++) {
@@ -326,8 +342,8 @@ static void attn_ref_bwd(const attn_case *c, const float *qkv, const float *out,
     double *g = calloc((size_t)n, sizeof(double));
     for (int64_t b = 0; b < c->B; b++)
         for (int64_t h = 0; h < H; h++) {
-            int64_t len = c->lens[b] < 0 ? 0 : c->lens[b] > T ? T : c->lens[b];
             for (int64_t i = 0; i < T; i++) {
+                int64_t len = attn_keys(c, b, i);
                 int64_t qi = ((b * T + i) * 3 * H + h) * D, oi = ((b * T + i) * H + h) * D;
                 double ds = 0;
                 for (int64_t e = 0; e < D; e++) ds += (double)dout[oi + e] * out[oi + e];
@@ -351,7 +367,7 @@ static void attn_ref_bwd(const attn_case *c, const float *qkv, const float *out,
 /* One shape, in dtype dt on CUDA, against the CPU f32 op (or the reference when the CPU has none). */
 static void test_attention_case(const attn_case *c, lt_dtype dt) {
     char name[NAME_MAX_LEN];
-    if (!begin(name, "attention %s B%lld T%lld H%lld D%lld", dt == LT_BF16 ? "bf16" : "f32", (long long)c->B,
+    if (!begin(name, "%sattention %s B%lld T%lld H%lld D%lld", c->causal ? "causal " : "", dt == LT_BF16 ? "bf16" : "f32", (long long)c->B,
                (long long)c->T, (long long)c->H, (long long)c->D))
         return;
     int64_t B = c->B, T = c->T, H = c->H, D = c->D, nqkv = B * T * 3 * H * D, nout = B * T * H * D, nl = B * H * T;
@@ -363,12 +379,12 @@ static void test_attention_case(const attn_case *c, lt_dtype dt) {
 
     lt_tensor gq = up(g_cuda, dt, qkv, 3, sq), go = up(g_cuda, dt, zero, 3, so), gl = up(g_cuda, LT_F32, zero, 3, sl);
     lt_tensor glen = up_i32(g_cuda, c->lens, B);
-    OK(lt_attention_fwd(g_cuda, &go, &gl, &gq, &glen, (int)H, scale));
+    OK(attn_fwd(g_cuda, c, &go, &gl, &gq, &glen, scale));
     float *out_g = down(g_cuda, &go), *lse_g = down(g_cuda, &gl);
     /* backward twice from the same start: bit-identical results */
     lt_tensor gdo = up(g_cuda, dt, dout, 3, so), gd1 = up(g_cuda, dt, dqkv0, 3, sq), gd2 = up(g_cuda, dt, dqkv0, 3, sq);
-    OK(lt_attention_bwd(g_cuda, &gd1, &gdo, &gq, &go, &gl, &glen, (int)H, scale));
-    OK(lt_attention_bwd(g_cuda, &gd2, &gdo, &gq, &go, &gl, &glen, (int)H, scale));
+    OK(attn_bwd(g_cuda, c, &gd1, &gdo, &gq, &go, &gl, &glen, scale));
+    OK(attn_bwd(g_cuda, c, &gd2, &gdo, &gq, &go, &gl, &glen, scale));
     float *d1 = down(g_cuda, &gd1), *d2 = down(g_cuda, &gd2);
     int same = memcmp(d1, d2, (size_t)nqkv * sizeof(float)) == 0;
     CHECK_MSG(same, "%s: backward is not deterministic", name);
@@ -379,13 +395,13 @@ static void test_attention_case(const attn_case *c, lt_dtype dt) {
     const char *vs = "cpu f32";
     lt_tensor cq = up(g_cpu, LT_F32, qkv, 3, sq), co = up(g_cpu, LT_F32, zero, 3, so), cl = up(g_cpu, LT_F32, zero, 3, sl);
     lt_tensor clen = up_i32(g_cpu, c->lens, B);
-    int rc = lt_attention_fwd(g_cpu, &co, &cl, &cq, &clen, (int)H, scale);
+    int rc = attn_fwd(g_cpu, c, &co, &cl, &cq, &clen, scale);
     if (cpu_ran(rc, name)) {
         memcpy(out_w, co.data, (size_t)nout * sizeof(float)), memcpy(lse_w, cl.data, (size_t)nl * sizeof(float));
         /* backward on identical inputs: the CUDA out and lse */
         lt_tensor co2 = up(g_cpu, LT_F32, out_g, 3, so), cl2 = up(g_cpu, LT_F32, lse_g, 3, sl);
         lt_tensor cdo = up(g_cpu, LT_F32, dout, 3, so), cd = up(g_cpu, LT_F32, dqkv0, 3, sq);
-        if (cpu_ran(lt_attention_bwd(g_cpu, &cd, &cdo, &cq, &co2, &cl2, &clen, (int)H, scale), name))
+        if (cpu_ran(attn_bwd(g_cpu, c, &cd, &cdo, &cq, &co2, &cl2, &clen, scale), name))
             memcpy(dq_w, cd.data, (size_t)nqkv * sizeof(float));
         else
             attn_ref_bwd(c, qkv, out_g, lse_g, dout, dq_w, scale), vs = "cpu f32 fwd / reference bwd";
@@ -415,13 +431,20 @@ static void test_attention(void) {
     static const int32_t l3[] = {77, 0, 33}, l2a[] = {130, 1}, l2b[] = {64, 50}, l2c[] = {9, 200}, l1[] = {1},
                          l4[] = {128, 100, 128, 7};
     const attn_case cases[] = {
-        {3, 77, 2, 64, l3},   /* padding, an empty sequence, a partial last tile */
-        {2, 130, 3, 32, l2a}, /* three key tiles, one key only */
-        {2, 64, 2, 128, l2b}, /* the widest head */
-        {2, 40, 2, 48, l2c},  /* D = 48 runs padded to 64; lens past T clamps */
-        {2, 33, 2, 20, l2c},  /* D = 20: rows not whole 16-byte words (scalar loads) */
-        {1, 1, 1, 64, l1},    /* T = 1 */
-        {4, 128, 12, 64, l4}, /* BERT-base heads */
+        {3, 77, 2, 64, l3, 0},   /* padding, an empty sequence, a partial last tile */
+        {2, 130, 3, 32, l2a, 0}, /* three key tiles, one key only */
+        {2, 64, 2, 128, l2b, 0}, /* the widest head */
+        {2, 40, 2, 48, l2c, 0},  /* D = 48 runs padded to 64; lens past T clamps */
+        {2, 33, 2, 20, l2c, 0},  /* D = 20: rows not whole 16-byte words (scalar loads) */
+        {1, 1, 1, 64, l1, 0},    /* T = 1 */
+        {4, 128, 12, 64, l4, 0}, /* BERT-base heads */
+        /* causal: the diagonal tiles, skipped tiles on both sides, padding and an empty row */
+        {3, 77, 2, 64, l3, 1},
+        {2, 130, 3, 32, l2a, 1},
+        {2, 64, 2, 128, l2b, 1},
+        {2, 33, 2, 20, l2c, 1},
+        {1, 1, 1, 64, l1, 1},
+        {4, 128, 2, 64, l4, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         test_attention_case(&cases[i], LT_BF16);

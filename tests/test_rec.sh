@@ -3,7 +3,7 @@
 # synth -> import -> tfidf-embed -> train (LSTM, text + id) -> eval against the baselines, then
 #   - a model that learns: its Recall@10 must clearly beat popularity's in the same run;
 #   - training stopped midway and started again ends with the same weights, byte for byte;
-#   - the GRU tower and the id-only model train too; bad input is refused naming the file.
+#   - the GRU tower, the transformer tower and the id-only model train too; bad input is refused naming the file.
 # usage: test_rec.sh path/to/longtail path/to/tfidf-embed
 set -euo pipefail
 lt=$1
@@ -40,16 +40,18 @@ awk -v m="$model_r" -v p="$pop_r" 'BEGIN{exit !(m > 1.5 * p && m > 0.05)}' || fa
 "$lt" train --data "$dir/data" --emb "$dir/emb" --out "$dir/m2" "${small[@]}" > /dev/null
 cmp -s "$dir/m1/rec.h5" "$dir/m2/rec.h5" || fail "resumed training differs from an uninterrupted run"
 
-# the GRU tower, the id-only model, and cold items
+# the GRU tower, the transformer tower, the id-only model, and cold items
 "$lt" train --data "$dir/data" --emb "$dir/emb" --out "$dir/gru" "${small[@]}" --cell gru --epochs 2 > /dev/null
+"$lt" train --data "$dir/data" --emb "$dir/emb" --out "$dir/tf" "${small[@]}" --tower transformer --layers 2 --heads 2 --epochs 2 > /dev/null
 "$lt" train --data "$dir/data" --no-text --out "$dir/idonly" "${small[@]}" --epochs 2 --cold-items 0.1 > /dev/null
 # the sampled softmax (popularity negatives with log-Q) learns too
 "$lt" train --data "$dir/data" --emb "$dir/emb" --out "$dir/sampled" "${small[@]}" --loss sampled --negatives 64 > /dev/null
 "$lt" eval --data "$dir/data" --model "$dir/sampled" --baselines popularity --json > "$dir/eval3.json"
 sr=$(sed 's/.*"sampled": {"recall@10": \([0-9.e-]*\).*/\1/' "$dir/eval3.json")
 awk -v m="$sr" -v p="$pop_r" 'BEGIN{exit !(m > 1.5 * p)}' || fail "the sampled loss does not learn: recall@10 $sr vs popularity $pop_r"
-"$lt" eval --data "$dir/data" --model "$dir/gru,$dir/idonly" --baselines none --cold-items 0.1 --json > "$dir/eval2.json"
+"$lt" eval --data "$dir/data" --model "$dir/gru,$dir/idonly,$dir/tf" --baselines none --cold-items 0.1 --json > "$dir/eval2.json"
 grep -q '"idonly": {' "$dir/eval2.json" && grep -q '"cold_recall@20"' "$dir/eval2.json" || fail "eval of gru/id-only/cold: $(cat "$dir/eval2.json")"
+grep -q '"tf": {' "$dir/eval2.json" || fail "eval of the transformer tower: $(cat "$dir/eval2.json")"
 
 # bad input: embeddings that do not cover the catalog
 "$lt" synth --out "$dir/raw2" --items 300 --users 100 --seed 5 --quiet > /dev/null
@@ -58,4 +60,4 @@ if "$lt" train --data "$dir/data2" --emb "$dir/emb" --out "$dir/bad" "${small[@]
 grep -q "embeddings of 500 items, the catalog has 300" "$dir/err" || fail "unclear message: $(cat "$dir/err")"
 if "$lt" eval --data "$dir/data2" --model "$dir/m1" 2> "$dir/err"; then fail "a model of another catalog accepted"; fi
 grep -q "catalog of 500 items" "$dir/err" || fail "unclear message: $(cat "$dir/err")"
-echo "test_rec: 0 failed: learns (recall@10 $model_r, sampled loss $sr, vs popularity $pop_r), resumes byte for byte, gru, id-only, cold items, bad input refused"
+echo "test_rec: 0 failed: learns (recall@10 $model_r, sampled loss $sr, vs popularity $pop_r), resumes byte for byte, gru, transformer, id-only, cold items, bad input refused"

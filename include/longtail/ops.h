@@ -150,6 +150,15 @@ int lt_attention_fwd(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_te
 /* dqkv[B, T, 3, H, D] += the gradient through attention of dout[B, T, H, D]. */
 int lt_attention_bwd(lt_backend *be, lt_tensor *dqkv, const lt_tensor *dout, const lt_tensor *qkv,
                      const lt_tensor *out, const lt_tensor *lse, const lt_tensor *lens, int heads, float scale);
+/* Causal self-attention (a decoder, SASRec's user tower): the same op with query t attending keys
+ * j <= t only (and j < lens[b]), i.e. out[b, t] = softmax over j <= min(t, lens[b] - 1). Query rows
+ * t >= lens[b] (padding) attend every real key, as in lt_attention_fwd. lse as above (every row with
+ * lens[b] >= 1 has key 0, so it is finite); backward has the same contract as lt_attention_bwd. */
+int lt_attention_causal_fwd(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_tensor *qkv,
+                            const lt_tensor *lens, int heads, float scale);
+int lt_attention_causal_bwd(lt_backend *be, lt_tensor *dqkv, const lt_tensor *dout, const lt_tensor *qkv,
+                            const lt_tensor *out, const lt_tensor *lse, const lt_tensor *lens, int heads,
+                            float scale);
 
 /* y[R, C] = gelu(x + bias[C]) with x the GEMM output before its bias (kept for backward). */
 int lt_bias_gelu_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *bias);

@@ -6,6 +6,11 @@
  *                                                text carries the signal, and absent for items never
  *                                                seen in training (scored by their text alone)
  *   user tower   h_1..h_T = LSTM or GRU(sqrt(d) v_{x_1}, ..., sqrt(d) v_{x_T}),  u_t = P h_t + c
+ *                or (tower = transformer) u_1..u_T = the causal self-attention tower of sasrec.h
+ *                (SASRec: `layers` pre-LN blocks of `heads` heads, width d, FFN width d, learned
+ *                positions counted from the first item, dropout `dropout` inside) over the same
+ *                inputs; no projection. Inference takes u at the last real position (len - 1); an
+ *                empty history gives the tower's output for no input, its final LayerNorm's bias.
  *   loss         at every position t: cross-entropy of softmax_i(u_t . v_i) over the WHOLE
  *                catalog against the next item, computed in chunks (lt_catalog_xent), never
  *                B x T x N logits in memory
@@ -25,10 +30,14 @@
 extern "C" {
 #endif
 
+typedef enum { LT_TOWER_RNN = 0, LT_TOWER_TRANSFORMER = 1 } lt_rec_tower;
+
 typedef struct lt_rec_config {
     int64_t n_items, text_dim;  /* text_dim 0: no text (the id-only model) */
     int64_t dim, hidden;        /* d (default 64) and H (default 128) */
     lt_cell cell;               /* LT_CELL_LSTM (default) or LT_CELL_GRU */
+    lt_rec_tower tower;         /* LT_TOWER_RNN (default: the cell above) or LT_TOWER_TRANSFORMER */
+    int64_t layers, heads;      /* the transformer tower's blocks (default 2) and heads (default 1) */
     int use_id;                 /* item-id embeddings (default 1) */
     float id_dropout;           /* probability of zeroing an item's id part in a training step (0.5) */
     float dropout;              /* on the tower's outputs (0.2) */
@@ -44,7 +53,8 @@ typedef struct lt_rec_config {
 } lt_rec_config;
 
 void lt_rec_config_init(lt_rec_config *c);
-/* "rec cell=lstm items=12101 text=128 dim=64 hidden=128 id=1" (checked on load) */
+/* "rec cell=lstm items=12101 text=128 dim=64 hidden=128 id=1" (checked on load); a transformer tower
+ * appends " tower=transformer layers=2 heads=1 max_len=50" (older descriptions parse as RNN towers) */
 void lt_rec_config_describe(const lt_rec_config *c, char *buf, size_t cap);
 int lt_rec_config_parse(const char *desc, lt_rec_config *c);
 

@@ -20,6 +20,9 @@ static const lt_cli_opt opts[] = {
     {"--no-text", "train.no_text", 1, "the id-only model (no text embeddings)"},
     {"--no-id", "train.no_id", 1, "the text-only model (no item-id embeddings)"},
     {"--cell", "train.cell", 0, "user tower: lstm (default) or gru"},
+    {"--tower", "train.tower", 0, "user tower: rnn (default: the --cell) or transformer (SASRec-style causal self-attention)"},
+    {"--layers", "train.layers", 0, "transformer tower: blocks (default 2)"},
+    {"--heads", "train.heads", 0, "transformer tower: attention heads, dividing --dim (default 1)"},
     {"--dim", "train.dim", 0, "item vector size (default 64)"},
     {"--hidden", "train.hidden", 0, "tower hidden size (default 128)"},
     {"--id-dropout", "train.id_dropout", 0, "chance that an item's id part is zeroed in a training step (default 0.5)"},
@@ -63,7 +66,7 @@ int lt_cmd_train(int argc, char **argv) {
     lt_config *c;
     char **pos;
     int npos;
-    int r = lt_cli_parse("train", "--data DIR --emb DIR --out DIR [--epochs N] [--cell lstm|gru]", opts, argc, argv, &c,
+    int r = lt_cli_parse("train", "--data DIR --emb DIR --out DIR [--epochs N] [--cell lstm|gru] [--tower transformer]", opts, argc, argv, &c,
                          &pos, &npos);
     if (r) return r == 1 ? 0 : 2;
     free(pos);
@@ -89,6 +92,7 @@ int lt_cmd_train(int argc, char **argv) {
         {"train.dim", rc_cfg.dim, &rc_cfg.dim}, {"train.hidden", rc_cfg.hidden, &rc_cfg.hidden},
         {"train.max_len", rc_cfg.max_len, &rc_cfg.max_len}, {"train.chunk", rc_cfg.chunk, &rc_cfg.chunk},
         {"train.negatives", rc_cfg.negatives, &rc_cfg.negatives},
+        {"train.layers", rc_cfg.layers, &rc_cfg.layers}, {"train.heads", rc_cfg.heads, &rc_cfg.heads},
         {"train.epochs", 30, &o.epochs}, {"train.batch", 128, &o.batch}, {"train.warmup", 100, &warmup},
         {"train.patience", 5, &o.trainer.patience}, {"train.eval_users", 0, &o.eval_users}, {"train.seed", 1, &seed},
         {"train.ckpt_every", 500, &o.trainer.ckpt_every}, {"train.stop_after", 0, &o.trainer.stop_after}, {"train.log_every", 50, &o.trainer.log_every},
@@ -109,6 +113,10 @@ int lt_cmd_train(int argc, char **argv) {
     rc_cfg.loss = strcmp(loss, "sampled") ? LT_REC_LOSS_FULL : LT_REC_LOSS_SAMPLED;
     rc_cfg.sampler = !strcmp(sampler, "uniform") ? LT_REC_NEG_UNIFORM
                    : !strcmp(sampler, "inbatch") ? LT_REC_NEG_INBATCH : LT_REC_NEG_POPULARITY;
+    const char *tower = lt_config_str(c, "train.tower", "rnn");
+    if (!rc && strcmp(tower, "rnn") && strcmp(tower, "transformer"))
+        rc = lt_error(LT_ECONFIG, "train.tower: expected rnn or transformer, got '%s'", tower);
+    rc_cfg.tower = !strcmp(tower, "transformer") ? LT_TOWER_TRANSFORMER : LT_TOWER_RNN;
     lt_schedule sc = LT_SCHED_COSINE;
     if (!rc && !strcmp(sched, "linear")) sc = LT_SCHED_LINEAR;
     else if (!rc && !strcmp(sched, "constant")) sc = LT_SCHED_CONSTANT;

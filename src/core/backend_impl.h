@@ -79,10 +79,10 @@ typedef struct lt_backend_ops {
     /* transformer blocks (ops.h); dt is the activations' dtype (f32 or bf16), already checked
      * consistent; a backend that lacks an op or a dtype returns LT_ENOTSUP. NULL slot = absent. */
     int (*attention_fwd)(lt_backend *be, void *out, float *lse, const void *qkv, const int32_t *lens, lt_dtype dt,
-                         int64_t B, int64_t T, int64_t H, int64_t D, float scale);
+                         int64_t B, int64_t T, int64_t H, int64_t D, float scale, int causal);
     int (*attention_bwd)(lt_backend *be, void *dqkv, const void *dout, const void *qkv, const void *out,
                          const float *lse, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t H,
-                         int64_t D, float scale);
+                         int64_t D, float scale, int causal);
     int (*bias_gelu_fwd)(lt_backend *be, void *y, const void *x, const float *bias, lt_dtype dt, int64_t rows,
                          int64_t cols);
     int (*bias_gelu_bwd)(lt_backend *be, void *dx, float *dbias, const void *dy, const void *x, const float *bias,

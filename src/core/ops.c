@@ -475,9 +475,8 @@ static int attention_shape(const char *op, const lt_tensor *qkv, const lt_tensor
     return lt__numel_is(op, "lens", lens, *B);
 }
 
-int lt_attention_fwd(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_tensor *qkv, const lt_tensor *lens,
-                     int heads, float scale) {
-    const char *op = "attention_fwd";
+static int attention_fwd(lt_backend *be, const char *op, lt_tensor *out, lt_tensor *lse, const lt_tensor *qkv,
+                         const lt_tensor *lens, int heads, float scale, int causal) {
     LT_TRY(act(be, op, "out", out));
     LT_TRY(act(be, op, "qkv", qkv));
     LT_TRY(same_dtype(op, "out", out, "qkv", qkv));
@@ -488,12 +487,13 @@ int lt_attention_fwd(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_te
     LT_TRY(lt__numel_is(op, "out", out, B * T * heads * D));
     LT_TRY(lt__numel_is(op, "lse", lse, B * heads * T));
     LT_TRY(has(be, op, (const void *)be->ops->attention_fwd));
-    return be->ops->attention_fwd(be, out->data, lse->data, qkv->data, lens->data, qkv->dtype, B, T, heads, D, scale);
+    return be->ops->attention_fwd(be, out->data, lse->data, qkv->data, lens->data, qkv->dtype, B, T, heads, D, scale,
+                                  causal);
 }
 
-int lt_attention_bwd(lt_backend *be, lt_tensor *dqkv, const lt_tensor *dout, const lt_tensor *qkv,
-                     const lt_tensor *out, const lt_tensor *lse, const lt_tensor *lens, int heads, float scale) {
-    const char *op = "attention_bwd";
+static int attention_bwd(lt_backend *be, const char *op, lt_tensor *dqkv, const lt_tensor *dout, const lt_tensor *qkv,
+                         const lt_tensor *out, const lt_tensor *lse, const lt_tensor *lens, int heads, float scale,
+                         int causal) {
     LT_TRY(act(be, op, "dqkv", dqkv));
     LT_TRY(act(be, op, "dout", dout));
     LT_TRY(act(be, op, "qkv", qkv));
@@ -511,7 +511,28 @@ int lt_attention_bwd(lt_backend *be, lt_tensor *dqkv, const lt_tensor *dout, con
     LT_TRY(lt__numel_is(op, "lse", lse, B * heads * T));
     LT_TRY(has(be, op, (const void *)be->ops->attention_bwd));
     return be->ops->attention_bwd(be, dqkv->data, dout->data, qkv->data, out->data, lse->data, lens->data, qkv->dtype,
-                                  B, T, heads, D, scale);
+                                  B, T, heads, D, scale, causal);
+}
+
+int lt_attention_fwd(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_tensor *qkv, const lt_tensor *lens,
+                     int heads, float scale) {
+    return attention_fwd(be, "attention_fwd", out, lse, qkv, lens, heads, scale, 0);
+}
+
+int lt_attention_bwd(lt_backend *be, lt_tensor *dqkv, const lt_tensor *dout, const lt_tensor *qkv,
+                     const lt_tensor *out, const lt_tensor *lse, const lt_tensor *lens, int heads, float scale) {
+    return attention_bwd(be, "attention_bwd", dqkv, dout, qkv, out, lse, lens, heads, scale, 0);
+}
+
+int lt_attention_causal_fwd(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_tensor *qkv,
+                            const lt_tensor *lens, int heads, float scale) {
+    return attention_fwd(be, "attention_causal_fwd", out, lse, qkv, lens, heads, scale, 1);
+}
+
+int lt_attention_causal_bwd(lt_backend *be, lt_tensor *dqkv, const lt_tensor *dout, const lt_tensor *qkv,
+                            const lt_tensor *out, const lt_tensor *lse, const lt_tensor *lens, int heads,
+                            float scale) {
+    return attention_bwd(be, "attention_causal_bwd", dqkv, dout, qkv, out, lse, lens, heads, scale, 1);
 }
 
 int lt_bias_gelu_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *bias) {

@@ -82,10 +82,10 @@ int lt__cpu_topk(lt_backend *be, float *vals, int32_t *idx, const float *x, int6
 
 /* transformer blocks (transformer.c): f32 activations; bf16 is refused with LT_ENOTSUP (cast handles both) */
 int lt__cpu_attention_fwd(lt_backend *be, void *out, float *lse, const void *qkv, const int32_t *lens, lt_dtype dt,
-                          int64_t B, int64_t T, int64_t H, int64_t D, float scale);
+                          int64_t B, int64_t T, int64_t H, int64_t D, float scale, int causal);
 int lt__cpu_attention_bwd(lt_backend *be, void *dqkv, const void *dout, const void *qkv, const void *out,
                           const float *lse, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t H,
-                          int64_t D, float scale);
+                          int64_t D, float scale, int causal);
 int lt__cpu_bias_gelu_fwd(lt_backend *be, void *y, const void *x, const float *bias, lt_dtype dt, int64_t rows,
                           int64_t cols);
 int lt__cpu_bias_gelu_bwd(lt_backend *be, void *dx, float *dbias, const void *dy, const void *x, const float *bias,

@@ -1,5 +1,5 @@
 /* Transformer blocks on the CPU (ops.h, "transformer blocks"), and the plain LayerNorm that shares
- * their row kernels: fused attention with a key-padding mask, bias + GELU, residual + LayerNorm,
+ * their row kernels: fused attention with a key-padding mask (optionally causal), bias + GELU, residual + LayerNorm,
  * casts, mean pooling and L2 normalisation.
  *
  * Activations are f32 only: bf16 is the CUDA backend's storage format and is refused here with
@@ -49,10 +49,15 @@ static float softmax_row(float *x, int64_t n) {
     return mx + logf(sum);
 }
 
+/* Keys query row t sees among the L real ones: all of them, or j <= t when causal (at least one). */
+static int64_t row_keys(int64_t t, int64_t L, int causal) { return causal && t + 1 < L ? t + 1 : L; }
+
 /* Per (b, h), with Q, K, V the [T, D] slices of qkv[b] (row stride 3HD) and L = lens[b] keys:
- *   S[T, L] = scale Q K^T,  lse[t] = logsumexp S[t, :],  P = softmax(S),  out[T, D] = P V   */
+ *   S[T, L] = scale Q K^T,  lse[t] = logsumexp S[t, :],  P = softmax(S),  out[T, D] = P V
+ * causal: row t's softmax runs over its first row_keys(t) columns and P is 0 beyond them (the full
+ * S is still one GEMM: the wasted upper triangle is cheaper than T small ones). */
 int lt__cpu_attention_fwd(lt_backend *be, void *out_, float *lse, const void *qkv_, const int32_t *lens, lt_dtype dt,
-                          int64_t B, int64_t T, int64_t H, int64_t D, float scale) {
+                          int64_t B, int64_t T, int64_t H, int64_t D, float scale, int causal) {
     LT_TRY(f32_only("attention_fwd", dt));
     if (!lt__sgemm) LT_TRY(lt__blas_open(1));
     const float *qkv = qkv_;
@@ -74,7 +79,11 @@ int lt__cpu_attention_fwd(lt_backend *be, void *out_, float *lse, const void *qk
                 continue;
             }
             sgemm(0, 1, T, L, D, scale, q, ld, k, ld, 0, s, L);
-            for (int64_t t = 0; t < T; t++) l[t] = softmax_row(s + t * L, L);
+            for (int64_t t = 0; t < T; t++) {
+                int64_t n = row_keys(t, L, causal);
+                l[t] = softmax_row(s + t * L, n);
+                if (n < L) memset(s + t * L + n, 0, sizeof(float) * (size_t)(L - n)); /* masked: P = 0 */
+            }
             sgemm(0, 0, T, D, L, 1, s, L, v, ld, 0, o, ldo);
         }
     }
@@ -86,7 +95,7 @@ int lt__cpu_attention_fwd(lt_backend *be, void *out_, float *lse, const void *qk
  *   dV += P^T dO,  dP = dO V^T,  dS = P (dP - Di),  dQ += scale dS K,  dK += scale dS^T Q   */
 int lt__cpu_attention_bwd(lt_backend *be, void *dqkv_, const void *dout_, const void *qkv_, const void *out_,
                           const float *lse, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t H,
-                          int64_t D, float scale) {
+                          int64_t D, float scale, int causal) {
     LT_TRY(f32_only("attention_bwd", dt));
     if (!lt__sgemm) LT_TRY(lt__blas_open(1));
     const float *qkv = qkv_, *out = out_, *dout = dout_;
@@ -108,8 +117,10 @@ int lt__cpu_attention_bwd(lt_backend *be, void *dqkv_, const void *dout_, const 
             sgemm(0, 1, T, L, D, scale, q, ld, k, ld, 0, p, L);
             for (int64_t t = 0; t < T; t++) {
                 float *pr = p + t * L, lt = l[t];
+                int64_t n = row_keys(t, L, causal);
 #pragma omp simd
-                for (int64_t j = 0; j < L; j++) pr[j] = expf(pr[j] - lt);
+                for (int64_t j = 0; j < n; j++) pr[j] = expf(pr[j] - lt);
+                for (int64_t j = n; j < L; j++) pr[j] = 0.0f;
             }
             sgemm(1, 0, L, D, T, 1, p, L, dO, ldo, 1, dv, ld);
             sgemm(0, 1, T, L, D, 1, dO, ldo, v, ld, 0, dp, L);

@@ -7,15 +7,23 @@
 #include "longtail/error.h"
 #include "longtail/recmodel.h"
 #include "longtail/rng.h"
+#include "longtail/sasrec.h"
 
 void lt_rec_config_init(lt_rec_config *c) {
     *c = (lt_rec_config){.dim = 64, .hidden = 128, .cell = LT_CELL_LSTM, .use_id = 1, .id_dropout = 0.5f,
-                         .dropout = 0.2f, .max_len = 50, .chunk = 4096, .negatives = 1024};
+                         .dropout = 0.2f, .max_len = 50, .chunk = 4096, .negatives = 1024,
+                         .tower = LT_TOWER_RNN, .layers = 2, .heads = 1};
 }
 
 void lt_rec_config_describe(const lt_rec_config *c, char *buf, size_t cap) {
     snprintf(buf, cap, "rec cell=%s items=%lld text=%lld dim=%lld hidden=%lld id=%d", c->cell == LT_CELL_GRU ? "gru" : "lstm",
              (long long)c->n_items, (long long)c->text_dim, (long long)c->dim, (long long)c->hidden, c->use_id);
+    if (c->tower == LT_TOWER_TRANSFORMER) { /* appended: RNN descriptions stay as they were */
+        size_t n = strlen(buf);
+        if (n < cap)
+            snprintf(buf + n, cap - n, " tower=transformer layers=%lld heads=%lld max_len=%lld", (long long)c->layers,
+                     (long long)c->heads, (long long)c->max_len);
+    }
 }
 
 int lt_rec_config_parse(const char *desc, lt_rec_config *c) {
@@ -28,6 +36,13 @@ int lt_rec_config_parse(const char *desc, lt_rec_config *c) {
         return lt_error(LT_EFORMAT, "not a recommender's description: '%s'", desc);
     c->cell = strcmp(cell, "gru") ? LT_CELL_LSTM : LT_CELL_GRU;
     c->n_items = items, c->text_dim = text, c->dim = dim, c->hidden = hidden, c->use_id = id;
+    const char *tw = strstr(desc, " tower=transformer");
+    if (tw) {
+        long long layers, heads, max_len;
+        if (sscanf(tw, " tower=transformer layers=%lld heads=%lld max_len=%lld", &layers, &heads, &max_len) != 3)
+            return lt_error(LT_EFORMAT, "a transformer recommender's description lacks layers, heads or max_len: '%s'", desc);
+        c->tower = LT_TOWER_TRANSFORMER, c->layers = layers, c->heads = heads, c->max_len = max_len;
+    }
     return 0;
 }
 
@@ -50,7 +65,12 @@ struct lt_rec {
     lt_tensor neg, logq;
     int32_t *hneg;
     double *cdf;
+    lt_causal_tower *tf;    /* tower = transformer: the user tower (the rnn parameters are absent) */
 };
+
+static int transformer_create(lt_rec *m, uint64_t seed);
+static int transformer_fwd(lt_rec *m, int64_t B, int64_t T, const lt_step *s, int want_seq);
+static int transformer_bwd(lt_rec *m, int64_t B, int64_t Ti);
 
 const lt_rec_config *lt_rec_get_config(const lt_rec *m) { return &m->cfg; }
 lt_params *lt_rec_params(lt_rec *m) { return &m->ps; }
@@ -93,6 +113,7 @@ static int reserve(lt_rec *m, int64_t B, int64_t T) {
     m->hlens = malloc(sizeof *m->hlens * (size_t)B), m->hneg = malloc(sizeof *m->hneg * (size_t)ch);
     if (!rc && (!m->hloss || !m->hdl || !m->hids || !m->htgt || !m->hlens || !m->hneg))
         rc = lt_error(LT_ENOMEM, "rec: out of memory");
+    if (!rc && m->tf) rc = lt_causal_tower_reserve(m->tf, B, T, 1);
     if (rc) return free_acts(m), rc;
     m->cap_b = B, m->cap_t = T, m->ws_bytes = ws;
     return 0;
@@ -117,12 +138,16 @@ int lt_rec_create(lt_rec **out, lt_backend *be, const lt_rec_config *c, const fl
         if (!rc) rc = lt_params_add(&m->ps, "item.text.bias", 1, (int64_t[]){d}, 0, NULL);
     }
     if (c->use_id && !rc) rc = lt_params_add_table(&m->ps, "item.id", N, d, NULL);
+    if (c->tower == LT_TOWER_TRANSFORMER) {
+        if (!rc) rc = transformer_create(m, seed);
+    } else {
     if (!rc) rc = lt_params_add(&m->ps, "user.rnn.weight_ih_l0", 2, (int64_t[]){G * H, d}, 1, NULL);
     if (!rc) rc = lt_params_add(&m->ps, "user.rnn.weight_hh_l0", 2, (int64_t[]){G * H, H}, 1, NULL);
     if (!rc) rc = lt_params_add(&m->ps, "user.rnn.bias_ih_l0", 1, (int64_t[]){G * H}, 0, NULL);
     if (!rc) rc = lt_params_add(&m->ps, "user.rnn.bias_hh_l0", 1, (int64_t[]){G * H}, 0, NULL);
     if (!rc) rc = lt_params_add(&m->ps, "user.proj.weight", 2, (int64_t[]){d, H}, 1, NULL);
     if (!rc) rc = lt_params_add(&m->ps, "user.proj.bias", 1, (int64_t[]){d}, 0, NULL);
+    }
     if (!rc) rc = lt_params_layout(&m->ps);
     if (!rc) {
         m->tw = lt_params_find(&m->ps, "item.text.weight"), m->tb = lt_params_find(&m->ps, "item.text.bias");
@@ -136,7 +161,7 @@ int lt_rec_create(lt_rec **out, lt_backend *be, const lt_rec_config *c, const fl
         if (m->tw) rc = lt_param_init_uniform(&m->ps, m->tw, &r, 1.0f / sqrtf((float)Dt));
         if (!rc && m->id) rc = lt_param_init_normal(&m->ps, m->id, &r, 0.01f);
         lt_param *rnn[] = {m->wih, m->whh, m->bih, m->bhh, m->pw, m->pb};
-        for (int i = 0; i < 6 && !rc; i++) rc = lt_param_init_uniform(&m->ps, rnn[i], &r, a);
+        for (int i = 0; i < 6 && !rc && !m->tf; i++) rc = lt_param_init_uniform(&m->ps, rnn[i], &r, a);
     }
     int64_t nd[2] = {N, d};
     if (!rc) rc = lt_tensor_new(&m->V, be, LT_F32, 2, nd);
@@ -162,6 +187,7 @@ int lt_rec_create(lt_rec **out, lt_backend *be, const lt_rec_config *c, const fl
 void lt_rec_free(lt_rec *m) {
     if (!m) return;
     free_acts(m);
+    lt_causal_tower_free(m->tf);
     lt_tensor *ts[] = {&m->text, &m->V, &m->dV, &m->mask, &m->logq};
     for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) lt_tensor_free(m->be, ts[i]);
     lt_params_free(&m->ps);
@@ -237,8 +263,68 @@ static int item_vectors(lt_rec *m, const lt_step *s) {
     return lt_mul_acc(m->be, &m->V, &m->mask, &m->id->value);
 }
 
+/* ---- tower = transformer: the causal self-attention tower of sasrec.h -------------------------------- */
+
+#define TF_PREFIX "user.sasrec."
+
+static int transformer_create(lt_rec *m, uint64_t seed) {
+    const lt_rec_config *c = &m->cfg;
+    lt_causal_config tc = {.dim = c->dim, .heads = c->heads, .layers = c->layers, .ffn = c->dim, .max_len = c->max_len,
+                           .dropout = c->dropout};
+    lt_rng r;
+    lt_rng_init(&r, seed, 1);
+    return lt_causal_tower_create(&m->tf, &m->ps, TF_PREFIX, &tc, &r);
+}
+
+/* Training: U[B T, d] = the tower's output at every position. Inference: U[b] = its output at position
+ * lens[b] - 1, or the final LayerNorm's bias (the output for no input) for an empty history. */
+static int transformer_fwd(lt_rec *m, int64_t B, int64_t T, const lt_step *s, int want_seq) {
+    int64_t d = m->cfg.dim;
+    lt_tensor X = lt_view3(m->X.data, LT_F32, m->X.device, B, T, d);
+    LT_TRY(lt_causal_tower_forward(m->tf, &X, m->hlens, s != NULL, s ? lt_step_seed(s, LT_SITE_DROPOUT) : 0,
+                                   s ? lt_step_stream(s) : 0));
+    const lt_tensor *out = lt_causal_tower_output(m->tf);
+    lt_tensor o2 = lt_view2(out->data, LT_F32, out->device, B * T, d);
+    if (want_seq) {
+        lt_tensor U = lt_view2(m->U.data, LT_F32, m->U.device, B * T, d);
+        return lt_tensor_copy(m->be, &U, &o2);
+    }
+    for (int64_t b = 0; b < B; b++) m->hids[b] = (int32_t)(b * T + (m->hlens[b] > 0 ? m->hlens[b] - 1 : 0));
+    lt_tensor hid = lt_view1(m->hids, LT_I32, LT_CPU, B), ids = lt_view1(m->ids.data, LT_I32, m->ids.device, B);
+    lt_tensor U = lt_view2(m->U.data, LT_F32, m->U.device, B, d);
+    LT_TRY(lt_tensor_copy(m->be, &ids, &hid));
+    LT_TRY(lt_embedding_fwd(m->be, &U, &o2, &ids));
+    lt_param *bias = lt_params_find(&m->ps, TF_PREFIX "ln_f.bias");
+    for (int64_t b = 0; b < B; b++)
+        if (m->hlens[b] <= 0) {
+            lt_tensor row = lt_view1((float *)m->U.data + b * d, LT_F32, m->U.device, d);
+            LT_TRY(lt_tensor_copy(m->be, &row, &bias->value));
+        }
+    return 0;
+}
+
+/* After the loss's backward (dU and dV hold their gradients): the tower, then the inputs X = sqrt(d) V[ids]
+ * and V itself, as the rnn path of lt_rec_train_batch. */
+static int transformer_bwd(lt_rec *m, int64_t B, int64_t Ti) {
+    const lt_rec_config *c = &m->cfg;
+    int64_t d = c->dim, BT = B * Ti;
+    lt_tensor dU = lt_view3(m->dU.data, LT_F32, m->dU.device, B, Ti, d), dX = lt_view3(m->dX.data, LT_F32, m->dX.device, B, Ti, d);
+    LT_TRY(lt_fill(m->be, &dX, 0.0f));
+    LT_TRY(lt_causal_tower_backward(m->tf, &dU, &dX));
+    lt_tensor dX2 = lt_view2(m->dX.data, LT_F32, m->dX.device, BT, d), ids = lt_view1(m->ids.data, LT_I32, m->ids.device, BT);
+    LT_TRY(lt_scale(m->be, &dX2, &dX2, sqrtf((float)d)));
+    LT_TRY(lt_embedding_bwd(m->be, &m->dV, &dX2, &ids));
+    if (c->text_dim) {
+        LT_TRY(lt_matmul(m->be, &m->tw->grad, &m->dV, 1, &m->text, 0, 1.0f, 1.0f));
+        LT_TRY(lt_bias_bwd(m->be, &m->tb->grad, &m->dV));
+    }
+    if (c->use_id) LT_TRY(lt_mul_acc(m->be, &m->id->grad, &m->mask, &m->dV));
+    return 0;
+}
+
 /* The tower over X[B, T, d] (already gathered and scaled): Y = rnn(X), then U = P dropout(Y) + c. */
 static int tower_fwd(lt_rec *m, int64_t B, int64_t T, const lt_step *s, int want_seq) {
+    if (m->tf) return transformer_fwd(m, B, T, s, want_seq);
     int64_t d = m->cfg.dim, H = m->cfg.hidden;
     lt_tensor X = lt_view3(m->X.data, LT_F32, m->X.device, B, T, d), Y = lt_view3(m->Y.data, LT_F32, m->Y.device, B, T, H);
     lt_tensor lens = lt_view1(m->hlens, LT_I32, LT_CPU, B), hT = lt_view2(m->hT.data, LT_F32, m->hT.device, B, H);
@@ -321,6 +407,7 @@ int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int
     LT_TRY(lt_fill(m->be, &m->dV, 0.0f));
     if (sampled) LT_TRY(lt_sampled_xent_bwd(m->be, &dU, &m->dV, NULL, &dl, &U, &m->V, NULL, logq, &tgt, &neg, &lse, &work));
     else LT_TRY(lt_catalog_xent_bwd(m->be, &dU, &m->dV, NULL, &dl, &U, &m->V, NULL, &tgt, &lse, c->chunk, &work));
+    if (m->tf) return transformer_bwd(m, B, Ti);
     lt_tensor Yd = lt_view2(m->Yd.data, LT_F32, m->Yd.device, BT, H), dYd = lt_view2(m->dYd.data, LT_F32, m->dYd.device, BT, H);
     lt_tensor dY = lt_view2(m->dY.data, LT_F32, m->dY.device, BT, H);
     LT_TRY(lt_matmul(m->be, &m->pw->grad, &dU, 1, &Yd, 0, 1.0f, 1.0f)); /* dP += dU^T Yd */
