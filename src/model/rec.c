@@ -216,9 +216,8 @@ static int gather_inputs(lt_rec *m, int64_t B, int64_t T) {
  * tile of scores there is rows x chunk floats (split over the threads): with every position at once
  * (up to 128 x 50 = 6,400 rows) and chunk 4096 that is up to 100 MiB, and each of its GEMMs and exp
  * passes streams the tile through memory. Blocks of XENT_TILE / chunk rows (256 at chunk 4096) keep
- * the tile in the caches: about 1.6x faster per epoch on Amazon Beauty (bench/rec). Each row's loss
- * and dU are the op's for that row; dV adds the blocks' contributions in order (deterministic). A
- * device gets every row in one call. */
+ * the tile in the caches (bench/rec, bench/RESULTS.md). Each row's loss and dU are the op's for that
+ * row; dV adds the blocks' contributions in order (deterministic). A device gets every row in one call. */
 #define XENT_TILE ((int64_t)1 << 20) /* floats of scores per call on the CPU: 4 MiB */
 static int64_t xent_rows(const lt_rec *m, int64_t BT) {
     int64_t cn = m->cfg.chunk < m->cfg.n_items ? m->cfg.chunk : m->cfg.n_items, r = XENT_TILE / cn;
