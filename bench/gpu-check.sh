@@ -109,6 +109,9 @@ cat "$out/lstm.log"
 say "bench/rank"
 run "$build/bench/rank" --reps 3 --json "$out/rank.json" > "$out/rank.log" 2>&1
 cat "$out/rank.log"
+say "bench/rec (GPU part: one epoch of the recommender on Amazon Beauty, longtail on CUDA vs PyTorch on CUDA)"
+run "$build/bench/rec" --only gpu --json "$out/rec.json" > "$out/rec.log" 2>&1
+cat "$out/rec.log"
 
 # ---- summary --------------------------------------------------------------------------------------
 echo
@@ -136,4 +139,5 @@ printf "%-34s %s\n" "rank cpu top-K faiss/longtail (>= 1.5)" "$(jnum topk_time_r
 printf "%-34s %s\n" "rank cuda xent / top-K (s)" "$(grep -o '"cuda": {[^}]*' "$out/rank.json" 2>/dev/null | grep -o '"longtail_xent_s": [0-9.e+-]*' | cut -d' ' -f2) / $(grep -o '"cuda": {[^}]*' "$out/rank.json" 2>/dev/null | grep -o '"longtail_topk_s": [0-9.e+-]*' | cut -d' ' -f2)"
 printf "%-34s %s\n" "test_rank (CUDA cases live)" "$(grep -c ' ok$' "$out/test_rank.log") ok, $(grep -c 'FAIL' "$out/test_rank.log") failed, $(grep -c 'skipped' "$out/test_rank.log") skipped"
 grep -E "FAIL" "$out/test_rank.log" | head -20
+printf "%-34s %s\n" "rec cuda s/epoch longtail / torch" "$(jnum gpu_longtail_s "$out/rec.json") / $(jnum gpu_torch_s "$out/rec.json") (ratio $(jnum gpu_ratio "$out/rec.json"))"
 [ "$tests_rc" = 0 ] && [ "$ops_rc" = 0 ] && [ "$bf16_rc" = 0 ] && [ "$rnn_rc" = 0 ]
