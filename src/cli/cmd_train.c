@@ -32,6 +32,7 @@ static const lt_cli_opt opts[] = {
     {"--loss", "train.loss", 0, "full (default: softmax over every item, in chunks) or sampled (log-Q corrected)"},
     {"--sampler", "train.sampler", 0, "negatives of the sampled loss: popularity (default), uniform or inbatch"},
     {"--negatives", "train.negatives", 0, "negatives per step of the sampled loss (default 1024)"},
+    {"--accum", "train.accum", 0, "micro-batches per optimizer step (gradient accumulation; default 1)"},
     {"--epochs", "train.epochs", 0, "passes over the training users (default 30)"},
     {"--batch", "train.batch", 0, "users per step (default 128)"},
     {"--lr", "train.lr", 0, "peak learning rate (default 3e-3)"},
@@ -95,7 +96,7 @@ int lt_cmd_train(int argc, char **argv) {
         {"train.layers", rc_cfg.layers, &rc_cfg.layers}, {"train.heads", rc_cfg.heads, &rc_cfg.heads},
         {"train.epochs", 30, &o.epochs}, {"train.batch", 128, &o.batch}, {"train.warmup", 100, &warmup},
         {"train.patience", 5, &o.trainer.patience}, {"train.eval_users", 0, &o.eval_users}, {"train.seed", 1, &seed},
-        {"train.ckpt_every", 500, &o.trainer.ckpt_every}, {"train.stop_after", 0, &o.trainer.stop_after}, {"train.log_every", 50, &o.trainer.log_every},
+        {"train.accum", 1, &o.trainer.accum}, {"train.ckpt_every", 500, &o.trainer.ckpt_every}, {"train.stop_after", 0, &o.trainer.stop_after}, {"train.log_every", 50, &o.trainer.log_every},
     };
     for (size_t i = 0; i < sizeof ints / sizeof *ints && !rc; i++) rc = lt_config_int(c, ints[i].k, ints[i].def, ints[i].dst);
     if (!rc) rc = lt_config_float(c, "train.lr", lr, &lr);

@@ -127,8 +127,9 @@ int lt_rec_train(lt_rec *m, const lt_rec_split *s, const lt_rec_train_opts *o) {
         }
     }
     lt_trainer_cfg tc = o->trainer;
-    tc.optim.total_steps = o->epochs * t.n_batches;
-    if (!tc.eval_every) tc.eval_every = t.n_batches;
+    int64_t accum = tc.accum > 0 ? tc.accum : 1, per_epoch = (t.n_batches + accum - 1) / accum; /* optimizer steps */
+    tc.optim.total_steps = o->epochs * per_epoch;
+    if (!tc.eval_every) tc.eval_every = per_epoch;
     lt_trainer *tr = NULL;
     if (!rc) rc = lt_trainer_open(&tr, lt_rec_params(m), NULL, &tc);
     lt_task task = {.phase = "train", .ctx = &t, .first_step = 0, .last_step = tc.optim.total_steps, .unit = "users",
