@@ -29,7 +29,6 @@
 
 #include "cli/cli.h"
 #include "cli/rec_cli.h"
-#include "core/tmpfile.h"
 #include "data/dataio.h"
 #include "longtail/data.h"
 #include "longtail/error.h"
@@ -172,35 +171,6 @@ static int write_h5(const char *path, const lt_events *ev, const lt_catalog *cat
         return rc;
     }
     return lt_shard_commit(s);
-}
-
-static int write_csv(const char *path, const lt_events *ev, const lt_catalog *cat, const int64_t *users, int64_t n, int K,
-                     const int32_t *items, const float *scores) {
-    char tmp[4400];
-    LT_TRY(lt_tmp_path(tmp, sizeof tmp, path));
-    FILE *f = fopen(tmp, "w");
-    if (!f) return lt_error(LT_EIO, "%s: cannot write", tmp);
-    fputs("user_id,rank,item_id,score\n", f);
-    for (int64_t i = 0; i < n; i++) {
-        size_t ul;
-        const char *u = lt_strs_get(&ev->user_id, users[i], &ul);
-        for (int k = 0; k < K && items[i * K + k] >= 0; k++) {
-            size_t il;
-            const char *it = lt_strs_get(&cat->item_id, items[i * K + k], &il);
-            lt_cli_csv_field(f, u, ul);
-            fprintf(f, ",%d,", k + 1);
-            lt_cli_csv_field(f, it, il);
-            fprintf(f, ",%.6g\n", scores[i * K + k]);
-        }
-    }
-    int bad = ferror(f);
-    if (fflush(f) || fsync(fileno(f))) bad = 1;
-    if (fclose(f)) bad = 1;
-    if (bad || rename(tmp, path)) {
-        unlink(tmp);
-        return lt_error(LT_EIO, "%s: write failed", path);
-    }
-    return 0;
 }
 
 int lt_cmd_recommend(int argc, char **argv) {
@@ -368,7 +338,9 @@ int lt_cmd_recommend(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/recommendations.h5", out);
     snprintf(csv, sizeof csv, "%s/recommendations.csv", out);
     if (!rc) rc = write_h5(path, &ev, &cat, users, nu, (int)K, items, scores, desc, beta, lambda);
-    if (!rc && !no_csv) rc = write_csv(csv, &ev, &cat, users, nu, (int)K, items, scores);
+    if (!rc && !no_csv)
+        rc = lt_cli_write_topk_csv(csv, "user_id,rank,item_id,score", &ev.user_id, users, NULL, nu, (int)K,
+                                   &cat.item_id, items, scores);
     if (!rc)
         printf("recommend: %lld users x top %lld over %lld items in %.1f s (scoring %.0f users/s): %s%s%s\n", (long long)nu,
                (long long)K, (long long)N, lt_seconds() - t0, t_score > 0 ? (double)nu / t_score : 0.0, path,

@@ -21,7 +21,6 @@
 
 #include "cli/cli.h"
 #include "cli/rec_cli.h"
-#include "core/tmpfile.h"
 #include "data/dataio.h"
 #include "longtail/data.h"
 #include "longtail/embeddings.h"
@@ -52,7 +51,7 @@ const lt_cli_opt *const lt_cli_opts_similar = opts; /* every setting is checked 
 
 static int write_out(const char *out, const lt_catalog *cat, const int32_t *q, int64_t n, int K, const int32_t *nb,
                      const float *sc, const char *by, double alpha, int csv) {
-    char path[4400], tmp[4500];
+    char path[4400];
     snprintf(path, sizeof path, "%s/similar.h5", out);
     lt_shard *s;
     LT_TRY(lt_shard_create(&s, path, "similar", 1));
@@ -83,30 +82,8 @@ static int write_out(const char *out, const lt_catalog *cat, const int32_t *q, i
     else rc = lt_shard_commit(s);
     if (rc || !csv) return rc;
     snprintf(path, sizeof path, "%s/similar.csv", out);
-    LT_TRY(lt_tmp_path(tmp, sizeof tmp, path));
-    FILE *f = fopen(tmp, "w");
-    if (!f) return lt_error(LT_EIO, "%s: cannot write", tmp);
-    fputs("item_id,rank,similar_item_id,score\n", f);
-    for (int64_t i = 0; i < n; i++) {
-        size_t ql;
-        const char *qs = lt_strs_get(&cat->item_id, q[i], &ql);
-        for (int k = 0; k < K && nb[i * K + k] >= 0; k++) {
-            size_t il;
-            const char *it = lt_strs_get(&cat->item_id, nb[i * K + k], &il);
-            lt_cli_csv_field(f, qs, ql);
-            fprintf(f, ",%d,", k + 1);
-            lt_cli_csv_field(f, it, il);
-            fprintf(f, ",%.6g\n", sc[i * K + k]);
-        }
-    }
-    int bad = ferror(f);
-    if (fflush(f) || fsync(fileno(f))) bad = 1;
-    if (fclose(f)) bad = 1;
-    if (bad || rename(tmp, path)) {
-        unlink(tmp);
-        return lt_error(LT_EIO, "%s: write failed", path);
-    }
-    return 0;
+    return lt_cli_write_topk_csv(path, "item_id,rank,similar_item_id,score", &cat->item_id, NULL, q, n, K, &cat->item_id,
+                                 nb, sc);
 }
 
 int lt_cmd_similar(int argc, char **argv) {

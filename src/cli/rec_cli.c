@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/tmpfile.h"
 #include "data/dataio.h"
 #include "longtail/embeddings.h"
 #include "longtail/error.h"
@@ -179,4 +180,34 @@ void lt_cli_sweep_vec_dirs(const char *out) {
         lt_cli_remove_vec_shards(path);
     }
     closedir(d);
+}
+
+int lt_cli_write_topk_csv(const char *path, const char *header, const lt_strs *names, const int64_t *keys64,
+                          const int32_t *keys32, int64_t n, int K, const lt_strs *item_ids, const int32_t *items,
+                          const float *scores) {
+    char tmp[4400];
+    LT_TRY(lt_tmp_path(tmp, sizeof tmp, path));
+    FILE *f = fopen(tmp, "w");
+    if (!f) return lt_error(LT_EIO, "%s: cannot write", tmp);
+    fprintf(f, "%s\n", header);
+    for (int64_t i = 0; i < n; i++) {
+        size_t kl;
+        const char *key = lt_strs_get(names, keys64 ? keys64[i] : keys32[i], &kl);
+        for (int k = 0; k < K && items[i * K + k] >= 0; k++) {
+            size_t il;
+            const char *it = lt_strs_get(item_ids, items[i * K + k], &il);
+            lt_cli_csv_field(f, key, kl);
+            fprintf(f, ",%d,", k + 1);
+            lt_cli_csv_field(f, it, il);
+            fprintf(f, ",%.6g\n", scores[i * K + k]);
+        }
+    }
+    int bad = ferror(f);
+    if (fflush(f) || fsync(fileno(f))) bad = 1;
+    if (fclose(f)) bad = 1;
+    if (bad || rename(tmp, path)) {
+        unlink(tmp);
+        return lt_error(LT_EIO, "%s: write failed", path);
+    }
+    return 0;
 }

@@ -35,6 +35,11 @@ void lt_cli_sweep_vec_dirs(const char *out);
 
 /* One CSV field, quoted when it holds a comma, quote or line break. */
 void lt_cli_csv_field(FILE *f, const char *s, size_t len);
+/* PATH, atomically: the header line, then "key,rank,item,score" for every row's top K (an item -1
+ * ends a row). Row i's key is names[keys64[i]] (or names[keys32[i]]), items are item_ids[items]. */
+int lt_cli_write_topk_csv(const char *path, const char *header, const lt_strs *names, const int64_t *keys64,
+                          const int32_t *keys32, int64_t n, int K, const lt_strs *item_ids, const int32_t *items,
+                          const float *scores);
 
 /* Unit L2 norm for every row of x[n, d] (zero rows stay zero). */
 void lt_cli_normalize_rows(float *x, int64_t n, int64_t d);
