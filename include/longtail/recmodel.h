@@ -40,7 +40,7 @@ typedef struct lt_rec_config {
     int64_t layers, heads;      /* the transformer tower's blocks (default 2) and heads (default 1) */
     int use_id;                 /* item-id embeddings (default 1) */
     float id_dropout;           /* probability of zeroing an item's id part in a training step (0.5) */
-    float dropout;              /* on the tower's outputs (0.2) */
+    float dropout;              /* on the tower's outputs (0.3) */
     int64_t max_len;            /* positions per user (the last max_len + 1 items; default 50) */
     int64_t chunk;              /* items per chunk of the full softmax (default 4096) */
     /* the loss: the full softmax over every item (default), or a sampled softmax with the log-Q

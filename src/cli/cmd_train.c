@@ -26,7 +26,7 @@ static const lt_cli_opt opts[] = {
     {"--dim", "train.dim", 0, "item vector size (default 64)"},
     {"--hidden", "train.hidden", 0, "tower hidden size (default 128)"},
     {"--id-dropout", "train.id_dropout", 0, "chance that an item's id part is zeroed in a training step (default 0.5)"},
-    {"--dropout", "train.dropout", 0, "dropout on the tower's outputs (default 0.2)"},
+    {"--dropout", "train.dropout", 0, "dropout on the tower's outputs (default 0.3)"},
     {"--max-len", "train.max_len", 0, "positions per user: the last N + 1 items of a history (default 50)"},
     {"--chunk", "train.chunk", 0, "items per chunk of the full softmax (default 4096)"},
     {"--loss", "train.loss", 0, "full (default: softmax over every item, in chunks) or sampled (log-Q corrected)"},

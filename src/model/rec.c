@@ -11,7 +11,7 @@
 
 void lt_rec_config_init(lt_rec_config *c) {
     *c = (lt_rec_config){.dim = 64, .hidden = 128, .cell = LT_CELL_LSTM, .use_id = 1, .id_dropout = 0.5f,
-                         .dropout = 0.2f, .max_len = 50, .chunk = 4096, .negatives = 1024,
+                         .dropout = 0.3f, .max_len = 50, .chunk = 4096, .negatives = 1024,
                          .tower = LT_TOWER_RNN, .layers = 2, .heads = 1};
 }
 
