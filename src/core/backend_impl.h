@@ -173,9 +173,11 @@ struct lt_backend {
 };
 
 /* The wrappers' argument checks (src/core/ops.c), shared by every file of wrappers: t exists, has
- * dtype dt and lives on the backend's device / t has n elements. Messages name the op and argument. */
+ * dtype dt and lives on the backend's device / t has n elements / the backend fills the op's slot.
+ * Messages name the op and argument. */
 int lt__arg(lt_backend *be, const char *op, const char *name, const lt_tensor *t, lt_dtype dt);
 int lt__numel_is(const char *op, const char *name, const lt_tensor *t, int64_t n);
+int lt__has(lt_backend *be, const char *op, const void *slot);
 
 /* Constructors each backend file provides. */
 lt_backend *lt__cpu_backend_create(void);

@@ -36,6 +36,10 @@ static int same_shape(const char *op, const char *na, const lt_tensor *a, const 
                     lt_tensor_str(a, sa, sizeof sa), nb, lt_tensor_str(b, sb, sizeof sb));
 }
 
+int lt__has(lt_backend *be, const char *op, const void *slot) {
+    return slot ? 0 : lt_error(LT_ENOTSUP, "%s is not implemented on the %s backend", op, be->name);
+}
+
 int lt__numel_is(const char *op, const char *name, const lt_tensor *t, int64_t n) {
     if (lt_numel(t) == n) return 0;
     char s[96];
@@ -404,7 +408,7 @@ static int scalar_arg(lt_backend *be, const char *op, const char *name, const lt
 int lt_sumsq_acc(lt_backend *be, lt_tensor *acc, const lt_tensor *x) {
     LT_TRY(scalar_arg(be, "sumsq_acc", "acc", acc));
     LT_TRY(lt__arg(be, "sumsq_acc", "x", x, LT_F32));
-    if (!be->ops->sumsq_acc) return lt_error(LT_ENOTSUP, "sumsq_acc: not implemented on %s", be->name);
+    LT_TRY(lt__has(be, "sumsq_acc", (const void *)be->ops->sumsq_acc));
     return be->ops->sumsq_acc(be, acc->data, x->data, lt_numel(x));
 }
 
@@ -414,7 +418,7 @@ int lt_adamw_clipped(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor
     LT_TRY(adamw_args(be, op, p, g, m, v, cfg));
     LT_TRY(scalar_arg(be, op, "sumsq", sumsq));
     if (step < 1) return lt_error(LT_EINVAL, "%s: step counts from 1 (got %lld)", op, (long long)step);
-    if (!be->ops->adamw_clipped) return lt_error(LT_ENOTSUP, "%s: not implemented on %s", op, be->name);
+    LT_TRY(lt__has(be, op, (const void *)be->ops->adamw_clipped));
     return be->ops->adamw_clipped(be, p->data, g->data, m->data, v->data, lt_numel(p), cfg, step, grad_scale,
                                   sumsq->data, max_norm);
 }
@@ -427,7 +431,7 @@ int lt_adamw_rows(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m
     LT_TRY(lt__arg(be, op, "bpow", bpow, LT_F32));
     if (p->ndim != 2) return lt_error(LT_ESHAPE, "%s: param must be a table [rows, cols]", op);
     LT_TRY(lt__numel_is(op, "bpow", bpow, 2 * p->shape[0]));
-    if (!be->ops->adamw_rows) return lt_error(LT_ENOTSUP, "%s: not implemented on %s", op, be->name);
+    LT_TRY(lt__has(be, op, (const void *)be->ops->adamw_rows));
     return be->ops->adamw_rows(be, p->data, g->data, m->data, v->data, bpow->data, p->shape[0], p->shape[1], cfg,
                                grad_scale, sumsq->data, max_norm);
 }
@@ -457,9 +461,6 @@ static int same_dtype(const char *op, const char *na, const lt_tensor *a, const 
                     lt_dtype_name(a->dtype), nb, lt_dtype_name(b->dtype));
 }
 
-static int has(lt_backend *be, const char *op, const void *slot) {
-    return slot ? 0 : lt_error(LT_ENOTSUP, "%s is not implemented on the %s backend", op, be->name);
-}
 
 /* qkv[B, T, 3, H, D] (or [B, T, 3 H D]) and lens[B]: B, T, D from the shapes */
 static int attention_shape(const char *op, const lt_tensor *qkv, const lt_tensor *lens, int heads, int64_t *B,
@@ -486,7 +487,7 @@ static int attention_fwd(lt_backend *be, const char *op, lt_tensor *out, lt_tens
     LT_TRY(attention_shape(op, qkv, lens, heads, &B, &T, &D));
     LT_TRY(lt__numel_is(op, "out", out, B * T * heads * D));
     LT_TRY(lt__numel_is(op, "lse", lse, B * heads * T));
-    LT_TRY(has(be, op, (const void *)be->ops->attention_fwd));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->attention_fwd));
     return be->ops->attention_fwd(be, out->data, lse->data, qkv->data, lens->data, qkv->dtype, B, T, heads, D, scale,
                                   causal);
 }
@@ -509,7 +510,7 @@ static int attention_bwd(lt_backend *be, const char *op, lt_tensor *dqkv, const 
     LT_TRY(lt__numel_is(op, "out", out, B * T * heads * D));
     LT_TRY(lt__numel_is(op, "dout", dout, B * T * heads * D));
     LT_TRY(lt__numel_is(op, "lse", lse, B * heads * T));
-    LT_TRY(has(be, op, (const void *)be->ops->attention_bwd));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->attention_bwd));
     return be->ops->attention_bwd(be, dqkv->data, dout->data, qkv->data, out->data, lse->data, lens->data, qkv->dtype,
                                   B, T, heads, D, scale, causal);
 }
@@ -543,7 +544,7 @@ int lt_bias_gelu_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_
     LT_TRY(same_shape(op, "y", y, "x", x));
     LT_TRY(lt__arg(be, op, "bias", bias, LT_F32));
     LT_TRY(lt__numel_is(op, "bias", bias, lt_cols(x)));
-    LT_TRY(has(be, op, (const void *)be->ops->bias_gelu_fwd));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->bias_gelu_fwd));
     return be->ops->bias_gelu_fwd(be, y->data, x->data, bias->data, x->dtype, lt_rows(x), lt_cols(x));
 }
 
@@ -561,7 +562,7 @@ int lt_bias_gelu_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dbias, const lt_t
     LT_TRY(lt__arg(be, op, "bias", bias, LT_F32));
     LT_TRY(lt__numel_is(op, "bias", bias, lt_cols(x)));
     LT_TRY(lt__numel_is(op, "dbias", dbias, lt_cols(x)));
-    LT_TRY(has(be, op, (const void *)be->ops->bias_gelu_bwd));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->bias_gelu_bwd));
     return be->ops->bias_gelu_bwd(be, dx->data, dbias->data, dy->data, x->data, bias->data, x->dtype, lt_rows(x),
                                   lt_cols(x));
 }
@@ -587,7 +588,7 @@ int lt_residual_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *s, lt_ten
     LT_TRY(lt__numel_is(op, "w", w, C));
     LT_TRY(lt__numel_is(op, "beta", beta, C));
     if (!(eps > 0)) return lt_error(LT_EINVAL, "%s: eps must be > 0 (got %g)", op, eps);
-    LT_TRY(has(be, op, (const void *)be->ops->residual_layernorm_fwd));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->residual_layernorm_fwd));
     return be->ops->residual_layernorm_fwd(be, y->data, s->data, mean->data, rstd->data, a->data, b->data, w->data,
                                            beta->data, a->dtype, R, C, eps);
 }
@@ -614,7 +615,7 @@ int lt_residual_layernorm_bwd(lt_backend *be, lt_tensor *da, lt_tensor *db, lt_t
     LT_TRY(lt__numel_is(op, "w", w, C));
     LT_TRY(lt__numel_is(op, "mean", mean, R));
     LT_TRY(lt__numel_is(op, "rstd", rstd, R));
-    LT_TRY(has(be, op, (const void *)be->ops->residual_layernorm_bwd));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->residual_layernorm_bwd));
     return be->ops->residual_layernorm_bwd(be, da->data, db->data, dw->data, dbeta->data, dy->data, s->data, w->data,
                                            mean->data, rstd->data, s->dtype, R, C);
 }
@@ -623,7 +624,7 @@ int lt_cast(lt_backend *be, lt_tensor *y, const lt_tensor *x) {
     LT_TRY(act(be, "cast", "y", y));
     LT_TRY(act(be, "cast", "x", x));
     LT_TRY(lt__numel_is("cast", "y", y, lt_numel(x)));
-    LT_TRY(has(be, "cast", (const void *)be->ops->cast));
+    LT_TRY(lt__has(be, "cast", (const void *)be->ops->cast));
     return be->ops->cast(be, y->data, y->dtype, x->data, x->dtype, lt_numel(x));
 }
 
@@ -642,14 +643,14 @@ static int pool_args(lt_backend *be, const char *op, const lt_tensor *pooled, co
 int lt_mean_pool_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *x, const lt_tensor *lens) {
     int64_t B = 0, T = 0, C = 0;
     LT_TRY(pool_args(be, "mean_pool_fwd", out, x, lens, &B, &T, &C));
-    LT_TRY(has(be, "mean_pool_fwd", (const void *)be->ops->mean_pool_fwd));
+    LT_TRY(lt__has(be, "mean_pool_fwd", (const void *)be->ops->mean_pool_fwd));
     return be->ops->mean_pool_fwd(be, out->data, x->data, lens->data, B, T, C);
 }
 
 int lt_mean_pool_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dout, const lt_tensor *lens) {
     int64_t B = 0, T = 0, C = 0;
     LT_TRY(pool_args(be, "mean_pool_bwd", dout, dx, lens, &B, &T, &C));
-    LT_TRY(has(be, "mean_pool_bwd", (const void *)be->ops->mean_pool_bwd));
+    LT_TRY(lt__has(be, "mean_pool_bwd", (const void *)be->ops->mean_pool_bwd));
     return be->ops->mean_pool_bwd(be, dx->data, dout->data, lens->data, B, T, C);
 }
 
@@ -657,7 +658,7 @@ int lt_l2norm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *norm, const lt_tensor
     LT_TRY(ew2(be, "l2norm_fwd", y, x));
     LT_TRY(lt__arg(be, "l2norm_fwd", "norm", norm, LT_F32));
     LT_TRY(lt__numel_is("l2norm_fwd", "norm", norm, lt_rows(x)));
-    LT_TRY(has(be, "l2norm_fwd", (const void *)be->ops->l2norm_fwd));
+    LT_TRY(lt__has(be, "l2norm_fwd", (const void *)be->ops->l2norm_fwd));
     return be->ops->l2norm_fwd(be, y->data, norm->data, x->data, lt_rows(x), lt_cols(x));
 }
 
@@ -666,7 +667,7 @@ int lt_l2norm_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_t
     LT_TRY(ew2(be, "l2norm_bwd", dy, y));
     LT_TRY(lt__arg(be, "l2norm_bwd", "norm", norm, LT_F32));
     LT_TRY(lt__numel_is("l2norm_bwd", "norm", norm, lt_rows(y)));
-    LT_TRY(has(be, "l2norm_bwd", (const void *)be->ops->l2norm_bwd));
+    LT_TRY(lt__has(be, "l2norm_bwd", (const void *)be->ops->l2norm_bwd));
     return be->ops->l2norm_bwd(be, dx->data, dy->data, y->data, norm->data, lt_rows(y), lt_cols(y));
 }
 
@@ -720,7 +721,7 @@ int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tens
         LT_TRY(lt__arg(be, op, "second", second, LT_F32));
         LT_TRY(lt__numel_is(op, "second", second, n));
     }
-    LT_TRY(has(be, op, (const void *)be->ops->kmeans_assign));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->kmeans_assign));
     if (n == 0) return 0;
     return be->ops->kmeans_assign(be, assign->data, dist->data, second ? second->data : NULL, x->data, c->data,
                                   cnorm->data, n, k, d);
@@ -736,7 +737,7 @@ int lt_kmeans_update(lt_backend *be, lt_tensor *sums, lt_tensor *counts, const l
     LT_TRY(kmeans_rows(op, x, "sums", sums, &n, &k, &d));
     LT_TRY(lt__numel_is(op, "assign", assign, n));
     LT_TRY(lt__numel_is(op, "counts", counts, k));
-    LT_TRY(has(be, op, (const void *)be->ops->kmeans_update));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->kmeans_update));
     if (n == 0) return 0;
     return be->ops->kmeans_update(be, sums->data, counts->data, x->data, assign->data, n, k, d);
 }
@@ -763,7 +764,7 @@ int lt_rnn_reserve_bytes(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int
     if (!bytes) return lt_error(LT_EINVAL, "%s: bytes is NULL", op);
     *bytes = 0;
     LT_TRY(rnn_sizes(op, cell, B, T, I, H));
-    LT_TRY(has(be, op, (const void *)be->ops->rnn_reserve));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->rnn_reserve));
     return be->ops->rnn_reserve(be, cell, B, T, I, H, bytes);
 }
 
@@ -853,7 +854,7 @@ int lt_rnn_fwd(lt_backend *be, lt_cell cell, lt_tensor *y, lt_tensor *hT, lt_ten
     LT_TRY(rnn_opt(be, op, "hT", hT, 2, B, H, 0));
     if (cell == LT_CELL_GRU && cT) return lt_error(LT_EINVAL, "%s: cT must be NULL for a GRU (it has no cell state)", op);
     LT_TRY(rnn_opt(be, op, "cT", cT, 2, B, H, 0));
-    LT_TRY(has(be, op, (const void *)be->ops->rnn_fwd));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->rnn_fwd));
     return be->ops->rnn_fwd(be, cell, y->data, RNN_DATA(hT), RNN_DATA(cT), RNN_DATA(ws), x->data, w_ih->data,
                             w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0), RNN_DATA(c0), lens->data, B, T,
                             I, H);
@@ -881,7 +882,7 @@ int lt_rnn_bwd(lt_backend *be, lt_cell cell, lt_tensor *dx, lt_tensor *dw_ih, lt
         return lt_error(LT_EINVAL, "%s: %s must be NULL for a GRU (it has no cell state)", op, dcT ? "dcT" : "dc0");
     LT_TRY(rnn_opt(be, op, "dcT", dcT, 2, B, H, 0));
     LT_TRY(rnn_opt(be, op, "dc0", dc0, 2, B, H, 0));
-    LT_TRY(has(be, op, (const void *)be->ops->rnn_bwd));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->rnn_bwd));
     return be->ops->rnn_bwd(be, cell, RNN_DATA(dx), RNN_DATA(dw_ih), dw_hh->data, RNN_DATA(db_ih), RNN_DATA(db_hh),
                             RNN_DATA(dh0), RNN_DATA(dc0), dy->data, RNN_DATA(dhT), RNN_DATA(dcT), ws->data, x->data,
                             y->data, w_ih->data, w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0),

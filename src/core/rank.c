@@ -33,10 +33,6 @@
 #include "longtail/error.h"
 #include "longtail/ops.h"
 
-static int rhas(lt_backend *be, const char *op, const void *slot) {
-    return slot ? 0 : lt_error(LT_ENOTSUP, "%s is not implemented on the %s backend", op, be->name);
-}
-
 /* u[B, D] and v[N, D] (2-D, same width); B, N, D out */
 static int uv_shapes(lt_backend *be, const char *op, const lt_tensor *u, const lt_tensor *v, int64_t *B, int64_t *N,
                      int64_t *D) {
@@ -51,11 +47,23 @@ static int uv_shapes(lt_backend *be, const char *op, const lt_tensor *u, const l
     return 0;
 }
 
-/* an optional f32[n] (bias, logq) */
+/* an optional f32 of n elements (bias, logq, and the backward's du, dv, dbias) */
 static int opt_vec(lt_backend *be, const char *op, const char *name, const lt_tensor *t, int64_t n) {
     if (!t) return 0;
     LT_TRY(lt__arg(be, op, name, t, LT_F32));
     return lt__numel_is(op, name, t, n);
+}
+
+/* The backward's gradients: dloss[B] and lse[B], and the optional du[B, D], dv[N, D], dbias[N]. */
+static int grad_args(lt_backend *be, const char *op, const lt_tensor *dloss, const lt_tensor *lse, const lt_tensor *du,
+                     const lt_tensor *dv, const lt_tensor *dbias, int64_t B, int64_t N, int64_t D) {
+    LT_TRY(lt__arg(be, op, "dloss", dloss, LT_F32));
+    LT_TRY(lt__numel_is(op, "dloss", dloss, B));
+    LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
+    LT_TRY(lt__numel_is(op, "lse", lse, B));
+    LT_TRY(opt_vec(be, op, "du", du, B * D));
+    LT_TRY(opt_vec(be, op, "dv", dv, N * D));
+    return opt_vec(be, op, "dbias", dbias, N);
 }
 
 static const float *fptr(const lt_tensor *t) { return t ? (const float *)t->data : NULL; }
@@ -123,7 +131,7 @@ int lt_catalog_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const l
     LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
     LT_TRY(lt__numel_is(op, "loss", loss, B));
     LT_TRY(lt__numel_is(op, "lse", lse, B));
-    LT_TRY(rhas(be, op, (const void *)be->ops->xent_tile_fwd));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->xent_tile_fwd));
     if (B == 0) return 0;
     float *st = NULL; /* running max, sum and target score: [3, B] */
     LT_TRY(lt_backend_alloc(be, (void **)&st, sizeof(float) * (size_t)(3 * B)));
@@ -157,20 +165,8 @@ int lt_catalog_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor 
     const char *op = "catalog_xent_bwd";
     int64_t B = 0, N = 0, D = 0, cn = 0;
     LT_TRY(catalog_args(be, op, u, v, bias, targets, chunk, work, &B, &N, &D, &cn));
-    LT_TRY(lt__arg(be, op, "dloss", dloss, LT_F32));
-    LT_TRY(lt__numel_is(op, "dloss", dloss, B));
-    LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
-    LT_TRY(lt__numel_is(op, "lse", lse, B));
-    if (du) {
-        LT_TRY(lt__arg(be, op, "du", du, LT_F32));
-        LT_TRY(lt__numel_is(op, "du", du, B * D));
-    }
-    if (dv) {
-        LT_TRY(lt__arg(be, op, "dv", dv, LT_F32));
-        LT_TRY(lt__numel_is(op, "dv", dv, N * D));
-    }
-    LT_TRY(opt_vec(be, op, "dbias", dbias, N));
-    LT_TRY(rhas(be, op, (const void *)be->ops->xent_tile_bwd));
+    LT_TRY(grad_args(be, op, dloss, lse, du, dv, dbias, B, N, D));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->xent_tile_bwd));
     if (B == 0 || (!du && !dv && !dbias)) return 0;
     const float *uu = u->data, *vv = v->data, *bb = fptr(bias);
     float *db = dbias ? dbias->data : NULL;
@@ -249,7 +245,7 @@ int lt_sampled_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const l
     LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
     LT_TRY(lt__numel_is(op, "loss", loss, B));
     LT_TRY(lt__numel_is(op, "lse", lse, B));
-    LT_TRY(rhas(be, op, (const void *)be->ops->sampled_prep));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->sampled_prep));
     if (B == 0) return 0;
     float *tmp = NULL; /* [3, B] running state, then vneg[S, D] */
     LT_TRY(lt_backend_alloc(be, (void **)&tmp, sizeof(float) * (size_t)(3 * B + S * D)));
@@ -268,20 +264,8 @@ int lt_sampled_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor 
     const char *op = "sampled_xent_bwd";
     int64_t B = 0, N = 0, D = 0, S = 0;
     LT_TRY(sampled_args(be, op, u, v, bias, logq, targets, neg, work, &B, &N, &D, &S));
-    LT_TRY(lt__arg(be, op, "dloss", dloss, LT_F32));
-    LT_TRY(lt__numel_is(op, "dloss", dloss, B));
-    LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
-    LT_TRY(lt__numel_is(op, "lse", lse, B));
-    if (du) {
-        LT_TRY(lt__arg(be, op, "du", du, LT_F32));
-        LT_TRY(lt__numel_is(op, "du", du, B * D));
-    }
-    if (dv) {
-        LT_TRY(lt__arg(be, op, "dv", dv, LT_F32));
-        LT_TRY(lt__numel_is(op, "dv", dv, N * D));
-    }
-    LT_TRY(opt_vec(be, op, "dbias", dbias, N));
-    LT_TRY(rhas(be, op, (const void *)be->ops->sampled_scatter));
+    LT_TRY(grad_args(be, op, dloss, lse, du, dv, dbias, B, N, D));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->sampled_scatter));
     if (B == 0 || (!du && !dv && !dbias)) return 0;
     float *vneg = NULL; /* vneg[S, D], later reused for dvneg */
     LT_TRY(lt_backend_alloc(be, (void **)&vneg, sizeof(float) * (size_t)(S * D + 1)));
@@ -339,7 +323,7 @@ int lt_score_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tens
         LT_TRY(lt__numel_is(op, "excl_off", excl_off, B + 1));
         LT_TRY(lt__arg(be, op, "excl_ids", excl_ids, LT_I32));
     }
-    LT_TRY(rhas(be, op, (const void *)be->ops->topk_tile));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->topk_tile));
     if (B == 0 || n == 0) return 0;
     int64_t budget = be->device == LT_CPU ? TOPK_TILE_CPU : TOPK_TILE_CUDA, rb = B, cn;
     int nt = be->device == LT_CPU && !omp_in_parallel() ? omp_get_max_threads() : 1, nbuf = 1;
