@@ -1,6 +1,6 @@
 /* The CUDA backend: device set-up, stream-ordered memory, copies, sync and the op table.
  * Every op is queued on one non-blocking stream; nothing waits for the device except sync,
- * copies that touch host memory, and sumsq (which returns a host value). */
+ * and copies that touch host memory. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +129,7 @@ static lt_backend_ops make_ops(void) {
     o.dropout = lt__cuda_dropout;
     o.add = lt__cuda_add, o.mul = lt__cuda_mul, o.scale = lt__cuda_scale, o.axpy = lt__cuda_axpy;
     o.mul_acc = lt__cuda_mul_acc, o.fill = lt__cuda_fill;
-    o.reduce_rows = lt__cuda_reduce_rows, o.sumsq = lt__cuda_sumsq;
+    o.reduce_rows = lt__cuda_reduce_rows;
     o.adamw = lt__cuda_adamw;
     o.sumsq_acc = lt__cuda_sumsq_acc, o.adamw_clipped = lt__cuda_adamw_clipped, o.adamw_rows = lt__cuda_adamw_rows;
     o.topk = lt__cuda_topk;

@@ -23,7 +23,6 @@ enum { LT_FAULT_NONE = 0, LT_FAULT_EMBEDDING_FWD, LT_FAULT_EMBEDDING_BWD, LT_FAU
 /* Small host values the device writes back: pinned, so the copies are true async copies. */
 typedef struct lt_cuda_pinned {
     int status;
-    double sum;
 } lt_cuda_pinned;
 
 struct lt_gemm_plans; /* gemm.cu */
@@ -341,7 +340,6 @@ int lt__cuda_mul_acc(lt_backend *be, float *y, const float *a, const float *b, i
 int lt__cuda_fill(lt_backend *be, float *y, float value, int64_t n);
 int lt__cuda_reduce_rows(lt_backend *be, float *y, const float *x, int64_t rows, int64_t cols,
                          lt_reduce op);
-int lt__cuda_sumsq(lt_backend *be, const float *const *xs, const int64_t *ns, int count, double *out);
 int lt__cuda_adamw(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
                    const lt_adamw_cfg *cfg, int64_t step, float grad_scale);
 

@@ -335,43 +335,6 @@ __global__ void sumsq_partial_kernel(double *part, const float *x, int64_t n, in
     if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
 
-/* *total = sum of part[np], in a fixed order; one block */
-__global__ void sumsq_total_kernel(double *total, const double *part, int np) {
-    double s = 0;
-    for (int i = threadIdx.x; i < np; i += blockDim.x) s += part[i];
-    s = lt__group_allreduce<SUMSQ_THREADS>(s, lt_sum_op(), 0.0);
-    if (threadIdx.x == 0) *total = s;
-}
-
-/* Every tensor's blocks write their partials side by side in one scratch buffer; one block sums
- * them all in order and one copy brings the total back: a single sync for all the tensors. */
-extern "C" int lt__cuda_sumsq(lt_backend *be, const float *const *xs, const int64_t *ns, int count, double *out) {
-    lt_cuda *cu = lt__cu(be);
-    *out = 0;
-    int64_t total = 0;
-    for (int t = 0; t < count; t++)
-        if (ns[t] > 0) total += lt__blocks(ew_units(ns[t], lt__aligned16(xs[t])), SUMSQ_THREADS * 4, SUMSQ_MAX_BLOCKS);
-    if (total == 0) return 0;
-    if (total > INT32_MAX) return lt_error(LT_ERANGE, "sumsq: too many tensors");
-    double *part;
-    LT_TRY(lt__cuda_scratch(be, (size_t)(total + 1) * sizeof(double), (void **)&part));
-    int64_t at = 0;
-    for (int t = 0; t < count; t++) {
-        if (ns[t] <= 0) continue;
-        int vec = lt__aligned16(xs[t]);
-        unsigned np = lt__blocks(ew_units(ns[t], vec), SUMSQ_THREADS * 4, SUMSQ_MAX_BLOCKS);
-        sumsq_partial_kernel<<<np, SUMSQ_THREADS, 0, cu->stream>>>(part + at, xs[t], ns[t], vec);
-        LT_LAUNCH_CHECK();
-        at += np;
-    }
-    sumsq_total_kernel<<<1, SUMSQ_THREADS, 0, cu->stream>>>(part + total, part, (int)total);
-    LT_LAUNCH_CHECK();
-    LT_CUDA_CHECK(cudaMemcpyAsync(&cu->pinned->sum, part + total, sizeof(double), cudaMemcpyDeviceToHost, cu->stream));
-    LT_CUDA_CHECK(cudaStreamSynchronize(cu->stream));
-    *out = cu->pinned->sum;
-    return 0;
-}
-
 /* acc[0] += the sum of squares of x, on the device: partials in double per block, then one block
  * adds them in order (the same bits every run) and folds the total into acc. */
 __global__ void sumsq_fold_kernel(float *acc, const double *part, int np) {

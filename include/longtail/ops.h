@@ -115,8 +115,6 @@ int lt_fill(lt_backend *be, lt_tensor *y, float value);
 typedef enum { LT_REDUCE_SUM = 0, LT_REDUCE_MEAN, LT_REDUCE_MAX, LT_REDUCE_SUMSQ } lt_reduce;
 /* y[R] = reduce over each row of x[R,C] */
 int lt_reduce_rows(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_reduce op);
-/* Sum of squares of every element of every tensor, accumulated in double, returned to the host. */
-int lt_sumsq(lt_backend *be, const lt_tensor *xs, int count, double *out);
 
 /* ---- optimizer ----------------------------------------------------------------------------- */
 
@@ -126,14 +124,9 @@ typedef struct lt_adamw_cfg {
 
 /* One AdamW step (decoupled weight decay, bias-corrected moments) on fp32 params p with grads g
  * and moments m, v (all the same shape). step counts from 1. grad_scale multiplies g first
- * (gradient clipping, loss scaling, averaging). */
+ * (loss scaling, averaging; clipping by the global norm is lt_adamw_clipped below). */
 int lt_adamw(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v,
              const lt_adamw_cfg *cfg, int64_t step, float grad_scale);
-
-/* Global-norm clipping: *norm = sqrt(sum of squares of all grads); *scale = max_norm / norm when
- * norm > max_norm, else 1 (max_norm <= 0 disables clipping: scale 1). Pass scale to lt_adamw. */
-int lt_clip_scale(lt_backend *be, const lt_tensor *grads, int count, float max_norm, float *norm,
-                  float *scale);
 
 /* ---- transformer blocks ------------------------------------------------------------------------- */
 /* Activations of these ops may be f32 (both backends) or bf16 (CUDA: bf16 storage, fp32 math);

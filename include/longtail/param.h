@@ -37,7 +37,7 @@ typedef struct lt_params {
     float *moments;             /* m then v: 2 * total floats (NULL until needed) */
     int64_t total;              /* floats per slab, each parameter's start aligned to 64 floats */
     int64_t n_decay, n_dense;   /* the slab's [0, n_decay) is decayed, [n_decay, n_dense) is not */
-    float *sumsq;               /* device f32[1]: the squared norm for lt_optim_step */
+    float *sumsq;               /* device f32[1]: the gradient slab's squared norm (lt_params_sumsq) */
 } lt_params;
 
 void lt_params_init(lt_params *ps, lt_backend *be);
@@ -58,6 +58,10 @@ int lt_params_zero_grad(lt_params *ps);
 /* The whole gradient slab as one f32[total] tensor (after lt_params_layout): what the all-reduce,
  * the clipping norm and the bucketing see. Padding between parameters is always zero. */
 lt_tensor lt_params_grad_slab(const lt_params *ps);
+/* The device f32[1] the gradient slab's squared norm is added into (lt_sumsq_acc), allocated on first
+ * use: the trainer fills it bucket by bucket after the all-reduce, lt_optim_step in one pass, and
+ * lt_optim_apply clips by it. */
+int lt_params_sumsq(lt_params *ps, lt_tensor *acc);
 
 /* Initialisers (on the host, then copied): normal(0, std), uniform(-a, a) and a constant. */
 int lt_param_init_normal(lt_params *ps, lt_param *p, lt_rng *r, float std);

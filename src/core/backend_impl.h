@@ -66,9 +66,6 @@ typedef struct lt_backend_ops {
 
     int (*reduce_rows)(lt_backend *be, float *y, const float *x, int64_t rows, int64_t cols,
                        lt_reduce op);
-    /* *out = sum over the count arrays xs[t] (ns[t] floats each) of x^2, on the host in double;
-     * one call for all of a model's gradients, so CUDA syncs once */
-    int (*sumsq)(lt_backend *be, const float *const *xs, const int64_t *ns, int count, double *out);
 
     int (*adamw)(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
                  const lt_adamw_cfg *cfg, int64_t step, float grad_scale);

@@ -357,23 +357,6 @@ int lt_reduce_rows(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_reduce o
     return be->ops->reduce_rows(be, y->data, x->data, lt_rows(x), lt_cols(x), op);
 }
 
-int lt_sumsq(lt_backend *be, const lt_tensor *xs, int count, double *out) {
-    *out = 0;
-    if (count < 0) return lt_error(LT_EINVAL, "sumsq: count %d", count);
-    const float **ptr = malloc(sizeof *ptr * (size_t)(count ? count : 1));
-    int64_t *n = malloc(sizeof *n * (size_t)(count ? count : 1));
-    int rc = ptr && n ? 0 : lt_error(LT_ENOMEM, "sumsq: out of memory");
-    for (int i = 0; i < count && !rc; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "tensor %d", i);
-        rc = lt__arg(be, "sumsq", name, &xs[i], LT_F32);
-        ptr[i] = xs[i].data, n[i] = lt_numel(&xs[i]);
-    }
-    if (!rc) rc = be->ops->sumsq(be, ptr, n, count, out);
-    free(ptr), free(n);
-    return rc;
-}
-
 /* ---- optimizer ----------------------------------------------------------------------------- */
 
 /* p, g, m, v: f32 of one shape; the configuration in range. */
@@ -434,17 +417,6 @@ int lt_adamw_rows(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m
     LT_TRY(lt__has(be, op, (const void *)be->ops->adamw_rows));
     return be->ops->adamw_rows(be, p->data, g->data, m->data, v->data, bpow->data, p->shape[0], p->shape[1], cfg,
                                grad_scale, sumsq->data, max_norm);
-}
-
-int lt_clip_scale(lt_backend *be, const lt_tensor *grads, int count, float max_norm, float *norm,
-                  float *scale) {
-    double ss;
-    LT_TRY(lt_sumsq(be, grads, count, &ss));
-    double n = sqrt(ss);
-    *norm = (float)n;
-    *scale = (max_norm > 0 && n > max_norm) ? (float)(max_norm / n) : 1.0f;
-    if (!isfinite(n)) return lt_error(LT_ERANGE, "clip: gradient norm is %g", n);
-    return 0;
 }
 
 /* ---- transformer blocks ---------------------------------------------------------------------- */

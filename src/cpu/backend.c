@@ -66,7 +66,7 @@ static const lt_backend_ops cpu_ops = {
     .dropout = lt__cpu_dropout,
     .add = lt__cpu_add, .mul = lt__cpu_mul, .scale = lt__cpu_scale, .axpy = lt__cpu_axpy,
     .mul_acc = lt__cpu_mul_acc, .fill = lt__cpu_fill,
-    .reduce_rows = lt__cpu_reduce_rows, .sumsq = lt__cpu_sumsq,
+    .reduce_rows = lt__cpu_reduce_rows,
     .adamw = lt__cpu_adamw,
     .sumsq_acc = lt__cpu_sumsq_acc, .adamw_clipped = lt__cpu_adamw_clipped, .adamw_rows = lt__cpu_adamw_rows,
     .topk = lt__cpu_topk,

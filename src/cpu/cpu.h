@@ -68,7 +68,6 @@ int lt__cpu_mul_acc(lt_backend *be, float *y, const float *a, const float *b, in
 int lt__cpu_fill(lt_backend *be, float *y, float value, int64_t n);
 int lt__cpu_reduce_rows(lt_backend *be, float *y, const float *x, int64_t rows, int64_t cols,
                         lt_reduce op);
-int lt__cpu_sumsq(lt_backend *be, const float *const *xs, const int64_t *ns, int count, double *out);
 int lt__cpu_sumsq_acc(lt_backend *be, float *acc, const float *x, int64_t n);
 int lt__cpu_adamw_clipped(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
                           const lt_adamw_cfg *c, int64_t step, float grad_scale, const float *sumsq, float max_norm);

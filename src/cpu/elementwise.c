@@ -55,20 +55,6 @@ int lt__cpu_reduce_rows(lt_backend *be, float *y, const float *x, int64_t rows, 
     return 0;
 }
 
-int lt__cpu_sumsq(lt_backend *be, const float *const *xs, const int64_t *ns, int count, double *out) {
-    double total = 0;
-    for (int t = 0; t < count; t++) {
-        const float *x = xs[t];
-        int64_t n = ns[t];
-        double s = 0;
-#pragma omp parallel for reduction(+ : s) if (n >= LT_CPU_PAR_MIN)
-        for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-        total += s;
-    }
-    *out = total;
-    return 0;
-}
-
 /* torch.optim.AdamW, step t:
  *   p *= 1 - lr * wd;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
  *   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)

@@ -150,6 +150,12 @@ lt_tensor lt_params_grad_slab(const lt_params *ps) {
     return lt_view1(ps->grads, LT_F32, lt_backend_device(ps->be), ps->total);
 }
 
+int lt_params_sumsq(lt_params *ps, lt_tensor *acc) {
+    if (!ps->sumsq) LT_TRY(alloc_zero(ps->be, &ps->sumsq, 1));
+    *acc = lt_view1(ps->sumsq, LT_F32, lt_backend_device(ps->be), 1);
+    return 0;
+}
+
 /* The moment slabs and the tables' row powers (1 = no update yet), on first need. */
 static int ensure_moments(lt_params *ps) {
     LT_TRY(lt_params_layout(ps));
@@ -233,9 +239,10 @@ int lt_optim_apply(lt_params *ps, const lt_optim_cfg *c, int64_t step, float gra
 }
 
 int lt_optim_step(lt_params *ps, const lt_optim_cfg *c, int64_t step, float *grad_norm) {
+    lt_tensor acc;
     LT_TRY(lt_params_layout(ps));
-    if (!ps->sumsq) LT_TRY(alloc_zero(ps->be, &ps->sumsq, 1));
-    lt_tensor acc = lt_view1(ps->sumsq, LT_F32, lt_backend_device(ps->be), 1), g = lt_params_grad_slab(ps);
+    LT_TRY(lt_params_sumsq(ps, &acc));
+    lt_tensor g = lt_params_grad_slab(ps);
     float ss = 0;
     LT_TRY(lt_backend_memset0(ps->be, ps->sumsq, sizeof(float)));
     LT_TRY(lt_sumsq_acc(ps->be, &acc, &g));

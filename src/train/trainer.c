@@ -32,7 +32,6 @@ struct lt_trainer {
     lt_params *ps;
     lt_comm *comm;
     lt_backend *be;
-    lt_tensor sumsq;       /* device f32[1]: the squared norm of this step's gradient slab */
     lt_train_state st;    /* step, early-stopping state; cursor of the last checkpoint */
     int resumed;
     char ckpt[4096], best[4096], log_path[4096], plot[4096];
@@ -97,9 +96,7 @@ int lt_trainer_open(lt_trainer **out, lt_params *ps, lt_comm *comm, const lt_tra
     snprintf(t->best, sizeof t->best, "%s/%s.best.h5", cfg->dir, cfg->name);
     snprintf(t->log_path, sizeof t->log_path, "%s/%s_log.tsv", cfg->dir, cfg->name);
     snprintf(t->plot, sizeof t->plot, "%s/%s_loss.svg", cfg->dir, cfg->name);
-    int64_t one = 1;
     int rc = lt_params_layout(ps);
-    if (!rc) rc = lt_tensor_new(&t->sumsq, t->be, LT_F32, 1, &one);
     if (!rc && access(t->ckpt, F_OK) == 0) {
         char model[2048] = "";
         lt_train_state st = {.rank = t->comm->rank, .ranks = t->comm->size};
@@ -118,7 +115,6 @@ int lt_trainer_open(lt_trainer **out, lt_params *ps, lt_comm *comm, const lt_tra
         if (!rc && !t->resumed) fprintf(t->log, "phase\tstep\tloss\tlr\tgrad_norm\tper_s\tmetric\n");
     }
     if (rc) {
-        lt_tensor_free(t->be, &t->sumsq);
         if (t->log) fclose(t->log);
         free(t);
         return rc;
@@ -142,22 +138,23 @@ static int save(lt_trainer *t, const lt_task *task) {
 
 /* All-reduce the gradient slab bucket by bucket, adding each bucket's squared norm as it lands.
  * (With NCCL, buckets fire as the backward finishes them; here they follow each other.) */
-static int reduce_and_norm(lt_trainer *t) {
-    LT_TRY(lt_backend_memset0(t->be, t->sumsq.data, sizeof(float)));
+static int reduce_and_norm(lt_trainer *t, lt_tensor *sumsq) {
+    LT_TRY(lt_params_sumsq(t->ps, sumsq));
+    LT_TRY(lt_backend_memset0(t->be, sumsq->data, sizeof(float)));
     lt_tensor slab = lt_params_grad_slab(t->ps);
     for (int64_t at = 0; at < t->ps->total; at += t->cfg.bucket_floats) {
         int64_t n = t->ps->total - at < t->cfg.bucket_floats ? t->ps->total - at : t->cfg.bucket_floats;
         lt_tensor b = lt_view1((float *)slab.data + at, LT_F32, slab.device, n);
         if (t->comm->size > 1) LT_TRY(lt_comm_allreduce(t->comm, &b));
-        LT_TRY(lt_sumsq_acc(t->be, &t->sumsq, &b));
+        LT_TRY(lt_sumsq_acc(t->be, sumsq, &b));
     }
     return 0;
 }
 
 /* The squared norm of the last step, read back (one sync): only when logging. */
-static float last_norm(lt_trainer *t) {
+static float last_norm(lt_trainer *t, const lt_tensor *sumsq) {
     float ss = NAN;
-    if (lt_backend_memcpy(t->be, &ss, LT_CPU, t->sumsq.data, t->sumsq.device, sizeof ss) < 0) return NAN;
+    if (lt_backend_memcpy(t->be, &ss, LT_CPU, sumsq->data, sumsq->device, sizeof ss) < 0) return NAN;
     float scale = 1.0f / (float)(t->cfg.accum * t->comm->size);
     return scale * sqrtf(ss);
 }
@@ -221,8 +218,9 @@ int lt_trainer_run(lt_trainer *t, const lt_task *task) {
                                 (long long)step, loss);
             step_loss += loss / (double)t->cfg.accum, examples += n;
         }
-        LT_TRY(reduce_and_norm(t));
-        LT_TRY(lt_optim_apply(t->ps, &t->cfg.optim, step, grad_scale, &t->sumsq));
+        lt_tensor sumsq;
+        LT_TRY(reduce_and_norm(t, &sumsq));
+        LT_TRY(lt_optim_apply(t->ps, &t->cfg.optim, step, grad_scale, &sumsq));
         t->st.step = step;
         loss_sum += step_loss, nlog++;
         int last = step == task->last_step;
@@ -234,7 +232,7 @@ int lt_trainer_run(lt_trainer *t, const lt_task *task) {
             early = r;
         }
         if (step % t->cfg.log_every == 0 || last || early || !isnan(metric)) {
-            float gnorm = last_norm(t);
+            float gnorm = last_norm(t, &sumsq);
             if (!isfinite(gnorm)) {
                 t->st.skipped_steps++;
                 lt_warn("%s step %lld: the gradient is not finite; the step was skipped", task->phase, (long long)step);
@@ -321,7 +319,6 @@ int lt_trainer_close(lt_trainer *t) {
     int rc = 0;
     if (t->log) fclose(t->log);
     if (t->comm->rank == 0) rc = plot(t);
-    lt_tensor_free(t->be, &t->sumsq);
     free(t);
     return rc;
 }
