@@ -82,9 +82,12 @@ int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int
 int lt_rec_item_vectors(lt_rec *m, float *out);
 int lt_rec_user_vectors(lt_rec *m, const int32_t *items, const int32_t *lens, int64_t B, int64_t T, float *out);
 
-/* The model as an evaluation target (lt_rec_evaluate): top K of u . v over the catalog with the
- * case's exclusions. */
+/* The model as an evaluation target (lt_rec_evaluate): top K of u . v (+ the score bias) over the
+ * catalog with the case's exclusions, scored by lt_score_topk as recommend does. */
 lt_rec_model lt_rec_as_model(lt_rec *m, const char *name);
+/* A per-item bias[n_items] (host) added to every score of the evaluation target, e.g. the tail boost
+ * beta log(1 / popularity); NULL removes it. */
+int lt_rec_set_score_bias(lt_rec *m, const float *bias);
 
 /* ---- training on a split (src/train/rec_train.c) --------------------------------------------------- */
 

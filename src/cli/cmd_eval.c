@@ -39,51 +39,6 @@ static const lt_cli_opt opts[] = {
 };
 const lt_cli_opt *const lt_cli_opts_eval = opts; /* every setting is checked against these (settings.c) */
 
-/* A trained model scored with the long-tail boost (rec_cli.h: an additive per-item bias) through
- * lt_score_topk, the op that `recommend` streams with: item vectors once, user vectors per batch. */
-typedef struct {
-    lt_rec *m;
-    float *V;          /* [N, d] the item vectors */
-    const float *bias; /* [N] */
-} boosted;
-
-static int boosted_topk(void *ctx, const lt_rec_split *s, lt_rec_phase ph, const int32_t *users, int64_t n, int K,
-                        int32_t *top) {
-    boosted *bm = ctx;
-    const lt_rec_config *c = lt_rec_get_config(bm->m);
-    int64_t N = c->n_items, d = c->dim, T = 1, ne = 0;
-    int32_t *lens = malloc(sizeof *lens * (size_t)(n + 1));
-    int64_t *off = malloc(sizeof *off * (size_t)(n + 1));
-    int rc = lens && off ? 0 : lt_error(LT_ENOMEM, "eval: out of memory");
-    for (int64_t i = 0; i < n && !rc; i++) {
-        const int32_t *ex;
-        int64_t h = lt_rec_excluded(s, ph, users[i], &ex); /* the input history is never longer */
-        if (h > T) T = h;
-        ne += h;
-    }
-    int32_t *items = rc ? NULL : calloc((size_t)(n * T), sizeof *items), *ids = rc ? NULL : malloc(sizeof *ids * (size_t)(ne + 1));
-    float *U = rc ? NULL : malloc(sizeof *U * (size_t)(n * d)), *vals = rc ? NULL : malloc(sizeof *vals * (size_t)(n * K));
-    if (!rc && (!items || !ids || !U || !vals)) rc = lt_error(LT_ENOMEM, "eval: out of memory");
-    off[0] = 0;
-    for (int64_t i = 0; i < n && !rc; i++) {
-        lens[i] = (int32_t)lt_rec_history(s, ph, users[i], items + i * T);
-        const int32_t *ex;
-        int64_t h = lt_rec_excluded(s, ph, users[i], &ex);
-        memcpy(ids + off[i], ex, sizeof *ids * (size_t)h);
-        off[i + 1] = off[i] + h;
-    }
-    if (!rc) rc = lt_rec_user_vectors(bm->m, items, lens, n, T, U);
-    for (int64_t i = 0; i < n * K; i++) vals[i] = -INFINITY, top[i] = -1;
-    lt_tensor tv = lt_view2(vals, LT_F32, LT_CPU, n, K), ti = lt_view2(top, LT_I32, LT_CPU, n, K);
-    lt_tensor tu = lt_view2(U, LT_F32, LT_CPU, n, d), v = lt_view2(bm->V, LT_F32, LT_CPU, N, d);
-    lt_tensor b = lt_view((void *)bm->bias, LT_F32, LT_CPU, 1, (int64_t[]){N});
-    lt_tensor to = lt_view(off, LT_I64, LT_CPU, 1, (int64_t[]){n + 1});
-    lt_tensor tx = lt_view(ids, LT_I32, LT_CPU, 1, (int64_t[]){ne > 0 ? ne : 1});
-    if (!rc) rc = lt_score_topk(lt_backend_cpu(), &tv, &ti, &tu, &v, &b, 0, &to, &tx);
-    free(lens), free(off), free(items), free(ids), free(U), free(vals);
-    return rc;
-}
-
 /* The betas of "0,0.05,0.1": at most cap, each finite and >= 0. */
 static int parse_betas(const char *spec, double *out, int cap, int *n) {
     *n = 0;
@@ -235,16 +190,15 @@ int lt_cmd_eval(int argc, char **argv) {
     char (*cnames)[600] = nbeta && nrec ? calloc((size_t)(nrec * nbeta), sizeof *cnames) : NULL;
     float *bias = nbeta && !rc ? malloc(sizeof *bias * (size_t)(split.n_items ? split.n_items : 1)) : NULL;
     if (!rc && nbeta && nrec && (!crv || !cnames || !bias)) rc = lt_error(LT_ENOMEM, "eval: out of memory");
-    for (int i = 0; i < nrec && nbeta && !rc; i++) {
-        boosted bm = {recs[i], malloc(sizeof(float) * (size_t)(split.n_items * lt_rec_get_config(recs[i])->dim + 1)), bias};
-        rc = bm.V ? lt_rec_item_vectors(recs[i], bm.V) : lt_error(LT_ENOMEM, "eval: out of memory");
+    for (int i = 0; i < nrec && nbeta && !rc; i++) { /* the tail boost: a per-item bias on the scores */
         for (int k = 0; k < nbeta && !rc; k++) {
             lt_cli_tail_bias(split.freq, split.n_items, betas[k], bias);
             snprintf(cnames[i * nbeta + k], sizeof cnames[0], "%.500s@beta=%g", names[i], betas[k]);
-            lt_rec_model bmod = {cnames[i * nbeta + k], &bm, boosted_topk};
-            rc = lt_rec_evaluate(&split, ph, &bmod, 256, &crv[i * nbeta + k]);
+            lt_rec_model bmod = lt_rec_as_model(recs[i], cnames[i * nbeta + k]);
+            rc = lt_rec_set_score_bias(recs[i], bias);
+            if (!rc) rc = lt_rec_evaluate(&split, ph, &bmod, 256, &crv[i * nbeta + k]);
         }
-        free(bm.V);
+        if (!rc) rc = lt_rec_set_score_bias(recs[i], NULL);
     }
     free(bias);
     char plot_path[4300] = "";

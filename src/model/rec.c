@@ -66,6 +66,7 @@ struct lt_rec {
     int32_t *hneg;
     double *cdf;
     lt_causal_tower *tf;    /* tower = transformer: the user tower (the rnn parameters are absent) */
+    lt_tensor sbias;        /* [N] added to every score by the evaluation target (tail boost), or none */
 };
 
 static int transformer_create(lt_rec *m, uint64_t seed);
@@ -141,12 +142,12 @@ int lt_rec_create(lt_rec **out, lt_backend *be, const lt_rec_config *c, const fl
     if (c->tower == LT_TOWER_TRANSFORMER) {
         if (!rc) rc = transformer_create(m, seed);
     } else {
-    if (!rc) rc = lt_params_add(&m->ps, "user.rnn.weight_ih_l0", 2, (int64_t[]){G * H, d}, 1, NULL);
-    if (!rc) rc = lt_params_add(&m->ps, "user.rnn.weight_hh_l0", 2, (int64_t[]){G * H, H}, 1, NULL);
-    if (!rc) rc = lt_params_add(&m->ps, "user.rnn.bias_ih_l0", 1, (int64_t[]){G * H}, 0, NULL);
-    if (!rc) rc = lt_params_add(&m->ps, "user.rnn.bias_hh_l0", 1, (int64_t[]){G * H}, 0, NULL);
-    if (!rc) rc = lt_params_add(&m->ps, "user.proj.weight", 2, (int64_t[]){d, H}, 1, NULL);
-    if (!rc) rc = lt_params_add(&m->ps, "user.proj.bias", 1, (int64_t[]){d}, 0, NULL);
+        if (!rc) rc = lt_params_add(&m->ps, "user.rnn.weight_ih_l0", 2, (int64_t[]){G * H, d}, 1, NULL);
+        if (!rc) rc = lt_params_add(&m->ps, "user.rnn.weight_hh_l0", 2, (int64_t[]){G * H, H}, 1, NULL);
+        if (!rc) rc = lt_params_add(&m->ps, "user.rnn.bias_ih_l0", 1, (int64_t[]){G * H}, 0, NULL);
+        if (!rc) rc = lt_params_add(&m->ps, "user.rnn.bias_hh_l0", 1, (int64_t[]){G * H}, 0, NULL);
+        if (!rc) rc = lt_params_add(&m->ps, "user.proj.weight", 2, (int64_t[]){d, H}, 1, NULL);
+        if (!rc) rc = lt_params_add(&m->ps, "user.proj.bias", 1, (int64_t[]){d}, 0, NULL);
     }
     if (!rc) rc = lt_params_layout(&m->ps);
     if (!rc) {
@@ -188,7 +189,7 @@ void lt_rec_free(lt_rec *m) {
     if (!m) return;
     free_acts(m);
     lt_causal_tower_free(m->tf);
-    lt_tensor *ts[] = {&m->text, &m->V, &m->dV, &m->mask, &m->logq};
+    lt_tensor *ts[] = {&m->text, &m->V, &m->dV, &m->mask, &m->logq, &m->sbias};
     for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) lt_tensor_free(m->be, ts[i]);
     lt_params_free(&m->ps);
     free(m->hmask), free(m->seen), free(m->cdf), free(m);
@@ -263,6 +264,22 @@ static int item_vectors(lt_rec *m, const lt_step *s) {
     return lt_mul_acc(m->be, &m->V, &m->mask, &m->id->value);
 }
 
+/* The backward of the inputs, whatever the tower: dX[BT, d] (from the tower) through X = sqrt(d) V[ids]
+ * into dV, then dV into the text projection and the id table (only the rows whose id part was used). */
+static int inputs_bwd(lt_rec *m, int64_t BT) {
+    const lt_rec_config *c = &m->cfg;
+    int64_t d = c->dim;
+    lt_tensor dX2 = lt_view2(m->dX.data, LT_F32, m->dX.device, BT, d), ids = lt_view1(m->ids.data, LT_I32, m->ids.device, BT);
+    LT_TRY(lt_scale(m->be, &dX2, &dX2, sqrtf((float)d)));
+    LT_TRY(lt_embedding_bwd(m->be, &m->dV, &dX2, &ids));
+    if (c->text_dim) {
+        LT_TRY(lt_matmul(m->be, &m->tw->grad, &m->dV, 1, &m->text, 0, 1.0f, 1.0f));
+        LT_TRY(lt_bias_bwd(m->be, &m->tb->grad, &m->dV));
+    }
+    if (c->use_id) LT_TRY(lt_mul_acc(m->be, &m->id->grad, &m->mask, &m->dV));
+    return 0;
+}
+
 /* ---- tower = transformer: the causal self-attention tower of sasrec.h -------------------------------- */
 
 #define TF_PREFIX "user.sasrec."
@@ -306,20 +323,11 @@ static int transformer_fwd(lt_rec *m, int64_t B, int64_t T, const lt_step *s, in
 /* After the loss's backward (dU and dV hold their gradients): the tower, then the inputs X = sqrt(d) V[ids]
  * and V itself, as the rnn path of lt_rec_train_batch. */
 static int transformer_bwd(lt_rec *m, int64_t B, int64_t Ti) {
-    const lt_rec_config *c = &m->cfg;
-    int64_t d = c->dim, BT = B * Ti;
+    int64_t d = m->cfg.dim, BT = B * Ti;
     lt_tensor dU = lt_view3(m->dU.data, LT_F32, m->dU.device, B, Ti, d), dX = lt_view3(m->dX.data, LT_F32, m->dX.device, B, Ti, d);
     LT_TRY(lt_fill(m->be, &dX, 0.0f));
     LT_TRY(lt_causal_tower_backward(m->tf, &dU, &dX));
-    lt_tensor dX2 = lt_view2(m->dX.data, LT_F32, m->dX.device, BT, d), ids = lt_view1(m->ids.data, LT_I32, m->ids.device, BT);
-    LT_TRY(lt_scale(m->be, &dX2, &dX2, sqrtf((float)d)));
-    LT_TRY(lt_embedding_bwd(m->be, &m->dV, &dX2, &ids));
-    if (c->text_dim) {
-        LT_TRY(lt_matmul(m->be, &m->tw->grad, &m->dV, 1, &m->text, 0, 1.0f, 1.0f));
-        LT_TRY(lt_bias_bwd(m->be, &m->tb->grad, &m->dV));
-    }
-    if (c->use_id) LT_TRY(lt_mul_acc(m->be, &m->id->grad, &m->mask, &m->dV));
-    return 0;
+    return inputs_bwd(m, BT);
 }
 
 /* The tower over X[B, T, d] (already gathered and scaled): Y = rnn(X), then U = P dropout(Y) + c. */
@@ -467,16 +475,7 @@ int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int
     LT_TRY(lt_rnn_bwd(m->be, c->cell, &dX, &m->wih->grad, &m->whh->grad, &m->bih->grad, &m->bhh->grad, NULL, NULL, &dY3,
                       NULL, NULL, &ws, &X, &Y3, &m->wih->value, &m->whh->value, &m->bih->value, &m->bhh->value, NULL,
                       NULL, &tlens));
-    lt_tensor dX2 = lt_view2(m->dX.data, LT_F32, m->dX.device, BT, d), ids = lt_view1(m->ids.data, LT_I32, m->ids.device, BT);
-    LT_TRY(lt_scale(m->be, &dX2, &dX2, sqrtf((float)d)));
-    LT_TRY(lt_embedding_bwd(m->be, &m->dV, &dX2, &ids));
-    /* dV -> the text projection and the id table (only the rows whose id part was used) */
-    if (c->text_dim) {
-        LT_TRY(lt_matmul(m->be, &m->tw->grad, &m->dV, 1, &m->text, 0, 1.0f, 1.0f));
-        LT_TRY(lt_bias_bwd(m->be, &m->tb->grad, &m->dV));
-    }
-    if (c->use_id) LT_TRY(lt_mul_acc(m->be, &m->id->grad, &m->mask, &m->dV));
-    return 0;
+    return inputs_bwd(m, BT);
 }
 
 int lt_rec_item_vectors(lt_rec *m, float *out) {
@@ -511,41 +510,64 @@ int lt_rec_user_vectors(lt_rec *m, const int32_t *items, const int32_t *lens, in
 
 /* ---- as an evaluation target ------------------------------------------------------------------------- */
 
-typedef struct {
-    lt_rec *m;
-    const char *name;
-} rec_eval_ctx;
-
+/* Top K of u . v (+ the score bias) for each case, with the case's exclusions, through lt_score_topk:
+ * the op recommend streams with, so evaluation and serving rank the same way. */
 static int rec_topk(void *ctx, const lt_rec_split *s, lt_rec_phase ph, const int32_t *users, int64_t n, int K,
                     int32_t *top) {
     lt_rec *m = ctx;
-    int64_t N = m->cfg.n_items, d = m->cfg.dim, T = 1;
-    int32_t *lens = malloc(sizeof *lens * (size_t)n), *h = malloc(sizeof *h * (size_t)(s->ev->n_events + 1));
-    int rc = lens && h ? 0 : lt_error(LT_ENOMEM, "rec: out of memory");
-    for (int64_t i = 0; i < n && !rc; i++) {
-        lens[i] = (int32_t)lt_rec_history(s, ph, users[i], h);
-        if (lens[i] > T) T = lens[i];
-    }
-    int32_t *items = rc ? NULL : calloc((size_t)(n * T), sizeof *items);
-    float *S = rc ? NULL : malloc(sizeof *S * (size_t)(n * N));
-    lt_tensor dS = {0};
-    if (!rc && (!items || !S)) rc = lt_error(LT_ENOMEM, "rec: out of memory for %lld x %lld scores", (long long)n, (long long)N);
-    for (int64_t i = 0; i < n && !rc; i++) lt_rec_history(s, ph, users[i], items + i * T);
-    if (!rc) rc = item_vectors(m, NULL);
-    if (!rc) rc = users_fwd(m, items, lens, n, T);
-    if (!rc) rc = lt_tensor_new(&dS, m->be, LT_F32, 2, (int64_t[]){n, N});
-    lt_tensor U = lt_view2(m->U.data, LT_F32, m->U.device, n, d), hS = lt_view2(S, LT_F32, LT_CPU, n, N);
-    if (!rc) rc = lt_matmul(m->be, &dS, &U, 0, &m->V, 1, 1.0f, 0.0f);
-    if (!rc) rc = lt_tensor_copy(m->be, &hS, &dS);
+    lt_backend *be = m->be;
+    int64_t d = m->cfg.dim, T = 1, ne = 0;
+    int32_t *lens = malloc(sizeof *lens * (size_t)n);
+    int64_t *off = malloc(sizeof *off * (size_t)(n + 1));
+    int rc = lens && off ? 0 : lt_error(LT_ENOMEM, "rec: out of memory");
     for (int64_t i = 0; i < n && !rc; i++) {
         const int32_t *ex;
-        int64_t ne = lt_rec_excluded(s, ph, users[i], &ex);
-        for (int64_t k = 0; k < ne; k++) S[i * N + ex[k]] = -INFINITY;
-        lt__rec_topk_row(S + i * N, N, K, top + i * K);
+        int64_t h = lt_rec_excluded(s, ph, users[i], &ex); /* the input history is never longer */
+        if (h > T) T = h;
+        ne += h;
     }
-    lt_tensor_free(m->be, &dS);
-    free(lens), free(h), free(items), free(S);
+    int32_t *items = rc ? NULL : calloc((size_t)(n * T), sizeof *items), *ids = rc ? NULL : malloc(sizeof *ids * (size_t)(ne + 1));
+    float *vals = rc ? NULL : malloc(sizeof *vals * (size_t)(n * K));
+    if (!rc && (!items || !ids || !vals)) rc = lt_error(LT_ENOMEM, "rec: out of memory");
+    if (!rc) off[0] = 0;
+    for (int64_t i = 0; i < n && !rc; i++) {
+        lens[i] = (int32_t)lt_rec_history(s, ph, users[i], items + i * T);
+        const int32_t *ex;
+        int64_t h = lt_rec_excluded(s, ph, users[i], &ex);
+        memcpy(ids + off[i], ex, sizeof *ids * (size_t)h);
+        off[i + 1] = off[i] + h;
+    }
+    for (int64_t i = 0; i < n * K && !rc; i++) vals[i] = -INFINITY, top[i] = -1;
+    if (!rc) rc = item_vectors(m, NULL);
+    if (!rc) rc = users_fwd(m, items, lens, n, T);
+    /* the running top-K and the exclusion CSR on the backend's device */
+    lt_tensor dv = {0}, di = {0}, doff = {0}, dids = {0};
+    int64_t nk[2] = {n, K}, n1 = n + 1, ne1 = ne + 1;
+    lt_tensor hv = lt_view2(vals, LT_F32, LT_CPU, n, K), hi = lt_view2(top, LT_I32, LT_CPU, n, K);
+    lt_tensor hoff = lt_view1(off, LT_I64, LT_CPU, n1), hids = lt_view1(ids, LT_I32, LT_CPU, ne1);
+    if (!rc) rc = lt_tensor_new(&dv, be, LT_F32, 2, nk);
+    if (!rc) rc = lt_tensor_new(&di, be, LT_I32, 2, nk);
+    if (!rc) rc = lt_tensor_new(&doff, be, LT_I64, 1, &n1);
+    if (!rc) rc = lt_tensor_new(&dids, be, LT_I32, 1, &ne1);
+    if (!rc) rc = lt_tensor_copy(be, &dv, &hv);
+    if (!rc) rc = lt_tensor_copy(be, &di, &hi);
+    if (!rc) rc = lt_tensor_copy(be, &doff, &hoff);
+    if (!rc) rc = lt_tensor_copy(be, &dids, &hids);
+    lt_tensor U = lt_view2(m->U.data, LT_F32, m->U.device, n, d);
+    if (!rc) rc = lt_score_topk(be, &dv, &di, &U, &m->V, m->sbias.data ? &m->sbias : NULL, 0, &doff, &dids);
+    if (!rc) rc = lt_tensor_copy(be, &hi, &di);
+    lt_tensor *ts[] = {&dv, &di, &doff, &dids};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) lt_tensor_free(be, ts[i]);
+    free(lens), free(off), free(items), free(ids), free(vals);
     return rc;
+}
+
+int lt_rec_set_score_bias(lt_rec *m, const float *bias) {
+    if (!bias) return lt_tensor_free(m->be, &m->sbias), 0;
+    int64_t N = m->cfg.n_items;
+    if (!m->sbias.data) LT_TRY(lt_tensor_new(&m->sbias, m->be, LT_F32, 1, &N));
+    lt_tensor h = lt_view1((void *)bias, LT_F32, LT_CPU, N);
+    return lt_tensor_copy(m->be, &m->sbias, &h);
 }
 
 lt_rec_model lt_rec_as_model(lt_rec *m, const char *name) { return (lt_rec_model){name, m, rec_topk}; }
