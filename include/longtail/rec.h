@@ -29,6 +29,7 @@ typedef struct lt_rec_split {
     int32_t *valid, *test;   /* [n_users] targets, -1 when the user has fewer than 3 events */
     int64_t *freq;           /* [n_items] interactions in the training portions */
     uint8_t *head;           /* [n_items] 1 for the head */
+    int32_t *by_pop;         /* [n_items] items by training frequency, most frequent first, ties to the lower id */
     int64_t n_head;
 } lt_rec_split;
 

@@ -12,7 +12,7 @@
 /* ---- the split ----------------------------------------------------------------------------------- */
 
 void lt_rec_split_free(lt_rec_split *s) {
-    free(s->cold), free(s->off), free(s->seq), free(s->valid), free(s->test), free(s->freq), free(s->head);
+    free(s->cold), free(s->off), free(s->seq), free(s->valid), free(s->test), free(s->freq), free(s->head), free(s->by_pop);
     memset(s, 0, sizeof *s);
 }
 
@@ -27,7 +27,7 @@ static int32_t *popularity_order(const lt_rec_split *s) {
     int32_t *o = malloc(sizeof *o * (size_t)(s->n_items ? s->n_items : 1));
     if (!o) return NULL;
     for (int64_t i = 0; i < s->n_items; i++) o[i] = (int32_t)i;
-    freq_for_sort = s->freq; /* qsort has no context argument; evaluation is single-threaded here */
+    freq_for_sort = s->freq; /* qsort has no context argument; called once, when the split is made */
     qsort(o, (size_t)s->n_items, sizeof *o, by_freq_desc);
     return o;
 }
@@ -64,14 +64,13 @@ int lt_rec_split_make(const lt_events *ev, const uint8_t *cold, lt_rec_split *s)
         }
     }
     s->off[ev->n_users] = at;
-    int32_t *order = popularity_order(s);
-    if (!order) {
+    s->by_pop = popularity_order(s);
+    if (!s->by_pop) {
         lt_rec_split_free(s);
         return lt_error(LT_ENOMEM, "split: out of memory");
     }
     s->n_head = ev->n_items / 5;
-    for (int64_t i = 0; i < s->n_head; i++) s->head[order[i]] = 1;
-    free(order);
+    for (int64_t i = 0; i < s->n_head; i++) s->head[s->by_pop[i]] = 1;
     return 0;
 }
 
@@ -246,9 +245,9 @@ void lt_rec_metrics_row(FILE *f, const lt_rec_metrics *m, int header) {
 static int popularity_topk(void *ctx, const lt_rec_split *s, lt_rec_phase ph, const int32_t *users, int64_t n, int K,
                            int32_t *top) {
     (void)ctx;
-    int32_t *order = popularity_order(s);
+    const int32_t *order = s->by_pop;
     uint8_t *seen = calloc((size_t)(s->n_items ? s->n_items : 1), 1);
-    if (!order || !seen) return free(order), free(seen), lt_error(LT_ENOMEM, "popularity: out of memory");
+    if (!seen) return lt_error(LT_ENOMEM, "popularity: out of memory");
     for (int64_t i = 0; i < n; i++) {
         const int32_t *ex;
         int64_t ne = lt_rec_excluded(s, ph, users[i], &ex);
@@ -259,7 +258,7 @@ static int popularity_topk(void *ctx, const lt_rec_split *s, lt_rec_phase ph, co
         for (; got < K; got++) top[i * K + got] = -1;
         for (int64_t k = 0; k < ne; k++) seen[ex[k]] = 0;
     }
-    free(order), free(seen);
+    free(seen);
     return 0;
 }
 
