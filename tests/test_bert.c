@@ -16,6 +16,7 @@
 
 #include "longtail/bert.h"
 #include "longtail/safetensors.h"
+#include "golden.h"
 #include "testutil.h"
 
 static lt_backend *g_be;
@@ -30,21 +31,6 @@ static float *to_host(const lt_tensor *t) {
     return h;
 }
 
-/* Worst |got - want| / (|want| + floor), floor = 1e-2 max |want|: fp32 sums leave errors of a few
- * 1e-7 of a tensor's largest entries on every entry, so entries below 1 % of that scale are judged at
- * 1 %. A tensor that is zero in exact math (the key bias: softmax ignores a shift shared by a row) is
- * checked against an absolute 1e-6 instead. */
-static double rel_err(const float *got, const float *want, int64_t n) {
-    double mx = 0, worst = 0;
-    for (int64_t i = 0; i < n; i++) mx = fmax(mx, fabs(want[i]));
-    double floor = mx > 1e-10 ? 1e-2 * mx : 1e-6 / TOL;
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - want[i]) / (fabs(want[i]) + floor);
-        if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
-    }
-    return worst;
-}
-
 static const lt_st_tensor *fixture(const lt_safetensors *st, const char *name, lt_st_dtype dt, int64_t numel) {
     const lt_st_tensor *t = lt_safetensors_find(st, name);
     if (!t || t->dtype != dt || t->numel != numel) {
@@ -57,7 +43,9 @@ static const lt_st_tensor *fixture(const lt_safetensors *st, const char *name, l
 static void check_tensor(const char *what, const float *got, const lt_safetensors *st, const char *name, int64_t n,
                          double *worst_all) {
     const lt_st_tensor *t = fixture(st, name, LT_ST_F32, n);
-    double e = rel_err(got, (const float *)t->data, n);
+    /* a tensor that is zero in exact math (the key bias: softmax ignores a shift shared by a row) is
+     * checked against an absolute 1e-6 */
+    double e = golden_rel_err(got, (const float *)t->data, n, 1e-6 / TOL);
     *worst_all = fmax(*worst_all, e);
     CHECK_MSG(e <= TOL, "%s: relative error %.3g > %.0e", what, e, TOL);
 }

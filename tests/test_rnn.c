@@ -22,6 +22,7 @@
 #include "longtail/backend.h"
 #include "longtail/ops.h"
 #include "longtail/rng.h"
+#include "golden.h"
 #include "testutil.h"
 #ifdef LONGTAIL_HAVE_HDF5
 #include "longtail/rnn.h"
@@ -501,27 +502,7 @@ static void test_cuda(rcase *cs) {
 #ifdef LONGTAIL_HAVE_HDF5
 #define GOLDEN_TOL 1e-5 /* fp32 against the float64 reference */
 
-/* Worst |got - want| / (|want| + floor), floor = 1e-2 max |want| (as test_bert: entries far below a
- * tensor's scale are judged at 1 % of it) */
-static double rel_err(const float *got, const float *want, int64_t n) {
-    double mx = 0, worst = 0;
-    for (int64_t i = 0; i < n; i++) mx = fmax(mx, fabs(want[i]));
-    double floor = mx > 1e-10 ? 1e-2 * mx : 1e-6;
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - want[i]) / (fabs(want[i]) + floor);
-        if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
-    }
-    return worst;
-}
-
-static const lt_st_tensor *fx(const lt_safetensors *st, const char *name) {
-    const lt_st_tensor *t = lt_safetensors_find(st, name);
-    if (!t) {
-        fprintf(stderr, "rnn fixture: %s missing\n", name);
-        exit(1);
-    }
-    return t;
-}
+static const lt_st_tensor *fx(const lt_safetensors *st, const char *name) { return golden_tensor(st, "rnn", name); }
 
 static lt_tensor fx_upload(lt_backend *be, const lt_safetensors *st, const char *name) {
     const lt_st_tensor *t = fx(st, name);
@@ -534,7 +515,7 @@ static double fx_compare(lt_backend *be, const lt_safetensors *st, const char *n
               (long long)t->numel);
     if (t->numel != lt_numel(got)) return INFINITY;
     float *h = download(be, got);
-    double e = rel_err(h, (const float *)t->data, t->numel);
+    double e = golden_rel_err(h, (const float *)t->data, t->numel, 1e-6);
     free(h);
     CHECK_MSG(e <= GOLDEN_TOL, "%s: relative error %.3g > %.0e", name, e, GOLDEN_TOL);
     return e;

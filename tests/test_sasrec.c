@@ -18,6 +18,7 @@
 #include "longtail/backend.h"
 #include "longtail/ops.h"
 #include "longtail/rng.h"
+#include "golden.h"
 #include "testutil.h"
 #ifdef LONGTAIL_HAVE_HDF5
 #include "longtail/safetensors.h"
@@ -56,26 +57,7 @@ static float *randv(int64_t n, float lo, float hi) {
     return p;
 }
 
-/* Worst |got - want| / (|want| + floor), floor = 1e-2 max |want| (as test_rnn) */
-static double rel_err(const float *got, const float *want, int64_t n) {
-    double mx = 0, worst = 0;
-    for (int64_t i = 0; i < n; i++) mx = fmax(mx, fabs(want[i]));
-    double floor = mx > 1e-10 ? 1e-2 * mx : 1e-6;
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - want[i]) / (fabs(want[i]) + floor);
-        if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
-    }
-    return worst;
-}
-
-static const lt_st_tensor *fx(const lt_safetensors *st, const char *name) {
-    const lt_st_tensor *t = lt_safetensors_find(st, name);
-    if (!t) {
-        fprintf(stderr, "sasrec fixture: %s missing\n", name);
-        exit(1);
-    }
-    return t;
-}
+static const lt_st_tensor *fx(const lt_safetensors *st, const char *name) { return golden_tensor(st, "sasrec", name); }
 
 static double fx_compare(lt_backend *be, const lt_safetensors *st, const char *name, const lt_tensor *got,
                          double *worst_all) {
@@ -84,7 +66,7 @@ static double fx_compare(lt_backend *be, const lt_safetensors *st, const char *n
               (long long)t->numel);
     if (t->numel != lt_numel(got)) return INFINITY;
     float *h = download(be, got);
-    double e = rel_err(h, (const float *)t->data, t->numel);
+    double e = golden_rel_err(h, (const float *)t->data, t->numel, 1e-6);
     free(h);
     CHECK_MSG(e <= GOLDEN_TOL, "%s on %s: relative error %.3g > %.0e", name, lt_backend_name(be), e, GOLDEN_TOL);
     if (!(e <= *worst_all)) *worst_all = e;
