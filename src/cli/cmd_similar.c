@@ -150,10 +150,7 @@ int lt_cmd_similar(int argc, char **argv) {
         if (!rc) rc = lt_rec_item_vectors(m, V);
         lt_rec_free(m), m = NULL;
     } else if (!rc) {
-        int64_t n;
-        rc = lt_emb_load_all(emb, &text, &n, &dt);
-        if (!rc && n != N)
-            rc = lt_error(LT_EFORMAT, "%s holds embeddings of %lld items, the catalog has %lld", emb, (long long)n, (long long)N);
+        rc = lt_cli_load_text(emb, N, 0, &text, &dt);
     }
     /* X = [sqrt(a) text, sqrt(1 - a) model], rows unit norm */
     int64_t D = dt + dm;

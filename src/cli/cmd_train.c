@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/rec_cli.h"
 #include "data/dataio.h"
-#include "longtail/embeddings.h"
 #include "longtail/error.h"
 #include "longtail/log.h"
 #include "longtail/recmodel.h"
@@ -50,18 +50,6 @@ static const lt_cli_opt opts[] = {
     {0},
 };
 const lt_cli_opt *const lt_cli_opts_train = opts; /* every setting is checked against these (settings.c) */
-
-/* The text embeddings of every catalog item (n_items x dim), or an error naming both sizes. */
-static int load_text(const char *dir, int64_t n_items, float **text, int64_t *dim) {
-    int64_t n;
-    LT_TRY(lt_emb_load_all(dir, text, &n, dim));
-    if (n != n_items) {
-        free(*text), *text = NULL;
-        return lt_error(LT_EFORMAT, "%s holds embeddings of %lld items, the catalog has %lld: embed this catalog first",
-                        dir, (long long)n, (long long)n_items);
-    }
-    return 0;
-}
 
 int lt_cmd_train(int argc, char **argv) {
     lt_config *c;
@@ -145,7 +133,7 @@ int lt_cmd_train(int argc, char **argv) {
     }
     if (!rc) rc = lt_rec_split_make(&ev, cold, &split);
     rc_cfg.n_items = ev.n_items;
-    if (!rc && !no_text) rc = load_text(emb, ev.n_items, &text, &rc_cfg.text_dim);
+    if (!rc && !no_text) rc = lt_cli_load_text(emb, ev.n_items, 0, &text, &rc_cfg.text_dim);
     seen = rc ? NULL : malloc((size_t)(ev.n_items ? ev.n_items : 1));
     for (int64_t i = 0; seen && i < ev.n_items; i++) seen[i] = split.freq[i] > 0;
     if (!rc) rc = lt_mkdirs(out);

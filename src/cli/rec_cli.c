@@ -17,6 +17,20 @@
 #include "longtail/param.h"
 #include "longtail/shard.h"
 
+int lt_cli_load_text(const char *dir, int64_t n_items, int64_t want_dim, float **text, int64_t *dim) {
+    int64_t n;
+    LT_TRY(lt_emb_load_all(dir, text, &n, dim));
+    int rc = 0;
+    if (n != n_items)
+        rc = lt_error(LT_EFORMAT, "%s holds embeddings of %lld items, the catalog has %lld: embed this catalog first",
+                      dir, (long long)n, (long long)n_items);
+    else if (want_dim > 0 && *dim != want_dim)
+        rc = lt_error(LT_EFORMAT, "%s holds %lld-dimensional embeddings; the model was trained on %lld", dir,
+                      (long long)*dim, (long long)want_dim);
+    if (rc) free(*text), *text = NULL;
+    return rc;
+}
+
 int lt_cli_load_rec(const char *dir, const char *emb_override, lt_backend *be, int64_t n_items, const int64_t *freq,
                     lt_rec **out, float **text_out) {
     char path[4200], desc[4600];
@@ -38,14 +52,9 @@ int lt_cli_load_rec(const char *dir, const char *emb_override, lt_backend *be, i
     const char *at = strstr(desc, "\nemb=");
     if (!emb && at) emb = at + 5;
     if (c.text_dim) {
-        int64_t n, dim;
+        int64_t dim;
         if (!emb) return lt_error(LT_ECONFIG, "%s uses text embeddings: give them with --emb DIR", path);
-        LT_TRY(lt_emb_load_all(emb, &text, &n, &dim));
-        if (n != c.n_items || dim != c.text_dim) {
-            free(text);
-            return lt_error(LT_EFORMAT, "%s holds %lld x %lld embeddings; %s needs %lld x %lld", emb, (long long)n,
-                            (long long)dim, path, (long long)c.n_items, (long long)c.text_dim);
-        }
+        LT_TRY(lt_cli_load_text(emb, c.n_items, c.text_dim, &text, &dim));
     }
     uint8_t *seen = malloc((size_t)(n_items ? n_items : 1));
     for (int64_t i = 0; seen && i < n_items; i++) seen[i] = freq[i] > 0;

@@ -14,6 +14,9 @@
  * folder recorded at training), its weights. freq[n_items]: training interactions (items with none get
  * no id part, as in training). When text is not NULL and the model has text, *text receives the text
  * embeddings (n_items x text_dim, malloc'd) instead of them being freed. */
+/* The text embeddings of every catalog item from the shards in DIR: text[n_items x *dim] (malloc'd),
+ * or an error naming both counts; want_dim > 0 also requires that width. */
+int lt_cli_load_text(const char *dir, int64_t n_items, int64_t want_dim, float **text, int64_t *dim);
 int lt_cli_load_rec(const char *dir, const char *emb_override, lt_backend *be, int64_t n_items, const int64_t *freq,
                     lt_rec **out, float **text);
 
