@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench_json.h"
 #include "cpu/cpu.h"
 #include "longtail/backend.h"
 #include "longtail/cluster.h"
@@ -154,33 +155,6 @@ typedef struct {
     char note[256];
 } ref_run;
 
-/* value of "key" inside the object of "name" in the one-line JSON the script prints */
-static int json_num(const char *js, const char *name, const char *key, double *v) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": {", name);
-    const char *o = strstr(js, pat), *end = o ? strchr(o, '}') : NULL;
-    if (!o || !end) return -1;
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *k = strstr(o, pat);
-    if (!k || k > end) return -1;
-    *v = strtod(k + strlen(pat), NULL);
-    return 0;
-}
-
-static void json_str(const char *js, const char *name, const char *key, char *buf, size_t cap) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": {", name);
-    const char *o = strstr(js, pat), *end = o ? strchr(o, '}') : NULL;
-    buf[0] = 0;
-    if (!o || !end) return;
-    snprintf(pat, sizeof pat, "\"%s\": \"", key);
-    const char *k = strstr(o, pat);
-    if (!k || k > end) return;
-    k += strlen(pat);
-    size_t n = 0;
-    while (k[n] && k[n] != '"' && n + 1 < cap) n++;
-    memcpy(buf, k, n), buf[n] = 0;
-}
 
 static char *run_refs(const char *dir, int64_t n, int64_t d, int64_t k, int iters, const char *which) {
     const char *core = lt__cpu_coretype();

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_json.h"
 #include "cpu/cpu.h"
 #include "longtail/backend.h"
 #include "longtail/error.h"
@@ -65,34 +66,6 @@ static int write_raw(const char *dir, const char *name, const void *p, size_t by
     if (!f) return -1;
     size_t w = fwrite(p, 1, bytes, f);
     return fclose(f) == 0 && w == bytes ? 0 : -1;
-}
-
-/* the number after "key": inside the object "name" of the script's one-line JSON */
-static int json_num(const char *js, const char *name, const char *key, double *v) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": {", name);
-    const char *o = js ? strstr(js, pat) : NULL, *end = o ? strchr(o, '}') : NULL;
-    if (!o || !end) return -1;
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *k = strstr(o, pat);
-    if (!k || k > end) return -1;
-    *v = strtod(k + strlen(pat), NULL);
-    return 0;
-}
-
-static void json_str(const char *js, const char *name, const char *key, char *buf, size_t cap) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": {", name);
-    const char *o = js ? strstr(js, pat) : NULL, *end = o ? strchr(o, '}') : NULL;
-    buf[0] = 0;
-    if (!o || !end) return;
-    snprintf(pat, sizeof pat, "\"%s\": \"", key);
-    const char *k = strstr(o, pat);
-    if (!k || k > end) return;
-    k += strlen(pat);
-    size_t n = 0;
-    while (k[n] && k[n] != '"' && n + 1 < cap) n++;
-    memcpy(buf, k, n), buf[n] = 0;
 }
 
 typedef struct {
