@@ -25,11 +25,11 @@ tests/golden/bert/
 import json
 import math
 import os
-import struct
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors_out import write_safetensors
 
 torch.manual_seed(1234)
 rng = np.random.default_rng(1234)
@@ -135,22 +135,6 @@ loss.backward()
 
 # ---- files ------------------------------------------------------------------------------------------------------
 
-def write_safetensors(path, tensors):
-    """tensors: list of (name, dtype string, numpy array already in that dtype's little-endian layout)"""
-    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
-    for name, dt, a in tensors:
-        raw = np.ascontiguousarray(a).tobytes()
-        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-(8 + len(text)) % 8)
-    with open(path + ".tmp", "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for raw in blobs:
-            f.write(raw)
-    os.replace(path + ".tmp", path)
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bert")
 os.makedirs(out, exist_ok=True)

@@ -17,13 +17,12 @@ tests/golden/rnn/fixture.safetensors, for each case c in (lstm, gru):
     <c>.out F32 [B, T, P or H], <c>.h_n, <c>.c_n F32 [layers, B, H]
     grad.<param name> F32, <c>.grad.x F32 [B, T, I]  dL/d of every parameter and of the input
 """
-import json
 import os
-import struct
 
 import numpy as np
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from safetensors_out import f32_i32, write_safetensors
 
 torch.manual_seed(4321)
 rng = np.random.default_rng(4321)
@@ -78,27 +77,9 @@ def case(name, cls, proj):
     return tensors
 
 
-def write_safetensors(path, tensors):
-    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
-    for name, a in tensors.items():
-        dt = {np.dtype(np.float32): "F32", np.dtype(np.int32): "I32"}[a.dtype]
-        raw = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-(8 + len(text)) % 8)
-    with open(path + ".tmp", "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for raw in blobs:
-            f.write(raw)
-    os.replace(path + ".tmp", path)
-
-
 tensors = case("lstm", torch.nn.LSTM, proj=True)
 tensors.update(case("gru", torch.nn.GRU, proj=False))
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rnn")
 os.makedirs(out, exist_ok=True)
-write_safetensors(os.path.join(out, "fixture.safetensors"), tensors)
+write_safetensors(os.path.join(out, "fixture.safetensors"), f32_i32(tensors))
 print(f"wrote {out}/fixture.safetensors: {len(tensors)} tensors, {os.path.getsize(os.path.join(out, 'fixture.safetensors'))} bytes")

@@ -19,12 +19,11 @@ tests/golden/sasrec/fixture.safetensors:
     out F32 [B, T, d]
     grad.tower.<param name>, grad.x    dL/d of every parameter and of the input
 """
-import json
 import os
-import struct
 
 import numpy as np
 import torch
+from safetensors_out import f32_i32, write_safetensors
 
 torch.manual_seed(2718)
 rng = np.random.default_rng(2718)
@@ -109,27 +108,9 @@ def main():
     tensors["config"] = np.array([B, T, d, H, L, F, MAXLEN], dtype=np.int32)
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sasrec")
     os.makedirs(path, exist_ok=True)
-    write_safetensors(os.path.join(path, "fixture.safetensors"), tensors)
+    write_safetensors(os.path.join(path, "fixture.safetensors"), f32_i32(tensors))
     print(f"wrote {path}/fixture.safetensors: {len(tensors)} tensors, "
           f"{os.path.getsize(os.path.join(path, 'fixture.safetensors'))} bytes")
-
-
-def write_safetensors(path, tensors):
-    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
-    for name, a in tensors.items():
-        dt = {np.dtype(np.float32): "F32", np.dtype(np.int32): "I32"}[a.dtype]
-        raw = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-(8 + len(text)) % 8)
-    with open(path + ".tmp", "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for raw in blobs:
-            f.write(raw)
-    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":
