@@ -267,6 +267,7 @@ static void test_materialised_case(int64_t B, int64_t N, int64_t D);
 static void test_materialised(void) {
     test_materialised_case(24, 1000, 32);
     test_materialised_case(200, 3000, 16); /* the CPU's parallel parts */
+    test_materialised_case(300, 9000, 8);  /* chunk 5000: rows in cache-sized blocks of 209 on the CPU */
 }
 
 static void test_materialised_case(int64_t B, int64_t N, int64_t D) {

@@ -122,29 +122,31 @@ static void par_fail(par_err *pe, int rc) {
 }
 static int par_result(const par_err *pe) { return pe->rc ? lt_error(pe->rc, "%s", pe->msg) : 0; }
 
-int lt_catalog_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor *u, const lt_tensor *v,
-                        const lt_tensor *bias, const lt_tensor *targets, int64_t chunk, lt_tensor *work) {
-    const char *op = "catalog_xent_fwd";
-    int64_t B = 0, N = 0, D = 0, cn = 0;
-    LT_TRY(catalog_args(be, op, u, v, bias, targets, chunk, work, &B, &N, &D, &cn));
-    LT_TRY(lt__arg(be, op, "loss", loss, LT_F32));
-    LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
-    LT_TRY(lt__numel_is(op, "loss", loss, B));
-    LT_TRY(lt__numel_is(op, "lse", lse, B));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->xent_tile_fwd));
-    if (B == 0) return 0;
+/* Rows a call of the chunk loops takes on the CPU: blocks of XENT_TILE / chunk rows (at least 64) keep
+ * the tile of scores, rows x chunk floats, in the caches; with every row at once (the recommender's
+ * batch x positions, thousands of rows) the tile is up to 100 MiB and each GEMM and exp pass streams
+ * it through memory (bench/rec). Rows are independent, so the blocks give each row's loss, lse and
+ * du as one call would; dv and dbias add the blocks' contributions in block order. A device takes
+ * every row at once. */
+#define XENT_TILE ((int64_t)1 << 20) /* floats of scores per block on the CPU: 4 MiB */
+static int64_t xent_block_rows(lt_backend *be, int64_t B, int64_t cn) {
+    int64_t r = XENT_TILE / cn;
+    if (be->device != LT_CPU || r >= B) return B > 0 ? B : 1;
+    return r < 64 ? 64 : r;
+}
+
+/* The forward over rows [B] (pointers already at the block's first row) */
+static int xent_fwd_block(lt_backend *be, float *ls, float *lz, const float *uu, const float *vv, const float *bb,
+                          const int32_t *tg, int64_t B, int64_t N, int64_t D, int64_t cn, float *work) {
     float *st = NULL; /* running max, sum and target score: [3, B] */
     LT_TRY(lt_backend_alloc(be, (void **)&st, sizeof(float) * (size_t)(3 * B)));
-    const float *uu = u->data, *vv = v->data, *bb = fptr(bias);
-    float *ls = loss->data, *lz = lse->data;
-    const int32_t *tg = targets->data;
     /* parts = blocks of rows (rows are independent here); part p's tile is work[r0 * cn, r1 * cn) */
     int np = cpu_parts(be, B, 64);
     par_err pe = {0};
 #pragma omp parallel for schedule(static, 1) num_threads(np) if (np > 1)
     for (int p = 0; p < np; p++) {
         int64_t r0 = B * p / np, rows = B * (p + 1) / np - r0;
-        float *s = (float *)work->data + r0 * cn;
+        float *s = work + r0 * cn;
         int rc = 0;
         for (int64_t j0 = 0; j0 < N && !rc; j0 += cn) {
             int64_t n = N - j0 < cn ? N - j0 : cn;
@@ -159,17 +161,31 @@ int lt_catalog_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const l
     return par_result(&pe);
 }
 
-int lt_catalog_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor *dbias, const lt_tensor *dloss,
-                        const lt_tensor *u, const lt_tensor *v, const lt_tensor *bias, const lt_tensor *targets,
-                        const lt_tensor *lse, int64_t chunk, lt_tensor *work) {
-    const char *op = "catalog_xent_bwd";
+int lt_catalog_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor *u, const lt_tensor *v,
+                        const lt_tensor *bias, const lt_tensor *targets, int64_t chunk, lt_tensor *work) {
+    const char *op = "catalog_xent_fwd";
     int64_t B = 0, N = 0, D = 0, cn = 0;
     LT_TRY(catalog_args(be, op, u, v, bias, targets, chunk, work, &B, &N, &D, &cn));
-    LT_TRY(grad_args(be, op, dloss, lse, du, dv, dbias, B, N, D));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->xent_tile_bwd));
-    if (B == 0 || (!du && !dv && !dbias)) return 0;
+    LT_TRY(lt__arg(be, op, "loss", loss, LT_F32));
+    LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
+    LT_TRY(lt__numel_is(op, "loss", loss, B));
+    LT_TRY(lt__numel_is(op, "lse", lse, B));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->xent_tile_fwd));
     const float *uu = u->data, *vv = v->data, *bb = fptr(bias);
-    float *db = dbias ? dbias->data : NULL;
+    float *ls = loss->data, *lz = lse->data;
+    const int32_t *tg = targets->data;
+    int64_t R = xent_block_rows(be, B, cn);
+    for (int64_t b0 = 0; b0 < B; b0 += R) {
+        int64_t n = B - b0 < R ? B - b0 : R;
+        LT_TRY(xent_fwd_block(be, ls + b0, lz + b0, uu + b0 * D, vv, bb, tg + b0, n, N, D, cn, work->data));
+    }
+    return 0;
+}
+
+/* The backward over rows [B] (pointers already at the block's first row; du may be NULL) */
+static int xent_bwd_block(lt_backend *be, float *du, float *dv, float *db, const float *dl, const float *uu,
+                          const float *vv, const float *bb, const float *lz, const int32_t *tg, int64_t B, int64_t N,
+                          int64_t D, int64_t cn, float *work) {
     /* parts = interleaved sub-chunks of cs = cn / np items (dv and dbias rows are disjoint between
      * them); du is summed over every item, so each part adds into a B x D partial of its own, and
      * the partials are added to du in part order afterwards (deterministic for a thread count) */
@@ -183,24 +199,43 @@ int lt_catalog_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor 
     par_err pe = {0};
 #pragma omp parallel for schedule(static, 1) num_threads(np) if (np > 1)
     for (int p = 0; p < np; p++) {
-        float *s = (float *)work->data + (int64_t)p * B * cs, *dup = part ? part + (int64_t)p * B * D : NULL;
-        if (du && !part) dup = du->data;
+        float *s = work + (int64_t)p * B * cs, *dup = part ? part + (int64_t)p * B * D : du;
         int rc = 0;
         for (int64_t j0 = (int64_t)p * cs; j0 < N && !rc; j0 += np * cs) {
             int64_t n = N - j0 < cs ? N - j0 : cs;
             rc = mm(be, 0, 1, B, n, D, uu, D, vv + j0 * D, D, 0.0f, s, n);
             if (!rc)
-                rc = be->ops->xent_tile_bwd(be, s, db ? db + j0 : NULL, bb ? bb + j0 : NULL, lse->data, dloss->data,
-                                            targets->data, B, n, j0, 0);
+                rc = be->ops->xent_tile_bwd(be, s, db ? db + j0 : NULL, bb ? bb + j0 : NULL, lz, dl, tg, B, n, j0, 0);
             if (!rc && dup) rc = mm(be, 0, 0, B, D, n, s, n, vv + j0 * D, D, 1.0f, dup, D);
-            if (!rc && dv) rc = mm(be, 1, 0, n, D, B, s, n, uu, D, 1.0f, (float *)dv->data + j0 * D, D);
+            if (!rc && dv) rc = mm(be, 1, 0, n, D, B, s, n, uu, D, 1.0f, dv + j0 * D, D);
         }
         par_fail(&pe, rc);
     }
     int rc = par_result(&pe);
-    for (int p = 0; p < np && part && !rc; p++) rc = be->ops->axpy(be, du->data, 1.0f, part + (int64_t)p * B * D, B * D);
+    for (int p = 0; p < np && part && !rc; p++) rc = be->ops->axpy(be, du, 1.0f, part + (int64_t)p * B * D, B * D);
     lt_backend_free(be, part);
     return rc;
+}
+
+int lt_catalog_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor *dbias, const lt_tensor *dloss,
+                        const lt_tensor *u, const lt_tensor *v, const lt_tensor *bias, const lt_tensor *targets,
+                        const lt_tensor *lse, int64_t chunk, lt_tensor *work) {
+    const char *op = "catalog_xent_bwd";
+    int64_t B = 0, N = 0, D = 0, cn = 0;
+    LT_TRY(catalog_args(be, op, u, v, bias, targets, chunk, work, &B, &N, &D, &cn));
+    LT_TRY(grad_args(be, op, dloss, lse, du, dv, dbias, B, N, D));
+    LT_TRY(lt__has(be, op, (const void *)be->ops->xent_tile_bwd));
+    if (!du && !dv && !dbias) return 0;
+    const float *uu = u->data, *vv = v->data, *bb = fptr(bias), *dl = dloss->data, *lz = lse->data;
+    const int32_t *tg = targets->data;
+    float *dd = du ? du->data : NULL, *dvv = dv ? dv->data : NULL, *db = dbias ? dbias->data : NULL;
+    int64_t R = xent_block_rows(be, B, cn);
+    for (int64_t b0 = 0; b0 < B; b0 += R) {
+        int64_t n = B - b0 < R ? B - b0 : R;
+        LT_TRY(xent_bwd_block(be, dd ? dd + b0 * D : NULL, dvv, db, dl + b0, uu + b0 * D, vv, bb, lz + b0, tg + b0, n,
+                              N, D, cn, work->data));
+    }
+    return 0;
 }
 
 /* ---- sampled softmax -------------------------------------------------------------------------- */

@@ -361,51 +361,6 @@ static int gather_inputs(lt_rec *m, int64_t B, int64_t T) {
     return lt_scale(m->be, &X, &X, sqrtf((float)d));
 }
 
-/* The catalog's softmax over the batch's B x T positions, in blocks of rows on the CPU. The op's
- * tile of scores there is rows x chunk floats (split over the threads): with every position at once
- * (up to 128 x 50 = 6,400 rows) and chunk 4096 that is up to 100 MiB, and each of its GEMMs and exp
- * passes streams the tile through memory. Blocks of XENT_TILE / chunk rows (256 at chunk 4096) keep
- * the tile in the caches (bench/rec, bench/RESULTS.md). Each row's loss and dU are the op's for that
- * row; dV adds the blocks' contributions in order (deterministic). A device gets every row in one call. */
-#define XENT_TILE ((int64_t)1 << 20) /* floats of scores per call on the CPU: 4 MiB */
-static int64_t xent_rows(const lt_rec *m, int64_t BT) {
-    int64_t cn = m->cfg.chunk < m->cfg.n_items ? m->cfg.chunk : m->cfg.n_items, r = XENT_TILE / cn;
-    if (lt_backend_device(m->be) != LT_CPU || r >= BT) return BT;
-    return r < 64 ? 64 : r;
-}
-
-/* lt_catalog_xent_fwd / _bwd over the rows of the batch's [BT] and [BT, d] tensors, R rows a call */
-static lt_tensor rows1(const lt_tensor *t, int64_t r0, int64_t n) {
-    return lt_view1((char *)t->data + (size_t)r0 * lt_dtype_size(t->dtype), t->dtype, t->device, n);
-}
-static lt_tensor rows2(const lt_tensor *t, int64_t r0, int64_t n) {
-    return lt_view2((float *)t->data + r0 * t->shape[1], LT_F32, t->device, n, t->shape[1]);
-}
-
-static int xent_fwd_rows(lt_rec *m, lt_tensor *loss, lt_tensor *lse, const lt_tensor *U, const lt_tensor *tgt,
-                         lt_tensor *work) {
-    int64_t BT = U->shape[0], R = xent_rows(m, BT);
-    for (int64_t r0 = 0; r0 < BT; r0 += R) {
-        int64_t n = BT - r0 < R ? BT - r0 : R;
-        lt_tensor l = rows1(loss, r0, n), z = rows1(lse, r0, n), u = rows2(U, r0, n), t = rows1(tgt, r0, n);
-        lt_tensor w = lt_view1(work->data, LT_F32, work->device, n * m->cfg.chunk);
-        LT_TRY(lt_catalog_xent_fwd(m->be, &l, &z, &u, &m->V, NULL, &t, m->cfg.chunk, &w));
-    }
-    return 0;
-}
-
-static int xent_bwd_rows(lt_rec *m, lt_tensor *dU, const lt_tensor *dl, const lt_tensor *U, const lt_tensor *tgt,
-                         const lt_tensor *lse, lt_tensor *work) {
-    int64_t BT = U->shape[0], R = xent_rows(m, BT);
-    for (int64_t r0 = 0; r0 < BT; r0 += R) {
-        int64_t n = BT - r0 < R ? BT - r0 : R;
-        lt_tensor du = rows2(dU, r0, n), g = rows1(dl, r0, n), u = rows2(U, r0, n), t = rows1(tgt, r0, n);
-        lt_tensor z = rows1(lse, r0, n), w = lt_view1(work->data, LT_F32, work->device, n * m->cfg.chunk);
-        LT_TRY(lt_catalog_xent_bwd(m->be, &du, &m->dV, NULL, &g, &u, &m->V, NULL, &t, &z, m->cfg.chunk, &w));
-    }
-    return 0;
-}
-
 int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int64_t B, int64_t T, const lt_step *s,
                        double *loss_out) {
     const lt_rec_config *c = &m->cfg;
@@ -449,7 +404,7 @@ int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int
         LT_TRY(lt_tensor_copy(m->be, &neg, &hneg));
         LT_TRY(lt_sampled_xent_fwd(m->be, &loss, &lse, &U, &m->V, NULL, logq, &tgt, &neg, &work));
     } else {
-        LT_TRY(xent_fwd_rows(m, &loss, &lse, &U, &tgt, &work));
+        LT_TRY(lt_catalog_xent_fwd(m->be, &loss, &lse, &U, &m->V, NULL, &tgt, c->chunk, &work));
     }
     LT_TRY(lt_tensor_copy(m->be, &hloss, &loss));
     double sum = 0;
@@ -459,7 +414,7 @@ int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int
     LT_TRY(lt_fill(m->be, &dU, 0.0f));
     LT_TRY(lt_fill(m->be, &m->dV, 0.0f));
     if (sampled) LT_TRY(lt_sampled_xent_bwd(m->be, &dU, &m->dV, NULL, &dl, &U, &m->V, NULL, logq, &tgt, &neg, &lse, &work));
-    else LT_TRY(xent_bwd_rows(m, &dU, &dl, &U, &tgt, &lse, &work));
+    else LT_TRY(lt_catalog_xent_bwd(m->be, &dU, &m->dV, NULL, &dl, &U, &m->V, NULL, &tgt, &lse, c->chunk, &work));
     if (m->tf) return transformer_bwd(m, B, Ti);
     lt_tensor Yd = lt_view2(m->Yd.data, LT_F32, m->Yd.device, BT, H), dYd = lt_view2(m->dYd.data, LT_F32, m->dYd.device, BT, H);
     lt_tensor dY = lt_view2(m->dY.data, LT_F32, m->dY.device, BT, H);
