@@ -48,6 +48,7 @@ void lt_pairs_free(lt_pairs *p);
  * resumable from OUT/pretrain.ckpt.h5. Writes OUT/config.json + OUT/model.safetensors when done. */
 typedef struct lt_pretrain_opts {
     const char *data, *out, *init, *events;
+    const char *cold_items; /* FILE or FRACTION (with seed) of items whose pairs the contrastive phase never sees */
     int64_t steps, batch, warmup, contrastive_steps, pair_batch, ckpt_every, log_every, seed, stop_after, holdout;
     int64_t accum; /* micro-batches per step */
     int64_t layers, hidden, heads, ffn;

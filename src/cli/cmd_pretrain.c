@@ -33,6 +33,7 @@ static const lt_cli_opt opts[] = {
     {"--events", "pretrain.events", 0, "events file for the co-interaction pairs (default DATA/events.h5)"},
     {"--pair-batch", "pretrain.pair_batch", 0, "pairs per contrastive step (default 128)"},
     {"--temperature", "pretrain.temperature", 0, "softmax temperature of the contrastive loss (default 0.05)"},
+    {"--cold-items", "pretrain.cold_items", 0, "FILE of item ids, or a FRACTION (with --seed), kept out of the contrastive pairs (as train's)"},
     {"--holdout", "pretrain.holdout", 0, "last events of each history kept out of the pairs (default 2: leave-one-out)"},
     {"--accum", "pretrain.accum", 0, "micro-batches per optimizer step (gradient accumulation; default 1)"},
     {"--ckpt-every", "pretrain.ckpt_every", 0, "steps between checkpoints (default 200)"},
@@ -49,6 +50,7 @@ static int read_settings(const lt_config *c, lt_pretrain_opts *s) {
     s->out = lt_config_str(c, "pretrain.out", NULL);
     s->init = lt_config_str(c, "pretrain.init", NULL);
     s->events = lt_config_str(c, "pretrain.events", NULL);
+    s->cold_items = lt_config_str(c, "pretrain.cold_items", NULL);
     struct { const char *key; int64_t def, *dst; } ints[] = {
         {"pretrain.steps", 2000, &s->steps}, {"pretrain.batch", 64, &s->batch}, {"pretrain.warmup", -1, &s->warmup},
         {"pretrain.contrastive_steps", 0, &s->contrastive_steps}, {"pretrain.pair_batch", 128, &s->pair_batch},

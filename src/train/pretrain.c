@@ -21,6 +21,7 @@
 #include "longtail/loader.h"
 #include "longtail/log.h"
 #include "longtail/pretrain.h"
+#include "longtail/rec.h"
 #include "longtail/tokens.h"
 #include "longtail/trainer.h"
 #include "longtail/vocab_bind.h"
@@ -110,6 +111,23 @@ static int load_all_tokens(pretrain *r) {
     return rc;
 }
 
+/* Cold-start evaluation holds items out of every training portion: their co-interactions must not
+ * teach the encoder either (their text still goes through masked-LM, as a new product's would). */
+static int drop_cold_pairs(pretrain *r, int64_t n_items) {
+    lt_catalog cat = {0};
+    uint8_t *cold = NULL;
+    int rc = lt_catalog_load(&cat, r->o->data);
+    if (!rc) rc = lt_rec_cold_items(r->o->cold_items, &cat.item_id, n_items, (uint64_t)r->o->seed, &cold);
+    int64_t kept = 0, n = r->pairs.n;
+    for (int64_t k = 0; k < n && !rc; k++)
+        if (!cold[r->pairs.a[k]] && !cold[r->pairs.b[k]])
+            r->pairs.a[kept] = r->pairs.a[k], r->pairs.b[kept] = r->pairs.b[k], kept++;
+    if (!rc) r->pairs.n = kept, lt_info("pretrain: %lld of %lld co-interaction pairs kept (cold items: %s)",
+                                            (long long)kept, (long long)n, r->o->cold_items);
+    lt_catalog_free(&cat), free(cold);
+    return rc;
+}
+
 static int contrastive_open(pretrain *r) {
     char ev_path[4096];
     if (r->o->events) snprintf(ev_path, sizeof ev_path, "%s", r->o->events);
@@ -117,6 +135,7 @@ static int contrastive_open(pretrain *r) {
     lt_events ev;
     LT_TRY(lt_events_load(&ev, ev_path));
     int rc = lt_pairs_from_events(&ev, r->o->holdout, 0, &r->pairs);
+    if (!rc && r->o->cold_items) rc = drop_cold_pairs(r, ev.n_items);
     if (!rc) rc = load_all_tokens(r);
     if (!rc && r->n_items != ev.n_items)
         rc = lt_error(LT_EFORMAT, "%s has %lld items but the token shards hold %lld", ev_path, (long long)ev.n_items,
