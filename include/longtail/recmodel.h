@@ -50,6 +50,8 @@ typedef struct lt_rec_config {
     enum { LT_REC_LOSS_FULL = 0, LT_REC_LOSS_SAMPLED } loss;
     enum { LT_REC_NEG_UNIFORM = 0, LT_REC_NEG_POPULARITY, LT_REC_NEG_INBATCH } sampler;
     int64_t negatives;          /* S (default 1024; in-batch: the batch's targets) */
+    double cold_boost;          /* serving: the new-item boost chosen at training (lt_rec_tune_cold_boost; the
+                                 * description's "\ncold_boost=" line, appended after training; default 0) */
 } lt_rec_config;
 
 void lt_rec_config_init(lt_rec_config *c);
@@ -100,6 +102,13 @@ typedef struct lt_rec_train_opts {
 /* Train on the split's training portions with validation NDCG@10 every epoch and early stopping;
  * the best weights are loaded back at the end. 0, LT_TRAIN_STOPPED or an error. */
 int lt_rec_train(lt_rec *m, const lt_rec_split *s, const lt_rec_train_opts *o);
+
+/* The new-item boost chosen on validation: items never trained on are scored by their text alone and
+ * lose to warm items whose id part adds what their interactions taught, so serving adds gamma to their
+ * scores. *gamma = the largest of 0.25, 0.5, 1, 1.5, 2, 3 whose validation NDCG@10 stays within
+ * `tolerance` (a fraction, e.g. 0.02) of the unboosted one; 0 when no item or validation target is new.
+ * The model's score bias is left unset. */
+int lt_rec_tune_cold_boost(lt_rec *m, const lt_rec_split *s, double tolerance, double *gamma);
 
 #ifdef __cplusplus
 }

@@ -21,6 +21,7 @@
 static const lt_cli_opt opts[] = {
     {"--data", "eval.data", 0, "folder with the catalog and events.h5 (longtail import)"},
     {"--model", "eval.model", 0, "comma list of trained recommenders (longtail train --out DIRs) to evaluate"},
+    {"--cold-boost", "eval.cold_boost", 0, "gamma: score + gamma for items never trained on (new items; default: each model's own, chosen at training)"},
     {"--emb", "eval.emb", 0, "text embeddings for the models (default: the ones each model was trained with)"},
     {"--device", "eval.device", 0, "cpu (default) or cuda[:N] for the models"},
     {"--cold-items", "eval.cold_items", 0, "FILE of item ids, or a FRACTION of the catalog, held out of training"},
@@ -110,10 +111,13 @@ int lt_cmd_eval(int argc, char **argv) {
         return 2;
     }
     int64_t seed = 1;
+    double cold_boost = 0;
     lt_als_cfg ac;
     lt_als_cfg_init(&ac);
     int rc = lt_config_bool(c, "eval.json", 0, &json);
     if (!rc) rc = lt_config_int(c, "eval.seed", 1, &seed);
+    if (!rc) rc = lt_config_float(c, "eval.cold_boost", 0, &cold_boost);
+    if (!rc && !isfinite(cold_boost)) rc = lt_error(LT_ECONFIG, "eval.cold_boost: %g is not a number", cold_boost);
     if (!rc) rc = lt_config_int(c, "eval.als_factors", ac.factors, &ac.factors);
     if (!rc) rc = lt_config_int(c, "eval.als_iters", ac.iters, &ac.iters);
     if (!rc) rc = lt_config_float(c, "eval.als_reg", ac.reg, &ac.reg);
@@ -169,6 +173,21 @@ int lt_cmd_eval(int argc, char **argv) {
     lt_rec_metrics res[16];
     int nres = 0;
     lt_als *als = NULL;
+    float *bias = nrec && !rc ? calloc((size_t)(split.n_items ? split.n_items : 1), sizeof *bias) : NULL;
+    if (!rc && nrec && !bias) rc = lt_error(LT_ENOMEM, "eval: out of memory");
+    /* the new-item boost (score + gamma for items never trained on): --cold-boost, else each model's own */
+    double gammas[16] = {0};
+    int64_t never = 0;
+    for (int64_t i = 0; i < split.n_items; i++) never += !split.freq[i];
+    for (int i = 0; i < nrec && !rc; i++) {
+        gammas[i] = lt_config_str(c, "eval.cold_boost", NULL) ? cold_boost : lt_rec_get_config(recs[i])->cold_boost;
+        if (gammas[i] == 0) continue;
+        memset(bias, 0, sizeof *bias * (size_t)split.n_items);
+        lt_cli_cold_boost(split.freq, split.n_items, gammas[i], bias);
+        rc = lt_rec_set_score_bias(recs[i], bias);
+        if (!rc && !json) printf("eval: %s: new-item boost: score + %g for the %lld items never trained on\n", names[i],
+                                 gammas[i], (long long)never);
+    }
     for (int i = 0; i < nrec && !rc; i++) {
         lt_rec_model rm = lt_rec_as_model(recs[i], names[i]);
         rc = lt_rec_evaluate(&split, ph, &rm, 256, &res[nres++]);
@@ -188,11 +207,11 @@ int lt_cmd_eval(int argc, char **argv) {
     /* the tail-boost curve: every model again, for every beta */
     lt_rec_metrics *crv = nbeta && nrec ? calloc((size_t)(nrec * nbeta), sizeof *crv) : NULL;
     char (*cnames)[600] = nbeta && nrec ? calloc((size_t)(nrec * nbeta), sizeof *cnames) : NULL;
-    float *bias = nbeta && !rc ? malloc(sizeof *bias * (size_t)(split.n_items ? split.n_items : 1)) : NULL;
-    if (!rc && nbeta && nrec && (!crv || !cnames || !bias)) rc = lt_error(LT_ENOMEM, "eval: out of memory");
+    if (!rc && nbeta && nrec && (!crv || !cnames)) rc = lt_error(LT_ENOMEM, "eval: out of memory");
     for (int i = 0; i < nrec && nbeta && !rc; i++) { /* the tail boost: a per-item bias on the scores */
         for (int k = 0; k < nbeta && !rc; k++) {
             lt_cli_tail_bias(split.freq, split.n_items, betas[k], bias);
+            lt_cli_cold_boost(split.freq, split.n_items, gammas[i], bias);
             snprintf(cnames[i * nbeta + k], sizeof cnames[0], "%.500s@beta=%g", names[i], betas[k]);
             lt_rec_model bmod = lt_rec_as_model(recs[i], cnames[i * nbeta + k]);
             rc = lt_rec_set_score_bias(recs[i], bias);
@@ -200,7 +219,6 @@ int lt_cmd_eval(int argc, char **argv) {
         }
         if (!rc) rc = lt_rec_set_score_bias(recs[i], NULL);
     }
-    free(bias);
     char plot_path[4300] = "";
     if (!rc && nbeta && nrec) {
         const char *pp = lt_config_str(c, "eval.plot", NULL);
@@ -225,14 +243,18 @@ int lt_cmd_eval(int argc, char **argv) {
         for (int i = 0; i < nres; i++) lt_rec_metrics_row(stdout, &res[i], i == 0);
         if (nrec && nbeta) {
             printf("\ntail boost: score + beta log(1/popularity), popularity = training frequency + 1 (plot %s)\n", plot_path);
-            printf("%-28s %8s %10s %8s %12s %8s\n", "model", "beta", "NDCG@10", "Recall@10", "Coverage@10", "APLT@10");
-            for (int i = 0; i < nrec * nbeta; i++)
-                printf("%-28.28s %8g %10.4f %8.4f %12.4f %8.4f\n", names[i / nbeta], betas[i % nbeta], crv[i].ndcg10,
+            printf("%-28s %8s %10s %8s %12s %8s%s\n", "model", "beta", "NDCG@10", "Recall@10", "Coverage@10", "APLT@10",
+                   split.n_cold ? "  ColdR@20" : "");
+            for (int i = 0; i < nrec * nbeta; i++) {
+                printf("%-28.28s %8g %10.4f %8.4f %12.4f %8.4f", names[i / nbeta], betas[i % nbeta], crv[i].ndcg10,
                        crv[i].recall10, crv[i].coverage10, crv[i].aplt10);
+                if (split.n_cold) printf("   %8.4f", crv[i].cold_recall20);
+                printf("\n");
+            }
         }
     }
     lt_als_free(als);
-    free(crv), free(cnames);
+    free(crv), free(cnames), free(bias);
     lt_rec_split_free(&split);
     free(cold);
     lt_events_free(&ev);

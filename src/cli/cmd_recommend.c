@@ -46,6 +46,7 @@ static const lt_cli_opt opts[] = {
     {"--k", "recommend.k", 0, "items per user (default 10)"},
     {"--users", "recommend.users", 0, "FILE of user ids (one a line, as events' user_id; default: every user)"},
     {"--tail-boost", "recommend.tail_boost", 0, "beta: score + beta log(1/popularity) (default 0: none)"},
+    {"--cold-boost", "recommend.cold_boost", 0, "gamma: score + gamma for items never trained on (new items; default: the model's own, chosen at training)"},
     {"--mmr", "recommend.mmr", 0, "lambda in [0, 1): MMR diversity re-ranking of the candidates (default 0: none)"},
     {"--candidates", "recommend.candidates", 0, "candidates re-ranked by --mmr (default 5 K, at most 1024)"},
     {"--emb", "recommend.emb", 0, "the model's text embeddings (default: the ones it was trained with)"},
@@ -139,7 +140,7 @@ static void mmr(const int32_t *cand, const float *val, int C, int K, double lamb
 }
 
 static int write_h5(const char *path, const lt_events *ev, const lt_catalog *cat, const int64_t *users, int64_t n, int K,
-                    const int32_t *items, const float *scores, const char *model, double beta, double lambda) {
+                    const int32_t *items, const float *scores, const char *model, double beta, double gamma, double lambda) {
     lt_shard *s;
     LT_TRY(lt_shard_create(&s, path, "recommendations", 1));
     lt_strs uid = {0}, iid = {0};
@@ -164,6 +165,7 @@ static int write_h5(const char *path, const lt_events *ev, const lt_catalog *cat
     if (!rc) rc = lt_shard_set_attr_i64(s, "", "n_items", cat->n);
     if (!rc) rc = lt_shard_set_attr_str(s, "", "model", model);
     if (!rc) rc = lt_shard_set_attr_f64(s, "", "tail_boost", beta);
+    if (!rc) rc = lt_shard_set_attr_f64(s, "", "cold_boost", gamma);
     if (!rc) rc = lt_shard_set_attr_f64(s, "", "mmr", lambda);
     lt_strs_free(&uid), lt_strs_free(&iid);
     if (rc) {
@@ -189,7 +191,7 @@ int lt_cmd_recommend(int argc, char **argv) {
         return 2;
     }
     int64_t K = 10, cand = 0, batch = 8192, per_shard = 65536;
-    double beta = 0, lambda = 0;
+    double beta = 0, gamma = 0, lambda = 0;
     int no_csv = 0;
     int rc = lt_config_int(c, "recommend.k", K, &K);
     if (!rc) rc = lt_config_int(c, "recommend.candidates", 0, &cand);
@@ -197,6 +199,8 @@ int lt_cmd_recommend(int argc, char **argv) {
     if (!rc) rc = lt_config_int(c, "recommend.shard_items", per_shard, &per_shard);
     if (!rc) rc = lt_config_float(c, "recommend.tail_boost", 0, &beta);
     if (!rc) rc = lt_config_float(c, "recommend.mmr", 0, &lambda);
+    if (!rc) rc = lt_config_float(c, "recommend.cold_boost", 0, &gamma);
+    if (!rc && !isfinite(gamma)) rc = lt_error(LT_ECONFIG, "recommend.cold_boost: %g is not a number", gamma);
     if (!rc) rc = lt_config_bool(c, "recommend.no_csv", 0, &no_csv);
     if (!rc && (K < 1 || K > LT_TOPK_MAX)) rc = lt_error(LT_ECONFIG, "recommend.k: %lld is not in 1..%d", (long long)K, LT_TOPK_MAX);
     if (!rc && (!isfinite(beta) || beta < 0)) rc = lt_error(LT_ECONFIG, "recommend.tail_boost: %g must be >= 0", beta);
@@ -237,12 +241,13 @@ int lt_cmd_recommend(int argc, char **argv) {
                                   lambda > 0 ? &text : NULL);
     const lt_rec_config *mc = m ? lt_rec_get_config(m) : NULL;
     int64_t N = ev.n_items, d = mc ? mc->dim : 0, L = mc ? mc->max_len : 1;
+    if (mc && !lt_config_str(c, "recommend.cold_boost", NULL)) gamma = mc->cold_boost;
     if (!rc) rc = lt_mkdirs(out);
     if (!rc) lt_cli_sweep_vec_dirs(out); /* temporary shards of a killed run */
     if (!rc) {
         lt_rec_config_describe(mc, desc, sizeof desc);
-        lt_info("recommend: %lld users, %lld items, K %lld, tail boost %g, mmr %g; %s", (long long)nu, (long long)N,
-                (long long)K, beta, lambda, desc);
+        lt_info("recommend: %lld users, %lld items, K %lld, tail boost %g, new-item boost %g, mmr %g; %s", (long long)nu,
+                (long long)N, (long long)K, beta, gamma, lambda, desc);
     }
     if (!rc) lt_cli_log_memory("recommend: data and model loaded");
     /* 1. the user vectors, in batches of histories (their last max_len items) */
@@ -285,9 +290,9 @@ int lt_cmd_recommend(int argc, char **argv) {
     lt_rec_free(m), m = NULL;
     free(text), text = NULL;
     /* 3. top-K, a chunk of users per pass over the shards */
-    if (!rc && beta > 0) {
-        bias = malloc(sizeof *bias * (size_t)(N ? N : 1));
-        if (bias) lt_cli_tail_bias(split.freq, N, beta, bias);
+    if (!rc && (beta > 0 || gamma != 0)) {
+        bias = calloc((size_t)(N ? N : 1), sizeof *bias);
+        if (bias) lt_cli_tail_bias(split.freq, N, beta, bias), lt_cli_cold_boost(split.freq, N, gamma, bias);
         else rc = lt_error(LT_ENOMEM, "recommend: out of memory");
     }
     int64_t C = cand, cb = batch < nu ? batch : (nu ? nu : 1), maxex = 0;
@@ -337,7 +342,7 @@ int lt_cmd_recommend(int argc, char **argv) {
     char csv[4400];
     snprintf(path, sizeof path, "%s/recommendations.h5", out);
     snprintf(csv, sizeof csv, "%s/recommendations.csv", out);
-    if (!rc) rc = write_h5(path, &ev, &cat, users, nu, (int)K, items, scores, desc, beta, lambda);
+    if (!rc) rc = write_h5(path, &ev, &cat, users, nu, (int)K, items, scores, desc, beta, gamma, lambda);
     if (!rc && !no_csv)
         rc = lt_cli_write_topk_csv(csv, "user_id,rank,item_id,score", &ev.user_id, users, NULL, nu, (int)K,
                                    &cat.item_id, items, scores);

@@ -2,6 +2,7 @@
  * The model (include/longtail/recmodel.h) trains on the trainer with validation NDCG@10 every
  * epoch and early stopping; OUT/rec.h5 holds the best weights and the model's description,
  * OUT/train_log.tsv and OUT/train_loss.svg the curve, OUT/train.ckpt.h5 the resumable state. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@ static const lt_cli_opt opts[] = {
     {"--out", "train.out", 0, "folder for the model (rec.h5), its checkpoint and its log"},
     {"--no-text", "train.no_text", 1, "the id-only model (no text embeddings)"},
     {"--no-id", "train.no_id", 1, "the text-only model (no item-id embeddings)"},
+    {"--cold-boost", "train.cold_boost", 0, "gamma added to the scores of items never trained on when serving (default: chosen on validation)"},
+    {"--cold-boost-tolerance", "train.cold_boost_tolerance", 0, "the largest relative loss of validation NDCG@10 the chosen boost may cost (default 0.02; 0: no boost)"},
     {"--cell", "train.cell", 0, "user tower: lstm (default) or gru"},
     {"--tower", "train.tower", 0, "user tower: rnn (default: the --cell) or transformer (SASRec-style causal self-attention)"},
     {"--layers", "train.layers", 0, "transformer tower: blocks (default 2)"},
@@ -76,7 +79,7 @@ int lt_cmd_train(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     lt_trainer_cfg_init(&o.trainer);
     int64_t seed = 1, warmup = 100;
-    double lr = 3e-3, wd = 0, idd = rc_cfg.id_dropout, dr = rc_cfg.dropout;
+    double lr = 3e-3, wd = 0, idd = rc_cfg.id_dropout, dr = rc_cfg.dropout, cb_tol = 0.02, gamma = 0;
     struct { const char *k; int64_t def, *dst; } ints[] = {
         {"train.dim", rc_cfg.dim, &rc_cfg.dim}, {"train.hidden", rc_cfg.hidden, &rc_cfg.hidden},
         {"train.max_len", rc_cfg.max_len, &rc_cfg.max_len}, {"train.chunk", rc_cfg.chunk, &rc_cfg.chunk},
@@ -91,6 +94,10 @@ int lt_cmd_train(int argc, char **argv) {
     if (!rc) rc = lt_config_float(c, "train.weight_decay", wd, &wd);
     if (!rc) rc = lt_config_float(c, "train.id_dropout", idd, &idd);
     if (!rc) rc = lt_config_float(c, "train.dropout", dr, &dr);
+    if (!rc) rc = lt_config_float(c, "train.cold_boost_tolerance", cb_tol, &cb_tol);
+    if (!rc) rc = lt_config_float(c, "train.cold_boost", 0, &gamma);
+    if (!rc && (!isfinite(gamma) || !(cb_tol >= 0 && cb_tol < 1)))
+        rc = lt_error(LT_ECONFIG, "train.cold_boost must be a number and train.cold_boost_tolerance in [0, 1)");
     if (!rc && strcmp(cell, "lstm") && strcmp(cell, "gru"))
         rc = lt_error(LT_ECONFIG, "train.cell: expected lstm or gru, got '%s'", cell);
     const char *loss = lt_config_str(c, "train.loss", "full"), *sampler = lt_config_str(c, "train.sampler", "popularity");
@@ -151,8 +158,11 @@ int lt_cmd_train(int argc, char **argv) {
         printf("train: stopped; run again to continue\n");
         rc = 0;
     } else if (!rc) {
+        /* the new-item boost serving will use: given, or the largest validation tolerates */
+        if (!lt_config_str(c, "train.cold_boost", NULL) && rc_cfg.text_dim) rc = lt_rec_tune_cold_boost(m, &split, cb_tol, &gamma);
+        if (!rc && gamma != 0) snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "\ncold_boost=%g", gamma);
         snprintf(path, sizeof path, "%s/rec.h5", out);
-        rc = lt_checkpoint_save(path, lt_rec_params(m), 0, NULL, desc);
+        if (!rc) rc = lt_checkpoint_save(path, lt_rec_params(m), 0, NULL, desc);
         if (!rc) printf("trained recommender: %s (log %s/train_log.tsv, plot %s/train_loss.svg)\n", path, out, out);
     }
     lt_rec_free(m);

@@ -74,6 +74,10 @@ void lt_cli_tail_bias(const int64_t *freq, int64_t n, double beta, float *bias) 
     for (int64_t i = 0; i < n; i++) bias[i] = (float)(beta * log(total / ((double)freq[i] + 1.0)));
 }
 
+void lt_cli_cold_boost(const int64_t *freq, int64_t n, double gamma, float *bias) {
+    for (int64_t i = 0; i < n; i++) bias[i] += freq[i] ? 0.0f : (float)gamma;
+}
+
 int lt_cli_write_vec_shards(const char *dir, const float *v, int64_t n, int64_t d, int64_t per_shard, int normalized,
                             const char *model) {
     LT_TRY(lt_mkdirs(dir));

@@ -25,6 +25,9 @@ int lt_cli_load_rec(const char *dir, const char *emb_override, lt_backend *be, i
  * (popularity = frequency + 1, as a share of the catalog's interactions). log(1/p_i) is positive and
  * largest for the rarest items; a constant shift of it would not change any ranking. */
 void lt_cli_tail_bias(const int64_t *freq, int64_t n, double beta, float *bias);
+/* The new-item boost: bias_i += gamma for every item with no training interaction (freq_i = 0), which
+ * the model scores by its text alone; gamma > 0 gives new products exposure they cannot earn yet. */
+void lt_cli_cold_boost(const int64_t *freq, int64_t n, double gamma, float *bias);
 
 /* Write v[n, d] as embedding shards DIR/emb-NNNNN.h5 of per_shard rows (DIR is created). */
 int lt_cli_write_vec_shards(const char *dir, const float *v, int64_t n, int64_t d, int64_t per_shard, int normalized,

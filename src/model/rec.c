@@ -36,6 +36,9 @@ int lt_rec_config_parse(const char *desc, lt_rec_config *c) {
         return lt_error(LT_EFORMAT, "not a recommender's description: '%s'", desc);
     c->cell = strcmp(cell, "gru") ? LT_CELL_LSTM : LT_CELL_GRU;
     c->n_items = items, c->text_dim = text, c->dim = dim, c->hidden = hidden, c->use_id = id;
+    const char *cb = strstr(desc, "\ncold_boost=");
+    if (cb && (sscanf(cb, "\ncold_boost=%lf", &c->cold_boost) != 1 || !isfinite(c->cold_boost)))
+        return lt_error(LT_EFORMAT, "a recommender's description has a bad cold_boost line: '%s'", desc);
     const char *tw = strstr(desc, " tower=transformer");
     if (tw) {
         long long layers, heads, max_len;

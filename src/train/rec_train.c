@@ -90,6 +90,38 @@ static int evaluate(void *ctx, int64_t step, double *metric) {
     return 0;
 }
 
+int lt_rec_tune_cold_boost(lt_rec *m, const lt_rec_split *s, double tolerance, double *gamma) {
+    static const double grid[] = {0.25, 0.5, 1, 1.5, 2, 3};
+    int64_t N = s->n_items, never = 0, cases = 0;
+    *gamma = 0;
+    for (int64_t i = 0; i < N; i++) never += !s->freq[i];
+    for (int64_t u = 0; u < s->n_users; u++) cases += s->valid[u] >= 0 && !s->freq[s->valid[u]];
+    if (!never || !cases || tolerance <= 0) return 0;
+    float *bias = malloc(sizeof *bias * (size_t)N);
+    if (!bias) return lt_error(LT_ENOMEM, "rec: out of memory");
+    lt_rec_model rm = lt_rec_as_model(m, "rec");
+    lt_rec_metrics r0, r;
+    int rc = lt_rec_set_score_bias(m, NULL);
+    if (!rc) rc = lt_rec_evaluate(s, LT_REC_VALID, &rm, 256, &r0);
+    if (!rc) lt_info("train: new-item boost on validation (%lld items never trained on, %lld validation targets among "
+                     "them): gamma 0: ndcg@10 %.4f, cold recall@20 %.4f", (long long)never, (long long)cases, r0.ndcg10,
+                     r0.cold_recall20);
+    for (size_t k = 0; k < sizeof grid / sizeof *grid && !rc; k++) {
+        for (int64_t i = 0; i < N; i++) bias[i] = s->freq[i] ? 0.0f : (float)grid[k];
+        rc = lt_rec_set_score_bias(m, bias);
+        if (!rc) rc = lt_rec_evaluate(s, LT_REC_VALID, &rm, 256, &r);
+        if (rc) break;
+        int ok = r.ndcg10 >= (1.0 - tolerance) * r0.ndcg10;
+        lt_info("train: new-item boost gamma %g: ndcg@10 %.4f, cold recall@20 %.4f%s", grid[k], r.ndcg10,
+                r.cold_recall20, ok ? "" : " (beyond the tolerance: stop)");
+        if (!ok) break;
+        *gamma = grid[k];
+    }
+    free(bias);
+    int rc2 = lt_rec_set_score_bias(m, NULL);
+    return rc ? rc : rc2;
+}
+
 int lt_rec_train(lt_rec *m, const lt_rec_split *s, const lt_rec_train_opts *o) {
     rec_task t = {.m = m, .s = s, .o = o, .T = lt_rec_get_config(m)->max_len + 1};
     if (o->batch < 1 || o->epochs < 1) return lt_error(LT_ECONFIG, "train: batch and epochs must be >= 1");
