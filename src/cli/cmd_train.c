@@ -138,19 +138,23 @@ int lt_cmd_train(int argc, char **argv) {
     for (int64_t i = 0; seen && i < ev.n_items; i++) seen[i] = split.freq[i] > 0;
     if (!rc) rc = lt_mkdirs(out);
     if (!rc) rc = lt_cli_backend(lt_config_str(c, "train.device", "cpu"), lt_config_str(c, "train.math", NULL), &be);
+    lt_comm *comm = NULL; /* mpirun -np N / srun: data-parallel over the job's ranks */
+    if (!rc) rc = lt_comm_world(&comm, be);
+    o.comm = comm;
     if (!rc) rc = lt_rec_create(&m, be, &rc_cfg, text, seen, lt_rng_key((uint64_t)seed, 0, LT_SITE_INIT));
     if (!rc) rc = lt_rec_set_popularity(m, split.freq);
     if (!rc) {
         lt_rec_config_describe(&rc_cfg, desc, sizeof desc);
         if (!no_text) snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "\nemb=%s", emb);
         o.trainer.model = desc;
-        lt_info("train: %s on %s; %lld cold items held out", desc, lt_backend_describe(be), (long long)split.n_cold);
+        if (comm->rank == 0)
+            lt_info("train: %s on %s; %lld cold items held out", desc, lt_backend_describe(be), (long long)split.n_cold);
         rc = lt_rec_train(m, &split, &o);
     }
     if (rc == LT_TRAIN_STOPPED) {
         printf("train: stopped; run again to continue\n");
         rc = 0;
-    } else if (!rc) {
+    } else if (!rc && comm->rank == 0) { /* every rank holds the same weights: rank 0 writes them */
         snprintf(path, sizeof path, "%s/rec.h5", out);
         rc = lt_checkpoint_save(path, lt_rec_params(m), 0, NULL, desc);
         if (!rc) printf("trained recommender: %s (log %s/train_log.tsv, plot %s/train_loss.svg)\n", path, out, out);
