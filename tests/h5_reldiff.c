@@ -1,4 +1,5 @@
-/* h5_reldiff A.h5 B.h5 TOL [PREFIX]: every float dataset of A (whose name starts with PREFIX)
+/* h5_reldiff A.h5 B.h5 TOL [PREFIX [SKIP]]: every float dataset of A (whose name starts with PREFIX,
+ * and does not contain SKIP)
  * against the one of the same name in B. Per dataset, the relative difference is
  * max_i |a_i - b_i| / max_j |b_j|: the largest change against the tensor's scale. (Element by
  * element, |a_i - b_i| / |b_i| is no usable measure after AdamW steps: the first steps move every
@@ -16,7 +17,7 @@
 typedef struct {
     hid_t b;
     double tol, worst;
-    const char *prefix;
+    const char *prefix, *skip;
     char worst_name[512];
     int count, bad;
 } ctx;
@@ -35,6 +36,7 @@ static float *read_all(hid_t f, const char *name, hssize_t *n) {
 static herr_t visit(hid_t a, const char *name, const H5O_info_t *info, void *op) {
     ctx *c = op;
     if (info->type != H5O_TYPE_DATASET || strncmp(name, c->prefix, strlen(c->prefix))) return 0;
+    if (c->skip && strstr(name, c->skip)) return 0;
     hid_t d = H5Dopen2(a, name, H5P_DEFAULT);
     hid_t t = H5Dget_type(d);
     int is_float = H5Tget_class(t) == H5T_FLOAT;
@@ -64,7 +66,7 @@ static herr_t visit(hid_t a, const char *name, const H5O_info_t *info, void *op)
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: h5_reldiff A.h5 B.h5 TOL [PREFIX]\n");
+        fprintf(stderr, "usage: h5_reldiff A.h5 B.h5 TOL [PREFIX [SKIP]]\n");
         return 2;
     }
     hid_t a = H5Fopen(argv[1], H5F_ACC_RDONLY, H5P_DEFAULT), b = H5Fopen(argv[2], H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -72,7 +74,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "h5_reldiff: cannot open %s\n", a < 0 ? argv[1] : argv[2]);
         return 1;
     }
-    ctx c = {.b = b, .tol = atof(argv[3]), .prefix = argc > 4 ? argv[4] : ""};
+    ctx c = {.b = b, .tol = atof(argv[3]), .prefix = argc > 4 ? argv[4] : "", .skip = argc > 5 ? argv[5] : NULL};
     if (H5Ovisit2(a, H5_INDEX_NAME, H5_ITER_NATIVE, visit, &c, H5O_INFO_BASIC) < 0) {
         fprintf(stderr, "h5_reldiff: %s: cannot walk the file\n", argv[1]);
         return 1;

@@ -49,6 +49,41 @@ train)
   if "$lt" train "${common[@]}" --out "$dir/two" --batch 32 > "$dir/refuse.out" 2>&1; then fail "1 rank resumed a 2-rank checkpoint"; fi
   grep -q "rank" "$dir/refuse.out" || fail "the refusal does not say why: $(cat "$dir/refuse.out")"
   ;;
+pretrain)
+  "$lt" vocab --data "$dir/data" --train --size 400 --max-len 16 --items-per-shard 120 > /dev/null
+  # K = 5 steps, global batch 16 (the shards: 120 + 120 + 60 items, shuffled as one rank would)
+  common=(--data "$dir/data" --layers 1 --hidden 32 --heads 2 --steps 5 --warmup 2 --seed 4 --dropout 0
+          --ckpt-every 5 --log-every 1)
+  "$lt" pretrain "${common[@]}" --out "$dir/one" --batch 16 > /dev/null
+  mpi2 "$lt" pretrain "${common[@]}" --out "$dir/two" --batch 8 > "$dir/two.out" 2>&1 || { cat "$dir/two.out"; fail "mpirun pretrain failed"; }
+  # the key projection's bias is left out: attention's softmax does not depend on it, so its
+  # gradient is 0 up to rounding and AdamW turns that rounding into ~lr steps of either sign (its
+  # value is noise in both runs; every other tensor agrees to ~3e-7)
+  "$reldiff" "$dir/two/pretrain.ckpt.h5" "$dir/one/pretrain.ckpt.h5" 1e-5 params/ self.key.bias || fail "2 ranks x 8 != 1 rank x 16"
+  "$lt" pretrain "${common[@]}" --out "$dir/other" --batch 8 > /dev/null
+  if "$reldiff" "$dir/other/pretrain.ckpt.h5" "$dir/one/pretrain.ckpt.h5" 1e-5 params/ > /dev/null; then
+    fail "h5_reldiff cannot tell a batch of 8 from one of 16"
+  fi
+  # the logged loss is the mean over both ranks: the same as one rank's
+  a=$(awk -F'\t' '$1=="mlm"{print $3}' "$dir/one/pretrain_log.tsv" | tr '\n' ' ')
+  b=$(awk -F'\t' '$1=="mlm"{print $3}' "$dir/two/pretrain_log.tsv" | tr '\n' ' ')
+  awk -v a="$a" -v b="$b" 'BEGIN{n=split(a,x," "); split(b,y," "); if (n < 5) exit 1;
+    for (i=1;i<=n;i++) if ((x[i]-y[i])^2 > 1e-8) exit 1}' || fail "logged losses differ: $a / $b"
+  ;;
+embed)
+  "$lt" vocab --data "$dir/data" --train --size 400 --max-len 16 --items-per-shard 80 > /dev/null
+  "$lt" pretrain --data "$dir/data" --out "$dir/m" --layers 1 --hidden 32 --heads 2 --steps 2 > /dev/null
+  "$lt" embed --data "$dir/data" --model "$dir/m" --out "$dir/e1" --math fp32 > /dev/null
+  mpi2 "$lt" embed --data "$dir/data" --model "$dir/m" --out "$dir/e2" --math fp32 > "$dir/e2.out" 2>&1 || { cat "$dir/e2.out"; fail "mpirun embed failed"; }
+  n=0
+  for f in "$dir"/e1/emb-*.h5; do
+    cmp -s "$f" "$dir/e2/$(basename "$f")" || fail "$(basename "$f") differs between 1 and 2 ranks"
+    n=$((n + 1))
+  done
+  [ "$n" -ge 4 ] || fail "expected at least 4 shards, got $n"
+  [ "$(ls "$dir"/e2/emb-*.h5 | wc -l)" -eq "$n" ] || fail "2 ranks wrote another number of shards"
+  grep -q "embedded 300 items" "$dir/e2.out" || fail "rank 0 does not report every rank's items: $(cat "$dir/e2.out")"
+  ;;
 fail)
   "$tfidf" --data "$dir/data" --out "$dir/emb" > /dev/null
   common=(--data "$dir/data" --emb "$dir/emb" --dim 16 --hidden 24 --epochs 1 --batch 16 --max-len 12 --chunk 64)
