@@ -19,6 +19,7 @@
 
 #include "cuda_common.cuh"
 #include "longtail/comm.h"
+#include "longtail/log.h"
 
 typedef struct {
     ncclComm_t comm;
@@ -33,23 +34,21 @@ typedef struct {
     double timeout;
 } nccl_impl;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+/* A collective past the deadline: abort the communicator (its kernels stop) and say so. */
+static int nccl_timed_out(lt_comm *c, const char *what) {
+    nccl_impl *m = (nccl_impl *)c->impl;
+    ncclCommAbort(m->comm);
+    m->comm = NULL;
+    return lt_error(LT_ETIMEDOUT, "comm nccl: rank %d of %d: %s did not complete in %.0f s: another rank died or hangs "
+                    "(LONGTAIL_COMM_TIMEOUT sets the limit)", c->rank, c->size, what, m->timeout);
 }
 
 /* A non-blocking communicator's call returns ncclInProgress; wait for it with the deadline. */
 static int nccl_settle(lt_comm *c, ncclResult_t r, const char *what) {
     nccl_impl *m = (nccl_impl *)c->impl;
-    double t0 = now_s();
+    double t0 = lt_seconds();
     while (r == ncclInProgress) {
-        if (now_s() - t0 > m->timeout) {
-            ncclCommAbort(m->comm);
-            m->comm = NULL;
-            return lt_error(LT_ETIMEDOUT, "comm nccl: rank %d of %d: %s did not complete in %.0f s: another rank died or "
-                            "hangs (LONGTAIL_COMM_TIMEOUT sets the limit)", c->rank, c->size, what, m->timeout);
-        }
+        if (lt_seconds() - t0 > m->timeout) return nccl_timed_out(c, what);
         struct timespec ts = {0, 50000};
         nanosleep(&ts, NULL);
         ncclCommGetAsyncError(m->comm, &r);
@@ -111,7 +110,7 @@ static int nccl_wait(lt_comm *c) {
     lt_cuda *cu = lt__cu(m->be);
     LT_CUDA_CHECK(cudaEventRecord(m->done, m->stream));
     LT_CUDA_CHECK(cudaStreamWaitEvent(cu->stream, m->done, 0)); /* the optimizer runs after the sums */
-    double t0 = now_s();
+    double t0 = lt_seconds();
     for (;;) { /* and the host learns of a collective that never completes */
         cudaError_t e = cudaEventQuery(m->done);
         if (e == cudaSuccess) break;
@@ -119,12 +118,7 @@ static int nccl_wait(lt_comm *c) {
         ncclResult_t r;
         ncclCommGetAsyncError(m->comm, &r);
         if (r != ncclSuccess && r != ncclInProgress) LT_TRY(nccl_settle(c, r, "all-reduce"));
-        if (now_s() - t0 > m->timeout) {
-            ncclCommAbort(m->comm);
-            m->comm = NULL;
-            return lt_error(LT_ETIMEDOUT, "comm nccl: rank %d of %d: the all-reduce did not complete in %.0f s: another "
-                            "rank died or hangs (LONGTAIL_COMM_TIMEOUT sets the limit)", c->rank, c->size, m->timeout);
-        }
+        if (lt_seconds() - t0 > m->timeout) return nccl_timed_out(c, "the all-reduce");
         struct timespec ts = {0, 20000};
         nanosleep(&ts, NULL);
     }

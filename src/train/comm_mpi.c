@@ -14,6 +14,7 @@
 #include "longtail/backend.h"
 #include "longtail/comm.h"
 #include "longtail/error.h"
+#include "longtail/log.h"
 
 typedef struct {
     double timeout;
@@ -24,16 +25,10 @@ typedef struct {
 
 static int we_initialized;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Wait for req with the communicator's deadline. */
 static int wait_req(lt_comm *c, MPI_Request *req, const char *what) {
     mpi_impl *m = c->impl;
-    double t0 = now();
+    double t0 = lt_seconds();
     long sleep_ns = 20000;
     for (;;) {
         int done = 0, e = MPI_Test(req, &done, MPI_STATUS_IGNORE);
@@ -44,7 +39,7 @@ static int wait_req(lt_comm *c, MPI_Request *req, const char *what) {
             return lt_error(LT_ECOMM, "comm mpi: rank %d of %d: %s failed: %s", c->rank, c->size, what, msg);
         }
         if (done) return 0;
-        if (now() - t0 > m->timeout)
+        if (lt_seconds() - t0 > m->timeout)
             return lt_error(LT_ETIMEDOUT, "comm mpi: rank %d of %d: %s did not complete in %.0f s: another rank died or "
                             "hangs (LONGTAIL_COMM_TIMEOUT sets the limit)", c->rank, c->size, what, m->timeout);
         struct timespec ts = {0, sleep_ns};
