@@ -26,7 +26,7 @@ static const lt_cli_opt opts[] = {
     {"--heads", "bert.heads", 0, "attention heads (default 4)"},
     {"--ffn", "bert.ffn", 0, "feed-forward size (default 4 x hidden)"},
     {"--steps", "pretrain.steps", 0, "masked-LM steps (default 2000)"},
-    {"--batch", "pretrain.batch", 0, "sequences per step (default 64)"},
+    {"--batch", "pretrain.batch", 0, "sequences per step and rank (default 64; global batch: x ranks)"},
     {"--lr", "pretrain.lr", 0, "peak learning rate (default 5e-4)"},
     {"--warmup", "pretrain.warmup", 0, "warm-up steps (default 10% of the steps)"},
     {"--seed", "pretrain.seed", 0, "seed of initialisation, shuffling, masking and dropout (default 1)"},

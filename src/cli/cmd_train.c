@@ -34,7 +34,7 @@ static const lt_cli_opt opts[] = {
     {"--negatives", "train.negatives", 0, "negatives per step of the sampled loss (default 1024)"},
     {"--accum", "train.accum", 0, "micro-batches per optimizer step (gradient accumulation; default 1)"},
     {"--epochs", "train.epochs", 0, "passes over the training users (default 30)"},
-    {"--batch", "train.batch", 0, "users per step (default 128)"},
+    {"--batch", "train.batch", 0, "users per step and rank (default 128; global batch: x ranks)"},
     {"--lr", "train.lr", 0, "peak learning rate (default 3e-3)"},
     {"--warmup", "train.warmup", 0, "warm-up steps (default 100)"},
     {"--schedule", "train.schedule", 0, "learning-rate decay: linear, cosine (default) or constant"},
