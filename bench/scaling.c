@@ -332,7 +332,10 @@ int main(int argc, char **argv) {
      * catalog-sized passes, bound by memory */
     double rows10 = 128 * 50, S = 1024;
     double fl_10 = 6 * rows10 * S * d + 4 * N10 * td * d + 6 * rows10 * 4 * H * (d + H) + 6 * rows10 * H * d;
-    double passes_nd = 2 + 2 + 4 + 1 + 1 + 1 + 4 + 8 + 1 + 1; /* V, bias, mask*id, mask copy, dV zero, dV reads, mask*dV, AdamW, zero, norm */
+    /* passes over catalog x d floats: forward V written (1), + b (2), the mask copied up (1), += mask * id
+     * (4); backward dV zeroed (1), read by dW and db (2), id grad += mask * dV (4); the optimizer's zero
+     * grad (1), norm (1) and row-wise AdamW (p g m v read, p m v written: 7); and text read twice */
+    double passes_nd = 1 + 2 + 1 + 4 + 1 + 2 + 4 + 1 + 1 + 7;
     double bytes_10 = 4 * N10 * (passes_nd * d + 2 * td);
     double h200_10 = fmax(fl_10 / (mfu_gemm * PEAK_BF16), bytes_10 / (hbm_eff * HBM)) + 2 * 49 * t_cell + 150 * t_kernel;
     double host_mask = 4 * N10 * d / 25e9 + 4 * N10 * d / 50e9; /* written on the host, copied over PCIe 5 */
@@ -348,8 +351,9 @@ int main(int argc, char **argv) {
     printf("  all-reduce of B bytes on n GPUs: 2 (n-1)/n B / bus + 2 ceil(log2 n) alpha, per bucket (ring bandwidth, "
            "tree latency: what NCCL picks for large and small buffers)\n");
     printf("  overlap: as built, a bucket fires early only when every parameter in it was reported final; "
-           "'overlap' = every layer reports (not built for BERT), hiding all but the late bytes behind the backward, "
-           "taken as 2/3 of the step; 'bf16' = LONGTAIL_NCCL_REDUCE=bf16 (half the bytes)\n");
+           "'layers report' = every layer reports its gradients (not built for BERT), hiding all but the late bytes "
+           "behind the backward, taken as 2/3 of the step; '+ bf16 reduce' = that and LONGTAIL_NCCL_REDUCE=bf16 "
+           "(half the bytes)\n");
     printf("  Beauty on an H200: %.2f GFLOP a step (%.0f rows) -> %.3f ms of GEMMs + %.3f ms of latency (%.0f recurrent "
            "steps x 2, 150 other kernels) = %.2f ms\n", fl_beauty / 1e9, rows, fl_beauty / (mfu_gemm * PEAK_BF16) * 1e3,
            lat_beauty * 1e3, 2 * (tmean - 1), h200_beauty * 1e3);
