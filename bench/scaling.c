@@ -72,20 +72,26 @@ static int levels(int n) {
     return l;
 }
 
-/* One all-reduce of `bytes` over n ranks: the ring's bandwidth term over the slowest link the ring
- * crosses (NVLink within a box, the GPU's own NIC once the job spans boxes) and a tree's latency. */
+/* The slowest link a ring of n ranks crosses: NVLink within a box, the GPU's own NIC once the job
+ * spans boxes. */
+static void ring_link(const network *w, int n, double *bus, double *alpha) {
+    int across = n > w->box;
+    *bus = across ? w->bus_out : w->bus_in, *alpha = across ? w->alpha_out : w->alpha_in;
+}
+
+/* One all-reduce of `bytes` over n ranks: the ring's bandwidth term and a tree's latency. */
 static double allreduce_s(const network *w, int n, double bytes) {
     if (n <= 1 || bytes <= 0) return 0;
-    int across = n > w->box;
-    double bus = across ? w->bus_out : w->bus_in, alpha = across ? w->alpha_out : w->alpha_in;
+    double bus, alpha;
+    ring_link(w, n, &bus, &alpha);
     return 2.0 * (n - 1) / n * bytes / bus + 2.0 * levels(n) * alpha;
 }
 
 /* A ring all-gather: every rank ends with all n contributions of `bytes` each. */
 static double allgather_s(const network *w, int n, double bytes) {
     if (n <= 1 || bytes <= 0) return 0;
-    int across = n > w->box;
-    double bus = across ? w->bus_out : w->bus_in, alpha = across ? w->alpha_out : w->alpha_in;
+    double bus, alpha;
+    ring_link(w, n, &bus, &alpha);
     return (double)(n - 1) * bytes / bus + levels(n) * alpha;
 }
 
