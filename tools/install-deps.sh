@@ -5,7 +5,8 @@
 #   bash tools/install-deps.sh
 set -euo pipefail
 
-packages=(cmake make gcc g++ pkg-config zlib1g-dev libhdf5-dev libopenblas-dev libdnnl-dev)
+packages=(cmake make gcc g++ pkg-config zlib1g-dev libhdf5-dev libopenblas-dev libdnnl-dev
+          openmpi-bin libopenmpi-dev) # MPI: data-parallel ranks and the mpi tests
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

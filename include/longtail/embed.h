@@ -36,6 +36,7 @@ typedef struct lt_embed_opts {
     lt_dtype stored;     /* LT_F32 or LT_BF16 */
     int64_t stop_after;  /* testing: return after this many shards were written (0: all) */
     int progress;
+    int rank, ranks;     /* data parallel: this rank embeds shards rank, rank + ranks, ... (0 of 1: all) */
 } lt_embed_opts;
 
 typedef struct lt_embed_stats {

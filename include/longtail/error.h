@@ -22,7 +22,9 @@ extern "C" {
     X(ENOTSUP,  -11, "not supported in this build")                      \
     X(ECONFIG,  -12, "bad configuration")                                \
     X(ENODEV,   -13, "no such device")                                   \
-    X(ERANGE,   -14, "value out of range")
+    X(ERANGE,   -14, "value out of range")                               \
+    X(ETIMEDOUT, -15, "timed out")                                       \
+    X(ECOMM,    -16, "communication between ranks failed")
 
 typedef enum {
     LT_OK = 0,

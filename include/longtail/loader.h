@@ -42,6 +42,10 @@ typedef struct lt_loader_opts {
     int drop_last;       /* skip an epoch's last, short batch */
     uint64_t seed;
     int rank, world;     /* 0 and 1 without data parallelism */
+    int stripe;          /* the other way to split (token loader): every rank walks the whole data in
+                            the order one rank would (shuffle seeded by seed alone) in batches of
+                            batch x world rows, and takes its own batch rows of each; so W ranks with
+                            batch B read exactly what one rank with batch B W reads */
     int prefetch;        /* batches made ahead (0: synchronous, for tests) */
     int32_t pad_id;      /* padding value of ids */
     int64_t max_len;     /* sequence loader: keep the last max_len events of a history (0: all) */

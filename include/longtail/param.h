@@ -38,6 +38,11 @@ typedef struct lt_params {
     int64_t total;              /* floats per slab, each parameter's start aligned to 64 floats */
     int64_t n_decay, n_dense;   /* the slab's [0, n_decay) is decayed, [n_decay, n_dense) is not */
     float *sumsq;               /* device f32[1]: the gradient slab's squared norm (lt_params_sumsq) */
+    /* Data-parallel overlap: while the trainer runs the last micro-batch of a step, on_ready is
+     * set, and a model's backward reports each parameter whose gradient is final (lt_params_ready)
+     * so that the buckets holding it are all-reduced while the backward goes on. */
+    int (*on_ready)(void *ctx, lt_param *p);
+    void *ready_ctx;
 } lt_params;
 
 void lt_params_init(lt_params *ps, lt_backend *be);
@@ -58,6 +63,10 @@ int lt_params_zero_grad(lt_params *ps);
 /* The whole gradient slab as one f32[total] tensor (after lt_params_layout): what the all-reduce,
  * the clipping norm and the bucketing see. Padding between parameters is always zero. */
 lt_tensor lt_params_grad_slab(const lt_params *ps);
+/* The gradients of these n parameters are final for this step (nothing adds to them before the
+ * optimizer): the trainer may start reducing them. Nothing happens outside the data-parallel step;
+ * a parameter never reported is reduced after the backward. Call in the same order on every rank. */
+int lt_params_ready(lt_params *ps, lt_param *const *p, int n);
 /* The device f32[1] the gradient slab's squared norm is added into (lt_sumsq_acc), allocated on first
  * use: the trainer fills it bucket by bucket after the all-reduce, lt_optim_step in one pass, and
  * lt_optim_apply clips by it. */

@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "longtail/comm.h"
+
 #include "longtail/backend.h"
 #include "longtail/data.h"
 #include "longtail/rng.h"
@@ -28,6 +30,10 @@ typedef struct lt_mlm_opts {
 int lt_mlm_opts_from_vocab(lt_mlm_opts *o, const lt_vocab *v);
 int64_t lt_mlm_mask(const lt_mlm_opts *o, uint64_t seed, uint64_t step, int32_t *ids, const int32_t *lens, int64_t B,
                     int64_t T, int64_t *pos, int32_t *target);
+/* The same for rows row0 .. row0 + B - 1 of a larger batch: row b draws what row row0 + b of the
+ * whole batch would (a rank's share of a data-parallel batch masks as the single rank would). */
+int64_t lt_mlm_mask_rows(const lt_mlm_opts *o, uint64_t seed, uint64_t step, int64_t row0, int32_t *ids,
+                         const int32_t *lens, int64_t B, int64_t T, int64_t *pos, int32_t *target);
 
 /* Co-interaction pairs for contrastive fine-tuning: items next to each other in a user's history
  * (a, b) with a != b, each unordered pair once, in a deterministic order. The last `holdout`
@@ -53,6 +59,9 @@ typedef struct lt_pretrain_opts {
     int64_t accum; /* micro-batches per step */
     int64_t layers, hidden, heads, ffn;
     double lr, temperature;
+    double dropout;  /* hidden dropout of a new encoder */
+    lt_comm *comm;   /* the job's ranks (NULL: one). Masked-LM reads the token shards striped
+                        (lt_loader_opts.stripe): W ranks with batch B train as one rank with B W */
 } lt_pretrain_opts;
 
 /* 0: finished; 1 (LT_TRAIN_STOPPED): stopped after o->stop_after, run again to continue. */

@@ -75,7 +75,10 @@ const lt_rec_config *lt_rec_get_config(const lt_rec *m);
 
 /* One training micro-batch: B histories (items[b * T .. ], lens[b] >= 2; inputs are items[0 ..
  * len - 2], targets items[1 .. len - 1]), forward and backward into the gradients. *loss is the
- * mean cross-entropy over the positions. Dropouts are keyed by the step. */
+ * mean cross-entropy over the positions. Dropouts are keyed by the step (the tower's dropout by the
+ * rank too; the item-id dropout, a mask over the catalog, by the step alone). On several ranks
+ * (s->ranks > 1, a collective call) the loss is the mean over every rank's targets, so the ranks'
+ * averaged gradient is that of one rank with the whole batch; a rank may then have B = 0. */
 int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int64_t B, int64_t T, const lt_step *s,
                        double *loss);
 
@@ -95,8 +98,9 @@ int lt_rec_set_score_bias(lt_rec *m, const float *bias);
 
 typedef struct lt_rec_train_opts {
     lt_trainer_cfg trainer;     /* lr, schedule, checkpoints, patience; steps come from epochs */
-    int64_t epochs, batch;
+    int64_t epochs, batch;      /* batch: users per rank and micro-batch (global batch: batch x ranks) */
     int64_t eval_users;         /* validation NDCG@10 on this many users (0: all) */
+    lt_comm *comm;              /* the job's ranks (lt_comm_world; NULL: one) */
 } lt_rec_train_opts;
 
 /* Train on the split's training portions with validation NDCG@10 every epoch and early stopping;

@@ -12,6 +12,15 @@
  *
  * Randomness is keyed by (seed, rank, step, site) — lt_step_seed and lt_step_stream — so ranks
  * never draw the same masks and a resumed run draws exactly what the original would have.
+ *
+ * Data parallelism (comm of several ranks): every rank runs the same steps on its own part of the
+ * global batch; the gradient slab is summed over the ranks in buckets (fired while the backward
+ * runs when the model reports finished parameters, lt_params_ready), the optimizer divides by
+ * accum x ranks, so every rank takes the same step. A task whose loss is a mean over a count that
+ * differs between ranks (targets, masked tokens) scales its gradient by ranks / global count
+ * (lt_step_sum_i64) so that the average over ranks is the single-rank mean. The logged loss is the
+ * mean over ranks; only rank 0 writes the log, checkpoints and the best weights; the metric of an
+ * evaluation is rank 0's, broadcast, so every rank stops early at the same step.
  * Checkpoints (DIR/NAME.ckpt.h5) hold the weights, the AdamW moments, the step, every rank's data
  * cursor and the early-stopping state, written atomically; opening a trainer whose checkpoint
  * exists resumes it bit for bit. DIR/NAME_log.tsv is the loss and metric log, DIR/NAME_loss.svg its
@@ -49,12 +58,15 @@ typedef struct lt_step {
     int micro, micros; /* this micro-batch and how many make the step */
     uint64_t seed;     /* the run's seed */
     int rank, ranks;
+    lt_comm *comm;     /* the job's communicator (lt_comm_sum_i64 for a loss's global count) */
 } lt_step;
 
 /* The seed and the stream for a draw at `site` in this micro-batch: pass both to the op
  * (lt_dropout_fwd's seed and stream, lt_rng_init, ...). */
 uint64_t lt_step_seed(const lt_step *s, lt_site site);
 uint64_t lt_step_stream(const lt_step *s);
+/* The sum of v over the ranks of the step's job (v itself on one rank). */
+int lt_step_sum_i64(const lt_step *s, int64_t *v);
 
 typedef struct lt_task {
     const char *phase;          /* "mlm", "contrastive", "train": names its lines in the log */

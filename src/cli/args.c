@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "longtail/backend.h"
+#include "longtail/comm.h"
 #include "longtail/error.h"
 #include "longtail/log.h"
 
@@ -23,8 +24,14 @@ int lt_cli_backend(const char *spec, const char *math, lt_backend **out) {
     if (!spec || !strcmp(spec, "cpu")) *out = lt_backend_cpu();
     else if (strncmp(spec, "cuda", 4) || (spec[4] != 0 && spec[4] != ':'))
         return lt_error(LT_ECONFIG, "device '%s': expected cpu, cuda or cuda:N", spec);
-    else
-        LT_TRY(lt_backend_cuda(out, spec[4] ? atoi(spec + 5) : 0));
+    else if (spec[4])
+        LT_TRY(lt_backend_cuda(out, atoi(spec + 5)));
+    else { /* "cuda": one GPU per rank of the box, by the launcher's local rank */
+        lt_launch l;
+        lt_launch_detect(&l);
+        int n = lt_cuda_device_count();
+        LT_TRY(lt_backend_cuda(out, n > 0 ? l.local_rank % n : 0));
+    }
     int native = lt_backend_bf16_native(*out);
     if (automatic) m = native ? LT_MATH_BF16 : LT_MATH_FP32; /* bf16 units with fp32 sums, where there are any */
     else if (m == LT_MATH_BF16 && !native)

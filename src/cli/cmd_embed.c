@@ -9,6 +9,7 @@
 #include "data/textio.h"
 #include "longtail/bert.h"
 #include "longtail/embed.h"
+#include "longtail/comm.h"
 #include "longtail/error.h"
 #include "longtail/log.h"
 #include "longtail/tokens.h"
@@ -101,16 +102,31 @@ int lt_cmd_embed(int argc, char **argv) {
                       (long long)bc->max_pos);
     if (!rc) rc = lt_bert_reserve(m, o.max_batch, max_len, 0, 0);
     lt_embed_stats st;
+    int rank0 = 1; /* the summary is rank 0's to print */
     if (!rc) {
         char desc[512];
         snprintf(desc, sizeof desc, "bert L%lld H%lld A%lld from %s", (long long)bc->layers, (long long)bc->hidden,
                  (long long)bc->heads, model);
         lt_encoder enc = {.ctx = m, .dim = bc->hidden, .normalized = bc->normalize, .model = made_by, .be = be,
                           .encode = lt_bert_encode};
-        lt_info("embed: %s, %s GEMMs, on %s", desc, lt_math_name(lt_backend_math(be)), lt_backend_describe(be));
-        rc = lt_embed_run(data, out, &enc, &o, &st);
+        lt_comm *comm = NULL; /* mpirun -np N: shards split across the ranks */
+        rc = lt_comm_world(&comm, be);
+        if (!rc) {
+            o.rank = comm->rank, o.ranks = comm->size, o.progress = o.progress && comm->rank == 0;
+            rank0 = comm->rank == 0;
+            if (comm->rank == 0)
+                lt_info("embed: %s, %s GEMMs, on %s%s", desc, lt_math_name(lt_backend_math(be)), lt_backend_describe(be),
+                        comm->size > 1 ? " (each rank)" : "");
+            rc = lt_embed_run(data, out, &enc, &o, &st);
+        }
+        if (!rc && comm->size > 1) { /* every rank's shards are written: the totals, on rank 0 */
+            int64_t v[5] = {st.items, st.shards, st.skipped, st.tokens, st.padded};
+            rc = lt_comm_sum_i64(comm, v, 5);
+            st.items = v[0], st.shards = v[1], st.skipped = v[2], st.tokens = v[3], st.padded = v[4];
+            st.items_per_s = st.seconds > 0 ? (double)st.items / st.seconds : 0;
+        }
     }
-    if (!rc) {
+    if (!rc && rank0) {
         printf("embedded %lld items in %.1fs (%.0f items/s; %lld shards written, %lld already done) -> %s\n",
                (long long)st.items, st.seconds, st.items_per_s, (long long)st.shards, (long long)st.skipped, out);
         if (st.tokens)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "longtail/comm.h"
 #include "longtail/error.h"
 #include "longtail/pretrain.h"
 #include "longtail/trainer.h"
@@ -25,7 +26,7 @@ static const lt_cli_opt opts[] = {
     {"--heads", "bert.heads", 0, "attention heads (default 4)"},
     {"--ffn", "bert.ffn", 0, "feed-forward size (default 4 x hidden)"},
     {"--steps", "pretrain.steps", 0, "masked-LM steps (default 2000)"},
-    {"--batch", "pretrain.batch", 0, "sequences per step (default 64)"},
+    {"--batch", "pretrain.batch", 0, "sequences per step and rank (default 64; global batch: x ranks)"},
     {"--lr", "pretrain.lr", 0, "peak learning rate (default 5e-4)"},
     {"--warmup", "pretrain.warmup", 0, "warm-up steps (default 10% of the steps)"},
     {"--seed", "pretrain.seed", 0, "seed of initialisation, shuffling, masking and dropout (default 1)"},
@@ -39,6 +40,7 @@ static const lt_cli_opt opts[] = {
     {"--ckpt-every", "pretrain.ckpt_every", 0, "steps between checkpoints (default 200)"},
     {"--log-every", "pretrain.log_every", 0, "steps between log lines (default 50)"},
     {"--device", "pretrain.device", 0, "cpu or cuda[:N] (default cpu)"},
+    {"--dropout", "pretrain.dropout", 0, "hidden dropout of a new encoder (default 0.1)"},
     {"--math", "pretrain.math", 0, "GEMMs: auto (default: bf16 on GPUs and AMX/AVX512-BF16 CPUs; fp32 master weights), bf16, tf32, fp32"},
     {0},
 };
@@ -63,6 +65,7 @@ static int read_settings(const lt_config *c, lt_pretrain_opts *s) {
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) LT_TRY(lt_config_int(c, ints[i].key, ints[i].def, ints[i].dst));
     LT_TRY(lt_config_float(c, "pretrain.lr", 5e-4, &s->lr));
     LT_TRY(lt_config_float(c, "pretrain.temperature", 0.05, &s->temperature));
+    LT_TRY(lt_config_float(c, "pretrain.dropout", 0.1, &s->dropout));
     if (s->warmup < 0) s->warmup = s->steps / 10;
     if (s->ffn <= 0) s->ffn = 4 * s->hidden;
     if (s->steps < 0 || s->batch < 1 || s->pair_batch < 2 || s->ckpt_every < 1 || s->log_every < 1 || s->accum < 1 ||
@@ -90,6 +93,7 @@ int lt_cmd_pretrain(int argc, char **argv) {
     }
     if (!rc && LT_CLI_PREFLIGHT_DONE(c)) return 0; /* longtail run checks every stage's settings first */
     if (!rc) rc = lt_cli_backend(lt_config_str(c, "pretrain.device", "cpu"), lt_config_str(c, "pretrain.math", NULL), &be);
+    if (!rc) rc = lt_comm_world(&o.comm, be); /* mpirun -np N: data-parallel */
     if (!rc) rc = lt_pretrain(be, &o);
     if (rc == LT_TRAIN_STOPPED) {
         rc = 0;

@@ -37,7 +37,7 @@ static const lt_cli_opt opts[] = {
     {"--negatives", "train.negatives", 0, "negatives per step of the sampled loss (default 1024)"},
     {"--accum", "train.accum", 0, "micro-batches per optimizer step (gradient accumulation; default 1)"},
     {"--epochs", "train.epochs", 0, "passes over the training users (default 30)"},
-    {"--batch", "train.batch", 0, "users per step (default 128)"},
+    {"--batch", "train.batch", 0, "users per step and rank (default 128; global batch: x ranks)"},
     {"--lr", "train.lr", 0, "peak learning rate (default 3e-3)"},
     {"--warmup", "train.warmup", 0, "warm-up steps (default 100)"},
     {"--schedule", "train.schedule", 0, "learning-rate decay: linear, cosine (default) or constant"},
@@ -145,19 +145,23 @@ int lt_cmd_train(int argc, char **argv) {
     for (int64_t i = 0; seen && i < ev.n_items; i++) seen[i] = split.freq[i] > 0;
     if (!rc) rc = lt_mkdirs(out);
     if (!rc) rc = lt_cli_backend(lt_config_str(c, "train.device", "cpu"), lt_config_str(c, "train.math", NULL), &be);
+    lt_comm *comm = NULL; /* mpirun -np N / srun: data-parallel over the job's ranks */
+    if (!rc) rc = lt_comm_world(&comm, be);
+    o.comm = comm;
     if (!rc) rc = lt_rec_create(&m, be, &rc_cfg, text, seen, lt_rng_key((uint64_t)seed, 0, LT_SITE_INIT));
     if (!rc) rc = lt_rec_set_popularity(m, split.freq);
     if (!rc) {
         lt_rec_config_describe(&rc_cfg, desc, sizeof desc);
         if (!no_text) snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "\nemb=%s", emb);
         o.trainer.model = desc;
-        lt_info("train: %s on %s; %lld cold items held out", desc, lt_backend_describe(be), (long long)split.n_cold);
+        if (comm->rank == 0)
+            lt_info("train: %s on %s; %lld cold items held out", desc, lt_backend_describe(be), (long long)split.n_cold);
         rc = lt_rec_train(m, &split, &o);
     }
     if (rc == LT_TRAIN_STOPPED) {
         printf("train: stopped; run again to continue\n");
         rc = 0;
-    } else if (!rc) {
+    } else if (!rc && comm->rank == 0) { /* every rank holds the same weights: rank 0 writes them */
         /* the new-item boost serving will use: given, or the largest validation tolerates */
         if (!lt_config_str(c, "train.cold_boost", NULL) && rc_cfg.text_dim) rc = lt_rec_tune_cold_boost(m, &split, cb_tol, &gamma);
         if (!rc && gamma != 0) snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "\ncold_boost=%g", gamma);

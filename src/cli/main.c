@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "longtail/backend.h"
+#include "longtail/comm.h"
 #include "longtail/error.h"
 
 #ifdef LONGTAIL_HAVE_HDF5
@@ -17,29 +18,35 @@ typedef struct {
     const char *name;
     int (*run)(int argc, char **argv); /* NULL: not built yet */
     const char *summary;
+    int parallel;                      /* runs data-parallel under mpirun / srun */
 } command;
 
 static const command commands[] = {
-    {"synth", lt_cmd_synth, "write a synthetic catalog + interactions (raw files)"},
-    {"import", IF_HDF5(lt_cmd_import), "raw catalog/events (TSV, JSON lines, Amazon, MovieLens) -> HDF5 shards"},
-    {"vocab", IF_HDF5(lt_cmd_vocab), "train a WordPiece vocabulary, or load a BERT vocab.txt"},
-    {"pretrain", IF_HDF5(lt_cmd_pretrain), "masked-language-model pretraining of the text encoder"},
-    {"embed", IF_HDF5(lt_cmd_embed), "bulk (re-)embedding of a catalog, shard by shard, resumable"},
-    {"cluster", IF_HDF5(lt_cmd_cluster), "k-means + PCA on embeddings, long-tail report"},
-    {"train", IF_HDF5(lt_cmd_train), "train the recommender (mpirun -np N for data parallelism)"},
-    {"eval", IF_HDF5(lt_cmd_eval), "leave-one-out full-ranking metrics, accuracy and long tail"},
-    {"recommend", IF_HDF5(lt_cmd_recommend), "top-K for every user (or a list) into HDF5/CSV, with long-tail re-ranking"},
-    {"similar", IF_HDF5(lt_cmd_similar), "related items (by text, model or blend) into HDF5/CSV"},
-    {"classify", NULL, "the long-tail classifier of product text"},
-    {"bandit", NULL, "exploration policies evaluated by replay on logged feedback"},
-    {"run", IF_HDF5(lt_cmd_run), "the whole chain from one config"},
-    {"info", lt_cmd_info, "describe a shard, checkpoint or config file"},
+    {"synth", lt_cmd_synth, "write a synthetic catalog + interactions (raw files)", 0},
+    {"import", IF_HDF5(lt_cmd_import), "raw catalog/events (TSV, JSON lines, Amazon, MovieLens) -> HDF5 shards", 0},
+    {"vocab", IF_HDF5(lt_cmd_vocab), "train a WordPiece vocabulary, or load a BERT vocab.txt", 0},
+    {"pretrain", IF_HDF5(lt_cmd_pretrain), "masked-language-model pretraining of the text encoder", 1},
+    {"embed", IF_HDF5(lt_cmd_embed), "bulk (re-)embedding of a catalog, shard by shard, resumable", 1},
+    {"cluster", IF_HDF5(lt_cmd_cluster), "k-means + PCA on embeddings, long-tail report", 0},
+    {"train", IF_HDF5(lt_cmd_train), "train the recommender (mpirun -np N for data parallelism)", 1},
+    {"eval", IF_HDF5(lt_cmd_eval), "leave-one-out full-ranking metrics, accuracy and long tail", 0},
+    {"recommend", IF_HDF5(lt_cmd_recommend), "top-K for every user (or a list) into HDF5/CSV, with long-tail re-ranking", 0},
+    {"similar", IF_HDF5(lt_cmd_similar), "related items (by text, model or blend) into HDF5/CSV", 0},
+    {"classify", NULL, "the long-tail classifier of product text", 0},
+    {"bandit", NULL, "exploration policies evaluated by replay on logged feedback", 0},
+    {"run", IF_HDF5(lt_cmd_run), "the whole chain from one config", 0},
+    {"info", lt_cmd_info, "describe a shard, checkpoint or config file", 0},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof *commands)
 
 int lt_cli_fail(const char *cmd, int code) {
     const char *detail = lt_last_error();
-    fprintf(stderr, "longtail %s: %s\n", cmd, detail[0] ? detail : lt_strerror(code));
+    lt_launch l;
+    lt_launch_detect(&l);
+    char who[48] = "";
+    if (l.size > 1) snprintf(who, sizeof who, " (rank %d of %d)", l.rank, l.size);
+    fprintf(stderr, "longtail %s%s: %s\n", cmd, who, detail[0] ? detail : lt_strerror(code));
+    if (l.size > 1) lt_comm_abort(code, "see the line above"); /* no rank waits for this one */
     return 1;
 }
 
@@ -61,7 +68,7 @@ static void usage(FILE *f) {
 
 static int version(void) {
     printf("longtail %s\n", LONGTAIL_VERSION);
-    printf("build: cuda=%s hdf5=%s\n", lt_cuda_built() ? "yes" : "no",
+    printf("build: cuda=%s comm=%s hdf5=%s\n", lt_cuda_built() ? "yes" : "no", lt_comm_built(),
 #ifdef LONGTAIL_HAVE_HDF5
            "yes"
 #else
@@ -98,7 +105,18 @@ int main(int argc, char **argv) {
             fprintf(stderr, "longtail %s: not built yet in this version (%s)\n", cmd, LONGTAIL_VERSION);
             return 2;
         }
-        return commands[i].run(argc - 1, argv + 1);
+        lt_launch l;
+        lt_launch_detect(&l);
+        if (l.size > 1 && !commands[i].parallel) {
+            if (l.rank == 0)
+                fprintf(stderr, "longtail %s: does not run data-parallel (this job has %d ranks): run it with one; "
+                        "train, pretrain and embed use several\n", cmd, l.size);
+            return 2;
+        }
+        int rc = commands[i].run(argc - 1, argv + 1);
+        if (rc && l.size > 1) lt_comm_abort(rc, "it exited with an error (above)");
+        lt_comm_world_finish();
+        return rc;
     }
     fprintf(stderr, "longtail: unknown command '%s'\n\n", cmd);
     usage(stderr);

@@ -99,7 +99,7 @@ static int build_seg_order(lt_loader *l, int64_t e, int64_t seg) {
     for (int64_t i = 0; i < n; i++) row[i] = b + i;
     if (l->o.shuffle) {
         lt_rng r;
-        lt_rng_init(&r, l->o.seed + (uint64_t)l->o.rank, ((uint64_t)e << 24) ^ (uint64_t)seg);
+        lt_rng_init(&r, l->o.seed + (uint64_t)(l->o.stripe ? 0 : l->o.rank), ((uint64_t)e << 24) ^ (uint64_t)seg);
         for (int64_t i = n; i > 1; i--) {
             int64_t j = (int64_t)lt_rng_below(&r, (uint64_t)i), t = row[i - 1];
             row[i - 1] = row[j], row[j] = t;
@@ -125,7 +125,7 @@ static void build_seg_perm(lt_loader *l, int64_t e) {
     for (int i = 0; i < l->nseg; i++) l->seg_perm[i] = i;
     if (l->o.shuffle && l->nseg > 1) {
         lt_rng r;
-        lt_rng_init(&r, l->o.seed + (uint64_t)l->o.rank, ((uint64_t)e << 24) | 0xffffffu);
+        lt_rng_init(&r, l->o.seed + (uint64_t)(l->o.stripe ? 0 : l->o.rank), ((uint64_t)e << 24) | 0xffffffu);
         for (int64_t i = l->nseg; i > 1; i--) {
             int64_t j = (int64_t)lt_rng_below(&r, (uint64_t)i), t = l->seg_perm[i - 1];
             l->seg_perm[i - 1] = l->seg_perm[j], l->seg_perm[j] = t;
@@ -179,7 +179,11 @@ typedef struct {
 } row_ref;
 
 static int make_batch(lt_loader *l, lt_cursor c, int slot) {
-    int64_t B = l->o.batch, first = c.batch * B, n = l->rows - first < B ? l->rows - first : B;
+    /* striped: batch c.batch of the run is rows [c.batch B W, (c.batch + 1) B W) and this rank's
+     * share of it the rank-th B of them */
+    int64_t B = l->o.batch, W = l->o.stripe ? l->o.world : 1, first = c.batch * B * W + (W > 1 ? l->o.rank * B : 0);
+    int64_t n = l->rows - first < B ? l->rows - first : B;
+    if (n < 0) n = 0;
     row_ref *refs = malloc(sizeof *refs * (size_t)n);
     if (!refs) return lt_error(LT_ENOMEM, "loader: out of memory");
     build_seg_perm(l, c.epoch);
@@ -365,7 +369,7 @@ static int alloc_loader(lt_loader **out, const lt_loader_opts *o, int kind, int 
 static int finish_open(lt_loader *l) {
     l->rows = 0;
     for (int s = 0; s < l->nseg; s++) l->rows += l->seg_count[s];
-    int64_t B = l->o.batch;
+    int64_t B = l->o.batch * (l->o.stripe ? l->o.world : 1); /* striped: the run's batch */
     l->batches = l->o.drop_last ? l->rows / B : (l->rows + B - 1) / B;
     if (l->o.drop_last) l->rows = l->batches * B;
     return start(l, (lt_cursor){0, 0});
@@ -373,7 +377,7 @@ static int finish_open(lt_loader *l) {
 
 /* This rank's contiguous slice [r n / W, (r + 1) n / W) of n rows. */
 static void slice(const lt_loader_opts *o, int64_t n, int64_t *begin, int64_t *count) {
-    int64_t b = n * o->rank / o->world, e = n * (o->rank + 1) / o->world;
+    int64_t b = o->stripe ? 0 : n * o->rank / o->world, e = o->stripe ? n : n * (o->rank + 1) / o->world;
     *begin = b, *count = e - b;
 }
 

@@ -215,9 +215,11 @@ int lt_embed_run(const char *tokens_dir, const char *out_dir, const lt_encoder *
     p.made_by = malloc(sizeof *p.made_by * (size_t)(p.count + 1));
     if (!p.todo || !p.made_by) rc = lt_error(LT_ENOMEM, "embed: out of memory");
     int64_t total = 0;
+    int rank = o->ranks > 1 ? o->rank : 0, ranks = o->ranks > 1 ? o->ranks : 1;
     for (int i = 0; i < p.count && !rc; i++) {
         char tp[8192], ep[4096];
         int64_t v[3];
+        if (i % ranks != rank) continue; /* another rank's shard */
         snprintf(tp, sizeof tp, "%s/%s", tokens_dir, p.names[i]);
         if ((rc = shard_attrs(tp, "tokens", v))) break;
         if (v[2] != p.count) {
@@ -232,7 +234,7 @@ int lt_embed_run(const char *tokens_dir, const char *out_dir, const lt_encoder *
         if (done_before(ep, v, enc->dim, p.made_by[i])) st->skipped++;
         else p.todo[p.ntodo++] = i, total += v[1];
     }
-    for (int64_t s = p.count; !rc; s++) { /* shards of an earlier, larger catalog */
+    for (int64_t s = p.count; !rc && rank == 0; s++) { /* shards of an earlier, larger catalog */
         char ep[4096];
         lt_emb_shard_path(ep, sizeof ep, out_dir, s);
         if (remove(ep) < 0) break;

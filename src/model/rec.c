@@ -257,7 +257,9 @@ static int item_vectors(lt_rec *m, const lt_step *s) {
         LT_TRY(lt_fill(m->be, &m->V, 0.0f));
     }
     if (!c->use_id) return 0;
-    uint64_t seed = s ? lt_step_seed(s, LT_SITE_ID_DROPOUT) : 0, stream = s ? lt_step_stream(s) : 0;
+    /* the mask is over the catalog, not the batch: keyed without the rank, so every rank of a
+     * data-parallel step drops the same ids, as one rank with the whole batch would */
+    uint64_t seed = s ? lt_rng_key(s->seed, 0, LT_SITE_ID_DROPOUT) : 0, stream = s ? lt_step_stream(s) : 0;
     for (int64_t i = 0; i < c->n_items; i++) {
         float keep = m->seen[i] && (!s || lt_rng_uniform(seed, stream, (uint64_t)i) >= c->id_dropout) ? 1.0f : 0.0f;
         for (int64_t j = 0; j < c->dim; j++) m->hmask[i * c->dim + j] = keep;
@@ -364,12 +366,20 @@ static int gather_inputs(lt_rec *m, int64_t B, int64_t T) {
     return lt_scale(m->be, &X, &X, sqrtf((float)d));
 }
 
+/* The tower's gradients are final (lt_params_ready): the trainer may reduce them while the inputs'
+ * backward runs. Called at the same point on every rank, an empty share of a batch included. */
+static int tower_ready(lt_rec *m) {
+    lt_param *ps[] = {m->pw, m->pb, m->wih, m->whh, m->bih, m->bhh};
+    return m->tf ? 0 : lt_params_ready(&m->ps, ps, 6);
+}
+
 int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int64_t B, int64_t T, const lt_step *s,
                        double *loss_out) {
     const lt_rec_config *c = &m->cfg;
     int64_t Ti = T - 1, d = c->dim, H = c->hidden, N = c->n_items; /* Ti input steps */
     if (T < 2) return lt_error(LT_EINVAL, "rec: a training batch needs histories of at least 2 items");
-    LT_TRY(reserve(m, B, Ti));
+    *loss_out = 0;
+    LT_TRY(reserve(m, B > 0 ? B : 1, Ti));
     int64_t BT = B * Ti, count = 0;
     for (int64_t b = 0; b < B; b++) {
         int32_t len = lens[b] > T ? (int32_t)T : lens[b];
@@ -381,8 +391,15 @@ int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int
             count += valid;
         }
     }
-    if (!count) return lt_error(LT_EINVAL, "rec: a training batch without a single target");
-    for (int64_t r = 0; r < BT; r++) m->hdl[r] = m->htgt[r] >= 0 ? 1.0f / (float)count : 0.0f;
+    /* the loss is the mean over the global batch's targets: on several ranks, this rank's part
+     * of the gradient is scaled by ranks / (targets of every rank), and the trainer's average over
+     * the ranks makes it the single-rank mean */
+    int64_t all = count;
+    LT_TRY(lt_step_sum_i64(s, &all));
+    if (!all) return lt_error(LT_EINVAL, "rec: a training batch without a single target");
+    if (!count) return tower_ready(m); /* this rank's share of a short last batch is empty */
+    int ranks = s && s->ranks > 1 ? s->ranks : 1;
+    for (int64_t r = 0; r < BT; r++) m->hdl[r] = m->htgt[r] >= 0 ? (float)ranks / (float)all : 0.0f;
     lt_tensor tgt = lt_view1(m->tgt.data, LT_I32, m->tgt.device, BT), htgt = lt_view1(m->htgt, LT_I32, LT_CPU, BT);
     lt_tensor dl = lt_view1(m->dloss.data, LT_F32, m->dloss.device, BT), hdl = lt_view1(m->hdl, LT_F32, LT_CPU, BT);
     lt_tensor loss = lt_view1(m->loss.data, LT_F32, m->loss.device, BT), lse = lt_view1(m->lse.data, LT_F32, m->lse.device, BT);
@@ -412,7 +429,7 @@ int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int
     LT_TRY(lt_tensor_copy(m->be, &hloss, &loss));
     double sum = 0;
     for (int64_t r = 0; r < BT; r++) sum += m->htgt[r] >= 0 ? m->hloss[r] : 0.0;
-    *loss_out = sum / (double)count;
+    *loss_out = sum * (double)ranks / (double)all; /* the trainer averages it over the ranks */
     /* backward: the loss -> U and V; the projection; dropout; the recurrent layer; the inputs -> V */
     LT_TRY(lt_fill(m->be, &dU, 0.0f));
     LT_TRY(lt_fill(m->be, &m->dV, 0.0f));
@@ -433,6 +450,7 @@ int lt_rec_train_batch(lt_rec *m, const int32_t *items, const int32_t *lens, int
     LT_TRY(lt_rnn_bwd(m->be, c->cell, &dX, &m->wih->grad, &m->whh->grad, &m->bih->grad, &m->bhh->grad, NULL, NULL, &dY3,
                       NULL, NULL, &ws, &X, &Y3, &m->wih->value, &m->whh->value, &m->bih->value, &m->bhh->value, NULL,
                       NULL, &tlens));
+    LT_TRY(tower_ready(m));
     return inputs_bwd(m, BT);
 }
 

@@ -146,6 +146,12 @@ int lt_params_zero_grad(lt_params *ps) {
     return lt_backend_memset0(ps->be, ps->grads, sizeof(float) * (size_t)(ps->total ? ps->total : 1));
 }
 
+int lt_params_ready(lt_params *ps, lt_param *const *p, int n) {
+    for (int i = 0; i < n && ps->on_ready; i++)
+        if (p[i]) LT_TRY(ps->on_ready(ps->ready_ctx, p[i]));
+    return 0;
+}
+
 lt_tensor lt_params_grad_slab(const lt_params *ps) {
     return lt_view1(ps->grads, LT_F32, lt_backend_device(ps->be), ps->total);
 }

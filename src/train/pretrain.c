@@ -53,8 +53,10 @@ static int mlm_micro(void *ctx, const lt_step *s, double *loss_out, int64_t *exa
     while ((got = lt_loader_next(r->ld, &b)) == 0) { /* end of an epoch: go on with the next */
     }
     if (got < 0) return got;
-    int64_t n = lt_mlm_mask(&r->mlm, lt_step_seed(s, LT_SITE_MASK), lt_step_stream(s), b->ids, b->len, b->n, b->width,
-                            r->pos, r->target);
+    /* masks keyed by the row's place in the global batch (not by the rank), so W ranks with batch
+     * B mask what one rank with batch B W masks */
+    int64_t n = lt_mlm_mask_rows(&r->mlm, lt_rng_key(s->seed, 0, LT_SITE_MASK), lt_step_stream(s),
+                                 (int64_t)s->rank * r->o->batch, b->ids, b->len, b->n, b->width, r->pos, r->target);
     if (n > r->max_masked) { /* rare: more than reserved; unmask the extras, so input and loss agree */
         for (int64_t i = r->max_masked; i < n; i++) b->ids[r->pos[i]] = r->target[i];
         n = r->max_masked;
@@ -62,8 +64,12 @@ static int mlm_micro(void *ctx, const lt_step *s, double *loss_out, int64_t *exa
     float loss = 0;
     LT_TRY(lt_bert_forward(r->m, b->ids, b->len, b->n, b->width, 1, lt_step_seed(s, LT_SITE_DROPOUT), lt_step_stream(s)));
     LT_TRY(lt_bert_mlm_loss(r->m, r->pos, r->target, n, &loss));
-    LT_TRY(lt_bert_backward(r->m, NULL, NULL, 1.0f));
-    *loss_out = loss, *examples = b->n;
+    /* the mean over every rank's masked pieces: this rank's mean x ranks x n / (all of them) */
+    int64_t all = n;
+    LT_TRY(lt_step_sum_i64(s, &all));
+    float scale = all > 0 ? (float)s->ranks * (float)n / (float)all : 0.0f;
+    LT_TRY(lt_bert_backward(r->m, NULL, NULL, scale));
+    *loss_out = loss * scale, *examples = b->n;
     return 0;
 }
 
@@ -73,9 +79,14 @@ static int mlm_seek(void *ctx, lt_cursor c) { return lt_loader_seek(((pretrain *
 static int mlm_open(pretrain *r) {
     lt_loader_opts lo;
     lt_loader_opts_init(&lo);
+    lt_comm *comm = r->o->comm ? r->o->comm : lt_comm_single();
     lo.batch = r->o->batch, lo.shuffle = 1, lo.seed = lt_rng_key((uint64_t)r->o->seed, 0, LT_SITE_SHUFFLE);
-    lo.pad_id = r->mlm.pad_id;
+    lo.pad_id = r->mlm.pad_id, lo.rank = comm->rank, lo.world = comm->size, lo.stripe = 1;
+    lo.drop_last = comm->size > 1; /* no rank gets an empty share of a short last batch */
     LT_TRY(lt_token_loader_open(&r->ld, r->o->data, &lo));
+    if (lt_loader_batches(r->ld) == 0)
+        return lt_error(LT_ECONFIG, "pretrain: %s holds fewer items than one global batch (%lld x %d ranks)",
+                        r->o->data, (long long)r->o->batch, comm->size);
     r->pos = malloc(sizeof *r->pos * (size_t)(r->o->batch * r->max_len));
     r->target = malloc(sizeof *r->target * (size_t)(r->o->batch * r->max_len));
     return r->pos && r->target ? 0 : lt_error(LT_ENOMEM, "pretrain: out of memory");
@@ -248,7 +259,7 @@ static int build_model(pretrain *r, lt_vocab **vocab) {
     lt_bert_config bc;
     lt_bert_config_init(&bc);
     bc.vocab = lt_vocab_size(*vocab), bc.hidden = o->hidden, bc.layers = o->layers, bc.heads = o->heads;
-    bc.ffn = o->ffn, bc.max_pos = r->max_len > 64 ? r->max_len : 64, bc.mlm_head = 1;
+    bc.ffn = o->ffn, bc.max_pos = r->max_len > 64 ? r->max_len : 64, bc.mlm_head = 1, bc.dropout = (float)o->dropout;
     return lt_bert_create(&r->m, r->be, &bc, lt_rng_key((uint64_t)o->seed, 0, LT_SITE_INIT));
 }
 
@@ -285,8 +296,8 @@ int lt_pretrain(lt_backend *be, const lt_pretrain_opts *o) {
     tc.seed = (uint64_t)o->seed, tc.accum = o->accum > 0 ? o->accum : 1;
     tc.log_every = o->log_every, tc.ckpt_every = o->ckpt_every, tc.stop_after = o->stop_after;
     tc.dir = o->out, tc.name = "pretrain", tc.model = desc;
-    if (!rc) rc = lt_trainer_open(&t, lt_bert_params(r.m), NULL, &tc);
-    if (!rc)
+    if (!rc) rc = lt_trainer_open(&t, lt_bert_params(r.m), o->comm, &tc);
+    if (!rc && (!o->comm || o->comm->rank == 0))
         lt_info("pretrain: %s, %.2fM parameters, %s GEMMs, on %s", desc,
                 (double)lt_params_count(lt_bert_params(r.m)) / 1e6, lt_math_name(lt_backend_math(be)),
                 lt_backend_describe(be));
@@ -298,8 +309,9 @@ int lt_pretrain(lt_backend *be, const lt_pretrain_opts *o) {
                    .unit = "seq", .micro = contrastive_micro};
     if (!rc && o->contrastive_steps > 0 && lt_trainer_step(t) < con.last_step) rc = contrastive_open(&r);
     if (!rc) rc = lt_trainer_run(t, &con);
-    if (!rc) rc = lt_bert_save(r.m, o->out);
-    if (!rc) rc = lt_model_vocab_bind(o->out, o->data); /* the model's vocabulary: MODEL/vocab.txt */
+    int rank0 = !o->comm || o->comm->rank == 0; /* the same weights everywhere: rank 0 writes them */
+    if (!rc && rank0) rc = lt_bert_save(r.m, o->out);
+    if (!rc && rank0) rc = lt_model_vocab_bind(o->out, o->data); /* the model's vocabulary: MODEL/vocab.txt */
     if (t) {
         int crc = lt_trainer_close(t);
         if (!rc) rc = crc;

@@ -25,10 +25,15 @@ static int special(const lt_mlm_opts *o, int32_t id) {
 
 int64_t lt_mlm_mask(const lt_mlm_opts *o, uint64_t seed, uint64_t step, int32_t *ids, const int32_t *lens, int64_t B,
                     int64_t T, int64_t *pos, int32_t *target) {
+    return lt_mlm_mask_rows(o, seed, step, 0, ids, lens, B, T, pos, target);
+}
+
+int64_t lt_mlm_mask_rows(const lt_mlm_opts *o, uint64_t seed, uint64_t step, int64_t row0, int32_t *ids,
+                         const int32_t *lens, int64_t B, int64_t T, int64_t *pos, int32_t *target) {
     int64_t n = 0;
     for (int64_t b = 0; b < B; b++) {
         lt_rng r; /* one stream per (step, row): the mask of a row does not depend on the others */
-        lt_rng_init(&r, seed, (step << 20) ^ (uint64_t)b);
+        lt_rng_init(&r, seed, (step << 20) ^ (uint64_t)(row0 + b));
         int32_t *row = ids + b * T;
         int64_t len = lens[b] < T ? lens[b] : T, chosen = 0, candidates = 0;
         for (int64_t t = 0; t < len; t++) {

@@ -22,6 +22,7 @@ typedef struct {
     int32_t *eval_users;
     int64_t n_eval;
     int64_t epoch, next;             /* the cursor */
+    int rank, ranks;                 /* this rank's share of each global batch */
 } rec_task;
 
 static const lt_rec_split *sort_split;
@@ -41,7 +42,10 @@ static void shuffle_batches(rec_task *t) {
 static int micro(void *ctx, const lt_step *s, double *loss, int64_t *examples) {
     rec_task *t = ctx;
     if (t->next == t->n_batches) t->epoch++, t->next = 0, shuffle_batches(t);
-    int64_t bi = t->order[t->next++], u0 = t->bstart[bi], B = t->bstart[bi + 1] - u0, T = 2;
+    /* a global batch of batch x ranks users; this rank takes its contiguous share of it, so the
+     * ranks together see exactly what one rank with the whole batch would */
+    int64_t bi = t->order[t->next++], g0 = t->bstart[bi], n = t->bstart[bi + 1] - g0, T = 2;
+    int64_t u0 = g0 + n * t->rank / t->ranks, B = g0 + n * (t->rank + 1) / t->ranks - u0;
     const lt_rec_split *sp = t->s;
     for (int64_t i = 0; i < B; i++) { /* the last max_len + 1 items of each training portion */
         int32_t u = t->users[u0 + i];
@@ -123,8 +127,10 @@ int lt_rec_tune_cold_boost(lt_rec *m, const lt_rec_split *s, double tolerance, d
 }
 
 int lt_rec_train(lt_rec *m, const lt_rec_split *s, const lt_rec_train_opts *o) {
-    rec_task t = {.m = m, .s = s, .o = o, .T = lt_rec_get_config(m)->max_len + 1};
+    lt_comm *comm = o->comm ? o->comm : lt_comm_single();
+    rec_task t = {.m = m, .s = s, .o = o, .T = lt_rec_get_config(m)->max_len + 1, .rank = comm->rank, .ranks = comm->size};
     if (o->batch < 1 || o->epochs < 1) return lt_error(LT_ECONFIG, "train: batch and epochs must be >= 1");
+    int64_t gbatch = o->batch * t.ranks; /* the global batch */
     t.users = malloc(sizeof *t.users * (size_t)(s->n_users + 1));
     int rc = t.users ? 0 : lt_error(LT_ENOMEM, "train: out of memory");
     for (int64_t u = 0; u < s->n_users && !rc; u++)
@@ -133,14 +139,14 @@ int lt_rec_train(lt_rec *m, const lt_rec_split *s, const lt_rec_train_opts *o) {
     if (!rc) {
         sort_split = s;
         qsort(t.users, (size_t)t.n_users, sizeof *t.users, by_len);
-        t.n_batches = (t.n_users + o->batch - 1) / o->batch;
+        t.n_batches = (t.n_users + gbatch - 1) / gbatch;
         t.bstart = malloc(sizeof *t.bstart * (size_t)(t.n_batches + 1));
         t.order = malloc(sizeof *t.order * (size_t)t.n_batches);
         t.items = malloc(sizeof *t.items * (size_t)(o->batch * t.T)), t.lens = malloc(sizeof *t.lens * (size_t)o->batch);
         if (!t.bstart || !t.order || !t.items || !t.lens) rc = lt_error(LT_ENOMEM, "train: out of memory");
     }
     if (!rc) {
-        for (int64_t b = 0; b <= t.n_batches; b++) t.bstart[b] = b * o->batch < t.n_users ? b * o->batch : t.n_users;
+        for (int64_t b = 0; b <= t.n_batches; b++) t.bstart[b] = b * gbatch < t.n_users ? b * gbatch : t.n_users;
         shuffle_batches(&t);
         int64_t with_valid = 0;
         for (int64_t u = 0; u < s->n_users; u++) with_valid += s->valid[u] >= 0;
@@ -163,13 +169,14 @@ int lt_rec_train(lt_rec *m, const lt_rec_split *s, const lt_rec_train_opts *o) {
     tc.optim.total_steps = o->epochs * per_epoch;
     if (!tc.eval_every) tc.eval_every = per_epoch;
     lt_trainer *tr = NULL;
-    if (!rc) rc = lt_trainer_open(&tr, lt_rec_params(m), NULL, &tc);
+    if (!rc) rc = lt_trainer_open(&tr, lt_rec_params(m), comm, &tc);
     lt_task task = {.phase = "train", .ctx = &t, .first_step = 0, .last_step = tc.optim.total_steps, .unit = "users",
                     .micro = micro, .tell = tell, .seek = seek, .evaluate = evaluate, .metric = "valid ndcg@10"};
     if (!rc) {
-        if (!tc.quiet)
-            lt_info("train: %lld users in %lld batches of <= %lld, %lld epochs (%lld steps), %.2fM parameters",
-                    (long long)t.n_users, (long long)t.n_batches, (long long)o->batch, (long long)o->epochs,
+        if (!tc.quiet && t.rank == 0)
+            lt_info("train: %lld users in %lld batches of <= %lld (%d rank%s x %lld), %lld epochs (%lld steps), %.2fM "
+                    "parameters", (long long)t.n_users, (long long)t.n_batches, (long long)gbatch, t.ranks,
+                    t.ranks > 1 ? "s" : "", (long long)o->batch, (long long)o->epochs,
                     (long long)tc.optim.total_steps, (double)lt_params_count(lt_rec_params(m)) / 1e6);
         rc = lt_trainer_run(tr, &task);
         if (rc == LT_TRAIN_EARLY) rc = 0;

@@ -24,6 +24,7 @@ uint64_t lt_rng_key(uint64_t seed, int rank, lt_site site) {
 }
 uint64_t lt_step_seed(const lt_step *s, lt_site site) { return lt_rng_key(s->seed, s->rank, site); }
 uint64_t lt_step_stream(const lt_step *s) { return (uint64_t)s->step * (uint64_t)s->micros + (uint64_t)s->micro; }
+int lt_step_sum_i64(const lt_step *s, int64_t *v) { return s && s->comm && s->ranks > 1 ? lt_comm_sum_i64(s->comm, v, 1) : 0; }
 
 /* ---- the trainer ------------------------------------------------------------------------------------ */
 
@@ -36,6 +37,12 @@ struct lt_trainer {
     int resumed;
     char ckpt[4096], best[4096], log_path[4096], plot[4096];
     FILE *log;
+    /* buckets of the gradient slab: params not final yet in each, fired or not; params reported */
+    int64_t nbuckets;
+    int *left;
+    uint8_t *fired, *ready;
+    int fail_rank, fail_hang; /* LONGTAIL_TEST_FAIL=RANK:STEP[:hang], for the failure tests */
+    int64_t fail_step;
 };
 
 void lt_trainer_cfg_init(lt_trainer_cfg *c) {
@@ -97,6 +104,18 @@ int lt_trainer_open(lt_trainer **out, lt_params *ps, lt_comm *comm, const lt_tra
     snprintf(t->log_path, sizeof t->log_path, "%s/%s_log.tsv", cfg->dir, cfg->name);
     snprintf(t->plot, sizeof t->plot, "%s/%s_loss.svg", cfg->dir, cfg->name);
     int rc = lt_params_layout(ps);
+    t->nbuckets = (ps->total + t->cfg.bucket_floats - 1) / t->cfg.bucket_floats;
+    t->left = calloc((size_t)t->nbuckets + 1, sizeof *t->left);
+    t->fired = calloc((size_t)t->nbuckets + 1, 1), t->ready = calloc((size_t)ps->n + 1, 1);
+    if (!rc && (!t->left || !t->fired || !t->ready)) rc = lt_error(LT_ENOMEM, "trainer: out of memory");
+    t->fail_rank = -1;
+    const char *fail = getenv("LONGTAIL_TEST_FAIL");
+    if (fail) {
+        char how[16] = "";
+        long long step = 0;
+        if (sscanf(fail, "%d:%lld:%15s", &t->fail_rank, &step, how) < 2) t->fail_rank = -1;
+        t->fail_step = step, t->fail_hang = !strcmp(how, "hang");
+    }
     if (!rc && access(t->ckpt, F_OK) == 0) {
         char model[2048] = "";
         lt_train_state st = {.rank = t->comm->rank, .ranks = t->comm->size};
@@ -116,7 +135,7 @@ int lt_trainer_open(lt_trainer **out, lt_params *ps, lt_comm *comm, const lt_tra
     }
     if (rc) {
         if (t->log) fclose(t->log);
-        free(t);
+        free(t->left), free(t->fired), free(t->ready), free(t);
         return rc;
     }
     *out = t;
@@ -136,17 +155,66 @@ static int save(lt_trainer *t, const lt_task *task) {
     return rc ? rc : lt_comm_barrier(t->comm);
 }
 
-/* All-reduce the gradient slab bucket by bucket, adding each bucket's squared norm as it lands.
- * (With NCCL, buckets fire as the backward finishes them; here they follow each other.) */
+/* ---- the bucketed all-reduce --------------------------------------------------------------------- */
+
+static lt_tensor bucket(lt_trainer *t, int64_t b) {
+    lt_tensor slab = lt_params_grad_slab(t->ps);
+    int64_t at = b * t->cfg.bucket_floats, n = t->ps->total - at < t->cfg.bucket_floats ? t->ps->total - at : t->cfg.bucket_floats;
+    return lt_view1((float *)slab.data + at, LT_F32, slab.device, n);
+}
+
+static int fire(lt_trainer *t, int64_t b) {
+    if (t->fired[b]) return 0;
+    t->fired[b] = 1;
+    lt_tensor v = bucket(t, b);
+    return lt_comm_allreduce_start(t->comm, &v);
+}
+
+/* Buckets a parameter covers (its padding included: always zero). */
+static void span(const lt_trainer *t, const lt_param *p, int64_t *b0, int64_t *b1) {
+    int64_t n = lt_numel(&p->grad);
+    *b0 = p->offset / t->cfg.bucket_floats, *b1 = (p->offset + (n ? n : 1) - 1) / t->cfg.bucket_floats;
+}
+
+/* lt_params_ready: a bucket fires once every parameter in it is final. */
+static int on_ready(void *ctx, lt_param *p) {
+    lt_trainer *t = ctx;
+    int i = (int)(p - t->ps->p);
+    if (i < 0 || i >= t->ps->n || t->ready[i] || p->offset < 0) return 0;
+    t->ready[i] = 1;
+    int64_t b0, b1;
+    span(t, p, &b0, &b1);
+    for (int64_t b = b0; b <= b1; b++)
+        if (--t->left[b] == 0) LT_TRY(fire(t, b));
+    return 0;
+}
+
+/* Before the last micro-batch's backward: count the parameters of each bucket and listen. */
+static void arm(lt_trainer *t) {
+    memset(t->left, 0, sizeof *t->left * (size_t)t->nbuckets);
+    memset(t->fired, 0, (size_t)t->nbuckets);
+    memset(t->ready, 0, (size_t)t->ps->n);
+    for (int i = 0; i < t->ps->n; i++) {
+        int64_t b0, b1;
+        span(t, &t->ps->p[i], &b0, &b1);
+        for (int64_t b = b0; b <= b1; b++) t->left[b]++;
+    }
+    t->ps->on_ready = on_ready, t->ps->ready_ctx = t;
+}
+
+/* After the backward: the buckets not fired yet, then wait for all of them, adding each bucket's
+ * squared norm once it has landed. */
 static int reduce_and_norm(lt_trainer *t, lt_tensor *sumsq) {
+    t->ps->on_ready = NULL, t->ps->ready_ctx = NULL;
     LT_TRY(lt_params_sumsq(t->ps, sumsq));
     LT_TRY(lt_backend_memset0(t->be, sumsq->data, sizeof(float)));
-    lt_tensor slab = lt_params_grad_slab(t->ps);
-    for (int64_t at = 0; at < t->ps->total; at += t->cfg.bucket_floats) {
-        int64_t n = t->ps->total - at < t->cfg.bucket_floats ? t->ps->total - at : t->cfg.bucket_floats;
-        lt_tensor b = lt_view1((float *)slab.data + at, LT_F32, slab.device, n);
-        if (t->comm->size > 1) LT_TRY(lt_comm_allreduce(t->comm, &b));
-        LT_TRY(lt_sumsq_acc(t->be, sumsq, &b));
+    if (t->comm->size > 1) {
+        for (int64_t b = 0; b < t->nbuckets; b++) LT_TRY(fire(t, b));
+        LT_TRY(lt_comm_wait(t->comm));
+    }
+    for (int64_t b = 0; b < t->nbuckets; b++) {
+        lt_tensor v = bucket(t, b);
+        LT_TRY(lt_sumsq_acc(t->be, sumsq, &v));
     }
     return 0;
 }
@@ -181,7 +249,9 @@ static void log_line(lt_trainer *t, const lt_task *task, int64_t step, double lo
 static int evaluate(lt_trainer *t, const lt_task *task, int64_t step, double *metric) {
     *metric = NAN;
     if (!task->evaluate) return 0;
-    LT_TRY(task->evaluate(task->ctx, step, metric));
+    /* rank 0 evaluates (the weights are the same everywhere) and tells the others: one decision */
+    if (t->comm->rank == 0) LT_TRY(task->evaluate(task->ctx, step, metric));
+    if (t->comm->size > 1) LT_TRY(lt_comm_broadcast(t->comm, metric, sizeof *metric, 0));
     double best = t->st.best_metric;
     int better = isnan(best) || (t->cfg.higher_is_better ? *metric > best : *metric < best);
     if (better) {
@@ -200,7 +270,8 @@ int lt_trainer_run(lt_trainer *t, const lt_task *task) {
     /* resuming in the middle of this task: its data continues from the checkpoint's cursor */
     if (t->resumed && t->st.step > task->first_step && task->seek)
         LT_TRY(task->seek(task->ctx, (lt_cursor){t->st.cursor_epoch, t->st.cursor_batch}));
-    lt_step s = {.micros = (int)t->cfg.accum, .seed = t->cfg.seed, .rank = t->comm->rank, .ranks = t->comm->size};
+    lt_step s = {.micros = (int)t->cfg.accum, .seed = t->cfg.seed, .rank = t->comm->rank, .ranks = t->comm->size,
+                 .comm = t->comm};
     float grad_scale = 1.0f / (float)(t->cfg.accum * t->comm->size);
     double loss_sum = 0, t0 = lt_seconds(), t_start = t0;
     int64_t nlog = 0, examples = 0;
@@ -210,6 +281,15 @@ int lt_trainer_run(lt_trainer *t, const lt_task *task) {
         double step_loss = 0;
         for (int k = 0; k < t->cfg.accum; k++) {
             s.micro = k;
+            if (k == t->cfg.accum - 1 && t->comm->size > 1) arm(t); /* gradients become final in this one */
+            if (t->comm->rank == t->fail_rank && step == t->fail_step) {
+                if (t->fail_hang) { /* a rank that hangs: the others must time out, not wait forever */
+                    lt_warn("rank %d: LONGTAIL_TEST_FAIL: hanging at step %lld", t->comm->rank, (long long)step);
+                    for (;;) sleep(1);
+                }
+                return lt_error(LT_EIO, "%s step %lld: LONGTAIL_TEST_FAIL: a failure injected on rank %d", task->phase,
+                                (long long)step, t->comm->rank);
+            }
             double loss = 0;
             int64_t n = 0;
             LT_TRY(task->micro(task->ctx, &s, &loss, &n));
@@ -237,9 +317,15 @@ int lt_trainer_run(lt_trainer *t, const lt_task *task) {
                 t->st.skipped_steps++;
                 lt_warn("%s step %lld: the gradient is not finite; the step was skipped", task->phase, (long long)step);
             }
+            double mean = loss_sum / (double)nlog;
+            if (t->comm->size > 1) { /* the loss over every rank's examples, and their count */
+                int64_t v[2] = {(int64_t)llround(mean * 1e9), examples};
+                LT_TRY(lt_comm_sum_i64(t->comm, v, 2));
+                mean = (double)v[0] * 1e-9 / (double)t->comm->size, examples = v[1];
+            }
             double now = lt_seconds(), rate = (double)examples / (now - t0 > 1e-9 ? now - t0 : 1e-9);
             double eta = (now - t_start) / (double)(step - first) * (double)(task->last_step - step);
-            log_line(t, task, step, loss_sum / (double)nlog, gnorm, rate, metric, eta);
+            log_line(t, task, step, mean, gnorm, rate, metric, eta);
             loss_sum = 0, nlog = 0, examples = 0, t0 = now;
         }
         int stop = t->cfg.stop_after > 0 && step >= t->cfg.stop_after;
@@ -319,6 +405,7 @@ int lt_trainer_close(lt_trainer *t) {
     int rc = 0;
     if (t->log) fclose(t->log);
     if (t->comm->rank == 0) rc = plot(t);
-    free(t);
+    t->ps->on_ready = NULL;
+    free(t->left), free(t->fired), free(t->ready), free(t);
     return rc;
 }
