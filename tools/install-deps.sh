@@ -5,7 +5,8 @@
 #   bash tools/install-deps.sh
 set -euo pipefail
 
-packages=(cmake make gcc g++ pkg-config zlib1g-dev libhdf5-dev libopenblas-dev libdnnl-dev)
+# chromium: the test that opens the run's HTML report headless (tests/test_run.sh; it skips without it)
+packages=(cmake make gcc g++ pkg-config zlib1g-dev libhdf5-dev libopenblas-dev libdnnl-dev chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -301,7 +301,13 @@ int lt_cmd_run(int argc, char **argv) {
     lt_config *c;
     char **pos;
     int npos;
-    int r = lt_cli_parse("run", "-c CONFIG [--force] [--section.key=value ...]", opts, argc, argv, &c, &pos, &npos);
+    /* lt_cli_parse reorders the argv it is given; the stages get the user's arguments as they were */
+    char **copy = malloc(sizeof *copy * (size_t)(argc + 1));
+    if (!copy) return lt_cli_fail("run", LT_ENOMEM);
+    memcpy(copy, argv, sizeof *copy * (size_t)argc);
+    copy[argc] = NULL;
+    int r = lt_cli_parse("run", "-c CONFIG [--force] [--section.key=value ...]", opts, argc, copy, &c, &pos, &npos);
+    free(copy);
     if (r) return r == 1 ? 0 : 2;
     free(pos);
     const char *dir = lt_config_str(c, "run.dir", "longtail-run");
