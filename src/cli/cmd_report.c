@@ -217,7 +217,7 @@ static void clusters_table(FILE *f, const char *path) {
 
 /* Up to nu users of recommendations.csv: their last items, their recommendations, and the
  * products related to their last item (similar.csv). */
-static void samples(FILE *f, const shop *s, const char *rec_csv, const char *sim_csv, int nu) {
+static void samples(FILE *f, const shop *s, const char *rec_csv, const char *sim_csv, int nu, const char *boost) {
     size_t n = 0, m = 0;
     char *rec = slurp(rec_csv, &n), *sim = slurp(sim_csv, &m);
     if (!rec) {
@@ -275,7 +275,7 @@ static void samples(FILE *f, const shop *s, const char *rec_csv, const char *sim
                     }
                 fputs("</table>\n", f);
             }
-            fputs("<table><tr><th>#</th><th>recommended next</th></tr>\n", f);
+            fprintf(f, "<table><tr><th>#</th><th>recommended next%s</th></tr>\n", boost);
         }
         fprintf(f, "<tr><td>%s</td>", fl[1]);
         item_cell(f, s, fl[2]);
@@ -344,12 +344,12 @@ static int write_page(const lt_config *c, const char *dir, const char *out, FILE
     fputs(". Items marked <span class=\"tail\">tail</span> are outside the most popular 20%; <span class=\"new\">new</span> "
           "items have no interactions at all.</p>\n", f);
 
-    fputs("<h2>1. Popularity: the head and the long tail</h2>\n", f);
+    fputs("<h2 id=\"s1\">1. Popularity: the head and the long tail</h2>\n", f);
     if (copy_file(cl, "popularity.svg", out, "popularity.svg"))
         figure(f, "popularity.svg", "popularity curve", "Interactions per item by popularity rank (log-log); the dashed line splits the head from the tail.");
     else missing(f, "popularity curve", cl);
 
-    fputs("<h2>2. The catalog map and its long-tail regions</h2>\n", f);
+    fputs("<h2 id=\"s2\">2. The catalog map and its long-tail regions</h2>\n", f);
     int tsne = copy_file(cl, "map_tsne.svg", out, "map.svg");
     if (tsne || copy_file(cl, "map_pca.svg", out, "map.svg")) {
         fputs("<div class=\"pair\">", f);
@@ -364,32 +364,36 @@ static int write_page(const lt_config *c, const char *dir, const char *out, FILE
         clusters_table(f, path);
     } else missing(f, "cluster map", cl);
 
-    fputs("<h2>3. Training</h2>\n<div class=\"pair\">", f);
+    fputs("<h2 id=\"s3\">3. Training</h2>\n<div class=\"pair\">", f);
     int curves = 0;
     if (copy_file(model, "pretrain_loss.svg", out, "pretrain_loss.svg"))
         curves++, figure(f, "pretrain_loss.svg", "encoder pretraining", "The text encoder: masked-LM and contrastive losses.");
     if (copy_file(rec, "train_loss.svg", out, "train_loss.svg"))
-        curves++, figure(f, "train_loss.svg", "recommender training", "The recommender: training loss and validation NDCG@10.");
+        curves++, figure(f, "train_loss.svg", "recommender training", "The recommender: training loss.");
     fputs("</div>\n", f);
     if (!curves) missing(f, "training curves", model);
 
-    fputs("<h2>4. Accuracy, the tail and cold start, against the baselines</h2>\n", f);
+    fputs("<h2 id=\"s4\">4. Accuracy, the tail and cold start, against the baselines</h2>\n", f);
     snprintf(path, sizeof path, "%s/metrics.json", ev);
     metrics_table(f, path);
     fputs("<p>Leave-one-out on each user's last item, every item ranked; ± one standard error. Tail recall: recall on "
           "targets outside the head; coverage: share of the catalog recommended to anyone; APLT: share of recommended items "
           "from the tail; cold recall: recall on items held out of training.</p>\n", f);
 
-    fputs("<h2>5. Accuracy against coverage: re-ranking toward the tail</h2>\n", f);
+    fputs("<h2 id=\"s5\">5. Accuracy against coverage: re-ranking toward the tail</h2>\n", f);
     if (copy_file(ev, "tail_boost.svg", out, "tail_boost.svg"))
         figure(f, "tail_boost.svg", "tail boost trade-off", "NDCG@10 against Coverage@10 (solid) and APLT@10 (dashed), one point per boost &beta;.");
     else missing(f, "trade-off curve", ev);
 
-    fputs("<h2>6. Sample recommendations and related products</h2>\n", f);
+    fputs("<h2 id=\"s6\">6. Sample recommendations and related products</h2>\n", f);
     char rc_csv[4400], sim_csv[4400];
     snprintf(rc_csv, sizeof rc_csv, "%s/recommendations.csv", recm);
     snprintf(sim_csv, sizeof sim_csv, "%s/similar.csv", sim);
-    samples(f, &s, rc_csv, sim_csv, nu);
+    /* recommend's own setting, when the run's config has one: the page says how the list was ranked */
+    const char *beta = lt_config_str(c, "recommend.tail_boost", NULL);
+    char boost[96] = "";
+    if (beta && atof(beta) > 0) snprintf(boost, sizeof boost, " (tail boost &beta; = %.3g)", atof(beta));
+    samples(f, &s, rc_csv, sim_csv, nu, boost);
     fputs("\n<p id=\"check\">report-check: not run (scripts disabled)</p>\n</body></html>\n", f);
     lt_popularity_free(&pop);
     if (s.have_ev) lt_events_free(&s.ev);

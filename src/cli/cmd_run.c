@@ -117,10 +117,10 @@ static int in_list(const char *list, const char *s, size_t n) {
 }
 
 /* The files of folder (or the file) `path` that match one of the comma-separated globs, in name
- * order: their names and bytes go into *h. A missing path adds its name only (the stage will say). */
+ * order: their names and bytes go into *h (not the path itself: a run folder that moved is still up
+ * to date). A missing path adds nothing (the stage will say). */
 static int hash_path(const char *path, const char *globs, uint64_t *h) {
     struct stat st;
-    *h = lt_fnv1a(*h, path, strlen(path) + 1);
     if (stat(path, &st) != 0) return 0;
     if (!S_ISDIR(st.st_mode)) {
         uint64_t fh;
@@ -360,7 +360,8 @@ int lt_cmd_run(int argc, char **argv) {
                     av[ac++] = argv[i];
             for (int q = 0; q < MAX_PATHS && st->paths[q][0]; q++)
                 if (!lt_config_has(c, st->paths[q][0])) {
-                    snprintf(extra[ne], sizeof extra[ne], "--%s=%s/%s", st->paths[q][0], dir, st->paths[q][1]);
+                    if (!strcmp(st->paths[q][1], ".")) snprintf(extra[ne], sizeof extra[ne], "--%s=%s", st->paths[q][0], dir);
+                    else snprintf(extra[ne], sizeof extra[ne], "--%s=%s/%s", st->paths[q][0], dir, st->paths[q][1]);
                     av[ac++] = extra[ne++];
                 }
             for (int q = 0; q < 2 && st->extra[q]; q++) {

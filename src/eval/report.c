@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "eval/eval.h"
 #include "longtail/error.h"
@@ -107,7 +108,8 @@ static void top_attrs(const lt_catalog *cat, const lt_kmeans_result *km, int64_t
 /* ---- cluster names: the title words most typical of the cluster ---------------------------------------- */
 
 /* Title words of item i (ASCII letters lowercased, other bytes kept, so UTF-8 words stay whole),
- * at least 3 bytes and not all digits; fn(word, len, ud) once per distinct word of the title. */
+ * at least 3 bytes, not all digits and not a few words every catalog uses ("with", "set");
+ * fn(word, len, ud) once per distinct word of the title. */
 static void title_words(const lt_catalog *cat, int64_t i, void (*fn)(const char *, size_t, void *), void *ud) {
     size_t len = 0;
     const char *s = cat->title.n > i ? lt_strs_get(&cat->title, i, &len) : NULL;
@@ -119,7 +121,10 @@ static void title_words(const lt_catalog *cat, int64_t i, void (*fn)(const char 
         int alpha = 0;
         while (b < len && ((unsigned char)s[b] >= 0x80 || ((s[b] | 0x20) >= 'a' && (s[b] | 0x20) <= 'z') || (s[b] >= '0' && s[b] <= '9')))
             alpha |= !(s[b] >= '0' && s[b] <= '9'), b++;
-        if (b - a >= 3 && b - a < 32 && alpha) {
+        static const char *const stop[] = {"and", "for", "the", "with", "from", "set", "pack", "piece", NULL};
+        int common = 0;
+        for (int q = 0; stop[q] && !common; q++) common = strlen(stop[q]) == b - a && !strncasecmp(s + a, stop[q], b - a);
+        if (b - a >= 3 && b - a < 32 && alpha && !common) {
             for (size_t q = a; q < b; q++) w[nw][q - a] = (unsigned char)s[q] < 0x80 ? (char)(s[q] | ((s[q] >= 'A' && s[q] <= 'Z') ? 0x20 : 0)) : s[q];
             w[nw][b - a] = 0;
             int dup = 0;
