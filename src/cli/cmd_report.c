@@ -136,7 +136,9 @@ static void item_cell(FILE *f, const shop *s, const char *id) {
     size_t len = 0;
     const char *t = i >= 0 && s->cat.title.n > i ? lt_strs_get(&s->cat.title, i, &len) : NULL;
     fputs("<td>", f);
-    if (t && len) html(f, t, len > 90 ? 90 : len), fputs(len > 90 ? "…" : "", f);
+    size_t cut = len > 90 ? 90 : len;
+    while (cut < len && cut > 0 && ((unsigned char)t[cut] & 0xc0) == 0x80) cut--; /* not inside a UTF-8 character */
+    if (t && len) html(f, t, cut), fputs(cut < len ? "…" : "", f);
     else html(f, id, strlen(id));
     if (i >= 0 && s->count && s->count[i] == 0) fputs(" <span class=\"new\">new</span>", f);
     else if (i >= 0 && s->head && !s->head[i]) fputs(" <span class=\"tail\">tail</span>", f);
@@ -215,14 +217,29 @@ static void clusters_table(FILE *f, const char *path) {
     free(text);
 }
 
-/* Up to nu users of recommendations.csv: their last items, their recommendations, and the
- * products related to their last item (similar.csv). */
+/* The related products of item `id` in similar.csv (read line by line: it has a line per item and
+ * neighbour, so it is never held in memory), up to 5 rows. */
+static void related(FILE *f, const shop *s, const char *sim_csv, const char *id) {
+    FILE *in = fopen(sim_csv, "r");
+    if (!in) return;
+    char *line = NULL, *fl[4];
+    size_t cap = 0, n = strlen(id);
+    int k = 0;
+    fputs("<table><tr><th>related to their last item</th></tr>\n", f);
+    while (k < 5 && getline(&line, &cap, in) > 0)
+        if (!strncmp(line, id, n) && line[n] == ',' && csv_split(line, fl, 4) == 4)
+            fputs("<tr>", f), item_cell(f, s, fl[2]), fputs("</tr>\n", f), k++;
+    fputs("</table>\n", f);
+    free(line);
+    fclose(in);
+}
+
+/* The first nu users of recommendations.csv (read line by line): their last items, the products
+ * related to their last item (similar.csv), and their recommendations. */
 static void samples(FILE *f, const shop *s, const char *rec_csv, const char *sim_csv, int nu, const char *boost) {
-    size_t n = 0, m = 0;
-    char *rec = slurp(rec_csv, &n), *sim = slurp(sim_csv, &m);
-    if (!rec) {
+    FILE *in = fopen(rec_csv, "r");
+    if (!in) {
         missing(f, "recommendations", rec_csv);
-        free(sim);
         return;
     }
     lt_strmap users = {0};
@@ -234,12 +251,13 @@ static void samples(FILE *f, const shop *s, const char *rec_csv, const char *sim
             int added;
             if (lt_strmap_get_or_add(&users, id, l, &idx, &added) < 0) break;
         }
-    char *save = NULL, cur[256] = "";
+    char *line = NULL, cur[256] = "";
+    size_t cap = 0;
     int shown = 0;
-    for (char *line = strtok_r(rec, "\n", &save); line && shown <= nu; line = strtok_r(NULL, "\n", &save)) {
+    while (getline(&line, &cap, in) > 0) {
         char *fl[4];
         if (!strncmp(line, "user_id,", 8) || csv_split(line, fl, 4) < 4) continue;
-        if (strcmp(fl[0], cur)) {
+        if (strcmp(fl[0], cur)) { /* a new user: close the last one's table, open this one's */
             if (shown) fputs("</table></div>\n", f);
             if (++shown > nu) break;
             snprintf(cur, sizeof cur, "%s", fl[0]);
@@ -261,20 +279,7 @@ static void samples(FILE *f, const shop *s, const char *rec_csv, const char *sim
                 }
                 fputs("</table>\n", f);
             }
-            /* related to the last item: similar.csv's lines for it */
-            if (sim && last[0]) {
-                fputs("<table><tr><th>related to their last item</th></tr>\n", f);
-                size_t ll = strlen(last);
-                int k = 0;
-                for (char *p = sim; p && *p && k < 5; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-                    if (!strncmp(p, last, ll) && p[ll] == ',') {
-                        char buf[512], *sf[4];
-                        size_t len = strcspn(p, "\n");
-                        snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf - 1 ? len : sizeof buf - 1), p);
-                        if (csv_split(buf, sf, 4) == 4) fputs("<tr>", f), item_cell(f, s, sf[2]), fputs("</tr>\n", f), k++;
-                    }
-                fputs("</table>\n", f);
-            }
+            if (last[0]) related(f, s, sim_csv, last);
             fprintf(f, "<table><tr><th>#</th><th>recommended next%s</th></tr>\n", boost);
         }
         fprintf(f, "<tr><td>%s</td>", fl[1]);
@@ -283,7 +288,8 @@ static void samples(FILE *f, const shop *s, const char *rec_csv, const char *sim
     }
     if (shown && shown <= nu) fputs("</table></div>\n", f);
     lt_strmap_free(&users);
-    free(rec), free(sim);
+    free(line);
+    fclose(in);
 }
 
 /* ---- the page ------------------------------------------------------------------------------------ */
