@@ -25,7 +25,7 @@ for s in synth import vocab pretrain embed cluster train eval recommend similar 
   grep -q "^\[[0-9]*/11\] $s *done in" "$dir/out1" || fail "stage $s did not report done: $(cat "$dir/out1")"
 done
 grep -q "== longtail run: summary" "$dir/out1" || fail "no summary table"
-for m in rec popularity implicit-als "rec@beta=0.1"; do
+for m in rec popularity implicit-als "rec@beta=0.2"; do  # 0.2: demo.ini's [recommend] tail_boost
   grep -q "^$m " "$dir/out1" || fail "the summary has no row for $m: $(sed -n '/summary/,$p' "$dir/out1")"
 done
 grep -q "report: $dir/r/report/index.html" "$dir/out1" || fail "the summary does not name the report"

@@ -253,8 +253,9 @@ static double num(const lt_json_doc *d, const lt_json *o, const char *k) {
     return v && v->type == LT_JSON_NUMBER ? v->num : -1;
 }
 
-/* The models of eval's metrics.json against the baselines: accuracy, the tail, cold start. */
-static void print_metrics(const char *path) {
+/* The models of eval's metrics.json against the baselines: accuracy, the tail, cold start; of the
+ * tail-boost curve, the point at beta (recommend's tail boost when the config has one). */
+static void print_metrics(const char *path, double beta) {
     FILE *f = fopen(path, "rb");
     if (!f) return;
     char *text = NULL;
@@ -273,7 +274,10 @@ static void print_metrics(const char *path) {
            "ColdR@20");
     for (int i = 0; i < root->count; i++) {
         const lt_json *m = lt_json_at(&d, root, i);
-        if (strchr(m->key, '@') && !strstr(m->key, "@beta=0.1")) continue; /* the curve: one point of it */
+        char point[48];
+        snprintf(point, sizeof point, "@beta=%g", beta);
+        const char *at = strchr(m->key, '@');
+        if (at && strcmp(at, point)) continue; /* the curve: one point of it */
         char cold[40] = "-";
         if (num(&d, m, "cold_recall@20") >= 0)
             snprintf(cold, sizeof cold, "%.4f ± %.4f", num(&d, m, "cold_recall@20"), num(&d, m, "cold_recall@20_se"));
@@ -433,7 +437,8 @@ int lt_cmd_run(int argc, char **argv) {
             if (done[i].ran) printf("%-10s %10.1f %10.1f\n", done[i].name, done[i].secs, done[i].cpu);
             else printf("%-10s %21s\n", done[i].name, "up to date");
         printf("%-10s %10.1f %10.1f\n", "total", lt_seconds() - t0, cpu_seconds() - c0);
-        if (metrics[0]) print_metrics(metrics);
+        const char *boost = lt_config_str(c, "recommend.tail_boost", NULL);
+        if (metrics[0]) print_metrics(metrics, boost && atof(boost) > 0 ? atof(boost) : 0.1);
         struct stat sb;
         char report[4300];
         snprintf(report, sizeof report, "%s/index.html", lt_config_str(c, "report.out", ""));
