@@ -4,8 +4,8 @@
 #     RUN/report/index.html;
 #   - a second run skips every stage (up to date); a changed setting reruns that stage and the
 #     stages that read its output, not the others;
-#   - a run killed inside pretraining resumes there (the stages before it are not run again) and
-#     ends like an uninterrupted run;
+#   - a run killed inside pretraining, or inside training, resumes there (the stages before it are
+#     not run again) and ends like an uninterrupted run;
 #   - the report opens in headless Chromium with every image loaded and no console or script
 #     error, and a screenshot is taken (skipped, with a message, when chromium is not installed).
 # usage: test_run.sh path/to/longtail
@@ -18,7 +18,8 @@ fail() { echo "test_run: FAIL: $*" >&2; exit 1; }
 export LONGTAIL_LOG=warn OMP_WAIT_POLICY=passive
 tiny=(--synth.items=800 --synth.users=600 --vocab.size=600 --bert.layers=1 --bert.hidden=32 --pretrain.steps=40
       --pretrain.contrastive_steps=10 --pretrain.batch=16 --pretrain.pair_batch=8 --pretrain.ckpt_every=5 --cluster.k=12
-      --cluster.tsne=300 --train.epochs=3 --train.batch=32 --train.dim=32 --train.hidden=32 --eval.als_iters=3)
+      --cluster.tsne=300 --train.epochs=3 --train.batch=32 --train.dim=32 --train.hidden=32 --train.ckpt_every=4
+      --eval.als_iters=3)
 
 "$lt" run -c "$src/configs/demo.ini" --dir "$dir/r" "${tiny[@]}" > "$dir/out1" 2> "$dir/err1" || fail "run failed: $(tail -5 "$dir/err1")"
 for s in synth import vocab pretrain embed cluster train eval recommend similar report; do
@@ -52,6 +53,20 @@ wait "$pid" 2> /dev/null || true
 for s in synth import vocab; do grep -q "\] $s *up to date" "$dir/out4" || fail "$s ran again after the kill: $(cat "$dir/out4")"; done
 grep -Eq "\] pretrain *(resuming|up to date)" "$dir/out4" || fail "pretrain did not resume: $(cat "$dir/out4")"
 cmp -s "$dir/k/model/model.safetensors" "$dir/r/model/model.safetensors" || fail "the resumed pretraining differs from the uninterrupted one"
+# killed inside training: resumed from its checkpoint, the model evaluates exactly as the uninterrupted one
+# (r's last run: --train.epochs=2)
+"$lt" run -c "$src/configs/demo.ini" --dir "$dir/k" "${tiny[@]}" --train.epochs=2 --stages=embed,train,eval > /dev/null 2>&1 &
+pid=$!
+for _ in $(seq 600); do [ -f "$dir/k/rec/train.ckpt.h5" ] && break; sleep 0.05; done
+kill -9 "$pid" 2> /dev/null || true
+wait "$pid" 2> /dev/null || true
+[ ! -f "$dir/k/rec/.run-train" ] || grep -q running "$dir/k/rec/.run-train" || echo "test_run: note: training finished before the kill"
+"$lt" run -c "$src/configs/demo.ini" --dir "$dir/k" "${tiny[@]}" --train.epochs=2 --stages=embed,train,eval > "$dir/out5" 2> "$dir/err5" ||
+  fail "the run after a kill in training failed: $(tail -5 "$dir/err5")"
+grep -Eq "\] train *(resuming|up to date)" "$dir/out5" || fail "train did not resume: $(cat "$dir/out5")"
+strip() { sed 's/"seconds": [0-9.e+-]*//g' "$1"; }
+[ "$(strip "$dir/k/eval/metrics.json")" = "$(strip "$dir/r/eval/metrics.json")" ] ||
+  fail "the resumed training evaluates differently: $(strip "$dir/k/eval/metrics.json" | head -c 300)"
 
 # the report: self-contained (every image a file beside it), and it renders in a browser
 page="$dir/r/report/index.html"
