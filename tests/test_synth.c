@@ -265,16 +265,17 @@ static int only_final_files(const char *dir) {
     for (struct dirent *e; d && (e = readdir(d));) {
         if (e->d_name[0] == '.') continue;
         n++;
-        other += strcmp(e->d_name, "items.tsv") && strcmp(e->d_name, "events.tsv");
+        other += strcmp(e->d_name, "items.tsv") && strcmp(e->d_name, "events.tsv") && strcmp(e->d_name, "planted.tsv");
     }
     if (d) closedir(d);
-    return n == 2 && !other;
+    return n == 3 && !other;
 }
 
 static void remove_shop(const char *dir) {
     char p[1024];
     snprintf(p, sizeof p, "%s/items.tsv", dir), unlink(p);
     snprintf(p, sizeof p, "%s/events.tsv", dir), unlink(p);
+    snprintf(p, sizeof p, "%s/planted.tsv", dir), unlink(p);
     rmdir(dir);
 }
 
@@ -307,7 +308,10 @@ int main(void) {
     CHECK_MSG(same_file(a, b, "items.tsv") && same_file(a, b, "events.tsv"), "same seed, 2 vs 1 threads: files differ");
     CHECK_MSG(same_file(a, d, "items.tsv") && same_file(a, d, "events.tsv"), "same seed, 2 vs 5 threads: files differ");
     CHECK_MSG(!same_file(a, c, "items.tsv") && !same_file(a, c, "events.tsv"), "another seed gave the same files");
-    CHECK_MSG(only_final_files(a), "%s holds more than items.tsv and events.tsv", a);
+    CHECK_MSG(only_final_files(a), "%s holds more than items.tsv, events.tsv and planted.tsv", a);
+    /* the planted long tail: the niche categories hold their share of the items, far less of the events */
+    CHECK_MSG(sa.niche_item_share > 0.05 && sa.niche_event_share < 0.4 * sa.niche_item_share,
+              "niche categories: %.3f of items, %.3f of events", sa.niche_item_share, sa.niche_event_share);
     CHECK_MSG(sa.items == 3000 && sa.users == 2000 && sa.mean_history > 8 && sa.mean_history < 12,
           "stats: %lld items, %lld users, mean history %.2f", (long long)sa.items, (long long)sa.users, sa.mean_history);
     check_shop(a, &oa, &sa);

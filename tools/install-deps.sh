@@ -5,8 +5,10 @@
 #   bash tools/install-deps.sh
 set -euo pipefail
 
+# MPI: data-parallel ranks and the mpi tests; chromium: the test that opens the run's HTML report headless
+# (tests/test_run.sh; it skips without it)
 packages=(cmake make gcc g++ pkg-config zlib1g-dev libhdf5-dev libopenblas-dev libdnnl-dev
-          openmpi-bin libopenmpi-dev) # MPI: data-parallel ranks and the mpi tests
+          openmpi-bin libopenmpi-dev chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -3,7 +3,9 @@
  * that `longtail import` reads it like any real shop. It is the engine's default data for demos
  * and tests: the text is informative (item attributes drive both the words and who buys the
  * item), popularity is Zipf, histories have sequential structure (complements follow each other)
- * and a fraction of items is cold (no events at all).
+ * and a fraction of items is cold (no events at all). A few niche categories (chosen by the seed)
+ * hold their fair share of the items but get a small share of users' interest: the long-tail
+ * regions that `longtail cluster` should find (written down in planted.tsv).
  *
  * Every item and every user draws from its own Philox stream, so the bytes written depend only
  * on the options, never on the number of threads. */
@@ -25,6 +27,8 @@ typedef struct lt_synth_opts {
     double cold;             /* share of items with no events, in [0, 1) */
     double events_per_user;  /* mean history length (every history has at least 3) */
     const char *lang;        /* "en" or "zh" (Simplified Chinese text) */
+    int niche;               /* niche categories: users seek them out rarely (the planted long tail) */
+    double niche_attention;  /* a niche category's share of users' interest / its share of the items */
     int threads;             /* 0: OpenMP's default */
     int progress;            /* show progress lines on stderr */
 } lt_synth_opts;
@@ -33,17 +37,20 @@ typedef struct lt_synth_opts {
 typedef struct lt_synth_stats {
     int64_t items, cold_items, users, events;
     double head_share;       /* share of events on the top 20% of items by event count */
+    double niche_item_share, niche_event_share; /* the niche categories' share of items and of events */
     double mean_history;     /* events per user */
     int64_t bytes;           /* both files together */
     double seconds;
 } lt_synth_stats;
 
-/* items 10000, users 5000, seed 1, zipf 1.1, cold 0.05, events_per_user 10, lang "en",
- * threads 0, progress 1, out NULL. */
+/* items 10000, users 5000, seed 1, zipf 1.1, cold 0.05, events_per_user 10, lang "en", niche 6,
+ * niche_attention 0.15, threads 0, progress 1, out NULL. */
 void lt_synth_opts_init(lt_synth_opts *o);
 
-/* Write out/items.tsv and out/events.tsv (each to a temporary name, renamed when complete).
- * stats may be NULL. */
+/* Write out/items.tsv and out/events.tsv (each to a temporary name, renamed when complete), and
+ * out/planted.tsv, the structure that was planted: one line per category (path, niche 0/1, items,
+ * events, share of items, share of events), so tests can check that `cluster` finds the niche
+ * categories as long-tail regions. stats may be NULL. */
 int lt_synth_write(const lt_synth_opts *o, lt_synth_stats *stats);
 
 /* Which items (0-based, file order) lt_synth_write makes cold for these options: cold[i] = 1.

@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/rec_cli.h"
+#include "core/tmpfile.h"
 #include "eval/eval.h"
 #include "longtail/ops.h"
 #include "longtail/shard.h"
@@ -28,6 +30,7 @@ static const lt_cli_opt opts[] = {
     {"--baselines", "eval.baselines", 0, "comma list of popularity, als (default popularity,als; none: no baselines)"},
     {"--phase", "eval.phase", 0, "test (default) or valid"},
     {"--json", "eval.json", 1, "print one JSON object: one member per model"},
+    {"--json-out", "eval.json_out", 0, "also write that JSON object to FILE (the tables still print)"},
     {"--seed", "eval.seed", 0, "seed of a cold-item FRACTION and of ALS (default 1)"},
     {"--als-factors", "eval.als_factors", 0, "ALS factors (default 64)"},
     {"--als-iters", "eval.als_iters", 0, "ALS sweeps (default 15)"},
@@ -92,6 +95,28 @@ static int curve_plot(const char *path, const lt_rec_metrics *r, int nmodels, in
         lt__svg_legend(&g, m, col, label);
     }
     return lt__svg_close(&g);
+}
+
+/* One JSON object: a member per model, then the curve's members ("m@beta=B"). */
+static void write_json(FILE *f, const lt_rec_metrics *res, int nres, const lt_rec_metrics *crv, int ncrv) {
+    fputc('{', f);
+    for (int i = 0; i < nres + ncrv; i++) {
+        if (i) fputs(", ", f);
+        lt_rec_metrics_json(f, i < nres ? &res[i] : &crv[i - nres]);
+    }
+    fputs("}\n", f);
+}
+
+/* --json-out FILE: written to a temporary name and renamed when complete. */
+static int write_json_file(const char *path, const lt_rec_metrics *res, int nres, const lt_rec_metrics *crv, int ncrv) {
+    char tmp[4400];
+    LT_TRY(lt_tmp_path(tmp, sizeof tmp, path));
+    FILE *f = fopen(tmp, "w");
+    if (!f) return lt_error(LT_EIO, "eval.json_out: cannot create %s", tmp);
+    write_json(f, res, nres, crv, ncrv);
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) return unlink(tmp), lt_error(LT_EIO, "eval.json_out: cannot write %s", path);
+    return 0;
 }
 
 int lt_cmd_eval(int argc, char **argv) {
@@ -228,17 +253,10 @@ int lt_cmd_eval(int argc, char **argv) {
     }
     for (int i = 0; i < nrec; i++) lt_rec_free(recs[i]);
     if (be && be != lt_backend_cpu()) lt_backend_release(be);
+    const char *json_out = lt_config_str(c, "eval.json_out", NULL);
+    if (!rc && json_out) rc = write_json_file(json_out, res, nres, crv, nrec * nbeta);
     if (!rc && json) {
-        printf("{");
-        for (int i = 0; i < nres; i++) {
-            if (i) printf(", ");
-            lt_rec_metrics_json(stdout, &res[i]);
-        }
-        for (int i = 0; i < nrec * nbeta; i++) {
-            printf(", ");
-            lt_rec_metrics_json(stdout, &crv[i]);
-        }
-        printf("}\n");
+        write_json(stdout, res, nres, crv, nrec * nbeta);
     } else if (!rc) {
         for (int i = 0; i < nres; i++) lt_rec_metrics_row(stdout, &res[i], i == 0);
         if (nrec && nbeta) {

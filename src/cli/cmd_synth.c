@@ -18,6 +18,8 @@ static const lt_cli_opt opts[] = {
     {"--cold", "synth.cold", 0, "share of items with no events (default 0.05)"},
     {"--events-per-user", "synth.events_per_user", 0, "mean history length, at least 3 (default 10)"},
     {"--lang", "synth.lang", 0, "en or zh: English or Simplified Chinese text (default en)"},
+    {"--niche", "synth.niche", 0, "niche categories: users rarely seek them out, the planted long tail (default 6)"},
+    {"--niche-attention", "synth.niche_attention", 0, "a niche category's interest / its share of items (default 0.15)"},
     {"--threads", "synth.threads", 0, "worker threads, 0 = all; the output does not depend on it"},
     {"--quiet", "synth.quiet", 1, "no progress lines"},
     {0},
@@ -37,6 +39,9 @@ static int from_config(const lt_config *c, lt_synth_opts *o) {
     LT_TRY(lt_config_float(c, "synth.zipf", o->zipf, &o->zipf));
     LT_TRY(lt_config_float(c, "synth.cold", o->cold, &o->cold));
     LT_TRY(lt_config_float(c, "synth.events_per_user", o->events_per_user, &o->events_per_user));
+    LT_TRY(lt_config_int(c, "synth.niche", o->niche, &v));
+    o->niche = (int)v;
+    LT_TRY(lt_config_float(c, "synth.niche_attention", o->niche_attention, &o->niche_attention));
     LT_TRY(lt_config_int(c, "synth.threads", o->threads, &v));
     o->threads = (int)v;
     LT_TRY(lt_config_bool(c, "synth.quiet", !o->progress, &b));
@@ -52,7 +57,8 @@ int lt_cmd_synth(int argc, char **argv) {
                          "--out DIR [options]\n\n"
                          "Writes a synthetic shop in the generic raw layout (DIR/items.tsv, DIR/events.tsv):\n"
                          "categories with their own vocabularies, Zipf popularity, users with latent tastes and\n"
-                         "sequential habits, and a share of cold items. The same options give the same bytes.",
+                         "sequential habits, a share of cold items, and niche categories that users rarely seek out\n"
+                         "(DIR/planted.tsv says which). The same options give the same bytes.",
                          opts, argc, argv, &cfg, &pos, &npos);
     if (r) return r == 1 ? 0 : 2;
     free(pos);
@@ -74,6 +80,8 @@ int lt_cmd_synth(int argc, char **argv) {
                "top 20%% of items: %.1f%% of events\n",
                (long long)st.items, (long long)st.cold_items, (long long)st.users, (long long)st.events,
                st.mean_history, 100.0 * st.head_share);
+        printf("  niche categories (%s/planted.tsv): %.1f%% of items, %.1f%% of events\n", o.out, 100.0 * st.niche_item_share,
+               100.0 * st.niche_event_share);
     }
     lt_config_free(cfg); /* last: o.out and o.lang may point into it */
     return status;

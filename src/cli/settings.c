@@ -20,7 +20,8 @@ extern const lt_cli_opt *const lt_cli_opts_synth;
 #ifdef LONGTAIL_HAVE_HDF5
 extern const lt_cli_opt *const lt_cli_opts_import, *const lt_cli_opts_vocab, *const lt_cli_opts_pretrain,
     *const lt_cli_opts_embed, *const lt_cli_opts_cluster, *const lt_cli_opts_run, *const lt_cli_opts_train,
-    *const lt_cli_opts_eval, *const lt_cli_opts_recommend, *const lt_cli_opts_similar;
+    *const lt_cli_opts_eval, *const lt_cli_opts_recommend, *const lt_cli_opts_similar,
+    *const lt_cli_opts_report;
 #endif
 
 static const lt_cli_opt *const *const tables[] = {
@@ -28,6 +29,7 @@ static const lt_cli_opt *const *const tables[] = {
 #ifdef LONGTAIL_HAVE_HDF5
     &lt_cli_opts_import, &lt_cli_opts_vocab, &lt_cli_opts_pretrain, &lt_cli_opts_embed, &lt_cli_opts_cluster,
     &lt_cli_opts_run, &lt_cli_opts_train, &lt_cli_opts_eval, &lt_cli_opts_recommend, &lt_cli_opts_similar,
+    &lt_cli_opts_report,
 #endif
 };
 
@@ -42,7 +44,7 @@ static const char *const extra[] = {
 static const char *const reserved[] = {
     "rnn", "rec", "bandit", "classify", "update",
 #ifndef LONGTAIL_HAVE_HDF5 /* built without the data layer: these commands are absent */
-    "import", "vocab", "tokens", "pretrain", "bert", "embed", "cluster", "run", "train", "eval", "recommend", "similar",
+    "import", "vocab", "tokens", "pretrain", "bert", "embed", "cluster", "run", "train", "eval", "recommend", "similar", "report",
 #endif
 };
 

@@ -68,7 +68,8 @@ typedef struct {
     int64_t cat_off[SYNTH_NCATS + 1];
     slot *slots;
     double cat_all[SYNTH_NCATS];  /* cumulative category weights: where items go */
-    double cat_warm[SYNTH_NCATS]; /* the same over categories with warm items: where users go */
+    double cat_warm[SYNTH_NCATS]; /* the same over categories with warm items, niche ones scaled down: where users go */
+    uint8_t niche[SYNTH_NCATS];   /* the planted long tail */
     int8_t fam_slot[SYNTH_NCATS][SYNTH_NFAM]; /* slot of family f in category c, -1 if none */
     const char *leaf[SYNTH_NCATS];        /* last level of the category path */
     int32_t *counts;                      /* events per item */
@@ -385,6 +386,8 @@ static int64_t user_history(const shop *s, int64_t u, int32_t *hist, int64_t *ti
             cat = pc->comp[lt_rng_below(&r, (uint64_t)nc)];
             ref = prev;
             gap = 60 + 1200 * expo(&r); /* same session */
+            if (s->niche[cat] && lt_rng_next_double(&r) >= s->o->niche_attention) /* few follow a lead into a niche */
+                cat = t.cat[pick_cum(t.cum, t.ncat, lt_rng_next_double(&r))], ref = NULL;
         } else if (prev && u >= P_COMP && u < P_COMP + P_SAME) {
             cat = prev->cat;
             gap = 600 + 86400 * expo(&r);
@@ -575,11 +578,20 @@ static int shop_build(shop *s) {
         s->slots[at].it = s->items[i];
         w[at] = pow((double)(k + 1) + q, -o->zipf);
     }
+    /* the niche categories: the first o->niche of a shuffle of the categories (their own stream, so
+     * the items and the popularity order do not depend on it); users' interest in them is scaled
+     * by niche_attention, so as a group they get a small share of the events */
+    int32_t cats[SYNTH_NCATS];
+    lt_rng r;
+    lt_rng_init(&r, o->seed, STREAM_SETUP + 1);
+    for (int c = 0; c < SYNTH_NCATS; c++) cats[c] = c;
+    lt_rng_shuffle_i32(&r, cats, SYNTH_NCATS);
+    for (int c = 0; c < o->niche && c < SYNTH_NCATS; c++) s->niche[cats[c]] = 1;
     tot = 0;
     for (int c = 0; c < SYNTH_NCATS; c++) {
         int64_t off = s->cat_off[c], m = s->cat_off[c + 1] - off;
         alias_build(w + off, m, s->slots + off, work);
-        s->cat_warm[c] = tot += m > 0 ? synth_cats[c].weight : 0;
+        s->cat_warm[c] = tot += m > 0 ? synth_cats[c].weight * (s->niche[c] ? o->niche_attention : 1.0) : 0;
     }
     free(w);
     free(work);
@@ -594,7 +606,8 @@ static void shop_free(shop *s) {
 
 void lt_synth_opts_init(lt_synth_opts *o) {
     *o = (lt_synth_opts){.items = 10000, .users = 5000, .seed = 1, .zipf = 1.1, .cold = 0.05,
-                         .events_per_user = 10, .lang = "en", .threads = 0, .progress = 1};
+                         .events_per_user = 10, .lang = "en", .niche = 6, .niche_attention = 0.15, .threads = 0,
+                         .progress = 1};
 }
 
 static int mkdirs(const char *path) {
@@ -621,6 +634,10 @@ static int check_opts(const lt_synth_opts *o) {
     if (!o->lang || (strcmp(o->lang, "en") && strcmp(o->lang, "zh")))
         return lt_error(LT_EINVAL, "synth: lang '%s': expected en or zh", o->lang ? o->lang : "(null)");
     if (o->threads < 0) return lt_error(LT_ERANGE, "synth: threads=%d", o->threads);
+    if (o->niche < 0 || o->niche >= SYNTH_NCATS)
+        return lt_error(LT_ERANGE, "synth: niche=%d: need 0..%d categories (there are %d)", o->niche, SYNTH_NCATS - 1, SYNTH_NCATS);
+    if (!(o->niche_attention > 0 && o->niche_attention <= 1))
+        return lt_error(LT_ERANGE, "synth: niche_attention=%g: need a factor in (0, 1]", o->niche_attention);
     return 0;
 }
 
@@ -638,6 +655,26 @@ static double head_share(const int32_t *counts, int64_t n, int64_t events) {
     }
     free(h);
     return (double)head / (double)events;
+}
+
+/* planted.tsv: per category its path, whether it is niche, its items and events and their shares. */
+static int write_planted(const shop *s, const char *path, const char *tmp, double *niche_items, double *niche_events) {
+    int64_t items[SYNTH_NCATS] = {0}, events[SYNTH_NCATS] = {0}, total = 0;
+    for (int64_t i = 0; i < s->n; i++) items[s->items[i].cat]++, events[s->items[i].cat] += s->counts[i], total += s->counts[i];
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return lt_error(LT_EIO, "synth: cannot create %s: %s", tmp, strerror(errno));
+    fputs("category\tniche\titems\tevents\titem_share\tevent_share\n", f);
+    *niche_items = *niche_events = 0;
+    for (int c = 0; c < SYNTH_NCATS; c++) {
+        double is = (double)items[c] / (double)s->n, es = total ? (double)events[c] / (double)total : 0;
+        fprintf(f, "%s\t%d\t%lld\t%lld\t%.6f\t%.6f\n", synth_cats[c].text[SYNTH_EN].path, s->niche[c], (long long)items[c],
+                (long long)events[c], is, es);
+        if (s->niche[c]) *niche_items += is, *niche_events += es;
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) return unlink(tmp), lt_error(LT_EIO, "synth: writing %s: %s", tmp, strerror(errno));
+    if (rename(tmp, path) != 0) return unlink(tmp), lt_error(LT_EIO, "synth: renaming %s: %s", path, strerror(errno));
+    return 0;
 }
 
 int lt_synth_cold_items(const lt_synth_opts *o, uint8_t *cold) {
@@ -680,6 +717,13 @@ int lt_synth_write(const lt_synth_opts *o, lt_synth_stats *stats) {
                         "synth users", "users", &bytes);
     if (rc == 0 && (rename(items_tmp, items_path) != 0 || rename(events_tmp, events_path) != 0))
         rc = lt_error(LT_EIO, "synth: renaming into %s: %s", o->out, strerror(errno));
+    double niche_items = 0, niche_events = 0;
+    if (rc == 0) {
+        char planted[4200], planted_tmp[4300];
+        snprintf(planted, sizeof planted, "%s/planted.tsv", o->out);
+        rc = lt_tmp_path(planted_tmp, sizeof planted_tmp, planted);
+        if (rc == 0) rc = write_planted(&s, planted, planted_tmp, &niche_items, &niche_events);
+    }
     if (rc < 0) {
         unlink(items_tmp);
         unlink(events_tmp);
@@ -688,6 +732,7 @@ int lt_synth_write(const lt_synth_opts *o, lt_synth_stats *stats) {
         for (int64_t i = 0; i < s.n; i++) events += s.counts[i];
         *stats = (lt_synth_stats){.items = s.n, .cold_items = s.n_cold, .users = o->users, .events = events,
                                   .head_share = head_share(s.counts, s.n, events),
+                                  .niche_item_share = niche_items, .niche_event_share = niche_events,
                                   .mean_history = o->users ? (double)events / (double)o->users : 0, .bytes = bytes,
                                   .seconds = lt_seconds() - t_start};
     }

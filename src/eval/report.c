@@ -3,20 +3,28 @@
  *   map_pca.svg     the catalog on its first two principal components, head vs tail, with the
  *                   centroids of the long-tail clusters marked
  *   map_tsne.svg    the same on a t-SNE map of a sample (when computed)
- *   clusters.svg    every cluster's share of items against its share of interactions */
+ *   clusters.svg    every cluster's share of items against its share of interactions
+ *   clusters.tsv    one line per cluster: its statistics, its name (its most distinctive title
+ *                   words) and its top category attribute, for `longtail report` and tests */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "eval/eval.h"
 #include "longtail/error.h"
 #include "longtail/rng.h"
+#include "longtail/data.h"
+#include "core/tmpfile.h"
+
+#include <unistd.h>
 
 #define HEAD_COLOR "#e8590c"
 #define TAIL_COLOR "#1c7ed6"
 #define LT_COLOR "#c92a2a"
 #define MAP_POINTS 6000
+#define NAME_CAP 48 /* bytes of a cluster's name */
 
 /* ---- text helpers ---------------------------------------------------------------------------------- */
 
@@ -97,6 +105,101 @@ static void top_attrs(const lt_catalog *cat, const lt_kmeans_result *km, int64_t
     free(a);
 }
 
+/* ---- cluster names: the title words most typical of the cluster ---------------------------------------- */
+
+/* Title words of item i (ASCII letters lowercased, other bytes kept, so UTF-8 words stay whole),
+ * at least 3 bytes, not all digits and not a few words every catalog uses ("with", "set");
+ * fn(word, len, ud) once per distinct word of the title. */
+static void title_words(const lt_catalog *cat, int64_t i, void (*fn)(const char *, size_t, void *), void *ud) {
+    size_t len = 0;
+    const char *s = cat->title.n > i ? lt_strs_get(&cat->title, i, &len) : NULL;
+    char w[16][32];
+    int nw = 0;
+    for (size_t a = 0; s && a < len && nw < 16;) {
+        while (a < len && (unsigned char)s[a] < 0x80 && !((s[a] | 0x20) >= 'a' && (s[a] | 0x20) <= 'z') && !(s[a] >= '0' && s[a] <= '9')) a++;
+        size_t b = a;
+        int alpha = 0;
+        while (b < len && ((unsigned char)s[b] >= 0x80 || ((s[b] | 0x20) >= 'a' && (s[b] | 0x20) <= 'z') || (s[b] >= '0' && s[b] <= '9')))
+            alpha |= !(s[b] >= '0' && s[b] <= '9'), b++;
+        static const char *const stop[] = {"and", "for", "the", "with", "from", "set", "pack", "piece", NULL};
+        int common = 0;
+        for (int q = 0; stop[q] && !common; q++) common = strlen(stop[q]) == b - a && !strncasecmp(s + a, stop[q], b - a);
+        if (b - a >= 3 && b - a < 32 && alpha && !common) {
+            for (size_t q = a; q < b; q++) w[nw][q - a] = (unsigned char)s[q] < 0x80 ? (char)(s[q] | ((s[q] >= 'A' && s[q] <= 'Z') ? 0x20 : 0)) : s[q];
+            w[nw][b - a] = 0;
+            int dup = 0;
+            for (int q = 0; q < nw; q++) dup |= !strcmp(w[q], w[nw]);
+            if (!dup) fn(w[nw], b - a, ud), nw++;
+        }
+        a = b;
+    }
+}
+
+typedef struct {
+    lt_strmap map;
+    int64_t *df, cap; /* items whose title has word w, over the whole catalog */
+    int64_t *cnt;     /* ... and within the cluster being named */
+    int fail;
+} words;
+
+static void count_df(const char *w, size_t n, void *ud) {
+    words *x = ud;
+    int64_t id;
+    int added;
+    if (x->fail || lt_strmap_get_or_add(&x->map, w, n, &id, &added) < 0) {
+        x->fail = 1;
+        return;
+    }
+    if (id >= x->cap) {
+        int64_t cap = x->cap ? 2 * x->cap : 1024;
+        int64_t *df = realloc(x->df, sizeof *df * (size_t)cap), *cnt = df ? realloc(x->cnt, sizeof *cnt * (size_t)cap) : NULL;
+        if (df) x->df = df;
+        if (!df || !cnt) {
+            x->fail = 1;
+            return;
+        }
+        x->cnt = cnt;
+        memset(x->df + x->cap, 0, sizeof *df * (size_t)(cap - x->cap));
+        memset(x->cnt + x->cap, 0, sizeof *cnt * (size_t)(cap - x->cap));
+        x->cap = cap;
+    }
+    x->df[id]++;
+}
+
+static void count_cluster(const char *w, size_t n, void *ud) {
+    words *x = ud;
+    int64_t id = lt_strmap_find(&x->map, w, n);
+    if (id >= 0) x->cnt[id]++;
+}
+
+/* names[k][NAME_CAP]: each cluster's two title words with the highest count x log(n / catalog count)
+ * among words in at least a fifth of its titles ("chew, squeaky"); "" without titles. */
+static void cluster_names(const lt__report_in *r, char (*names)[NAME_CAP]) {
+    const lt_kmeans_result *km = r->km;
+    for (int64_t j = 0; j < km->k; j++) names[j][0] = 0;
+    if (!r->cat || r->cat->title.n < km->n) return;
+    words x = {0};
+    for (int64_t i = 0; i < km->n && !x.fail; i++) title_words(r->cat, i, count_df, &x);
+    for (int64_t j = 0; j < km->k && !x.fail; j++) {
+        memset(x.cnt, 0, sizeof *x.cnt * (size_t)x.cap);
+        for (int64_t i = 0; i < km->n; i++)
+            if (km->assign[i] == j) title_words(r->cat, i, count_cluster, &x);
+        int64_t best[2] = {-1, -1};
+        double score[2] = {0, 0};
+        for (int64_t w = 0; w < x.map.keys.n; w++) {
+            if ((double)x.cnt[w] < 0.2 * (double)r->stats[j].size || !x.cnt[w]) continue;
+            double v = (double)x.cnt[w] * log((double)km->n / (double)x.df[w]);
+            if (v > score[0]) best[1] = best[0], score[1] = score[0], best[0] = w, score[0] = v;
+            else if (v > score[1]) best[1] = w, score[1] = v;
+        }
+        size_t l0 = 0, l1 = 0;
+        const char *w0 = best[0] >= 0 ? lt_strs_get(&x.map.keys, best[0], &l0) : "", *w1 = best[1] >= 0 ? lt_strs_get(&x.map.keys, best[1], &l1) : "";
+        snprintf(names[j], NAME_CAP, "%.*s%s%.*s", (int)l0, w0, l1 ? ", " : "", (int)l1, w1);
+    }
+    lt_strmap_free(&x.map);
+    free(x.df), free(x.cnt);
+}
+
 /* ---- plots --------------------------------------------------------------------------------------------- */
 
 static int plot_popularity(const lt__report_in *r, const char *path) {
@@ -133,7 +236,7 @@ static int plot_popularity(const lt__report_in *r, const char *path) {
 /* A map: pts[m, 2] for items[m] (NULL: item i is row i), coloured head/tail (or by nothing when
  * there are no events), long-tail centroids (mean of their items' map positions) marked. */
 static int plot_map(const lt__report_in *r, const char *path, const char *title, const char *axis, const float *pts,
-                    const int64_t *items, int64_t m) {
+                    const int64_t *items, int64_t m, char (*names)[NAME_CAP]) {
     const lt_popularity *p = r->pop;
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (int64_t i = 0; i < m; i++) {
@@ -168,8 +271,8 @@ static int plot_map(const lt__report_in *r, const char *path, const char *title,
         if (!r->stats[j].long_tail || cx[3 * j + 2] == 0) continue;
         double X = lt__svg_px(&s, cx[3 * j] / cx[3 * j + 2]), Y = lt__svg_py(&s, cx[3 * j + 1] / cx[3 * j + 2]);
         fprintf(s.f, "<path d=\"M%.1f %.1fl10 10m0 -10l-10 10\" stroke=\"%s\" stroke-width=\"2.5\"/>\n", X - 5, Y - 5, LT_COLOR);
-        char id[24];
-        snprintf(id, sizeof id, "%lld", (long long)j);
+        char id[NAME_CAP + 24];
+        snprintf(id, sizeof id, "%lld%s%s", (long long)j, names[j][0] ? ": " : "", names[j]);
         lt__svg_text(&s, X + 7, Y - 6, "start", 11, LT_COLOR, id);
         marked++;
     }
@@ -178,7 +281,7 @@ static int plot_map(const lt__report_in *r, const char *path, const char *title,
     if (p) {
         lt__svg_legend(&s, 0, HEAD_COLOR, "head item");
         lt__svg_legend(&s, 1, TAIL_COLOR, "tail item");
-        snprintf(buf, sizeof buf, "x: long-tail cluster (%lld)", (long long)marked);
+        snprintf(buf, sizeof buf, "x: long-tail cluster (%lld), named by its typical title words", (long long)marked);
         lt__svg_legend(&s, 2, LT_COLOR, buf);
     }
     if (step > 1) {
@@ -234,9 +337,9 @@ static int by_attention(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static void cluster_row(const lt__report_in *r, int64_t j, FILE *f) {
+static void cluster_row(const lt__report_in *r, int64_t j, const char *name, FILE *f) {
     const lt_cluster_stat *c = &r->stats[j];
-    fprintf(f, "| %lld | %lld | %.2f%% |", (long long)j, (long long)c->size, 100 * c->item_share);
+    fprintf(f, "| %lld%s%s | %lld | %.2f%% |", (long long)j, name[0] ? " " : "", name, (long long)c->size, 100 * c->item_share);
     if (r->pop)
         fprintf(f, " %lld | %.2f%% | %.2f | %.0f%% |", (long long)c->interactions, 100 * c->interaction_share, c->attention,
                 100 * c->tail_share);
@@ -259,27 +362,49 @@ static void table_head(const lt__report_in *r, FILE *f) {
         fputs("| cluster | items | share of items | top attributes | nearest the centroid |\n|---:|---:|---:|---|---|\n", f);
 }
 
+/* clusters.tsv: per cluster its statistics, name and top category attribute (machine-readable). */
+static int write_tsv(const lt__report_in *r, char (*names)[NAME_CAP]) {
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/clusters.tsv", r->out);
+    LT_TRY(lt_tmp_path(tmp, sizeof tmp, path));
+    FILE *f = fopen(tmp, "w");
+    if (!f) return lt_error(LT_EIO, "%s: cannot write", tmp);
+    fputs("cluster\titems\titem_share\tinteractions\tinteraction_share\tattention\tlong_tail\tname\ttop_attribute\n", f);
+    for (int64_t j = 0; j < r->km->k; j++) {
+        const lt_cluster_stat *c = &r->stats[j];
+        fprintf(f, "%lld\t%lld\t%.6f\t%lld\t%.6f\t%.4f\t%d\t%s\t", (long long)j, (long long)c->size, c->item_share,
+                (long long)c->interactions, c->interaction_share, c->attention, c->long_tail, names[j]);
+        top_attrs(r->cat, r->km, j, c->size, 1, f);
+        fputc('\n', f);
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) return unlink(tmp), lt_error(LT_EIO, "%s: write failed", path);
+    return 0;
+}
+
 int lt__write_report(const lt__report_in *r) {
     char path[4096];
     const lt_kmeans_result *km = r->km;
     const lt_popularity *p = r->pop;
     int rc = 0;
+    char(*names)[NAME_CAP] = calloc((size_t)km->k, NAME_CAP);
+    if (!names) return lt_error(LT_ENOMEM, "report: out of memory");
+    cluster_names(r, names);
     if (p) {
         snprintf(path, sizeof path, "%s/popularity.svg", r->out);
-        LT_TRY(plot_popularity(r, path));
+        rc = plot_popularity(r, path);
         snprintf(path, sizeof path, "%s/clusters.svg", r->out);
-        LT_TRY(plot_clusters(r, path));
+        if (!rc) rc = plot_clusters(r, path);
     }
     snprintf(path, sizeof path, "%s/map_pca.svg", r->out);
-    LT_TRY(plot_map(r, path, "The catalog on its first two principal components", "principal component", r->pca2, NULL,
-                    km->n));
+    if (!rc) rc = plot_map(r, path, "The catalog on its first two principal components", "principal component", r->pca2, NULL, km->n, names);
     if (r->tsne) {
         snprintf(path, sizeof path, "%s/map_tsne.svg", r->out);
-        LT_TRY(plot_map(r, path, "t-SNE map of the catalog", "t-SNE", r->tsne, r->tsne_items, r->tsne_n));
+        if (!rc) rc = plot_map(r, path, "t-SNE map of the catalog", "t-SNE", r->tsne, r->tsne_items, r->tsne_n, names);
     }
     snprintf(path, sizeof path, "%s/report.md", r->out);
-    FILE *f = fopen(path, "w");
-    if (!f) return lt_error(LT_EIO, "%s: cannot write", path);
+    FILE *f = rc ? NULL : fopen(path, "w");
+    if (!f) return free(names), rc ? rc : lt_error(LT_EIO, "%s: cannot write", path);
     const lt_cluster_opts *o = r->opts;
     fprintf(f, "# Long-tail report%s%s\n\n", r->data ? ": " : "", r->data ? r->data : "");
     fprintf(f, "- embeddings: `%s`%s%s%s, %lld items x %lld dimensions", r->emb, r->emb_model && *r->emb_model ? " (model: " : "",
@@ -320,7 +445,7 @@ int lt__write_report(const lt__report_in *r) {
         if (nlt) {
             table_head(r, f);
             for (int64_t q = 0; q < km->k; q++)
-                if (r->stats[order[q]].long_tail) cluster_row(r, order[q], f);
+                if (r->stats[order[q]].long_tail) cluster_row(r, order[q], names[order[q]], f);
         }
         fputs("\n![clusters](clusters.svg)\n\n", f);
     }
@@ -333,9 +458,11 @@ int lt__write_report(const lt__report_in *r) {
     fprintf(f, "## All clusters%s\n\n", p ? ", from the least attention to the most" : "");
     if (order) {
         table_head(r, f);
-        for (int64_t q = 0; q < km->k; q++) cluster_row(r, order[q], f);
+        for (int64_t q = 0; q < km->k; q++) cluster_row(r, order[q], names[order[q]], f);
     }
     free(order);
+    if (!rc) rc = write_tsv(r, names);
+    free(names);
     int bad = ferror(f);
     bad |= fclose(f) != 0;
     if (!rc && bad) rc = lt_error(LT_EIO, "%s: write failed", path);
