@@ -24,6 +24,7 @@ static const stage stages[] = {
     {"cluster", lt_cmd_cluster, {{"cluster.data", "data"}, {"cluster.emb", "emb"}, {"cluster.out", "cluster"}}},
     {"train", lt_cmd_train, {{"train.data", "data"}, {"train.emb", "emb"}, {"train.out", "rec"}}},
     {"eval", lt_cmd_eval, {{"eval.data", "data"}, {"eval.model", "rec"}}},
+    {"classify", lt_cmd_classify, {{"classify.data", "data"}, {"classify.emb", "emb"}, {"classify.out", "classify"}}},
 };
 
 static const lt_cli_opt opts[] = {
