@@ -196,6 +196,8 @@ static void test_metrics(const lt_safetensors *st) {
     lt_bin_metrics m;
     lt_bin_metrics_compute(s1, y1, 4, 0.38, &m);
     CHECK_MSG(fabs(m.auc - 0.75) < 1e-12, "auc %g, expected 0.75", m.auc);
+    /* Hanley-McNeil: q1 = 0.6, q2 = 9/14, var = (0.1875 + 0.0375 + 0.080357) / 4 */
+    CHECK_MSG(fabs(m.auc_se - 0.2762957) < 1e-6, "auc se %.7f, expected 0.2762957", m.auc_se);
     /* at 0.38: predicted 0, 1, 0, 1 -> tail recall 1/2, head recall 1/2, accuracy 1/2 */
     CHECK(fabs(m.accuracy - 0.5) < 1e-12 && fabs(m.balanced_accuracy - 0.5) < 1e-12 && m.positives == 2);
     /* ties count half: a constant score is 0.5; the majority answer on 80 % tail has accuracy 0.8 and

@@ -85,6 +85,7 @@ typedef struct lt_bin_metrics {
     double accuracy;          /* at score >= threshold */
     double balanced_accuracy; /* mean of the recalls of both classes: 0.5 for a constant answer */
     double auc;               /* ROC AUC (Mann-Whitney, ties count half); NaN with one class only */
+    double auc_se;            /* its standard error (Hanley & McNeil 1982) */
     double tail_recall, head_recall;
     double logloss;           /* of score as a probability (clipped to [1e-7, 1 - 1e-7]) */
 } lt_bin_metrics;

@@ -114,13 +114,13 @@ static int write_predictions(const char *out, const lt_catalog *cat, const int32
 }
 
 static void report_row(const char *name, const lt_bin_metrics *m) {
-    printf("%-24s %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f\n", name, m->accuracy, m->balanced_accuracy, m->auc, m->tail_recall,
-           m->head_recall, m->logloss);
+    printf("%-24s %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f\n", name, m->accuracy, m->balanced_accuracy, m->auc,
+           m->auc_se, m->tail_recall, m->head_recall, m->logloss);
 }
 static void report_json(const char *name, const lt_bin_metrics *m, int last) {
-    printf("  \"%s\": {\"accuracy\": %.6g, \"balanced_accuracy\": %.6g, \"auc\": %.6g, \"tail_recall\": %.6g, "
+    printf("  \"%s\": {\"accuracy\": %.6g, \"balanced_accuracy\": %.6g, \"auc\": %.6g, \"auc_se\": %.6g, \"tail_recall\": %.6g, "
            "\"head_recall\": %.6g, \"logloss\": %.6g}%s\n", name, m->accuracy, m->balanced_accuracy,
-           isnan(m->auc) ? 0.5 : m->auc, m->tail_recall, m->head_recall, m->logloss, last ? "" : ",");
+           isnan(m->auc) ? 0.5 : m->auc, m->auc_se, m->tail_recall, m->head_recall, m->logloss, last ? "" : ",");
 }
 
 /* A trained classifier from DIR/classify.h5 (its description picks the shapes). */
@@ -321,8 +321,8 @@ int lt_cmd_classify(int argc, char **argv) {
             } else if (!rc) {
                 printf("classify: %lld test items of %lld (%.1f%% tail), threshold %g%s\n", (long long)n_test, (long long)n,
                        100.0 * (double)mm[0].positives / (double)n_test, thr, o.balanced ? ", classes weighted" : "");
-                printf("%-24s %8s %8s %8s %8s %8s %8s\n", "model", "accuracy", "bal_acc", "auc", "tail_rec", "head_rec",
-                       "logloss");
+                printf("%-24s %8s %8s %8s %8s %8s %8s %8s\n", "model", "accuracy", "bal_acc", "auc", "auc_se", "tail_rec",
+                       "head_rec", "logloss");
                 report_row(maj ? "majority (tail)" : "majority (head)", &mm[1]);
                 if (have_lr) report_row("logreg (embeddings)", &mm[2]);
                 report_row("lstm (text)", &mm[0]);

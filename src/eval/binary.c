@@ -45,7 +45,8 @@ void lt_bin_metrics_compute(const float *score, const uint8_t *label, int64_t n,
         i = j;
     }
     double P = (double)m->positives, N = (double)neg;
-    m->auc = (rank_sum - P * (P + 1) / 2) / (P * N);
+    double A = m->auc = (rank_sum - P * (P + 1) / 2) / (P * N), q1 = A / (2 - A), q2 = 2 * A * A / (1 + A);
+    m->auc_se = sqrt(fmax(0, A * (1 - A) + (P - 1) * (q1 - A * A) + (N - 1) * (q2 - A * A)) / (P * N));
     free(idx);
 }
 
