@@ -123,6 +123,58 @@ static void report_json(const char *name, const lt_bin_metrics *m, int last) {
            isnan(m->auc) ? 0.5 : m->auc, m->auc_se, m->tail_recall, m->head_recall, m->logloss, last ? "" : ",");
 }
 
+/* The logistic regression on the items' embeddings (emb: DIR of emb-NNNNN.h5) fitted on the training
+ * items, with the classifier's class weights; P(tail) of the test items into prob[n_test]. */
+static int logreg_baseline(const char *emb, int64_t n_items, const lt_clf_train_opts *o, const int32_t *test,
+                           int64_t n_test, double C, float *prob) {
+    int64_t d, n = o->n_train > n_test ? o->n_train : n_test;
+    float *x;
+    LT_TRY(lt_cli_load_text(emb, n_items, 0, &x, &d));
+    float *xs = malloc(sizeof *xs * (size_t)(n * d)), *wt = malloc(sizeof *wt * (size_t)o->n_train), cw[2];
+    uint8_t *y = malloc((size_t)o->n_train);
+    int rc = xs && wt && y ? 0 : lt_error(LT_ENOMEM, "classify: out of memory for the logistic regression");
+    lt_clf_class_weights(o->tail, o->train, o->n_train, o->balanced, cw);
+    for (int64_t i = 0; !rc && i < o->n_train; i++) {
+        memcpy(xs + i * d, x + (int64_t)o->train[i] * d, sizeof *xs * (size_t)d);
+        y[i] = o->tail[o->train[i]] != 0, wt[i] = cw[y[i]];
+    }
+    lt_logreg m;
+    double t0 = lt_seconds();
+    if (!rc) rc = lt_logreg_fit(xs, o->n_train, d, y, wt, C, &m);
+    if (!rc) {
+        for (int64_t i = 0; i < n_test; i++) memcpy(xs + i * d, x + (int64_t)test[i] * d, sizeof *xs * (size_t)d);
+        lt_logreg_predict(&m, xs, n_test, prob);
+        lt_info("classify: logistic regression on %s (%lld dims, C %g): %d Newton steps, %.1fs", emb, (long long)d, C,
+                m.iters, lt_seconds() - t0);
+        lt_logreg_free(&m);
+    }
+    free(x), free(xs), free(wt), free(y);
+    return rc;
+}
+
+/* mm: the classifier, the majority class, the logistic regression (when have_lr) */
+static void print_report(int json, int64_t n, int64_t n_test, double thr, int balanced, int maj, const lt_bin_metrics *mm,
+                         int have_lr, double t_train, const char *out) {
+    double share = (double)mm[0].positives / (double)n_test;
+    if (json) {
+        printf("{\n  \"items\": %lld, \"test_items\": %lld, \"test_tail_share\": %.6g, \"train_seconds\": %.3g,\n",
+               (long long)n, (long long)n_test, share, t_train);
+        report_json("majority", &mm[1], 0);
+        if (have_lr) report_json("logreg", &mm[2], 0);
+        report_json("lstm", &mm[0], 1);
+        printf("}\n");
+        return;
+    }
+    printf("classify: %lld test items of %lld (%.1f%% tail), threshold %g%s\n", (long long)n_test, (long long)n,
+           100.0 * share, thr, balanced ? ", classes weighted" : "");
+    printf("%-24s %8s %8s %8s %8s %8s %8s %8s\n", "model", "accuracy", "bal_acc", "auc", "auc_se", "tail_rec", "head_rec",
+           "logloss");
+    report_row(maj ? "majority (tail)" : "majority (head)", &mm[1]);
+    if (have_lr) report_row("logreg (embeddings)", &mm[2]);
+    report_row("lstm (text)", &mm[0]);
+    printf("model %s/classify.h5, predictions %s/predictions.h5; trained in %.1fs\n", out, out, t_train);
+}
+
 /* A trained classifier from DIR/classify.h5 (its description picks the shapes). */
 static int load_model(const char *dir, lt_backend *be, lt_clf **out, char *desc, size_t cap) {
     char path[4200];
@@ -202,7 +254,7 @@ int lt_cmd_classify(int argc, char **argv) {
     lt_clf *m = NULL;
     uint8_t *tail = NULL;
     int32_t *perm = NULL;
-    float *prob = NULL, *x = NULL;
+    float *prob = NULL;
     char path[4200], desc[512];
     if (!rc) rc = lt_token_set_load(data, &tok);
     if (!rc) rc = lt_cli_load_item_ids(data, &cat);
@@ -217,6 +269,7 @@ int lt_cmd_classify(int argc, char **argv) {
     if (!rc && ev.n_items) rc = lt_rec_split_make(&ev, NULL, &split);
     int64_t n = cat.n;
     tail = rc || !ev.n_items ? NULL : malloc((size_t)n + 1);
+    if (!rc && ev.n_items && !tail) rc = lt_error(LT_ENOMEM, "classify: out of memory");
     for (int64_t i = 0; tail && i < n; i++) tail[i] = !split.head[i];
     if (!rc) rc = lt_mkdirs(out);
     if (!rc) rc = lt_cli_backend(lt_config_str(c, "classify.device", "cpu"), lt_config_str(c, "classify.math", NULL), &be);
@@ -281,53 +334,14 @@ int lt_cmd_classify(int argc, char **argv) {
             for (int64_t i = 0; i < o.n_train; i++) train_tail += tail[o.train[i]];
             /* the majority class: the training items' tail share as P(tail) for every item, called at 0.5 */
             int maj = 2 * train_tail >= o.n_train;
-            for (int64_t i = 0; !rc && i < n_test; i++) lab[i] = tail[test_items[i]], prob[n_test + i] = (float)train_tail / (float)o.n_train;
-            if (!rc) lt_bin_metrics_compute(prob, lab, n_test, thr, &mm[0]), lt_bin_metrics_compute(prob + n_test, lab, n_test, 0.5, &mm[1]);
+            for (int64_t i = 0; !rc && i < n_test; i++)
+                lab[i] = tail[test_items[i]], prob[n_test + i] = (float)train_tail / (float)o.n_train;
+            if (!rc) lt_bin_metrics_compute(prob, lab, n_test, thr, &mm[0]);
+            if (!rc) lt_bin_metrics_compute(prob + n_test, lab, n_test, 0.5, &mm[1]);
             int have_lr = 0;
-            if (!rc && emb) { /* the logistic regression on the items' embeddings */
-                int64_t d;
-                rc = lt_cli_load_text(emb, n, 0, &x, &d);
-                float *xt = rc ? NULL : malloc(sizeof *xt * (size_t)((o.n_train > n_test ? o.n_train : n_test) * d));
-                uint8_t *yt = rc ? NULL : malloc((size_t)o.n_train);
-                float *wt = rc ? NULL : malloc(sizeof *wt * (size_t)o.n_train);
-                if (!rc && (!xt || !yt || !wt)) rc = lt_error(LT_ENOMEM, "classify: out of memory");
-                float cw[2];
-                lt_clf_class_weights(tail, o.train, o.n_train, o.balanced, cw);
-                for (int64_t i = 0; !rc && i < o.n_train; i++) {
-                    memcpy(xt + i * d, x + (int64_t)o.train[i] * d, sizeof *xt * (size_t)d);
-                    yt[i] = tail[o.train[i]], wt[i] = cw[yt[i]];
-                }
-                lt_logreg lr_m;
-                double t1 = lt_seconds();
-                if (!rc) rc = lt_logreg_fit(xt, o.n_train, d, yt, wt, C, &lr_m);
-                if (!rc) {
-                    for (int64_t i = 0; i < n_test; i++) memcpy(xt + i * d, x + (int64_t)test_items[i] * d, sizeof *xt * (size_t)d);
-                    lt_logreg_predict(&lr_m, xt, n_test, prob + 2 * n_test);
-                    lt_bin_metrics_compute(prob + 2 * n_test, lab, n_test, thr, &mm[2]);
-                    lt_info("classify: logistic regression on %s (%lld dims, C %g): %d Newton steps, %.1fs", emb,
-                            (long long)d, C, lr_m.iters, lt_seconds() - t1);
-                    lt_logreg_free(&lr_m);
-                    have_lr = 1;
-                }
-                free(xt), free(yt), free(wt);
-            }
-            if (!rc && json) {
-                printf("{\n  \"items\": %lld, \"test_items\": %lld, \"test_tail_share\": %.6g, \"train_seconds\": %.3g,\n",
-                       (long long)n, (long long)n_test, (double)mm[0].positives / (double)n_test, t_train);
-                report_json("majority", &mm[1], 0);
-                if (have_lr) report_json("logreg", &mm[2], 0);
-                report_json("lstm", &mm[0], 1);
-                printf("}\n");
-            } else if (!rc) {
-                printf("classify: %lld test items of %lld (%.1f%% tail), threshold %g%s\n", (long long)n_test, (long long)n,
-                       100.0 * (double)mm[0].positives / (double)n_test, thr, o.balanced ? ", classes weighted" : "");
-                printf("%-24s %8s %8s %8s %8s %8s %8s %8s\n", "model", "accuracy", "bal_acc", "auc", "auc_se", "tail_rec",
-                       "head_rec", "logloss");
-                report_row(maj ? "majority (tail)" : "majority (head)", &mm[1]);
-                if (have_lr) report_row("logreg (embeddings)", &mm[2]);
-                report_row("lstm (text)", &mm[0]);
-                printf("model %s/classify.h5, predictions %s/predictions.h5; trained in %.1fs\n", out, out, t_train);
-            }
+            if (!rc && emb) rc = logreg_baseline(emb, n, &o, test_items, n_test, C, prob + 2 * n_test);
+            if (!rc && emb) lt_bin_metrics_compute(prob + 2 * n_test, lab, n_test, thr, &mm[2]), have_lr = 1;
+            if (!rc) print_report(json, n, n_test, thr, o.balanced, maj, mm, have_lr, t_train, out);
             free(lab);
         }
         if (rc == LT_TRAIN_STOPPED) rc = 0;
@@ -338,7 +352,7 @@ int lt_cmd_classify(int argc, char **argv) {
     lt_events_free(&ev);
     lt_catalog_free(&cat);
     lt_token_set_free(&tok);
-    free(tail), free(perm), free(prob), free(x);
+    free(tail), free(perm), free(prob);
     lt_config_free(c);
     return rc < 0 ? lt_cli_fail("classify", rc) : 0;
 }
