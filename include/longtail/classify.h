@@ -12,9 +12,10 @@
  *   p = sigmoid(z), loss = mean_b weight_b BCE(p_b, y_b)
  *
  * Sequences are right-padded with lens (0 < lens[b] <= T): padding never reaches a state, as with a
- * Keras Masking of the padding. Parameters use PyTorch's names and initialisation ("embedding.weight"
- * N(0, 1); "lstm1." and "lstm2." as torch.nn.LSTM; "dense.weight" [1, 64], "dense.bias" [1] as
- * torch.nn.Linear), so tests/golden/make_classify_fixture.py builds the same network in torch.
+ * Keras Masking of the padding. Parameters use PyTorch's names ("embedding.weight" [vocab, 300], an
+ * embedding table of the trainer; "lstm1." and "lstm2." as torch.nn.LSTM; "dense.weight" [1, 64],
+ * "dense.bias" [1] as torch.nn.Linear), so tests/golden/make_classify_fixture.py builds the same network
+ * in torch. Initialisation: the embedding U(-0.05, 0.05) as Keras', the rest as torch's.
  * y = 1 means tail. The sigmoid and the loss of B numbers run on the host. */
 #ifndef LONGTAIL_CLASSIFY_H
 #define LONGTAIL_CLASSIFY_H
