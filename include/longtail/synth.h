@@ -25,6 +25,8 @@ typedef struct lt_synth_opts {
     uint64_t seed;
     double zipf;             /* popularity exponent over item ranks */
     double cold;             /* share of items with no events, in [0, 1) */
+    double brand_pull;       /* 0..1: how much an item's brand (named in its title) decides its place in
+                                the popularity order (default 0: the order is random, independent of text) */
     double events_per_user;  /* mean history length (every history has at least 3) */
     const char *lang;        /* "en" or "zh" (Simplified Chinese text) */
     int niche;               /* niche categories: users seek them out rarely (the planted long tail) */

@@ -54,6 +54,19 @@ size_t lt_item_text(const lt_strs *const *fields, int nf, int64_t i, char **buf,
 int lt_tokenize_catalog(const lt_catalog *c, const lt_vocab *v, const lt_tokenize_opts *o, const char *dir,
                         lt_tokenize_stats *st);
 
+/* Every item's token ids in memory (the classifier and the contrastive phase of pretraining read
+ * items anywhere in the catalog). */
+typedef struct lt_token_set {
+    int64_t n_items, vocab_size;
+    uint64_t vocab_hash;
+    int32_t *ids; /* item i: ids[off[i] .. off[i + 1]) */
+    int64_t *off;
+} lt_token_set;
+
+/* Every DIR/tokens-NNNNN.h5, checked to be one complete set made with one vocabulary. */
+int lt_token_set_load(const char *dir, lt_token_set *t);
+void lt_token_set_free(lt_token_set *t);
+
 #ifdef __cplusplus
 }
 #endif

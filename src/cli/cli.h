@@ -17,6 +17,7 @@ int lt_cmd_train(int argc, char **argv);
 int lt_cmd_recommend(int argc, char **argv);
 int lt_cmd_similar(int argc, char **argv);
 int lt_cmd_report(int argc, char **argv);
+int lt_cmd_classify(int argc, char **argv);
 
 struct lt_backend;
 /* "cpu", "cuda" or "cuda:N" -> a backend (the CPU one is shared: do not release it). math picks

@@ -16,6 +16,7 @@ static const lt_cli_opt opts[] = {
     {"--seed", "synth.seed", 0, "random seed (default 1)"},
     {"--zipf", "synth.zipf", 0, "popularity exponent (default 1.1)"},
     {"--cold", "synth.cold", 0, "share of items with no events (default 0.05)"},
+    {"--brand-pull", "synth.brand_pull", 0, "0..1: how much the brand in an item's title decides its popularity (default 0)"},
     {"--events-per-user", "synth.events_per_user", 0, "mean history length, at least 3 (default 10)"},
     {"--lang", "synth.lang", 0, "en or zh: English or Simplified Chinese text (default en)"},
     {"--niche", "synth.niche", 0, "niche categories: users rarely seek them out, the planted long tail (default 6)"},
@@ -38,6 +39,7 @@ static int from_config(const lt_config *c, lt_synth_opts *o) {
     o->seed = (uint64_t)v;
     LT_TRY(lt_config_float(c, "synth.zipf", o->zipf, &o->zipf));
     LT_TRY(lt_config_float(c, "synth.cold", o->cold, &o->cold));
+    LT_TRY(lt_config_float(c, "synth.brand_pull", o->brand_pull, &o->brand_pull));
     LT_TRY(lt_config_float(c, "synth.events_per_user", o->events_per_user, &o->events_per_user));
     LT_TRY(lt_config_int(c, "synth.niche", o->niche, &v));
     o->niche = (int)v;

@@ -33,7 +33,7 @@ static const command commands[] = {
     {"recommend", IF_HDF5(lt_cmd_recommend), "top-K for every user (or a list) into HDF5/CSV, with long-tail re-ranking", 0},
     {"similar", IF_HDF5(lt_cmd_similar), "related items (by text, model or blend) into HDF5/CSV", 0},
     {"report", IF_HDF5(lt_cmd_report), "the HTML report of a run: plots, metrics, sample recommendations", 0},
-    {"classify", NULL, "the long-tail classifier of product text", 0},
+    {"classify", IF_HDF5(lt_cmd_classify), "the long-tail classifier of product text: train, evaluate, predict", 0},
     {"bandit", NULL, "exploration policies evaluated by replay on logged feedback", 0},
     {"run", IF_HDF5(lt_cmd_run), "the whole chain from one config", 0},
     {"info", lt_cmd_info, "describe a shard, checkpoint or config file", 0},

@@ -21,7 +21,7 @@ extern const lt_cli_opt *const lt_cli_opts_synth;
 extern const lt_cli_opt *const lt_cli_opts_import, *const lt_cli_opts_vocab, *const lt_cli_opts_pretrain,
     *const lt_cli_opts_embed, *const lt_cli_opts_cluster, *const lt_cli_opts_run, *const lt_cli_opts_train,
     *const lt_cli_opts_eval, *const lt_cli_opts_recommend, *const lt_cli_opts_similar,
-    *const lt_cli_opts_report;
+    *const lt_cli_opts_report, *const lt_cli_opts_classify;
 #endif
 
 static const lt_cli_opt *const *const tables[] = {
@@ -29,7 +29,7 @@ static const lt_cli_opt *const *const tables[] = {
 #ifdef LONGTAIL_HAVE_HDF5
     &lt_cli_opts_import, &lt_cli_opts_vocab, &lt_cli_opts_pretrain, &lt_cli_opts_embed, &lt_cli_opts_cluster,
     &lt_cli_opts_run, &lt_cli_opts_train, &lt_cli_opts_eval, &lt_cli_opts_recommend, &lt_cli_opts_similar,
-    &lt_cli_opts_report,
+    &lt_cli_opts_report, &lt_cli_opts_classify,
 #endif
 };
 
@@ -38,13 +38,14 @@ static const char *const extra[] = {
     "embed.stop_after",    /* stop after N shards, as if killed (tests of resuming) */
     "pretrain.stop_after", /* stop after step N, as if killed */
     "train.stop_after",    /* stop after step N, as if killed */
+    "classify.stop_after", /* stop after step N, as if killed */
 };
 
 /* Sections of commands this version does not build yet (other branches are adding them). */
 static const char *const reserved[] = {
-    "rnn", "rec", "bandit", "classify", "update",
+    "rnn", "rec", "bandit", "update",
 #ifndef LONGTAIL_HAVE_HDF5 /* built without the data layer: these commands are absent */
-    "import", "vocab", "tokens", "pretrain", "bert", "embed", "cluster", "run", "train", "eval", "recommend", "similar", "report",
+    "import", "vocab", "tokens", "pretrain", "bert", "embed", "cluster", "run", "train", "eval", "recommend", "similar", "report", "classify",
 #endif
 };
 

@@ -524,6 +524,35 @@ static void shuffled_items(const lt_synth_opts *o, int32_t *perm) {
     lt_rng_shuffle_i32(&r, perm, (size_t)o->items);
 }
 
+/* brand_pull a > 0: the popularity order sorts the warm items by (1 - a) u + a appeal(brand), u their
+ * place in the random order (0..1) and appeal a uniform draw per brand (per brand group and brand, from
+ * the setup seed; unbranded categories 0.5), so a brand named in the title tells how popular an item
+ * tends to be, as known brands sell more in real shops. key: scratch of n_warm doubles. */
+static const double *g_key; /* qsort has no context argument in C11 */
+static int by_key(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return g_key[x] != g_key[y] ? (g_key[x] < g_key[y] ? -1 : 1) : (x < y ? -1 : x > y);
+}
+
+static int brand_order(shop *s, double *key) {
+    const lt_synth_opts *o = s->o;
+    int32_t *rank = malloc(sizeof *rank * (size_t)s->n_warm);
+    if (!rank) return lt_error(LT_ENOMEM, "synth: out of memory");
+    for (int64_t k = 0; k < s->n_warm; k++) {
+        const item *it = &s->items[s->warm[k]];
+        int g = synth_cats[it->cat].brands;
+        double appeal = g ? lt_rng_uniform(o->seed, STREAM_SETUP + 1, (uint64_t)g << 8 | it->brand) : 0.5;
+        key[k] = (1 - o->brand_pull) * (double)k / (double)s->n_warm + o->brand_pull * appeal;
+        rank[k] = (int32_t)k;
+    }
+    g_key = key;
+    qsort(rank, (size_t)s->n_warm, sizeof *rank, by_key);
+    for (int64_t k = 0; k < s->n_warm; k++) rank[k] = s->warm[rank[k]];
+    memcpy(s->warm, rank, sizeof *rank * (size_t)s->n_warm);
+    free(rank);
+    return 0;
+}
+
 static int shop_build(shop *s) {
     const lt_synth_opts *o = s->o;
     int64_t n = s->n;
@@ -563,6 +592,10 @@ static int shop_build(shop *s) {
 
     shuffled_items(o, s->warm);
     memmove(s->warm, s->warm + s->n_cold, sizeof(int32_t) * (size_t)s->n_warm);
+    if (o->brand_pull > 0 && brand_order(s, w)) {
+        free(w), free(work);
+        return LT_ENOMEM;
+    }
 
     /* Zipf-Mandelbrot weights (rank + q)^-zipf: the offset q = sqrt(n_warm) / 2 keeps the first
      * few ranks from taking every event of their category while the top 20% still take most. */
@@ -627,6 +660,8 @@ static int check_opts(const lt_synth_opts *o) {
     if (!o->out || !o->out[0]) return lt_error(LT_EINVAL, "synth: no output folder (--out DIR)");
     if (o->items < 1 || o->items > INT32_MAX) return lt_error(LT_ERANGE, "synth: items=%lld: need 1..%d", (long long)o->items, INT32_MAX);
     if (o->users < 0 || o->users > INT32_MAX) return lt_error(LT_ERANGE, "synth: users=%lld: need 0..%d", (long long)o->users, INT32_MAX);
+    if (!(o->brand_pull >= 0 && o->brand_pull <= 1))
+        return lt_error(LT_ERANGE, "synth: brand_pull=%g: need 0..1", o->brand_pull);
     if (!(o->zipf >= 0 && o->zipf <= 10)) return lt_error(LT_ERANGE, "synth: zipf=%g: need 0..10", o->zipf);
     if (!(o->cold >= 0 && o->cold < 1)) return lt_error(LT_ERANGE, "synth: cold=%g: need a share in [0, 1)", o->cold);
     if (!(o->events_per_user >= 3 && o->events_per_user <= 1e5))

@@ -204,3 +204,48 @@ void lt_token_shard_free(lt_token_shard *t) {
     free(t->ids), free(t->off);
     t->ids = NULL, t->off = NULL;
 }
+
+void lt_token_set_free(lt_token_set *t) {
+    free(t->ids), free(t->off);
+    memset(t, 0, sizeof *t);
+}
+
+int lt_token_set_load(const char *dir, lt_token_set *t) {
+    memset(t, 0, sizeof *t);
+    char **names;
+    int count;
+    LT_TRY(lt_list_shards(dir, "tokens-", &names, &count));
+    int rc = count ? 0 : lt_error(LT_ENOENT, "%s: no tokens-NNNNN.h5 shards (run longtail vocab first)", dir);
+    int64_t nids = 0;
+    for (int i = 0; i < count && !rc; i++) {
+        char p[8192];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        lt_token_shard s;
+        if ((rc = lt_token_shard_read(p, &s))) break;
+        if (s.shard_count != count) rc = lt_shard_set_error(dir, "tokens-", names, count, s.shard_count);
+        else if (s.item_begin != t->n_items)
+            rc = lt_error(LT_EFORMAT, "%s: item_begin %lld, but the shards before it end at item %lld", p,
+                          (long long)s.item_begin, (long long)t->n_items);
+        else if (i && (s.vocab_hash != t->vocab_hash || s.vocab_size != t->vocab_size))
+            rc = lt_error(LT_EFORMAT, "%s: made with another vocabulary than %s/%s (vocab_hash or vocab_size differ)", p,
+                          dir, names[0]);
+        int32_t *ids = rc ? NULL : realloc(t->ids, sizeof *ids * (size_t)(nids + s.off[s.n] + 1));
+        int64_t *off = rc ? NULL : realloc(t->off, sizeof *off * (size_t)(t->n_items + s.n + 1));
+        if (ids) t->ids = ids;
+        if (off) t->off = off;
+        if (!rc && (!ids || !off)) rc = lt_error(LT_ENOMEM, "%s: out of memory for the token ids", dir);
+        if (!rc) {
+            memcpy(t->ids + nids, s.ids, sizeof *ids * (size_t)s.off[s.n]);
+            for (int64_t k = 0; k <= s.n; k++) t->off[t->n_items + k] = nids + s.off[k];
+            nids += s.off[s.n], t->n_items += s.n;
+            t->vocab_hash = s.vocab_hash, t->vocab_size = s.vocab_size;
+            if (i == count - 1 && t->n_items != s.n_total)
+                rc = lt_error(LT_EFORMAT, "%s: the shards hold %lld items, they declare %lld", dir, (long long)t->n_items,
+                              (long long)s.n_total);
+        }
+        lt_token_shard_free(&s);
+    }
+    lt_free_names(names, count);
+    if (rc) lt_token_set_free(t);
+    return rc;
+}

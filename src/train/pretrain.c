@@ -96,30 +96,10 @@ static int mlm_open(pretrain *r) {
 
 /* Every item's token ids in memory (the contrastive phase samples items anywhere in the catalog). */
 static int load_all_tokens(pretrain *r) {
-    char **names;
-    int count;
-    LT_TRY(lt_list_shards(r->o->data, "tokens-", &names, &count));
-    int rc = 0;
-    int64_t nids = 0;
-    for (int i = 0; i < count && !rc; i++) {
-        char p[8192];
-        snprintf(p, sizeof p, "%s/%s", r->o->data, names[i]);
-        lt_token_shard s;
-        if ((rc = lt_token_shard_read(p, &s))) break;
-        int32_t *ids = realloc(r->tok_ids, sizeof *ids * (size_t)(nids + s.off[s.n] + 1));
-        int64_t *off = realloc(r->tok_off, sizeof *off * (size_t)(r->n_items + s.n + 1));
-        if (ids) r->tok_ids = ids;
-        if (off) r->tok_off = off;
-        if (!ids || !off) rc = lt_error(LT_ENOMEM, "pretrain: out of memory for the token ids");
-        if (!rc) {
-            memcpy(r->tok_ids + nids, s.ids, sizeof *ids * (size_t)s.off[s.n]);
-            for (int64_t k = 0; k <= s.n; k++) r->tok_off[r->n_items + k] = nids + s.off[k];
-            nids += s.off[s.n], r->n_items += s.n;
-        }
-        lt_token_shard_free(&s);
-    }
-    lt_free_names(names, count);
-    return rc;
+    lt_token_set t;
+    LT_TRY(lt_token_set_load(r->o->data, &t));
+    r->tok_ids = t.ids, r->tok_off = t.off, r->n_items = t.n_items;
+    return 0;
 }
 
 /* Cold-start evaluation holds items out of every training portion: their co-interactions must not
