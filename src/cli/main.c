@@ -31,6 +31,7 @@ static const command commands[] = {
     {"recommend", IF_HDF5(lt_cmd_recommend), "top-K for every user (or a list) into HDF5/CSV, with long-tail re-ranking"},
     {"similar", IF_HDF5(lt_cmd_similar), "related items (by text, model or blend) into HDF5/CSV"},
     {"classify", NULL, "the long-tail classifier of product text"},
+    {"update", IF_HDF5(lt_cmd_update), "continue a trained recommender on newer events (new items enter by their text)"},
     {"bandit", IF_HDF5(lt_cmd_bandit), "exploration policies evaluated by replay on logged feedback"},
     {"run", IF_HDF5(lt_cmd_run), "the whole chain from one config"},
     {"info", lt_cmd_info, "describe a shard, checkpoint or config file"},

@@ -20,14 +20,14 @@ extern const lt_cli_opt *const lt_cli_opts_synth;
 #ifdef LONGTAIL_HAVE_HDF5
 extern const lt_cli_opt *const lt_cli_opts_import, *const lt_cli_opts_vocab, *const lt_cli_opts_pretrain,
     *const lt_cli_opts_embed, *const lt_cli_opts_cluster, *const lt_cli_opts_run, *const lt_cli_opts_train,
-    *const lt_cli_opts_eval, *const lt_cli_opts_recommend, *const lt_cli_opts_similar, *const lt_cli_opts_bandit;
+    *const lt_cli_opts_eval, *const lt_cli_opts_recommend, *const lt_cli_opts_similar, *const lt_cli_opts_bandit, *const lt_cli_opts_update;
 #endif
 
 static const lt_cli_opt *const *const tables[] = {
     &lt_cli_opts_synth,
 #ifdef LONGTAIL_HAVE_HDF5
     &lt_cli_opts_import, &lt_cli_opts_vocab, &lt_cli_opts_pretrain, &lt_cli_opts_embed, &lt_cli_opts_cluster,
-    &lt_cli_opts_run, &lt_cli_opts_train, &lt_cli_opts_eval, &lt_cli_opts_recommend, &lt_cli_opts_similar, &lt_cli_opts_bandit,
+    &lt_cli_opts_run, &lt_cli_opts_train, &lt_cli_opts_eval, &lt_cli_opts_recommend, &lt_cli_opts_similar, &lt_cli_opts_bandit, &lt_cli_opts_update,
 #endif
 };
 
@@ -40,9 +40,9 @@ static const char *const extra[] = {
 
 /* Sections of commands this version does not build yet (other branches are adding them). */
 static const char *const reserved[] = {
-    "rnn", "rec", "classify", "update",
+    "rnn", "rec", "classify",
 #ifndef LONGTAIL_HAVE_HDF5 /* built without the data layer: these commands are absent */
-    "import", "vocab", "tokens", "pretrain", "bert", "embed", "cluster", "run", "train", "eval", "recommend", "similar", "bandit",
+    "import", "vocab", "tokens", "pretrain", "bert", "embed", "cluster", "run", "train", "eval", "recommend", "similar", "bandit", "update",
 #endif
 };
 
