@@ -54,8 +54,11 @@ for p in linucb/shared thompson/shared egreedy/shared; do passes "$p" || fail "$
 awk -v a="$(field simulation linucb/shared regret)" -v b="$(field simulation linucb/item regret)" 'BEGIN{exit !(a < b)}' \
   || fail "linucb/shared has no less regret than linucb/item"
 
-# the table form, and errors that name the setting
-"$lt" bandit "${run[@]}" --mode sim --policies random,linucb/shared 2>/dev/null | grep -q "^linucb/shared " || fail "no table row"
+# the table form from a config's [bandit] section, and errors that name the setting
+printf '[bandit]\nmode = sim\npolicies = random,linucb/shared\nrounds = 500\n' > "$dir/b.ini"
+"$lt" bandit -c "$dir/b.ini" --data "$dir/data" --emb "$dir/emb" --truth "$dir/raw/synth.ini" --candidates 10 > "$dir/t.txt" 2>/dev/null
+grep -q "^linucb/shared  *500 " "$dir/t.txt" || fail "no table row from the config: $(cat "$dir/t.txt")"
+! grep -q "^thompson\|^replay" "$dir/t.txt" || fail "the config's policies and mode were not used"
 out=$("$lt" bandit "${run[@]}" --policies linucb 2>&1) && fail "policy without models accepted"
 grep -q "bandit.policies" <<< "$out" || fail "bad policy error does not name the setting: $out"
 out=$("$lt" bandit --data "$dir/data" --emb "$dir/emb" --mode sim 2>&1) && fail "sim without --truth accepted"

@@ -9,7 +9,8 @@
  * features of the user's items: every event in the simulation, the events before the current one in
  * the replay.
  *
- * The replay log comes from the events themselves, in time order: each event's candidates are its
+ * The replay log comes from the events themselves, in time order (without timestamps: by position in
+ * the users' histories, every user's first event, then every second, ...): each event's candidates are its
  * item and --candidates - 1 random other items; a uniform logger "showed" one of them, with reward 1
  * when that is the item the user took. Replay keeps the events where the policy picks the logged one,
  * so its CTR estimates how often the policy would pick the user's actual next item among the
@@ -171,11 +172,15 @@ typedef struct {
 
 static const lt_events *sort_ev;
 static int64_t *sort_user;
+/* By time, then by position in the user's history, then by user: without timestamps (Beauty), every
+ * user's first event, then every user's second, ... */
 static int by_time(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    int64_t tx = sort_ev->has_time ? sort_ev->time[x] : 0, ty = sort_ev->has_time ? sort_ev->time[y] : 0;
+    int64_t px = x - sort_ev->user_off[sort_user[x]], py = y - sort_ev->user_off[sort_user[y]];
+    int64_t tx = sort_ev->has_time ? sort_ev->time[x] : px, ty = sort_ev->has_time ? sort_ev->time[y] : py;
     if (tx != ty) return tx < ty ? -1 : 1;
-    return (x > y) - (x < y); /* events of one user keep their order; users in index order */
+    if (px != py) return px < py ? -1 : 1;
+    return (x > y) - (x < y);
 }
 
 static void log_free(replay_log *l) { free(l->cands), free(l->shown), free(l->reward), free(l->ctx), free(l->fresh); }
