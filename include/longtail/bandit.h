@@ -119,7 +119,7 @@ int lt_bandit_replay(lt_bandit *b, const lt_bandit_log *log, lt_bandit_stats *st
  * regret curves of n policies as an SVG. */
 void lt_bandit_stats_row(FILE *f, const lt_bandit_stats *s, int header, int sim);
 void lt_bandit_stats_json(FILE *f, const lt_bandit_stats *s, int sim);
-int lt_bandit_plot(const char *path, const char *title, const lt_bandit_stats *s, int n);
+int lt_bandit_plot(const char *path, const char *title, const char *xlabel, const lt_bandit_stats *s, int n);
 
 #ifdef __cplusplus
 }

@@ -435,11 +435,11 @@ int lt_cmd_bandit(int argc, char **argv) {
         rc = lt_mkdirs(out);
         if (!rc && nsim) {
             snprintf(path, sizeof path, "%s/regret_sim.svg", out);
-            rc = lt_bandit_plot(path, "longtail bandit: regret against the shop's oracle", sim, nsim);
+            rc = lt_bandit_plot(path, "longtail bandit: regret against the shop's oracle", "rounds", sim, nsim);
         }
         if (!rc && nrep) {
             snprintf(path, sizeof path, "%s/regret_replay.svg", out);
-            if (!rc) rc = lt_bandit_plot(path, "longtail bandit: replay regret (1 - reward per matched event)", rep, nrep);
+            if (!rc) rc = lt_bandit_plot(path, "longtail bandit: replay regret (1 - reward per matched event)", "logged events", rep, nrep);
         }
         if (!rc) {
             char tmp[4300];

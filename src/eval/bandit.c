@@ -231,10 +231,10 @@ static void stats_start(lt_bandit *b, lt_bandit_stats *st) {
     lt_bandit_name(&b->cfg, st->name, sizeof st->name);
 }
 
-/* Record the curve point for round t (0-based) of n. */
-static void curve_at(lt_bandit_stats *st, int64_t t, int64_t n) {
-    int64_t k = (t + 1) * LT_BANDIT_CURVE / n - 1;
-    if (k >= 0 && (t + 1) * LT_BANDIT_CURVE % n < LT_BANDIT_CURVE) st->curve[k] = st->regret;
+/* After round t (0-based) of n: every curve point whose share of the rounds is now done. *next is the
+ * first point not recorded yet. */
+static void curve_at(lt_bandit_stats *st, int64_t t, int64_t n, int *next) {
+    while (*next < LT_BANDIT_CURVE && (int64_t)(*next + 1) * n <= (t + 1) * LT_BANDIT_CURVE) st->curve[(*next)++] = st->regret;
 }
 
 int lt_bandit_simulate(lt_bandit *b, const lt_bandit_sim *env, lt_bandit_stats *st) {
@@ -249,7 +249,7 @@ int lt_bandit_simulate(lt_bandit *b, const lt_bandit_sim *env, lt_bandit_stats *
     double t0 = lt_seconds();
     lt_progress pr;
     if (env->progress) lt_progress_start(&pr, st->name, "rounds", env->rounds);
-    int rc = 0;
+    int rc = 0, next = 0;
     for (int64_t t = 0; t < env->rounds && !rc; t++) {
         lt_rng r; /* the round's user, candidates and coin: the same for every policy */
         lt_rng_init(&r, env->seed, (uint64_t)t);
@@ -272,7 +272,7 @@ int lt_bandit_simulate(lt_bandit *b, const lt_bandit_sim *env, lt_bandit_stats *
         st->rounds++, st->counted++, st->clicks += reward, st->expected += p[c], st->oracle += best;
         st->regret += best - p[c];
         st->tail += env->tail[cands[c]] != 0, st->fresh += env->fresh[cands[c]] != 0;
-        curve_at(st, t, env->rounds);
+        curve_at(st, t, env->rounds, &next);
         if (!rc) rc = lt_bandit_update(b, ctx, cands[c], reward);
         if (env->progress && (t + 1) % 1000 == 0) lt_progress_add(&pr, 1000);
     }
@@ -291,7 +291,7 @@ int lt_bandit_replay(lt_bandit *b, const lt_bandit_log *log, lt_bandit_stats *st
     double t0 = lt_seconds();
     lt_progress pr;
     if (log->progress) lt_progress_start(&pr, st->name, "events", log->n);
-    int rc = 0;
+    int rc = 0, next = 0;
     for (int64_t e = 0; e < log->n && !rc; e++) {
         const int32_t *cands = log->cands + e * log->K;
         const float *ctx = log->ctx + e * log->d;
@@ -303,7 +303,7 @@ int lt_bandit_replay(lt_bandit *b, const lt_bandit_log *log, lt_bandit_stats *st
             st->counted++, st->clicks += log->reward[e], st->regret += 1.0 - log->reward[e];
             rc = lt_bandit_update(b, ctx, cands[c], log->reward[e]);
         }
-        curve_at(st, e, log->n);
+        curve_at(st, e, log->n, &next);
         if (log->progress && (e + 1) % 1000 == 0) lt_progress_add(&pr, 1000);
     }
     if (log->progress) lt_progress_end(&pr);
@@ -345,7 +345,7 @@ void lt_bandit_stats_json(FILE *f, const lt_bandit_stats *s, int sim) {
     fputs("]}", f);
 }
 
-int lt_bandit_plot(const char *path, const char *title, const lt_bandit_stats *s, int n) {
+int lt_bandit_plot(const char *path, const char *title, const char *xlabel, const lt_bandit_stats *s, int n) {
     static const char *color[] = {"#7f7f7f", "#1f77b4", "#aec7e8", "#d62728", "#ff9896", "#2ca02c", "#98df8a", "#9467bd"};
     double y1 = 0;
     int64_t x1 = 1;
@@ -354,7 +354,7 @@ int lt_bandit_plot(const char *path, const char *title, const lt_bandit_stats *s
         x1 = s[i].rounds > x1 ? s[i].rounds : x1;
     }
     lt_svg g;
-    LT_TRY(lt__svg_open(&g, path, 760, 460, title, "rounds", "cumulative regret", 0, (double)x1, 0, y1 * 1.05 + 1e-9, 0, 0));
+    LT_TRY(lt__svg_open(&g, path, 760, 460, title, xlabel, "cumulative regret", 0, (double)x1, 0, y1 * 1.05 + 1e-9, 0, 0));
     lt__svg_axes(&g);
     for (int i = 0; i < n; i++) {
         fprintf(g.f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"%.1f,%.1f ", color[i % 8],
