@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli/cli.h"
 #include "cli/rec_cli.h"
@@ -70,8 +71,15 @@ typedef struct {
     const char *name;
     lt_rec *m;
     lt_rec_metrics all, fresh;
-    double seconds;
+    double seconds, cpu; /* training: wall and CPU time (every thread of the process) */
 } result;
+
+/* CPU seconds of the process so far: on a shared machine the steadier measure of a training's cost. */
+static double cpu_seconds(void) {
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+    return (double)u.ru_utime.tv_sec + (double)u.ru_stime.tv_sec + 1e-6 * (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
 
 static int evaluate(const lt_rec_split *s, const lt_rec_split *fresh, int64_t n_fresh, result *r) {
     lt_rec_model mm = lt_rec_as_model(r->m, r->name);
@@ -169,9 +177,9 @@ int lt_cmd_update(int argc, char **argv) {
                     "lr %g on %s", old, (long long)ev.n_users, (long long)n_new_items, (long long)n_fresh,
                     (long long)o.epochs, lr, lt_backend_describe(be));
         o.trainer.model = newdesc;
-        double t0 = lt_seconds();
+        double t0 = lt_seconds(), c0 = cpu_seconds();
         rc = lt_rec_train(res[1].m, &split, &o);
-        res[1].seconds = lt_seconds() - t0;
+        res[1].seconds = lt_seconds() - t0, res[1].cpu = cpu_seconds() - c0;
         if (rc == LT_TRAIN_STOPPED) rc = lt_error(LT_ECONFIG, "update: stopped; run again to continue");
     }
     if (!rc) {
@@ -188,9 +196,9 @@ int lt_cmd_update(int argc, char **argv) {
         if (!rc) rc = lt_rec_set_popularity(res[2].m, split.freq);
         if (!rc) {
             ro.trainer.model = newdesc;
-            double t0 = lt_seconds();
+            double t0 = lt_seconds(), c0 = cpu_seconds();
             rc = lt_rec_train(res[2].m, &split, &ro);
-            res[2].seconds = lt_seconds() - t0;
+            res[2].seconds = lt_seconds() - t0, res[2].cpu = cpu_seconds() - c0;
             if (rc == LT_TRAIN_STOPPED) rc = lt_error(LT_ECONFIG, "update: the retrain stopped; run again to continue");
         }
     }
@@ -202,8 +210,10 @@ int lt_cmd_update(int argc, char **argv) {
             printf(", \"%s@new_items\": {\"cases\": %lld, \"recall@10\": %.6f, \"recall@20\": %.6f}, ", res[i].name,
                    (long long)res[i].fresh.cases, res[i].fresh.recall10, res[i].fresh.recall20);
         }
-        printf("\"cost\": {\"update_seconds\": %.3f", res[1].seconds);
-        if (retrain) printf(", \"retrain_seconds\": %.3f, \"fraction\": %.4f", res[2].seconds, res[1].seconds / res[2].seconds);
+        printf("\"cost\": {\"update_seconds\": %.3f, \"update_cpu_seconds\": %.3f", res[1].seconds, res[1].cpu);
+        if (retrain)
+            printf(", \"retrain_seconds\": %.3f, \"retrain_cpu_seconds\": %.3f, \"fraction\": %.4f, \"cpu_fraction\": %.4f",
+                   res[2].seconds, res[2].cpu, res[1].seconds / res[2].seconds, res[1].cpu / res[2].cpu);
         printf(", \"new_items\": %lld, \"time_split\": %.6g}}\n", (long long)n_new_items, keep);
     } else if (!rc) {
         printf("the new period (each user's last event, %lld cases; %lld with an item new to the stale model):\n",
@@ -212,9 +222,10 @@ int lt_cmd_update(int argc, char **argv) {
         printf("\nrecall on the %lld cases whose target is new to the stale model:\n", (long long)n_fresh);
         for (int i = 0; i < nres; i++)
             printf("  %-10s recall@10 %.4f  recall@20 %.4f\n", res[i].name, res[i].fresh.recall10, res[i].fresh.recall20);
-        printf("\nupdate: %.1f s", res[1].seconds);
-        if (retrain) printf("; retrain from scratch: %.1f s; the update costs %.3f of a retrain", res[2].seconds,
-                            res[1].seconds / res[2].seconds);
+        printf("\nupdate: %.1f s (%.1f s CPU)", res[1].seconds, res[1].cpu);
+        if (retrain)
+            printf("; retrain from scratch: %.1f s (%.1f s CPU); the update costs %.3f of a retrain (%.3f of its CPU time)",
+                   res[2].seconds, res[2].cpu, res[1].seconds / res[2].seconds, res[1].cpu / res[2].cpu);
         printf("\nupdated recommender: %s/rec.h5\n", out);
     }
     for (int i = 0; i < 3; i++) lt_rec_free(res[i].m);
