@@ -146,6 +146,7 @@ static lt_backend_ops make_ops(void) {
     o.xent_tile_fwd = lt__cuda_xent_tile_fwd, o.xent_tile_bwd = lt__cuda_xent_tile_bwd;
     o.sampled_prep = lt__cuda_sampled_prep, o.sampled_scatter = lt__cuda_sampled_scatter;
     o.topk_tile = lt__cuda_topk_tile;
+    o.ridge_update = lt__cuda_ridge_update, o.ridge_score = lt__cuda_ridge_score;
     return o;
 }
 static const lt_backend_ops cuda_ops = make_ops();

@@ -397,6 +397,11 @@ int lt__cuda_gemm_init(lt_backend *be);
 void lt__cuda_gemm_release(lt_backend *be);
 int lt__cuda_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, float *second,
                            const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
+/* ridge models of the bandits (ridge.c / ridge.cu) */
+int lt__cuda_ridge_update(lt_backend *be, float *ainv, float *b, const float *x, const float *r, const int32_t *model,
+                         int64_t n, int64_t M, int64_t D);
+int lt__cuda_ridge_score(lt_backend *be, float *mean, float *var, const float *ainv, const float *b, const float *x,
+                        const int32_t *model, int64_t n, int64_t M, int64_t D);
 int lt__cuda_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
                            int64_t n, int64_t k, int64_t d);
 

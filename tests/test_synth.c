@@ -12,6 +12,7 @@
 #include "data/synth_words.h"
 #include "longtail/error.h"
 #include "longtail/synth.h"
+#include "longtail/rng.h"
 #include "testutil.h"
 
 static char *slurp(const char *dir, const char *name, size_t *len) {
@@ -265,10 +266,41 @@ static int only_final_files(const char *dir) {
     for (struct dirent *e; d && (e = readdir(d));) {
         if (e->d_name[0] == '.') continue;
         n++;
-        other += strcmp(e->d_name, "items.tsv") && strcmp(e->d_name, "events.tsv") && strcmp(e->d_name, "planted.tsv");
+        other += strcmp(e->d_name, "items.tsv") && strcmp(e->d_name, "events.tsv") && strcmp(e->d_name, "synth.ini") &&
+                 strcmp(e->d_name, "planted.tsv");
     }
     if (d) closedir(d);
-    return n == 3 && !other;
+    return n == 4 && !other;
+}
+
+/* The oracle (the bandit's ground truth) agrees with the histories: the items users took have a
+ * click probability far above that of random items for the same users. */
+static void check_oracle(const char *dir, const lt_synth_opts *o) {
+    lt_synth_oracle *or = NULL;
+    OK(lt_synth_oracle_open(&or, o));
+    CHECK(lt_synth_oracle_items(or) == o->items && lt_synth_oracle_users(or) == o->users);
+    char p[1024], line[256];
+    snprintf(p, sizeof p, "%s/events.tsv", dir);
+    FILE *f = fopen(p, "r");
+    CHECK_MSG(f != NULL, "%s", p);
+    double taken = 0, other = 0;
+    long n = 0;
+    lt_rng r;
+    lt_rng_init(&r, 5, 0);
+    while (f && fgets(line, sizeof line, f)) {
+        long u, i;
+        if (sscanf(line, "U%ld\tI%ld", &u, &i) != 2) continue; /* the header */
+        int64_t items[2] = {i - 1, (int64_t)lt_rng_below(&r, (uint64_t)o->items)};
+        double pr[2];
+        lt_synth_oracle_ctr(or, u - 1, items, 2, pr);
+        CHECK(pr[0] >= 0 && pr[0] <= LT_SYNTH_ORACLE_MAX && pr[1] >= 0 && pr[1] <= LT_SYNTH_ORACLE_MAX);
+        taken += pr[0], other += pr[1], n++;
+    }
+    if (f) fclose(f);
+    printf("  oracle: mean click probability of taken items %.4f, of random items %.4f (%ld events)\n", taken / n,
+           other / n, n);
+    CHECK_MSG(n > 0 && taken > 4 * other, "the oracle does not favour what users took: %.4f vs %.4f", taken / n, other / n);
+    lt_synth_oracle_free(or);
 }
 
 static void remove_shop(const char *dir) {
@@ -276,6 +308,7 @@ static void remove_shop(const char *dir) {
     snprintf(p, sizeof p, "%s/items.tsv", dir), unlink(p);
     snprintf(p, sizeof p, "%s/events.tsv", dir), unlink(p);
     snprintf(p, sizeof p, "%s/planted.tsv", dir), unlink(p);
+    snprintf(p, sizeof p, "%s/synth.ini", dir), unlink(p);
     rmdir(dir);
 }
 
@@ -308,13 +341,14 @@ int main(void) {
     CHECK_MSG(same_file(a, b, "items.tsv") && same_file(a, b, "events.tsv"), "same seed, 2 vs 1 threads: files differ");
     CHECK_MSG(same_file(a, d, "items.tsv") && same_file(a, d, "events.tsv"), "same seed, 2 vs 5 threads: files differ");
     CHECK_MSG(!same_file(a, c, "items.tsv") && !same_file(a, c, "events.tsv"), "another seed gave the same files");
-    CHECK_MSG(only_final_files(a), "%s holds more than items.tsv, events.tsv and planted.tsv", a);
+    CHECK_MSG(only_final_files(a), "%s holds more than items.tsv, events.tsv, planted.tsv and synth.ini", a);
     /* the planted long tail: the niche categories hold their share of the items, far less of the events */
     CHECK_MSG(sa.niche_item_share > 0.05 && sa.niche_event_share < 0.4 * sa.niche_item_share,
               "niche categories: %.3f of items, %.3f of events", sa.niche_item_share, sa.niche_event_share);
     CHECK_MSG(sa.items == 3000 && sa.users == 2000 && sa.mean_history > 8 && sa.mean_history < 12,
           "stats: %lld items, %lld users, mean history %.2f", (long long)sa.items, (long long)sa.users, sa.mean_history);
     check_shop(a, &oa, &sa);
+    check_oracle(a, &oa);
     check_zh(z);
 
     /* bad options are refused with a message, and nothing is written */

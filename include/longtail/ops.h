@@ -307,6 +307,27 @@ int lt_adamw_clipped(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor
 int lt_adamw_rows(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v, lt_tensor *bpow,
                   const lt_adamw_cfg *cfg, float grad_scale, const lt_tensor *sumsq, float max_norm);
 
+/* ---- ridge regression for the bandits (Sherman-Morrison) ------------------------------------------ */
+/* M linear ridge models over D features (one shared model: M = 1; one per item: M = items), each kept
+ * as its inverse Gram matrix ainv[m] = A_m^-1 (A_m = lambda I + sum of x x^T over its rows; initialise
+ * to I / lambda) and b[m] = sum of r x, so theta_m = A_m^-1 b_m. Shapes: ainv f32[M, D, D], b f32[M, D],
+ * x f32[n, D], r f32[n], model int32[n] (NULL: every row is model 0). 1 <= D <= LT_RIDGE_MAX_DIM.
+ *
+ * lt_ridge_update, for every row i in row order, with m = model[i]:
+ *     u = A_m^-1 x_i;   A_m^-1 -= u u^T / (1 + x_i . u);   b_m += r_i x_i
+ * the Sherman-Morrison rank-1 update of the inverse: O(D^2) a row instead of an O(D^3) inversion.
+ * Rows of one model are applied in order; models are independent (CUDA updates them in parallel).
+ * Sums in double. A model id outside [0, M) is an error on the CPU; CUDA skips that row.
+ *
+ * lt_ridge_score, for every row i: mean[i] = x_i . theta_m = x_i^T A_m^-1 b_m (the ridge estimate)
+ * and var[i] = x_i^T A_m^-1 x_i (its variance up to the noise scale): what epsilon-greedy, LinUCB
+ * (mean + alpha sqrt(var)) and Thompson sampling need of every candidate. var may be NULL. */
+#define LT_RIDGE_MAX_DIM 2048
+int lt_ridge_update(lt_backend *be, lt_tensor *ainv, lt_tensor *b, const lt_tensor *x, const lt_tensor *r,
+                    const lt_tensor *model);
+int lt_ridge_score(lt_backend *be, lt_tensor *mean, lt_tensor *var, const lt_tensor *ainv, const lt_tensor *b,
+                   const lt_tensor *x, const lt_tensor *model);
+
 /* ---- selection ----------------------------------------------------------------------------- */
 
 /* Per row of x[R,N]: the k largest values, sorted descending, into vals[R,k] and their column

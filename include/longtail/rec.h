@@ -37,6 +37,12 @@ typedef struct lt_rec_split {
 int lt_rec_split_make(const lt_events *ev, const uint8_t *cold, lt_rec_split *s);
 void lt_rec_split_free(lt_rec_split *s);
 
+/* The time split by position (longtail train --time-split, longtail update): out holds, for every user,
+ * the first events of the history, all but its last floor((1 - keep) n) (the later period that a
+ * model trained on `out` has not seen). 0 < keep <= 1. out->user_id is left empty; free out with
+ * lt_events_free. */
+int lt_rec_time_split(const lt_events *ev, double keep, lt_events *out);
+
 /* Cold items from "FILE" (one catalog item id per line, as in the catalog's item_id) or from
  * "FRACTION" (0 < f < 1: that share of the catalog, drawn with seed). cold[n_items] is malloc'd. */
 int lt_rec_cold_items(const char *spec, const lt_strs *item_ids, int64_t n_items, uint64_t seed, uint8_t **cold);

@@ -49,15 +49,35 @@ typedef struct lt_synth_stats {
  * niche_attention 0.15, threads 0, progress 1, out NULL. */
 void lt_synth_opts_init(lt_synth_opts *o);
 
-/* Write out/items.tsv and out/events.tsv (each to a temporary name, renamed when complete), and
- * out/planted.tsv, the structure that was planted: one line per category (path, niche 0/1, items,
- * events, share of items, share of events), so tests can check that `cluster` finds the niche
- * categories as long-tail regions. stats may be NULL. */
+/* Write out/items.tsv, out/events.tsv, out/synth.ini (the options: the bandit's oracle rebuilds the
+ * tastes from them) and out/planted.tsv, the structure that was planted: one line per category (path,
+ * niche 0/1, items, events, share of items, share of events), so tests can check that `cluster` finds
+ * the niche categories as long-tail regions. Each is written to a temporary name, renamed when
+ * complete. stats may be NULL. */
 int lt_synth_write(const lt_synth_opts *o, lt_synth_stats *stats);
 
 /* Which items (0-based, file order) lt_synth_write makes cold for these options: cold[i] = 1.
  * cold holds o->items bytes. For cold-start evaluation and tests. */
 int lt_synth_cold_items(const lt_synth_opts *o, uint8_t *cold);
+
+/* ---- the ground truth, for judging exploration (longtail bandit) ----------------------------- */
+/* lt_synth_write also writes OUT/synth.ini, the options as a [synth] section. From the same options
+ * the oracle rebuilds every item's latent attributes and every user's taste (the first draws of the
+ * user's own stream), so it knows what the shop's users like without reading the events:
+ *   P(user u clicks item i when shown) = MAX * w * match(u, i)
+ * match: the acceptance factor the histories were drawn with (1 when the item matches the user's
+ * taste on every attribute, price tier and brand; smaller per mismatch); w: the weight of the item's
+ * category in the user's taste relative to the user's main category, or STRAY for categories outside
+ * it. Users and items are 0-based: U0000001 is user 0, I0000001 item 0. */
+#define LT_SYNTH_ORACLE_MAX 0.5
+#define LT_SYNTH_ORACLE_STRAY 0.05
+typedef struct lt_synth_oracle lt_synth_oracle;
+int lt_synth_oracle_open(lt_synth_oracle **out, const lt_synth_opts *o); /* o->out is not used */
+void lt_synth_oracle_free(lt_synth_oracle *or);
+int64_t lt_synth_oracle_items(const lt_synth_oracle *or);
+int64_t lt_synth_oracle_users(const lt_synth_oracle *or);
+/* p[j] = P(click) of items[j] for this user (0 for an item outside the shop). Thread-safe. */
+void lt_synth_oracle_ctr(const lt_synth_oracle *or, int64_t user, const int64_t *items, int64_t n, double *p);
 
 #ifdef __cplusplus
 }

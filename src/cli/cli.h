@@ -18,6 +18,11 @@ int lt_cmd_recommend(int argc, char **argv);
 int lt_cmd_similar(int argc, char **argv);
 int lt_cmd_report(int argc, char **argv);
 int lt_cmd_classify(int argc, char **argv);
+int lt_cmd_bandit(int argc, char **argv);
+int lt_cmd_update(int argc, char **argv);
+struct lt_synth_opts;
+/* The synth.* settings of a config over the options already in o (synth's own, and bandit's --truth). */
+int lt_cli_synth_opts(const lt_config *c, struct lt_synth_opts *o);
 
 struct lt_backend;
 /* "cpu", "cuda" or "cuda:N" -> a backend (the CPU one is shared: do not release it). math picks

@@ -28,7 +28,7 @@ static const lt_cli_opt opts[] = {
 const lt_cli_opt *const lt_cli_opts_synth = opts; /* every setting is checked against these (settings.c) */
 
 /* Settings from the config (file, --synth.key=value, flags) over the defaults. */
-static int from_config(const lt_config *c, lt_synth_opts *o) {
+int lt_cli_synth_opts(const lt_config *c, lt_synth_opts *o) {
     int64_t v;
     int b;
     o->out = lt_config_str(c, "synth.out", o->out);
@@ -66,7 +66,7 @@ int lt_cmd_synth(int argc, char **argv) {
     free(pos);
     lt_synth_opts o;
     lt_synth_opts_init(&o);
-    int rc = from_config(cfg, &o), status = 0;
+    int rc = lt_cli_synth_opts(cfg, &o), status = 0;
     if (rc < 0) {
         lt_cli_fail("synth", rc);
         lt_config_free(cfg);

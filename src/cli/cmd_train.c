@@ -45,6 +45,9 @@ static const lt_cli_opt opts[] = {
     {"--patience", "train.patience", 0, "stop after this many epochs without a better validation NDCG@10 (default 5)"},
     {"--eval-users", "train.eval_users", 0, "users in the per-epoch validation (default 0: all)"},
     {"--cold-items", "train.cold_items", 0, "FILE of item ids, or a FRACTION, held out of training (as eval's)"},
+    {"--time-split", "train.time_split", 0,
+     "train on the first share F of every user's events (by position); the rest is the later period that longtail "
+     "update continues on (default 1: all)"},
     {"--seed", "train.seed", 0, "seed of initialisation, batches and dropouts (default 1)"},
     {"--ckpt-every", "train.ckpt_every", 0, "steps between checkpoints (default 500)"},
     {"--log-every", "train.log_every", 0, "steps between log lines (default 50)"},
@@ -79,7 +82,7 @@ int lt_cmd_train(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     lt_trainer_cfg_init(&o.trainer);
     int64_t seed = 1, warmup = 100;
-    double lr = 3e-3, wd = 0, idd = rc_cfg.id_dropout, dr = rc_cfg.dropout, cb_tol = 0.02, gamma = 0;
+    double lr = 3e-3, wd = 0, idd = rc_cfg.id_dropout, dr = rc_cfg.dropout, cb_tol = 0.02, gamma = 0, keep = 1;
     struct { const char *k; int64_t def, *dst; } ints[] = {
         {"train.dim", rc_cfg.dim, &rc_cfg.dim}, {"train.hidden", rc_cfg.hidden, &rc_cfg.hidden},
         {"train.max_len", rc_cfg.max_len, &rc_cfg.max_len}, {"train.chunk", rc_cfg.chunk, &rc_cfg.chunk},
@@ -98,6 +101,8 @@ int lt_cmd_train(int argc, char **argv) {
     if (!rc) rc = lt_config_float(c, "train.cold_boost", 0, &gamma);
     if (!rc && (!isfinite(gamma) || !(cb_tol >= 0 && cb_tol < 1)))
         rc = lt_error(LT_ECONFIG, "train.cold_boost must be a number and train.cold_boost_tolerance in [0, 1)");
+    if (!rc) rc = lt_config_float(c, "train.time_split", keep, &keep);
+    if (!rc && !(keep > 0 && keep <= 1)) rc = lt_error(LT_ECONFIG, "train.time_split = %g: expected a share in (0, 1]", keep);
     if (!rc && strcmp(cell, "lstm") && strcmp(cell, "gru"))
         rc = lt_error(LT_ECONFIG, "train.cell: expected lstm or gru, got '%s'", cell);
     const char *loss = lt_config_str(c, "train.loss", "full"), *sampler = lt_config_str(c, "train.sampler", "popularity");
@@ -134,6 +139,12 @@ int lt_cmd_train(int argc, char **argv) {
     char path[4096], desc[4600];
     snprintf(path, sizeof path, "%s/events.h5", data);
     if (!rc) rc = lt_events_load(&ev, path);
+    if (!rc && keep < 1) { /* the earlier period only: each user's first events */
+        lt_events all = ev;
+        rc = lt_rec_time_split(&all, keep, &ev);
+        if (rc) ev = all, memset(&all, 0, sizeof all);
+        lt_events_free(&all);
+    }
     if (!rc && cold_spec) {
         rc = lt_catalog_load(&cat, data);
         if (!rc) rc = lt_rec_cold_items(cold_spec, &cat.item_id, ev.n_items, (uint64_t)seed, &cold);
@@ -152,6 +163,7 @@ int lt_cmd_train(int argc, char **argv) {
     if (!rc) rc = lt_rec_set_popularity(m, split.freq);
     if (!rc) {
         lt_rec_config_describe(&rc_cfg, desc, sizeof desc);
+        if (keep < 1) snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "\ntime_split=%.17g", keep);
         if (!no_text) snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "\nemb=%s", emb);
         o.trainer.model = desc;
         if (comm->rank == 0)

@@ -34,7 +34,8 @@ static const command commands[] = {
     {"similar", IF_HDF5(lt_cmd_similar), "related items (by text, model or blend) into HDF5/CSV", 0},
     {"report", IF_HDF5(lt_cmd_report), "the HTML report of a run: plots, metrics, sample recommendations", 0},
     {"classify", IF_HDF5(lt_cmd_classify), "the long-tail classifier of product text: train, evaluate, predict", 0},
-    {"bandit", NULL, "exploration policies evaluated by replay on logged feedback", 0},
+    {"update", IF_HDF5(lt_cmd_update), "continue a trained recommender on newer events (new items enter by their text)", 0},
+    {"bandit", IF_HDF5(lt_cmd_bandit), "exploration policies evaluated by replay on logged feedback", 0},
     {"run", IF_HDF5(lt_cmd_run), "the whole chain from one config", 0},
     {"info", lt_cmd_info, "describe a shard, checkpoint or config file", 0},
 };

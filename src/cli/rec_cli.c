@@ -31,17 +31,24 @@ int lt_cli_load_text(const char *dir, int64_t n_items, int64_t want_dim, float *
     return rc;
 }
 
+int lt_cli_rec_desc(const char *dir, char *desc, size_t cap) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/rec.h5", dir);
+    lt_shard *sh;
+    LT_TRY(lt_shard_open(&sh, path, "checkpoint", 1));
+    int rc = lt_shard_attr_str(sh, "", "model", desc, cap);
+    lt_shard_close(sh);
+    return rc;
+}
+
 int lt_cli_load_rec(const char *dir, const char *emb_override, lt_backend *be, int64_t n_items, const int64_t *freq,
                     lt_rec **out, float **text_out) {
     char path[4200], desc[4600];
     *out = NULL;
     if (text_out) *text_out = NULL;
     snprintf(path, sizeof path, "%s/rec.h5", dir);
-    lt_shard *sh;
-    LT_TRY(lt_shard_open(&sh, path, "checkpoint", 1));
-    int rc = lt_shard_attr_str(sh, "", "model", desc, sizeof desc);
-    lt_shard_close(sh);
-    LT_TRY(rc);
+    int rc;
+    LT_TRY(lt_cli_rec_desc(dir, desc, sizeof desc));
     lt_rec_config c;
     LT_TRY(lt_rec_config_parse(desc, &c));
     if (c.n_items != n_items)

@@ -21,7 +21,8 @@ extern const lt_cli_opt *const lt_cli_opts_synth;
 extern const lt_cli_opt *const lt_cli_opts_import, *const lt_cli_opts_vocab, *const lt_cli_opts_pretrain,
     *const lt_cli_opts_embed, *const lt_cli_opts_cluster, *const lt_cli_opts_run, *const lt_cli_opts_train,
     *const lt_cli_opts_eval, *const lt_cli_opts_recommend, *const lt_cli_opts_similar,
-    *const lt_cli_opts_report, *const lt_cli_opts_classify;
+    *const lt_cli_opts_report, *const lt_cli_opts_classify,
+    *const lt_cli_opts_bandit, *const lt_cli_opts_update;
 #endif
 
 static const lt_cli_opt *const *const tables[] = {
@@ -29,7 +30,7 @@ static const lt_cli_opt *const *const tables[] = {
 #ifdef LONGTAIL_HAVE_HDF5
     &lt_cli_opts_import, &lt_cli_opts_vocab, &lt_cli_opts_pretrain, &lt_cli_opts_embed, &lt_cli_opts_cluster,
     &lt_cli_opts_run, &lt_cli_opts_train, &lt_cli_opts_eval, &lt_cli_opts_recommend, &lt_cli_opts_similar,
-    &lt_cli_opts_report, &lt_cli_opts_classify,
+    &lt_cli_opts_report, &lt_cli_opts_classify, &lt_cli_opts_bandit, &lt_cli_opts_update,
 #endif
 };
 
@@ -43,9 +44,10 @@ static const char *const extra[] = {
 
 /* Sections of commands this version does not build yet (other branches are adding them). */
 static const char *const reserved[] = {
-    "rnn", "rec", "bandit", "update",
+    "rnn", "rec",
 #ifndef LONGTAIL_HAVE_HDF5 /* built without the data layer: these commands are absent */
-    "import", "vocab", "tokens", "pretrain", "bert", "embed", "cluster", "run", "train", "eval", "recommend", "similar", "report", "classify",
+    "import", "vocab", "tokens", "pretrain", "bert", "embed", "cluster", "run", "train", "eval", "recommend", "similar", "report",
+    "classify", "bandit", "update",
 #endif
 };
 

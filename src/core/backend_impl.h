@@ -158,6 +158,12 @@ typedef struct lt_backend_ops {
                          const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
     int (*kmeans_update)(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
                          int64_t n, int64_t k, int64_t d);
+
+    /* ridge models of the bandits (ops.h): the wrapper checked shapes; model may be NULL (all 0) */
+    int (*ridge_update)(lt_backend *be, float *ainv, float *b, const float *x, const float *r, const int32_t *model,
+                        int64_t n, int64_t M, int64_t D);
+    int (*ridge_score)(lt_backend *be, float *mean, float *var, const float *ainv, const float *b, const float *x,
+                       const int32_t *model, int64_t n, int64_t M, int64_t D);
 } lt_backend_ops;
 
 struct lt_backend {

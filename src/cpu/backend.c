@@ -82,6 +82,7 @@ static const lt_backend_ops cpu_ops = {
     .xent_tile_fwd = lt__cpu_xent_tile_fwd, .xent_tile_bwd = lt__cpu_xent_tile_bwd,
     .sampled_prep = lt__cpu_sampled_prep, .sampled_scatter = lt__cpu_sampled_scatter,
     .topk_tile = lt__cpu_topk_tile,
+    .ridge_update = lt__cpu_ridge_update, .ridge_score = lt__cpu_ridge_score,
 };
 
 /* GEMM goes through the gemm slot, which needs BLAS; if no BLAS loads, every other op still

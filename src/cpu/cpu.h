@@ -111,6 +111,11 @@ int lt__cpu_kmeans_assign_blas(lt_backend *be, int32_t *assign, float *dist, flo
                                const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
 /* ||x - c||^2 exactly as kmeans_assign computes dist (the driver's pruned passes use it) */
 float lt__cpu_kmeans_dist(const float *x, const float *c, int64_t d);
+/* ridge models of the bandits (ridge.c / ridge.cu) */
+int lt__cpu_ridge_update(lt_backend *be, float *ainv, float *b, const float *x, const float *r, const int32_t *model,
+                         int64_t n, int64_t M, int64_t D);
+int lt__cpu_ridge_score(lt_backend *be, float *mean, float *var, const float *ainv, const float *b, const float *x,
+                        const int32_t *model, int64_t n, int64_t M, int64_t D);
 int lt__cpu_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
                           int64_t n, int64_t k, int64_t d);
 

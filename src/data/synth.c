@@ -723,6 +723,20 @@ int lt_synth_cold_items(const lt_synth_opts *o, uint8_t *cold) {
     return 0;
 }
 
+/* OUT/synth.ini: the options that made the shop, as a [synth] section longtail reads back (the
+ * bandit's oracle rebuilds the users' tastes from them). */
+static int write_ini(const lt_synth_opts *o, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) return lt_error(LT_EIO, "synth: cannot create %s: %s", path, strerror(errno));
+    fprintf(f, "# the options that generated this shop (longtail synth); longtail bandit --truth reads them\n"
+               "[synth]\nitems = %lld\nusers = %lld\nseed = %llu\nzipf = %.17g\ncold = %.17g\n"
+               "events_per_user = %.17g\nlang = %s\n",
+            (long long)o->items, (long long)o->users, (unsigned long long)o->seed, o->zipf, o->cold,
+            o->events_per_user, o->lang);
+    if (ferror(f) | (fclose(f) != 0)) return lt_error(LT_EIO, "synth: writing %s: %s", path, strerror(errno));
+    return 0;
+}
+
 int lt_synth_write(const lt_synth_opts *o, lt_synth_stats *stats) {
     LT_TRY(check_opts(o));
     LT_TRY(lt_synth_words_check());
@@ -736,11 +750,13 @@ int lt_synth_write(const lt_synth_opts *o, lt_synth_stats *stats) {
     if (s.hist_cap > s.n_warm) s.hist_cap = s.n_warm > 0 ? s.n_warm : 1;
     LT_TRY(mkdirs(o->out));
 
-    char items_path[4200], events_path[4200], items_tmp[4300], events_tmp[4300];
+    char items_path[4200], events_path[4200], items_tmp[4300], events_tmp[4300], ini_path[4200], ini_tmp[4300];
     snprintf(items_path, sizeof items_path, "%s/items.tsv", o->out);
     snprintf(events_path, sizeof events_path, "%s/events.tsv", o->out);
+    snprintf(ini_path, sizeof ini_path, "%s/synth.ini", o->out);
     LT_TRY(lt_tmp_path(items_tmp, sizeof items_tmp, items_path));
     LT_TRY(lt_tmp_path(events_tmp, sizeof events_tmp, events_path));
+    LT_TRY(lt_tmp_path(ini_tmp, sizeof ini_tmp, ini_path));
 
     int64_t bytes = 0;
     int rc = shop_build(&s);
@@ -750,7 +766,9 @@ int lt_synth_write(const lt_synth_opts *o, lt_synth_stats *stats) {
     if (rc == 0)
         rc = write_file(&s, events_tmp, "user_id\titem_id\ttimestamp\n", o->users, USER_CHUNK, users_chunk,
                         "synth users", "users", &bytes);
-    if (rc == 0 && (rename(items_tmp, items_path) != 0 || rename(events_tmp, events_path) != 0))
+    if (rc == 0) rc = write_ini(o, ini_tmp);
+    if (rc == 0 && (rename(items_tmp, items_path) != 0 || rename(events_tmp, events_path) != 0 ||
+                    rename(ini_tmp, ini_path) != 0))
         rc = lt_error(LT_EIO, "synth: renaming into %s: %s", o->out, strerror(errno));
     double niche_items = 0, niche_events = 0;
     if (rc == 0) {
@@ -762,6 +780,7 @@ int lt_synth_write(const lt_synth_opts *o, lt_synth_stats *stats) {
     if (rc < 0) {
         unlink(items_tmp);
         unlink(events_tmp);
+        unlink(ini_tmp);
     } else if (stats) {
         int64_t events = 0;
         for (int64_t i = 0; i < s.n; i++) events += s.counts[i];
@@ -773,4 +792,62 @@ int lt_synth_write(const lt_synth_opts *o, lt_synth_stats *stats) {
     }
     shop_free(&s);
     return rc;
+}
+
+/* ---- the oracle ------------------------------------------------------------------------------- */
+
+struct lt_synth_oracle {
+    shop s;
+    lt_synth_opts o;
+    char lang[4];
+};
+
+int lt_synth_oracle_open(lt_synth_oracle **out, const lt_synth_opts *o) {
+    *out = NULL;
+    lt_synth_opts chk = *o;
+    if (!chk.out) chk.out = "-"; /* no folder is written */
+    LT_TRY(check_opts(&chk));
+    lt_synth_oracle *or = calloc(1, sizeof *or);
+    if (!or) return lt_error(LT_ENOMEM, "synth: out of memory");
+    or->o = chk;
+    snprintf(or->lang, sizeof or->lang, "%s", o->lang);
+    or->o.lang = or->lang, or->o.out = NULL, or->o.progress = 0;
+    shop *s = &or->s;
+    *s = (shop){.o = &or->o, .lang = strcmp(o->lang, "zh") ? SYNTH_EN : SYNTH_ZH, .n = o->items, .threads = 1};
+    s->n_cold = cold_count(o);
+    s->n_warm = s->n - s->n_cold;
+    int rc = shop_build(s);
+    if (rc) return shop_free(s), free(or), rc;
+    *out = or;
+    return 0;
+}
+
+void lt_synth_oracle_free(lt_synth_oracle *or) {
+    if (!or) return;
+    shop_free(&or->s);
+    free(or);
+}
+
+int64_t lt_synth_oracle_items(const lt_synth_oracle *or) { return or->s.n; }
+int64_t lt_synth_oracle_users(const lt_synth_oracle *or) { return or->o.users; }
+
+void lt_synth_oracle_ctr(const lt_synth_oracle *or, int64_t user, const int64_t *items, int64_t n, double *p) {
+    const shop *s = &or->s;
+    lt_rng r;
+    lt_rng_init(&r, or->o.seed, STREAM_USER + (uint64_t)user);
+    taste t = {0};
+    make_taste(s, &r, &t); /* the first draws of the user's stream, as in user_history */
+    double wmax = 0, w[3];
+    for (int k = 0; k < t.ncat; k++) w[k] = t.cum[k] - (k ? t.cum[k - 1] : 0), wmax = w[k] > wmax ? w[k] : wmax;
+    for (int64_t j = 0; j < n; j++) {
+        if (items[j] < 0 || items[j] >= s->n) {
+            p[j] = 0;
+            continue;
+        }
+        const item *it = &s->items[items[j]];
+        double wc = LT_SYNTH_ORACLE_STRAY;
+        for (int k = 0; k < t.ncat; k++)
+            if (t.cat[k] == it->cat) wc = w[k] / wmax;
+        p[j] = LT_SYNTH_ORACLE_MAX * wc * match(s, &t, it, NULL);
+    }
 }

@@ -74,6 +74,32 @@ int lt_rec_split_make(const lt_events *ev, const uint8_t *cold, lt_rec_split *s)
     return 0;
 }
 
+int lt_rec_time_split(const lt_events *ev, double keep, lt_events *out) {
+    memset(out, 0, sizeof *out);
+    if (!(keep > 0 && keep <= 1)) return lt_error(LT_ECONFIG, "time split: keep = %g, expected a share in (0, 1]", keep);
+    out->n_users = ev->n_users, out->n_items = ev->n_items, out->has_time = ev->has_time;
+    out->user_off = malloc(sizeof *out->user_off * (size_t)(ev->n_users + 1));
+    out->item = malloc(sizeof *out->item * (size_t)(ev->n_events ? ev->n_events : 1));
+    out->time = malloc(sizeof *out->time * (size_t)(ev->n_events ? ev->n_events : 1));
+    if (!out->user_off || !out->item || !out->time) {
+        lt_events_free(out);
+        return lt_error(LT_ENOMEM, "time split: out of memory for %lld events", (long long)ev->n_events);
+    }
+    int64_t at = 0;
+    out->user_off[0] = 0;
+    for (int64_t u = 0; u < ev->n_users; u++) {
+        int64_t b = ev->user_off[u], n = ev->user_off[u + 1] - b;
+        int64_t k = n - (int64_t)floor((1.0 - keep) * (double)n + 1e-9);
+        memcpy(out->item + at, ev->item + b, sizeof *out->item * (size_t)k);
+        if (ev->time) memcpy(out->time + at, ev->time + b, sizeof *out->time * (size_t)k);
+        else memset(out->time + at, 0, sizeof *out->time * (size_t)k);
+        at += k;
+        out->user_off[u + 1] = at;
+    }
+    out->n_events = at;
+    return 0;
+}
+
 int lt_rec_cold_items(const char *spec, const lt_strs *item_ids, int64_t n_items, uint64_t seed, uint8_t **cold) {
     *cold = calloc((size_t)(n_items ? n_items : 1), 1);
     if (!*cold) return lt_error(LT_ENOMEM, "cold items: out of memory");
