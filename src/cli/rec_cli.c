@@ -57,7 +57,11 @@ int lt_cli_load_rec(const char *dir, const char *emb_override, lt_backend *be, i
     float *text = NULL;
     const char *emb = emb_override;
     const char *at = strstr(desc, "\nemb=");
-    if (!emb && at) emb = at + 5;
+    char emb_dir[4600];
+    if (!emb && at) { /* up to the end of its line */
+        snprintf(emb_dir, sizeof emb_dir, "%.*s", (int)strcspn(at + 5, "\n"), at + 5);
+        emb = emb_dir;
+    }
     if (c.text_dim) {
         int64_t dim;
         if (!emb) return lt_error(LT_ECONFIG, "%s uses text embeddings: give them with --emb DIR", path);

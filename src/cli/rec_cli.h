@@ -18,7 +18,8 @@
  * or an error naming both counts; want_dim > 0 also requires that width. */
 int lt_cli_load_text(const char *dir, int64_t n_items, int64_t want_dim, float **text, int64_t *dim);
 /* The description a trained recommender keeps in DIR/rec.h5: its configuration line, then optional
- * "\ntime_split=F" (train --time-split) and "\nemb=DIR" (last). */
+ * "\ntime_split=F" (train --time-split), "\nemb=DIR" and "\ncold_boost=G" (the new-item boost chosen at
+ * training), one per line. */
 int lt_cli_rec_desc(const char *dir, char *desc, size_t cap);
 int lt_cli_load_rec(const char *dir, const char *emb_override, lt_backend *be, int64_t n_items, const int64_t *freq,
                     lt_rec **out, float **text);
