@@ -107,17 +107,19 @@ int lt_rec_tune_cold_boost(lt_rec *m, const lt_rec_split *s, double tolerance, d
     lt_rec_metrics r0, r;
     int rc = lt_rec_set_score_bias(m, NULL);
     if (!rc) rc = lt_rec_evaluate(s, LT_REC_VALID, &rm, 256, &r0);
+    char cr[64] = "";
+    if (!rc && r0.cold_cases) snprintf(cr, sizeof cr, ", cold recall@20 %.4f", r0.cold_recall20);
     if (!rc) lt_info("train: new-item boost on validation (%lld items never trained on, %lld validation targets among "
-                     "them): gamma 0: ndcg@10 %.4f, cold recall@20 %.4f", (long long)never, (long long)cases, r0.ndcg10,
-                     r0.cold_recall20);
+                     "them): gamma 0: ndcg@10 %.4f%s", (long long)never, (long long)cases, r0.ndcg10, cr);
     for (size_t k = 0; k < sizeof grid / sizeof *grid && !rc; k++) {
         for (int64_t i = 0; i < N; i++) bias[i] = s->freq[i] ? 0.0f : (float)grid[k];
         rc = lt_rec_set_score_bias(m, bias);
         if (!rc) rc = lt_rec_evaluate(s, LT_REC_VALID, &rm, 256, &r);
         if (rc) break;
         int ok = r.ndcg10 >= (1.0 - tolerance) * r0.ndcg10;
-        lt_info("train: new-item boost gamma %g: ndcg@10 %.4f, cold recall@20 %.4f%s", grid[k], r.ndcg10,
-                r.cold_recall20, ok ? "" : " (beyond the tolerance: stop)");
+        if (r.cold_cases) snprintf(cr, sizeof cr, ", cold recall@20 %.4f", r.cold_recall20);
+        lt_info("train: new-item boost gamma %g: ndcg@10 %.4f%s%s", grid[k], r.ndcg10, cr,
+                ok ? "" : " (beyond the tolerance: stop)");
         if (!ok) break;
         *gamma = grid[k];
     }
