@@ -159,7 +159,7 @@ typedef struct {
 static char *run_refs(const char *dir, int64_t n, int64_t d, int64_t k, int iters, const char *which) {
     const char *core = lt__cpu_coretype();
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s%s /usr/bin/python3 %s/bench/kmeans_ref.py --dir %s --n %lld --d %lld --k %lld --iters %d "
+    snprintf(cmd, sizeof cmd, "%s%s ${LONGTAIL_PYTHON:-/usr/bin/python3} %s/bench/kmeans_ref.py --dir %s --n %lld --d %lld --k %lld --iters %d "
              "--which %s", core ? "env OPENBLAS_CORETYPE=" : "", core ? core : "", LT_SOURCE_DIR, dir, (long long)n,
              (long long)d, (long long)k, iters, which);
     FILE *p = popen(cmd, "r");

@@ -102,7 +102,7 @@ static double time_longtail(lt_backend *be, const shape *s, int reps) {
 static double torch_once(const shape *s, int reps, const char *device, const char *core, int *threads) {
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
-             "env %s%s /usr/bin/python3 %s/bench/lstm_torch.py --cell %s --input %lld --hidden %lld --seq %lld "
+             "env %s%s ${LONGTAIL_PYTHON:-/usr/bin/python3} %s/bench/lstm_torch.py --cell %s --input %lld --hidden %lld --seq %lld "
              "--batch %lld --reps %d --threads 1,%d --device %s%s 2>/dev/null",
              core ? "OPENBLAS_CORETYPE=" : "-u OPENBLAS_CORETYPE", core ? core : "", g_src,
              s->cell == LT_CELL_LSTM ? "lstm" : "gru", (long long)s->I, (long long)s->H, (long long)s->T,

@@ -161,7 +161,7 @@ static torch_result run_torch(const char *dir, const lt_rec_config *c, int64_t e
     char cmd[16384];
     torch_result r = {-1, 0, threads};
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 %s/bench/rec_torch.py --dir %s --items %lld --text-dim %lld --dim %lld --hidden %lld "
+             "${LONGTAIL_PYTHON:-/usr/bin/python3} %s/bench/rec_torch.py --dir %s --items %lld --text-dim %lld --dim %lld --hidden %lld "
              "--epochs %lld --device %s --threads %d 2>%s/torch-%s-%d.err",
              g_src, dir, (long long)c->n_items, (long long)c->text_dim, (long long)c->dim, (long long)c->hidden,
              (long long)epochs, device, threads, dir, device, threads);
