@@ -30,7 +30,7 @@ preflight=0
 [ "${1:-}" = --preflight ] && { preflight=1; shift; }
 out=${1:-${OUT:-$root/build-gpu/out}}
 mkdir -p "$out"
-build=$root/build-gpu
+build=${GPU_CHECK_BUILD:-$root/build-gpu}  # GPU_CHECK_BUILD: reuse a build folder
 t0=$(date +%s)
 budget=${GPU_CHECK_BUDGET:-480}
 # GPU_CHECK_STEPS: which groups run (a second call can take the rest, e.g. GPU_CHECK_STEPS=bench)
@@ -67,8 +67,12 @@ check() {
   local t=$(( $(date +%s) - s ))
   if [ $rc = 0 ]; then row "$name" pass "$t" "$(basename "$log")"
   elif [ $rc = 124 ] || [ $rc = 137 ]; then row "$name" "FAIL (timeout ${cap}s)" "$t" "$(basename "$log")"
-  else row "$name" "FAIL (exit $rc)" "$t" "$(tail -1 "$log" | cut -c1-90)"; fi
+  else row "$name" "FAIL (exit $rc)" "$t" "$(why "$log")"; fi
   return $rc
+}
+# the gist of a failed step's log: a test's "N checks FAILED", else its first FAIL line, else the last line
+why() {
+  { grep -m1 -E "checks? FAILED" "$1" || grep -m1 "FAIL" "$1" || tail -1 "$1"; } 2> /dev/null | sed 's/^ *//' | cut -c1-100
 }
 print_table() {
   echo
@@ -158,7 +162,9 @@ say "configure: ${cmake_args[*]}"
 s=$(date +%s)
 if cmake -S "$root" -B "$build" "${cmake_args[@]}" > "$out/configure.log" 2>&1 &&
    cmake --build "$build" -j"$(nproc)" > "$out/build.log" 2>&1; then
-  row "build (CUDA, -lineinfo)" pass $(( $(date +%s) - s )) "$(grep -c lineinfo "$build/CMakeCache.txt") lineinfo flag(s) in the cache"
+  if grep -q -- -lineinfo "$build/CMakeFiles/longtail_engine.dir/flags.make" 2> /dev/null; then
+    row "build (CUDA, -lineinfo)" pass $(( $(date +%s) - s )) "kernels compiled with -lineinfo"
+  else row "build (CUDA, -lineinfo)" "FAIL" $(( $(date +%s) - s )) "no -lineinfo in the CUDA flags (flags.make)"; fi
 else
   row "build (CUDA, -lineinfo)" FAIL $(( $(date +%s) - s )) "see build.log"
   grep -E "error|Error" "$out/build.log" "$out/configure.log" | head -30
@@ -237,6 +243,7 @@ check "bench/rec (GPU part)" 90 "$out/rec.log" "$build/bench/rec" --only gpu --j
 rows[-1]="${rows[-1]%$'\t'*}"$'\t'"s/epoch longtail $(jnum gpu_longtail_s "$out/rec.json"), PyTorch $(jnum gpu_torch_s "$out/rec.json")"
 fi
 
+echo; echo "first FAIL lines of the tests (the logs in $out have them all):"
+grep -h "FAIL" "$out"/test_*.log 2> /dev/null | sort -u | head -12
 print_table
-grep -h "FAIL" "$out"/test_ops*.log "$out"/test_*.log 2> /dev/null | sort -u | head -20
 [ $fails = 0 ]

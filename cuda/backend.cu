@@ -181,13 +181,21 @@ template <typename T> static void arg_one(char *b, size_t n, T v) {
     else arg_str(b, n, (long long)v); /* sizes, flags, other enums */
 }
 
+/* The op returned rc. A CUDA error it met (LT_ECUDA), or any fault the sync then finds, is reported
+ * with the op; other errors (a dtype the backend lacks, ...) pass through unchanged. */
 static int sync_check(lt_backend *be, const char *slot, int rc, const char *args) {
-    if (rc >= 0) rc = finish(lt__cu(be));
-    else (void)cudaStreamSynchronize(lt__cu(be)->stream);
-    if (rc < 0) {
-        char why[512];
+    const char *when = rc == LT_ECUDA ? "in" : NULL;
+    if (rc >= 0) {
+        rc = finish(lt__cu(be));
+        when = "after";
+    }
+    if (rc < 0 && when) {
+        char why[1024], full[4096];
         snprintf(why, sizeof why, "%s", lt_last_error());
-        rc = lt_error(rc, "cuda fault after %s(%s): %s; op checked: %s", slot, args, why, lt__op_trace());
+        snprintf(full, sizeof full, "LONGTAIL_CUDA_SYNC: cuda fault %s %s(%s): %s; op checked: %s", when, slot, args,
+                 why, lt__op_trace());
+        fprintf(stderr, "longtail: %s\n", full); /* whole, where the error message (1 KiB) may be cut */
+        rc = lt_error(rc, "%s", full);
     }
     lt__op_trace_seal();
     return rc;
