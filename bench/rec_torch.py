@@ -40,6 +40,8 @@ ap.add_argument("--hidden", type=int, default=128)
 ap.add_argument("--epochs", type=int, default=1)
 ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--device", default="cpu")
+ap.add_argument("--math", default="fp32", choices=("fp32", "bf16"),
+                help="bf16: autocast the forward to bf16 (fp32 weights and optimizer), as longtail's bf16 math")
 a = ap.parse_args()
 
 torch.manual_seed(1)
@@ -123,7 +125,8 @@ loss_sum = 0.0
 for _ in range(a.epochs):
     for inp, lens, valid, tgt, Ti in batches:
         opt.zero_grad(set_to_none=True)
-        loss = model(inp, lens, valid, tgt, Ti)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.math == "bf16"):
+            loss = model(inp, lens, valid, tgt, Ti)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -132,6 +135,6 @@ for _ in range(a.epochs):
 sync()
 t = time.perf_counter() - t0
 print(json.dumps({"seconds": t, "loss": loss_sum / (a.epochs * nb), "threads": a.threads if dev.type == "cpu" else 0,
-                  "device": a.device, "torch": torch.__version__, "math": "fp32 (no TF32)",
+                  "device": a.device, "torch": torch.__version__, "math": "bf16 autocast" if a.math == "bf16" else "fp32 (no TF32)",
                   "includes": "the training epochs only: every batch already on the device (uploaded before timing), "
                               "after a warm-up forward+backward"}))
