@@ -216,6 +216,8 @@ int main(int argc, char **argv) {
                                gn > 0 ? gn / gc : 0);
             else printf("  %-22s skipped: %s\n", "longtail cuDNN", "lt_rnn_set_impl(LT_RNN_CUDNN) refused or failed");
             if (gt > 0) printf("  %-22s %10.3f ms/step\n", "PyTorch (cuDNN)", gt);
+            printf("  times include, both sides: one forward + backward with inputs and weights already on the GPU\n"
+                   "  (longtail: an extra sync between them), best after a warm-up; fp32 on both (PyTorch: TF32 off)\n");
             lt_backend_release(gpu);
         }
     }
