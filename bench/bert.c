@@ -251,8 +251,9 @@ int main(int argc, char **argv) {
                " (goals: >= 25000 seq/s, >= 1.3x)\n", g.name, mine, s, impl[0] ? impl : "not run", s > 0 ? mine / s : 0);
         printf("  times include, both sides: one forward from host token ids (uploaded inside the timed region:\n"
                "    lt_bert_forward copies them, bert_torch.py calls .to(cuda)) to pooled embeddings left on the GPU;\n"
-               "    best of %d after warm-up; bf16 activations and GEMMs on both (PyTorch: fused SDPA attention, no mask,\n"
-               "    nothing is padded)\n", reps);
+               "    best of %d after warm-up. Math: bf16 GEMMs on both; PyTorch keeps bf16 activations and runs fused\n"
+               "    SDPA attention with no mask (nothing is padded); longtail's activations are what the first line says\n",
+               reps);
         if (jf) fprintf(jf, ", \"cuda_base_longtail_seq_s\": %.1f, \"cuda_base_torch_bf16_seq_s\": %.1f", mine, s);
         lt_backend_release(gpu);
     } else {
