@@ -75,7 +75,7 @@ static double torch_once(const cfg *c, int reps, int threads, const char *device
                          char *impl, size_t cap) {
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
-             "env %s%s /usr/bin/python3 %s/bench/bert_torch.py --layers %lld --hidden %lld --heads %lld --ffn %lld "
+             "env %s%s ${LONGTAIL_PYTHON:-/usr/bin/python3} %s/bench/bert_torch.py --layers %lld --hidden %lld --heads %lld --ffn %lld "
              "--seq %lld --batch %lld --reps %d --threads 1,%d --device %s --dtype %s 2>/dev/null",
              core ? "OPENBLAS_CORETYPE=" : "-u OPENBLAS_CORETYPE", core ? core : "", g_src, (long long)c->layers,
              (long long)c->hidden, (long long)c->heads, (long long)c->ffn, (long long)c->seq, (long long)c->batch, reps,
@@ -249,6 +249,11 @@ int main(int argc, char **argv) {
         double mine = t > 0 ? (double)g.batch / t : 0;
         printf("  %-44s longtail %.0f seq/s (f32 activations, bf16 tensor-core GEMMs), PyTorch bf16 %.0f seq/s (%s): %.2fx"
                " (goals: >= 25000 seq/s, >= 1.3x)\n", g.name, mine, s, impl[0] ? impl : "not run", s > 0 ? mine / s : 0);
+        printf("  times include, both sides: one forward from host token ids (uploaded inside the timed region:\n"
+               "    lt_bert_forward copies them, bert_torch.py calls .to(cuda)) to pooled embeddings left on the GPU;\n"
+               "    best of %d after warm-up. Math: bf16 GEMMs on both; PyTorch keeps bf16 activations and runs fused\n"
+               "    SDPA attention with no mask (nothing is padded); longtail's activations are what the first line says\n",
+               reps);
         if (jf) fprintf(jf, ", \"cuda_base_longtail_seq_s\": %.1f, \"cuda_base_torch_bf16_seq_s\": %.1f", mine, s);
         lt_backend_release(gpu);
     } else {

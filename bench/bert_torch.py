@@ -6,10 +6,18 @@ the best PyTorch offers on this machine:
   - "eager": BERT written in plain torch (post-LN, exact GELU), as Hugging Face's BertModel runs;
   - "fastpath": torch.nn.TransformerEncoder in eval/inference mode, which PyTorch >= 1.12 runs through
     its fused native encoder kernel (BetterTransformer).
-Prints one JSON object: {"impl": ..., "seq_per_s": ..., "ms_per_batch": ..., "threads": ...}.
+Each gets PyTorch's fast path: fused attention (F.scaled_dot_product_attention, flash / memory-
+efficient, where this torch has it) with no mask at all when no sequence is padded (as in the
+benchmark), inference mode, warm-up calls before timing. The math is the same as longtail's:
+--dtype bf16 runs bf16 weights and activations (as longtail's bf16 math), --math tf32 allows TF32
+GEMMs and fp32 (the default) forbids them (torch.backends.cuda.matmul.allow_tf32).
+What the time includes (printed as "includes"): one forward from host token ids to the pooled,
+normalised embeddings left on the device; on CUDA the ids and lengths are copied to the GPU inside
+the timed region, as lt_bert_forward uploads its host ids.
+Prints one JSON object: {"impl": ..., "seq_per_s": ..., "ms_per_batch": ..., "threads": ..., "includes": ...}.
 
 usage: bert_torch.py --layers L --hidden H --heads A --ffn F --seq T --batch B [--reps R] [--device cpu|cuda]
-       [--dtype fp32|bf16]
+       [--dtype fp32|bf16] [--math fp32|tf32]
 Run it with OPENBLAS_CORETYPE set to the machine's fast kernel (bench/bert does): Debian's torch uses
 OpenBLAS for its GEMMs, which otherwise picks slow kernels on recent Xeons.
 """
@@ -36,9 +44,10 @@ class Layer(nn.Module):
         split = lambda y: y.view(b, t, self.a, self.d).transpose(1, 2)
         q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
         if hasattr(F, "scaled_dot_product_attention"):  # torch >= 2.0: fused (flash / memory-efficient) attention
-            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # bias None: the flash kernel
         else:
-            ctx = ((q @ k.transpose(-1, -2)) / math.sqrt(self.d) + bias).softmax(-1) @ v
+            s = (q @ k.transpose(-1, -2)) / math.sqrt(self.d)
+            ctx = (s if bias is None else s + bias).softmax(-1) @ v
         ctx = ctx.transpose(1, 2).reshape(b, t, h)
         x = self.ln1(x + self.o(ctx))
         return self.ln2(x + self.f2(F.gelu(self.f1(x))))
@@ -54,7 +63,9 @@ class Eager(nn.Module):
     def forward(self, ids, lens):
         t = ids.shape[1]
         keep = torch.arange(t, device=ids.device)[None, :] < lens[:, None]
-        bias = torch.zeros(keep.shape, dtype=self.ln.weight.dtype, device=ids.device).masked_fill(~keep, -1e4)[:, None, None, :]
+        bias = None  # nothing padded: no mask, so fused attention may take its fastest kernel
+        if self.padded:
+            bias = torch.zeros(keep.shape, dtype=self.ln.weight.dtype, device=ids.device).masked_fill(~keep, -1e4)[:, None, None, :]
         x = self.ln(self.tok(ids) + self.pos(torch.arange(t, device=ids.device))[None])
         for layer in self.layers:
             x = layer(x, bias)
@@ -75,22 +86,23 @@ class FastPath(nn.Module):
         t = ids.shape[1]
         pad = torch.arange(t, device=ids.device)[None, :] >= lens[:, None]
         x = self.ln(self.tok(ids) + self.pos(torch.arange(t, device=ids.device))[None])
-        x = self.enc(x, src_key_padding_mask=pad)
+        x = self.enc(x, src_key_padding_mask=pad if self.padded else None)
         m = (~pad)[..., None].to(x.dtype)
         return F.normalize((x * m).sum(1) / m.sum(1), dim=-1)
 
 
 def timed(model, ids, lens, reps, dev):
-    """Best seconds per forward over reps, after two warm-ups."""
+    """Best seconds per forward over reps, after three warm-ups; ids and lens are on the host and
+    are copied to dev inside the timed region (a no-op on the CPU)."""
     with torch.inference_mode():
-        for _ in range(2):
-            model(ids, lens)
+        for _ in range(3):
+            model(ids.to(dev), lens.to(dev))
         if dev.type == "cuda":
             torch.cuda.synchronize()
         times = []
         for _ in range(reps):
             t0 = time.perf_counter()
-            model(ids, lens)
+            model(ids.to(dev), lens.to(dev))
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
@@ -106,15 +118,21 @@ def main():
     p.add_argument("--threads", default="0", help="intra-op threads; a comma list tries each (the best is reported)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="fp32")
+    p.add_argument("--math", default="fp32", choices=("fp32", "tf32"), help="fp32 GEMMs: TF32 allowed or not")
     a = p.parse_args()
     torch.manual_seed(0)
     dev = torch.device(a.device)
     dt = torch.bfloat16 if a.dtype == "bf16" else torch.float32
-    ids = torch.randint(1000, a.vocab, (a.batch, a.seq), device=dev)
-    lens = torch.full((a.batch,), a.seq, device=dev)
+    if dev.type == "cuda":  # the same math as longtail's: TF32 only when asked for
+        torch.backends.cuda.matmul.allow_tf32 = a.math == "tf32"
+        torch.backends.cudnn.allow_tf32 = a.math == "tf32"
+    ids = torch.randint(1000, a.vocab, (a.batch, a.seq))  # on the host, as longtail gets them
+    lens = torch.full((a.batch,), a.seq)
+    padded = bool((lens < a.seq).any())
     best = None
     for name, cls in (("eager", Eager), ("fastpath", FastPath)):
         model = cls(a.vocab, a.hidden, a.heads, a.ffn, a.layers, max(512, a.seq)).to(dev, dt).eval()
+        model.padded = padded
         for threads in [int(t) for t in a.threads.split(",")]:
             if threads:
                 torch.set_num_threads(threads)
@@ -122,7 +140,11 @@ def main():
             if best is None or t < best[1]:
                 best = (name, t, torch.get_num_threads())
     print(json.dumps({"impl": best[0], "ms_per_batch": best[1] * 1e3, "seq_per_s": a.batch / best[1],
-                      "threads": best[2], "torch": torch.__version__}))
+                      "threads": best[2], "torch": torch.__version__,
+                      "attention": "sdpa" if hasattr(F, "scaled_dot_product_attention") else "explicit softmax",
+                      "math": a.dtype if a.dtype == "bf16" else a.math,
+                      "includes": "forward from host ids%s to pooled embeddings left on %s; best of %d after 3 warm-ups"
+                      % (" (copied to the GPU in the timed region)" if dev.type == "cuda" else "", dev.type, a.reps)}))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,23 @@
 #!/usr/bin/env bash
-# The one GPU check. On a machine with an NVIDIA GPU: build with CUDA, run every test (the CUDA
-# cases of the op test run for real there), run the benchmarks, and print a short table last.
-# Meant to finish in well under 8 minutes on an H200 machine.
+# The one GPU check a first run can trust. On a machine with an NVIDIA GPU: build with CUDA (kernels
+# with line info), then, most important first, each step under its own time limit and all of them
+# inside GPU_CHECK_BUDGET seconds (default 480, 8 minutes: a lent GPU gives 15 including start-up):
+#   1. the op test with a GPU expected (LONGTAIL_TEST_CUDA_STRICT=1: no device, or an op that answers
+#      "not implemented" on CUDA, is a FAILURE, not a skip), plus the CUDA cases at realistic shapes
+#      (LONGTAIL_TEST_LARGE=1: LayerNorm/softmax rows > 1,024 and > 4,096, BERT-base batch 64,
+#      k-means k = 20,000);
+#   2. the op test at small shapes in the debug mode LONGTAIL_CUDA_SYNC=1 (sync after every op; the
+#      first fault names the op, its sizes and its tensors);
+#   3. compute-sanitizer memcheck and racecheck over the op test at small shapes (LONGTAIL_TEST_SMALL=1);
+#   4. a CUDA pretraining run stopped midway and resumed, byte-identical to an uninterrupted one;
+#   5. the bf16 op test and the other test binaries with CUDA cases; then ctest;
+#   6. the benchmarks (each peer on its fast path: see bench/bert_torch.py), each against its goal.
+# It prints ONE table last: every check, pass/FAIL/skipped and its time, and each benchmark against
+# its goal. Logs go to OUTDIR. Exit 0 only when every check passed.
 #
 #   bench/gpu-check.sh [OUTDIR]      (OUTDIR defaults to $OUT, else build-gpu/out)
+#   bench/gpu-check.sh --preflight   (no GPU needed: the script's own checks, the tools it will use,
+#                                     and the op test's modes on the CPU build in ./build)
 #
 # The GPU machine may have no HDF5 or BLAS and no package registry: run bench/fetch-deps.sh on a
 # machine with apt first; its .deps/*.deb are unpacked here into .deps/root and used when the
@@ -12,11 +26,87 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+preflight=0
+[ "${1:-}" = --preflight ] && { preflight=1; shift; }
 out=${1:-${OUT:-$root/build-gpu/out}}
 mkdir -p "$out"
-build=$root/build-gpu
+build=${GPU_CHECK_BUILD:-$root/build-gpu}  # GPU_CHECK_BUILD: reuse a build folder
 t0=$(date +%s)
+budget=${GPU_CHECK_BUDGET:-480}
+# GPU_CHECK_STEPS: which groups run (a second call can take the rest, e.g. GPU_CHECK_STEPS=bench)
+steps=,${GPU_CHECK_STEPS:-ops,sync,sanitize,resume,tests,bench},
+want() { case $steps in *,$1,*) return 0 ;; esac; row "($1 steps)" skipped 0 "not in GPU_CHECK_STEPS"; return 1; }
 say() { echo "[gpu-check +$(( $(date +%s) - t0 ))s] $*"; }
+sanitizer=${COMPUTE_SANITIZER:-/usr/local/cuda/bin/compute-sanitizer}
+[ -x "$sanitizer" ] || sanitizer=$(command -v compute-sanitizer || echo "$sanitizer")
+# The PyTorch peers run under the first python3 that has torch (the benchmarks read LONGTAIL_PYTHON;
+# on the GPU image the plain python3 holds PyTorch, /usr/bin/python3 may not).
+if [ -z "${LONGTAIL_PYTHON:-}" ]; then
+  for py in "$(command -v python3)" /usr/bin/python3; do
+    [ -n "$py" ] && "$py" -c 'import torch' 2> /dev/null && { export LONGTAIL_PYTHON=$py; break; }
+  done
+fi
+
+# ---- the table ------------------------------------------------------------------------------------
+rows=()   # "name<TAB>result<TAB>seconds<TAB>detail"
+fails=0
+row() { rows+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"${4:-}"); case $2 in FAIL*) fails=$((fails + 1)) ;; esac; }
+left() { echo $(( budget - ($(date +%s) - t0) )); }
+# check NAME CAP LOG CMD...: run CMD with at most CAP seconds (less if the budget is nearly spent;
+# skipped when under 15 s are left), its output in LOG; a row of the table either way.
+check() {
+  local name=$1 cap=$2 log=$3; shift 3
+  local l; l=$(left)
+  if [ "$l" -lt 15 ]; then row "$name" "skipped" 0 "out of time (budget ${budget}s)"; return 1; fi
+  [ "$cap" -gt "$l" ] && cap=$l
+  say "$name (at most ${cap}s)"
+  local s=$(date +%s) rc
+  # longtail's programs see the unpacked libraries (runtime_path, below)
+  timeout --kill-after=10 "$cap" env LD_LIBRARY_PATH="${runtime_path:-}${runtime_path:+:}${LD_LIBRARY_PATH:-}" "$@" \
+    > "$log" 2>&1; rc=$?
+  local t=$(( $(date +%s) - s ))
+  if [ $rc = 0 ]; then row "$name" pass "$t" "$(basename "$log")"
+  elif [ $rc = 124 ] || [ $rc = 137 ]; then row "$name" "FAIL (timeout ${cap}s)" "$t" "$(basename "$log")"
+  else row "$name" "FAIL (exit $rc)" "$t" "$(why "$log")"; fi
+  return $rc
+}
+# the gist of a failed step's log: a test's "N checks FAILED", else its first FAIL line, else the last line
+why() {
+  { grep -m1 -E "checks? FAILED" "$1" || grep -m1 "FAIL" "$1" || tail -1 "$1"; } 2> /dev/null | sed 's/^ *//' | cut -c1-100
+}
+print_table() {
+  echo
+  echo "==== gpu-check: $(( $(date +%s) - t0 ))s of ${budget}s; $fails failed; python for the peers: ${LONGTAIL_PYTHON:-none} ===="
+  printf "%-46s %-22s %6s  %s\n" check/benchmark result seconds "detail / goal"
+  local r name res sec det
+  for r in "${rows[@]}"; do
+    IFS=$'\t' read -r name res sec det <<< "$r"
+    printf "%-46s %-22s %6s  %s\n" "$name" "$res" "$sec" "$det"
+  done
+}
+
+# ---- preflight (no GPU): the script itself, its tools, the op test's modes on the CPU build --------
+if [ $preflight = 1 ]; then
+  bash -n "$0" && row "script parses (bash -n)" pass 0 || row "script parses (bash -n)" FAIL 0
+  for tool in cmake nvcc timeout python3; do
+    command -v $tool > /dev/null || [ -x /usr/local/cuda/bin/$tool ] && row "tool: $tool" pass 0 || row "tool: $tool" FAIL 0 "not found"
+  done
+  [ -x "$sanitizer" ] && row "tool: compute-sanitizer" pass 0 "$sanitizer" ||
+    row "tool: compute-sanitizer" skipped 0 "not found here: on a GPU machine its two rows would FAIL"
+  if [ -n "${LONGTAIL_PYTHON:-}" ]; then
+    row "python with torch" pass 0 "$LONGTAIL_PYTHON: $("$LONGTAIL_PYTHON" -c 'import torch; print(torch.__version__, "sdpa" if hasattr(torch.nn.functional, "scaled_dot_product_attention") else "no sdpa (fallback: explicit softmax)")')"
+  else row "python with torch" skipped 0 "no torch: the PyTorch peers will be missing"; fi
+  ops=$root/build/tests/test_ops
+  if [ -x "$ops" ]; then
+    check "op test, small shapes (CPU build)" 120 "$out/pre_small.log" env LONGTAIL_TEST_SMALL=1 "$ops"
+    # strict mode must fail without a device: the check that a missing GPU cannot pass as skips
+    if env LONGTAIL_TEST_SMALL=1 LONGTAIL_TEST_CUDA_STRICT=1 "$ops" > "$out/pre_strict.log" 2>&1; then
+      row "strict mode fails without a GPU" FAIL 0 "test_ops passed with LONGTAIL_TEST_CUDA_STRICT=1 and no device"
+    else row "strict mode fails without a GPU" pass 0 "$(grep -c FAIL "$out/pre_strict.log") FAIL lines"; fi
+  else row "op test (CPU build)" skipped 0 "no $ops: cmake -S . -B build && cmake --build build"; fi
+  print_table
+  [ $fails = 0 ]; exit
+fi
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /' || say "nvidia-smi: not available"
 nvcc --version 2>/dev/null | tail -1
@@ -64,80 +154,97 @@ if ! ldconfig -p 2>/dev/null | grep -q "libopenblas.so.0" || [ -n "${LONGTAIL_FO
     say "BLAS: none found; CPU GEMMs will fail (run bench/fetch-deps.sh and carry .deps)"
   fi
 fi
-# Only longtail's own programs see the unpacked libraries (not python, not the compiler).
-run() { LD_LIBRARY_PATH=${runtime_path}${runtime_path:+:}${LD_LIBRARY_PATH:-} "$@"; }
+# Only longtail's own programs see the unpacked libraries (not python, not the compiler): check()
+# below runs each step with runtime_path on LD_LIBRARY_PATH.
 
 # ---- build -------------------------------------------------------------------------------------
 say "configure: ${cmake_args[*]}"
-cmake -S "$root" -B "$build" "${cmake_args[@]}" > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
-say "build"
-cmake --build "$build" -j"$(nproc)" > "$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -30; exit 1; }
+s=$(date +%s)
+if cmake -S "$root" -B "$build" "${cmake_args[@]}" > "$out/configure.log" 2>&1 &&
+   cmake --build "$build" -j"$(nproc)" > "$out/build.log" 2>&1; then
+  if grep -q -- -lineinfo "$build/CMakeFiles/longtail_engine.dir/flags.make" 2> /dev/null; then
+    row "build (CUDA, -lineinfo)" pass $(( $(date +%s) - s )) "kernels compiled with -lineinfo"
+  else row "build (CUDA, -lineinfo)" "FAIL" $(( $(date +%s) - s )) "no -lineinfo in the CUDA flags (flags.make)"; fi
+else
+  row "build (CUDA, -lineinfo)" FAIL $(( $(date +%s) - s )) "see build.log"
+  grep -E "error|Error" "$out/build.log" "$out/configure.log" | head -30
+  print_table; exit 1
+fi
+bin=$build/tests
+opsenv=(env LONGTAIL_TEST_CUDA_STRICT=1)
 
-# ---- tests: every test, with the CUDA cases live ------------------------------------------------
-say "tests"
-(cd "$build" && run ctest --output-on-failure --timeout 300) > "$out/ctest.log" 2>&1
-tests_rc=$?
-run "$build/tests/test_ops" > "$out/test_ops.log" 2>&1
-ops_rc=$?
-cuda_ok=$(grep -c "cuda vs cpu.* ok$\|gemm cuda.* ok$\|cuda vs cpu: max |err| .* ok$" "$out/test_ops.log")
-cuda_fail=$(grep -c "FAIL" "$out/test_ops.log")
-cuda_skip=$(grep -c "skipped: no CUDA device" "$out/test_ops.log")
-run "$build/tests/test_ops_bf16" > "$out/test_ops_bf16.log" 2>&1
-bf16_rc=$?
-run "$build/tests/test_rnn" > "$out/test_rnn.log" 2>&1
-rnn_rc=$?
-run "$build/tests/test_rank" > "$out/test_rank.log" 2>&1
-run "$build/tests/test_sasrec" > "$out/test_sasrec.log" 2>&1
-sasrec_rc=$?
-
-# ---- benchmarks ----------------------------------------------------------------------------------
-say "bench/gemm"
-run "$build/bench/gemm" --json "$out/gemm.json" > "$out/gemm.log" 2>&1
-cat "$out/gemm.log"
-say "bench/attention"
-run "$build/bench/attention" --json "$out/attention.json" > "$out/attention.log" 2>&1
-cat "$out/attention.log"
-say "bench/bert (GPU part)"
-run "$build/bench/bert" --only gpu --reps 10 --json "$out/bert.json" > "$out/bert.log" 2>&1
-cat "$out/bert.log"
-say "bench/kmeans"
-run "$build/bench/kmeans" --rounds 1 --json "$out/kmeans.json" > "$out/kmeans.log" 2>&1
-cat "$out/kmeans.log"
-say "bench/lstm (GPU part: hand-written kernels vs cuDNN through lt_rnn_set_impl, PyTorch)"
-run "$build/bench/lstm" --only gpu --rounds 2 --reps 10 --json "$out/lstm.json" > "$out/lstm.log" 2>&1
-cat "$out/lstm.log"
-say "bench/rank"
-run "$build/bench/rank" --reps 3 --json "$out/rank.json" > "$out/rank.log" 2>&1
-cat "$out/rank.log"
-say "bench/rec (GPU part: one epoch of the recommender on Amazon Beauty, longtail on CUDA vs PyTorch on CUDA)"
-run "$build/bench/rec" --only gpu --json "$out/rec.json" > "$out/rec.log" 2>&1
-cat "$out/rec.log"
-
-# ---- summary --------------------------------------------------------------------------------------
-echo
-echo "==== gpu-check summary ($(( $(date +%s) - t0 ))s) ===="
-printf "%-34s %s\n" "ctest" "$(grep -E 'tests passed' "$out/ctest.log" || echo 'did not finish')"
-printf "%-34s %s\n" "op test CUDA cases" "$cuda_ok ok, $cuda_fail failed, $cuda_skip skipped (exit $ops_rc)"
-printf "%-34s %s\n" "bf16 op test (test_ops_bf16)" "$(grep -c ' ok$' "$out/test_ops_bf16.log") ok, $(grep -c 'FAIL' "$out/test_ops_bf16.log") failed, $(grep -c 'skipped' "$out/test_ops_bf16.log") skipped (exit $bf16_rc)"
-printf "%-34s %s\n" "gemm cpu ratio (goal >= 0.8)" "$(grep -o '"ratio": [0-9.]*' "$out/gemm.json" 2>/dev/null | cut -d' ' -f2)"
-for m in fp32 tf32 bf16; do
-  printf "%-34s %s\n" "gemm cuda $m TFLOP/s" "$(grep -o "\"cuda_${m}_tflops\": [0-9.]*" "$out/gemm.json" 2>/dev/null | cut -d' ' -f2)"
+# ---- 1-3: the op test: strict and realistic, debug sync, sanitizers ------------------------------
+if want ops; then
+check "op test: CUDA strict + realistic shapes" 150 "$out/test_ops.log" "${opsenv[@]}" LONGTAIL_TEST_LARGE=1 "$bin/test_ops"
+ok=$(grep -c " ok$" "$out/test_ops.log"); bad=$(grep -c "FAIL" "$out/test_ops.log")
+rows[-1]="${rows[-1]%$'\t'*}"$'\t'"$ok ok, $bad FAIL lines (test_ops.log)"
+fi
+if want sync; then
+check "op test: LONGTAIL_CUDA_SYNC=1, small" 90 "$out/test_ops_sync.log" "${opsenv[@]}" LONGTAIL_TEST_SMALL=1 LONGTAIL_CUDA_SYNC=1 "$bin/test_ops"
+grep -q "synchronised after every op" "$out/test_ops_sync.log" || row "debug mode reported by the backend" FAIL 0 "no 'synchronised after every op' in test_ops_sync.log"
+fi
+want sanitize &&
+for tool in memcheck racecheck; do
+  if [ -x "$sanitizer" ]; then
+    check "compute-sanitizer $tool, op test small" 120 "$out/sanitizer_$tool.log" \
+      "${opsenv[@]}" LONGTAIL_TEST_SMALL=1 "$sanitizer" --tool $tool --error-exitcode 99 --print-limit 20 "$bin/test_ops"
+    rows[-1]="${rows[-1]%$'\t'*}"$'\t'"$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$out/sanitizer_$tool.log" | tail -1 | cut -c1-80)"
+    # Under gVisor the sanitizer refuses the device (seen 2026-11-04): not a fault of the code, but
+    # not a pass either: say so, and count it apart from the failures
+    if grep -qE "Device not supported|LibraryNotLoaded" "$out/sanitizer_$tool.log"; then
+      case "${rows[-1]}" in *$'\t'FAIL*) fails=$((fails - 1)) ;; esac
+      rows[-1]="compute-sanitizer $tool, op test small"$'\t'"UNAVAILABLE"$'\t'"0"$'\t'"the sanitizer refused this machine's device (gVisor?); see sanitizer_$tool.log"
+    fi
+  else
+    row "compute-sanitizer $tool" FAIL 0 "not found ($sanitizer)"
+  fi
 done
-for k in attn_fwd_bf16_us attn_bwd_bf16_us gemm_layer_bf16_us fwd_ratio; do
-  printf "%-34s %s\n" "attention $k" "$(grep -o "\"$k\": [0-9.]*" "$out/attention.json" 2>/dev/null | cut -d' ' -f2)"
+
+# ---- 4: pretraining on CUDA resumes bit for bit ------------------------------------------------
+if want resume; then
+check "pretrain on CUDA: stop + resume bit for bit" 90 "$out/resume.log" "$root/tests/test_pretrain_resume.sh" "$build/longtail" cuda
+rows[-1]="${rows[-1]%$'\t'*}"$'\t'"$(tail -1 "$out/resume.log" | cut -c1-100)"
+fi
+
+# ---- 5: the other tests with CUDA cases, then everything ---------------------------------------
+if want tests; then
+for t in test_ops_bf16 test_rnn test_rank test_sasrec test_kmeans; do
+  [ -x "$bin/$t" ] || continue
+  check "$t" 60 "$out/$t.log" "$bin/$t" &&
+    grep -q "skipped: no CUDA device" "$out/$t.log" && rows[-1]="${rows[-1]%$'\t'*}"$'\t'"passed but skipped its CUDA cases"
 done
+check "ctest (all tests)" 150 "$out/ctest.log" bash -c "cd '$build' && LD_LIBRARY_PATH='${runtime_path}' ctest --output-on-failure --timeout 120 -E '^test_ops$'"
+rows[-1]="${rows[-1]%$'\t'*}"$'\t'"$(grep -E 'tests passed' "$out/ctest.log" | head -1)"
+fi
+
+# ---- 6: benchmarks, each against its goal --------------------------------------------------------
 jnum() { grep -o "\"$1\": [0-9.e+-]*" "$2" 2>/dev/null | head -1 | cut -d' ' -f2; }
-printf "%-34s %s\n" "bert-base seq128 cuda seq/s (25k)" "$(jnum cuda_base_longtail_seq_s "$out/bert.json") (PyTorch bf16: $(jnum cuda_base_torch_bf16_seq_s "$out/bert.json"))"
-printf "%-34s %s\n" "kmeans cpu faiss/longtail (>= 2)" "$(jnum ratio_faiss "$out/kmeans.json")"
-printf "%-34s %s\n" "kmeans cuda 1Mx256 k=20k 25 it (s)" "$(jnum longtail_bf16_s "$out/kmeans.json") (goal <= 1.5; torch tf32: $(jnum torch_tf32_s "$out/kmeans.json"))"
-printf "%-34s %s\n" "lstm cuda ms/step native / cuDNN" "$(jnum gpu_native_ms "$out/lstm.json") / $(jnum gpu_cudnn_ms "$out/lstm.json") (PyTorch: $(jnum gpu_torch_ms "$out/lstm.json"))"
-printf "%-34s %s\n" "rnn test CUDA/cuDNN cases" "$(grep -c 'vs cpu.* ok$' "$out/test_rnn.log") ok, $(grep -c 'FAIL' "$out/test_rnn.log") failed, $(grep -c 'skipped' "$out/test_rnn.log") skipped (exit $rnn_rc)"
-printf "%-34s %s\n" "sasrec tower on CUDA vs torch" "$(grep -o 'on cuda: .*' "$out/test_sasrec.log" | head -1) (exit $sasrec_rc)"
-grep -E "FAIL" "$out/test_ops.log" "$out/test_ops_bf16.log" "$out/test_rnn.log" "$out/test_sasrec.log" | head -20
-printf "%-34s %s\n" "rank cpu xent torch/longtail (>= 1.5)" "$(jnum xent_time_ratio "$out/rank.json") (memory ratio $(jnum xent_memory_ratio "$out/rank.json"), goal <= 0.1)"
-printf "%-34s %s\n" "rank cpu top-K faiss/longtail (>= 1.5)" "$(jnum topk_time_ratio "$out/rank.json")"
-printf "%-34s %s\n" "rank cuda xent / top-K (s)" "$(grep -o '"cuda": {[^}]*' "$out/rank.json" 2>/dev/null | grep -o '"longtail_xent_s": [0-9.e+-]*' | cut -d' ' -f2) / $(grep -o '"cuda": {[^}]*' "$out/rank.json" 2>/dev/null | grep -o '"longtail_topk_s": [0-9.e+-]*' | cut -d' ' -f2)"
-printf "%-34s %s\n" "test_rank (CUDA cases live)" "$(grep -c ' ok$' "$out/test_rank.log") ok, $(grep -c 'FAIL' "$out/test_rank.log") failed, $(grep -c 'skipped' "$out/test_rank.log") skipped"
-grep -E "FAIL" "$out/test_rank.log" | head -20
-printf "%-34s %s\n" "rec cuda s/epoch longtail / torch" "$(jnum gpu_longtail_s "$out/rec.json") / $(jnum gpu_torch_s "$out/rec.json") (ratio $(jnum gpu_ratio "$out/rec.json"))"
-[ "$tests_rc" = 0 ] && [ "$ops_rc" = 0 ] && [ "$bf16_rc" = 0 ] && [ "$rnn_rc" = 0 ]
+# goal NAME VALUE OP TARGET DETAIL: a table row "meets"/"MISSES"/"no number"
+goal() {
+  if [ -z "$2" ]; then row "$1" "no number" - "$5"; return; fi
+  if awk -v v="$2" -v t="$4" -v op="$3" 'BEGIN{exit !(op == ">=" ? v >= t : v <= t)}'; then row "$1" "meets ($2)" - "goal $3 $4; $5"
+  else row "$1" "MISSES ($2)" - "goal $3 $4; $5"; fi
+}
+if want bench; then
+check "bench/bert (GPU part)" 120 "$out/bert.log" "$build/bench/bert" --only gpu --reps 10 --json "$out/bert.json"
+lt_s=$(jnum cuda_base_longtail_seq_s "$out/bert.json"); pt_s=$(jnum cuda_base_torch_bf16_seq_s "$out/bert.json")
+goal "  bert-base seq 128 CUDA, seq/s" "$lt_s" ">=" 25000 "PyTorch bf16 (SDPA) $pt_s seq/s"
+ratio=$( [ -n "$lt_s" ] && [ -n "$pt_s" ] && awk -v a="$lt_s" -v b="$pt_s" 'BEGIN{printf "%.2f", a / b}')
+goal "  bert-base longtail / PyTorch bf16" "$ratio" ">=" 1.3 "same run, both bf16"
+check "bench/attention" 60 "$out/attention.log" "$build/bench/attention" --json "$out/attention.json"
+rows[-1]="${rows[-1]%$'\t'*}"$'\t'"fwd bf16 $(jnum attn_fwd_bf16_us "$out/attention.json") us, bwd $(jnum attn_bwd_bf16_us "$out/attention.json") us"
+check "bench/kmeans" 90 "$out/kmeans.log" "$build/bench/kmeans" --rounds 1 --json "$out/kmeans.json"
+goal "  kmeans CUDA 1Mx256 k=20k 25 it, s" "$(jnum longtail_bf16_s "$out/kmeans.json")" "<=" 1.5 \
+  "with upload; iterations alone $(jnum longtail_bf16_iter_s "$out/kmeans.json") s; PyTorch TF32 $(jnum torch_tf32_s "$out/kmeans.json") s (no upload)"
+check "bench/gemm" 60 "$out/gemm.log" "$build/bench/gemm" --json "$out/gemm.json"
+rows[-1]="${rows[-1]%$'\t'*}"$'\t'"CUDA TFLOP/s fp32 $(jnum cuda_fp32_tflops "$out/gemm.json"), tf32 $(jnum cuda_tf32_tflops "$out/gemm.json"), bf16 $(jnum cuda_bf16_tflops "$out/gemm.json")"
+check "bench/lstm (GPU part)" 60 "$out/lstm.log" "$build/bench/lstm" --only gpu --rounds 2 --reps 10 --json "$out/lstm.json"
+rows[-1]="${rows[-1]%$'\t'*}"$'\t'"ms/step native $(jnum gpu_native_ms "$out/lstm.json"), cuDNN $(jnum gpu_cudnn_ms "$out/lstm.json"), PyTorch $(jnum gpu_torch_ms "$out/lstm.json")"
+check "bench/rec (GPU part)" 90 "$out/rec.log" "$build/bench/rec" --only gpu --json "$out/rec.json"
+rows[-1]="${rows[-1]%$'\t'*}"$'\t'"s/epoch longtail $(jnum gpu_longtail_s "$out/rec.json"), PyTorch $(jnum gpu_torch_s "$out/rec.json")"
+fi
+
+echo; echo "first FAIL lines of the tests (the logs in $out have them all):"
+grep -h "FAIL" "$out"/test_*.log 2> /dev/null | sort -u | head -12
+print_table
+[ $fails = 0 ]

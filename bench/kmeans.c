@@ -159,7 +159,7 @@ typedef struct {
 static char *run_refs(const char *dir, int64_t n, int64_t d, int64_t k, int iters, const char *which) {
     const char *core = lt__cpu_coretype();
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s%s /usr/bin/python3 %s/bench/kmeans_ref.py --dir %s --n %lld --d %lld --k %lld --iters %d "
+    snprintf(cmd, sizeof cmd, "%s%s ${LONGTAIL_PYTHON:-/usr/bin/python3} %s/bench/kmeans_ref.py --dir %s --n %lld --d %lld --k %lld --iters %d "
              "--which %s", core ? "env OPENBLAS_CORETYPE=" : "", core ? core : "", LT_SOURCE_DIR, dir, (long long)n,
              (long long)d, (long long)k, iters, which);
     FILE *p = popen(cmd, "r");
@@ -346,6 +346,10 @@ static int gpu_section(int64_t n, int64_t d, int64_t k, int iters, int refs, int
         if (rr[i].ok) print_row(rr[i].label, rr[i].seconds, rr[i].iters, rr[i].objective, bf.objective, bf.seconds, rr[i].note);
         else printf("  %-34s skipped: %s\n", rr[i].label, refs ? rr[i].note : "--no-ref");
     }
+    printf("\ntimes include: longtail: the upload of x, set-up and the iterations (iterations alone %.3f s);\n"
+           "  PyTorch: the iterations only (x uploaded before timing, after a warm-up on one chunk).\n"
+           "math: longtail bf16 tensor-core search with fp32 distances (and fp32 as asked); PyTorch TF32 and fp32 matmul\n",
+           bf.seconds_iter);
     printf("\ngoal: %lld x %lld, k = %lld, %d iterations in <= 1.5 s: %.3f s (%s)\n", (long long)n, (long long)d,
            (long long)k, iters, bf.seconds, bf.seconds <= 1.5 ? "met" : "NOT met");
     if (json) {

@@ -102,7 +102,7 @@ static double time_longtail(lt_backend *be, const shape *s, int reps) {
 static double torch_once(const shape *s, int reps, const char *device, const char *core, int *threads) {
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
-             "env %s%s /usr/bin/python3 %s/bench/lstm_torch.py --cell %s --input %lld --hidden %lld --seq %lld "
+             "env %s%s ${LONGTAIL_PYTHON:-/usr/bin/python3} %s/bench/lstm_torch.py --cell %s --input %lld --hidden %lld --seq %lld "
              "--batch %lld --reps %d --threads 1,%d --device %s%s 2>/dev/null",
              core ? "OPENBLAS_CORETYPE=" : "-u OPENBLAS_CORETYPE", core ? core : "", g_src,
              s->cell == LT_CELL_LSTM ? "lstm" : "gru", (long long)s->I, (long long)s->H, (long long)s->T,
@@ -216,6 +216,8 @@ int main(int argc, char **argv) {
                                gn > 0 ? gn / gc : 0);
             else printf("  %-22s skipped: %s\n", "longtail cuDNN", "lt_rnn_set_impl(LT_RNN_CUDNN) refused or failed");
             if (gt > 0) printf("  %-22s %10.3f ms/step\n", "PyTorch (cuDNN)", gt);
+            printf("  times include, both sides: one forward + backward with inputs and weights already on the GPU\n"
+                   "  (longtail: an extra sync between them), best after a warm-up; fp32 on both (PyTorch: TF32 off)\n");
             lt_backend_release(gpu);
         }
     }

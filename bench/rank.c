@@ -173,7 +173,7 @@ static char *run_ref(const bench *b, const char *dir, const char *device) {
     const char *core = lt__cpu_coretype();
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
-             "%s%s /usr/bin/python3 %s/bench/rank_ref.py --dir %s --B %lld --N %lld --D %lld --users %lld --K %d "
+             "%s%s ${LONGTAIL_PYTHON:-/usr/bin/python3} %s/bench/rank_ref.py --dir %s --B %lld --N %lld --D %lld --users %lld --K %d "
              "--reps %d --threads 1,2 --device %s --which %s",
              core ? "env OPENBLAS_CORETYPE=" : "", core ? core : "", LT_SOURCE_DIR, dir, (long long)b->B,
              (long long)b->N, (long long)b->D, (long long)b->users, b->K, b->reps, device,

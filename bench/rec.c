@@ -157,14 +157,16 @@ typedef struct {
     int threads;
 } torch_result;
 
-static torch_result run_torch(const char *dir, const lt_rec_config *c, int64_t epochs, const char *device, int threads) {
+/* math: "fp32", or "bf16" (PyTorch autocast to bf16, as longtail's bf16 math: bf16 GEMMs, fp32 weights) */
+static torch_result run_torch(const char *dir, const lt_rec_config *c, int64_t epochs, const char *device, int threads,
+                              const char *math) {
     char cmd[16384];
     torch_result r = {-1, 0, threads};
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 %s/bench/rec_torch.py --dir %s --items %lld --text-dim %lld --dim %lld --hidden %lld "
-             "--epochs %lld --device %s --threads %d 2>%s/torch-%s-%d.err",
+             "${LONGTAIL_PYTHON:-/usr/bin/python3} %s/bench/rec_torch.py --dir %s --items %lld --text-dim %lld --dim %lld --hidden %lld "
+             "--epochs %lld --device %s --threads %d --math %s 2>%s/torch-%s-%d.err",
              g_src, dir, (long long)c->n_items, (long long)c->text_dim, (long long)c->dim, (long long)c->hidden,
-             (long long)epochs, device, threads, dir, device, threads);
+             (long long)epochs, device, threads, math, dir, device, threads);
     FILE *p = popen(cmd, "r");
     if (!p) return r;
     char line[2048] = "";
@@ -330,7 +332,7 @@ int main(int argc, char **argv) {
             }
             omp_set_num_threads(maxt);
             for (int k = 0; k < nth && strcmp(only ? only : "", "longtail"); k++) {
-                torch_result b = run_torch(dir, &rc_cfg, epochs, "cpu", th[k].threads);
+                torch_result b = run_torch(dir, &rc_cfg, epochs, "cpu", th[k].threads, "fp32");
                 if (b.seconds > 0 && (th[k].seconds < 0 || b.seconds < th[k].seconds)) th[k] = b;
             }
         }
@@ -385,7 +387,7 @@ int main(int argc, char **argv) {
             for (int64_t r = 0; r < rounds; r++) {
                 lt_result a = run_longtail(gpu, &rc_cfg, text, seen, &bt, epochs, dir);
                 if (a.seconds > 0 && (g.seconds < 0 || a.seconds < g.seconds)) g = a;
-                torch_result b = run_torch(dir, &rc_cfg, epochs, "cuda", 1);
+                torch_result b = run_torch(dir, &rc_cfg, epochs, "cuda", 1, lt_math_name(lt_backend_math(gpu)));
                 if (b.seconds > 0 && (gt.seconds < 0 || b.seconds < gt.seconds)) gt = b;
             }
             if (g.seconds > 0)
@@ -393,8 +395,12 @@ int main(int argc, char **argv) {
                        users / g.seconds, g.loss);
             else printf("  %-28s failed (see above)\n", "longtail (cuda)");
             if (gt.seconds > 0)
-                printf("  %-28s %9.3f s/epoch  %8.0f users/s  mean loss %.5f\n", "PyTorch (cuda, fp32)", gt.seconds,
-                       users / gt.seconds, gt.loss);
+                printf("  %-28s %9.3f s/epoch  %8.0f users/s  mean loss %.5f\n",
+                       lt_backend_math(gpu) == LT_MATH_BF16 ? "PyTorch (cuda, bf16 autocast)" : "PyTorch (cuda, fp32)",
+                       gt.seconds, users / gt.seconds, gt.loss);
+            printf("  times include: longtail: the epoch's steps from host batches (each batch uploaded in its step, the\n"
+                   "  first step's set-up included); PyTorch: the steps only (batches uploaded before timing, after a\n"
+                   "  warm-up step). Same math on both (%s).\n", lt_math_name(lt_backend_math(gpu)));
             if (g.seconds > 0 && gt.seconds > 0) printf("  %-28s %9.2fx (PyTorch s / longtail s)\n", "ratio", gt.seconds / g.seconds);
             lt_backend_release(gpu);
         }

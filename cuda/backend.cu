@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <type_traits>
+
 #include "cuda_common.cuh"
 
 extern "C" int lt__cuda_device_count(void) {
@@ -151,6 +153,97 @@ static lt_backend_ops make_ops(void) {
 }
 static const lt_backend_ops cuda_ops = make_ops();
 
+/* ---- debug mode: LONGTAIL_CUDA_SYNC=1 ----------------------------------------------------------
+ * A second op table whose every slot calls the real one, then waits for the stream and checks for
+ * a CUDA error or a kernel's fault word. The first fault is reported with the slot's name, its
+ * size arguments in the order of backend_impl.h (pointers as '*', NULL as 'NULL') and the tensors
+ * the public op checked (lt__arg's trace): "cuda fault after layernorm_fwd(*, *, *, *, *, *, 4096,
+ * 768, 1e-05): an illegal memory access ...; op checked: layernorm_fwd: y f32[4096,768]@cuda ...".
+ * One template wraps every signature, so no op needs code of its own. */
+
+static void arg_str(char *b, size_t n, const void *p) { snprintf(b, n, "%s", p ? "*" : "NULL"); }
+static void arg_str(char *b, size_t n, const lt_gemm_desc *d) {
+    if (!d) { snprintf(b, n, "NULL"); return; }
+    snprintf(b, n, "{m=%lld n=%lld k=%lld batch=%lld%s%s %s x %s -> %s lda=%lld ldb=%lld ldc=%lld}", (long long)d->m,
+             (long long)d->n, (long long)d->k, (long long)d->batch, d->trans_a ? " A^T" : "", d->trans_b ? " B^T" : "",
+             lt_dtype_name(d->a_type), lt_dtype_name(d->b_type), lt_dtype_name(d->c_type), (long long)d->lda,
+             (long long)d->ldb, (long long)d->ldc);
+}
+static void arg_str(char *b, size_t n, lt_dtype t) { snprintf(b, n, "%s", lt_dtype_name(t)); }
+static void arg_str(char *b, size_t n, double v) { snprintf(b, n, "%g", v); }
+static void arg_str(char *b, size_t n, long long v) { snprintf(b, n, "%lld", v); }
+template <typename T> static void arg_one(char *b, size_t n, T v) {
+    if constexpr (std::is_pointer<T>::value) {
+        if constexpr (std::is_same<T, const lt_gemm_desc *>::value) arg_str(b, n, v);
+        else arg_str(b, n, (const void *)v);
+    } else if constexpr (std::is_same<T, lt_dtype>::value) arg_str(b, n, v);
+    else if constexpr (std::is_floating_point<T>::value) arg_str(b, n, (double)v);
+    else arg_str(b, n, (long long)v); /* sizes, flags, other enums */
+}
+
+/* The op returned rc. A CUDA error it met (LT_ECUDA), or any fault the sync then finds, is reported
+ * with the op; other errors (a dtype the backend lacks, ...) pass through unchanged. */
+static int sync_check(lt_backend *be, const char *slot, int rc, const char *args) {
+    const char *when = rc == LT_ECUDA ? "in" : NULL;
+    if (rc >= 0) {
+        rc = finish(lt__cu(be));
+        when = "after";
+    }
+    if (rc < 0 && when) {
+        char why[1024], full[4096];
+        snprintf(why, sizeof why, "%s", lt_last_error());
+        snprintf(full, sizeof full, "LONGTAIL_CUDA_SYNC: cuda fault %s %s(%s): %s; op checked: %s", when, slot, args,
+                 why, lt__op_trace());
+        fprintf(stderr, "longtail: %s\n", full); /* whole, where the error message (1 KiB) may be cut */
+        rc = lt_error(rc, "%s", full);
+    }
+    lt__op_trace_seal();
+    return rc;
+}
+
+static const lt_backend_ops *real_ops; /* the table the debug one wraps */
+
+template <auto Slot> struct sync_wrap;
+template <typename... A, int (*lt_backend_ops::*Slot)(lt_backend *, A...)> struct sync_wrap<Slot> {
+    static inline const char *name;
+    static int call(lt_backend *be, A... a) {
+        int rc = (real_ops->*Slot)(be, a...);
+        char args[768] = "", one[256];
+        size_t len = 0;
+        ((arg_one(one, sizeof one, a),
+          len += (size_t)snprintf(args + len, len < sizeof args ? sizeof args - len : 0, "%s%s", len ? ", " : "", one),
+          len = len < sizeof args ? len : sizeof args),
+         ...);
+        return sync_check(be, name, rc, args);
+    }
+};
+
+/* Every slot that queues work; alloc/free/host memory/sync/release stay as they are. */
+#define LT_CUDA_SYNC_SLOTS(X)                                                                                        \
+    X(memcpy) X(memset0) X(gemm) X(bias_add) X(bias_bwd) X(gelu_fwd) X(gelu_bwd) X(layernorm_fwd) X(layernorm_bwd)   \
+    X(softmax_fwd) X(softmax_bwd) X(xent_fwd) X(xent_bwd) X(embedding_fwd) X(embedding_bwd) X(dropout) X(add)        \
+    X(mul) X(scale) X(axpy) X(mul_acc) X(fill) X(reduce_rows) X(adamw) X(topk) X(attention_fwd) X(attention_bwd)    \
+    X(bias_gelu_fwd) X(bias_gelu_bwd) X(residual_layernorm_fwd) X(residual_layernorm_bwd) X(cast) X(mean_pool_fwd)  \
+    X(mean_pool_bwd) X(l2norm_fwd) X(l2norm_bwd) X(rnn_fwd) X(rnn_bwd) X(xent_tile_fwd) X(xent_tile_bwd)            \
+    X(sampled_prep) X(sampled_scatter) X(topk_tile) X(sumsq_acc) X(adamw_clipped) X(adamw_rows) X(kmeans_assign)    \
+    X(kmeans_update) X(ridge_update) X(ridge_score)
+
+static lt_backend_ops make_sync_ops(const lt_backend_ops *real) {
+    real_ops = real;
+    lt_backend_ops o = *real; /* a slot missing from the list still works, unchecked */
+#define LT_WRAP(s)                                                                                                   \
+    if (real->s) sync_wrap<&lt_backend_ops::s>::name = #s, o.s = sync_wrap<&lt_backend_ops::s>::call;
+    LT_CUDA_SYNC_SLOTS(LT_WRAP)
+#undef LT_WRAP
+    return o;
+}
+static const lt_backend_ops cuda_sync_ops = make_sync_ops(&cuda_ops);
+
+static int env_sync(void) {
+    const char *s = getenv("LONGTAIL_CUDA_SYNC");
+    return s && *s && strcmp(s, "0") != 0;
+}
+
 /* The backend and its private state in one allocation. */
 typedef struct {
     lt_backend be;
@@ -191,9 +284,12 @@ static int create(cuda_backend *b, int device) {
     be->math = LT_MATH_FP32;
     be->ops = &cuda_ops;
     be->impl = cu;
-    snprintf(be->describe, sizeof be->describe, "cuda:%d %.100s, %.1f GiB, sm_%d%d, %d SMs, cuBLAS %d.%d", device,
+    be->trace = env_sync();
+    if (be->trace) be->ops = &cuda_sync_ops;
+    snprintf(be->describe, sizeof be->describe, "cuda:%d %.100s, %.1f GiB, sm_%d%d, %d SMs, cuBLAS %d.%d%s", device,
              prop.name, (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), prop.major, prop.minor,
-             prop.multiProcessorCount, ver / 10000, ver / 100 % 100);
+             prop.multiProcessorCount, ver / 10000, ver / 100 % 100,
+             be->trace ? ", LONGTAIL_CUDA_SYNC=1: synchronised after every op (debug, slow)" : "");
     LT_CUDA_CHECK(cudaStreamSynchronize(cu->stream));
     return 0;
 }

@@ -9,10 +9,20 @@
  *  3. CUDA against CPU: the same fresh random inputs (never zeros) through both backends,
  *     forward outputs and accumulated gradients compared with a stated tolerance per op.
  *     Without a GPU these cases print "skipped: no CUDA device".
- * The seed is printed; LONGTAIL_TEST_SEED=<seed> repeats a run. */
+ * The seed is printed; LONGTAIL_TEST_SEED=<seed> repeats a run.
+ *
+ * Modes for bench/gpu-check.sh (environment variables, each "1" to turn it on):
+ *  LONGTAIL_TEST_CUDA_STRICT  a GPU is expected: no CUDA device, or an op that answers "not
+ *                             implemented" (LT_ENOTSUP) on CUDA, is a FAILURE instead of a skip;
+ *  LONGTAIL_TEST_SMALL        small shapes only and no finite differences (CPU-only work), for a
+ *                             run under compute-sanitizer, which slows every kernel a hundredfold;
+ *  LONGTAIL_TEST_LARGE        adds CUDA-vs-CPU cases at realistic shapes: LayerNorm and softmax rows
+ *                             wider than 1,024 and 4,096, BERT-base batch 64 (seq 128, 12 heads),
+ *                             k-means k = 20,000. */
 #include <math.h>
 #include <stdint.h>
 
+#include "core/backend_impl.h"
 #include "cpu/cpu.h"
 #include "longtail/backend.h"
 #include "longtail/ops.h"
@@ -22,6 +32,24 @@
 static lt_rng g_rng;
 static lt_backend *g_cpu, *g_cuda;
 static int g_quiet; /* the harness self-check plants an error: do not print it as a failure */
+static int g_strict, g_small, g_large; /* the modes above */
+
+static int env_on(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* No CUDA device: a skip, or a failure where the caller said a GPU is there. */
+static void no_cuda(const char *name) {
+    printf("  %-28s cuda vs cpu: %s: no CUDA device\n", name, g_strict ? "FAIL" : "skipped");
+    CHECK_MSG(!g_strict, "%s: LONGTAIL_TEST_CUDA_STRICT=1 but no CUDA device", name);
+}
+
+/* The CUDA backend lacks the op: a skip, or a failure in strict mode. */
+static void cuda_unsupported(const char *name) {
+    printf("  %-28s cuda vs cpu: %s: not implemented on cuda in this build\n", name, g_strict ? "FAIL" : "skipped");
+    CHECK_MSG(!g_strict, "%s: not implemented on cuda (LONGTAIL_TEST_CUDA_STRICT=1 counts that as a failure)", name);
+}
 
 /* ---- host arrays ---------------------------------------------------------------------------- */
 
@@ -136,7 +164,7 @@ static double loss_of(const spec *s, run *r, float **w) {
 /* ---- 1. CPU backward vs finite differences -------------------------------------------------- */
 
 static void fd_check(spec *s) {
-    if (!s->bwd || s->no_fd) return;
+    if (!s->bwd || s->no_fd || g_small) return;
     float *w[MAXT];
     harr dout_h[MAXT], din0[MAXT];
     for (int o = 0; o < s->nloss; o++) {
@@ -225,7 +253,7 @@ static double compare(const char *what, const lt_tensor *t, const void *a, const
 
 static void xdev_check(spec *s) {
     if (!g_cuda) {
-        printf("  %-28s cuda vs cpu: skipped: no CUDA device\n", s->name);
+        no_cuda(s->name);
         return;
     }
     run rc, rg;
@@ -835,7 +863,7 @@ static int cuda_lacks(const spec *s) {
 static void check_new_op(spec *s) {
     if (cuda_lacks(s)) {
         fd_check(s);
-        printf("  %-28s cuda vs cpu: skipped: not implemented on cuda in this build\n", s->name);
+        cuda_unsupported(s->name);
         spec_free(s);
         return;
     }
@@ -1163,7 +1191,7 @@ static void test_cast(void) {
         OK(lt_tensor_new(&b, g_cuda, LT_BF16, 1, &one));
         int rc = lt_cast(g_cuda, &b, &a);
         lt_tensor_free(g_cuda, &a), lt_tensor_free(g_cuda, &b);
-        if (rc == LT_ENOTSUP) printf("  %-28s skipped: not implemented on cuda in this build\n", "cast cuda");
+        if (rc == LT_ENOTSUP) cuda_unsupported("cast cuda");
         else cast_check(g_cuda, "cast cuda");
     }
 }
@@ -1290,6 +1318,7 @@ static void test_kmeans(void) {
     static const int shapes[3][4] = {{1000, 45, 37, 7}, {3001, 300, 64, 50}, {129, 1, 8, 0}}; /* n, k, d, blobs */
     for (int sh = 0; sh < 3; sh++) {
         int n = shapes[sh][0], k = shapes[sh][1], d = shapes[sh][2], blobs = shapes[sh][3];
+        if (g_small && n > 1000) continue;
         if (k < 2) { /* one centroid: no tie to plant, every row is 0 */
             spec s = {.name = "kmeans_assign k=1", .nin = 3, .nout = 3, .fwd = km_assign_fwd, .xatol = 0, .xrtol = 1e-9};
             s.in[0] = randf(2, n, d, 0, -1, 1), s.in[1] = randf(2, 1, d, 0, -1, 1), s.in[2] = randf(1, 1, 0, 0, 1, 2);
@@ -1390,9 +1419,10 @@ static void test_harness_can_fail(void) {
     s.in[0] = randf(1, 64, 0, 0, -3, 3), s.in[0].diff = 1;
     s.out[0] = F1(64);
     int before = tu_failures;
-    g_quiet = 1;
+    int small = g_small; /* small mode skips finite differences, but not this check of them */
+    g_quiet = 1, g_small = 0;
     fd_check(&s);
-    g_quiet = 0;
+    g_quiet = 0, g_small = small;
     int caught = tu_failures > before;
     tu_failures = before;
     printf("  harness self-check: the planted error was %s\n", caught ? "caught (good)" : "NOT caught");
@@ -1424,14 +1454,125 @@ static void test_validation(void) {
     printf("  argument validation: messages name the op and the argument\n");
 }
 
+/* The debug mode's record (LONGTAIL_CUDA_SYNC=1 turns it on for the CUDA backend, whose op table
+ * then syncs after each op and quotes it on a fault): each public op's tensors, as lt__arg checked
+ * them; a new op, or the first check after a backend call (seal), starts a new record. Tried here
+ * on the CPU backend, since the record is the backend-independent half. */
+static void test_op_trace(void) {
+    int64_t r = 3, c = 1500;
+    lt_tensor x, y, mean, rstd, w, b;
+    OK(lt_tensor_new(&x, g_cpu, LT_F32, 2, (int64_t[]){r, c}));
+    OK(lt_tensor_new(&y, g_cpu, LT_F32, 2, (int64_t[]){r, c}));
+    OK(lt_tensor_new(&mean, g_cpu, LT_F32, 1, &r));
+    OK(lt_tensor_new(&rstd, g_cpu, LT_F32, 1, &r));
+    OK(lt_tensor_new(&w, g_cpu, LT_F32, 1, &c));
+    OK(lt_tensor_new(&b, g_cpu, LT_F32, 1, &c));
+    g_cpu->trace = 1;
+    OK(lt_layernorm_fwd(g_cpu, &y, &mean, &rstd, &x, &w, &b, 1e-5f));
+    char first[1024];
+    snprintf(first, sizeof first, "%s", lt__op_trace());
+    lt__op_trace_seal();
+    OK(lt_add(g_cpu, &y, &x, &y));
+    const char *second = lt__op_trace();
+    g_cpu->trace = 0;
+    int ok = strstr(first, "layernorm_fwd: y f32[3,1500]") == first && strstr(first, " w f32[1500]") &&
+             strstr(first, " rstd f32[3]") && strncmp(second, "add:", 4) == 0 && !strstr(second, "layernorm");
+    printf("  %-28s %s | %s: %s\n", "op trace (debug mode)", first, second, ok ? "ok" : "FAIL");
+    CHECK_MSG(ok, "the debug trace does not name the op and its tensors");
+    lt_tensor_free(g_cpu, &x), lt_tensor_free(g_cpu, &y), lt_tensor_free(g_cpu, &mean);
+    lt_tensor_free(g_cpu, &rstd), lt_tensor_free(g_cpu, &w), lt_tensor_free(g_cpu, &b);
+}
+
+/* ---- realistic shapes (LONGTAIL_TEST_LARGE=1): CUDA against CPU only ----------------------------
+ * Rows wider than one block's worth of threads (1,024) and than a 4,096-wide tile, BERT-base at
+ * batch 64 (seq 128, hidden 768, 12 heads, FFN 3072), k-means at k = 20,000. No finite differences
+ * (the small cases do those); the tolerances allow for longer sums in a different order. */
+static void test_large_cuda(void) {
+    if (!g_cuda) {
+        no_cuda("realistic shapes");
+        return;
+    }
+    static const int64_t ln_shapes[3][2] = {{512, 1536}, {256, 5000}, {8192, 768}}; /* rows, cols */
+    char name[3][64];
+    for (int i = 0; i < 3; i++) {
+        int64_t R = ln_shapes[i][0], C = ln_shapes[i][1];
+        snprintf(name[i], sizeof name[i], "layernorm %lldx%lld", (long long)R, (long long)C);
+        spec s = {.name = name[i], .nin = 3, .nout = 3, .nloss = 1, .fwd = ln_fwd, .bwd = ln_bwd, .no_fd = 1,
+                  .xatol = 5e-5, .xrtol = 5e-4};
+        s.in[0] = randf(2, R, C, 0, -3, 3), s.in[0].diff = 1;
+        s.in[1] = randf(1, C, 0, 0, 0.5f, 1.5f), s.in[1].diff = 1;
+        s.in[2] = randf(1, C, 0, 0, -0.5f, 0.5f), s.in[2].diff = 1;
+        s.out[0] = F2(R, C), s.out[1] = F1(R), s.out[2] = F1(R);
+        check_op(&s);
+    }
+    static const int64_t sm_shapes[3][2] = {{256, 1500}, {64, 4097}, {32, 8192}};
+    char smn[3][64];
+    for (int i = 0; i < 3; i++) {
+        int64_t R = sm_shapes[i][0], C = sm_shapes[i][1];
+        snprintf(smn[i], sizeof smn[i], "softmax %lldx%lld", (long long)R, (long long)C);
+        spec s = {.name = smn[i], .nin = 1, .nout = 1, .nloss = 1, .fwd = sm_fwd, .bwd = sm_bwd, .no_fd = 1,
+                  .xatol = 1e-7, .xrtol = 1e-4, .p0 = 0.125f};
+        s.in[0] = randf(2, R, C, 0, -8, 8), s.in[0].diff = 1;
+        s.out[0] = F2(R, C);
+        check_op(&s);
+    }
+
+    /* BERT-base, batch 64: the encoder layer's row ops and attention with every sequence full */
+    int64_t B = 64, T = 128, H = 12, D = 64, C = H * D, R = B * T, F = 4 * C;
+    spec g = {.name = "bias_gelu bert-base b64", .nin = 2, .nout = 1, .nloss = 1, .fwd = bgelu_fwd, .bwd = bgelu_bwd,
+              .no_fd = 1, .xatol = 1e-5, .xrtol = 1e-4};
+    g.in[0] = randf(2, R, F, 0, -4, 4), g.in[0].diff = 1;
+    g.in[1] = randf(1, F, 0, 0, -1, 1), g.in[1].diff = 1;
+    g.out[0] = F2(R, F);
+    check_new_op(&g);
+    spec l = {.name = "residual_layernorm b64", .nin = 4, .nout = 4, .nloss = 1, .fwd = rln_fwd, .bwd = rln_bwd,
+              .no_fd = 1, .xatol = 5e-5, .xrtol = 5e-4};
+    l.in[0] = randf(2, R, C, 0, -3, 3), l.in[0].diff = 1;
+    l.in[1] = randf(2, R, C, 0, -1, 1), l.in[1].diff = 1;
+    l.in[2] = randf(1, C, 0, 0, 0.5f, 1.5f), l.in[2].diff = 1;
+    l.in[3] = randf(1, C, 0, 0, -0.5f, 0.5f), l.in[3].diff = 1;
+    l.out[0] = F2(R, C), l.out[1] = F2(R, C), l.out[2] = F1(R), l.out[3] = F1(R);
+    check_new_op(&l);
+    int32_t *full = malloc(sizeof(int32_t) * B);
+    for (int64_t b = 0; b < B; b++) full[b] = (int32_t)(b % 4 ? T : T - 1 - b % 97); /* mostly full, some short */
+    spec a = {.name = "attention bert-base b64", .nin = 2, .nout = 2, .nloss = 1, .fwd = att_fwd, .bwd = att_bwd,
+              .no_fd = 1, .xatol = 5e-5, .xrtol = 5e-4, .i0 = (int)H, .p0 = 1.0f / sqrtf((float)D)};
+    a.in[0] = randf(3, B, T, 3 * C, -1, 1), a.in[0].diff = 1;
+    a.in[1] = lens_of((int)B, full);
+    a.out[0] = (harr){.dt = LT_F32, .ndim = 3, .shape = {B, T, C}};
+    a.out[1] = (harr){.dt = LT_F32, .ndim = 3, .shape = {B, H, T}};
+    check_new_op(&a);
+    free(full);
+
+    /* k-means at k = 20,000: fp32 math, the same dot products in the same order on both sides */
+    int n = 20000, k = 20000, d = 64;
+    spec m = {.name = "kmeans_assign k=20000", .nin = 3, .nout = 3, .fwd = km_assign_fwd, .xatol = 0, .xrtol = 1e-9};
+    km_inputs(&m, n, k, d, 0);
+    m.out[0] = (harr){.dt = LT_I32, .ndim = 1, .shape = {n}}, m.out[1] = F1(n), m.out[2] = F1(n);
+    check_op(&m);
+    n = 200000;
+    spec u = {.name = "kmeans_update k=20000", .nin = 2, .nout = 2, .fwd = km_update_fwd, .xatol = 0, .xrtol = 1e-9};
+    u.in[0] = randf(2, n, d, 0, -3, 3);
+    u.in[1] = randi(n, 0, k);
+    u.out[0] = F2(k, d), u.out[1] = (harr){.dt = LT_I32, .ndim = 1, .shape = {k}};
+    check_op(&u);
+}
+
 int main(void) {
+    g_strict = env_on("LONGTAIL_TEST_CUDA_STRICT"), g_small = env_on("LONGTAIL_TEST_SMALL");
+    g_large = env_on("LONGTAIL_TEST_LARGE");
+    if (g_strict || g_small || g_large)
+        printf("modes:%s%s%s\n", g_strict ? " cuda-strict (no device or unsupported op = FAIL)" : "",
+               g_small ? " small (small shapes, no finite differences)" : "",
+               g_large ? " large (CUDA cases at realistic shapes)" : "");
     lt_rng_init(&g_rng, tu_seed(), 0);
     g_cpu = lt_backend_cpu();
     printf("%s\n", lt_backend_describe(g_cpu));
     int rc = lt_backend_cuda(&g_cuda, 0);
     if (rc < 0) {
         g_cuda = NULL;
-        printf("cuda: skipped: no CUDA device (%s)\n", lt_last_error());
+        printf("cuda: %s: no CUDA device (%s)\n", g_strict ? "FAIL" : "skipped", lt_last_error());
+        CHECK_MSG(!g_strict, "LONGTAIL_TEST_CUDA_STRICT=1 but no CUDA device");
     } else {
         printf("%s\n", lt_backend_describe(g_cuda));
     }
@@ -1473,6 +1614,8 @@ int main(void) {
     test_cast();
     test_bf16_refused();
     test_kmeans();
+    test_op_trace();
+    if (g_large) test_large_cuda();
     if (g_cuda) lt_backend_release(g_cuda);
     return tu_finish("test_ops");
 }

@@ -173,6 +173,7 @@ struct lt_backend {
     const lt_backend_ops *ops;
     void *impl; /* backend-private state (CUDA stream, cuBLAS handle, ...) */
     char describe[384];
+    int trace; /* LONGTAIL_CUDA_SYNC=1: lt__arg records each op's tensors (lt__op_trace) */
 };
 
 /* The wrappers' argument checks (src/core/ops.c), shared by every file of wrappers: t exists, has
@@ -181,6 +182,13 @@ struct lt_backend {
 int lt__arg(lt_backend *be, const char *op, const char *name, const lt_tensor *t, lt_dtype dt);
 int lt__numel_is(const char *op, const char *name, const lt_tensor *t, int64_t n);
 int lt__has(lt_backend *be, const char *op, const void *slot);
+
+/* Debug mode (be->trace, set by LONGTAIL_CUDA_SYNC=1): lt__arg writes the op it checks and its
+ * tensors here ("layernorm_fwd: y f32[4096,768]@cuda x ..."), so a backend that finds a fault
+ * after an op can name them. lt__op_trace_seal marks the record as used by a backend call: the
+ * next lt__arg starts a new one. Per thread. */
+const char *lt__op_trace(void);
+void lt__op_trace_seal(void);
 
 /* Constructors each backend file provides. */
 lt_backend *lt__cpu_backend_create(void);

@@ -10,9 +10,30 @@
 #include "core/backend_impl.h"
 #include "longtail/error.h"
 
+/* ---- debug trace (LONGTAIL_CUDA_SYNC=1) ------------------------------------------------------- */
+
+static _Thread_local char trace_buf[1024];
+static _Thread_local const char *trace_op;
+static _Thread_local int trace_sealed;
+
+const char *lt__op_trace(void) { return trace_buf[0] ? trace_buf : "(no op checked yet)"; }
+void lt__op_trace_seal(void) { trace_sealed = 1; }
+
+static void trace_add(const char *op, const char *name, const lt_tensor *t) {
+    size_t len = strlen(trace_buf);
+    if (trace_sealed || !trace_op || strcmp(trace_op, op)) {
+        len = (size_t)snprintf(trace_buf, sizeof trace_buf, "%s:", op);
+        trace_op = op, trace_sealed = 0;
+    }
+    char s[96];
+    if (len < sizeof trace_buf)
+        snprintf(trace_buf + len, sizeof trace_buf - len, " %s %s", name, t ? lt_tensor_str(t, s, sizeof s) : "NULL");
+}
+
 /* t must exist, have dtype dt and live on the backend's device. */
 int lt__arg(lt_backend *be, const char *op, const char *name, const lt_tensor *t, lt_dtype dt) {
     char s[96];
+    if (be->trace) trace_add(op, name, t);
     if (!t) return lt_error(LT_EINVAL, "%s: %s is NULL", op, name);
     if (t->ndim < 1 || t->ndim > LT_MAX_DIMS)
         return lt_error(LT_ESHAPE, "%s: %s has ndim %d", op, name, t->ndim);
