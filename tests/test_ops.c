@@ -437,6 +437,23 @@ static int emb_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out)
 static int emb_bwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out, lt_tensor *dout, lt_tensor *din) {
     return lt_embedding_bwd(be, &din[0], &dout[0], &in[1]);
 }
+/* i0: the skip id ([PAD]) */
+static int emb_skip_bwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out, lt_tensor *dout, lt_tensor *din) {
+    return lt_embedding_bwd_skip(be, &din[0], &dout[0], &in[1], s->i0);
+}
+
+/* The table gradient on `be` from zero: ids[n], dout[n, dim] on the host; skip as the op takes it. */
+static float *emb_grad(lt_backend *be, const int32_t *ids, const float *dout, int64_t n, int64_t vocab, int64_t dim,
+                       int32_t skip) {
+    harr hi = {.dt = LT_I32, .ndim = 1, .shape = {n}, .h = (void *)ids};
+    harr hd = {.dt = LT_F32, .ndim = 2, .shape = {n, dim}, .h = (void *)dout};
+    lt_tensor ti = upload(be, &hi), td = upload(be, &hd), tg;
+    OK(lt_tensor_new(&tg, be, LT_F32, 2, (int64_t[]){vocab, dim})); /* zero-filled */
+    OK(lt_embedding_bwd_skip(be, &tg, &td, &ti, skip));
+    float *g = download(be, &tg);
+    lt_tensor_free(be, &ti), lt_tensor_free(be, &td), lt_tensor_free(be, &tg);
+    return g;
+}
 
 static int drop_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
     return lt_dropout_fwd(be, &out[0], &in[0], s->p0, 1234, (uint64_t)s->i0);
@@ -639,6 +656,67 @@ static void test_embedding(void) {
     }
     s.out[0] = F2(4096, 64);
     check_op(&s);
+
+    /* One hot id holding 60 % of 3000 positions (7 chunks of LT_EMB_CHUNK, the rest Zipf): both
+     * backends add in the same fixed order, so they agree exactly; the float4 (dim 48) and the
+     * scalar (dim 37) kernels. */
+    for (int v = 0; v < 2; v++) {
+        int n = 3000, dim = v ? 37 : 48, vocab = 1000;
+        s = (spec){.name = v ? "embedding hot id, dim 37" : "embedding hot id, dim 48", .nin = 2, .nout = 1,
+                   .nloss = 1, .fwd = emb_fwd, .bwd = emb_bwd, .eps = 1e-2, .atol = 1e-3, .rtol = 1e-3,
+                   .xatol = 0, .xrtol = 1e-12};
+        s.in[0] = randf(2, vocab, dim, 0, -1, 1), s.in[0].diff = 1;
+        s.in[1] = mk(LT_I32, 1, n, 0, 0);
+        int32_t *id = s.in[1].h;
+        for (int i = 0; i < n; i++) {
+            double u = lt_rng_next_double(&g_rng);
+            id[i] = u < 0.6 ? 3 : (int32_t)fmin(vocab - 1, floor(pow(vocab + 1.0, lt_rng_next_double(&g_rng)) - 1));
+        }
+        s.out[0] = F2(n, dim);
+        /* every row against sums in double: the chunked order is still a sum */
+        harr dh = randf(2, n, dim, 0, -1, 1);
+        float *g = emb_grad(g_cpu, id, dh.h, n, vocab, dim, -1);
+        double *ref = calloc((size_t)vocab * dim, sizeof(double)), worst = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < dim; j++) ref[(int64_t)id[i] * dim + j] += ((float *)dh.h)[(int64_t)i * dim + j];
+        for (int64_t i = 0; i < (int64_t)vocab * dim; i++) worst = fmax(worst, fabs(g[i] - ref[i]) / (1e-5 + 1e-5 * fabs(ref[i])));
+        printf("  %-28s cpu vs sums in double (hot row: %d chunks): worst err/tol %.3f %s\n", s.name,
+               (int)((0.6 * n + LT_EMB_CHUNK - 1) / LT_EMB_CHUNK), worst, worst <= 1 ? "ok" : "FAIL");
+        CHECK_MSG(worst <= 1, "%s: a row's gradient is off the double sum by %.3g tolerances", s.name, worst);
+        free(g), free(ref), free(dh.h);
+        check_op(&s);
+    }
+
+    /* A PAD-heavy batch, as the encoder's: 32 sequences of 64 with lens 1..64, padding id 0 (about
+     * half the positions). With skip id 0, row 0 gets nothing and every other row is exactly the
+     * unskipped gradient; CUDA equals the CPU. */
+    {
+        int B = 32, T = 64, n = B * T, dim = 32, vocab = 500, pads = 0;
+        s = (spec){.name = "embedding PAD-heavy, skip 0", .nin = 2, .nout = 1, .nloss = 1, .fwd = emb_fwd,
+                   .bwd = emb_skip_bwd, .no_fd = 1, .xatol = 0, .xrtol = 1e-12, .i0 = 0};
+        s.in[0] = randf(2, vocab, dim, 0, -1, 1), s.in[0].diff = 1;
+        s.in[1] = mk(LT_I32, 1, n, 0, 0);
+        int32_t *id = s.in[1].h;
+        for (int b = 0; b < B; b++) {
+            int len = 1 + (int)lt_rng_below(&g_rng, T);
+            for (int t = 0; t < T; t++) {
+                double u = lt_rng_next_double(&g_rng);
+                id[b * T + t] = t < len ? 1 + (int32_t)fmin(vocab - 2, floor(pow((double)vocab, u) - 1)) : 0;
+                pads += t >= len;
+            }
+        }
+        s.out[0] = F2(n, dim);
+        harr dh = randf(2, n, dim, 0, -1, 1);
+        float *g = emb_grad(g_cpu, id, dh.h, n, vocab, dim, 0), *all = emb_grad(g_cpu, id, dh.h, n, vocab, dim, -1);
+        int pad_zero = 1, same = !memcmp(g + dim, all + dim, sizeof(float) * (size_t)(vocab - 1) * dim), moved = 0;
+        for (int j = 0; j < dim; j++) pad_zero &= g[j] == 0.0f, moved |= all[j] != 0.0f;
+        printf("  %-28s %d of %d positions PAD: PAD row %s, other rows %s the unskipped gradient\n", s.name, pads, n,
+               pad_zero && moved ? "zero" : "NOT ZERO", same ? "equal" : "DIFFER from");
+        CHECK_MSG(pad_zero && moved, "embedding_bwd_skip: the PAD row got a gradient (or the test has no PAD)");
+        CHECK_MSG(same, "embedding_bwd_skip: skipping PAD changed other rows");
+        free(g), free(all), free(dh.h);
+        check_op(&s);
+    }
 }
 
 static void test_dropout(void) {

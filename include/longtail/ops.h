@@ -88,8 +88,14 @@ int lt_xent_bwd(lt_backend *be, lt_tensor *dlogits, const lt_tensor *logits, con
 
 /* out[N,D] = table[ids[n], :]; ids int32[N] (any shape with N elements), each in [0, V). */
 int lt_embedding_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *table, const lt_tensor *ids);
-/* dtable[ids[n], :] += dout[n, :]. Deterministic: rows that share an id are summed in order. */
+/* dtable[ids[n], :] += dout[n, :]. Deterministic, the same bits on every backend: the rows that
+ * share an id are summed in position order, in chunks of 256 occurrences whose sums are added in
+ * chunk order (see LT_EMB_CHUNK in src/core/backend_impl.h), so a hot id does not serialise. */
 int lt_embedding_bwd(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, const lt_tensor *ids);
+/* The same, but positions whose id is skip_id add nothing (skip_id < 0: none): a [PAD] row gets
+ * no gradient, as nn.Embedding(padding_idx=...) in PyTorch. */
+int lt_embedding_bwd_skip(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, const lt_tensor *ids,
+                          int32_t skip_id);
 
 /* ---- dropout ----------------------------------------------------------------------------- */
 
@@ -205,8 +211,10 @@ int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tens
  * over many chunks of rows adds chunk by chunk: for every row i of x[n, d] with assign[i] in
  * [0, k) (other rows are skipped: padding, masks)
  *   sums[assign[i], :] += x_i      counts[assign[i]] += 1      (sums f32[k, d], counts i32[k])
- * Deterministic: each cluster's rows are added in row order in double, then added to sums once,
- * so both backends give the same bits for the same inputs. */
+ * Deterministic: each cluster's rows are added in row order in double, in chunks of 1024 rows
+ * whose sums are added in chunk order (LT_KM_CHUNK in src/core/backend_impl.h), then added to
+ * sums once, so both backends give the same bits for the same inputs and a giant cluster does
+ * not serialise the GPU. */
 int lt_kmeans_update(lt_backend *be, lt_tensor *sums, lt_tensor *counts, const lt_tensor *x, const lt_tensor *assign);
 
 /* ---- recurrent layers (LSTM, GRU) --------------------------------------------------------------- */
