@@ -12,9 +12,11 @@
  *    fp32 accumulation; ldmatrix feeds the fragments from padded (conflict-free) shared memory.
  *    The centroid tiles of all blocks are the same 2*k*d bytes, so they stay in L2.
  *
- * Update: rows are sorted by cluster with a stable radix sort (CUB) of (cluster, row) pairs;
- * then one block per cluster adds its rows in row order, in double, exactly as the CPU does, so
- * the two backends give the same bits. */
+ * Update: rows are sorted by cluster with a stable radix sort (CUB) of (cluster, row) pairs; a
+ * cluster's rows form chunks of LT_KM_CHUNK (backend_impl.h): one pass sums every later chunk in
+ * parallel, then one block per cluster adds its first chunk and the chunk sums in order, in
+ * double, exactly as the CPU does, so the two backends give the same bits and a cluster holding
+ * most points costs CHUNK + size/CHUNK adds per column instead of its size. */
 #include <cub/device/device_radix_sort.cuh>
 #include <cuda_bf16.h>
 
@@ -359,15 +361,48 @@ __global__ void km_bounds(int32_t *start, const unsigned *keys, int64_t n, int64
     }
 }
 
-/* One block per cluster: its rows (in row order, the sort is stable) summed in double per column. */
-__global__ void km_segsum(float *sums, int32_t *counts, const float *x, const int32_t *rows, const int32_t *start,
-                          int64_t k, int64_t d) {
+/* Pass 1 (LT_KM_CHUNK, backend_impl.h): block q looks at sorted positions [q C, q C + C) for the
+ * start of a cluster's later chunk (the first chunk is pass 2's): at most one lies there, since two
+ * such starts are at least C apart. That chunk's rows are summed in double in row order into
+ * part[q, :]. Every chunk of every cluster runs at once, however big the cluster. */
+__global__ void km_chunksum(double *part, const float *x, const unsigned *keys, const int32_t *rows,
+                            const int32_t *start, int64_t n, int64_t k, int64_t d) {
+    __shared__ int64_t found;
+    for (int64_t q = blockIdx.x; q * LT_KM_CHUNK < n; q += gridDim.x) {
+        if (threadIdx.x == 0) found = -1;
+        __syncthreads();
+        int64_t lo = q * LT_KM_CHUNK, hi = lo + LT_KM_CHUNK < n ? lo + LT_KM_CHUNK : n;
+        for (int64_t s = lo + threadIdx.x; s < hi; s += blockDim.x) {
+            unsigned c = keys[s];
+            if (c >= k) continue;
+            int64_t off = s - start[c];
+            if (off >= LT_KM_CHUNK && off % LT_KM_CHUNK == 0) found = s; /* one writer at most */
+        }
+        __syncthreads();
+        int64_t s = found;
+        if (s >= 0) {
+            int64_t end = start[keys[s] + 1], e = s + LT_KM_CHUNK < end ? s + LT_KM_CHUNK : end;
+            for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+                double acc = 0.0;
+                for (int64_t r = s; r < e; r++) acc += (double)x[(int64_t)rows[r] * d + j];
+                part[q * d + j] = acc;
+            }
+        }
+        __syncthreads(); /* `found` is reused */
+    }
+}
+
+/* Pass 2, one block per cluster: its first chunk of rows (in row order, the sort is stable) summed
+ * in double per column, then the later chunks' sums from pass 1 in chunk order. */
+__global__ void km_segsum(float *sums, int32_t *counts, const float *x, const double *part, const int32_t *rows,
+                          const int32_t *start, int64_t k, int64_t d) {
     for (int64_t c = blockIdx.x; c < k; c += gridDim.x) {
-        int32_t beg = start[c], end = start[c + 1];
-        if (threadIdx.x == 0) counts[c] += end - beg;
+        int64_t beg = start[c], end = start[c + 1], e = beg + LT_KM_CHUNK < end ? beg + LT_KM_CHUNK : end;
+        if (threadIdx.x == 0) counts[c] += (int32_t)(end - beg);
         for (int64_t j = threadIdx.x; j < d; j += blockDim.x) {
             double acc = 0.0;
-            for (int32_t r = beg; r < end; r++) acc += (double)x[(int64_t)rows[r] * d + j];
+            for (int64_t r = beg; r < e; r++) acc += (double)x[(int64_t)rows[r] * d + j];
+            for (int64_t q = beg + LT_KM_CHUNK; q < end; q += LT_KM_CHUNK) acc += part[q / LT_KM_CHUNK * d + j];
             sums[c * d + j] = (float)((double)sums[c * d + j] + acc);
         }
     }
@@ -375,17 +410,25 @@ __global__ void km_segsum(float *sums, int32_t *counts, const float *x, const in
 
 extern "C" int lt__cuda_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x,
                                       const int32_t *assign, int64_t n, int64_t k, int64_t d) {
+    if (n <= 0) return 0; /* as the CPU */
     lt_cuda *cu = lt__cu(be);
+    if (n > INT32_MAX)
+        return lt_error(LT_ERANGE, "kmeans_update: %lld rows in one call; the CUDA backend takes up to 2^31-1",
+                        (long long)n);
     int end_bit = 1;
     while (end_bit < 32 && ((int64_t)1 << end_bit) <= k) end_bit++; /* keys are 0..k */
     size_t temp = 0;
     LT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(NULL, temp, (const unsigned *)NULL, (unsigned *)NULL,
                                                   (const int32_t *)NULL, (int32_t *)NULL, (int)n, 0, end_bit,
                                                   cu->stream));
+    int64_t slots = n / LT_KM_CHUNK + 1;
     size_t nk = km_align(sizeof(unsigned) * (size_t)n), ns = km_align(sizeof(int32_t) * (size_t)(k + 1));
+    size_t np = km_align(sizeof(double) * (size_t)slots * (size_t)(d > 0 ? d : 1));
     void *scratch;
-    LT_TRY(lt__cuda_scratch(be, 4 * nk + ns + temp, &scratch));
+    LT_TRY(lt__cuda_scratch(be, np + 4 * nk + ns + temp, &scratch));
     char *p = (char *)scratch;
+    double *part = (double *)p;
+    p += np;
     unsigned *keys_in = (unsigned *)p, *keys_out = (unsigned *)(p + nk);
     int32_t *rows_in = (int32_t *)(p + 2 * nk), *rows_out = (int32_t *)(p + 3 * nk), *start = (int32_t *)(p + 4 * nk);
     void *tmp = p + 4 * nk + ns;
@@ -396,7 +439,11 @@ extern "C" int lt__cuda_kmeans_update(lt_backend *be, float *sums, int32_t *coun
                                                   cu->stream));
     km_bounds<<<lt__blocks(n, 256, cap), 256, 0, cu->stream>>>(start, keys_out, n, k);
     LT_LAUNCH_CHECK();
-    km_segsum<<<lt__blocks(k, 1, cap), 128, 0, cu->stream>>>(sums, counts, x, rows_out, start, k, d);
+    if (n > LT_KM_CHUNK) {
+        km_chunksum<<<lt__blocks(slots, 1, cap), 128, 0, cu->stream>>>(part, x, keys_out, rows_out, start, n, k, d);
+        LT_LAUNCH_CHECK();
+    }
+    km_segsum<<<lt__blocks(k, 1, cap), 128, 0, cu->stream>>>(sums, counts, x, part, rows_out, start, k, d);
     LT_LAUNCH_CHECK();
     return 0;
 }

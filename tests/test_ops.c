@@ -1439,6 +1439,44 @@ static void test_kmeans(void) {
     run_free(g_cpu, &u, &rr);
     check_op(&u);
 
+    /* Zipf-skewed clusters: one holds ~70 % of 20000 rows (14 chunks of LT_KM_CHUNK), the rest
+     * Zipf over k = 200, some rows skipped. Against sums in double (the chunked order is still a
+     * sum), and exactly CUDA vs CPU (the same chunks in the same order). */
+    {
+        int zn = 20000, zk = 200, zd = 40;
+        spec z = {.name = "kmeans_update zipf", .nin = 2, .nout = 2, .fwd = km_update_fwd, .xatol = 0, .xrtol = 1e-12};
+        z.in[0] = randf(2, zn, zd, 0, -3, 3);
+        z.in[1] = mk(LT_I32, 1, zn, 0, 0);
+        int32_t *za = z.in[1].h;
+        for (int i = 0; i < zn; i++) {
+            double v = lt_rng_next_double(&g_rng);
+            za[i] = v < 0.7 ? 17 : v < 0.72 ? -1 : (int32_t)fmin(zk - 1, floor(pow(zk + 1.0, lt_rng_next_double(&g_rng)) - 1));
+        }
+        z.out[0] = F2(zk, zd), z.out[1] = (harr){.dt = LT_I32, .ndim = 1, .shape = {zk}};
+        run zr;
+        run_fwd(g_cpu, &z, &zr);
+        float *zs = download(g_cpu, &zr.out[0]);
+        int32_t *zc = download(g_cpu, &zr.out[1]);
+        const float *zx = z.in[0].h;
+        double *ref = calloc((size_t)zk * zd, sizeof(double));
+        int *cnt = calloc((size_t)zk, sizeof(int)), zbad = 0;
+        for (int i = 0; i < zn; i++) {
+            if (za[i] < 0) continue;
+            cnt[za[i]]++;
+            for (int t = 0; t < zd; t++) ref[za[i] * zd + t] += zx[i * zd + t];
+        }
+        for (int j = 0; j < zk; j++) {
+            zbad += cnt[j] != zc[j];
+            for (int t = 0; t < zd; t++) zbad += fabs(zs[j * zd + t] - ref[j * zd + t]) > 1e-6 * (1 + fabs(ref[j * zd + t]));
+        }
+        printf("  %-28s cluster 17 holds %d of %d rows: sums vs double %s\n", z.name, cnt[17], zn, zbad ? "FAIL" : "ok");
+        CHECK_MSG(zbad == 0, "kmeans_update zipf: %d sums or counts differ", zbad);
+        CHECK(cnt[17] > 10 * LT_KM_CHUNK);
+        free(zs), free(zc), free(ref), free(cnt);
+        run_free(g_cpu, &z, &zr);
+        check_op(&z);
+    }
+
     /* argument checks name the op and the argument */
     float buf[64] = {0};
     int32_t ib[8] = {0};

@@ -297,30 +297,61 @@ int lt__cpu_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, float *s
 
 /* ---- update --------------------------------------------------------------------------------- */
 
+/* Rows grouped by cluster (a stable counting sort: row order within a cluster), then each cluster
+ * summed in LT_KM_CHUNK's order (backend_impl.h), the CUDA kernel's: chunk sums in double from 0,
+ * added in chunk order. Threads split the columns (slices of whole cache lines). */
 int lt__cpu_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
                           int64_t n, int64_t k, int64_t d) {
-    double *acc = calloc((size_t)(k * d > 0 ? k * d : 1), sizeof(double));
-    if (!acc) return lt_error(LT_ENOMEM, "kmeans_update: out of memory for %lld x %lld sums", (long long)k, (long long)d);
-    /* column slices of whole cache lines (16 floats), one or more per thread */
+    if (n <= 0) return 0; /* nothing to add (sums keep their bits, as on CUDA) */
+    int64_t *start = calloc((size_t)k + 1, sizeof(int64_t)), *cur = malloc(sizeof(int64_t) * (size_t)(k > 0 ? k : 1));
+    int64_t *rows = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    if (!start || !cur || !rows) {
+        free(start), free(cur), free(rows);
+        return lt_error(LT_ENOMEM, "kmeans_update: out of memory grouping %lld rows", (long long)n);
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (assign[i] >= 0 && assign[i] < k) start[assign[i] + 1]++;
+    for (int64_t c = 0; c < k; c++) {
+        counts[c] += (int32_t)start[c + 1];
+        start[c + 1] += start[c];
+        cur[c] = start[c];
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (assign[i] >= 0 && assign[i] < k) rows[cur[assign[i]]++] = i;
     int64_t slice = (d + omp_get_max_threads() - 1) / omp_get_max_threads();
     slice = (slice + 15) / 16 * 16;
     if (slice < 16) slice = 16;
     int64_t ns = (d + slice - 1) / slice;
+    int oom = 0;
 #pragma omp parallel for schedule(static) if (n * d >= LT_CPU_PAR_MIN && ns > 1)
     for (int64_t s = 0; s < ns; s++) {
-        int64_t j0 = s * slice, j1 = j0 + slice < d ? j0 + slice : d;
-        for (int64_t i = 0; i < n; i++) {
-            int32_t a = assign[i];
-            if (a < 0 || a >= k) continue;
-            double *ar = acc + a * d;
-            const float *xr = x + i * d;
-            for (int64_t j = j0; j < j1; j++) ar[j] += xr[j];
+        int64_t j0 = s * slice, j1 = j0 + slice < d ? j0 + slice : d, w = j1 - j0;
+        double *tot = malloc(sizeof(double) * 2 * (size_t)w), *part = tot + w;
+        if (!tot) {
+#pragma omp atomic write
+            oom = 1;
+            continue;
         }
+        for (int64_t c = 0; c < k; c++) {
+            for (int64_t j = 0; j < w; j++) tot[j] = 0.0;
+            for (int64_t q0 = start[c]; q0 < start[c + 1]; q0 += LT_KM_CHUNK) {
+                int64_t q1 = q0 + LT_KM_CHUNK < start[c + 1] ? q0 + LT_KM_CHUNK : start[c + 1];
+                double *acc = q0 == start[c] ? tot : part; /* the first chunk sums straight into the total */
+                if (acc == part)
+                    for (int64_t j = 0; j < w; j++) part[j] = 0.0;
+                for (int64_t q = q0; q < q1; q++) {
+                    const float *xr = x + rows[q] * d + j0;
+                    for (int64_t j = 0; j < w; j++) acc[j] += xr[j];
+                }
+                if (acc == part)
+                    for (int64_t j = 0; j < w; j++) tot[j] += part[j];
+            }
+            float *sr = sums + c * d + j0;
+            for (int64_t j = 0; j < w; j++) sr[j] = (float)((double)sr[j] + tot[j]);
+        }
+        free(tot);
     }
-    for (int64_t i = 0; i < n; i++)
-        if (assign[i] >= 0 && assign[i] < k) counts[assign[i]]++;
-#pragma omp parallel for schedule(static) if (k * d >= LT_CPU_PAR_MIN)
-    for (int64_t i = 0; i < k * d; i++) sums[i] = (float)((double)sums[i] + acc[i]);
-    free(acc);
+    free(start), free(cur), free(rows);
+    if (oom) return lt_error(LT_ENOMEM, "kmeans_update: out of memory for the column sums");
     return 0;
 }
