@@ -676,10 +676,19 @@ static void test_embedding(void) {
         /* every row against sums in double: the chunked order is still a sum */
         harr dh = randf(2, n, dim, 0, -1, 1);
         float *g = emb_grad(g_cpu, id, dh.h, n, vocab, dim, -1);
-        double *ref = calloc((size_t)vocab * dim, sizeof(double)), worst = 0;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < dim; j++) ref[(int64_t)id[i] * dim + j] += ((float *)dh.h)[(int64_t)i * dim + j];
-        for (int64_t i = 0; i < (int64_t)vocab * dim; i++) worst = fmax(worst, fabs(g[i] - ref[i]) / (1e-5 + 1e-5 * fabs(ref[i])));
+        /* tolerance: the bound of any float summation order, (count + 1) 2^-24 sum |terms| */
+        double *ref = calloc((size_t)vocab * dim, sizeof(double)), *mag = calloc((size_t)vocab * dim, sizeof(double)), worst = 0;
+        int *occ = calloc((size_t)vocab, sizeof(int));
+        for (int i = 0; i < n; i++) {
+            occ[id[i]]++;
+            for (int j = 0; j < dim; j++) {
+                float v = ((float *)dh.h)[(int64_t)i * dim + j];
+                ref[(int64_t)id[i] * dim + j] += v, mag[(int64_t)id[i] * dim + j] += fabsf(v);
+            }
+        }
+        for (int64_t i = 0; i < (int64_t)vocab * dim; i++)
+            worst = fmax(worst, fabs(g[i] - ref[i]) / (1e-30 + (occ[i / dim] + 1) * 0x1p-24 * mag[i]));
+        free(mag), free(occ);
         printf("  %-28s cpu vs sums in double (hot row: %d chunks): worst err/tol %.3f %s\n", s.name,
                (int)((0.6 * n + LT_EMB_CHUNK - 1) / LT_EMB_CHUNK), worst, worst <= 1 ? "ok" : "FAIL");
         CHECK_MSG(worst <= 1, "%s: a row's gradient is off the double sum by %.3g tolerances", s.name, worst);
@@ -1385,18 +1394,52 @@ static void test_kmeans(void) {
         if (g_cuda) xdev_check(&s); /* fp32: the same sums in the same order, so the same bits */
         else printf("  %-28s cuda vs cpu (fp32 and bf16 math): skipped: no CUDA device\n", name);
         spec_free(&s);
-        /* bf16 tensor cores round x and c for the arg-min: the same centroids once every blob has a
-         * centroid of its own (k - 1 blobs; the last centroid is the tie); dist is computed in fp32
-         * either way, so it matches exactly */
+        /* bf16 math: the bf16 search with its fp32 re-check gives the fp32 kernel's centroids (ties
+         * included) and so the same dist; here on blobs (k - 1 of them; the last centroid is the tie),
+         * below on near-ties everywhere */
         if (!g_cuda) continue;
         spec b = {.name = "  (cuda bf16 math)", .nin = 3, .nout = 3, .fwd = km_assign_fwd, .xatol = 0, .xrtol = 1e-9};
         km_inputs(&b, n, k, d, k - 1);
         b.out[0] = s.out[0], b.out[1] = s.out[1];
-        b.nout = 2, b.fwd = km_assign_fwd2; /* the runner-up comes from bf16 scores: not compared */
+        b.nout = 2, b.fwd = km_assign_fwd2; /* the runner-up comes from bf16 scores on rows not re-run: not compared */
         lt_backend_set_math(g_cuda, LT_MATH_BF16);
         xdev_check(&b);
         lt_backend_set_math(g_cuda, LT_MATH_FP32);
         spec_free(&b);
+        /* TF32 runs the fp32 kernel: everything equal to the CPU, runner-up included */
+        spec t = {.name = "  (cuda tf32 math)", .nin = 3, .nout = 3, .fwd = km_assign_fwd, .xatol = 0, .xrtol = 1e-9};
+        km_inputs(&t, n, k, d, blobs);
+        t.out[0] = s.out[0], t.out[1] = s.out[1], t.out[2] = s.out[2];
+        lt_backend_set_math(g_cuda, LT_MATH_TF32);
+        xdev_check(&t);
+        lt_backend_set_math(g_cuda, LT_MATH_FP32);
+        spec_free(&t);
+    }
+    /* bf16 math on data full of near-ties (uniform rows, no blobs): the fp32 re-check must make
+     * every assignment, and so every dist, the fp32 kernel's exactly. */
+    if (g_cuda) {
+        int n = 4000, k = 500, d = 96;
+        spec r = {.name = "kmeans_assign bf16 near-ties", .nin = 3, .nout = 2, .fwd = km_assign_fwd2};
+        km_inputs(&r, n, k, d, 0);
+        r.out[0] = (harr){.dt = LT_I32, .ndim = 1, .shape = {n}}, r.out[1] = F1(n);
+        run a32, a16;
+        run_fwd(g_cuda, &r, &a32);
+        lt_backend_set_math(g_cuda, LT_MATH_BF16);
+        run_fwd(g_cuda, &r, &a16);
+        lt_backend_set_math(g_cuda, LT_MATH_FP32);
+        int32_t *i32 = download(g_cuda, &a32.out[0]), *i16 = download(g_cuda, &a16.out[0]);
+        float *d32 = download(g_cuda, &a32.out[1]), *d16 = download(g_cuda, &a16.out[1]);
+        int diff = 0;
+        for (int i = 0; i < n; i++) diff += i32[i] != i16[i] || memcmp(&d32[i], &d16[i], sizeof(float)) != 0;
+        printf("  %-28s bf16 search + fp32 re-check vs fp32 kernel: %d of %d rows differ %s\n", r.name, diff, n,
+               diff ? "FAIL" : "ok");
+        CHECK_MSG(diff == 0, "kmeans_assign bf16: %d assignments differ from fp32", diff);
+        free(i32), free(i16), free(d32), free(d16);
+        run_free(g_cuda, &r, &a32), run_free(g_cuda, &r, &a16);
+        spec_free(&r);
+    } else {
+        printf("  %-28s bf16 search + fp32 re-check vs fp32 kernel: skipped: no CUDA device\n",
+               "kmeans_assign bf16 near-ties");
     }
 #if defined(__AVX512F__)
     /* Uniform data has near-ties everywhere: the CPU's AVX-512 kernel and CUDA's fp32 kernel add

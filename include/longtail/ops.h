@@ -201,9 +201,11 @@ int lt_l2norm_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_t
  *               centroid (bounds-based pruning uses it). Optional: pass NULL.
  * Fused: one GEMM whose epilogue keeps a running arg-min; no n x k matrix is ever stored.
  * The CPU computes in fp32. CUDA follows lt_math: FP32 runs an fp32 kernel that sums in the
- * CPU's order (same assignments, ties included); TF32 and BF16 both run the bf16 tensor-core
- * kernel with fp32 accumulation (x and c rounded to bf16 for the arg-min and second only; dist
- * stays exact fp32). A row whose every score is NaN gets assign 0. */
+ * CPU's order (same assignments, ties included); TF32 runs that fp32 kernel too (there is no TF32
+ * arg-min kernel); BF16 searches with the bf16 tensor-core kernel (x and c rounded to bf16, fp32
+ * accumulation), then re-runs in fp32 every row whose runner-up lies within the bf16 error bound
+ * of its best, so the assignments are the fp32 kernel's; second is the bf16 runner-up on rows not
+ * re-run. dist is exact fp32 either way. A row whose every score is NaN gets assign 0. */
 int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tensor *second, const lt_tensor *x,
                      const lt_tensor *c, const lt_tensor *cnorm);
 
