@@ -688,9 +688,32 @@ static void test_embedding(void) {
         }
         for (int64_t i = 0; i < (int64_t)vocab * dim; i++)
             worst = fmax(worst, fabs(g[i] - ref[i]) / (1e-30 + (occ[i / dim] + 1) * 0x1p-24 * mag[i]));
+        /* and exactly the documented order (LT_EMB_CHUNK), the one CUDA follows */
+        int order_bad = 0, *first = calloc((size_t)vocab + 1, sizeof(int)), *at = malloc(sizeof(int) * n);
+        for (int r = 0; r < vocab; r++) first[r + 1] = first[r] + occ[r];
+        int *fill = calloc((size_t)vocab, sizeof(int));
+        for (int i = 0; i < n; i++) at[first[id[i]] + fill[id[i]]++] = i; /* each row's positions, in order */
+        free(fill);
+        for (int64_t e = 0; e < (int64_t)vocab * dim; e++) {
+            int64_t row = e / dim, j = e % dim;
+            float acc = 0.0f, part = 0.0f;
+            for (int o = 0; o < occ[row]; o++) {
+                float v = ((float *)dh.h)[(int64_t)at[first[row] + o] * dim + j];
+                if (o < LT_EMB_CHUNK) acc += v;
+                else if (o % LT_EMB_CHUNK == 0) {
+                    if (o > LT_EMB_CHUNK) acc += part;
+                    part = v;
+                } else part += v;
+            }
+            if (occ[row] > LT_EMB_CHUNK) acc += part;
+            order_bad += memcmp(&acc, &g[e], sizeof(float)) != 0;
+        }
+        free(first), free(at);
+        CHECK_MSG(order_bad == 0, "%s: %d gradients differ from the LT_EMB_CHUNK order", s.name, order_bad);
         free(mag), free(occ);
-        printf("  %-28s cpu vs sums in double (hot row: %d chunks): worst err/tol %.3f %s\n", s.name,
-               (int)((0.6 * n + LT_EMB_CHUNK - 1) / LT_EMB_CHUNK), worst, worst <= 1 ? "ok" : "FAIL");
+        printf("  %-28s cpu vs sums in double (hot row: %d chunks): worst err/tol %.3f %s, chunk order exact %s\n",
+               s.name, (int)((0.6 * n + LT_EMB_CHUNK - 1) / LT_EMB_CHUNK), worst, worst <= 1 ? "ok" : "FAIL",
+               order_bad ? "FAIL" : "ok");
         CHECK_MSG(worst <= 1, "%s: a row's gradient is off the double sum by %.3g tolerances", s.name, worst);
         free(g), free(ref), free(dh.h);
         check_op(&s);
@@ -1512,7 +1535,30 @@ static void test_kmeans(void) {
             zbad += cnt[j] != zc[j];
             for (int t = 0; t < zd; t++) zbad += fabs(zs[j * zd + t] - ref[j * zd + t]) > 1e-6 * (1 + fabs(ref[j * zd + t]));
         }
-        printf("  %-28s cluster 17 holds %d of %d rows: sums vs double %s\n", z.name, cnt[17], zn, zbad ? "FAIL" : "ok");
+        /* and exactly the documented order (LT_KM_CHUNK), the one CUDA follows: chunk sums from 0 */
+        int order_bad = 0;
+        for (int j = 0; j < zk; j++)
+            for (int t = 0; t < zd; t++) {
+                double tot = 0, part = 0;
+                int o = 0;
+                for (int i = 0; i < zn; i++) {
+                    if (za[i] != j) continue;
+                    if (o < LT_KM_CHUNK) tot += zx[i * zd + t];
+                    else {
+                        if (o % LT_KM_CHUNK == 0) {
+                            if (o > LT_KM_CHUNK) tot += part;
+                            part = 0;
+                        }
+                        part += zx[i * zd + t];
+                    }
+                    o++;
+                }
+                if (o > LT_KM_CHUNK) tot += part;
+                order_bad += zs[j * zd + t] != (float)(0.0 + tot);
+            }
+        printf("  %-28s cluster 17 holds %d of %d rows: sums vs double %s, chunk order exact %s\n", z.name, cnt[17], zn,
+               zbad ? "FAIL" : "ok", order_bad ? "FAIL" : "ok");
+        CHECK_MSG(order_bad == 0, "kmeans_update zipf: %d sums differ from the LT_KM_CHUNK order", order_bad);
         CHECK_MSG(zbad == 0, "kmeans_update zipf: %d sums or counts differ", zbad);
         CHECK(cnt[17] > 10 * LT_KM_CHUNK);
         free(zs), free(zc), free(ref), free(cnt);

@@ -297,61 +297,64 @@ int lt__cpu_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, float *s
 
 /* ---- update --------------------------------------------------------------------------------- */
 
-/* Rows grouped by cluster (a stable counting sort: row order within a cluster), then each cluster
- * summed in LT_KM_CHUNK's order (backend_impl.h), the CUDA kernel's: chunk sums in double from 0,
- * added in chunk order. Threads split the columns (slices of whole cache lines). */
+/* LT_KM_CHUNK's order (backend_impl.h), the CUDA kernel's, in one walk over the rows in row order
+ * (sequential reads; the sums stay in cache): row i is occurrence occ[i] of its cluster, so it
+ * adds into the cluster's total while occ < CHUNK, else into the cluster's current chunk sum,
+ * which is added to the total when the next chunk starts and at the end. Only clusters of more
+ * than CHUNK rows have a chunk-sum slot: at most n / CHUNK of them. Threads split the columns
+ * (slices of whole cache lines). */
 int lt__cpu_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
                           int64_t n, int64_t k, int64_t d) {
     if (n <= 0) return 0; /* nothing to add (sums keep their bits, as on CUDA) */
-    int64_t *start = calloc((size_t)k + 1, sizeof(int64_t)), *cur = malloc(sizeof(int64_t) * (size_t)(k > 0 ? k : 1));
-    int64_t *rows = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
-    if (!start || !cur || !rows) {
-        free(start), free(cur), free(rows);
-        return lt_error(LT_ENOMEM, "kmeans_update: out of memory grouping %lld rows", (long long)n);
+    int64_t *cnt = calloc((size_t)(k > 0 ? k : 1), sizeof(int64_t)), *slot = malloc(sizeof(int64_t) * (size_t)(k > 0 ? k : 1));
+    int32_t *occ = malloc(sizeof(int32_t) * (size_t)n);
+    double *acc = calloc((size_t)(k * d > 0 ? k * d : 1), sizeof(double));
+    if (!cnt || !slot || !occ || !acc) {
+        free(cnt), free(slot), free(occ), free(acc);
+        return lt_error(LT_ENOMEM, "kmeans_update: out of memory for %lld x %lld sums", (long long)k, (long long)d);
     }
     for (int64_t i = 0; i < n; i++)
-        if (assign[i] >= 0 && assign[i] < k) start[assign[i] + 1]++;
+        if (assign[i] >= 0 && assign[i] < k) occ[i] = (int32_t)cnt[assign[i]]++;
+    int64_t big = 0;
     for (int64_t c = 0; c < k; c++) {
-        counts[c] += (int32_t)start[c + 1];
-        start[c + 1] += start[c];
-        cur[c] = start[c];
+        counts[c] += (int32_t)cnt[c];
+        slot[c] = cnt[c] > LT_KM_CHUNK ? big++ : -1;
     }
-    for (int64_t i = 0; i < n; i++)
-        if (assign[i] >= 0 && assign[i] < k) rows[cur[assign[i]]++] = i;
+    double *part = calloc((size_t)(big * d > 0 ? big * d : 1), sizeof(double));
+    if (!part) {
+        free(cnt), free(slot), free(occ), free(acc);
+        return lt_error(LT_ENOMEM, "kmeans_update: out of memory for %lld chunk sums", (long long)big);
+    }
     int64_t slice = (d + omp_get_max_threads() - 1) / omp_get_max_threads();
     slice = (slice + 15) / 16 * 16;
     if (slice < 16) slice = 16;
     int64_t ns = (d + slice - 1) / slice;
-    int oom = 0;
 #pragma omp parallel for schedule(static) if (n * d >= LT_CPU_PAR_MIN && ns > 1)
     for (int64_t s = 0; s < ns; s++) {
-        int64_t j0 = s * slice, j1 = j0 + slice < d ? j0 + slice : d, w = j1 - j0;
-        double *tot = malloc(sizeof(double) * 2 * (size_t)w), *part = tot + w;
-        if (!tot) {
-#pragma omp atomic write
-            oom = 1;
-            continue;
-        }
-        for (int64_t c = 0; c < k; c++) {
-            for (int64_t j = 0; j < w; j++) tot[j] = 0.0;
-            for (int64_t q0 = start[c]; q0 < start[c + 1]; q0 += LT_KM_CHUNK) {
-                int64_t q1 = q0 + LT_KM_CHUNK < start[c + 1] ? q0 + LT_KM_CHUNK : start[c + 1];
-                double *acc = q0 == start[c] ? tot : part; /* the first chunk sums straight into the total */
-                if (acc == part)
-                    for (int64_t j = 0; j < w; j++) part[j] = 0.0;
-                for (int64_t q = q0; q < q1; q++) {
-                    const float *xr = x + rows[q] * d + j0;
-                    for (int64_t j = 0; j < w; j++) acc[j] += xr[j];
-                }
-                if (acc == part)
-                    for (int64_t j = 0; j < w; j++) tot[j] += part[j];
+        int64_t j0 = s * slice, j1 = j0 + slice < d ? j0 + slice : d;
+        for (int64_t i = 0; i < n; i++) {
+            int32_t a = assign[i];
+            if (a < 0 || a >= k) continue;
+            const float *xr = x + i * d;
+            double *ar = acc + a * d;
+            if (occ[i] < LT_KM_CHUNK) {
+                for (int64_t j = j0; j < j1; j++) ar[j] += xr[j];
+                continue;
             }
-            float *sr = sums + c * d + j0;
-            for (int64_t j = 0; j < w; j++) sr[j] = (float)((double)sr[j] + tot[j]);
+            double *pr = part + slot[a] * d;
+            if (occ[i] % LT_KM_CHUNK == 0) { /* a new chunk: the previous one (if not the first) joins the total */
+                if (occ[i] > LT_KM_CHUNK)
+                    for (int64_t j = j0; j < j1; j++) ar[j] += pr[j];
+                for (int64_t j = j0; j < j1; j++) pr[j] = 0.0;
+            }
+            for (int64_t j = j0; j < j1; j++) pr[j] += xr[j];
         }
-        free(tot);
+        for (int64_t c = 0; c < k; c++) /* the last chunk of each big cluster */
+            if (slot[c] >= 0)
+                for (int64_t j = j0; j < j1; j++) acc[c * d + j] += part[slot[c] * d + j];
     }
-    free(start), free(cur), free(rows);
-    if (oom) return lt_error(LT_ENOMEM, "kmeans_update: out of memory for the column sums");
+#pragma omp parallel for schedule(static) if (k * d >= LT_CPU_PAR_MIN)
+    for (int64_t i = 0; i < k * d; i++) sums[i] = (float)((double)sums[i] + acc[i]);
+    free(cnt), free(slot), free(occ), free(acc), free(part);
     return 0;
 }
