@@ -67,7 +67,7 @@ __global__ void embedding_keys_kernel(uint32_t *keys, int32_t *pos, const int32_
     int64_t stride = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
         int32_t id = ids[i];
-        keys[i] = id == skip ? skip_key : id >= 0 && id < vocab ? (uint32_t)id : bad;
+        keys[i] = id >= 0 && id < vocab ? (id == skip ? skip_key : (uint32_t)id) : bad; /* bad ids fault, as on the CPU */
         pos[i] = (int32_t)i;
     }
 }
