@@ -141,17 +141,18 @@ __global__ void dropout_kernel(float *y, const float *x, int64_t n, float p, flo
 #pragma unroll
         for (int q = 0; q < 4; q++) {
             int keep = p == 0.0f || lt_u32_to_uniform(u[q]) >= p; /* exactly the CPU's test */
-            v[q] = keep ? v[q] * inv : 0.0f;
+            v[q] = keep ? __fmul_rn(v[q], inv) : 0.0f; /* unfused: the CPU's product, bit for bit */
         }
         if (vec && cnt == 4) {
             float4 *yp = (float4 *)y + blk;
             if (accumulate) {
                 float4 yv = *yp;
-                v[0] += yv.x, v[1] += yv.y, v[2] += yv.z, v[3] += yv.w;
+                v[0] = __fadd_rn(v[0], yv.x), v[1] = __fadd_rn(v[1], yv.y);
+                v[2] = __fadd_rn(v[2], yv.z), v[3] = __fadd_rn(v[3], yv.w);
             }
             *yp = make_float4(v[0], v[1], v[2], v[3]);
         } else {
-            for (int q = 0; q < cnt; q++) y[i0 + q] = accumulate ? y[i0 + q] + v[q] : v[q];
+            for (int q = 0; q < cnt; q++) y[i0 + q] = accumulate ? __fadd_rn(y[i0 + q], v[q]) : v[q];
         }
     }
 }

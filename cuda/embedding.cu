@@ -1,9 +1,12 @@
 /* Embedding gather (forward) and scatter-add (backward) on CUDA.
  *
  * Backward is deterministic without float atomics: the (id, position) pairs are radix-sorted by
- * id (a stable sort, so positions stay ascending within an id), and the first position of each
- * run of equal ids sums the whole run into its table row, starting from the row's old value and
- * adding in position order: the very additions, in the very order, that the CPU makes.
+ * id (a stable sort, so positions stay ascending within an id). A run of equal ids is cut into
+ * chunks of LT_EMB_CHUNK occurrences (backend_impl.h): pass 1 sums every chunk but the first on
+ * its own, all in parallel; pass 2, at the first position of each run, adds the first chunk to
+ * the table row in position order and then the chunk sums in chunk order: the very additions, in
+ * the very order, that the CPU makes, and a hot id ([PAD], a best-seller) costs CHUNK + run/CHUNK
+ * adds on one warp instead of the whole run. Positions whose id is the skip id add nothing.
  *
  * Both kernels give a warp one (position, chunk of 32 columns) unit; columns are float4s when
  * the row length and pointers allow. An id outside [0, vocab) is never dereferenced: the kernel
@@ -57,24 +60,66 @@ extern "C" int lt__cuda_embedding_fwd(lt_backend *be, float *out, const float *t
     return 0;
 }
 
-/* keys[N] = ids[N] where valid, else `bad` (greater than every valid id: sorts last);
- * pos[N] = 0, 1, 2, ... */
+/* keys[N] = ids[N] where valid, `skip_key` where ids[n] == skip (sorts after every id), else `bad`
+ * (after that: sorts last); pos[N] = 0, 1, 2, ... */
 __global__ void embedding_keys_kernel(uint32_t *keys, int32_t *pos, const int32_t *ids, int64_t n, int64_t vocab,
-                                      uint32_t bad) {
+                                      int32_t skip, uint32_t skip_key, uint32_t bad) {
     int64_t stride = (int64_t)gridDim.x * blockDim.x;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
         int32_t id = ids[i];
-        keys[i] = id >= 0 && id < vocab ? (uint32_t)id : bad;
+        keys[i] = id >= 0 && id < vocab ? (id == skip ? skip_key : (uint32_t)id) : bad; /* bad ids fault, as on the CPU */
         pos[i] = (int32_t)i;
     }
 }
 
-/* dtable[V, D] += dout[N, D] rows grouped by id: keys[N] (sorted ids) and pos[N] (their
- * positions, ascending within an id). D counted in V (float or float4). The unit whose position
- * starts a run does the run; the other units of the run return at once. */
+/* The first sorted position in [lo, hi) whose key is not below `key` (lower bound), and the first
+ * after it whose key is above (upper bound). Every lane computes the same: warp-uniform. */
+__device__ __forceinline__ int64_t key_lower(const uint32_t *keys, int64_t lo, int64_t hi, uint32_t key) {
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (keys[mid] < key) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+__device__ __forceinline__ int64_t key_upper(const uint32_t *keys, int64_t lo, int64_t hi, uint32_t key) {
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (keys[mid] <= key) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Pass 1 (LT_EMB_CHUNK, backend_impl.h): every chunk of a run but the first, summed on its own
+ * in position order into part[s / CHUNK] (s, its first sorted position: unique, since two such
+ * starts are at least CHUNK apart). All chunks run in parallel, whatever the run's length. */
 template <typename V>
-__global__ void embedding_bwd_kernel(V *dtable, const V *dout, const uint32_t *keys, const int32_t *pos, int64_t n,
-                                     int64_t dim, int64_t chunks, uint32_t bad, int *status) {
+__global__ void embedding_chunk_kernel(V *part, const V *dout, const uint32_t *keys, const int32_t *pos, int64_t n,
+                                       int64_t dim, int64_t chunks, uint32_t vocab) {
+    int lane = threadIdx.x & 31;
+    for (int64_t u = warp_first(); u < n * chunks; u += warp_step()) {
+        int64_t s = u / chunks, c = u % chunks * 32 + lane;
+        uint32_t id = keys[s];
+        /* a later chunk's start has its run begin at least CHUNK before it */
+        if (id >= vocab || s < LT_EMB_CHUNK || keys[s - LT_EMB_CHUNK] != id) continue;
+        int64_t rs = key_lower(keys, 0, s - LT_EMB_CHUNK + 1, id);
+        if ((s - rs) % LT_EMB_CHUNK != 0 || c >= dim) continue;
+        int64_t e = key_upper(keys, s, s + LT_EMB_CHUNK < n ? s + LT_EMB_CHUNK : n, id);
+        V acc = dout[(int64_t)pos[s] * dim + c];
+        for (int64_t q = s + 1; q < e; q++) acc = lt__vadd(acc, dout[(int64_t)pos[q] * dim + c]);
+        part[(s / LT_EMB_CHUNK) * dim + c] = acc;
+    }
+}
+
+/* Pass 2: dtable[V, D] += dout[N, D] rows grouped by id: keys[N] (sorted ids) and pos[N] (their
+ * positions, ascending within an id). D counted in V (float or float4). The unit whose position
+ * starts a run adds the run's first chunk in order, then the later chunks' sums from pass 1 in
+ * chunk order; the other units of the run return at once. */
+template <typename V>
+__global__ void embedding_bwd_kernel(V *dtable, const V *dout, const V *part, const uint32_t *keys, const int32_t *pos,
+                                     int64_t n, int64_t dim, int64_t chunks, uint32_t vocab, uint32_t bad,
+                                     int *status) {
     int lane = threadIdx.x & 31;
     for (int64_t u = warp_first(); u < n * chunks; u += warp_step()) {
         int64_t s = u / chunks, c = u % chunks * 32 + lane;
@@ -84,66 +129,76 @@ __global__ void embedding_bwd_kernel(V *dtable, const V *dout, const uint32_t *k
             if (c == 0) lt__fault(status, LT_FAULT_EMBEDDING_BWD);
             continue;
         }
-        /* the run is [s, e): find e 32 keys at a time */
-        int64_t e = s + 1;
-        for (;;) {
-            int64_t q = e + lane;
-            unsigned other = __ballot_sync(LT_FULL_MASK, q >= n || keys[q] != id);
-            if (other) {
-                e += __ffs(other) - 1;
-                break;
-            }
-            e += 32;
-        }
-        if (c >= dim) continue;
+        if (id >= vocab || c >= dim) continue; /* the skipped id's run */
+        int64_t e = key_upper(keys, s, n, id); /* the run is [s, e) */
+        int64_t ce = e < s + LT_EMB_CHUNK ? e : s + LT_EMB_CHUNK;
         V *dst = dtable + (int64_t)id * dim + c;
         V acc = *dst;
 #pragma unroll 4
-        for (int64_t q = s; q < e; q++) acc = lt__vadd(acc, dout[(int64_t)pos[q] * dim + c]);
+        for (int64_t q = s; q < ce; q++) acc = lt__vadd(acc, dout[(int64_t)pos[q] * dim + c]);
+        for (int64_t q = s + LT_EMB_CHUNK; q < e; q += LT_EMB_CHUNK)
+            acc = lt__vadd(acc, part[(q / LT_EMB_CHUNK) * dim + c]);
         *dst = acc;
     }
 }
 
-/* Scratch layout: four arrays of n 32-bit values, then CUB's temporary storage. */
+/* Scratch layout: four arrays of n 32-bit values, the chunk sums, then CUB's temporary storage. */
 static size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
 
 extern "C" int lt__cuda_embedding_bwd(lt_backend *be, float *dtable, const float *dout, const int32_t *ids,
-                                      int64_t n, int64_t vocab, int64_t dim) {
+                                      int64_t n, int64_t vocab, int64_t dim, int32_t skip) {
     if (n <= 0) return 0;
     if (n > INT32_MAX)
         return lt_error(LT_ERANGE, "embedding_bwd: %lld ids in one call; the CUDA backend takes up to 2^31-1",
                         (long long)n);
+    if (vocab >= (int64_t)UINT32_MAX - 1)
+        return lt_error(LT_ERANGE, "embedding_bwd: a vocabulary of %lld rows; the CUDA backend takes up to 2^32-2",
+                        (long long)vocab);
     lt_cuda *cu = lt__cu(be);
-    /* Sort only the bits an id can have: fewer radix passes for smaller vocabularies. */
-    uint32_t bad = vocab > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)vocab;
+    /* Sort only the bits a key can have: fewer radix passes for smaller vocabularies. */
+    uint32_t skip_key = (uint32_t)vocab, bad = skip_key + 1;
     int end_bit = 1;
     while (end_bit < 32 && (bad >> end_bit) != 0) end_bit++;
 
+    int vec = dim % 4 == 0 && lt__aligned16(dtable) && lt__aligned16(dout);
     size_t temp_bytes = 0, arr = align256((size_t)n * sizeof(uint32_t));
+    size_t part_bytes = align256(sizeof(float) * (size_t)(n / LT_EMB_CHUNK + 1) * (size_t)(dim > 0 ? dim : 1));
     LT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(NULL, temp_bytes, (const uint32_t *)NULL, (uint32_t *)NULL,
                                                   (const int32_t *)NULL, (int32_t *)NULL, (int)n, 0, end_bit,
                                                   cu->stream));
     char *base;
-    LT_TRY(lt__cuda_scratch(be, 4 * arr + temp_bytes, (void **)&base));
+    LT_TRY(lt__cuda_scratch(be, 4 * arr + part_bytes + temp_bytes, (void **)&base));
     uint32_t *keys_in = (uint32_t *)base, *keys = (uint32_t *)(base + arr);
     int32_t *pos_in = (int32_t *)(base + 2 * arr), *pos = (int32_t *)(base + 3 * arr);
-    void *temp = base + 4 * arr;
+    float *part = (float *)(base + 4 * arr);
+    void *temp = base + 4 * arr + part_bytes;
 
-    embedding_keys_kernel<<<lt__blocks(n, 256, (int64_t)cu->sm_count * 16), 256, 0, cu->stream>>>(keys_in, pos_in,
-                                                                                                  ids, n, vocab, bad);
+    embedding_keys_kernel<<<lt__blocks(n, 256, (int64_t)cu->sm_count * 16), 256, 0, cu->stream>>>(
+        keys_in, pos_in, ids, n, vocab, skip, skip_key, bad);
     LT_LAUNCH_CHECK();
     LT_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys_in, keys, pos_in, pos, (int)n, 0, end_bit,
                                                   cu->stream));
 
-    int vec = dim % 4 == 0 && lt__aligned16(dtable) && lt__aligned16(dout);
     int64_t dv = vec ? dim / 4 : dim, chunks = unit_chunks(dv);
     unsigned blocks = unit_blocks(n * chunks);
-    if (vec)
-        embedding_bwd_kernel<<<blocks, EMB_THREADS, 0, cu->stream>>>((float4 *)dtable, (const float4 *)dout, keys, pos,
-                                                                     n, dv, chunks, bad, cu->status);
-    else
-        embedding_bwd_kernel<<<blocks, EMB_THREADS, 0, cu->stream>>>(dtable, dout, keys, pos, n, dv, chunks, bad,
-                                                                     cu->status);
+    if (vec) {
+        if (n > LT_EMB_CHUNK) {
+            embedding_chunk_kernel<<<blocks, EMB_THREADS, 0, cu->stream>>>((float4 *)part, (const float4 *)dout, keys,
+                                                                           pos, n, dv, chunks, skip_key);
+            LT_LAUNCH_CHECK();
+        }
+        embedding_bwd_kernel<<<blocks, EMB_THREADS, 0, cu->stream>>>((float4 *)dtable, (const float4 *)dout,
+                                                                     (const float4 *)part, keys, pos, n, dv, chunks,
+                                                                     skip_key, bad, cu->status);
+    } else {
+        if (n > LT_EMB_CHUNK) {
+            embedding_chunk_kernel<<<blocks, EMB_THREADS, 0, cu->stream>>>(part, dout, keys, pos, n, dv, chunks,
+                                                                           skip_key);
+            LT_LAUNCH_CHECK();
+        }
+        embedding_bwd_kernel<<<blocks, EMB_THREADS, 0, cu->stream>>>(dtable, dout, part, keys, pos, n, dv, chunks,
+                                                                     skip_key, bad, cu->status);
+    }
     LT_LAUNCH_CHECK();
     return 0;
 }

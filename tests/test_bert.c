@@ -204,6 +204,43 @@ static double fd_loss(lt_bert *m, const batch *bt, const float *w, float *mlm) {
     return L;
 }
 
+/* 5. [PAD] gets no gradient (padding_idx): a model without the MLM head (whose tied decoder would
+ * rightly give every word row one), mean pooling over a batch where half the positions are [PAD],
+ * one of them among the real tokens (so a missing skip would show). */
+static void pad_no_gradient(void) {
+    lt_bert_config c;
+    lt_bert_config_init(&c);
+    c.vocab = 30, c.hidden = 16, c.layers = 2, c.heads = 2, c.ffn = 32, c.max_pos = 8, c.pad_id = 0;
+    lt_bert *m;
+    OK(lt_bert_create(&m, g_be, &c, 9));
+    int32_t ids[24], lens[3] = {8, 3, 1};
+    for (int i = 0; i < 24; i++) ids[i] = i % 8 < lens[i / 8] ? 1 + i % 29 : 0;
+    ids[2] = 0; /* a [PAD] inside the real tokens too: its hidden state reaches the loss */
+    OK(lt_bert_reserve(m, 3, 8, 0, 1));
+    OK(lt_bert_forward(m, ids, lens, 3, 8, 1, 5, 1));
+    lt_params *ps = lt_bert_params(m);
+    OK(lt_params_zero_grad(ps));
+    float w[48];
+    for (int i = 0; i < 48; i++) w[i] = (float)(i % 7) - 3.0f;
+    lt_tensor dp, wh = lt_view2(w, LT_F32, LT_CPU, 3, 16);
+    OK(lt_tensor_new(&dp, g_be, LT_F32, 2, (int64_t[]){3, 16}));
+    OK(lt_tensor_copy(g_be, &dp, &wh));
+    OK(lt_bert_backward(m, &dp, NULL, 0.0f));
+    int pad_zero = 0, real_moves = 0;
+    for (int i = 0; i < ps->n; i++)
+        if (!strcmp(ps->p[i].name, "embeddings.word_embeddings.weight")) {
+            float *g = to_host(&ps->p[i].grad);
+            pad_zero = 1;
+            for (int j = 0; j < 16; j++) pad_zero &= g[j] == 0.0f, real_moves |= g[16 + j] != 0.0f;
+            free(g);
+        }
+    printf("  [PAD] word-embedding row, 12 of 24 positions padding: gradient %s (a real token's: %s)\n",
+           pad_zero ? "zero ok" : "NOT ZERO", real_moves ? "nonzero ok" : "ZERO");
+    CHECK_MSG(pad_zero && real_moves, "the [PAD] row got a gradient, or a real token's row none");
+    lt_tensor_free(g_be, &dp);
+    lt_bert_free(m);
+}
+
 static void finite_differences(void) {
     lt_bert_config c;
     lt_bert_config_init(&c);
@@ -217,7 +254,8 @@ static void finite_differences(void) {
     for (int i = 0; i < ps->n; i++) OK(lt_param_init_normal(ps, &ps->p[i], &r, 0.3f)); /* away from BERT's tiny init */
     int32_t ids[18], lens[3] = {6, 3, 1}, target[4] = {7, 11, -100, 30};
     int64_t pos[4] = {1, 5, 6, 12};
-    for (int i = 0; i < 18; i++) ids[i] = (int32_t)lt_rng_below(&r, 40);
+    for (int i = 0; i < 18; i++) /* real tokens 1..39, padding [PAD] = 0 (the config's pad_id) */
+        ids[i] = i % 6 < lens[i / 6] ? 1 + (int32_t)lt_rng_below(&r, 39) : 0;
     batch bt = {3, 6, 4, ids, lens, target, pos};
     float w[48];
     for (int i = 0; i < 48; i++) w[i] = lt_rng_next_uniform(&r) - 0.5f;
@@ -289,6 +327,7 @@ int main(void) {
     save_reload(m, &bt);
     errors(m, &bt);
     finite_differences();
+    pad_no_gradient();
     lt_bert_free(m);
     free(bt.ids), free(bt.lens), free(bt.pos), free(bt.target);
     lt_backend *cuda;

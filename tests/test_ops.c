@@ -465,6 +465,23 @@ static int emb_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out)
 static int emb_bwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out, lt_tensor *dout, lt_tensor *din) {
     return lt_embedding_bwd(be, &din[0], &dout[0], &in[1]);
 }
+/* i0: the skip id ([PAD]) */
+static int emb_skip_bwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out, lt_tensor *dout, lt_tensor *din) {
+    return lt_embedding_bwd_skip(be, &din[0], &dout[0], &in[1], s->i0);
+}
+
+/* The table gradient on `be` from zero: ids[n], dout[n, dim] on the host; skip as the op takes it. */
+static float *emb_grad(lt_backend *be, const int32_t *ids, const float *dout, int64_t n, int64_t vocab, int64_t dim,
+                       int32_t skip) {
+    harr hi = {.dt = LT_I32, .ndim = 1, .shape = {n}, .h = (void *)ids};
+    harr hd = {.dt = LT_F32, .ndim = 2, .shape = {n, dim}, .h = (void *)dout};
+    lt_tensor ti = upload(be, &hi), td = upload(be, &hd), tg;
+    OK(lt_tensor_new(&tg, be, LT_F32, 2, (int64_t[]){vocab, dim})); /* zero-filled */
+    OK(lt_embedding_bwd_skip(be, &tg, &td, &ti, skip));
+    float *g = download(be, &tg);
+    lt_tensor_free(be, &ti), lt_tensor_free(be, &td), lt_tensor_free(be, &tg);
+    return g;
+}
 
 static int drop_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
     return lt_dropout_fwd(be, &out[0], &in[0], s->p0, 1234, (uint64_t)s->i0);
@@ -667,6 +684,99 @@ static void test_embedding(void) {
     }
     s.out[0] = F2(4096, 64);
     check_op(&s);
+
+    /* One hot id holding 60 % of 3000 positions (7 chunks of LT_EMB_CHUNK, the rest Zipf): both
+     * backends add in the same fixed order, so they agree exactly; the float4 (dim 48) and the
+     * scalar (dim 37) kernels. */
+    for (int v = 0; v < 2; v++) {
+        int n = 3000, dim = v ? 37 : 48, vocab = 1000;
+        s = (spec){.name = v ? "embedding hot id, dim 37" : "embedding hot id, dim 48", .nin = 2, .nout = 1,
+                   .nloss = 1, .fwd = emb_fwd, .bwd = emb_bwd, .eps = 1e-2, .atol = 1e-3, .rtol = 1e-3,
+                   .xatol = 0, .xrtol = 1e-12};
+        s.in[0] = randf(2, vocab, dim, 0, -1, 1), s.in[0].diff = 1;
+        s.in[1] = mk(LT_I32, 1, n, 0, 0);
+        int32_t *id = s.in[1].h;
+        for (int i = 0; i < n; i++) {
+            double u = lt_rng_next_double(&g_rng);
+            id[i] = u < 0.6 ? 3 : (int32_t)fmin(vocab - 1, floor(pow(vocab + 1.0, lt_rng_next_double(&g_rng)) - 1));
+        }
+        s.out[0] = F2(n, dim);
+        /* every row against sums in double: the chunked order is still a sum */
+        harr dh = randf(2, n, dim, 0, -1, 1);
+        float *g = emb_grad(g_cpu, id, dh.h, n, vocab, dim, -1);
+        /* tolerance: the bound of any float summation order, (count + 1) 2^-24 sum |terms| */
+        double *ref = calloc((size_t)vocab * dim, sizeof(double)), *mag = calloc((size_t)vocab * dim, sizeof(double)), worst = 0;
+        int *occ = calloc((size_t)vocab, sizeof(int));
+        for (int i = 0; i < n; i++) {
+            occ[id[i]]++;
+            for (int j = 0; j < dim; j++) {
+                float v = ((float *)dh.h)[(int64_t)i * dim + j];
+                ref[(int64_t)id[i] * dim + j] += v, mag[(int64_t)id[i] * dim + j] += fabsf(v);
+            }
+        }
+        for (int64_t i = 0; i < (int64_t)vocab * dim; i++)
+            worst = fmax(worst, fabs(g[i] - ref[i]) / (1e-30 + (occ[i / dim] + 1) * 0x1p-24 * mag[i]));
+        /* and exactly the documented order (LT_EMB_CHUNK), the one CUDA follows */
+        int order_bad = 0, *first = calloc((size_t)vocab + 1, sizeof(int)), *at = malloc(sizeof(int) * n);
+        for (int r = 0; r < vocab; r++) first[r + 1] = first[r] + occ[r];
+        int *fill = calloc((size_t)vocab, sizeof(int));
+        for (int i = 0; i < n; i++) at[first[id[i]] + fill[id[i]]++] = i; /* each row's positions, in order */
+        free(fill);
+        for (int64_t e = 0; e < (int64_t)vocab * dim; e++) {
+            int64_t row = e / dim, j = e % dim;
+            float acc = 0.0f, part = 0.0f;
+            for (int o = 0; o < occ[row]; o++) {
+                float v = ((float *)dh.h)[(int64_t)at[first[row] + o] * dim + j];
+                if (o < LT_EMB_CHUNK) acc += v;
+                else if (o % LT_EMB_CHUNK == 0) {
+                    if (o > LT_EMB_CHUNK) acc += part;
+                    part = v;
+                } else part += v;
+            }
+            if (occ[row] > LT_EMB_CHUNK) acc += part;
+            order_bad += memcmp(&acc, &g[e], sizeof(float)) != 0;
+        }
+        free(first), free(at);
+        CHECK_MSG(order_bad == 0, "%s: %d gradients differ from the LT_EMB_CHUNK order", s.name, order_bad);
+        free(mag), free(occ);
+        printf("  %-28s cpu vs sums in double (hot row: %d chunks): worst err/tol %.3f %s, chunk order exact %s\n",
+               s.name, (int)((0.6 * n + LT_EMB_CHUNK - 1) / LT_EMB_CHUNK), worst, worst <= 1 ? "ok" : "FAIL",
+               order_bad ? "FAIL" : "ok");
+        CHECK_MSG(worst <= 1, "%s: a row's gradient is off the double sum by %.3g tolerances", s.name, worst);
+        free(g), free(ref), free(dh.h);
+        check_op(&s);
+    }
+
+    /* A PAD-heavy batch, as the encoder's: 32 sequences of 64 with lens 1..64, padding id 0 (about
+     * half the positions). With skip id 0, row 0 gets nothing and every other row is exactly the
+     * unskipped gradient; CUDA equals the CPU. */
+    {
+        int B = 32, T = 64, n = B * T, dim = 32, vocab = 500, pads = 0;
+        s = (spec){.name = "embedding PAD-heavy, skip 0", .nin = 2, .nout = 1, .nloss = 1, .fwd = emb_fwd,
+                   .bwd = emb_skip_bwd, .no_fd = 1, .xatol = 0, .xrtol = 1e-12, .i0 = 0};
+        s.in[0] = randf(2, vocab, dim, 0, -1, 1), s.in[0].diff = 1;
+        s.in[1] = mk(LT_I32, 1, n, 0, 0);
+        int32_t *id = s.in[1].h;
+        for (int b = 0; b < B; b++) {
+            int len = 1 + (int)lt_rng_below(&g_rng, T);
+            for (int t = 0; t < T; t++) {
+                double u = lt_rng_next_double(&g_rng);
+                id[b * T + t] = t < len ? 1 + (int32_t)fmin(vocab - 2, floor(pow((double)vocab, u) - 1)) : 0;
+                pads += t >= len;
+            }
+        }
+        s.out[0] = F2(n, dim);
+        harr dh = randf(2, n, dim, 0, -1, 1);
+        float *g = emb_grad(g_cpu, id, dh.h, n, vocab, dim, 0), *all = emb_grad(g_cpu, id, dh.h, n, vocab, dim, -1);
+        int pad_zero = 1, same = !memcmp(g + dim, all + dim, sizeof(float) * (size_t)(vocab - 1) * dim), moved = 0;
+        for (int j = 0; j < dim; j++) pad_zero &= g[j] == 0.0f, moved |= all[j] != 0.0f;
+        printf("  %-28s %d of %d positions PAD: PAD row %s, other rows %s the unskipped gradient\n", s.name, pads, n,
+               pad_zero && moved ? "zero" : "NOT ZERO", same ? "equal" : "DIFFER from");
+        CHECK_MSG(pad_zero && moved, "embedding_bwd_skip: the PAD row got a gradient (or the test has no PAD)");
+        CHECK_MSG(same, "embedding_bwd_skip: skipping PAD changed other rows");
+        free(g), free(all), free(dh.h);
+        check_op(&s);
+    }
 }
 
 static void test_dropout(void) {
@@ -1336,18 +1446,52 @@ static void test_kmeans(void) {
         if (g_cuda) xdev_check(&s); /* fp32: the same sums in the same order, so the same bits */
         else printf("  %-28s cuda vs cpu (fp32 and bf16 math): skipped: no CUDA device\n", name);
         spec_free(&s);
-        /* bf16 tensor cores round x and c for the arg-min: the same centroids once every blob has a
-         * centroid of its own (k - 1 blobs; the last centroid is the tie); dist is computed in fp32
-         * either way, so it matches exactly */
+        /* bf16 math: the bf16 search with its fp32 re-check gives the fp32 kernel's centroids (ties
+         * included) and so the same dist; here on blobs (k - 1 of them; the last centroid is the tie),
+         * below on near-ties everywhere */
         if (!g_cuda) continue;
         spec b = {.name = "  (cuda bf16 math)", .nin = 3, .nout = 3, .fwd = km_assign_fwd, .xatol = 0, .xrtol = 1e-9};
         km_inputs(&b, n, k, d, k - 1);
         b.out[0] = s.out[0], b.out[1] = s.out[1];
-        b.nout = 2, b.fwd = km_assign_fwd2; /* the runner-up comes from bf16 scores: not compared */
+        b.nout = 2, b.fwd = km_assign_fwd2; /* the runner-up comes from bf16 scores on rows not re-run: not compared */
         lt_backend_set_math(g_cuda, LT_MATH_BF16);
         xdev_check(&b);
         lt_backend_set_math(g_cuda, LT_MATH_FP32);
         spec_free(&b);
+        /* TF32 runs the fp32 kernel: everything equal to the CPU, runner-up included */
+        spec t = {.name = "  (cuda tf32 math)", .nin = 3, .nout = 3, .fwd = km_assign_fwd, .xatol = 0, .xrtol = 1e-9};
+        km_inputs(&t, n, k, d, blobs);
+        t.out[0] = s.out[0], t.out[1] = s.out[1], t.out[2] = s.out[2];
+        lt_backend_set_math(g_cuda, LT_MATH_TF32);
+        xdev_check(&t);
+        lt_backend_set_math(g_cuda, LT_MATH_FP32);
+        spec_free(&t);
+    }
+    /* bf16 math on data full of near-ties (uniform rows, no blobs): the fp32 re-check must make
+     * every assignment, and so every dist, the fp32 kernel's exactly. */
+    if (g_cuda) {
+        int n = 4000, k = 500, d = 96;
+        spec r = {.name = "kmeans_assign bf16 near-ties", .nin = 3, .nout = 2, .fwd = km_assign_fwd2};
+        km_inputs(&r, n, k, d, 0);
+        r.out[0] = (harr){.dt = LT_I32, .ndim = 1, .shape = {n}}, r.out[1] = F1(n);
+        run a32, a16;
+        run_fwd(g_cuda, &r, &a32);
+        lt_backend_set_math(g_cuda, LT_MATH_BF16);
+        run_fwd(g_cuda, &r, &a16);
+        lt_backend_set_math(g_cuda, LT_MATH_FP32);
+        int32_t *i32 = download(g_cuda, &a32.out[0]), *i16 = download(g_cuda, &a16.out[0]);
+        float *d32 = download(g_cuda, &a32.out[1]), *d16 = download(g_cuda, &a16.out[1]);
+        int diff = 0;
+        for (int i = 0; i < n; i++) diff += i32[i] != i16[i] || memcmp(&d32[i], &d16[i], sizeof(float)) != 0;
+        printf("  %-28s bf16 search + fp32 re-check vs fp32 kernel: %d of %d rows differ %s\n", r.name, diff, n,
+               diff ? "FAIL" : "ok");
+        CHECK_MSG(diff == 0, "kmeans_assign bf16: %d assignments differ from fp32", diff);
+        free(i32), free(i16), free(d32), free(d16);
+        run_free(g_cuda, &r, &a32), run_free(g_cuda, &r, &a16);
+        spec_free(&r);
+    } else {
+        printf("  %-28s bf16 search + fp32 re-check vs fp32 kernel: skipped: no CUDA device\n",
+               "kmeans_assign bf16 near-ties");
     }
 #if defined(__AVX512F__)
     /* Uniform data has near-ties everywhere: the CPU's AVX-512 kernel and CUDA's fp32 kernel add
@@ -1389,6 +1533,67 @@ static void test_kmeans(void) {
     free(sums), free(counts);
     run_free(g_cpu, &u, &rr);
     check_op(&u);
+
+    /* Zipf-skewed clusters: one holds ~70 % of 20000 rows (14 chunks of LT_KM_CHUNK), the rest
+     * Zipf over k = 200, some rows skipped. Against sums in double (the chunked order is still a
+     * sum), and exactly CUDA vs CPU (the same chunks in the same order). */
+    {
+        int zn = 20000, zk = 200, zd = 40;
+        spec z = {.name = "kmeans_update zipf", .nin = 2, .nout = 2, .fwd = km_update_fwd, .xatol = 0, .xrtol = 1e-12};
+        z.in[0] = randf(2, zn, zd, 0, -3, 3);
+        z.in[1] = mk(LT_I32, 1, zn, 0, 0);
+        int32_t *za = z.in[1].h;
+        for (int i = 0; i < zn; i++) {
+            double v = lt_rng_next_double(&g_rng);
+            za[i] = v < 0.7 ? 17 : v < 0.72 ? -1 : (int32_t)fmin(zk - 1, floor(pow(zk + 1.0, lt_rng_next_double(&g_rng)) - 1));
+        }
+        z.out[0] = F2(zk, zd), z.out[1] = (harr){.dt = LT_I32, .ndim = 1, .shape = {zk}};
+        run zr;
+        run_fwd(g_cpu, &z, &zr);
+        float *zs = download(g_cpu, &zr.out[0]);
+        int32_t *zc = download(g_cpu, &zr.out[1]);
+        const float *zx = z.in[0].h;
+        double *ref = calloc((size_t)zk * zd, sizeof(double));
+        int *cnt = calloc((size_t)zk, sizeof(int)), zbad = 0;
+        for (int i = 0; i < zn; i++) {
+            if (za[i] < 0) continue;
+            cnt[za[i]]++;
+            for (int t = 0; t < zd; t++) ref[za[i] * zd + t] += zx[i * zd + t];
+        }
+        for (int j = 0; j < zk; j++) {
+            zbad += cnt[j] != zc[j];
+            for (int t = 0; t < zd; t++) zbad += fabs(zs[j * zd + t] - ref[j * zd + t]) > 1e-6 * (1 + fabs(ref[j * zd + t]));
+        }
+        /* and exactly the documented order (LT_KM_CHUNK), the one CUDA follows: chunk sums from 0 */
+        int order_bad = 0;
+        for (int j = 0; j < zk; j++)
+            for (int t = 0; t < zd; t++) {
+                double tot = 0, part = 0;
+                int o = 0;
+                for (int i = 0; i < zn; i++) {
+                    if (za[i] != j) continue;
+                    if (o < LT_KM_CHUNK) tot += zx[i * zd + t];
+                    else {
+                        if (o % LT_KM_CHUNK == 0) {
+                            if (o > LT_KM_CHUNK) tot += part;
+                            part = 0;
+                        }
+                        part += zx[i * zd + t];
+                    }
+                    o++;
+                }
+                if (o > LT_KM_CHUNK) tot += part;
+                order_bad += zs[j * zd + t] != (float)(0.0 + tot);
+            }
+        printf("  %-28s cluster 17 holds %d of %d rows: sums vs double %s, chunk order exact %s\n", z.name, cnt[17], zn,
+               zbad ? "FAIL" : "ok", order_bad ? "FAIL" : "ok");
+        CHECK_MSG(order_bad == 0, "kmeans_update zipf: %d sums differ from the LT_KM_CHUNK order", order_bad);
+        CHECK_MSG(zbad == 0, "kmeans_update zipf: %d sums or counts differ", zbad);
+        CHECK(cnt[17] > 10 * LT_KM_CHUNK);
+        free(zs), free(zc), free(ref), free(cnt);
+        run_free(g_cpu, &z, &zr);
+        check_op(&z);
+    }
 
     /* argument checks name the op and the argument */
     float buf[64] = {0};

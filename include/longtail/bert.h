@@ -33,6 +33,7 @@ typedef enum { LT_BERT_POOL_MEAN = 0, LT_BERT_POOL_CLS } lt_bert_pool;
 typedef struct lt_bert_config {
     int64_t vocab, hidden, layers, heads, ffn; /* ffn: the intermediate size */
     int64_t max_pos, type_vocab;
+    int64_t pad_id;    /* [PAD]: its word-embedding row gets no gradient (padding_idx); -1: none */
     float ln_eps;      /* 1e-12, as BERT */
     float dropout;     /* hidden dropout: after the embeddings, the attention output and the FFN output */
     lt_bert_pool pool; /* mean over real tokens (default) or the [CLS] position */
@@ -41,13 +42,13 @@ typedef struct lt_bert_config {
 } lt_bert_config;
 
 /* BERT-base: vocab 30522, hidden 768, 12 layers, 12 heads, ffn 3072, 512 positions, 2 token types,
- * eps 1e-12, dropout 0.1, mean pooling, normalised, no MLM head. */
+ * eps 1e-12, dropout 0.1, pad id 0, mean pooling, normalised, no MLM head. */
 void lt_bert_config_init(lt_bert_config *c);
 /* Sizes positive, hidden divisible by heads, 0 <= dropout < 1, eps > 0: LT_ECONFIG naming the field. */
 int lt_bert_config_check(const lt_bert_config *c);
 /* A Hugging Face config.json (model_type bert): vocab_size, hidden_size, num_hidden_layers,
  * num_attention_heads, intermediate_size (required), max_position_embeddings (512), type_vocab_size
- * (2), layer_norm_eps (1e-12), hidden_dropout_prob (0.1), hidden_act (must be "gelu", the exact erf
+ * (2), layer_norm_eps (1e-12), hidden_dropout_prob (0.1), pad_token_id (0; null: none), hidden_act (must be "gelu", the exact erf
  * GELU), position_embedding_type (must be "absolute"); and longtail's own longtail_pooling ("mean"
  * or "cls") and longtail_normalize. mlm_head is left as c had it. */
 int lt_bert_config_from_json(lt_bert_config *c, const char *json, size_t len);

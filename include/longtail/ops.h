@@ -88,8 +88,14 @@ int lt_xent_bwd(lt_backend *be, lt_tensor *dlogits, const lt_tensor *logits, con
 
 /* out[N,D] = table[ids[n], :]; ids int32[N] (any shape with N elements), each in [0, V). */
 int lt_embedding_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *table, const lt_tensor *ids);
-/* dtable[ids[n], :] += dout[n, :]. Deterministic: rows that share an id are summed in order. */
+/* dtable[ids[n], :] += dout[n, :]. Deterministic, the same bits on every backend: the rows that
+ * share an id are summed in position order, in chunks of 256 occurrences whose sums are added in
+ * chunk order (see LT_EMB_CHUNK in src/core/backend_impl.h), so a hot id does not serialise. */
 int lt_embedding_bwd(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, const lt_tensor *ids);
+/* The same, but positions whose id is skip_id add nothing (skip_id < 0: none): a [PAD] row gets
+ * no gradient, as nn.Embedding(padding_idx=...) in PyTorch. */
+int lt_embedding_bwd_skip(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, const lt_tensor *ids,
+                          int32_t skip_id);
 
 /* ---- dropout ----------------------------------------------------------------------------- */
 
@@ -195,9 +201,11 @@ int lt_l2norm_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_t
  *               centroid (bounds-based pruning uses it). Optional: pass NULL.
  * Fused: one GEMM whose epilogue keeps a running arg-min; no n x k matrix is ever stored.
  * The CPU computes in fp32. CUDA follows lt_math: FP32 runs an fp32 kernel that sums in the
- * CPU's order (same assignments, ties included); TF32 and BF16 both run the bf16 tensor-core
- * kernel with fp32 accumulation (x and c rounded to bf16 for the arg-min and second only; dist
- * stays exact fp32). A row whose every score is NaN gets assign 0. */
+ * CPU's order (same assignments, ties included); TF32 runs that fp32 kernel too (there is no TF32
+ * arg-min kernel); BF16 searches with the bf16 tensor-core kernel (x and c rounded to bf16, fp32
+ * accumulation), then re-runs in fp32 every row whose runner-up lies within the bf16 error bound
+ * of its best, so the assignments are the fp32 kernel's; second is the bf16 runner-up on rows not
+ * re-run. dist is exact fp32 either way. A row whose every score is NaN gets assign 0. */
 int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tensor *second, const lt_tensor *x,
                      const lt_tensor *c, const lt_tensor *cnorm);
 
@@ -205,8 +213,10 @@ int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tens
  * over many chunks of rows adds chunk by chunk: for every row i of x[n, d] with assign[i] in
  * [0, k) (other rows are skipped: padding, masks)
  *   sums[assign[i], :] += x_i      counts[assign[i]] += 1      (sums f32[k, d], counts i32[k])
- * Deterministic: each cluster's rows are added in row order in double, then added to sums once,
- * so both backends give the same bits for the same inputs. */
+ * Deterministic: each cluster's rows are added in row order in double, in chunks of 1024 rows
+ * whose sums are added in chunk order (LT_KM_CHUNK in src/core/backend_impl.h), then added to
+ * sums once, so both backends give the same bits for the same inputs and a giant cluster does
+ * not serialise the GPU. */
 int lt_kmeans_update(lt_backend *be, lt_tensor *sums, lt_tensor *counts, const lt_tensor *x, const lt_tensor *assign);
 
 /* ---- recurrent layers (LSTM, GRU) --------------------------------------------------------------- */

@@ -12,6 +12,21 @@
 extern "C" {
 #endif
 
+/* The fixed summation orders of the two segmented reductions, shared by the backends so that they
+ * give the same bits, and chosen so that a hot id or a giant cluster does not serialise a GPU:
+ *
+ * embedding_bwd: the occurrences of an id (in position order) form chunks of LT_EMB_CHUNK. The
+ * first chunk adds to the table row in order (row += d_0; row += d_1; ...); every later chunk is
+ * summed on its own in order (p = d_j; p += d_j+1; ...) and the chunk sums are then added to the
+ * row in chunk order. A run of r occurrences costs LT_EMB_CHUNK + r / LT_EMB_CHUNK sequential adds
+ * (CUDA sums the chunks in parallel), not r.
+ *
+ * kmeans_update: a cluster's rows (in row order) form chunks of LT_KM_CHUNK; each chunk is summed
+ * in double from 0 in row order, the chunk sums are added in chunk order in double (from 0), and
+ * the total is added to sums once. Runs up to one chunk keep the plain in-order sums. */
+#define LT_EMB_CHUNK 256
+#define LT_KM_CHUNK 1024
+
 typedef struct lt_backend_ops {
     /* memory */
     int (*alloc)(lt_backend *be, void **ptr, size_t nbytes);
@@ -50,8 +65,10 @@ typedef struct lt_backend_ops {
 
     int (*embedding_fwd)(lt_backend *be, float *out, const float *table, const int32_t *ids,
                          int64_t n, int64_t vocab, int64_t dim);
+    /* positions whose id == skip add nothing (skip < 0: none). The summation order, shared by
+     * every backend: see LT_EMB_CHUNK. */
     int (*embedding_bwd)(lt_backend *be, float *dtable, const float *dout, const int32_t *ids,
-                         int64_t n, int64_t vocab, int64_t dim);
+                         int64_t n, int64_t vocab, int64_t dim, int32_t skip);
 
     /* accumulate = 0: y = x * keep / (1-p);  accumulate = 1: y += x * keep / (1-p) */
     int (*dropout)(lt_backend *be, float *y, const float *x, int64_t n, float p, uint64_t seed,

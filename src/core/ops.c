@@ -297,10 +297,15 @@ int lt_embedding_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *table, con
                                   table->shape[1]);
 }
 
-int lt_embedding_bwd(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, const lt_tensor *ids) {
+int lt_embedding_bwd_skip(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, const lt_tensor *ids,
+                          int32_t skip_id) {
     LT_TRY(embedding_args(be, "embedding_bwd", "dout", dout, "dtable", dtable, ids));
     return be->ops->embedding_bwd(be, dtable->data, dout->data, ids->data, lt_numel(ids),
-                                  dtable->shape[0], dtable->shape[1]);
+                                  dtable->shape[0], dtable->shape[1], skip_id < 0 ? -1 : skip_id);
+}
+
+int lt_embedding_bwd(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, const lt_tensor *ids) {
+    return lt_embedding_bwd_skip(be, dtable, dout, ids, -1);
 }
 
 /* ---- dropout -------------------------------------------------------------------------------- */

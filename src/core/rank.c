@@ -311,7 +311,7 @@ int lt_sampled_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor 
     if (!rc && du && S > 0) rc = mm(be, 0, 0, B, D, S, s + 1, S + 1, vneg, D, 1.0f, du->data, D);
     if (!rc && S > 0 && (dv || dbias)) {
         if (dv) rc = mm(be, 1, 0, S, D, B, s + 1, S + 1, u->data, D, 0.0f, vneg, D);
-        if (!rc && dv) rc = be->ops->embedding_bwd(be, dv->data, vneg, neg->data, S, N, D);
+        if (!rc && dv) rc = be->ops->embedding_bwd(be, dv->data, vneg, neg->data, S, N, D, -1);
     }
     if (!rc)
         rc = be->ops->sampled_scatter(be, du ? du->data : NULL, dv ? dv->data : NULL, dbias ? dbias->data : NULL, s,

@@ -56,7 +56,7 @@ int lt__cpu_xent_bwd(lt_backend *be, float *dlogits, const float *logits, const 
 int lt__cpu_embedding_fwd(lt_backend *be, float *out, const float *table, const int32_t *ids,
                           int64_t n, int64_t vocab, int64_t dim);
 int lt__cpu_embedding_bwd(lt_backend *be, float *dtable, const float *dout, const int32_t *ids,
-                          int64_t n, int64_t vocab, int64_t dim);
+                          int64_t n, int64_t vocab, int64_t dim, int32_t skip);
 int lt__cpu_dropout(lt_backend *be, float *y, const float *x, int64_t n, float p, uint64_t seed,
                     uint64_t stream, int accumulate);
 

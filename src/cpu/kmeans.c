@@ -297,11 +297,34 @@ int lt__cpu_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, float *s
 
 /* ---- update --------------------------------------------------------------------------------- */
 
+/* LT_KM_CHUNK's order (backend_impl.h), the CUDA kernel's, in one walk over the rows in row order
+ * (sequential reads; the sums stay in cache): row i is occurrence occ[i] of its cluster, so it
+ * adds into the cluster's total while occ < CHUNK, else into the cluster's current chunk sum,
+ * which is added to the total when the next chunk starts and at the end. Only clusters of more
+ * than CHUNK rows have a chunk-sum slot: at most n / CHUNK of them. Threads split the columns
+ * (slices of whole cache lines). */
 int lt__cpu_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
                           int64_t n, int64_t k, int64_t d) {
+    if (n <= 0) return 0; /* nothing to add (sums keep their bits, as on CUDA) */
+    int64_t *cnt = calloc((size_t)(k > 0 ? k : 1), sizeof(int64_t)), *slot = malloc(sizeof(int64_t) * (size_t)(k > 0 ? k : 1));
+    int32_t *occ = malloc(sizeof(int32_t) * (size_t)n);
     double *acc = calloc((size_t)(k * d > 0 ? k * d : 1), sizeof(double));
-    if (!acc) return lt_error(LT_ENOMEM, "kmeans_update: out of memory for %lld x %lld sums", (long long)k, (long long)d);
-    /* column slices of whole cache lines (16 floats), one or more per thread */
+    if (!cnt || !slot || !occ || !acc) {
+        free(cnt), free(slot), free(occ), free(acc);
+        return lt_error(LT_ENOMEM, "kmeans_update: out of memory for %lld x %lld sums", (long long)k, (long long)d);
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (assign[i] >= 0 && assign[i] < k) occ[i] = (int32_t)cnt[assign[i]]++;
+    int64_t big = 0;
+    for (int64_t c = 0; c < k; c++) {
+        counts[c] += (int32_t)cnt[c];
+        slot[c] = cnt[c] > LT_KM_CHUNK ? big++ : -1;
+    }
+    double *part = calloc((size_t)(big * d > 0 ? big * d : 1), sizeof(double));
+    if (!part) {
+        free(cnt), free(slot), free(occ), free(acc);
+        return lt_error(LT_ENOMEM, "kmeans_update: out of memory for %lld chunk sums", (long long)big);
+    }
     int64_t slice = (d + omp_get_max_threads() - 1) / omp_get_max_threads();
     slice = (slice + 15) / 16 * 16;
     if (slice < 16) slice = 16;
@@ -312,15 +335,26 @@ int lt__cpu_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const fl
         for (int64_t i = 0; i < n; i++) {
             int32_t a = assign[i];
             if (a < 0 || a >= k) continue;
-            double *ar = acc + a * d;
             const float *xr = x + i * d;
-            for (int64_t j = j0; j < j1; j++) ar[j] += xr[j];
+            double *ar = acc + a * d;
+            if (occ[i] < LT_KM_CHUNK) {
+                for (int64_t j = j0; j < j1; j++) ar[j] += xr[j];
+                continue;
+            }
+            double *pr = part + slot[a] * d;
+            if (occ[i] % LT_KM_CHUNK == 0) { /* a new chunk: the previous one (if not the first) joins the total */
+                if (occ[i] > LT_KM_CHUNK)
+                    for (int64_t j = j0; j < j1; j++) ar[j] += pr[j];
+                for (int64_t j = j0; j < j1; j++) pr[j] = 0.0;
+            }
+            for (int64_t j = j0; j < j1; j++) pr[j] += xr[j];
         }
+        for (int64_t c = 0; c < k; c++) /* the last chunk of each big cluster */
+            if (slot[c] >= 0)
+                for (int64_t j = j0; j < j1; j++) acc[c * d + j] += part[slot[c] * d + j];
     }
-    for (int64_t i = 0; i < n; i++)
-        if (assign[i] >= 0 && assign[i] < k) counts[assign[i]]++;
 #pragma omp parallel for schedule(static) if (k * d >= LT_CPU_PAR_MIN)
     for (int64_t i = 0; i < k * d; i++) sums[i] = (float)((double)sums[i] + acc[i]);
-    free(acc);
+    free(cnt), free(slot), free(occ), free(acc), free(part);
     return 0;
 }

@@ -183,23 +183,74 @@ int lt__cpu_embedding_fwd(lt_backend *be, float *out, const float *table, const 
     return 0;
 }
 
-/* Threads split the columns, and each walks all n rows in order: no two threads touch the same
- * float, and every table row sums its contributions in input order (deterministic). */
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Threads split the columns: no two threads touch the same float. The order of the additions is
+ * LT_EMB_CHUNK's (backend_impl.h), the one the CUDA kernel makes: with at most LT_EMB_CHUNK
+ * positions no id can fill a second chunk, so the plain walk in position order is that order;
+ * otherwise the (id, position) pairs are sorted and each id's run is summed chunk by chunk. */
 int lt__cpu_embedding_bwd(lt_backend *be, float *dtable, const float *dout, const int32_t *ids,
-                          int64_t n, int64_t vocab, int64_t dim) {
+                          int64_t n, int64_t vocab, int64_t dim, int32_t skip) {
     LT_TRY(check_ids("embedding_bwd", ids, n, vocab));
+    if (n <= 0 || dim <= 0) return 0;
+    uint64_t *ord = NULL; /* id << 32 | position, sorted: runs of one id in position order */
+    int64_t m = 0;
+    if (n > LT_EMB_CHUNK) {
+        ord = malloc(sizeof(uint64_t) * (size_t)n);
+        if (!ord) return lt_error(LT_ENOMEM, "embedding_bwd: out of memory sorting %lld ids", (long long)n);
+        for (int64_t i = 0; i < n; i++)
+            if (ids[i] != skip) ord[m++] = (uint64_t)(uint32_t)ids[i] << 32 | (uint64_t)i;
+        qsort(ord, (size_t)m, sizeof(uint64_t), cmp_u64);
+    }
     int nt = n * dim >= LT_CPU_PAR_MIN ? omp_get_max_threads() : 1;
     if (nt > dim) nt = (int)dim;
+    int oom = 0;
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num();
-        int64_t c0 = dim * t / nt, c1 = dim * (t + 1) / nt;
-        for (int64_t i = 0; i < n; i++) {
-            float *dst = dtable + (int64_t)ids[i] * dim;
-            const float *src = dout + i * dim;
-            for (int64_t j = c0; j < c1; j++) dst[j] += src[j];
+        int64_t c0 = dim * t / nt, c1 = dim * (t + 1) / nt, w = c1 - c0;
+        if (!ord) {
+            for (int64_t i = 0; i < n; i++) {
+                if (ids[i] == skip) continue;
+                float *dst = dtable + (int64_t)ids[i] * dim;
+                const float *src = dout + i * dim;
+                for (int64_t j = c0; j < c1; j++) dst[j] += src[j];
+            }
+        } else {
+            float *part = malloc(sizeof(float) * (size_t)(w > 0 ? w : 1));
+            if (!part) {
+#pragma omp atomic write
+                oom = 1;
+            }
+            for (int64_t s = 0; part && s < m;) {
+                uint32_t id = (uint32_t)(ord[s] >> 32);
+                int64_t e = s + 1;
+                while (e < m && (uint32_t)(ord[e] >> 32) == id) e++;
+                float *dst = dtable + (int64_t)id * dim + c0;
+                int64_t q = s, ce = e < s + LT_EMB_CHUNK ? e : s + LT_EMB_CHUNK;
+                for (; q < ce; q++) { /* the first chunk adds straight into the row */
+                    const float *src = dout + (int64_t)(uint32_t)ord[q] * dim + c0;
+                    for (int64_t j = 0; j < w; j++) dst[j] += src[j];
+                }
+                while (q < e) { /* later chunks: summed on their own, then added */
+                    ce = e < q + LT_EMB_CHUNK ? e : q + LT_EMB_CHUNK;
+                    memcpy(part, dout + (int64_t)(uint32_t)ord[q] * dim + c0, sizeof(float) * (size_t)w);
+                    for (q++; q < ce; q++) {
+                        const float *src = dout + (int64_t)(uint32_t)ord[q] * dim + c0;
+                        for (int64_t j = 0; j < w; j++) part[j] += src[j];
+                    }
+                    for (int64_t j = 0; j < w; j++) dst[j] += part[j];
+                }
+                s = e;
+            }
+            free(part);
         }
     }
+    free(ord);
+    if (oom) return lt_error(LT_ENOMEM, "embedding_bwd: out of memory for a chunk sum of %lld floats", (long long)dim);
     return 0;
 }
 

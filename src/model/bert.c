@@ -79,7 +79,7 @@ struct lt_bert {
 
 void lt_bert_config_init(lt_bert_config *c) {
     *c = (lt_bert_config){.vocab = 30522, .hidden = 768, .layers = 12, .heads = 12, .ffn = 3072, .max_pos = 512,
-                          .type_vocab = 2, .ln_eps = 1e-12f, .dropout = 0.1f, .pool = LT_BERT_POOL_MEAN,
+                          .type_vocab = 2, .pad_id = 0, .ln_eps = 1e-12f, .dropout = 0.1f, .pool = LT_BERT_POOL_MEAN,
                           .normalize = 1, .mlm_head = 0};
 }
 
@@ -96,6 +96,9 @@ int lt_bert_config_check(const lt_bert_config *c) {
     if (c->hidden % c->heads)
         return lt_error(LT_ECONFIG, "bert: hidden %lld is not divisible by heads %lld", (long long)c->hidden,
                         (long long)c->heads);
+    if (c->pad_id < -1 || c->pad_id >= c->vocab)
+        return lt_error(LT_ECONFIG, "bert: pad_id = %lld must be in -1..vocab-1 (%lld)", (long long)c->pad_id,
+                        (long long)c->vocab);
     if (!(c->ln_eps > 0)) return lt_error(LT_ECONFIG, "bert: ln_eps = %g must be > 0", c->ln_eps);
     if (!(c->dropout >= 0 && c->dropout < 1)) return lt_error(LT_ECONFIG, "bert: dropout = %g must be in [0, 1)", c->dropout);
     if (c->pool != LT_BERT_POOL_MEAN && c->pool != LT_BERT_POOL_CLS)
@@ -150,6 +153,9 @@ int lt_bert_config_from_json(lt_bert_config *c, const char *json, size_t len) {
     if (!rc) rc = json_int(&d, "intermediate_size", 1, &c->ffn);
     if (!rc) rc = json_int(&d, "max_position_embeddings", 0, &c->max_pos);
     if (!rc) rc = json_int(&d, "type_vocab_size", 0, &c->type_vocab);
+    const lt_json *pad = rc ? NULL : lt_json_get(&d, lt_json_root(&d), "pad_token_id");
+    if (pad && pad->type == LT_JSON_NULL) c->pad_id = -1;
+    else if (!rc) rc = json_int(&d, "pad_token_id", 0, &c->pad_id);
     if (!rc) rc = json_float(&d, "layer_norm_eps", &c->ln_eps);
     if (!rc) rc = json_float(&d, "hidden_dropout_prob", &c->dropout);
     if (!rc) rc = json_choice(&d, "hidden_act", gelu, 1, "the encoder computes the exact erf GELU, \"gelu\"", &act);
@@ -453,18 +459,19 @@ static const char *fmt_float(float v, char *buf, size_t n) {
 int lt_bert_save(const lt_bert *m, const char *dir) {
     const lt_bert_config *c = &m->cfg;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) return lt_error(LT_EIO, "%s: cannot create: %s", dir, strerror(errno));
-    char path[4096], eps[32], drop[32], cfgtext[2048];
+    char path[4096], eps[32], drop[32], cfgtext[2048], padtext[24] = "null";
+    if (c->pad_id >= 0) snprintf(padtext, sizeof padtext, "%lld", (long long)c->pad_id);
     int k = snprintf(cfgtext, sizeof cfgtext,
                      "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"bert\",\n  \"vocab_size\": %lld,\n"
                      "  \"hidden_size\": %lld,\n  \"num_hidden_layers\": %lld,\n  \"num_attention_heads\": %lld,\n"
                      "  \"intermediate_size\": %lld,\n  \"hidden_act\": \"gelu\",\n  \"hidden_dropout_prob\": %s,\n"
                      "  \"attention_probs_dropout_prob\": 0.0,\n  \"max_position_embeddings\": %lld,\n"
                      "  \"type_vocab_size\": %lld,\n  \"initializer_range\": 0.02,\n  \"layer_norm_eps\": %s,\n"
-                     "  \"pad_token_id\": 0,\n  \"position_embedding_type\": \"absolute\",\n"
+                     "  \"pad_token_id\": %s,\n  \"position_embedding_type\": \"absolute\",\n"
                      "  \"longtail_pooling\": \"%s\",\n  \"longtail_normalize\": %s\n}\n",
                      c->mlm_head ? "BertForMaskedLM" : "BertModel", (long long)c->vocab, (long long)c->hidden,
                      (long long)c->layers, (long long)c->heads, (long long)c->ffn, fmt_float(c->dropout, drop, sizeof drop),
-                     (long long)c->max_pos, (long long)c->type_vocab, fmt_float(c->ln_eps, eps, sizeof eps),
+                     (long long)c->max_pos, (long long)c->type_vocab, fmt_float(c->ln_eps, eps, sizeof eps), padtext,
                      c->pool == LT_BERT_POOL_CLS ? "cls" : "mean", c->normalize ? "true" : "false");
     snprintf(path, sizeof path, "%s/config.json", dir);
     const void *part = cfgtext;
@@ -940,7 +947,7 @@ int lt_bert_backward(lt_bert *m, const lt_tensor *dpooled, const lt_tensor *dhid
     LT_TRY(zero(m, de));
     LT_TRY(lt_layernorm_bwd(m->be, de, &m->emb_ln_w->grad, &m->emb_ln_b->grad, dH, &m->e, &m->emb_ln_w->value,
                             &m->emb_mean, &m->emb_rstd));
-    LT_TRY(lt_embedding_bwd(m->be, &m->word->grad, de, &m->ids));
+    LT_TRY(lt_embedding_bwd_skip(m->be, &m->word->grad, de, &m->ids, (int32_t)c->pad_id)); /* [PAD]: none */
     lt_tensor dpos = rows(&m->pos->grad, 0, T, H), dtype0 = lt_view1(m->type->grad.data, LT_F32, m->type->grad.device, H);
     for (int64_t b = 0; b < B; b++) {
         lt_tensor db = rows(de, b * T, T, H);

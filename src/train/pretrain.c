@@ -240,6 +240,7 @@ static int build_model(pretrain *r, lt_vocab **vocab) {
     lt_bert_config_init(&bc);
     bc.vocab = lt_vocab_size(*vocab), bc.hidden = o->hidden, bc.layers = o->layers, bc.heads = o->heads;
     bc.ffn = o->ffn, bc.max_pos = r->max_len > 64 ? r->max_len : 64, bc.mlm_head = 1, bc.dropout = (float)o->dropout;
+    bc.pad_id = r->mlm.pad_id; /* its word-embedding row learns nothing, as padding_idx in transformers */
     return lt_bert_create(&r->m, r->be, &bc, lt_rng_key((uint64_t)o->seed, 0, LT_SITE_INIT));
 }
 
