@@ -204,6 +204,14 @@ done
 if want resume; then
 check "pretrain on CUDA: stop + resume bit for bit" 90 "$out/resume.log" "$root/tests/test_pretrain_resume.sh" "$build/longtail" cuda
 rows[-1]="${rows[-1]%$'\t'*}"$'\t'"$(tail -1 "$out/resume.log" | cut -c1-100)"
+# the NCCL communicator, once, with one rank (LONGTAIL_COMM=nccl: a one-rank job otherwise never opens it)
+check "NCCL path, one rank: train 1 epoch on CUDA" 60 "$out/nccl1.log" bash -c '
+  d=$(mktemp -d) && "$1" synth --out "$d/raw" --items 300 --users 400 --seed 3 --quiet > /dev/null &&
+  "$1" import --in "$d/raw" --out "$d/data" > /dev/null &&
+  LONGTAIL_COMM=nccl "$1" train --data "$d/data" --no-text --out "$d/rec" --device cuda --epochs 1 --batch 32 \
+    --dim 16 --hidden 16 --max-len 10 --log-every 5 && grep -q "nccl" <<< "$(LONGTAIL_LOG=info LONGTAIL_COMM=nccl \
+    "$1" train --data "$d/data" --no-text --out "$d/rec2" --device cuda --epochs 1 --batch 32 --dim 16 --hidden 16 \
+    --max-len 10 2>&1)"' _ "$build/longtail"
 fi
 
 # ---- 5: the other tests with CUDA cases, then everything ---------------------------------------

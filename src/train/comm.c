@@ -117,17 +117,21 @@ int lt_comm_world(lt_comm **out, lt_backend *be) {
     *out = NULL;
     lt_launch l;
     lt_launch_detect(&l);
-    if (l.size == 1) return *out = world = lt_comm_single(), 0;
+    /* LONGTAIL_COMM=nccl: NCCL even for one rank (the GPU check runs the NCCL path on one GPU this way) */
+    const char *force = getenv("LONGTAIL_COMM");
+    int want_nccl = force && !strcmp(force, "nccl"), cuda = be && lt_backend_device(be) == LT_CUDA;
+    if (l.size == 1 && !want_nccl) return *out = world = lt_comm_single(), 0;
+    if (want_nccl && !cuda) return lt_error(LT_ECONFIG, "LONGTAIL_COMM=nccl: NCCL reduces device buffers; use --device cuda");
+#if !defined(LONGTAIL_HAVE_MPI) || !defined(LONGTAIL_HAVE_NCCL)
+    if (want_nccl) return lt_error(LT_ENOTSUP, "LONGTAIL_COMM=nccl: this build lacks MPI or NCCL (the unique id travels over MPI)");
+#endif
 #ifndef LONGTAIL_HAVE_MPI
-    (void)be;
     return lt_error(LT_ENOTSUP, "this job has %d ranks (launched by %s) but longtail was built without MPI: install "
                     "an MPI (Debian: libopenmpi-dev) and build again", l.size, l.launcher);
 #else
     lt_comm *mpi;
     LT_TRY(lt__comm_mpi_open(&mpi, be));
     world = mpi;
-    const char *force = getenv("LONGTAIL_COMM");
-    int cuda = be && lt_backend_device(be) == LT_CUDA;
     if (cuda && !(force && !strcmp(force, "mpi"))) {
 #ifdef LONGTAIL_HAVE_NCCL
         const char *red = getenv("LONGTAIL_NCCL_REDUCE");
