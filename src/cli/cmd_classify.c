@@ -179,15 +179,11 @@ static void print_report(int json, int64_t n, int64_t n_test, double thr, int ba
 static int load_model(const char *dir, lt_backend *be, lt_clf **out, char *desc, size_t cap) {
     char path[4200];
     snprintf(path, sizeof path, "%s/classify.h5", dir);
-    lt_shard *sh;
-    LT_TRY(lt_shard_open(&sh, path, "checkpoint", 1));
-    int rc = lt_shard_attr_str(sh, "", "model", desc, cap);
-    lt_shard_close(sh);
-    LT_TRY(rc);
+    LT_TRY(lt_cli_model_desc(path, desc, cap));
     lt_clf_config c;
     LT_TRY(lt_clf_config_parse(desc, &c));
     LT_TRY(lt_clf_create(out, be, &c, 0));
-    rc = lt_checkpoint_load(path, lt_clf_params(*out), 0, NULL, NULL, 0);
+    int rc = lt_checkpoint_load(path, lt_clf_params(*out), 0, NULL, NULL, 0);
     if (rc) lt_clf_free(*out), *out = NULL;
     return rc;
 }

@@ -31,14 +31,18 @@ int lt_cli_load_text(const char *dir, int64_t n_items, int64_t want_dim, float *
     return rc;
 }
 
-int lt_cli_rec_desc(const char *dir, char *desc, size_t cap) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/rec.h5", dir);
+int lt_cli_model_desc(const char *path, char *desc, size_t cap) {
     lt_shard *sh;
     LT_TRY(lt_shard_open(&sh, path, "checkpoint", 1));
     int rc = lt_shard_attr_str(sh, "", "model", desc, cap);
     lt_shard_close(sh);
     return rc;
+}
+
+int lt_cli_rec_desc(const char *dir, char *desc, size_t cap) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/rec.h5", dir);
+    return lt_cli_model_desc(path, desc, cap);
 }
 
 int lt_cli_load_rec(const char *dir, const char *emb_override, lt_backend *be, int64_t n_items, const int64_t *freq,

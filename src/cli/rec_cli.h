@@ -21,6 +21,8 @@ int lt_cli_load_text(const char *dir, int64_t n_items, int64_t want_dim, float *
  * "\ntime_split=F" (train --time-split), "\nemb=DIR" and "\ncold_boost=G" (the new-item boost chosen at
  * training), one per line. */
 int lt_cli_rec_desc(const char *dir, char *desc, size_t cap);
+/* The "model" description of any trained model's file (rec.h5, classify.h5, ...). */
+int lt_cli_model_desc(const char *path, char *desc, size_t cap);
 int lt_cli_load_rec(const char *dir, const char *emb_override, lt_backend *be, int64_t n_items, const int64_t *freq,
                     lt_rec **out, float **text);
 
