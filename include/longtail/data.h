@@ -74,6 +74,8 @@ void lt_events_free(lt_events *e);
 int lt_catalog_save(const lt_catalog *c, const char *dir, int64_t items_per_shard, const char *source);
 /* Read every catalog shard of DIR, checking that they form one complete catalog. */
 int lt_catalog_load(lt_catalog *c, const char *dir);
+/* The item ids only (c->item_id and c->n; the text stays on disk), checked the same way. */
+int lt_catalog_load_ids(lt_catalog *c, const char *dir);
 int lt_events_save(const lt_events *e, const char *path, const char *source);
 int lt_events_load(lt_events *e, const char *path);
 

@@ -363,7 +363,7 @@ int lt_cmd_bandit(int argc, char **argv) {
     const char *what = model ? "item vectors" : "text embeddings";
     if (!rc && do_sim) { /* the ground truth: the shop's items and users behind the catalog's ids */
         rc = lt_synth_oracle_open(&oracle, &so);
-        if (!rc) rc = lt_cli_load_item_ids(data, &cat);
+        if (!rc) rc = lt_catalog_load_ids(&cat, data);
         synth_item = rc ? NULL : malloc(sizeof *synth_item * (size_t)ev.n_items);
         synth_user = rc ? NULL : malloc(sizeof *synth_user * (size_t)(ev.n_users ? ev.n_users : 1));
         ctx = rc ? NULL : malloc(sizeof *ctx * (size_t)(ev.n_users * dim));

@@ -253,7 +253,7 @@ int lt_cmd_classify(int argc, char **argv) {
     float *prob = NULL;
     char path[4200], desc[512];
     if (!rc) rc = lt_token_set_load(data, &tok);
-    if (!rc) rc = lt_cli_load_item_ids(data, &cat);
+    if (!rc) rc = lt_catalog_load_ids(&cat, data);
     if (!rc && cat.n != tok.n_items)
         rc = lt_error(LT_EFORMAT, "%s: the catalog has %lld items, the token shards %lld", data, (long long)cat.n,
                       (long long)tok.n_items);

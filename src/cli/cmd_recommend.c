@@ -225,7 +225,7 @@ int lt_cmd_recommend(int argc, char **argv) {
     char path[4400], vdir[4400] = "", desc[512] = "";
     snprintf(path, sizeof path, "%s/events.h5", data);
     if (!rc) rc = lt_events_load(&ev, path);
-    if (!rc) rc = lt_cli_load_item_ids(data, &cat);
+    if (!rc) rc = lt_catalog_load_ids(&cat, data);
     if (!rc && cat.n != ev.n_items)
         rc = lt_error(LT_EFORMAT, "%s: the catalog has %lld items, events.h5 %lld", data, (long long)cat.n, (long long)ev.n_items);
     if (!rc) rc = lt_rec_split_make(&ev, NULL, &split); /* the training split: which items have id parts */

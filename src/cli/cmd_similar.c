@@ -132,7 +132,7 @@ int lt_cmd_similar(int argc, char **argv) {
     int64_t N = 0, dt = 0, dm = 0, nq = 0;
     int32_t *q = NULL, *idx = NULL;
     char path[4400], vdir[4400] = "";
-    if (!rc) rc = lt_cli_load_item_ids(data, &cat);
+    if (!rc) rc = lt_catalog_load_ids(&cat, data);
     N = cat.n;
     if (!rc) rc = lt_cli_backend(lt_config_str(c, "similar.device", "cpu"), NULL, &be);
     if (!rc && use_model) {

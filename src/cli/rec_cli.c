@@ -148,37 +148,6 @@ void lt_cli_normalize_rows(float *x, int64_t n, int64_t d) {
     }
 }
 
-int lt_cli_load_item_ids(const char *dir, lt_catalog *c) {
-    memset(c, 0, sizeof *c);
-    char **names;
-    int count;
-    LT_TRY(lt_list_shards(dir, "catalog-", &names, &count));
-    int rc = count ? 0 : lt_error(LT_ENOENT, "%s: no catalog-NNNNN.h5 shards (run longtail import first)", dir);
-    for (int i = 0; i < count && !rc; i++) {
-        char path[8400];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        lt_shard *s;
-        if ((rc = lt_shard_open(&s, path, "catalog", 1)) < 0) break;
-        int64_t idx = -1, cnt = -1, begin = -1, n = 0, got = 0;
-        rc = lt_shard_attr_i64(s, "", "shard_index", &idx);
-        if (!rc) rc = lt_shard_attr_i64(s, "", "shard_count", &cnt);
-        if (!rc) rc = lt_shard_attr_i64(s, "", "item_begin", &begin);
-        if (!rc) rc = lt_shard_attr_i64(s, "", "n_items", &n);
-        if (!rc && cnt != count) rc = lt_shard_set_error(dir, "catalog-", names, count, cnt);
-        else if (!rc && (idx != i || begin != c->n))
-            rc = lt_error(LT_EFORMAT, "%s: shard %lld starting at item %lld, but item %lld comes next (a missing or stale "
-                          "shard?)", path, (long long)idx, (long long)begin, (long long)c->n);
-        if (!rc) rc = lt_ragged_read_append(s, "item_id", &c->item_id, &got);
-        if (!rc && got != n)
-            rc = lt_error(LT_EFORMAT, "%s: item_id has %lld entries, n_items says %lld", path, (long long)got, (long long)n);
-        c->n += n;
-        lt_shard_close(s);
-    }
-    lt_free_names(names, count);
-    if (rc) lt_catalog_free(c);
-    return rc;
-}
-
 void lt_cli_log_memory(const char *what) {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return;

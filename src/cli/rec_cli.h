@@ -56,8 +56,6 @@ int lt_cli_write_topk_csv(const char *path, const char *header, const lt_strs *n
 /* Unit L2 norm for every row of x[n, d] (zero rows stay zero). */
 void lt_cli_normalize_rows(float *x, int64_t n, int64_t d);
 
-/* The catalog's item ids only (its text stays on disk): c->item_id and c->n, checked like lt_catalog_load. */
-int lt_cli_load_item_ids(const char *dir, lt_catalog *c);
 
 /* An info line "what: resident N MB (peak so far M MB)" from /proc/self/status (nothing elsewhere). */
 void lt_cli_log_memory(const char *what);

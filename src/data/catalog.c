@@ -119,7 +119,8 @@ void lt_free_names(char **names, int count) {
     free(names);
 }
 
-int lt_catalog_load(lt_catalog *c, const char *dir) {
+/* The first nfields of text_fields (1: item ids only) from every shard of DIR. */
+static int catalog_load(lt_catalog *c, const char *dir, int nfields) {
     memset(c, 0, sizeof *c);
     char **names;
     int count;
@@ -141,7 +142,7 @@ int lt_catalog_load(lt_catalog *c, const char *dir) {
                 rc = lt_error(LT_EFORMAT, "%s: shard %lld of %lld starting at item %lld, but %d shards are present and "
                               "item %lld comes next (a missing or stale shard?)", path, (long long)idx, (long long)cnt,
                               (long long)begin, count, (long long)c->n);
-            for (int k = 0; k < 4 && !rc; k++) {
+            for (int k = 0; k < nfields && !rc; k++) {
                 int64_t got;
                 rc = lt_ragged_read_append(s, text_fields[k], field(c, k), &got);
                 if (!rc && got != n)
@@ -156,6 +157,9 @@ int lt_catalog_load(lt_catalog *c, const char *dir) {
     if (rc < 0) lt_catalog_free(c);
     return rc < 0 ? rc : 0;
 }
+
+int lt_catalog_load(lt_catalog *c, const char *dir) { return catalog_load(c, dir, 4); }
+int lt_catalog_load_ids(lt_catalog *c, const char *dir) { return catalog_load(c, dir, 1); }
 
 int lt_events_save(const lt_events *e, const char *path, const char *source) {
     lt_shard *s;
