@@ -143,31 +143,12 @@ static int write_h5(const char *path, const lt_events *ev, const lt_catalog *cat
                     const int32_t *items, const float *scores, const char *model, double beta, double gamma, double lambda) {
     lt_shard *s;
     LT_TRY(lt_shard_create(&s, path, "recommendations", 1));
-    lt_strs uid = {0}, iid = {0};
-    int rc = 0;
-    for (int64_t i = 0; i < n && !rc; i++) {
-        size_t len;
-        const char *p = lt_strs_get(&ev->user_id, users[i], &len);
-        rc = lt_strs_push(&uid, p, len);
-    }
-    for (int64_t i = 0; i < n * K && !rc; i++) {
-        size_t len = 0;
-        const char *p = items[i] >= 0 ? lt_strs_get(&cat->item_id, items[i], &len) : "";
-        rc = lt_strs_push(&iid, p, len);
-    }
-    int64_t shp[2] = {n, K};
-    if (!rc) rc = lt_shard_write(s, "users", LT_I64, 1, shp, users);
-    if (!rc) rc = lt_ragged_write(s, "user_id", LT_U8, uid.bytes, uid.off, 0, n);
-    if (!rc) rc = lt_shard_write(s, "items", LT_I32, 2, shp, items);
-    if (!rc) rc = lt_ragged_write(s, "item_id", LT_U8, iid.bytes, iid.off, 0, n * K);
-    if (!rc) rc = lt_shard_write(s, "scores", LT_F32, 2, shp, scores);
-    if (!rc) rc = lt_shard_set_attr_i64(s, "", "k", K);
-    if (!rc) rc = lt_shard_set_attr_i64(s, "", "n_items", cat->n);
+    int rc = lt_cli_write_topk_h5(s, "users", "user_id", &ev->user_id, users, NULL, n, K, "items", "item_id", &cat->item_id,
+                                  items, scores);
     if (!rc) rc = lt_shard_set_attr_str(s, "", "model", model);
     if (!rc) rc = lt_shard_set_attr_f64(s, "", "tail_boost", beta);
     if (!rc) rc = lt_shard_set_attr_f64(s, "", "cold_boost", gamma);
     if (!rc) rc = lt_shard_set_attr_f64(s, "", "mmr", lambda);
-    lt_strs_free(&uid), lt_strs_free(&iid);
     if (rc) {
         lt_shard_abort(s);
         return rc;

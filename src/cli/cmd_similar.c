@@ -55,29 +55,10 @@ static int write_out(const char *out, const lt_catalog *cat, const int32_t *q, i
     snprintf(path, sizeof path, "%s/similar.h5", out);
     lt_shard *s;
     LT_TRY(lt_shard_create(&s, path, "similar", 1));
-    lt_strs qid = {0}, nid = {0};
-    int rc = 0;
-    for (int64_t i = 0; i < n && !rc; i++) {
-        size_t len;
-        const char *p = lt_strs_get(&cat->item_id, q[i], &len);
-        rc = lt_strs_push(&qid, p, len);
-    }
-    for (int64_t i = 0; i < n * K && !rc; i++) {
-        size_t len = 0;
-        const char *p = nb[i] >= 0 ? lt_strs_get(&cat->item_id, nb[i], &len) : "";
-        rc = lt_strs_push(&nid, p, len);
-    }
-    int64_t shp[2] = {n, K};
-    if (!rc) rc = lt_shard_write(s, "items", LT_I32, 1, shp, q);
-    if (!rc) rc = lt_ragged_write(s, "item_id", LT_U8, qid.bytes, qid.off, 0, n);
-    if (!rc) rc = lt_shard_write(s, "similar", LT_I32, 2, shp, nb);
-    if (!rc) rc = lt_ragged_write(s, "similar_id", LT_U8, nid.bytes, nid.off, 0, n * K);
-    if (!rc) rc = lt_shard_write(s, "scores", LT_F32, 2, shp, sc);
-    if (!rc) rc = lt_shard_set_attr_i64(s, "", "k", K);
-    if (!rc) rc = lt_shard_set_attr_i64(s, "", "n_items", cat->n);
+    int rc = lt_cli_write_topk_h5(s, "items", "item_id", &cat->item_id, NULL, q, n, K, "similar", "similar_id", &cat->item_id,
+                                  nb, sc);
     if (!rc) rc = lt_shard_set_attr_str(s, "", "by", by);
     if (!rc) rc = lt_shard_set_attr_f64(s, "", "alpha", alpha);
-    lt_strs_free(&qid), lt_strs_free(&nid);
     if (rc) lt_shard_abort(s);
     else rc = lt_shard_commit(s);
     if (rc || !csv) return rc;

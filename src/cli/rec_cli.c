@@ -179,6 +179,33 @@ void lt_cli_sweep_vec_dirs(const char *out) {
     closedir(d);
 }
 
+int lt_cli_write_topk_h5(lt_shard *s, const char *row_set, const char *row_names, const lt_strs *names,
+                         const int64_t *keys64, const int32_t *keys32, int64_t n, int K, const char *item_set,
+                         const char *item_names, const lt_strs *item_ids, const int32_t *items, const float *scores) {
+    lt_strs rid = {0}, iid = {0};
+    int rc = 0;
+    for (int64_t i = 0; i < n && !rc; i++) {
+        size_t len;
+        const char *p = lt_strs_get(names, keys64 ? keys64[i] : keys32[i], &len);
+        rc = lt_strs_push(&rid, p, len);
+    }
+    for (int64_t i = 0; i < n * K && !rc; i++) {
+        size_t len = 0;
+        const char *p = items[i] >= 0 ? lt_strs_get(item_ids, items[i], &len) : "";
+        rc = lt_strs_push(&iid, p, len);
+    }
+    int64_t shp[2] = {n, K};
+    if (!rc) rc = keys64 ? lt_shard_write(s, row_set, LT_I64, 1, shp, keys64) : lt_shard_write(s, row_set, LT_I32, 1, shp, keys32);
+    if (!rc) rc = lt_ragged_write(s, row_names, LT_U8, rid.bytes, rid.off, 0, n);
+    if (!rc) rc = lt_shard_write(s, item_set, LT_I32, 2, shp, items);
+    if (!rc) rc = lt_ragged_write(s, item_names, LT_U8, iid.bytes, iid.off, 0, n * K);
+    if (!rc) rc = lt_shard_write(s, "scores", LT_F32, 2, shp, scores);
+    if (!rc) rc = lt_shard_set_attr_i64(s, "", "k", K);
+    if (!rc) rc = lt_shard_set_attr_i64(s, "", "n_items", item_ids->n);
+    lt_strs_free(&rid), lt_strs_free(&iid);
+    return rc;
+}
+
 int lt_cli_write_topk_csv(const char *path, const char *header, const lt_strs *names, const int64_t *keys64,
                           const int32_t *keys32, int64_t n, int K, const lt_strs *item_ids, const int32_t *items,
                           const float *scores) {

@@ -9,6 +9,7 @@
 #include "longtail/backend.h"
 #include "longtail/data.h"
 #include "longtail/recmodel.h"
+#include "longtail/shard.h"
 
 /* A trained recommender from DIR/rec.h5: its description, its text embeddings (emb_override, else the
  * folder recorded at training), its weights. freq[n_items]: training interactions (items with none get
@@ -49,6 +50,13 @@ void lt_cli_sweep_vec_dirs(const char *out);
 void lt_cli_csv_field(FILE *f, const char *s, size_t len);
 /* PATH, atomically: the header line, then "key,rank,item,score" for every row's top K (an item -1
  * ends a row). Row i's key is names[keys64[i]] (or names[keys32[i]]), items are item_ids[items]. */
+/* The same lists into an open shard s: row_set (keys64 as i64 or keys32 as i32, [n]) with their names
+ * as the ragged row_names, item_set (i32 [n, K], -1 where fewer) with their ids as the ragged item_names
+ * ("" for -1), "scores" (f32 [n, K]) and the attributes k and n_items (= item_ids->n). The caller adds
+ * its own attributes and commits. */
+int lt_cli_write_topk_h5(lt_shard *s, const char *row_set, const char *row_names, const lt_strs *names,
+                         const int64_t *keys64, const int32_t *keys32, int64_t n, int K, const char *item_set,
+                         const char *item_names, const lt_strs *item_ids, const int32_t *items, const float *scores);
 int lt_cli_write_topk_csv(const char *path, const char *header, const lt_strs *names, const int64_t *keys64,
                           const int32_t *keys32, int64_t n, int K, const lt_strs *item_ids, const int32_t *items,
                           const float *scores);
