@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/eval.h"
 #include "longtail/error.h"
 #include "longtail/ops.h"
 #include "longtail/rec.h"
@@ -35,32 +36,6 @@ static int gram(const float *M, int64_t n, int64_t f, double *G) {
     return rc;
 }
 
-/* Solve A x = b in place (A symmetric positive definite, f x f, destroyed; x in b). */
-static int cholesky_solve(double *A, double *b, int64_t f) {
-    for (int64_t j = 0; j < f; j++) {
-        double d = A[j * f + j];
-        for (int64_t k = 0; k < j; k++) d -= A[j * f + k] * A[j * f + k];
-        if (!(d > 0)) return -1;
-        d = sqrt(d);
-        A[j * f + j] = d;
-        for (int64_t i = j + 1; i < f; i++) {
-            double s = A[i * f + j];
-            for (int64_t k = 0; k < j; k++) s -= A[i * f + k] * A[j * f + k];
-            A[i * f + j] = s / d;
-        }
-    }
-    for (int64_t i = 0; i < f; i++) { /* L y = b */
-        double s = b[i];
-        for (int64_t k = 0; k < i; k++) s -= A[i * f + k] * b[k];
-        b[i] = s / A[i * f + i];
-    }
-    for (int64_t i = f - 1; i >= 0; i--) { /* L^T x = y */
-        double s = b[i];
-        for (int64_t k = i + 1; k < f; k++) s -= A[k * f + i] * b[k];
-        b[i] = s / A[i * f + i];
-    }
-    return 0;
-}
 
 /* One row's factor from the rows `idx[n]` of the other side's factors Y (f columns). */
 static int solve_row(const double *YtY, const float *Y, const int32_t *idx, int64_t n, int64_t f, double reg,
@@ -74,7 +49,7 @@ static int solve_row(const double *YtY, const float *Y, const int32_t *idx, int6
             for (int64_t j = 0; j <= i; j++) A[i * f + j] += alpha * y[i] * y[j];
         }
     }
-    if (cholesky_solve(A, b, f)) return -1;
+    if (lt__chol_solve(A, b, f)) return -1;
     for (int64_t i = 0; i < f; i++) out[i] = (float)b[i];
     return 0;
 }

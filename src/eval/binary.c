@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/eval.h"
 #include "longtail/classify.h"
 #include "longtail/error.h"
 
@@ -55,32 +56,6 @@ void lt_logreg_free(lt_logreg *m) {
     memset(m, 0, sizeof *m);
 }
 
-/* Solve A x = b for the symmetric positive definite A[n, n] (destroyed) by Cholesky; x in b. */
-static int chol_solve(double *A, double *b, int64_t n) {
-    for (int64_t j = 0; j < n; j++) {
-        double s = A[j * n + j];
-        for (int64_t k = 0; k < j; k++) s -= A[j * n + k] * A[j * n + k];
-        if (!(s > 0)) return -1;
-        double d = sqrt(s);
-        A[j * n + j] = d;
-        for (int64_t i = j + 1; i < n; i++) {
-            double t = A[i * n + j];
-            for (int64_t k = 0; k < j; k++) t -= A[i * n + k] * A[j * n + k];
-            A[i * n + j] = t / d;
-        }
-    }
-    for (int64_t i = 0; i < n; i++) { /* L y = b */
-        double t = b[i];
-        for (int64_t k = 0; k < i; k++) t -= A[i * n + k] * b[k];
-        b[i] = t / A[i * n + i];
-    }
-    for (int64_t i = n - 1; i >= 0; i--) { /* L^T x = y */
-        double t = b[i];
-        for (int64_t k = i + 1; k < n; k++) t -= A[k * n + i] * b[k];
-        b[i] = t / A[i * n + i];
-    }
-    return 0;
-}
 
 /* sum_i w_i logloss(theta . z_i, y_i) + |theta without the intercept (the last entry)|^2 / (2 C) */
 static double objective(const double *z, int64_t n, int64_t D, const uint8_t *y, const float *wt, double C,
@@ -152,7 +127,7 @@ int lt_logreg_fit(const float *x, int64_t n, int64_t d, const uint8_t *y, const 
             for (int64_t b = a + 1; b < D; b++) H[a * D + b] = H[b * D + a];
         for (int64_t j = 0; j < d; j++) H[j * D + j] += 1 / C;
         H[d * D + d] += 1e-10; /* separable data: keep the intercept's pivot positive */
-        if (chol_solve(H, g, D)) {
+        if (lt__chol_solve(H, g, D)) {
             rc = lt_error(LT_EINVAL, "logreg: the Hessian is not positive definite (iteration %d)", m->iters);
             break;
         }

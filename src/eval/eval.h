@@ -14,6 +14,9 @@ int lt__eig_sym(double *a, int64_t n, double *evals, double *evecs);
 void lt__orthonormalize_rows(double *q, int64_t l, int64_t d);
 /* Flip v[d] so that its entry of largest magnitude is positive (the first of equal ones). */
 void lt__fix_sign(double *v, int64_t d);
+/* Solve A x = b for the symmetric positive definite A[n, n] (destroyed) by Cholesky; x in b.
+ * -1 when A is not positive definite (nothing else is reported). */
+int lt__chol_solve(double *A, double *b, int64_t n);
 
 /* ---- SVG ---------------------------------------------------------------------------------------- */
 

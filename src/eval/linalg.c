@@ -94,3 +94,29 @@ void lt__fix_sign(double *v, int64_t d) {
     if (d > 0 && v[arg] < 0)
         for (int64_t t = 0; t < d; t++) v[t] = -v[t];
 }
+
+int lt__chol_solve(double *A, double *b, int64_t n) {
+    for (int64_t j = 0; j < n; j++) {
+        double s = A[j * n + j];
+        for (int64_t k = 0; k < j; k++) s -= A[j * n + k] * A[j * n + k];
+        if (!(s > 0)) return -1;
+        double d = sqrt(s);
+        A[j * n + j] = d;
+        for (int64_t i = j + 1; i < n; i++) {
+            double t = A[i * n + j];
+            for (int64_t k = 0; k < j; k++) t -= A[i * n + k] * A[j * n + k];
+            A[i * n + j] = t / d;
+        }
+    }
+    for (int64_t i = 0; i < n; i++) { /* L y = b */
+        double t = b[i];
+        for (int64_t k = 0; k < i; k++) t -= A[i * n + k] * b[k];
+        b[i] = t / A[i * n + i];
+    }
+    for (int64_t i = n - 1; i >= 0; i--) { /* L^T x = y */
+        double t = b[i];
+        for (int64_t k = i + 1; k < n; k++) t -= A[k * n + i] * b[k];
+        b[i] = t / A[i * n + i];
+    }
+    return 0;
+}
