@@ -18,6 +18,10 @@ extern "C" int lt__cuda_device_count(void) {
     return n;
 }
 
+int lt__cuda_no_bf16(lt_backend *be, const char *op) {
+    return lt_error(LT_ENOTSUP, "%s: the cuda backend has no bf16 kernel for this op yet", op);
+}
+
 int lt__cuda_scratch(lt_backend *be, size_t nbytes, void **ptr) {
     lt_cuda *cu = lt__cu(be);
     if (nbytes > cu->scratch_bytes) {
@@ -121,34 +125,8 @@ static lt_backend_ops make_ops(void) {
     o.alloc = cuda_alloc, o.free = cuda_free, o.memcpy = cuda_memcpy, o.memset0 = cuda_memset0;
     o.sync = cuda_sync, o.release = destroy;
     o.host_alloc = cuda_host_alloc, o.host_free = cuda_host_free;
-    o.gemm = lt__cuda_gemm;
-    o.bias_add = lt__cuda_bias_add, o.bias_bwd = lt__cuda_bias_bwd;
-    o.gelu_fwd = lt__cuda_gelu_fwd, o.gelu_bwd = lt__cuda_gelu_bwd;
-    o.layernorm_fwd = lt__cuda_layernorm_fwd, o.layernorm_bwd = lt__cuda_layernorm_bwd;
-    o.softmax_fwd = lt__cuda_softmax_fwd, o.softmax_bwd = lt__cuda_softmax_bwd;
-    o.xent_fwd = lt__cuda_xent_fwd, o.xent_bwd = lt__cuda_xent_bwd;
-    o.embedding_fwd = lt__cuda_embedding_fwd, o.embedding_bwd = lt__cuda_embedding_bwd;
-    o.dropout = lt__cuda_dropout;
-    o.add = lt__cuda_add, o.mul = lt__cuda_mul, o.scale = lt__cuda_scale, o.axpy = lt__cuda_axpy;
-    o.mul_acc = lt__cuda_mul_acc, o.fill = lt__cuda_fill;
-    o.reduce_rows = lt__cuda_reduce_rows;
-    o.adamw = lt__cuda_adamw;
-    o.sumsq_acc = lt__cuda_sumsq_acc, o.adamw_clipped = lt__cuda_adamw_clipped, o.adamw_rows = lt__cuda_adamw_rows;
-    o.topk = lt__cuda_topk;
-    o.attention_fwd = lt__cuda_attention_fwd, o.attention_bwd = lt__cuda_attention_bwd;
-    o.bias_gelu_fwd = lt__cuda_bias_gelu_fwd, o.bias_gelu_bwd = lt__cuda_bias_gelu_bwd;
-    o.residual_layernorm_fwd = lt__cuda_residual_layernorm_fwd;
-    o.residual_layernorm_bwd = lt__cuda_residual_layernorm_bwd;
-    o.cast = lt__cuda_cast;
-    o.mean_pool_fwd = lt__cuda_mean_pool_fwd, o.mean_pool_bwd = lt__cuda_mean_pool_bwd;
-    o.l2norm_fwd = lt__cuda_l2norm_fwd, o.l2norm_bwd = lt__cuda_l2norm_bwd;
-    o.kmeans_assign = lt__cuda_kmeans_assign, o.kmeans_update = lt__cuda_kmeans_update;
-    o.rnn_reserve = lt__cuda_rnn_reserve, o.rnn_fwd = lt__cuda_rnn_fwd, o.rnn_bwd = lt__cuda_rnn_bwd;
-    o.rnn_set_impl = lt__cuda_rnn_set_impl;
-    o.xent_tile_fwd = lt__cuda_xent_tile_fwd, o.xent_tile_bwd = lt__cuda_xent_tile_bwd;
-    o.sampled_prep = lt__cuda_sampled_prep, o.sampled_scatter = lt__cuda_sampled_scatter;
-    o.topk_tile = lt__cuda_topk_tile;
-    o.ridge_update = lt__cuda_ridge_update, o.ridge_score = lt__cuda_ridge_score;
+#define LT_OP(name, params) o.name = lt__cuda_##name;
+#include "core/op_list.h"
     return o;
 }
 static const lt_backend_ops cuda_ops = make_ops();
@@ -218,22 +196,13 @@ template <typename... A, int (*lt_backend_ops::*Slot)(lt_backend *, A...)> struc
     }
 };
 
-/* Every slot that queues work; alloc/free/host memory/sync/release stay as they are. */
-#define LT_CUDA_SYNC_SLOTS(X)                                                                                        \
-    X(memcpy) X(memset0) X(gemm) X(bias_add) X(bias_bwd) X(gelu_fwd) X(gelu_bwd) X(layernorm_fwd) X(layernorm_bwd)   \
-    X(softmax_fwd) X(softmax_bwd) X(xent_fwd) X(xent_bwd) X(embedding_fwd) X(embedding_bwd) X(dropout) X(add)        \
-    X(mul) X(scale) X(axpy) X(mul_acc) X(fill) X(reduce_rows) X(adamw) X(topk) X(attention_fwd) X(attention_bwd)    \
-    X(bias_gelu_fwd) X(bias_gelu_bwd) X(residual_layernorm_fwd) X(residual_layernorm_bwd) X(cast) X(mean_pool_fwd)  \
-    X(mean_pool_bwd) X(l2norm_fwd) X(l2norm_bwd) X(rnn_fwd) X(rnn_bwd) X(xent_tile_fwd) X(xent_tile_bwd)            \
-    X(sampled_prep) X(sampled_scatter) X(topk_tile) X(sumsq_acc) X(adamw_clipped) X(adamw_rows) X(kmeans_assign)    \
-    X(kmeans_update) X(ridge_update) X(ridge_score)
-
 static lt_backend_ops make_sync_ops(const lt_backend_ops *real) {
     real_ops = real;
-    lt_backend_ops o = *real; /* a slot missing from the list still works, unchecked */
-#define LT_WRAP(s)                                                                                                   \
-    if (real->s) sync_wrap<&lt_backend_ops::s>::name = #s, o.s = sync_wrap<&lt_backend_ops::s>::call;
-    LT_CUDA_SYNC_SLOTS(LT_WRAP)
+    lt_backend_ops o = *real;
+#define LT_WRAP(s) sync_wrap<&lt_backend_ops::s>::name = #s, o.s = sync_wrap<&lt_backend_ops::s>::call;
+    LT_WRAP(memcpy) LT_WRAP(memset0) /* the copies too; alloc/free/host memory/sync/release stay as they are */
+#define LT_OP(name, params) LT_WRAP(name)
+#include "core/op_list.h"
 #undef LT_WRAP
     return o;
 }

@@ -103,6 +103,8 @@ template <typename K> static inline cudaError_t lt__smem_optin(K *kernel, size_t
  * freed in stream order, after the kernels queued before that still use it. Valid until the
  * next call, so an op asks once for everything it needs. */
 int lt__cuda_scratch(lt_backend *be, size_t nbytes, void **ptr);
+/* LT_ENOTSUP for an op that has no bf16 kernel yet */
+int lt__cuda_no_bf16(lt_backend *be, const char *op);
 
 /* Row kernels give each row to a group of TPR threads: a warp (TPR = 32, 8 rows per block of
  * 256) for rows up to LT_ROW_WARP_MAX columns, else the whole block (TPR = LT_ROW_BLOCK).
@@ -304,119 +306,14 @@ int lt__colsum(lt_cuda *cu, float *out, int64_t out_ld, int accumulate, const fl
 extern "C" {
 #endif
 
-int lt__cuda_gemm(lt_backend *be, const lt_gemm_desc *d);
-
-int lt__cuda_bias_add(lt_backend *be, float *y, const float *bias, int64_t rows, int64_t cols);
-int lt__cuda_bias_bwd(lt_backend *be, float *dbias, const float *dy, int64_t rows, int64_t cols);
-int lt__cuda_layernorm_fwd(lt_backend *be, float *y, float *mean, float *rstd, const float *x,
-                           const float *w, const float *b, int64_t rows, int64_t cols, float eps);
-int lt__cuda_layernorm_bwd(lt_backend *be, float *dx, float *dw, float *db, const float *dy,
-                           const float *x, const float *w, const float *mean, const float *rstd,
-                           int64_t rows, int64_t cols);
-int lt__cuda_softmax_fwd(lt_backend *be, float *y, const float *x, const int32_t *lens,
-                         int64_t rows_per_len, int64_t rows, int64_t cols, float scale);
-int lt__cuda_softmax_bwd(lt_backend *be, float *dx, const float *dy, const float *y, int64_t rows,
-                         int64_t cols, float scale);
-int lt__cuda_xent_fwd(lt_backend *be, float *loss, float *lse, const float *logits,
-                      const int32_t *targets, int64_t rows, int64_t vocab, int ignore_index);
-int lt__cuda_xent_bwd(lt_backend *be, float *dlogits, const float *logits, const float *lse,
-                      const int32_t *targets, const float *dloss, int64_t rows, int64_t vocab,
-                      int ignore_index);
-
-int lt__cuda_embedding_fwd(lt_backend *be, float *out, const float *table, const int32_t *ids,
-                           int64_t n, int64_t vocab, int64_t dim);
-int lt__cuda_embedding_bwd(lt_backend *be, float *dtable, const float *dout, const int32_t *ids,
-                           int64_t n, int64_t vocab, int64_t dim, int32_t skip);
-
-int lt__cuda_gelu_fwd(lt_backend *be, float *y, const float *x, int64_t n);
-int lt__cuda_gelu_bwd(lt_backend *be, float *dx, const float *dy, const float *x, int64_t n);
-int lt__cuda_dropout(lt_backend *be, float *y, const float *x, int64_t n, float p, uint64_t seed,
-                     uint64_t stream, int accumulate);
-int lt__cuda_add(lt_backend *be, float *y, const float *a, const float *b, int64_t n);
-int lt__cuda_mul(lt_backend *be, float *y, const float *a, const float *b, int64_t n);
-int lt__cuda_scale(lt_backend *be, float *y, const float *x, float alpha, int64_t n);
-int lt__cuda_axpy(lt_backend *be, float *y, float alpha, const float *x, int64_t n);
-int lt__cuda_mul_acc(lt_backend *be, float *y, const float *a, const float *b, int64_t n);
-int lt__cuda_fill(lt_backend *be, float *y, float value, int64_t n);
-int lt__cuda_reduce_rows(lt_backend *be, float *y, const float *x, int64_t rows, int64_t cols,
-                         lt_reduce op);
-int lt__cuda_adamw(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
-                   const lt_adamw_cfg *cfg, int64_t step, float grad_scale);
-
-int lt__cuda_sumsq_acc(lt_backend *be, float *acc, const float *x, int64_t n);
-int lt__cuda_adamw_clipped(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
-                           const lt_adamw_cfg *cfg, int64_t step, float grad_scale, const float *sumsq, float max_norm);
-int lt__cuda_adamw_rows(lt_backend *be, float *p, const float *g, float *m, float *v, float *bpow, int64_t rows,
-                        int64_t cols, const lt_adamw_cfg *cfg, float grad_scale, const float *sumsq, float max_norm);
-
-int lt__cuda_topk(lt_backend *be, float *vals, int32_t *idx, const float *x, int64_t rows,
-                  int64_t cols, int k);
-
-/* transformer blocks: attention.cu, transformer.cu */
-int lt__cuda_attention_fwd(lt_backend *be, void *out, float *lse, const void *qkv, const int32_t *lens, lt_dtype dt,
-                           int64_t B, int64_t T, int64_t H, int64_t D, float scale, int causal);
-int lt__cuda_attention_bwd(lt_backend *be, void *dqkv, const void *dout, const void *qkv, const void *out,
-                           const float *lse, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t H,
-                           int64_t D, float scale, int causal);
-int lt__cuda_bias_gelu_fwd(lt_backend *be, void *y, const void *x, const float *bias, lt_dtype dt, int64_t rows,
-                           int64_t cols);
-int lt__cuda_bias_gelu_bwd(lt_backend *be, void *dx, float *dbias, const void *dy, const void *x, const float *bias,
-                           lt_dtype dt, int64_t rows, int64_t cols);
-int lt__cuda_residual_layernorm_fwd(lt_backend *be, void *y, void *s, float *mean, float *rstd, const void *a,
-                                    const void *b, const float *w, const float *beta, lt_dtype dt, int64_t rows,
-                                    int64_t cols, float eps);
-int lt__cuda_residual_layernorm_bwd(lt_backend *be, void *da, void *db, float *dw, float *dbeta, const void *dy,
-                                    const void *s, const float *w, const float *mean, const float *rstd, lt_dtype dt,
-                                    int64_t rows, int64_t cols);
-int lt__cuda_cast(lt_backend *be, void *y, lt_dtype yt, const void *x, lt_dtype xt, int64_t n);
-int lt__cuda_mean_pool_fwd(lt_backend *be, float *out, const float *x, const int32_t *lens, int64_t B, int64_t T,
-                           int64_t C);
-int lt__cuda_mean_pool_bwd(lt_backend *be, float *dx, const float *dout, const int32_t *lens, int64_t B, int64_t T,
-                           int64_t C);
-int lt__cuda_l2norm_fwd(lt_backend *be, float *y, float *norm, const float *x, int64_t rows, int64_t cols);
-int lt__cuda_l2norm_bwd(lt_backend *be, float *dx, const float *dy, const float *y, const float *norm, int64_t rows,
-                        int64_t cols);
-
-/* softmax ranking and top-K scoring tiles: rank.cu (the loops are in src/core/rank.c) */
-int lt__cuda_xent_tile_fwd(lt_backend *be, float *loss, float *lse, float *m, float *l, float *ts, float *s,
-                           const float *bias, const int32_t *targets, int64_t B, int64_t n, int64_t j0, int64_t N,
-                           int tcol0, int first, int last);
-int lt__cuda_xent_tile_bwd(lt_backend *be, float *s, float *dbias, const float *bias, const float *lse,
-                           const float *dloss, const int32_t *targets, int64_t B, int64_t n, int64_t j0, int tcol0);
-int lt__cuda_sampled_prep(lt_backend *be, float *s, const float *u, const float *v, const float *bias,
-                          const float *logq, const int32_t *targets, const int32_t *neg, int64_t B, int64_t S,
-                          int64_t D, int64_t N);
-int lt__cuda_sampled_scatter(lt_backend *be, float *du, float *dv, float *dbias, const float *ds, const float *u,
-                             const float *v, const int32_t *targets, const int32_t *neg, int64_t B, int64_t S,
-                             int64_t D);
-int lt__cuda_topk_tile(lt_backend *be, float *vals, int32_t *idx, float *s, const float *bias, int64_t B, int64_t n,
-                       int64_t j0, int K, const int64_t *excl_off, const int32_t *excl_ids);
+/* every op of the list: lt__cuda_NAME, with its slot's signature */
+#define LT_OP(name, params) int lt__cuda_##name params;
+#include "core/op_list.h"
 
 /* gemm.cu: the cuBLASLt plan cache, created with the backend and released with it */
 int lt__cuda_gemm_init(lt_backend *be);
 void lt__cuda_gemm_release(lt_backend *be);
-int lt__cuda_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, float *second,
-                           const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
-/* ridge models of the bandits (ridge.c / ridge.cu) */
-int lt__cuda_ridge_update(lt_backend *be, float *ainv, float *b, const float *x, const float *r, const int32_t *model,
-                         int64_t n, int64_t M, int64_t D);
-int lt__cuda_ridge_score(lt_backend *be, float *mean, float *var, const float *ainv, const float *b, const float *x,
-                        const int32_t *model, int64_t n, int64_t M, int64_t D);
-int lt__cuda_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
-                           int64_t n, int64_t k, int64_t d);
-
-/* recurrent layers: rnn.cu (lens on the host; ws the reserve) */
-int lt__cuda_rnn_reserve(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H, size_t *bytes);
-int lt__cuda_rnn_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT, void *ws, const float *x,
-                     const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const float *h0,
-                     const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t I, int64_t H);
-int lt__cuda_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
-                     float *dh0, float *dc0, const float *dy, const float *dhT, const float *dcT, const void *ws,
-                     const float *x, const float *y, const float *w_ih, const float *w_hh, const float *b_ih,
-                     const float *b_hh, const float *h0, const float *c0, const int32_t *lens, int64_t B, int64_t T,
-                     int64_t I, int64_t H);
-int lt__cuda_rnn_set_impl(lt_backend *be, lt_rnn_impl impl);
-/* frees the recurrent layers' buffers and cuDNN objects (backend destruction) */
+/* rnn.cu: frees the recurrent layers' buffers and cuDNN objects (backend destruction) */
 void lt__cuda_rnn_release(lt_backend *be);
 
 #ifdef __cplusplus

@@ -85,7 +85,7 @@ struct gelu_bwd_f {
 };
 
 extern "C" {
-int lt__cuda_add(lt_backend *be, float *y, const float *a, const float *b, int64_t n) {
+static int add_f32(lt_backend *be, float *y, const float *a, const float *b, int64_t n) {
     return map(be, y, a, b, n, add_f());
 }
 int lt__cuda_mul(lt_backend *be, float *y, const float *a, const float *b, int64_t n) {
@@ -94,7 +94,7 @@ int lt__cuda_mul(lt_backend *be, float *y, const float *a, const float *b, int64
 int lt__cuda_scale(lt_backend *be, float *y, const float *x, float alpha, int64_t n) {
     return map(be, y, x, NULL, n, scale_f{alpha});
 }
-int lt__cuda_axpy(lt_backend *be, float *y, float alpha, const float *x, int64_t n) {
+static int axpy_f32(lt_backend *be, float *y, float alpha, const float *x, int64_t n) {
     return map(be, y, x, NULL, n, axpy_f{alpha});
 }
 int lt__cuda_mul_acc(lt_backend *be, float *y, const float *a, const float *b, int64_t n) {
@@ -103,10 +103,10 @@ int lt__cuda_mul_acc(lt_backend *be, float *y, const float *a, const float *b, i
 int lt__cuda_fill(lt_backend *be, float *y, float value, int64_t n) {
     return map(be, y, NULL, NULL, n, fill_f{value});
 }
-int lt__cuda_gelu_fwd(lt_backend *be, float *y, const float *x, int64_t n) {
+static int gelu_fwd_f32(lt_backend *be, float *y, const float *x, int64_t n) {
     return map(be, y, x, NULL, n, gelu_f());
 }
-int lt__cuda_gelu_bwd(lt_backend *be, float *dx, const float *dy, const float *x, int64_t n) {
+static int gelu_bwd_f32(lt_backend *be, float *dx, const float *dy, const float *x, int64_t n) {
     return map(be, dx, dy, x, n, gelu_bwd_f());
 }
 }
@@ -157,7 +157,7 @@ __global__ void dropout_kernel(float *y, const float *x, int64_t n, float p, flo
     }
 }
 
-extern "C" int lt__cuda_dropout(lt_backend *be, float *y, const float *x, int64_t n, float p, uint64_t seed,
+static int dropout_f32(lt_backend *be, float *y, const float *x, int64_t n, float p, uint64_t seed,
                                 uint64_t stream, int accumulate) {
     if (n <= 0) return 0;
     float inv = 1.0f / (1.0f - p); /* on the host, as the CPU computes it */
@@ -357,4 +357,31 @@ extern "C" int lt__cuda_sumsq_acc(lt_backend *be, float *acc, const float *x, in
     sumsq_fold_kernel<<<1, SUMSQ_THREADS, 0, cu->stream>>>(acc, part, (int)np);
     LT_LAUNCH_CHECK();
     return 0;
+}
+
+/* ---- the slots (f32; bf16 pending) ---- */
+
+extern "C" int lt__cuda_gelu_fwd(lt_backend *be, void *y, const void *x, lt_dtype dt, int64_t n) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "gelu_fwd");
+    return gelu_fwd_f32(be, (float *)y, (const float *)x, n);
+}
+
+extern "C" int lt__cuda_gelu_bwd(lt_backend *be, void *dx, const void *dy, const void *x, lt_dtype dt, int64_t n) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "gelu_bwd");
+    return gelu_bwd_f32(be, (float *)dx, (const float *)dy, (const float *)x, n);
+}
+
+extern "C" int lt__cuda_dropout(lt_backend *be, void *y, const void *x, lt_dtype dt, int64_t n, float p, uint64_t seed, uint64_t stream, int accumulate) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "dropout");
+    return dropout_f32(be, (float *)y, (const float *)x, n, p, seed, stream, accumulate);
+}
+
+extern "C" int lt__cuda_add(lt_backend *be, void *y, const void *a, const void *b, lt_dtype dt, int64_t n) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "add");
+    return add_f32(be, (float *)y, (const float *)a, (const float *)b, n);
+}
+
+extern "C" int lt__cuda_axpy(lt_backend *be, void *y, float alpha, const void *x, lt_dtype dt, int64_t n) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "axpy");
+    return axpy_f32(be, (float *)y, alpha, (const float *)x, n);
 }

@@ -43,7 +43,7 @@ __global__ void embedding_fwd_kernel(V *out, const V *table, const int32_t *ids,
     }
 }
 
-extern "C" int lt__cuda_embedding_fwd(lt_backend *be, float *out, const float *table, const int32_t *ids,
+static int embedding_fwd_f32(lt_backend *be, float *out, const float *table, const int32_t *ids,
                                       int64_t n, int64_t vocab, int64_t dim) {
     if (n <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
@@ -145,7 +145,7 @@ __global__ void embedding_bwd_kernel(V *dtable, const V *dout, const V *part, co
 /* Scratch layout: four arrays of n 32-bit values, the chunk sums, then CUB's temporary storage. */
 static size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
 
-extern "C" int lt__cuda_embedding_bwd(lt_backend *be, float *dtable, const float *dout, const int32_t *ids,
+static int embedding_bwd_f32(lt_backend *be, float *dtable, const float *dout, const int32_t *ids,
                                       int64_t n, int64_t vocab, int64_t dim, int32_t skip) {
     if (n <= 0) return 0;
     if (n > INT32_MAX)
@@ -201,4 +201,16 @@ extern "C" int lt__cuda_embedding_bwd(lt_backend *be, float *dtable, const float
     }
     LT_LAUNCH_CHECK();
     return 0;
+}
+
+/* ---- the slots (f32; bf16 pending) ---- */
+
+extern "C" int lt__cuda_embedding_fwd(lt_backend *be, void *out, const void *table, const int32_t *ids, lt_dtype dt, int64_t n, int64_t vocab, int64_t dim) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "embedding_fwd");
+    return embedding_fwd_f32(be, (float *)out, (const float *)table, ids, n, vocab, dim);
+}
+
+extern "C" int lt__cuda_embedding_bwd(lt_backend *be, void *dtable, const void *dout, const int32_t *ids, lt_dtype dt, int64_t n, int64_t vocab, int64_t dim, int32_t skip) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "embedding_bwd");
+    return embedding_bwd_f32(be, (float *)dtable, (const float *)dout, ids, n, vocab, dim, skip);
 }

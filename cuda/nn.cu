@@ -78,7 +78,7 @@ template <typename V> __global__ void bias_add_kernel(V *y, const V *bias, int64
     }
 }
 
-extern "C" int lt__cuda_bias_add(lt_backend *be, float *y, const float *bias, int64_t rows, int64_t cols) {
+static int bias_add_f32(lt_backend *be, float *y, const float *bias, int64_t rows, int64_t cols) {
     if (rows <= 0 || cols <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
     int vec = cols % 4 == 0 && lt__aligned16(y) && lt__aligned16(bias);
@@ -93,7 +93,7 @@ extern "C" int lt__cuda_bias_add(lt_backend *be, float *y, const float *bias, in
     return 0;
 }
 
-extern "C" int lt__cuda_bias_bwd(lt_backend *be, float *dbias, const float *dy, int64_t rows, int64_t cols) {
+static int bias_bwd_f32(lt_backend *be, float *dbias, const float *dy, int64_t rows, int64_t cols) {
     return colsum_acc(be, dbias, dy, rows, cols);
 }
 
@@ -216,7 +216,7 @@ __global__ void xent_fwd_kernel(float *loss, float *lse, const float *logits, co
     }
 }
 
-extern "C" int lt__cuda_xent_fwd(lt_backend *be, float *loss, float *lse, const float *logits,
+static int xent_fwd_f32(lt_backend *be, float *loss, float *lse, const float *logits,
                                  const int32_t *targets, int64_t rows, int64_t vocab, int ignore_index) {
     if (rows <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
@@ -255,7 +255,7 @@ __global__ void xent_bwd_kernel(float *dlogits, const float *logits, const float
     }
 }
 
-extern "C" int lt__cuda_xent_bwd(lt_backend *be, float *dlogits, const float *logits, const float *lse,
+static int xent_bwd_f32(lt_backend *be, float *dlogits, const float *logits, const float *lse,
                                  const int32_t *targets, const float *dloss, int64_t rows, int64_t vocab,
                                  int ignore_index) {
     if (rows <= 0) return 0;
@@ -266,4 +266,26 @@ extern "C" int lt__cuda_xent_bwd(lt_backend *be, float *dlogits, const float *lo
         dlogits, logits, lse, targets, dloss, rows, vocab, chunks, ignore_index, cu->status);
     LT_LAUNCH_CHECK();
     return 0;
+}
+
+/* ---- the slots (f32; bf16 pending) ---- */
+
+extern "C" int lt__cuda_bias_add(lt_backend *be, void *y, const float *bias, lt_dtype dt, int64_t rows, int64_t cols) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "bias_add");
+    return bias_add_f32(be, (float *)y, bias, rows, cols);
+}
+
+extern "C" int lt__cuda_bias_bwd(lt_backend *be, float *dbias, const void *dy, lt_dtype dt, int64_t rows, int64_t cols) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "bias_bwd");
+    return bias_bwd_f32(be, dbias, (const float *)dy, rows, cols);
+}
+
+extern "C" int lt__cuda_xent_fwd(lt_backend *be, float *loss, float *lse, const void *logits, const int32_t *targets, lt_dtype dt, int64_t rows, int64_t vocab, int ignore_index) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "xent_fwd");
+    return xent_fwd_f32(be, loss, lse, (const float *)logits, targets, rows, vocab, ignore_index);
+}
+
+extern "C" int lt__cuda_xent_bwd(lt_backend *be, void *dlogits, const void *logits, const float *lse, const int32_t *targets, const float *dloss, lt_dtype dt, int64_t rows, int64_t vocab, int ignore_index) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "xent_bwd");
+    return xent_bwd_f32(be, (float *)dlogits, (const float *)logits, lse, targets, dloss, rows, vocab, ignore_index);
 }

@@ -124,7 +124,7 @@ extern "C" int lt__cuda_xent_tile_bwd(lt_backend *be, float *s, float *dbias, co
     xent_tile_bwd_kernel<<<lt__blocks(B * n, 256, LT_MAX_BLOCKS), 256, 0, cu->stream>>>(s, bias, lse, dloss, targets,
                                                                                         B, n, j0, tcol0);
     LT_LAUNCH_CHECK();
-    return dbias ? lt__cuda_bias_bwd(be, dbias, s, B, n) : 0;
+    return dbias ? lt__cuda_bias_bwd(be, dbias, s, LT_F32, B, n) : 0;
 }
 
 /* ---- sampled softmax ---------------------------------------------------------------------------- */

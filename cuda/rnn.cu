@@ -927,11 +927,11 @@ static int native_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, flo
         LT_TRY(gemm(be, 1, 0, GH, H, BT, dgh, GH, hp, H, dw_hh, H, 1)); /* dW_hh += dGh^T Hprev */
         if (dw_ih) LT_TRY(gemm(be, 1, 0, GH, I, BT, dgx, GH, x, I, dw_ih, I, 1)); /* dW_ih += dGx^T x */
         if (dx) LT_TRY(gemm(be, 0, 0, BT, I, GH, dgx, GH, w_ih, I, dx, I, 1));    /* dx += dGx W_ih */
-        if (db_ih) LT_TRY(lt__cuda_bias_bwd(be, db_ih, dgx, BT, GH));
-        if (db_hh) LT_TRY(lt__cuda_bias_bwd(be, db_hh, dgh, BT, GH));
+        if (db_ih) LT_TRY(lt__cuda_bias_bwd(be, db_ih, dgx, LT_F32, BT, GH));
+        if (db_hh) LT_TRY(lt__cuda_bias_bwd(be, db_hh, dgh, LT_F32, BT, GH));
     }
-    if (dh0) LT_TRY(lt__cuda_axpy(be, dh0, 1.0f, dh, B * H));
-    if (dc0 && lstm) LT_TRY(lt__cuda_axpy(be, dc0, 1.0f, dc, B * H));
+    if (dh0) LT_TRY(lt__cuda_axpy(be, dh0, 1.0f, dh, LT_F32, B * H));
+    if (dc0 && lstm) LT_TRY(lt__cuda_axpy(be, dc0, 1.0f, dc, LT_F32, B * H));
     return 0;
 }
 
@@ -1185,14 +1185,14 @@ static int dnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float 
     LT_CUDA_CHECK(cudaMemsetAsync(p->dw, 0, p->wbytes, cu->stream));
     LT_CUDNN_CHECK(cudnnRNNBackwardWeights_v8(st->dnn, p->rnn, CUDNN_WGRAD_MODE_ADD, dlens, st->xd, x, st->hd, h0,
                                               st->yd, y, p->wbytes, p->dw, work_bytes, work, res_bytes, res));
-    if (dx) LT_TRY(lt__cuda_axpy(be, dx, 1.0f, dxt, B * T * I));
-    if (dh0) LT_TRY(lt__cuda_axpy(be, dh0, 1.0f, dhx, B * H));
-    if (dc0 && lstm) LT_TRY(lt__cuda_axpy(be, dc0, 1.0f, dcx, B * H));
+    if (dx) LT_TRY(lt__cuda_axpy(be, dx, 1.0f, dxt, LT_F32, B * T * I));
+    if (dh0) LT_TRY(lt__cuda_axpy(be, dh0, 1.0f, dhx, LT_F32, B * H));
+    if (dc0 && lstm) LT_TRY(lt__cuda_axpy(be, dc0, 1.0f, dcx, LT_F32, B * H));
     for (int g = 0; g < G; g++) {
-        if (dw_ih) LT_TRY(lt__cuda_axpy(be, dw_ih + g * H * I, 1.0f, p->dw + p->off_m[g], H * I));
-        LT_TRY(lt__cuda_axpy(be, dw_hh + g * H * H, 1.0f, p->dw + p->off_m[G + g], H * H));
-        if (db_ih) LT_TRY(lt__cuda_axpy(be, db_ih + g * H, 1.0f, p->dw + p->off_b[g], H));
-        if (db_hh) LT_TRY(lt__cuda_axpy(be, db_hh + g * H, 1.0f, p->dw + p->off_b[G + g], H));
+        if (dw_ih) LT_TRY(lt__cuda_axpy(be, dw_ih + g * H * I, 1.0f, p->dw + p->off_m[g], LT_F32, H * I));
+        LT_TRY(lt__cuda_axpy(be, dw_hh + g * H * H, 1.0f, p->dw + p->off_m[G + g], LT_F32, H * H));
+        if (db_ih) LT_TRY(lt__cuda_axpy(be, db_ih + g * H, 1.0f, p->dw + p->off_b[g], LT_F32, H));
+        if (db_hh) LT_TRY(lt__cuda_axpy(be, db_hh + g * H, 1.0f, p->dw + p->off_b[G + g], LT_F32, H));
     }
     return 0;
 }

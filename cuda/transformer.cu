@@ -205,7 +205,7 @@ static int ln_fwd(lt_cuda *cu, E *y, E *s, float *mean, float *rstd, const E *a,
     return 0;
 }
 
-extern "C" int lt__cuda_layernorm_fwd(lt_backend *be, float *y, float *mean, float *rstd, const float *x,
+static int layernorm_fwd_f32(lt_backend *be, float *y, float *mean, float *rstd, const float *x,
                                       const float *w, const float *b, int64_t rows, int64_t cols, float eps) {
     if (rows <= 0) return 0;
     return ln_fwd(lt__cu(be), y, (float *)x, mean, rstd, x, (const float *)NULL, w, b, rows, cols, eps);
@@ -320,7 +320,7 @@ static int ln_bwd(lt_backend *be, E *da, E *db, float *dw, float *dbeta, const E
     return lt__colsum(cu, dbeta, 0, 1, part + cols, 2 * cols, blocks, cols, blocks, 1);
 }
 
-extern "C" int lt__cuda_layernorm_bwd(lt_backend *be, float *dx, float *dw, float *db, const float *dy,
+static int layernorm_bwd_f32(lt_backend *be, float *dx, float *dw, float *db, const float *dy,
                                       const float *x, const float *w, const float *mean, const float *rstd,
                                       int64_t rows, int64_t cols) {
     if (rows <= 0 || cols <= 0) return 0;
@@ -399,7 +399,7 @@ __global__ void mean_pool_fwd_kernel(float *out, const float *x, const int32_t *
     }
 }
 
-extern "C" int lt__cuda_mean_pool_fwd(lt_backend *be, float *out, const float *x, const int32_t *lens, int64_t B,
+static int mean_pool_fwd_f32(lt_backend *be, float *out, const float *x, const int32_t *lens, int64_t B,
                                       int64_t T, int64_t C) {
     if (B <= 0 || C <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
@@ -428,7 +428,7 @@ __global__ void mean_pool_bwd_kernel(float *dx, const float *dout, const int32_t
     }
 }
 
-extern "C" int lt__cuda_mean_pool_bwd(lt_backend *be, float *dx, const float *dout, const int32_t *lens, int64_t B,
+static int mean_pool_bwd_f32(lt_backend *be, float *dx, const float *dout, const int32_t *lens, int64_t B,
                                       int64_t T, int64_t C) {
     if (B <= 0 || T <= 0 || C <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
@@ -524,4 +524,26 @@ extern "C" int lt__cuda_l2norm_bwd(lt_backend *be, float *dx, const float *dy, c
     LT_LAUNCH_ROWS(cu, rows, cols, l2norm_bwd_kernel, dx, dy, y, norm, rows, cols, vec);
     LT_LAUNCH_CHECK();
     return 0;
+}
+
+/* ---- the slots (f32; bf16 pending) ---- */
+
+extern "C" int lt__cuda_layernorm_fwd(lt_backend *be, void *y, float *mean, float *rstd, const void *x, const float *w, const float *b, lt_dtype dt, int64_t rows, int64_t cols, float eps) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "layernorm_fwd");
+    return layernorm_fwd_f32(be, (float *)y, mean, rstd, (const float *)x, w, b, rows, cols, eps);
+}
+
+extern "C" int lt__cuda_layernorm_bwd(lt_backend *be, void *dx, float *dw, float *db, const void *dy, const void *x, const float *w, const float *mean, const float *rstd, lt_dtype dt, int64_t rows, int64_t cols) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "layernorm_bwd");
+    return layernorm_bwd_f32(be, (float *)dx, dw, db, (const float *)dy, (const float *)x, w, mean, rstd, rows, cols);
+}
+
+extern "C" int lt__cuda_mean_pool_fwd(lt_backend *be, float *out, const void *x, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t C) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "mean_pool_fwd");
+    return mean_pool_fwd_f32(be, out, (const float *)x, lens, B, T, C);
+}
+
+extern "C" int lt__cuda_mean_pool_bwd(lt_backend *be, void *dx, const float *dout, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t C) {
+    if (dt != LT_F32) return lt__cuda_no_bf16(be, "mean_pool_bwd");
+    return mean_pool_bwd_f32(be, (float *)dx, dout, lens, B, T, C);
 }

@@ -1306,26 +1306,6 @@ static void test_cast(void) {
     }
 }
 
-/* The CPU computes f32 activations only: bf16 ones are refused, naming the op. */
-static void test_bf16_refused(void) {
-    uint16_t h[96] = {0};
-    float f[96] = {0};
-    int32_t lens[2] = {2, 2};
-    lt_tensor qkv = lt_view3(h, LT_BF16, LT_CPU, 2, 2, 24), out = lt_view3(h, LT_BF16, LT_CPU, 2, 2, 8);
-    lt_tensor lse = lt_view1(f, LT_F32, LT_CPU, 8), tl = lt_view1(lens, LT_I32, LT_CPU, 2);
-    FAILS_WITH(lt_attention_fwd(g_cpu, &out, &lse, &qkv, &tl, 2, 0.5f), LT_ENOTSUP, "attention_fwd");
-    FAILS_WITH(lt_attention_bwd(g_cpu, &qkv, &out, &qkv, &out, &lse, &tl, 2, 0.5f), LT_ENOTSUP, "attention_bwd");
-    lt_tensor x = lt_view2(h, LT_BF16, LT_CPU, 4, 8), bias = lt_view1(f, LT_F32, LT_CPU, 8);
-    lt_tensor stat = lt_view1(f + 8, LT_F32, LT_CPU, 4);
-    FAILS_WITH(lt_bias_gelu_fwd(g_cpu, &x, &x, &bias), LT_ENOTSUP, "bias_gelu_fwd");
-    FAILS_WITH(lt_bias_gelu_bwd(g_cpu, &x, &bias, &x, &x, &bias), LT_ENOTSUP, "bias_gelu_bwd");
-    FAILS_WITH(lt_residual_layernorm_fwd(g_cpu, &x, &x, &stat, &stat, &x, &x, &bias, &bias, 1e-5f), LT_ENOTSUP,
-               "residual_layernorm_fwd");
-    FAILS_WITH(lt_residual_layernorm_bwd(g_cpu, &x, &x, &bias, &bias, &x, &x, &bias, &stat, &stat), LT_ENOTSUP,
-               "residual_layernorm_bwd");
-    printf("  bf16 activations on the cpu: refused with ENOTSUP\n");
-}
-
 /* ---- k-means ---------------------------------------------------------------------------------- */
 
 static int km_assign_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
@@ -1817,7 +1797,6 @@ int main(void) {
     test_mean_pool();
     test_l2norm();
     test_cast();
-    test_bf16_refused();
     test_kmeans();
     test_op_trace();
     if (g_large) test_large_cuda();

@@ -57,10 +57,6 @@ static int same_shape(const char *op, const char *na, const lt_tensor *a, const 
                     lt_tensor_str(a, sa, sizeof sa), nb, lt_tensor_str(b, sb, sizeof sb));
 }
 
-int lt__has(lt_backend *be, const char *op, const void *slot) {
-    return slot ? 0 : lt_error(LT_ENOTSUP, "%s is not implemented on the %s backend", op, be->name);
-}
-
 int lt__numel_is(const char *op, const char *name, const lt_tensor *t, int64_t n) {
     if (lt_numel(t) == n) return 0;
     char s[96];
@@ -146,43 +142,51 @@ int lt_matmul(lt_backend *be, lt_tensor *c, const lt_tensor *a, int trans_a, con
 
 /* ---- bias, activations, normalisation ---------------------------------------------------- */
 
+/* An activation: f32 or bf16, on the backend's device. The first one an op checks sets its dtype;
+ * the others are checked against it (lt__arg with that dtype). */
+static int act(lt_backend *be, const char *op, const char *name, const lt_tensor *t) {
+    if (t && t->dtype == LT_BF16) return lt__arg(be, op, name, t, LT_BF16);
+    return lt__arg(be, op, name, t, LT_F32);
+}
+
+
 int lt_bias_add(lt_backend *be, lt_tensor *y, const lt_tensor *bias) {
-    LT_TRY(lt__arg(be, "bias_add", "y", y, LT_F32));
+    LT_TRY(act(be, "bias_add", "y", y));
     LT_TRY(lt__arg(be, "bias_add", "bias", bias, LT_F32));
     LT_TRY(lt__numel_is("bias_add", "bias", bias, lt_cols(y)));
-    return be->ops->bias_add(be, y->data, bias->data, lt_rows(y), lt_cols(y));
+    return be->ops->bias_add(be, y->data, bias->data, y->dtype, lt_rows(y), lt_cols(y));
 }
 
 int lt_bias_bwd(lt_backend *be, lt_tensor *dbias, const lt_tensor *dy) {
     LT_TRY(lt__arg(be, "bias_bwd", "dbias", dbias, LT_F32));
-    LT_TRY(lt__arg(be, "bias_bwd", "dy", dy, LT_F32));
+    LT_TRY(act(be, "bias_bwd", "dy", dy));
     LT_TRY(lt__numel_is("bias_bwd", "dbias", dbias, lt_cols(dy)));
-    return be->ops->bias_bwd(be, dbias->data, dy->data, lt_rows(dy), lt_cols(dy));
+    return be->ops->bias_bwd(be, dbias->data, dy->data, dy->dtype, lt_rows(dy), lt_cols(dy));
 }
 
 int lt_gelu_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x) {
-    LT_TRY(lt__arg(be, "gelu_fwd", "y", y, LT_F32));
-    LT_TRY(lt__arg(be, "gelu_fwd", "x", x, LT_F32));
+    LT_TRY(act(be, "gelu_fwd", "y", y));
+    LT_TRY(lt__arg(be, "gelu_fwd", "x", x, y->dtype));
     LT_TRY(same_shape("gelu_fwd", "y", y, "x", x));
-    return be->ops->gelu_fwd(be, y->data, x->data, lt_numel(x));
+    return be->ops->gelu_fwd(be, y->data, x->data, y->dtype, lt_numel(x));
 }
 
 int lt_gelu_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *x) {
-    LT_TRY(lt__arg(be, "gelu_bwd", "dx", dx, LT_F32));
-    LT_TRY(lt__arg(be, "gelu_bwd", "dy", dy, LT_F32));
-    LT_TRY(lt__arg(be, "gelu_bwd", "x", x, LT_F32));
+    LT_TRY(act(be, "gelu_bwd", "dx", dx));
+    LT_TRY(lt__arg(be, "gelu_bwd", "dy", dy, dx->dtype));
+    LT_TRY(lt__arg(be, "gelu_bwd", "x", x, dx->dtype));
     LT_TRY(same_shape("gelu_bwd", "dx", dx, "x", x));
     LT_TRY(same_shape("gelu_bwd", "dy", dy, "x", x));
-    return be->ops->gelu_bwd(be, dx->data, dy->data, x->data, lt_numel(x));
+    return be->ops->gelu_bwd(be, dx->data, dy->data, x->data, dx->dtype, lt_numel(x));
 }
 
 int lt_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *mean, lt_tensor *rstd,
                      const lt_tensor *x, const lt_tensor *w, const lt_tensor *b, float eps) {
     const char *op = "layernorm_fwd";
-    LT_TRY(lt__arg(be, op, "y", y, LT_F32));
+    LT_TRY(act(be, op, "y", y));
     LT_TRY(lt__arg(be, op, "mean", mean, LT_F32));
     LT_TRY(lt__arg(be, op, "rstd", rstd, LT_F32));
-    LT_TRY(lt__arg(be, op, "x", x, LT_F32));
+    LT_TRY(lt__arg(be, op, "x", x, y->dtype));
     LT_TRY(lt__arg(be, op, "w", w, LT_F32));
     LT_TRY(lt__arg(be, op, "b", b, LT_F32));
     LT_TRY(same_shape(op, "y", y, "x", x));
@@ -192,18 +196,19 @@ int lt_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *mean, lt_tensor *r
     LT_TRY(lt__numel_is(op, "mean", mean, R));
     LT_TRY(lt__numel_is(op, "rstd", rstd, R));
     if (!(eps > 0)) return lt_error(LT_EINVAL, "%s: eps must be > 0 (got %g)", op, eps);
-    return be->ops->layernorm_fwd(be, y->data, mean->data, rstd->data, x->data, w->data, b->data, R, C, eps);
+    return be->ops->layernorm_fwd(be, y->data, mean->data, rstd->data, x->data, w->data, b->data, y->dtype, R, C,
+                                  eps);
 }
 
 int lt_layernorm_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dw, lt_tensor *db,
                      const lt_tensor *dy, const lt_tensor *x, const lt_tensor *w,
                      const lt_tensor *mean, const lt_tensor *rstd) {
     const char *op = "layernorm_bwd";
-    LT_TRY(lt__arg(be, op, "dx", dx, LT_F32));
+    LT_TRY(act(be, op, "dx", dx));
     LT_TRY(lt__arg(be, op, "dw", dw, LT_F32));
     LT_TRY(lt__arg(be, op, "db", db, LT_F32));
-    LT_TRY(lt__arg(be, op, "dy", dy, LT_F32));
-    LT_TRY(lt__arg(be, op, "x", x, LT_F32));
+    LT_TRY(lt__arg(be, op, "dy", dy, dx->dtype));
+    LT_TRY(lt__arg(be, op, "x", x, dx->dtype));
     LT_TRY(lt__arg(be, op, "w", w, LT_F32));
     LT_TRY(lt__arg(be, op, "mean", mean, LT_F32));
     LT_TRY(lt__arg(be, op, "rstd", rstd, LT_F32));
@@ -216,7 +221,7 @@ int lt_layernorm_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dw, lt_tensor *db
     LT_TRY(lt__numel_is(op, "mean", mean, R));
     LT_TRY(lt__numel_is(op, "rstd", rstd, R));
     return be->ops->layernorm_bwd(be, dx->data, dw->data, db->data, dy->data, x->data, w->data,
-                                  mean->data, rstd->data, R, C);
+                                  mean->data, rstd->data, dx->dtype, R, C);
 }
 
 /* ---- softmax -------------------------------------------------------------------------------- */
@@ -254,20 +259,21 @@ int lt_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor
     const char *op = "xent_fwd";
     LT_TRY(lt__arg(be, op, "loss", loss, LT_F32));
     LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
-    LT_TRY(lt__arg(be, op, "logits", logits, LT_F32));
+    LT_TRY(act(be, op, "logits", logits));
     LT_TRY(lt__arg(be, op, "targets", targets, LT_I32));
     int64_t R = lt_rows(logits), V = lt_cols(logits);
     LT_TRY(lt__numel_is(op, "loss", loss, R));
     LT_TRY(lt__numel_is(op, "lse", lse, R));
     LT_TRY(lt__numel_is(op, "targets", targets, R));
-    return be->ops->xent_fwd(be, loss->data, lse->data, logits->data, targets->data, R, V, ignore_index);
+    return be->ops->xent_fwd(be, loss->data, lse->data, logits->data, targets->data, logits->dtype, R, V,
+                             ignore_index);
 }
 
 int lt_xent_bwd(lt_backend *be, lt_tensor *dlogits, const lt_tensor *logits, const lt_tensor *lse,
                 const lt_tensor *targets, const lt_tensor *dloss, int ignore_index) {
     const char *op = "xent_bwd";
-    LT_TRY(lt__arg(be, op, "dlogits", dlogits, LT_F32));
-    LT_TRY(lt__arg(be, op, "logits", logits, LT_F32));
+    LT_TRY(act(be, op, "dlogits", dlogits));
+    LT_TRY(lt__arg(be, op, "logits", logits, dlogits->dtype));
     LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
     LT_TRY(lt__arg(be, op, "targets", targets, LT_I32));
     LT_TRY(lt__arg(be, op, "dloss", dloss, LT_F32));
@@ -276,16 +282,16 @@ int lt_xent_bwd(lt_backend *be, lt_tensor *dlogits, const lt_tensor *logits, con
     LT_TRY(lt__numel_is(op, "lse", lse, R));
     LT_TRY(lt__numel_is(op, "targets", targets, R));
     LT_TRY(lt__numel_is(op, "dloss", dloss, R));
-    return be->ops->xent_bwd(be, dlogits->data, logits->data, lse->data, targets->data, dloss->data, R,
-                             V, ignore_index);
+    return be->ops->xent_bwd(be, dlogits->data, logits->data, lse->data, targets->data, dloss->data,
+                             logits->dtype, R, V, ignore_index);
 }
 
 /* ---- embeddings ---------------------------------------------------------------------------- */
 
 static int embedding_args(lt_backend *be, const char *op, const char *oname, const lt_tensor *out,
                           const char *tname, const lt_tensor *table, const lt_tensor *ids) {
-    LT_TRY(lt__arg(be, op, oname, out, LT_F32));
-    LT_TRY(lt__arg(be, op, tname, table, LT_F32));
+    LT_TRY(act(be, op, tname, table));
+    LT_TRY(lt__arg(be, op, oname, out, table->dtype));
     LT_TRY(lt__arg(be, op, "ids", ids, LT_I32));
     if (table->ndim != 2) return lt_error(LT_ESHAPE, "%s: %s must be 2-D [vocab, dim]", op, tname);
     return lt__numel_is(op, oname, out, lt_numel(ids) * table->shape[1]);
@@ -293,14 +299,14 @@ static int embedding_args(lt_backend *be, const char *op, const char *oname, con
 
 int lt_embedding_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *table, const lt_tensor *ids) {
     LT_TRY(embedding_args(be, "embedding_fwd", "out", out, "table", table, ids));
-    return be->ops->embedding_fwd(be, out->data, table->data, ids->data, lt_numel(ids), table->shape[0],
+    return be->ops->embedding_fwd(be, out->data, table->data, ids->data, table->dtype, lt_numel(ids), table->shape[0],
                                   table->shape[1]);
 }
 
 int lt_embedding_bwd_skip(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, const lt_tensor *ids,
                           int32_t skip_id) {
     LT_TRY(embedding_args(be, "embedding_bwd", "dout", dout, "dtable", dtable, ids));
-    return be->ops->embedding_bwd(be, dtable->data, dout->data, ids->data, lt_numel(ids),
+    return be->ops->embedding_bwd(be, dtable->data, dout->data, ids->data, dtable->dtype, lt_numel(ids),
                                   dtable->shape[0], dtable->shape[1], skip_id < 0 ? -1 : skip_id);
 }
 
@@ -311,8 +317,8 @@ int lt_embedding_bwd(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, c
 /* ---- dropout -------------------------------------------------------------------------------- */
 
 static int dropout_args(lt_backend *be, const char *op, const lt_tensor *y, const lt_tensor *x, float p) {
-    LT_TRY(lt__arg(be, op, "out", y, LT_F32));
-    LT_TRY(lt__arg(be, op, "in", x, LT_F32));
+    LT_TRY(act(be, op, "out", y));
+    LT_TRY(lt__arg(be, op, "in", x, y->dtype));
     LT_TRY(same_shape(op, "out", y, "in", x));
     if (!(p >= 0.0f && p < 1.0f)) return lt_error(LT_EINVAL, "%s: p must be in [0, 1), got %g", op, p);
     return 0;
@@ -321,13 +327,13 @@ static int dropout_args(lt_backend *be, const char *op, const lt_tensor *y, cons
 int lt_dropout_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, float p, uint64_t seed,
                    uint64_t stream) {
     LT_TRY(dropout_args(be, "dropout_fwd", y, x, p));
-    return be->ops->dropout(be, y->data, x->data, lt_numel(x), p, seed, stream, 0);
+    return be->ops->dropout(be, y->data, x->data, y->dtype, lt_numel(x), p, seed, stream, 0);
 }
 
 int lt_dropout_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, float p, uint64_t seed,
                    uint64_t stream) {
     LT_TRY(dropout_args(be, "dropout_bwd", dx, dy, p));
-    return be->ops->dropout(be, dx->data, dy->data, lt_numel(dy), p, seed, stream, 1);
+    return be->ops->dropout(be, dx->data, dy->data, dx->dtype, lt_numel(dy), p, seed, stream, 1);
 }
 
 /* ---- element-wise -------------------------------------------------------------------------- */
@@ -347,8 +353,12 @@ static int ew2(lt_backend *be, const char *op, const lt_tensor *y, const lt_tens
 }
 
 int lt_add(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b) {
-    LT_TRY(ew3(be, "add", y, a, b));
-    return be->ops->add(be, y->data, a->data, b->data, lt_numel(y));
+    LT_TRY(act(be, "add", "y", y));
+    LT_TRY(lt__arg(be, "add", "a", a, y->dtype));
+    LT_TRY(lt__arg(be, "add", "b", b, y->dtype));
+    LT_TRY(same_shape("add", "a", a, "y", y));
+    LT_TRY(same_shape("add", "b", b, "y", y));
+    return be->ops->add(be, y->data, a->data, b->data, y->dtype, lt_numel(y));
 }
 int lt_mul(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b) {
     LT_TRY(ew3(be, "mul", y, a, b));
@@ -363,8 +373,10 @@ int lt_scale(lt_backend *be, lt_tensor *y, const lt_tensor *x, float alpha) {
     return be->ops->scale(be, y->data, x->data, alpha, lt_numel(y));
 }
 int lt_axpy(lt_backend *be, lt_tensor *y, float alpha, const lt_tensor *x) {
-    LT_TRY(ew2(be, "axpy", y, x));
-    return be->ops->axpy(be, y->data, alpha, x->data, lt_numel(y));
+    LT_TRY(act(be, "axpy", "y", y));
+    LT_TRY(lt__arg(be, "axpy", "x", x, y->dtype));
+    LT_TRY(same_shape("axpy", "x", x, "y", y));
+    return be->ops->axpy(be, y->data, alpha, x->data, y->dtype, lt_numel(y));
 }
 int lt_fill(lt_backend *be, lt_tensor *y, float value) {
     LT_TRY(lt__arg(be, "fill", "y", y, LT_F32));
@@ -417,7 +429,6 @@ static int scalar_arg(lt_backend *be, const char *op, const char *name, const lt
 int lt_sumsq_acc(lt_backend *be, lt_tensor *acc, const lt_tensor *x) {
     LT_TRY(scalar_arg(be, "sumsq_acc", "acc", acc));
     LT_TRY(lt__arg(be, "sumsq_acc", "x", x, LT_F32));
-    LT_TRY(lt__has(be, "sumsq_acc", (const void *)be->ops->sumsq_acc));
     return be->ops->sumsq_acc(be, acc->data, x->data, lt_numel(x));
 }
 
@@ -427,7 +438,6 @@ int lt_adamw_clipped(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor
     LT_TRY(adamw_args(be, op, p, g, m, v, cfg));
     LT_TRY(scalar_arg(be, op, "sumsq", sumsq));
     if (step < 1) return lt_error(LT_EINVAL, "%s: step counts from 1 (got %lld)", op, (long long)step);
-    LT_TRY(lt__has(be, op, (const void *)be->ops->adamw_clipped));
     return be->ops->adamw_clipped(be, p->data, g->data, m->data, v->data, lt_numel(p), cfg, step, grad_scale,
                                   sumsq->data, max_norm);
 }
@@ -440,18 +450,12 @@ int lt_adamw_rows(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m
     LT_TRY(lt__arg(be, op, "bpow", bpow, LT_F32));
     if (p->ndim != 2) return lt_error(LT_ESHAPE, "%s: param must be a table [rows, cols]", op);
     LT_TRY(lt__numel_is(op, "bpow", bpow, 2 * p->shape[0]));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->adamw_rows));
     return be->ops->adamw_rows(be, p->data, g->data, m->data, v->data, bpow->data, p->shape[0], p->shape[1], cfg,
                                grad_scale, sumsq->data, max_norm);
 }
 
 /* ---- transformer blocks ---------------------------------------------------------------------- */
 
-/* An activation: f32 or bf16, on the backend's device. */
-static int act(lt_backend *be, const char *op, const char *name, const lt_tensor *t) {
-    if (t && t->dtype == LT_BF16) return lt__arg(be, op, name, t, LT_BF16);
-    return lt__arg(be, op, name, t, LT_F32);
-}
 
 static int same_dtype(const char *op, const char *na, const lt_tensor *a, const char *nb, const lt_tensor *b) {
     if (a->dtype == b->dtype) return 0;
@@ -485,7 +489,6 @@ static int attention_fwd(lt_backend *be, const char *op, lt_tensor *out, lt_tens
     LT_TRY(attention_shape(op, qkv, lens, heads, &B, &T, &D));
     LT_TRY(lt__numel_is(op, "out", out, B * T * heads * D));
     LT_TRY(lt__numel_is(op, "lse", lse, B * heads * T));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->attention_fwd));
     return be->ops->attention_fwd(be, out->data, lse->data, qkv->data, lens->data, qkv->dtype, B, T, heads, D, scale,
                                   causal);
 }
@@ -508,7 +511,6 @@ static int attention_bwd(lt_backend *be, const char *op, lt_tensor *dqkv, const 
     LT_TRY(lt__numel_is(op, "out", out, B * T * heads * D));
     LT_TRY(lt__numel_is(op, "dout", dout, B * T * heads * D));
     LT_TRY(lt__numel_is(op, "lse", lse, B * heads * T));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->attention_bwd));
     return be->ops->attention_bwd(be, dqkv->data, dout->data, qkv->data, out->data, lse->data, lens->data, qkv->dtype,
                                   B, T, heads, D, scale, causal);
 }
@@ -542,7 +544,6 @@ int lt_bias_gelu_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_
     LT_TRY(same_shape(op, "y", y, "x", x));
     LT_TRY(lt__arg(be, op, "bias", bias, LT_F32));
     LT_TRY(lt__numel_is(op, "bias", bias, lt_cols(x)));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->bias_gelu_fwd));
     return be->ops->bias_gelu_fwd(be, y->data, x->data, bias->data, x->dtype, lt_rows(x), lt_cols(x));
 }
 
@@ -560,7 +561,6 @@ int lt_bias_gelu_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dbias, const lt_t
     LT_TRY(lt__arg(be, op, "bias", bias, LT_F32));
     LT_TRY(lt__numel_is(op, "bias", bias, lt_cols(x)));
     LT_TRY(lt__numel_is(op, "dbias", dbias, lt_cols(x)));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->bias_gelu_bwd));
     return be->ops->bias_gelu_bwd(be, dx->data, dbias->data, dy->data, x->data, bias->data, x->dtype, lt_rows(x),
                                   lt_cols(x));
 }
@@ -586,7 +586,6 @@ int lt_residual_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *s, lt_ten
     LT_TRY(lt__numel_is(op, "w", w, C));
     LT_TRY(lt__numel_is(op, "beta", beta, C));
     if (!(eps > 0)) return lt_error(LT_EINVAL, "%s: eps must be > 0 (got %g)", op, eps);
-    LT_TRY(lt__has(be, op, (const void *)be->ops->residual_layernorm_fwd));
     return be->ops->residual_layernorm_fwd(be, y->data, s->data, mean->data, rstd->data, a->data, b->data, w->data,
                                            beta->data, a->dtype, R, C, eps);
 }
@@ -613,7 +612,6 @@ int lt_residual_layernorm_bwd(lt_backend *be, lt_tensor *da, lt_tensor *db, lt_t
     LT_TRY(lt__numel_is(op, "w", w, C));
     LT_TRY(lt__numel_is(op, "mean", mean, R));
     LT_TRY(lt__numel_is(op, "rstd", rstd, R));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->residual_layernorm_bwd));
     return be->ops->residual_layernorm_bwd(be, da->data, db->data, dw->data, dbeta->data, dy->data, s->data, w->data,
                                            mean->data, rstd->data, s->dtype, R, C);
 }
@@ -622,7 +620,6 @@ int lt_cast(lt_backend *be, lt_tensor *y, const lt_tensor *x) {
     LT_TRY(act(be, "cast", "y", y));
     LT_TRY(act(be, "cast", "x", x));
     LT_TRY(lt__numel_is("cast", "y", y, lt_numel(x)));
-    LT_TRY(lt__has(be, "cast", (const void *)be->ops->cast));
     return be->ops->cast(be, y->data, y->dtype, x->data, x->dtype, lt_numel(x));
 }
 
@@ -630,7 +627,7 @@ static int pool_args(lt_backend *be, const char *op, const lt_tensor *pooled, co
                      int64_t *B, int64_t *T, int64_t *C) {
     char s[96];
     LT_TRY(lt__arg(be, op, "pooled", pooled, LT_F32));
-    LT_TRY(lt__arg(be, op, "x", x, LT_F32));
+    LT_TRY(act(be, op, "x", x));
     LT_TRY(lt__arg(be, op, "lens", lens, LT_I32));
     if (x->ndim != 3) return lt_error(LT_ESHAPE, "%s: x %s must be [B, T, C]", op, lt_tensor_str(x, s, sizeof s));
     *B = x->shape[0], *T = x->shape[1], *C = x->shape[2];
@@ -641,22 +638,19 @@ static int pool_args(lt_backend *be, const char *op, const lt_tensor *pooled, co
 int lt_mean_pool_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *x, const lt_tensor *lens) {
     int64_t B = 0, T = 0, C = 0;
     LT_TRY(pool_args(be, "mean_pool_fwd", out, x, lens, &B, &T, &C));
-    LT_TRY(lt__has(be, "mean_pool_fwd", (const void *)be->ops->mean_pool_fwd));
-    return be->ops->mean_pool_fwd(be, out->data, x->data, lens->data, B, T, C);
+    return be->ops->mean_pool_fwd(be, out->data, x->data, lens->data, x->dtype, B, T, C);
 }
 
 int lt_mean_pool_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dout, const lt_tensor *lens) {
     int64_t B = 0, T = 0, C = 0;
     LT_TRY(pool_args(be, "mean_pool_bwd", dout, dx, lens, &B, &T, &C));
-    LT_TRY(lt__has(be, "mean_pool_bwd", (const void *)be->ops->mean_pool_bwd));
-    return be->ops->mean_pool_bwd(be, dx->data, dout->data, lens->data, B, T, C);
+    return be->ops->mean_pool_bwd(be, dx->data, dout->data, lens->data, dx->dtype, B, T, C);
 }
 
 int lt_l2norm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *norm, const lt_tensor *x) {
     LT_TRY(ew2(be, "l2norm_fwd", y, x));
     LT_TRY(lt__arg(be, "l2norm_fwd", "norm", norm, LT_F32));
     LT_TRY(lt__numel_is("l2norm_fwd", "norm", norm, lt_rows(x)));
-    LT_TRY(lt__has(be, "l2norm_fwd", (const void *)be->ops->l2norm_fwd));
     return be->ops->l2norm_fwd(be, y->data, norm->data, x->data, lt_rows(x), lt_cols(x));
 }
 
@@ -665,7 +659,6 @@ int lt_l2norm_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_t
     LT_TRY(ew2(be, "l2norm_bwd", dy, y));
     LT_TRY(lt__arg(be, "l2norm_bwd", "norm", norm, LT_F32));
     LT_TRY(lt__numel_is("l2norm_bwd", "norm", norm, lt_rows(y)));
-    LT_TRY(lt__has(be, "l2norm_bwd", (const void *)be->ops->l2norm_bwd));
     return be->ops->l2norm_bwd(be, dx->data, dy->data, y->data, norm->data, lt_rows(y), lt_cols(y));
 }
 
@@ -719,7 +712,6 @@ int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tens
         LT_TRY(lt__arg(be, op, "second", second, LT_F32));
         LT_TRY(lt__numel_is(op, "second", second, n));
     }
-    LT_TRY(lt__has(be, op, (const void *)be->ops->kmeans_assign));
     if (n == 0) return 0;
     return be->ops->kmeans_assign(be, assign->data, dist->data, second ? second->data : NULL, x->data, c->data,
                                   cnorm->data, n, k, d);
@@ -735,7 +727,6 @@ int lt_kmeans_update(lt_backend *be, lt_tensor *sums, lt_tensor *counts, const l
     LT_TRY(kmeans_rows(op, x, "sums", sums, &n, &k, &d));
     LT_TRY(lt__numel_is(op, "assign", assign, n));
     LT_TRY(lt__numel_is(op, "counts", counts, k));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->kmeans_update));
     if (n == 0) return 0;
     return be->ops->kmeans_update(be, sums->data, counts->data, x->data, assign->data, n, k, d);
 }
@@ -762,7 +753,6 @@ int lt_rnn_reserve_bytes(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int
     if (!bytes) return lt_error(LT_EINVAL, "%s: bytes is NULL", op);
     *bytes = 0;
     LT_TRY(rnn_sizes(op, cell, B, T, I, H));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->rnn_reserve));
     return be->ops->rnn_reserve(be, cell, B, T, I, H, bytes);
 }
 
@@ -852,7 +842,6 @@ int lt_rnn_fwd(lt_backend *be, lt_cell cell, lt_tensor *y, lt_tensor *hT, lt_ten
     LT_TRY(rnn_opt(be, op, "hT", hT, 2, B, H, 0));
     if (cell == LT_CELL_GRU && cT) return lt_error(LT_EINVAL, "%s: cT must be NULL for a GRU (it has no cell state)", op);
     LT_TRY(rnn_opt(be, op, "cT", cT, 2, B, H, 0));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->rnn_fwd));
     return be->ops->rnn_fwd(be, cell, y->data, RNN_DATA(hT), RNN_DATA(cT), RNN_DATA(ws), x->data, w_ih->data,
                             w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0), RNN_DATA(c0), lens->data, B, T,
                             I, H);
@@ -880,7 +869,6 @@ int lt_rnn_bwd(lt_backend *be, lt_cell cell, lt_tensor *dx, lt_tensor *dw_ih, lt
         return lt_error(LT_EINVAL, "%s: %s must be NULL for a GRU (it has no cell state)", op, dcT ? "dcT" : "dc0");
     LT_TRY(rnn_opt(be, op, "dcT", dcT, 2, B, H, 0));
     LT_TRY(rnn_opt(be, op, "dc0", dc0, 2, B, H, 0));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->rnn_bwd));
     return be->ops->rnn_bwd(be, cell, RNN_DATA(dx), RNN_DATA(dw_ih), dw_hh->data, RNN_DATA(db_ih), RNN_DATA(db_hh),
                             RNN_DATA(dh0), RNN_DATA(dc0), dy->data, RNN_DATA(dhT), RNN_DATA(dcT), ws->data, x->data,
                             y->data, w_ih->data, w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0),
@@ -891,8 +879,5 @@ int lt_rnn_set_impl(lt_backend *be, lt_rnn_impl impl) {
     if (!be) return lt_error(LT_EINVAL, "rnn_set_impl: backend is NULL");
     if (impl != LT_RNN_NATIVE && impl != LT_RNN_CUDNN)
         return lt_error(LT_EINVAL, "rnn_set_impl: unknown implementation %d", (int)impl);
-    if (!be->ops->rnn_set_impl)
-        return lt_error(LT_ENOTSUP, "rnn_set_impl: the %s backend has one recurrent implementation (no %s to choose)",
-                        be->name, impl == LT_RNN_CUDNN ? "cuDNN" : "alternative");
     return be->ops->rnn_set_impl(be, impl);
 }

@@ -170,7 +170,6 @@ int lt_catalog_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const l
     LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
     LT_TRY(lt__numel_is(op, "loss", loss, B));
     LT_TRY(lt__numel_is(op, "lse", lse, B));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->xent_tile_fwd));
     const float *uu = u->data, *vv = v->data, *bb = fptr(bias);
     float *ls = loss->data, *lz = lse->data;
     const int32_t *tg = targets->data;
@@ -212,7 +211,7 @@ static int xent_bwd_block(lt_backend *be, float *du, float *dv, float *db, const
         par_fail(&pe, rc);
     }
     int rc = par_result(&pe);
-    for (int p = 0; p < np && part && !rc; p++) rc = be->ops->axpy(be, du, 1.0f, part + (int64_t)p * B * D, B * D);
+    for (int p = 0; p < np && part && !rc; p++) rc = be->ops->axpy(be, du, 1.0f, part + (int64_t)p * B * D, LT_F32, B * D);
     lt_backend_free(be, part);
     return rc;
 }
@@ -224,7 +223,6 @@ int lt_catalog_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor 
     int64_t B = 0, N = 0, D = 0, cn = 0;
     LT_TRY(catalog_args(be, op, u, v, bias, targets, chunk, work, &B, &N, &D, &cn));
     LT_TRY(grad_args(be, op, dloss, lse, du, dv, dbias, B, N, D));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->xent_tile_bwd));
     if (!du && !dv && !dbias) return 0;
     const float *uu = u->data, *vv = v->data, *bb = fptr(bias), *dl = dloss->data, *lz = lse->data;
     const int32_t *tg = targets->data;
@@ -263,7 +261,7 @@ static int sampled_scores(lt_backend *be, float *s, float *vneg, const lt_tensor
                           const lt_tensor *bias, const lt_tensor *logq, const lt_tensor *targets, const lt_tensor *neg,
                           int64_t B, int64_t N, int64_t D, int64_t S) {
     if (S > 0) {
-        LT_TRY(be->ops->embedding_fwd(be, vneg, v->data, neg->data, S, N, D));
+        LT_TRY(be->ops->embedding_fwd(be, vneg, v->data, neg->data, LT_F32, S, N, D));
         LT_TRY(mm(be, 0, 1, B, S, D, u->data, D, vneg, D, 0.0f, s + 1, S + 1));
     }
     return be->ops->sampled_prep(be, s, u->data, v->data, fptr(bias), fptr(logq), targets->data, neg->data, B, S, D,
@@ -280,7 +278,6 @@ int lt_sampled_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const l
     LT_TRY(lt__arg(be, op, "lse", lse, LT_F32));
     LT_TRY(lt__numel_is(op, "loss", loss, B));
     LT_TRY(lt__numel_is(op, "lse", lse, B));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->sampled_prep));
     if (B == 0) return 0;
     float *tmp = NULL; /* [3, B] running state, then vneg[S, D] */
     LT_TRY(lt_backend_alloc(be, (void **)&tmp, sizeof(float) * (size_t)(3 * B + S * D)));
@@ -300,7 +297,6 @@ int lt_sampled_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor 
     int64_t B = 0, N = 0, D = 0, S = 0;
     LT_TRY(sampled_args(be, op, u, v, bias, logq, targets, neg, work, &B, &N, &D, &S));
     LT_TRY(grad_args(be, op, dloss, lse, du, dv, dbias, B, N, D));
-    LT_TRY(lt__has(be, op, (const void *)be->ops->sampled_scatter));
     if (B == 0 || (!du && !dv && !dbias)) return 0;
     float *vneg = NULL; /* vneg[S, D], later reused for dvneg */
     LT_TRY(lt_backend_alloc(be, (void **)&vneg, sizeof(float) * (size_t)(S * D + 1)));
@@ -311,7 +307,7 @@ int lt_sampled_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor 
     if (!rc && du && S > 0) rc = mm(be, 0, 0, B, D, S, s + 1, S + 1, vneg, D, 1.0f, du->data, D);
     if (!rc && S > 0 && (dv || dbias)) {
         if (dv) rc = mm(be, 1, 0, S, D, B, s + 1, S + 1, u->data, D, 0.0f, vneg, D);
-        if (!rc && dv) rc = be->ops->embedding_bwd(be, dv->data, vneg, neg->data, S, N, D, -1);
+        if (!rc && dv) rc = be->ops->embedding_bwd(be, dv->data, vneg, neg->data, LT_F32, S, N, D, -1);
     }
     if (!rc)
         rc = be->ops->sampled_scatter(be, du ? du->data : NULL, dv ? dv->data : NULL, dbias ? dbias->data : NULL, s,
@@ -358,7 +354,6 @@ int lt_score_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tens
         LT_TRY(lt__numel_is(op, "excl_off", excl_off, B + 1));
         LT_TRY(lt__arg(be, op, "excl_ids", excl_ids, LT_I32));
     }
-    LT_TRY(lt__has(be, op, (const void *)be->ops->topk_tile));
     if (B == 0 || n == 0) return 0;
     int64_t budget = be->device == LT_CPU ? TOPK_TILE_CPU : TOPK_TILE_CUDA, rb = B, cn;
     int nt = be->device == LT_CPU && !omp_in_parallel() ? omp_get_max_threads() : 1, nbuf = 1;

@@ -56,33 +56,8 @@ static int cpu_sync(lt_backend *be) { return 0; }
 static const lt_backend_ops cpu_ops = {
     .alloc = cpu_alloc, .free = cpu_free, .memcpy = cpu_memcpy, .memset0 = cpu_memset0,
     .sync = cpu_sync, .release = NULL,
-    .gemm = lt__cpu_gemm,
-    .bias_add = lt__cpu_bias_add, .bias_bwd = lt__cpu_bias_bwd,
-    .gelu_fwd = lt__cpu_gelu_fwd, .gelu_bwd = lt__cpu_gelu_bwd,
-    .layernorm_fwd = lt__cpu_layernorm_fwd, .layernorm_bwd = lt__cpu_layernorm_bwd,
-    .softmax_fwd = lt__cpu_softmax_fwd, .softmax_bwd = lt__cpu_softmax_bwd,
-    .xent_fwd = lt__cpu_xent_fwd, .xent_bwd = lt__cpu_xent_bwd,
-    .embedding_fwd = lt__cpu_embedding_fwd, .embedding_bwd = lt__cpu_embedding_bwd,
-    .dropout = lt__cpu_dropout,
-    .add = lt__cpu_add, .mul = lt__cpu_mul, .scale = lt__cpu_scale, .axpy = lt__cpu_axpy,
-    .mul_acc = lt__cpu_mul_acc, .fill = lt__cpu_fill,
-    .reduce_rows = lt__cpu_reduce_rows,
-    .adamw = lt__cpu_adamw,
-    .sumsq_acc = lt__cpu_sumsq_acc, .adamw_clipped = lt__cpu_adamw_clipped, .adamw_rows = lt__cpu_adamw_rows,
-    .topk = lt__cpu_topk,
-    .attention_fwd = lt__cpu_attention_fwd, .attention_bwd = lt__cpu_attention_bwd,
-    .bias_gelu_fwd = lt__cpu_bias_gelu_fwd, .bias_gelu_bwd = lt__cpu_bias_gelu_bwd,
-    .residual_layernorm_fwd = lt__cpu_residual_layernorm_fwd, .residual_layernorm_bwd = lt__cpu_residual_layernorm_bwd,
-    .cast = lt__cpu_cast,
-    .mean_pool_fwd = lt__cpu_mean_pool_fwd, .mean_pool_bwd = lt__cpu_mean_pool_bwd,
-    .l2norm_fwd = lt__cpu_l2norm_fwd, .l2norm_bwd = lt__cpu_l2norm_bwd,
-    .kmeans_assign = lt__cpu_kmeans_assign, .kmeans_update = lt__cpu_kmeans_update,
-    .rnn_reserve = lt__cpu_rnn_reserve, .rnn_fwd = lt__cpu_rnn_fwd, .rnn_bwd = lt__cpu_rnn_bwd,
-    .rnn_set_impl = NULL, /* one implementation on the CPU */
-    .xent_tile_fwd = lt__cpu_xent_tile_fwd, .xent_tile_bwd = lt__cpu_xent_tile_bwd,
-    .sampled_prep = lt__cpu_sampled_prep, .sampled_scatter = lt__cpu_sampled_scatter,
-    .topk_tile = lt__cpu_topk_tile,
-    .ridge_update = lt__cpu_ridge_update, .ridge_score = lt__cpu_ridge_score,
+#define LT_OP(name, params) .name = lt__cpu_##name,
+#include "core/op_list.h"
 };
 
 /* GEMM goes through the gemm slot, which needs BLAS; if no BLAS loads, every other op still

@@ -1,9 +1,33 @@
-/* The CPU backend's pieces, shared by the files in src/cpu/. Each function has exactly the
- * signature of its slot in lt_backend_ops (src/core/backend_impl.h). */
+/* The CPU backend's pieces, shared by the files in src/cpu/. The ops' declarations come from the
+ * op list (src/core/op_list.h); below are the helpers the files share. */
 #ifndef LONGTAIL_CPU_H
 #define LONGTAIL_CPU_H
 
 #include "core/backend_impl.h"
+
+/* every op of the list: lt__cpu_NAME, with its slot's signature */
+#define LT_OP(name, params) int lt__cpu_##name params;
+#include "core/op_list.h"
+
+/* bf16 activations (wide.c): an op computes in fp32 on widened copies of its bf16 arguments and
+ * rounds each output once, in lt__wide_end. f32 arguments are used in place (no copy).
+ *   lt__wide w = {0};
+ *   const float *x = lt__wide_in(&w, x_, dt, n);       x_ itself when f32
+ *   float *y = lt__wide_out(&w, y_, dt, n, load);      load = 1: y's values too (for +=)
+ *   return lt__wide_end(&w, "op", w.failed ? 0 : kernel(y, x, n));   narrows y, frees the copies
+ * After a failed allocation the pointers are NULL and lt__wide_end reports it. */
+#define LT__WIDE_MAX 8
+typedef struct lt__wide {
+    float *buf[LT__WIDE_MAX];
+    void *out[LT__WIDE_MAX];
+    float *outf[LT__WIDE_MAX];
+    int64_t outn[LT__WIDE_MAX];
+    int nbuf, nout, failed;
+    size_t bytes;
+} lt__wide;
+const float *lt__wide_in(lt__wide *w, const void *x, lt_dtype dt, int64_t n);
+float *lt__wide_out(lt__wide *w, void *y, lt_dtype dt, int64_t n, int load);
+int lt__wide_end(lt__wide *w, const char *op, int rc);
 
 /* ---- BLAS, loaded at start-up (blas.c) ---- */
 enum { LT_CBLAS_ROW_MAJOR = 101, LT_CBLAS_NO_TRANS = 111, LT_CBLAS_TRANS = 112 };
@@ -23,7 +47,6 @@ const char *lt__blas_describe(void);
  * "Haswell", "Sandybridge"), or NULL when none beyond the baseline applies. */
 const char *lt__cpu_coretype(void);
 
-int lt__cpu_gemm(lt_backend *be, const lt_gemm_desc *d);
 /* bf16 GEMMs through oneDNN (dnnl.c), used by lt__cpu_gemm when lt_math is LT_MATH_BF16.
  * available: 1 when this build has oneDNN and the CPU has bf16 instructions (AMX or AVX512-BF16);
  * gemm: 0 done, 1 declined (run sgemm instead), < 0 error. */
@@ -35,114 +58,14 @@ int lt__dnnl_gemm(const lt_gemm_desc *d);
 void lt__cpu_sgemm1(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
-int lt__cpu_bias_add(lt_backend *be, float *y, const float *bias, int64_t rows, int64_t cols);
-int lt__cpu_bias_bwd(lt_backend *be, float *dbias, const float *dy, int64_t rows, int64_t cols);
-int lt__cpu_gelu_fwd(lt_backend *be, float *y, const float *x, int64_t n);
-int lt__cpu_gelu_bwd(lt_backend *be, float *dx, const float *dy, const float *x, int64_t n);
-int lt__cpu_layernorm_fwd(lt_backend *be, float *y, float *mean, float *rstd, const float *x,
-                          const float *w, const float *b, int64_t rows, int64_t cols, float eps);
-int lt__cpu_layernorm_bwd(lt_backend *be, float *dx, float *dw, float *db, const float *dy,
-                          const float *x, const float *w, const float *mean, const float *rstd,
-                          int64_t rows, int64_t cols);
-int lt__cpu_softmax_fwd(lt_backend *be, float *y, const float *x, const int32_t *lens,
-                        int64_t rows_per_len, int64_t rows, int64_t cols, float scale);
-int lt__cpu_softmax_bwd(lt_backend *be, float *dx, const float *dy, const float *y, int64_t rows,
-                        int64_t cols, float scale);
-int lt__cpu_xent_fwd(lt_backend *be, float *loss, float *lse, const float *logits,
-                     const int32_t *targets, int64_t rows, int64_t vocab, int ignore_index);
-int lt__cpu_xent_bwd(lt_backend *be, float *dlogits, const float *logits, const float *lse,
-                     const int32_t *targets, const float *dloss, int64_t rows, int64_t vocab,
-                     int ignore_index);
-int lt__cpu_embedding_fwd(lt_backend *be, float *out, const float *table, const int32_t *ids,
-                          int64_t n, int64_t vocab, int64_t dim);
-int lt__cpu_embedding_bwd(lt_backend *be, float *dtable, const float *dout, const int32_t *ids,
-                          int64_t n, int64_t vocab, int64_t dim, int32_t skip);
-int lt__cpu_dropout(lt_backend *be, float *y, const float *x, int64_t n, float p, uint64_t seed,
-                    uint64_t stream, int accumulate);
-
-int lt__cpu_add(lt_backend *be, float *y, const float *a, const float *b, int64_t n);
-int lt__cpu_mul(lt_backend *be, float *y, const float *a, const float *b, int64_t n);
-int lt__cpu_scale(lt_backend *be, float *y, const float *x, float alpha, int64_t n);
-int lt__cpu_axpy(lt_backend *be, float *y, float alpha, const float *x, int64_t n);
-int lt__cpu_mul_acc(lt_backend *be, float *y, const float *a, const float *b, int64_t n);
-int lt__cpu_fill(lt_backend *be, float *y, float value, int64_t n);
-int lt__cpu_reduce_rows(lt_backend *be, float *y, const float *x, int64_t rows, int64_t cols,
-                        lt_reduce op);
-int lt__cpu_sumsq_acc(lt_backend *be, float *acc, const float *x, int64_t n);
-int lt__cpu_adamw_clipped(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
-                          const lt_adamw_cfg *c, int64_t step, float grad_scale, const float *sumsq, float max_norm);
-int lt__cpu_adamw_rows(lt_backend *be, float *p, const float *g, float *m, float *v, float *bpow, int64_t rows,
-                       int64_t cols, const lt_adamw_cfg *c, float grad_scale, const float *sumsq, float max_norm);
 float lt__clip_multiplier(float sumsq, float grad_scale, float max_norm);
-int lt__cpu_adamw(lt_backend *be, float *p, const float *g, float *m, float *v, int64_t n,
-                  const lt_adamw_cfg *cfg, int64_t step, float grad_scale);
-int lt__cpu_topk(lt_backend *be, float *vals, int32_t *idx, const float *x, int64_t rows,
-                 int64_t cols, int k);
 
-/* transformer blocks (transformer.c): f32 activations; bf16 is refused with LT_ENOTSUP (cast handles both) */
-int lt__cpu_attention_fwd(lt_backend *be, void *out, float *lse, const void *qkv, const int32_t *lens, lt_dtype dt,
-                          int64_t B, int64_t T, int64_t H, int64_t D, float scale, int causal);
-int lt__cpu_attention_bwd(lt_backend *be, void *dqkv, const void *dout, const void *qkv, const void *out,
-                          const float *lse, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t H,
-                          int64_t D, float scale, int causal);
-int lt__cpu_bias_gelu_fwd(lt_backend *be, void *y, const void *x, const float *bias, lt_dtype dt, int64_t rows,
-                          int64_t cols);
-int lt__cpu_bias_gelu_bwd(lt_backend *be, void *dx, float *dbias, const void *dy, const void *x, const float *bias,
-                          lt_dtype dt, int64_t rows, int64_t cols);
-int lt__cpu_residual_layernorm_fwd(lt_backend *be, void *y, void *s, float *mean, float *rstd, const void *a,
-                                   const void *b, const float *w, const float *beta, lt_dtype dt, int64_t rows,
-                                   int64_t cols, float eps);
-int lt__cpu_residual_layernorm_bwd(lt_backend *be, void *da, void *db, float *dw, float *dbeta, const void *dy,
-                                   const void *s, const float *w, const float *mean, const float *rstd, lt_dtype dt,
-                                   int64_t rows, int64_t cols);
-int lt__cpu_cast(lt_backend *be, void *y, lt_dtype yt, const void *x, lt_dtype xt, int64_t n);
-int lt__cpu_mean_pool_fwd(lt_backend *be, float *out, const float *x, const int32_t *lens, int64_t B, int64_t T,
-                          int64_t C);
-int lt__cpu_mean_pool_bwd(lt_backend *be, float *dx, const float *dout, const int32_t *lens, int64_t B, int64_t T,
-                          int64_t C);
-int lt__cpu_l2norm_fwd(lt_backend *be, float *y, float *norm, const float *x, int64_t rows, int64_t cols);
-int lt__cpu_l2norm_bwd(lt_backend *be, float *dx, const float *dy, const float *y, const float *norm, int64_t rows,
-                       int64_t cols);
 /* k-means (kmeans.c): the assignment picks the AVX-512 micro-kernel when the build targets it,
  * else the BLAS path, which the tests and benchmarks can also call by name. */
-int lt__cpu_kmeans_assign(lt_backend *be, int32_t *assign, float *dist, float *second,
-                          const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
 int lt__cpu_kmeans_assign_blas(lt_backend *be, int32_t *assign, float *dist, float *second,
                                const float *x, const float *c, const float *cnorm, int64_t n, int64_t k, int64_t d);
 /* ||x - c||^2 exactly as kmeans_assign computes dist (the driver's pruned passes use it) */
 float lt__cpu_kmeans_dist(const float *x, const float *c, int64_t d);
-/* ridge models of the bandits (ridge.c / ridge.cu) */
-int lt__cpu_ridge_update(lt_backend *be, float *ainv, float *b, const float *x, const float *r, const int32_t *model,
-                         int64_t n, int64_t M, int64_t D);
-int lt__cpu_ridge_score(lt_backend *be, float *mean, float *var, const float *ainv, const float *b, const float *x,
-                        const int32_t *model, int64_t n, int64_t M, int64_t D);
-int lt__cpu_kmeans_update(lt_backend *be, float *sums, int32_t *counts, const float *x, const int32_t *assign,
-                          int64_t n, int64_t k, int64_t d);
-
-/* recurrent layers (rnn.c): LSTM and GRU, PyTorch's equations, fp32 */
-int lt__cpu_rnn_reserve(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H, size_t *bytes);
-int lt__cpu_rnn_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT, void *ws, const float *x,
-                    const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const float *h0,
-                    const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t I, int64_t H);
-int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
-                    float *dh0, float *dc0, const float *dy, const float *dhT, const float *dcT, const void *ws,
-                    const float *x, const float *y, const float *w_ih, const float *w_hh, const float *b_ih,
-                    const float *b_hh, const float *h0, const float *c0, const int32_t *lens, int64_t B, int64_t T,
-                    int64_t I, int64_t H);
-/* softmax ranking and top-K scoring tiles (rank.c; the loops are in src/core/rank.c) */
-int lt__cpu_xent_tile_fwd(lt_backend *be, float *loss, float *lse, float *m, float *l, float *ts, float *s,
-                          const float *bias, const int32_t *targets, int64_t B, int64_t n, int64_t j0, int64_t N,
-                          int tcol0, int first, int last);
-int lt__cpu_xent_tile_bwd(lt_backend *be, float *s, float *dbias, const float *bias, const float *lse,
-                          const float *dloss, const int32_t *targets, int64_t B, int64_t n, int64_t j0, int tcol0);
-int lt__cpu_sampled_prep(lt_backend *be, float *s, const float *u, const float *v, const float *bias,
-                         const float *logq, const int32_t *targets, const int32_t *neg, int64_t B, int64_t S,
-                         int64_t D, int64_t N);
-int lt__cpu_sampled_scatter(lt_backend *be, float *du, float *dv, float *dbias, const float *ds, const float *u,
-                            const float *v, const int32_t *targets, const int32_t *neg, int64_t B, int64_t S,
-                            int64_t D);
-int lt__cpu_topk_tile(lt_backend *be, float *vals, int32_t *idx, float *s, const float *bias, int64_t B, int64_t n,
-                      int64_t j0, int K, const int64_t *excl_off, const int32_t *excl_ids);
 
 /* Below this many elements, OpenMP's fork/join costs more than the loop. */
 #define LT_CPU_PAR_MIN 32768

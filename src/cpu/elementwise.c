@@ -8,7 +8,7 @@
 
 #define EW_LOOP(n) _Pragma("omp parallel for simd if (n >= LT_CPU_PAR_MIN)") for (int64_t i = 0; i < n; i++)
 
-int lt__cpu_add(lt_backend *be, float *y, const float *a, const float *b, int64_t n) {
+static int add(float *y, const float *a, const float *b, int64_t n) {
     EW_LOOP(n) y[i] = a[i] + b[i];
     return 0;
 }
@@ -20,9 +20,23 @@ int lt__cpu_scale(lt_backend *be, float *y, const float *x, float alpha, int64_t
     EW_LOOP(n) y[i] = alpha * x[i];
     return 0;
 }
-int lt__cpu_axpy(lt_backend *be, float *y, float alpha, const float *x, int64_t n) {
+static int axpy(float *y, float alpha, const float *x, int64_t n) {
     EW_LOOP(n) y[i] += alpha * x[i];
     return 0;
+}
+
+int lt__cpu_add(lt_backend *be, void *y_, const void *a_, const void *b_, lt_dtype dt, int64_t n) {
+    lt__wide w = {0};
+    const float *a = lt__wide_in(&w, a_, dt, n), *b = lt__wide_in(&w, b_, dt, n);
+    float *y = lt__wide_out(&w, y_, dt, n, 0);
+    return lt__wide_end(&w, "add", w.failed ? 0 : add(y, a, b, n));
+}
+
+int lt__cpu_axpy(lt_backend *be, void *y_, float alpha, const void *x_, lt_dtype dt, int64_t n) {
+    lt__wide w = {0};
+    const float *x = lt__wide_in(&w, x_, dt, n);
+    float *y = lt__wide_out(&w, y_, dt, n, 1);
+    return lt__wide_end(&w, "axpy", w.failed ? 0 : axpy(y, alpha, x, n));
 }
 int lt__cpu_mul_acc(lt_backend *be, float *y, const float *a, const float *b, int64_t n) {
     EW_LOOP(n) y[i] += a[i] * b[i];

@@ -48,7 +48,7 @@ static void colsum_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts) 
 
 /* ---- bias ------------------------------------------------------------------------------------ */
 
-int lt__cpu_bias_add(lt_backend *be, float *y, const float *bias, int64_t rows, int64_t cols) {
+static int bias_add(float *y, const float *bias, int64_t rows, int64_t cols) {
 #pragma omp parallel for if (rows * cols >= LT_CPU_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         float *yr = y + r * cols;
@@ -57,20 +57,20 @@ int lt__cpu_bias_add(lt_backend *be, float *y, const float *bias, int64_t rows, 
     return 0;
 }
 
-int lt__cpu_bias_bwd(lt_backend *be, float *dbias, const float *dy, int64_t rows, int64_t cols) {
+static int bias_bwd(float *dbias, const float *dy, int64_t rows, int64_t cols) {
     colsum_ctx c = {dy, cols};
     return lt__cpu_rows_colsum(rows, cols, 1, &dbias, colsum_rows, &c);
 }
 
 /* ---- GELU (exact, erf form, as in BERT; lt__gelu in cpu.h) ---------------------------------- */
 
-int lt__cpu_gelu_fwd(lt_backend *be, float *y, const float *x, int64_t n) {
+static int gelu_fwd(float *y, const float *x, int64_t n) {
 #pragma omp parallel for simd if (n >= LT_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) y[i] = lt__gelu(x[i]);
     return 0;
 }
 
-int lt__cpu_gelu_bwd(lt_backend *be, float *dx, const float *dy, const float *x, int64_t n) {
+static int gelu_bwd(float *dx, const float *dy, const float *x, int64_t n) {
 #pragma omp parallel for simd if (n >= LT_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * lt__gelu_grad(x[i]);
     return 0;
@@ -131,8 +131,8 @@ static int64_t bad_target(const int32_t *targets, int64_t rows, int64_t vocab, i
     return -1;
 }
 
-int lt__cpu_xent_fwd(lt_backend *be, float *loss, float *lse, const float *logits,
-                     const int32_t *targets, int64_t rows, int64_t vocab, int ignore_index) {
+static int xent_fwd(float *loss, float *lse, const float *logits, const int32_t *targets, int64_t rows, int64_t vocab,
+                    int ignore_index) {
     int64_t bad = bad_target(targets, rows, vocab, ignore_index);
     if (bad >= 0)
         return lt_error(LT_ERANGE, "xent_fwd: target %d of row %lld is outside [0, %lld)", targets[bad],
@@ -146,9 +146,8 @@ int lt__cpu_xent_fwd(lt_backend *be, float *loss, float *lse, const float *logit
     return 0;
 }
 
-int lt__cpu_xent_bwd(lt_backend *be, float *dlogits, const float *logits, const float *lse,
-                     const int32_t *targets, const float *dloss, int64_t rows, int64_t vocab,
-                     int ignore_index) {
+static int xent_bwd(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
+                    const float *dloss, int64_t rows, int64_t vocab, int ignore_index) {
     int64_t bad = bad_target(targets, rows, vocab, ignore_index);
     if (bad >= 0)
         return lt_error(LT_ERANGE, "xent_bwd: target %d of row %lld is outside [0, %lld)", targets[bad],
@@ -175,11 +174,13 @@ static int check_ids(const char *op, const int32_t *ids, int64_t n, int64_t voca
     return 0;
 }
 
-int lt__cpu_embedding_fwd(lt_backend *be, float *out, const float *table, const int32_t *ids,
-                          int64_t n, int64_t vocab, int64_t dim) {
+/* A gather copies rows whatever their dtype: bf16 rows stay bf16. */
+int lt__cpu_embedding_fwd(lt_backend *be, void *out, const void *table, const int32_t *ids, lt_dtype dt, int64_t n,
+                          int64_t vocab, int64_t dim) {
     LT_TRY(check_ids("embedding_fwd", ids, n, vocab));
+    size_t row = (size_t)dim * lt_dtype_size(dt);
 #pragma omp parallel for if (n * dim >= LT_CPU_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) memcpy(out + i * dim, table + (int64_t)ids[i] * dim, (size_t)dim * sizeof(float));
+    for (int64_t i = 0; i < n; i++) memcpy((char *)out + (size_t)i * row, (const char *)table + (size_t)ids[i] * row, row);
     return 0;
 }
 
@@ -192,9 +193,7 @@ static int cmp_u64(const void *a, const void *b) {
  * LT_EMB_CHUNK's (backend_impl.h), the one the CUDA kernel makes: with at most LT_EMB_CHUNK
  * positions no id can fill a second chunk, so the plain walk in position order is that order;
  * otherwise the (id, position) pairs are sorted and each id's run is summed chunk by chunk. */
-int lt__cpu_embedding_bwd(lt_backend *be, float *dtable, const float *dout, const int32_t *ids,
-                          int64_t n, int64_t vocab, int64_t dim, int32_t skip) {
-    LT_TRY(check_ids("embedding_bwd", ids, n, vocab));
+static int embedding_bwd(float *dtable, const float *dout, const int32_t *ids, int64_t n, int64_t dim, int32_t skip) {
     if (n <= 0 || dim <= 0) return 0;
     uint64_t *ord = NULL; /* id << 32 | position, sorted: runs of one id in position order */
     int64_t m = 0;
@@ -323,8 +322,7 @@ static void philox_blocks(uint64_t block0, uint64_t seed, uint64_t stream, uint3
 }
 #endif
 
-int lt__cpu_dropout(lt_backend *be, float *y, const float *x, int64_t n, float p, uint64_t seed,
-                    uint64_t stream, int accumulate) {
+static int dropout(float *y, const float *x, int64_t n, float p, uint64_t seed, uint64_t stream, int accumulate) {
     float inv = 1.0f / (1.0f - p);
     int64_t chunk = 4 * DROP_BLOCKS, nchunks = (n + chunk - 1) / chunk;
 #pragma omp parallel for if (n >= LT_CPU_PAR_MIN / 8)
@@ -339,4 +337,65 @@ int lt__cpu_dropout(lt_backend *be, float *y, const float *x, int64_t n, float p
         }
     }
     return 0;
+}
+
+/* ---- the slots: f32 in place, bf16 through fp32 copies (wide.c) --------------------------------- */
+
+int lt__cpu_bias_add(lt_backend *be, void *y_, const float *bias, lt_dtype dt, int64_t rows, int64_t cols) {
+    lt__wide w = {0};
+    float *y = lt__wide_out(&w, y_, dt, rows * cols, 1);
+    return lt__wide_end(&w, "bias_add", w.failed ? 0 : bias_add(y, bias, rows, cols));
+}
+
+int lt__cpu_bias_bwd(lt_backend *be, float *dbias, const void *dy_, lt_dtype dt, int64_t rows, int64_t cols) {
+    lt__wide w = {0};
+    const float *dy = lt__wide_in(&w, dy_, dt, rows * cols);
+    return lt__wide_end(&w, "bias_bwd", w.failed ? 0 : bias_bwd(dbias, dy, rows, cols));
+}
+
+int lt__cpu_gelu_fwd(lt_backend *be, void *y_, const void *x_, lt_dtype dt, int64_t n) {
+    lt__wide w = {0};
+    const float *x = lt__wide_in(&w, x_, dt, n);
+    float *y = lt__wide_out(&w, y_, dt, n, 0);
+    return lt__wide_end(&w, "gelu_fwd", w.failed ? 0 : gelu_fwd(y, x, n));
+}
+
+int lt__cpu_gelu_bwd(lt_backend *be, void *dx_, const void *dy_, const void *x_, lt_dtype dt, int64_t n) {
+    lt__wide w = {0};
+    const float *dy = lt__wide_in(&w, dy_, dt, n), *x = lt__wide_in(&w, x_, dt, n);
+    float *dx = lt__wide_out(&w, dx_, dt, n, 1);
+    return lt__wide_end(&w, "gelu_bwd", w.failed ? 0 : gelu_bwd(dx, dy, x, n));
+}
+
+int lt__cpu_xent_fwd(lt_backend *be, float *loss, float *lse, const void *logits_, const int32_t *targets, lt_dtype dt,
+                     int64_t rows, int64_t vocab, int ignore_index) {
+    lt__wide w = {0};
+    const float *logits = lt__wide_in(&w, logits_, dt, rows * vocab);
+    return lt__wide_end(&w, "xent_fwd", w.failed ? 0 : xent_fwd(loss, lse, logits, targets, rows, vocab, ignore_index));
+}
+
+int lt__cpu_xent_bwd(lt_backend *be, void *dlogits_, const void *logits_, const float *lse, const int32_t *targets,
+                     const float *dloss, lt_dtype dt, int64_t rows, int64_t vocab, int ignore_index) {
+    lt__wide w = {0};
+    const float *logits = lt__wide_in(&w, logits_, dt, rows * vocab);
+    float *dlogits = lt__wide_out(&w, dlogits_, dt, rows * vocab, 1);
+    return lt__wide_end(&w, "xent_bwd",
+                        w.failed ? 0 : xent_bwd(dlogits, logits, lse, targets, dloss, rows, vocab, ignore_index));
+}
+
+int lt__cpu_embedding_bwd(lt_backend *be, void *dtable_, const void *dout_, const int32_t *ids, lt_dtype dt, int64_t n,
+                          int64_t vocab, int64_t dim, int32_t skip) {
+    LT_TRY(check_ids("embedding_bwd", ids, n, vocab));
+    lt__wide w = {0};
+    const float *dout = lt__wide_in(&w, dout_, dt, n * dim);
+    float *dtable = lt__wide_out(&w, dtable_, dt, vocab * dim, 1);
+    return lt__wide_end(&w, "embedding_bwd", w.failed ? 0 : embedding_bwd(dtable, dout, ids, n, dim, skip));
+}
+
+int lt__cpu_dropout(lt_backend *be, void *y_, const void *x_, lt_dtype dt, int64_t n, float p, uint64_t seed,
+                    uint64_t stream, int accumulate) {
+    lt__wide w = {0};
+    const float *x = lt__wide_in(&w, x_, dt, n);
+    float *y = lt__wide_out(&w, y_, dt, n, accumulate);
+    return lt__wide_end(&w, "dropout", w.failed ? 0 : dropout(y, x, n, p, seed, stream, accumulate));
 }

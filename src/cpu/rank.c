@@ -69,7 +69,7 @@ int lt__cpu_xent_tile_bwd(lt_backend *be, float *s, float *dbias, const float *b
         if (pos >= 0 && pos < n) sr[pos] -= g;
     }
     if (!dbias) return 0;
-    if (!omp_in_parallel()) return lt__cpu_bias_bwd(be, dbias, s, B, n);
+    if (!omp_in_parallel()) return lt__cpu_bias_bwd(be, dbias, s, LT_F32, B, n);
     /* one thread of the driver's parallel loop (src/core/rank.c): the rows in order, here */
     for (int64_t b = 0; b < B; b++) {
         const float *sr = s + b * n;

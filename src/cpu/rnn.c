@@ -241,6 +241,12 @@ static reserve reserve_at(void *ws, lt_cell cell, int64_t B, int64_t T, int64_t 
     return r;
 }
 
+/* One implementation on the CPU: native is a no-op, anything else is refused. */
+int lt__cpu_rnn_set_impl(lt_backend *be, lt_rnn_impl impl) {
+    if (impl == LT_RNN_NATIVE) return 0;
+    return lt_error(LT_ENOTSUP, "rnn_set_impl: the cpu backend has one recurrent implementation (no cuDNN to choose)");
+}
+
 int lt__cpu_rnn_reserve(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H, size_t *bytes) {
     *bytes = sizeof(float) * reserve_floats(cell, B, T, I, H, 1);
     return 0;

@@ -2,8 +2,8 @@
  * their row kernels: fused attention with a key-padding mask (optionally causal), bias + GELU, residual + LayerNorm,
  * casts, mean pooling and L2 normalisation.
  *
- * Activations are f32 only: bf16 is the CUDA backend's storage format and is refused here with
- * LT_ENOTSUP (cast converts both ways). Attention runs one (batch, head) pair per OpenMP
+ * The kernels compute in fp32; bf16 activations go through fp32 copies (wide.c, the slots at the
+ * end of this file). Attention runs one (batch, head) pair per OpenMP
  * iteration, its products as GEMMs through lt__sgemm on per-thread [T, T] buffers; like a flash
  * kernel it keeps only the log-sum-exp of each query row, and backward recomputes P from it. */
 #include <math.h>
@@ -13,12 +13,6 @@
 
 #include "cpu/cpu.h"
 #include "longtail/error.h"
-
-static int f32_only(const char *op, lt_dtype dt) {
-    if (dt == LT_F32) return 0;
-    return lt_error(LT_ENOTSUP, "%s: the cpu backend computes f32 activations only, got %s (bf16 is for CUDA)", op,
-                    lt_dtype_name(dt));
-}
 
 static int64_t clamp_len(int32_t len, int64_t T) { return len < 0 ? 0 : len > T ? T : len; }
 
@@ -56,12 +50,9 @@ static int64_t row_keys(int64_t t, int64_t L, int causal) { return causal && t +
  *   S[T, L] = scale Q K^T,  lse[t] = logsumexp S[t, :],  P = softmax(S),  out[T, D] = P V
  * causal: row t's softmax runs over its first row_keys(t) columns and P is 0 beyond them (the full
  * S is still one GEMM: the wasted upper triangle is cheaper than T small ones). */
-int lt__cpu_attention_fwd(lt_backend *be, void *out_, float *lse, const void *qkv_, const int32_t *lens, lt_dtype dt,
-                          int64_t B, int64_t T, int64_t H, int64_t D, float scale, int causal) {
-    LT_TRY(f32_only("attention_fwd", dt));
+static int attention_fwd(float *out, float *lse, const float *qkv, const int32_t *lens, int64_t B, int64_t T, int64_t H,
+                         int64_t D, float scale, int causal) {
     if (!lt__sgemm) LT_TRY(lt__blas_open(1));
-    const float *qkv = qkv_;
-    float *out = out_;
     int64_t ld = 3 * H * D, ldo = H * D;
     int nt = omp_get_max_threads();
     float *buf = scratch("attention_fwd", nt, T * T);
@@ -93,13 +84,9 @@ int lt__cpu_attention_fwd(lt_backend *be, void *out_, float *lse, const void *qk
 
 /* Per (b, h), P recomputed from lse, and Di = dO[t] . O[t] (= sum_j P dP, as flash attention):
  *   dV += P^T dO,  dP = dO V^T,  dS = P (dP - Di),  dQ += scale dS K,  dK += scale dS^T Q   */
-int lt__cpu_attention_bwd(lt_backend *be, void *dqkv_, const void *dout_, const void *qkv_, const void *out_,
-                          const float *lse, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t H,
-                          int64_t D, float scale, int causal) {
-    LT_TRY(f32_only("attention_bwd", dt));
+static int attention_bwd(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
+                         const int32_t *lens, int64_t B, int64_t T, int64_t H, int64_t D, float scale, int causal) {
     if (!lt__sgemm) LT_TRY(lt__blas_open(1));
-    const float *qkv = qkv_, *out = out_, *dout = dout_;
-    float *dqkv = dqkv_;
     int64_t ld = 3 * H * D, ldo = H * D;
     int nt = omp_get_max_threads();
     float *buf = scratch("attention_bwd", nt, 2 * T * T);
@@ -142,11 +129,7 @@ int lt__cpu_attention_bwd(lt_backend *be, void *dqkv_, const void *dout_, const 
 
 /* ---- bias + GELU -------------------------------------------------------------------------------- */
 
-int lt__cpu_bias_gelu_fwd(lt_backend *be, void *y_, const void *x_, const float *bias, lt_dtype dt, int64_t rows,
-                          int64_t cols) {
-    LT_TRY(f32_only("bias_gelu_fwd", dt));
-    const float *x = x_;
-    float *y = y_;
+static int bias_gelu_fwd(float *y, const float *x, const float *bias, int64_t rows, int64_t cols) {
 #pragma omp parallel for if (rows * cols >= LT_CPU_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
@@ -177,9 +160,8 @@ static void bias_gelu_rows(void *ctx, int64_t r0, int64_t r1, float *const *part
     }
 }
 
-int lt__cpu_bias_gelu_bwd(lt_backend *be, void *dx, float *dbias, const void *dy, const void *x, const float *bias,
-                          lt_dtype dt, int64_t rows, int64_t cols) {
-    LT_TRY(f32_only("bias_gelu_bwd", dt));
+static int bias_gelu_bwd(float *dx, float *dbias, const float *dy, const float *x, const float *bias, int64_t rows,
+                         int64_t cols) {
     bias_gelu_ctx c = {dx, dy, x, bias, cols};
     return lt__cpu_rows_colsum(rows, cols, 1, &dbias, bias_gelu_rows, &c);
 }
@@ -257,32 +239,6 @@ static int ln_bwd(float *d1, float *d2, float *dw, float *dbeta, const float *dy
     return lt__cpu_rows_colsum(rows, cols, 2, acc, ln_bwd_rows, &c);
 }
 
-int lt__cpu_layernorm_fwd(lt_backend *be, float *y, float *mean, float *rstd, const float *x, const float *w,
-                          const float *b, int64_t rows, int64_t cols, float eps) {
-    ln_fwd(y, NULL, mean, rstd, x, NULL, w, b, rows, cols, eps);
-    return 0;
-}
-
-int lt__cpu_layernorm_bwd(lt_backend *be, float *dx, float *dw, float *db, const float *dy, const float *x,
-                          const float *w, const float *mean, const float *rstd, int64_t rows, int64_t cols) {
-    return ln_bwd(dx, NULL, dw, db, dy, x, w, mean, rstd, rows, cols);
-}
-
-int lt__cpu_residual_layernorm_fwd(lt_backend *be, void *y, void *s, float *mean, float *rstd, const void *a,
-                                   const void *b, const float *w, const float *beta, lt_dtype dt, int64_t rows,
-                                   int64_t cols, float eps) {
-    LT_TRY(f32_only("residual_layernorm_fwd", dt));
-    ln_fwd(y, s, mean, rstd, a, b, w, beta, rows, cols, eps);
-    return 0;
-}
-
-int lt__cpu_residual_layernorm_bwd(lt_backend *be, void *da, void *db, float *dw, float *dbeta, const void *dy,
-                                   const void *s, const float *w, const float *mean, const float *rstd, lt_dtype dt,
-                                   int64_t rows, int64_t cols) {
-    LT_TRY(f32_only("residual_layernorm_bwd", dt));
-    return ln_bwd(da, db, dw, dbeta, dy, s, w, mean, rstd, rows, cols);
-}
-
 /* ---- cast ------------------------------------------------------------------------------------------ */
 
 int lt__cpu_cast(lt_backend *be, void *y, lt_dtype yt, const void *x, lt_dtype xt, int64_t n) {
@@ -306,8 +262,7 @@ int lt__cpu_cast(lt_backend *be, void *y, lt_dtype yt, const void *x, lt_dtype x
 
 /* ---- pooling and normalisation --------------------------------------------------------------------- */
 
-int lt__cpu_mean_pool_fwd(lt_backend *be, float *out, const float *x, const int32_t *lens, int64_t B, int64_t T,
-                          int64_t C) {
+static int mean_pool_fwd(float *out, const float *x, const int32_t *lens, int64_t B, int64_t T, int64_t C) {
 #pragma omp parallel for if (B * T * C >= LT_CPU_PAR_MIN)
     for (int64_t b = 0; b < B; b++) {
         int64_t L = clamp_len(lens[b], T);
@@ -324,8 +279,7 @@ int lt__cpu_mean_pool_fwd(lt_backend *be, float *out, const float *x, const int3
     return 0;
 }
 
-int lt__cpu_mean_pool_bwd(lt_backend *be, float *dx, const float *dout, const int32_t *lens, int64_t B, int64_t T,
-                          int64_t C) {
+static int mean_pool_bwd(float *dx, const float *dout, const int32_t *lens, int64_t B, int64_t T, int64_t C) {
 #pragma omp parallel for if (B * T * C >= LT_CPU_PAR_MIN)
     for (int64_t b = 0; b < B; b++) {
         int64_t L = clamp_len(lens[b], T);
@@ -369,4 +323,97 @@ int lt__cpu_l2norm_bwd(lt_backend *be, float *dx, const float *dy, const float *
         for (int64_t j = 0; j < cols; j++) dxr[j] += (dyr[j] - yr[j] * dot) * inv;
     }
     return 0;
+}
+
+/* ---- the slots: f32 in place, bf16 through fp32 copies (wide.c) --------------------------------- */
+
+int lt__cpu_attention_fwd(lt_backend *be, void *out_, float *lse, const void *qkv_, const int32_t *lens, lt_dtype dt,
+                          int64_t B, int64_t T, int64_t H, int64_t D, float scale, int causal) {
+    lt__wide w = {0};
+    const float *qkv = lt__wide_in(&w, qkv_, dt, B * T * 3 * H * D);
+    float *out = lt__wide_out(&w, out_, dt, B * T * H * D, 0);
+    return lt__wide_end(&w, "attention_fwd", w.failed ? 0 : attention_fwd(out, lse, qkv, lens, B, T, H, D, scale, causal));
+}
+
+int lt__cpu_attention_bwd(lt_backend *be, void *dqkv_, const void *dout_, const void *qkv_, const void *out_,
+                          const float *lse, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t H,
+                          int64_t D, float scale, int causal) {
+    lt__wide w = {0};
+    int64_t n = B * T * H * D;
+    const float *dout = lt__wide_in(&w, dout_, dt, n), *qkv = lt__wide_in(&w, qkv_, dt, 3 * n);
+    const float *out = lt__wide_in(&w, out_, dt, n);
+    float *dqkv = lt__wide_out(&w, dqkv_, dt, 3 * n, 1);
+    return lt__wide_end(&w, "attention_bwd",
+                        w.failed ? 0 : attention_bwd(dqkv, dout, qkv, out, lse, lens, B, T, H, D, scale, causal));
+}
+
+int lt__cpu_bias_gelu_fwd(lt_backend *be, void *y_, const void *x_, const float *bias, lt_dtype dt, int64_t rows,
+                          int64_t cols) {
+    lt__wide w = {0};
+    const float *x = lt__wide_in(&w, x_, dt, rows * cols);
+    float *y = lt__wide_out(&w, y_, dt, rows * cols, 0);
+    return lt__wide_end(&w, "bias_gelu_fwd", w.failed ? 0 : bias_gelu_fwd(y, x, bias, rows, cols));
+}
+
+int lt__cpu_bias_gelu_bwd(lt_backend *be, void *dx_, float *dbias, const void *dy_, const void *x_, const float *bias,
+                          lt_dtype dt, int64_t rows, int64_t cols) {
+    lt__wide w = {0};
+    const float *dy = lt__wide_in(&w, dy_, dt, rows * cols), *x = lt__wide_in(&w, x_, dt, rows * cols);
+    float *dx = lt__wide_out(&w, dx_, dt, rows * cols, 1);
+    return lt__wide_end(&w, "bias_gelu_bwd", w.failed ? 0 : bias_gelu_bwd(dx, dbias, dy, x, bias, rows, cols));
+}
+
+int lt__cpu_layernorm_fwd(lt_backend *be, void *y_, float *mean, float *rstd, const void *x_, const float *w,
+                          const float *b, lt_dtype dt, int64_t rows, int64_t cols, float eps) {
+    lt__wide wd = {0};
+    const float *x = lt__wide_in(&wd, x_, dt, rows * cols);
+    float *y = lt__wide_out(&wd, y_, dt, rows * cols, 0);
+    if (!wd.failed) ln_fwd(y, NULL, mean, rstd, x, NULL, w, b, rows, cols, eps);
+    return lt__wide_end(&wd, "layernorm_fwd", 0);
+}
+
+int lt__cpu_layernorm_bwd(lt_backend *be, void *dx_, float *dw, float *db, const void *dy_, const void *x_,
+                          const float *w, const float *mean, const float *rstd, lt_dtype dt, int64_t rows,
+                          int64_t cols) {
+    lt__wide wd = {0};
+    const float *dy = lt__wide_in(&wd, dy_, dt, rows * cols), *x = lt__wide_in(&wd, x_, dt, rows * cols);
+    float *dx = lt__wide_out(&wd, dx_, dt, rows * cols, 1);
+    return lt__wide_end(&wd, "layernorm_bwd", wd.failed ? 0 : ln_bwd(dx, NULL, dw, db, dy, x, w, mean, rstd, rows, cols));
+}
+
+/* s = a + b is stored in dt; y is normalised from the fp32 sum (CUDA does the same). */
+int lt__cpu_residual_layernorm_fwd(lt_backend *be, void *y_, void *s_, float *mean, float *rstd, const void *a_,
+                                   const void *b_, const float *w, const float *beta, lt_dtype dt, int64_t rows,
+                                   int64_t cols, float eps) {
+    lt__wide wd = {0};
+    int64_t n = rows * cols;
+    const float *a = lt__wide_in(&wd, a_, dt, n), *b = lt__wide_in(&wd, b_, dt, n);
+    float *y = lt__wide_out(&wd, y_, dt, n, 0), *s = lt__wide_out(&wd, s_, dt, n, 0);
+    if (!wd.failed) ln_fwd(y, s, mean, rstd, a, b, w, beta, rows, cols, eps);
+    return lt__wide_end(&wd, "residual_layernorm_fwd", 0);
+}
+
+int lt__cpu_residual_layernorm_bwd(lt_backend *be, void *da_, void *db_, float *dw, float *dbeta, const void *dy_,
+                                   const void *s_, const float *w, const float *mean, const float *rstd, lt_dtype dt,
+                                   int64_t rows, int64_t cols) {
+    lt__wide wd = {0};
+    int64_t n = rows * cols;
+    const float *dy = lt__wide_in(&wd, dy_, dt, n), *s = lt__wide_in(&wd, s_, dt, n);
+    float *da = lt__wide_out(&wd, da_, dt, n, 1), *db = db_ == da_ ? da : lt__wide_out(&wd, db_, dt, n, 1);
+    return lt__wide_end(&wd, "residual_layernorm_bwd",
+                        wd.failed ? 0 : ln_bwd(da, db, dw, dbeta, dy, s, w, mean, rstd, rows, cols));
+}
+
+int lt__cpu_mean_pool_fwd(lt_backend *be, float *out, const void *x_, const int32_t *lens, lt_dtype dt, int64_t B,
+                          int64_t T, int64_t C) {
+    lt__wide w = {0};
+    const float *x = lt__wide_in(&w, x_, dt, B * T * C);
+    return lt__wide_end(&w, "mean_pool_fwd", w.failed ? 0 : mean_pool_fwd(out, x, lens, B, T, C));
+}
+
+int lt__cpu_mean_pool_bwd(lt_backend *be, void *dx_, const float *dout, const int32_t *lens, lt_dtype dt, int64_t B,
+                          int64_t T, int64_t C) {
+    lt__wide w = {0};
+    float *dx = lt__wide_out(&w, dx_, dt, B * T * C, 1);
+    return lt__wide_end(&w, "mean_pool_bwd", w.failed ? 0 : mean_pool_bwd(dx, dout, lens, B, T, C));
 }

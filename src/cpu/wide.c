@@ -1,0 +1,58 @@
+/* bf16 activations on the CPU. The CPU's element-wise and row kernels compute in fp32; an op given
+ * bf16 activations runs the same kernel on widened copies and rounds each output once at the end
+ * (round to nearest even, lt_f32_to_bf16), which is what the op list promises for bf16. On a CPU
+ * without bf16 arithmetic this costs a pass over the bytes; what bf16 saves here is the memory
+ * (half the activations) and the GEMMs' operand rounding on CPUs with AMX or AVX512-BF16 (gemm.c).
+ * With f32 arguments nothing is copied. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu.h"
+#include "longtail/error.h"
+
+static float *widen(lt__wide *w, const void *x, int64_t n) {
+    if (w->failed || w->nbuf == LT__WIDE_MAX) {
+        w->failed = 1;
+        return NULL;
+    }
+    float *f = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    if (!f) {
+        w->failed = 1;
+        w->bytes = sizeof(float) * (size_t)n;
+        return NULL;
+    }
+    w->buf[w->nbuf++] = f;
+    if (x) {
+        const uint16_t *h = x;
+#pragma omp parallel for simd if (n >= LT_CPU_PAR_MIN)
+        for (int64_t i = 0; i < n; i++) f[i] = lt_bf16_to_f32(h[i]);
+    }
+    return f;
+}
+
+const float *lt__wide_in(lt__wide *w, const void *x, lt_dtype dt, int64_t n) {
+    if (dt == LT_F32 || !x) return x;
+    return widen(w, x, n);
+}
+
+float *lt__wide_out(lt__wide *w, void *y, lt_dtype dt, int64_t n, int load) {
+    if (dt == LT_F32 || !y) return y;
+    float *f = widen(w, load ? y : NULL, n);
+    if (f) w->out[w->nout] = y, w->outf[w->nout] = f, w->outn[w->nout++] = n;
+    return f;
+}
+
+int lt__wide_end(lt__wide *w, const char *op, int rc) {
+    if (w->failed && !rc)
+        rc = lt_error(LT_ENOMEM, "%s: out of memory for an fp32 copy of a bf16 argument (%zu bytes)", op, w->bytes);
+    for (int k = 0; k < w->nout && !rc; k++) {
+        uint16_t *h = w->out[k];
+        const float *f = w->outf[k];
+        int64_t n = w->outn[k];
+#pragma omp parallel for simd if (n >= LT_CPU_PAR_MIN)
+        for (int64_t i = 0; i < n; i++) h[i] = lt_f32_to_bf16(f[i]);
+    }
+    for (int k = 0; k < w->nbuf; k++) free(w->buf[k]);
+    memset(w, 0, sizeof *w);
+    return rc;
+}
