@@ -35,7 +35,8 @@ int lt_cli_backend(const char *spec, const char *math, lt_backend **out) {
     int native = lt_backend_bf16_native(*out);
     if (automatic) m = native ? LT_MATH_BF16 : LT_MATH_FP32; /* bf16 units with fp32 sums, where there are any */
     else if (m == LT_MATH_BF16 && !native)
-        lt_warn("math bf16: this CPU or build has no bf16 GEMMs (%s); they run in fp32", lt_backend_describe(*out));
+        lt_warn("math bf16: this CPU or build has no bf16 units (%s): activations are stored in bf16 but every "
+                "product runs in fp32, slower than --math fp32", lt_backend_describe(*out));
     lt_backend_set_math(*out, m);
     return 0;
 }

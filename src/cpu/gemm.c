@@ -17,7 +17,9 @@ static const float *as_f32(const void *p, lt_dtype t, int64_t rows, int64_t ld, 
     *tmp = malloc(n * sizeof(float));
     if (!*tmp) return NULL;
     const uint16_t *h = p;
-    for (size_t i = 0; i < n; i++) (*tmp)[i] = lt_bf16_to_f32(h[i]);
+    float *f = *tmp;
+#pragma omp parallel for simd if (n >= LT_CPU_PAR_MIN && !omp_in_parallel())
+    for (size_t i = 0; i < n; i++) f[i] = lt_bf16_to_f32(h[i]);
     return *tmp;
 }
 
@@ -81,6 +83,7 @@ int lt__cpu_gemm(lt_backend *be, const lt_gemm_desc *d) {
         }
         if (!rc && tc) {
             uint16_t *h = (uint16_t *)cp;
+#pragma omp parallel for if (d->m * d->n >= LT_CPU_PAR_MIN && !omp_in_parallel())
             for (int64_t r = 0; r < d->m; r++)
                 for (int64_t j = 0; j < d->n; j++) h[r * d->ldc + j] = lt_f32_to_bf16(tc[r * d->ldc + j]);
         }

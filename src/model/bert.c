@@ -7,7 +7,15 @@
  * side into a scratch Wqkv[3H, H] and bqkv[3H] before its forward (and again for its backward), so
  * the projection is one GEMM into qkv[N, 3H], the [B, T, 3, NH, D] layout the fused attention op
  * reads: one N = 3H GEMM runs faster than three N = H ones, and its backward gives dWqkv in one
- * GEMM of M = 3H and dx in one of K = 3H (the copies are 3H^2 floats a layer, a few % of one GEMM). */
+ * GEMM of M = 3H and dx in one of K = 3H (the copies are 3H^2 floats a layer, a few % of one GEMM).
+ *
+ * Precision. With the backend's math set to bf16 (lt_backend_set_math; `--math bf16`, the default
+ * where the hardware has bf16 units) the encoder keeps its activations, and their gradients, in
+ * bf16 (adt below): every GEMM reads bf16 operands (each weight rounded into a bf16 copy just
+ * before its GEMM: the fp32 parameters stay the master weights) and the tensor-core / AMX units sum
+ * in fp32; weight gradients are GEMM outputs in fp32. LayerNorm, softmax and loss statistics,
+ * biases and every parameter gradient stay fp32, and so does the embedding sum up to its
+ * LayerNorm (x0 is rounded once, after it). The pooled vector is fp32 (mean pooling sums in fp32). */
 #include "longtail/bert.h"
 
 #include <errno.h>
@@ -53,6 +61,7 @@ struct lt_bert {
     lt_arena arena;
     int64_t max_M;
     int reserved, training, counting;
+    lt_dtype adt; /* activations: LT_BF16 when the backend's math is bf16, else LT_F32 */
     size_t need;
     int32_t *host_i32; /* host staging: [CLS] row ids and MLM rows */
     int64_t host_cap;
@@ -63,7 +72,10 @@ struct lt_bert {
     uint64_t seed, step;
     lt_tensor ids, lens, cls_ids;     /* i32 [B, T], [B], [B] */
     lt_tensor e, emb_mean, emb_rstd;  /* embedding sum [N, H] and its LayerNorm statistics */
-    lt_tensor x0;                     /* [N, H] dropout(LayerNorm(e)) */
+    lt_tensor x0;                     /* [N, H] dropout(LayerNorm(e)), in adt */
+    lt_tensor x0f, def;               /* bf16 only, f32 [N, H]: LayerNorm(e) before rounding; d(e) */
+    lt_tensor wbf;                    /* bf16 only: the bf16 copy of the weight of the next GEMM */
+    lt_tensor cls_act;                /* bf16 only, [B, H]: the [CLS] rows gathered before widening */
     layer_acts *acts;
     lt_tensor wqkv, bqkv;             /* [3H, H], [3H]: one layer's Q, K, V side by side */
     lt_tensor hidden;                 /* [B, T, H] view of the last layer's output */
@@ -519,11 +531,20 @@ static int carve(lt_bert *m, int64_t B, int64_t T) {
     LT_TRY(take(m, &m->ids, LT_I32, B, T, 0));
     LT_TRY(take(m, &m->lens, LT_I32, B, 0, 0));
     LT_TRY(take(m, &m->cls_ids, LT_I32, B, 0, 0));
+    lt_dtype A = m->adt;
     LT_TRY(take(m, &m->e, LT_F32, N, H, 0));
     LT_TRY(take(m, &m->emb_mean, LT_F32, N, 0, 0));
     LT_TRY(take(m, &m->emb_rstd, LT_F32, N, 0, 0));
-    LT_TRY(take(m, &m->x0, LT_F32, N, H, 0));
-    LT_TRY(take(m, &m->wqkv, LT_F32, 3 * H, H, 0));
+    LT_TRY(take(m, &m->x0, A, N, H, 0));
+    LT_TRY(take(m, &m->wqkv, A, 3 * H, H, 0));
+    if (A == LT_BF16) {
+        int64_t most = F > 3 * H ? F : 3 * H; /* the largest weight a GEMM reads: [F, H], or the tied decoder */
+        if (M > 0 && V > most) most = V;
+        LT_TRY(take(m, &m->x0f, LT_F32, N, H, 0));
+        LT_TRY(take(m, &m->wbf, LT_BF16, most, H, 0));
+        LT_TRY(take(m, &m->cls_act, LT_BF16, B, H, 0));
+        if (m->training) LT_TRY(take(m, &m->def, LT_F32, N, H, 0));
+    }
     LT_TRY(take(m, &m->bqkv, LT_F32, 3 * H, 0, 0));
     /* forward only: every layer reuses one set, and its output overwrites its input (x0), which is
      * dead by then (read last by the first residual LayerNorm) */
@@ -533,19 +554,19 @@ static int carve(lt_bert *m, int64_t B, int64_t T) {
             *a = m->acts[0];
             continue;
         }
-        LT_TRY(take(m, &a->qkv, LT_F32, N, 3 * H, 0));
-        LT_TRY(take(m, &a->att, LT_F32, N, H, 0));
+        LT_TRY(take(m, &a->qkv, A, N, 3 * H, 0));
+        LT_TRY(take(m, &a->att, A, N, H, 0));
         LT_TRY(take(m, &a->lse, LT_F32, B, c->heads, T));
-        LT_TRY(take(m, &a->s1, LT_F32, N, H, 0));
+        LT_TRY(take(m, &a->s1, A, N, H, 0));
         LT_TRY(take(m, &a->mean1, LT_F32, N, 0, 0));
         LT_TRY(take(m, &a->rstd1, LT_F32, N, 0, 0));
-        LT_TRY(take(m, &a->x1, LT_F32, N, H, 0));
-        LT_TRY(take(m, &a->pre, LT_F32, N, F, 0));
-        LT_TRY(take(m, &a->g, LT_F32, N, F, 0));
-        LT_TRY(take(m, &a->s2, LT_F32, N, H, 0));
+        LT_TRY(take(m, &a->x1, A, N, H, 0));
+        LT_TRY(take(m, &a->pre, A, N, F, 0));
+        LT_TRY(take(m, &a->g, A, N, F, 0));
+        LT_TRY(take(m, &a->s2, A, N, H, 0));
         LT_TRY(take(m, &a->mean2, LT_F32, N, 0, 0));
         LT_TRY(take(m, &a->rstd2, LT_F32, N, 0, 0));
-        if (m->training) LT_TRY(take(m, &a->out, LT_F32, N, H, 0));
+        if (m->training) LT_TRY(take(m, &a->out, A, N, H, 0));
         else a->out = m->x0;
     }
     LT_TRY(take(m, &m->pooled_raw, LT_F32, B, H, 0));
@@ -555,27 +576,27 @@ static int carve(lt_bert *m, int64_t B, int64_t T) {
         LT_TRY(take(m, &m->mpos, LT_I32, M, 0, 0));
         LT_TRY(take(m, &m->mtgt, LT_I32, M, 0, 0));
         lt_tensor *mh[] = {&m->mh, &m->mpre, &m->mg, &m->mln};
-        for (int i = 0; i < 4; i++) LT_TRY(take(m, mh[i], LT_F32, M, H, 0));
+        for (int i = 0; i < 4; i++) LT_TRY(take(m, mh[i], A, M, H, 0));
         LT_TRY(take(m, &m->mmean, LT_F32, M, 0, 0));
         LT_TRY(take(m, &m->mrstd, LT_F32, M, 0, 0));
-        LT_TRY(take(m, &m->logits, LT_F32, M, V, 0));
+        LT_TRY(take(m, &m->logits, A, M, V, 0));
         LT_TRY(take(m, &m->mlse, LT_F32, M, 0, 0));
         LT_TRY(take(m, &m->mloss, LT_F32, M, 0, 0));
     }
     if (!m->training) return 0;
     lt_tensor *nh[] = {&m->dA, &m->dB, &m->ds, &m->dx1};
-    for (int i = 0; i < 4; i++) LT_TRY(take(m, nh[i], LT_F32, N, H, 0));
-    LT_TRY(take(m, &m->dqkv, LT_F32, N, 3 * H, 0));
-    LT_TRY(take(m, &m->dpre, LT_F32, N, F, 0));
-    LT_TRY(take(m, &m->dg, LT_F32, N, F, 0));
+    for (int i = 0; i < 4; i++) LT_TRY(take(m, nh[i], A, N, H, 0));
+    LT_TRY(take(m, &m->dqkv, A, N, 3 * H, 0));
+    LT_TRY(take(m, &m->dpre, A, N, F, 0));
+    LT_TRY(take(m, &m->dg, A, N, F, 0));
     LT_TRY(take(m, &m->dwqkv, LT_F32, 3 * H, H, 0));
     LT_TRY(take(m, &m->dbqkv, LT_F32, 3 * H, 0, 0));
     LT_TRY(take(m, &m->dpooled, LT_F32, B, H, 0));
     if (M > 0) {
         LT_TRY(take(m, &m->dloss, LT_F32, M, 0, 0));
-        LT_TRY(take(m, &m->dlogits, LT_F32, M, V, 0));
+        LT_TRY(take(m, &m->dlogits, A, M, V, 0));
         lt_tensor *mh[] = {&m->dmln, &m->dmg, &m->dmpre, &m->dmh};
-        for (int i = 0; i < 4; i++) LT_TRY(take(m, mh[i], LT_F32, M, H, 0));
+        for (int i = 0; i < 4; i++) LT_TRY(take(m, mh[i], A, M, H, 0));
     }
     return 0;
 }
@@ -607,6 +628,7 @@ int lt_bert_reserve(lt_bert *m, int64_t max_batch, int64_t max_len, int64_t max_
     m->have_fwd = m->reserved = 0;
     m->max_M = m->cfg.mlm_head ? max_masked : 0;
     m->training = training != 0;
+    m->adt = lt_backend_math(m->be) == LT_MATH_BF16 ? LT_BF16 : LT_F32;
     size_t need = need_bytes(m, max_batch, max_len);
     LT_TRY(host_room(m, max_batch > 2 * m->max_M ? max_batch : 2 * m->max_M));
     int rc = lt_arena_init(&m->arena, m->be, need);
@@ -630,26 +652,42 @@ static lt_tensor rows(const lt_tensor *t, int64_t r0, int64_t n, int64_t cols) {
 
 static int zero(lt_bert *m, lt_tensor *t) { return lt_backend_memset0(m->be, t->data, lt_nbytes(t)); }
 
-static int gemm(lt_bert *m, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *a, int64_t lda, const float *b,
-                int64_t ldb, float beta, float *c, int64_t ldc) {
+/* C = op(A) op(B) + beta C: A and B in the type of w (the weight operand, adt for activations
+ * times activations), C in ct. */
+static int gemm(lt_bert *m, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *a, lt_dtype at, int64_t lda,
+                const void *b, lt_dtype bt, int64_t ldb, float beta, void *c, lt_dtype ct, int64_t ldc) {
     lt_gemm_desc d = {.trans_a = ta, .trans_b = tb, .m = M, .n = N, .k = K, .alpha = 1, .beta = beta,
-                      .a = a, .a_type = LT_F32, .lda = lda, .b = b, .b_type = LT_F32, .ldb = ldb,
-                      .c = c, .c_type = LT_F32, .ldc = ldc, .batch = 1};
+                      .a = a, .a_type = at, .lda = lda, .b = b, .b_type = bt, .ldb = ldb,
+                      .c = c, .c_type = ct, .ldc = ldc, .batch = 1};
     return lt_gemm(m->be, &d);
 }
 
-/* y[rows, out] (row stride ldy) = x[rows, in] (row stride ldx) W^T, W = [out, in] */
-static int linear_fwd(lt_bert *m, float *y, int64_t ldy, const float *x, int64_t ldx, const lt_param *w, int64_t n) {
-    int64_t out = w->value.shape[0], in = w->value.shape[1];
-    return gemm(m, 0, 1, n, out, in, x, ldx, w->value.data, in, 0, y, ldy);
+/* The weight as the GEMMs read it: itself in fp32, else its value rounded into the bf16 copy wbf
+ * (a weight that is already in adt, the fused wqkv, is used as it is). */
+static int weight(lt_bert *m, const lt_param *w, const void **data) {
+    *data = w->value.data;
+    if (w->value.dtype == m->adt) return 0;
+    lt_tensor copy = lt_view2(m->wbf.data, LT_BF16, m->wbf.device, w->value.shape[0], w->value.shape[1]);
+    *data = copy.data;
+    return lt_cast(m->be, &copy, &w->value);
 }
 
-/* dW += dy^T x;  dx = dy W (beta_dx 0) or dx += dy W (beta_dx 1) */
-static int linear_bwd(lt_bert *m, float *dx, int64_t lddx, float beta_dx, const float *dy, int64_t lddy, const float *x,
+/* y[rows, out] (row stride ldy) = x[rows, in] (row stride ldx) W^T, W = [out, in] */
+static int linear_fwd(lt_bert *m, void *y, int64_t ldy, const void *x, int64_t ldx, const lt_param *w, int64_t n) {
+    int64_t out = w->value.shape[0], in = w->value.shape[1];
+    const void *wd;
+    LT_TRY(weight(m, w, &wd));
+    return gemm(m, 0, 1, n, out, in, x, m->adt, ldx, wd, m->adt, in, 0, y, m->adt, ldy);
+}
+
+/* dW += dy^T x (fp32);  dx = dy W (beta_dx 0) or dx += dy W (beta_dx 1) */
+static int linear_bwd(lt_bert *m, void *dx, int64_t lddx, float beta_dx, const void *dy, int64_t lddy, const void *x,
                       int64_t ldx, lt_param *w, int64_t n) {
     int64_t out = w->value.shape[0], in = w->value.shape[1];
-    LT_TRY(gemm(m, 1, 0, out, in, n, dy, lddy, x, ldx, 1, w->grad.data, in));
-    return gemm(m, 0, 0, n, in, out, dy, lddy, w->value.data, in, beta_dx, dx, lddx);
+    const void *wd;
+    LT_TRY(gemm(m, 1, 0, out, in, n, dy, m->adt, lddy, x, m->adt, ldx, 1, w->grad.data, LT_F32, in));
+    LT_TRY(weight(m, w, &wd));
+    return gemm(m, 0, 0, n, in, out, dy, m->adt, lddy, wd, m->adt, in, beta_dx, dx, m->adt, lddx);
 }
 
 /* Hidden dropout in place. Its backward is the same linear map (the mask is redrawn from
@@ -672,7 +710,7 @@ static int fuse_qkv(lt_bert *m, int64_t l) {
     lt_param *w[3] = {m->lp[l].q_w, m->lp[l].k_w, m->lp[l].v_w}, *b[3] = {m->lp[l].q_b, m->lp[l].k_b, m->lp[l].v_b};
     for (int k = 0; k < 3; k++) {
         lt_tensor wk = rows(&m->wqkv, k * H, H, H), bk = lt_view1((float *)m->bqkv.data + k * H, LT_F32, m->bqkv.device, H);
-        LT_TRY(lt_tensor_copy(m->be, &wk, &w[k]->value));
+        LT_TRY(lt_cast(m->be, &wk, &w[k]->value)); /* a copy, or its rounding to bf16 */
         LT_TRY(lt_tensor_copy(m->be, &bk, &b[k]->value));
     }
     return 0;
@@ -688,7 +726,7 @@ static int layer_fwd(lt_bert *m, int64_t l, const lt_tensor *x) {
     LT_TRY(fuse_qkv(m, l));
     LT_TRY(linear_fwd(m, a->qkv.data, 3 * H, x->data, H, &wqkv, N));
     LT_TRY(lt_bias_add(m->be, &a->qkv, &m->bqkv));
-    lt_tensor qkv3 = lt_view3(a->qkv.data, LT_F32, a->qkv.device, m->B, m->T, 3 * H);
+    lt_tensor qkv3 = lt_view3(a->qkv.data, m->adt, a->qkv.device, m->B, m->T, 3 * H);
     LT_TRY(lt_attention_fwd(m->be, &a->att, &a->lse, &qkv3, &m->lens, (int)c->heads, attn_scale(c)));
     /* x1 = LayerNorm(x + dropout(att Wo^T + bo)) */
     LT_TRY(linear_fwd(m, a->s1.data, H, a->att.data, H, p->o_w, N));
@@ -744,15 +782,17 @@ int lt_bert_forward(lt_bert *m, const int32_t *ids, const int32_t *lens, int64_t
         LT_TRY(lt_add(m->be, &eb, &eb, &pos));
     }
     LT_TRY(lt_bias_add(m->be, &m->e, &type0));
-    LT_TRY(lt_layernorm_fwd(m->be, &m->x0, &m->emb_mean, &m->emb_rstd, &m->e, &m->emb_ln_w->value, &m->emb_ln_b->value,
+    lt_tensor *ln = m->adt == LT_F32 ? &m->x0 : &m->x0f;
+    LT_TRY(lt_layernorm_fwd(m->be, ln, &m->emb_mean, &m->emb_rstd, &m->e, &m->emb_ln_w->value, &m->emb_ln_b->value,
                             c->ln_eps));
+    if (ln != &m->x0) LT_TRY(lt_cast(m->be, &m->x0, ln));
     LT_TRY(dropout(m, &m->x0, 0));
     const lt_tensor *x = &m->x0;
     for (int64_t l = 0; l < c->layers; l++) {
         LT_TRY(layer_fwd(m, l, x));
         x = &m->acts[l].out;
     }
-    m->hidden = lt_view3(x->data, LT_F32, x->device, B, T, H);
+    m->hidden = lt_view3(x->data, m->adt, x->device, B, T, H);
     /* pooling */
     if (c->pool == LT_BERT_POOL_MEAN) {
         LT_TRY(lt_mean_pool_fwd(m->be, &m->pooled_raw, &m->hidden, &m->lens));
@@ -760,7 +800,13 @@ int lt_bert_forward(lt_bert *m, const int32_t *ids, const int32_t *lens, int64_t
         for (int64_t b = 0; b < B; b++) m->host_i32[b] = (int32_t)(b * T);
         LT_TRY(upload_i32(m, &m->cls_ids, m->host_i32, B));
         lt_tensor table = v2(x, N, H);
-        LT_TRY(lt_embedding_fwd(m->be, &m->pooled_raw, &table, &m->cls_ids));
+        if (m->adt == LT_F32) {
+            LT_TRY(lt_embedding_fwd(m->be, &m->pooled_raw, &table, &m->cls_ids));
+        } else {
+            lt_tensor cls = v2(&m->cls_act, B, H);
+            LT_TRY(lt_embedding_fwd(m->be, &cls, &table, &m->cls_ids));
+            LT_TRY(lt_cast(m->be, &m->pooled_raw, &cls));
+        }
     }
     if (c->normalize) LT_TRY(lt_l2norm_fwd(m->be, &m->pooled, &m->norm, &m->pooled_raw));
     else m->pooled = m->pooled_raw;
@@ -889,8 +935,8 @@ static int layer_bwd(lt_bert *m, int64_t l, const lt_tensor *x, const lt_tensor 
     LT_TRY(linear_bwd(m, datt->data, H, 0, m->ds.data, H, a->att.data, H, p->o_w, N));
     /* attention, then the three projections that wrote qkv */
     LT_TRY(zero(m, &m->dqkv));
-    lt_tensor qkv3 = lt_view3(a->qkv.data, LT_F32, a->qkv.device, m->B, m->T, 3 * H);
-    lt_tensor dqkv3 = lt_view3(m->dqkv.data, LT_F32, m->dqkv.device, m->B, m->T, 3 * H);
+    lt_tensor qkv3 = lt_view3(a->qkv.data, m->adt, a->qkv.device, m->B, m->T, 3 * H);
+    lt_tensor dqkv3 = lt_view3(m->dqkv.data, m->adt, m->dqkv.device, m->B, m->T, 3 * H);
     LT_TRY(lt_attention_bwd(m->be, &dqkv3, datt, &qkv3, &a->att, &a->lse, &m->lens, (int)c->heads, attn_scale(c)));
     LT_TRY(zero(m, &m->dbqkv));
     LT_TRY(zero(m, &m->dwqkv));
@@ -914,9 +960,10 @@ int lt_bert_backward(lt_bert *m, const lt_tensor *dpooled, const lt_tensor *dhid
     int64_t B = m->B, T = m->T, N = m->N, H = c->hidden;
     lt_tensor *dH = &m->dA, *dX = &m->dB; /* ping-pong: d(layer output), d(layer input) */
     LT_TRY(zero(m, dH));
-    if (dhidden) {
-        lt_tensor d3 = lt_view3(dH->data, LT_F32, dH->device, B, T, H);
-        LT_TRY(lt_axpy(m->be, &d3, 1.0f, dhidden));
+    if (dhidden) { /* dH = dhidden (dH is 0): rounded to adt */
+        lt_tensor d3 = lt_view3(dH->data, m->adt, dH->device, B, T, H);
+        if (dhidden->dtype == m->adt) LT_TRY(lt_axpy(m->be, &d3, 1.0f, dhidden));
+        else LT_TRY(lt_cast(m->be, &d3, dhidden));
     }
     if (dpooled) {
         const lt_tensor *dp = dpooled;
@@ -926,10 +973,14 @@ int lt_bert_backward(lt_bert *m, const lt_tensor *dpooled, const lt_tensor *dhid
             dp = &m->dpooled;
         }
         if (c->pool == LT_BERT_POOL_MEAN) {
-            lt_tensor d3 = lt_view3(dH->data, LT_F32, dH->device, B, T, H);
+            lt_tensor d3 = lt_view3(dH->data, m->adt, dH->device, B, T, H);
             LT_TRY(lt_mean_pool_bwd(m->be, &d3, dp, &m->lens));
         } else {
-            lt_tensor table = v2(dH, N, H);
+            lt_tensor table = v2(dH, N, H), cls = v2(&m->cls_act, B, H);
+            if (m->adt != LT_F32) {
+                LT_TRY(lt_cast(m->be, &cls, dp));
+                dp = &cls;
+            }
             LT_TRY(lt_embedding_bwd(m->be, &table, dp, &m->cls_ids));
         }
     }
@@ -944,6 +995,10 @@ int lt_bert_backward(lt_bert *m, const lt_tensor *dpooled, const lt_tensor *dhid
     /* embeddings: x0 = dropout(LayerNorm(e)), e = word[ids] + position[t] + token_type[0] */
     LT_TRY(dropout(m, dH, 0));
     lt_tensor *de = dX;
+    if (m->adt != LT_F32) { /* the embedding stage is fp32: widen d(x0) (into x0f, free now) */
+        LT_TRY(lt_cast(m->be, &m->x0f, dH));
+        dH = &m->x0f, de = &m->def;
+    }
     LT_TRY(zero(m, de));
     LT_TRY(lt_layernorm_bwd(m->be, de, &m->emb_ln_w->grad, &m->emb_ln_b->grad, dH, &m->e, &m->emb_ln_w->value,
                             &m->emb_mean, &m->emb_rstd));
