@@ -293,15 +293,17 @@ static void test_bias(int64_t R, int64_t Cn) {
 static void test_gelu(int64_t n) {
     begin("gelu_fwd + gelu_bwd [%lld]", (long long)n);
     float *x = rnd(n, -5, 5, 1), *dy = rnd(n, -1, 1, 1), *dx0 = rnd(n, -1, 1, 1);
-    lt_tensor *y[2], *dx[2];
+    lt_tensor *y[2], *yin[2], *dx[2];
     for (int s = 0; s < 2; s++) {
         side d = side_of(s);
         lt_tensor *tx = act_t(d, x, 1, &n), *tdy = act_t(d, dy, 1, &n);
-        y[s] = act_t(d, NULL, 1, &n), dx[s] = act_t(d, dx0, 1, &n);
+        y[s] = act_t(d, NULL, 1, &n), yin[s] = act_t(d, x, 1, &n), dx[s] = act_t(d, dx0, 1, &n);
         RUN(d, lt_gelu_fwd(d.be, y[s], tx));
+        RUN(d, lt_gelu_fwd(d.be, yin[s], yin[s])); /* y may alias x */
         RUN(d, lt_gelu_bwd(d.be, dx[s], tdy, tx));
     }
     expect("y", y[0], y[1], STEP);
+    expect("y (in place)", yin[0], y[1], STEP);
     expect("dx", dx[0], dx[1], STEP);
     REFUSED(lt_gelu_fwd(C.be, y[0], tensor(C.be, LT_F32, x, 1, &n)), "gelu_fwd");
     REFUSED(lt_gelu_bwd(C.be, dx[0], tensor(C.be, LT_F32, dy, 1, &n), y[0]), "gelu_bwd");
