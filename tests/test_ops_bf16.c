@@ -772,13 +772,13 @@ int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* failures (stderr) next to their case's line */
     lt_rng_init(&g_rng, tu_seed(), 0);
     g_cpu = lt_backend_cpu();
-    test_backend(g_cpu);
     if (lt_backend_cuda(&g_cuda, 0) < 0) {
-        g_cuda = NULL;
         printf("cuda: skipped: no CUDA device (%s)\n", lt_last_error());
-    } else {
-        test_backend(g_cuda);
-        lt_backend_release(g_cuda);
+        g_cuda = NULL;
     }
+    lt_backend *backends[] = {g_cpu, g_cuda};
+    for (int i = 0; i < 2; i++)
+        if (backends[i]) test_backend(backends[i]);
+    if (g_cuda) lt_backend_release(g_cuda);
     return tu_finish("test_ops_bf16");
 }
