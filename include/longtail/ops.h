@@ -44,6 +44,11 @@ int lt_matmul(lt_backend *be, lt_tensor *c, const lt_tensor *a, int trans_a, con
               int trans_b, float alpha, float beta);
 
 /* ---- bias, activations, normalisation ----------------------------------------------- */
+/* Activations: the ops from here to the pooling ones take activations in f32 or bf16 (one dtype per
+ * call, given by the tensors; both backends): bf16 values are read, computed on in fp32 and rounded
+ * once when stored. Weights, biases, statistics (mean, rstd, lse), losses and parameter gradients
+ * are always f32. Exceptions are noted: softmax, the plain element-wise ops other than add and
+ * axpy, and l2norm are f32 only; mean pooling gives f32 from bf16 activations. */
 
 /* y[R,C] += bias[C] (in place) */
 int lt_bias_add(lt_backend *be, lt_tensor *y, const lt_tensor *bias);
@@ -135,9 +140,8 @@ int lt_adamw(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_
              const lt_adamw_cfg *cfg, int64_t step, float grad_scale);
 
 /* ---- transformer blocks ------------------------------------------------------------------------- */
-/* Activations of these ops may be f32 (both backends) or bf16 (CUDA: bf16 storage, fp32 math);
- * weights, biases, statistics and their gradients are always f32. The CPU backend refuses bf16
- * activations with LT_ENOTSUP. */
+/* Activations f32 or bf16, as above (CUDA: tensor-core attention in bf16; the CPU: fp32 kernels on
+ * widened copies). */
 
 /* Multi-head self-attention with a key-padding mask, fused (flash-style on CUDA: no T x T matrix
  * in global memory). qkv[B, T, 3, H, D] is the output of one QKV projection; lens int32[B]: keys

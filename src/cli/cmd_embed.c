@@ -25,7 +25,7 @@ static const lt_cli_opt opts[] = {
     {"--pooling", "embed.pooling", 0, "mean (over the real tokens) or cls (the [CLS] state); default: the model's config.json "
                                        "longtail_pooling, else mean"},
     {"--device", "embed.device", 0, "cpu or cuda[:N] (default cpu)"},
-    {"--math", "embed.math", 0, "GEMMs: auto (default: bf16 on GPUs and on CPUs with AMX/AVX512-BF16), bf16, tf32, fp32"},
+    {"--math", "embed.math", 0, "auto (default: bf16 on GPUs and on CPUs with AMX/AVX512-BF16), bf16 (bf16 activations and GEMM operands, fp32 sums), tf32, fp32"},
     {0},
 };
 const lt_cli_opt *const lt_cli_opts_embed = opts; /* every setting is checked against these (settings.c) */

@@ -41,7 +41,7 @@ static const lt_cli_opt opts[] = {
     {"--log-every", "pretrain.log_every", 0, "steps between log lines (default 50)"},
     {"--device", "pretrain.device", 0, "cpu or cuda[:N] (default cpu)"},
     {"--dropout", "pretrain.dropout", 0, "hidden dropout of a new encoder (default 0.1)"},
-    {"--math", "pretrain.math", 0, "GEMMs: auto (default: bf16 on GPUs and AMX/AVX512-BF16 CPUs; fp32 master weights), bf16, tf32, fp32"},
+    {"--math", "pretrain.math", 0, "auto (default: bf16 on GPUs and on CPUs with AMX/AVX512-BF16), bf16 (bf16 activations and GEMM operands, fp32 sums and master weights), tf32, fp32"},
     {0},
 };
 const lt_cli_opt *const lt_cli_opts_pretrain = opts; /* every setting is checked against these (settings.c) */
