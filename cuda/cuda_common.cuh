@@ -114,8 +114,6 @@ template <typename K> static inline cudaError_t lt__smem_optin(K *kernel, size_t
  * freed in stream order, after the kernels queued before that still use it. Valid until the
  * next call, so an op asks once for everything it needs. */
 int lt__cuda_scratch(lt_backend *be, size_t nbytes, void **ptr);
-/* LT_ENOTSUP for an op that has no bf16 kernel yet */
-int lt__cuda_no_bf16(lt_backend *be, const char *op);
 
 /* Row kernels give each row to a group of TPR threads: a warp (TPR = 32, 8 rows per block of
  * 256) for rows up to LT_ROW_WARP_MAX columns, else the whole block (TPR = LT_ROW_BLOCK).
@@ -259,12 +257,6 @@ __device__ __forceinline__ float lt__gelu_grad(float x) {
     float cdf = 0.5f * (1.0f + erff(x * LT_INV_SQRT2));
     float pdf = LT_INV_SQRT_2PI * expf(-0.5f * x * x);
     return cdf + x * pdf;
-}
-
-/* Addition on a scalar or a float4, for kernels templated on their load width. */
-__device__ __forceinline__ float lt__vadd(float a, float b) { return a + b; }
-__device__ __forceinline__ float4 lt__vadd(float4 a, float4 b) {
-    return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
 }
 
 /* ---- reductions --------------------------------------------------------------------------- */
