@@ -18,10 +18,6 @@ extern "C" int lt__cuda_device_count(void) {
     return n;
 }
 
-int lt__cuda_no_bf16(lt_backend *be, const char *op) {
-    return lt_error(LT_ENOTSUP, "%s: the cuda backend has no bf16 kernel for this op yet", op);
-}
-
 int lt__cuda_scratch(lt_backend *be, size_t nbytes, void **ptr) {
     lt_cuda *cu = lt__cu(be);
     if (nbytes > cu->scratch_bytes) {

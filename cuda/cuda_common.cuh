@@ -86,6 +86,17 @@ static inline unsigned lt__blocks(int64_t units, int64_t per_block, int64_t cap)
 
 static inline int lt__aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
+/* 16-byte accesses for every pointer given (NULLs are ignored) and rows of whole 16-byte words:
+ * cols a multiple of width, the elements per 16 bytes (lt__vw). */
+static inline int lt__vec_ok(int64_t cols, int width, const void *p0, const void *p1, const void *p2 = NULL,
+                             const void *p3 = NULL, const void *p4 = NULL, const void *p5 = NULL) {
+    const void *ps[6] = {p0, p1, p2, p3, p4, p5};
+    if (cols % width) return 0;
+    for (int i = 0; i < 6; i++)
+        if (ps[i] && !lt__aligned16(ps[i])) return 0;
+    return 1;
+}
+
 /* Block shape (bx, by) for kernels that walk rows of `units` 16-byte (or scalar) units: bx threads
  * across a row, by rows at a time, 256 threads in all. */
 static inline dim3 lt__row_block(int64_t units) {
@@ -103,8 +114,6 @@ template <typename K> static inline cudaError_t lt__smem_optin(K *kernel, size_t
  * freed in stream order, after the kernels queued before that still use it. Valid until the
  * next call, so an op asks once for everything it needs. */
 int lt__cuda_scratch(lt_backend *be, size_t nbytes, void **ptr);
-/* LT_ENOTSUP for an op that has no bf16 kernel yet */
-int lt__cuda_no_bf16(lt_backend *be, const char *op);
 
 /* Row kernels give each row to a group of TPR threads: a warp (TPR = 32, 8 rows per block of
  * 256) for rows up to LT_ROW_WARP_MAX columns, else the whole block (TPR = LT_ROW_BLOCK).
@@ -158,7 +167,8 @@ template <typename E> __device__ __forceinline__ float lt__round(float v) {
 template <typename E> constexpr int lt__vw() { return (int)(16 / sizeof(E)); }
 
 /* v[N] = p[0..N) as floats: one element (N = 1), or 16-byte accesses (p 16-byte aligned, N a
- * multiple of lt__vw<E>()). */
+ * multiple of lt__vw<E>()); bf16 also takes N a multiple of 4 only: 8-byte accesses (p 8-byte
+ * aligned). lt__store writes the same way. */
 template <int N> __device__ __forceinline__ void lt__load(float *v, const float *p) {
     if constexpr (N == 1) {
         v[0] = *p;
@@ -174,8 +184,7 @@ template <int N> __device__ __forceinline__ void lt__load(float *v, const float 
 template <int N> __device__ __forceinline__ void lt__load(float *v, const lt_bf16 *p) {
     if constexpr (N == 1) {
         v[0] = lt__ldf(p);
-    } else {
-        static_assert(N % 8 == 0, "whole 16-byte words");
+    } else if constexpr (N % 8 == 0) {
 #pragma unroll
         for (int i = 0; i < N / 8; i++) {
             uint4 q = ((const uint4 *)p)[i];
@@ -183,6 +192,14 @@ template <int N> __device__ __forceinline__ void lt__load(float *v, const lt_bf1
 #pragma unroll
             for (int e = 0; e < 4; e++)
                 v[8 * i + 2 * e] = __uint_as_float(w[e] << 16), v[8 * i + 2 * e + 1] = __uint_as_float(w[e] & 0xffff0000u);
+        }
+    } else {
+        static_assert(N % 4 == 0, "whole 8-byte words");
+#pragma unroll
+        for (int i = 0; i < N / 4; i++) {
+            uint2 q = ((const uint2 *)p)[i];
+            v[4 * i] = __uint_as_float(q.x << 16), v[4 * i + 1] = __uint_as_float(q.x & 0xffff0000u);
+            v[4 * i + 2] = __uint_as_float(q.y << 16), v[4 * i + 3] = __uint_as_float(q.y & 0xffff0000u);
         }
     }
 }
@@ -198,8 +215,7 @@ template <int N> __device__ __forceinline__ void lt__store(float *p, const float
 template <int N> __device__ __forceinline__ void lt__store(lt_bf16 *p, const float *v) {
     if constexpr (N == 1) {
         lt__stf(p, v[0]);
-    } else {
-        static_assert(N % 8 == 0, "whole 16-byte words");
+    } else if constexpr (N % 8 == 0) {
 #pragma unroll
         for (int i = 0; i < N / 8; i++) {
             uint32_t w[4];
@@ -208,6 +224,12 @@ template <int N> __device__ __forceinline__ void lt__store(lt_bf16 *p, const flo
                 w[e] = (uint32_t)lt__bf16_bits(v[8 * i + 2 * e]) | (uint32_t)lt__bf16_bits(v[8 * i + 2 * e + 1]) << 16;
             ((uint4 *)p)[i] = make_uint4(w[0], w[1], w[2], w[3]);
         }
+    } else {
+        static_assert(N % 4 == 0, "whole 8-byte words");
+#pragma unroll
+        for (int i = 0; i < N / 4; i++)
+            ((uint2 *)p)[i] = make_uint2((uint32_t)lt__bf16_bits(v[4 * i]) | (uint32_t)lt__bf16_bits(v[4 * i + 1]) << 16,
+                                         (uint32_t)lt__bf16_bits(v[4 * i + 2]) | (uint32_t)lt__bf16_bits(v[4 * i + 3]) << 16);
     }
 }
 
@@ -235,12 +257,6 @@ __device__ __forceinline__ float lt__gelu_grad(float x) {
     float cdf = 0.5f * (1.0f + erff(x * LT_INV_SQRT2));
     float pdf = LT_INV_SQRT_2PI * expf(-0.5f * x * x);
     return cdf + x * pdf;
-}
-
-/* Addition on a scalar or a float4, for kernels templated on their load width. */
-__device__ __forceinline__ float lt__vadd(float a, float b) { return a + b; }
-__device__ __forceinline__ float4 lt__vadd(float4 a, float4 b) {
-    return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
 }
 
 /* ---- reductions --------------------------------------------------------------------------- */

@@ -1,13 +1,16 @@
 /* Element-wise ops, GELU, dropout, AdamW, row reductions and the global sum of squares.
- * Element-wise kernels are grid-stride loops that move float4s when every pointer is 16-byte
- * aligned, with a scalar tail. Outputs may alias inputs (same index in, same index out). */
+ * Element-wise kernels are grid-stride loops that move 16 bytes at a time (4 floats, 8 bf16) when
+ * every pointer is 16-byte aligned, with a scalar tail. Outputs may alias inputs (same index in,
+ * same index out). Activations (add, axpy, GELU, dropout) are float or bf16: loaded as fp32,
+ * computed in fp32, rounded once when stored. */
 #include "cuda_common.cuh"
 #include "longtail/rng.h"
 
 #define EW_THREADS 256
 
-/* Loop trips of a float4 pass (n / 4) plus the scalar tail, or n scalar trips. */
-static int64_t ew_units(int64_t n, int vec) { return vec ? n / 4 + n % 4 : n; }
+/* Loop trips of a vector pass of vw elements a trip (n / vw) plus the scalar tail, or n scalar
+ * trips. */
+static int64_t ew_units(int64_t n, int vec, int vw = 4) { return vec ? n / vw + n % vw : n; }
 
 static unsigned ew_blocks(lt_backend *be, int64_t units) {
     /* enough blocks to fill the GPU a few times over; the loop covers the rest */
@@ -18,29 +21,38 @@ static unsigned ew_blocks(lt_backend *be, int64_t units) {
 
 enum { READ_Y = 1, READ_A = 2, READ_B = 4 };
 
-/* y[n] = f(y, a, b) element-wise. F::reads says which of y, a, b it uses; the others may be
- * NULL and are never loaded. */
-template <typename F> __global__ void map_kernel(float *y, const float *a, const float *b, int64_t n, int vec, F f) {
+/* y[n] = f(y, a, b) element-wise, all three float or all bf16 (E), f in fp32. F::reads says
+ * which of y, a, b it uses; the others may be NULL and are never loaded. */
+template <typename E, typename F>
+__global__ void map_kernel(E *y, const E *a, const E *b, int64_t n, int vec, F f) {
+    constexpr int VW = lt__vw<E>();
     int64_t i0 = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, stride = (int64_t)gridDim.x * blockDim.x;
-    int64_t n4 = vec ? n / 4 : 0;
-    for (int64_t i = i0; i < n4; i += stride) {
-        float4 yv = make_float4(0, 0, 0, 0), av = yv, bv = yv;
-        if constexpr ((F::reads & READ_Y) != 0) yv = ((const float4 *)y)[i];
-        if constexpr ((F::reads & READ_A) != 0) av = ((const float4 *)a)[i];
-        if constexpr ((F::reads & READ_B) != 0) bv = ((const float4 *)b)[i];
-        ((float4 *)y)[i] = make_float4(f(yv.x, av.x, bv.x), f(yv.y, av.y, bv.y), f(yv.z, av.z, bv.z),
-                                       f(yv.w, av.w, bv.w));
+    int64_t nv = vec ? n / VW : 0;
+    for (int64_t i = i0; i < nv; i += stride) {
+        float yv[VW] = {}, av[VW] = {}, bv[VW] = {};
+        if constexpr ((F::reads & READ_Y) != 0) lt__load<VW>(yv, y + i * VW);
+        if constexpr ((F::reads & READ_A) != 0) lt__load<VW>(av, a + i * VW);
+        if constexpr ((F::reads & READ_B) != 0) lt__load<VW>(bv, b + i * VW);
+#pragma unroll
+        for (int e = 0; e < VW; e++) yv[e] = f(yv[e], av[e], bv[e]);
+        lt__store<VW>(y + i * VW, yv);
     }
-    for (int64_t i = n4 * 4 + i0; i < n; i += stride)
-        y[i] = f((F::reads & READ_Y) ? y[i] : 0.0f, (F::reads & READ_A) ? a[i] : 0.0f,
-                 (F::reads & READ_B) ? b[i] : 0.0f);
+    for (int64_t i = nv * VW + i0; i < n; i += stride) {
+        float yv = 0.0f, av = 0.0f, bv = 0.0f;
+        if constexpr ((F::reads & READ_Y) != 0) yv = lt__ldf(y + i);
+        if constexpr ((F::reads & READ_A) != 0) av = lt__ldf(a + i);
+        if constexpr ((F::reads & READ_B) != 0) bv = lt__ldf(b + i);
+        lt__stf(y + i, f(yv, av, bv));
+    }
 }
 
-template <typename F> static int map(lt_backend *be, float *y, const float *a, const float *b, int64_t n, F f) {
+template <typename E, typename F>
+static int map(lt_backend *be, E *y, const E *a, const E *b, int64_t n, F f) {
     if (n <= 0) return 0;
     int vec = lt__aligned16(y) && (!(F::reads & READ_A) || lt__aligned16(a)) &&
               (!(F::reads & READ_B) || lt__aligned16(b));
-    map_kernel<<<ew_blocks(be, ew_units(n, vec)), EW_THREADS, 0, lt__cu(be)->stream>>>(y, a, b, n, vec, f);
+    map_kernel<<<ew_blocks(be, ew_units(n, vec, lt__vw<E>())), EW_THREADS, 0, lt__cu(be)->stream>>>(y, a, b, n, vec,
+                                                                                                   f);
     LT_LAUNCH_CHECK();
     return 0;
 }
@@ -85,29 +97,17 @@ struct gelu_bwd_f {
 };
 
 extern "C" {
-static int add_f32(lt_backend *be, float *y, const float *a, const float *b, int64_t n) {
-    return map(be, y, a, b, n, add_f());
-}
 int lt__cuda_mul(lt_backend *be, float *y, const float *a, const float *b, int64_t n) {
-    return map(be, y, a, b, n, mul_f());
+    return map<float>(be, y, a, b, n, mul_f());
 }
 int lt__cuda_scale(lt_backend *be, float *y, const float *x, float alpha, int64_t n) {
-    return map(be, y, x, NULL, n, scale_f{alpha});
-}
-static int axpy_f32(lt_backend *be, float *y, float alpha, const float *x, int64_t n) {
-    return map(be, y, x, NULL, n, axpy_f{alpha});
+    return map<float>(be, y, x, NULL, n, scale_f{alpha});
 }
 int lt__cuda_mul_acc(lt_backend *be, float *y, const float *a, const float *b, int64_t n) {
-    return map(be, y, a, b, n, mul_acc_f());
+    return map<float>(be, y, a, b, n, mul_acc_f());
 }
 int lt__cuda_fill(lt_backend *be, float *y, float value, int64_t n) {
-    return map(be, y, NULL, NULL, n, fill_f{value});
-}
-static int gelu_fwd_f32(lt_backend *be, float *y, const float *x, int64_t n) {
-    return map(be, y, x, NULL, n, gelu_f());
-}
-static int gelu_bwd_f32(lt_backend *be, float *dx, const float *dy, const float *x, int64_t n) {
-    return map(be, dx, dy, x, n, gelu_bwd_f());
+    return map<float>(be, y, NULL, NULL, n, fill_f{value});
 }
 }
 
@@ -121,10 +121,13 @@ __device__ __forceinline__ void rng_block4(uint64_t seed, uint64_t stream, uint6
     lt_philox4x32(ctr, key, out);
 }
 
-/* y[n] (+)= x[n] * keep / (1 - p), keep_i = uniform(seed, stream, i) >= p. One thread per 4
- * consecutive elements (one Philox block); float4 when y and x are aligned. */
-__global__ void dropout_kernel(float *y, const float *x, int64_t n, float p, float inv, uint64_t seed,
-                               uint64_t stream, int accumulate, int vec) {
+/* y[n] (+)= x[n] * keep / (1 - p), keep_i = uniform(seed, stream, i) >= p; y and x float or bf16
+ * (E), the product and the sum in fp32, rounded once. One thread per 4 consecutive elements (one
+ * Philox block, the same mask for either E); one 16-byte (float) or 8-byte (bf16) access when y
+ * and x are aligned to it. */
+template <typename E>
+__global__ void dropout_kernel(E *y, const E *x, int64_t n, float p, float inv, uint64_t seed, uint64_t stream,
+                               int accumulate, int vec) {
     int64_t nblk = (n + 3) / 4, stride = (int64_t)gridDim.x * blockDim.x;
     for (int64_t blk = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; blk < nblk; blk += stride) {
         uint32_t u[4] = {0, 0, 0, 0};
@@ -132,36 +135,36 @@ __global__ void dropout_kernel(float *y, const float *x, int64_t n, float p, flo
         float v[4] = {0, 0, 0, 0};
         int64_t i0 = blk * 4;
         int cnt = n - i0 < 4 ? (int)(n - i0) : 4;
-        if (vec && cnt == 4) {
-            float4 xv = ((const float4 *)x)[blk];
-            v[0] = xv.x, v[1] = xv.y, v[2] = xv.z, v[3] = xv.w;
-        } else {
-            for (int q = 0; q < cnt; q++) v[q] = x[i0 + q];
-        }
+        if (vec && cnt == 4)
+            lt__load<4>(v, x + i0);
+        else
+            for (int q = 0; q < cnt; q++) v[q] = lt__ldf(x + i0 + q);
 #pragma unroll
         for (int q = 0; q < 4; q++) {
             int keep = p == 0.0f || lt_u32_to_uniform(u[q]) >= p; /* exactly the CPU's test */
             v[q] = keep ? __fmul_rn(v[q], inv) : 0.0f; /* unfused: the CPU's product, bit for bit */
         }
         if (vec && cnt == 4) {
-            float4 *yp = (float4 *)y + blk;
             if (accumulate) {
-                float4 yv = *yp;
-                v[0] = __fadd_rn(v[0], yv.x), v[1] = __fadd_rn(v[1], yv.y);
-                v[2] = __fadd_rn(v[2], yv.z), v[3] = __fadd_rn(v[3], yv.w);
+                float o[4];
+                lt__load<4>(o, y + i0);
+#pragma unroll
+                for (int q = 0; q < 4; q++) v[q] = __fadd_rn(v[q], o[q]);
             }
-            *yp = make_float4(v[0], v[1], v[2], v[3]);
+            lt__store<4>(y + i0, v);
         } else {
-            for (int q = 0; q < cnt; q++) y[i0 + q] = accumulate ? __fadd_rn(y[i0 + q], v[q]) : v[q];
+            for (int q = 0; q < cnt; q++) lt__stf(y + i0 + q, accumulate ? __fadd_rn(lt__ldf(y + i0 + q), v[q]) : v[q]);
         }
     }
 }
 
-static int dropout_f32(lt_backend *be, float *y, const float *x, int64_t n, float p, uint64_t seed,
-                                uint64_t stream, int accumulate) {
+template <typename E>
+static int dropout(lt_backend *be, E *y, const E *x, int64_t n, float p, uint64_t seed, uint64_t stream,
+                   int accumulate) {
     if (n <= 0) return 0;
     float inv = 1.0f / (1.0f - p); /* on the host, as the CPU computes it */
-    int vec = lt__aligned16(y) && lt__aligned16(x);
+    const uintptr_t align = 4 * sizeof(E) - 1; /* 4 elements: 16 bytes of float, 8 of bf16 */
+    int vec = ((uintptr_t)y & align) == 0 && ((uintptr_t)x & align) == 0;
     dropout_kernel<<<ew_blocks(be, (n + 3) / 4), EW_THREADS, 0, lt__cu(be)->stream>>>(y, x, n, p, inv, seed, stream,
                                                                                       accumulate, vec);
     LT_LAUNCH_CHECK();
@@ -359,29 +362,30 @@ extern "C" int lt__cuda_sumsq_acc(lt_backend *be, float *acc, const float *x, in
     return 0;
 }
 
-/* ---- the slots (f32; bf16 pending) ---- */
+/* ---- the slots: activations f32 or bf16 ---------------------------------------------------- */
 
 extern "C" int lt__cuda_gelu_fwd(lt_backend *be, void *y, const void *x, lt_dtype dt, int64_t n) {
-    if (dt != LT_F32) return lt__cuda_no_bf16(be, "gelu_fwd");
-    return gelu_fwd_f32(be, (float *)y, (const float *)x, n);
+    if (dt == LT_BF16) return map<lt_bf16>(be, (lt_bf16 *)y, (const lt_bf16 *)x, NULL, n, gelu_f());
+    return map<float>(be, (float *)y, (const float *)x, NULL, n, gelu_f());
 }
 
 extern "C" int lt__cuda_gelu_bwd(lt_backend *be, void *dx, const void *dy, const void *x, lt_dtype dt, int64_t n) {
-    if (dt != LT_F32) return lt__cuda_no_bf16(be, "gelu_bwd");
-    return gelu_bwd_f32(be, (float *)dx, (const float *)dy, (const float *)x, n);
+    if (dt == LT_BF16) return map(be, (lt_bf16 *)dx, (const lt_bf16 *)dy, (const lt_bf16 *)x, n, gelu_bwd_f());
+    return map(be, (float *)dx, (const float *)dy, (const float *)x, n, gelu_bwd_f());
 }
 
-extern "C" int lt__cuda_dropout(lt_backend *be, void *y, const void *x, lt_dtype dt, int64_t n, float p, uint64_t seed, uint64_t stream, int accumulate) {
-    if (dt != LT_F32) return lt__cuda_no_bf16(be, "dropout");
-    return dropout_f32(be, (float *)y, (const float *)x, n, p, seed, stream, accumulate);
+extern "C" int lt__cuda_dropout(lt_backend *be, void *y, const void *x, lt_dtype dt, int64_t n, float p,
+                                uint64_t seed, uint64_t stream, int accumulate) {
+    if (dt == LT_BF16) return dropout(be, (lt_bf16 *)y, (const lt_bf16 *)x, n, p, seed, stream, accumulate);
+    return dropout(be, (float *)y, (const float *)x, n, p, seed, stream, accumulate);
 }
 
 extern "C" int lt__cuda_add(lt_backend *be, void *y, const void *a, const void *b, lt_dtype dt, int64_t n) {
-    if (dt != LT_F32) return lt__cuda_no_bf16(be, "add");
-    return add_f32(be, (float *)y, (const float *)a, (const float *)b, n);
+    if (dt == LT_BF16) return map(be, (lt_bf16 *)y, (const lt_bf16 *)a, (const lt_bf16 *)b, n, add_f());
+    return map(be, (float *)y, (const float *)a, (const float *)b, n, add_f());
 }
 
 extern "C" int lt__cuda_axpy(lt_backend *be, void *y, float alpha, const void *x, lt_dtype dt, int64_t n) {
-    if (dt != LT_F32) return lt__cuda_no_bf16(be, "axpy");
-    return axpy_f32(be, (float *)y, alpha, (const float *)x, n);
+    if (dt == LT_BF16) return map<lt_bf16>(be, (lt_bf16 *)y, (const lt_bf16 *)x, NULL, n, axpy_f{alpha});
+    return map<float>(be, (float *)y, (const float *)x, NULL, n, axpy_f{alpha});
 }

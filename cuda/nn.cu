@@ -11,18 +11,19 @@
 #define CS_ROWS 8
 
 /* out[blockIdx.y * out_ld + j] (+)= sum of x[r * ld + j] over the rows r of chunk blockIdx.y,
- * i.e. r in [y * per, min(rows, (y + 1) * per)), for j < cols.
+ * i.e. r in [y * per, min(rows, (y + 1) * per)), for j < cols; x float or bf16, sums in fp32.
  * Block (32, 8): each warp reads 32 consecutive columns of a row; the 8 row lanes' sums are then
  * added in a fixed order. */
-__global__ void colsum_kernel(float *out, int64_t out_ld, int accumulate, const float *x, int64_t ld,
-                              int64_t rows, int64_t cols, int64_t per) {
+template <typename E>
+__global__ void colsum_kernel(float *out, int64_t out_ld, int accumulate, const E *x, int64_t ld, int64_t rows,
+                              int64_t cols, int64_t per) {
     __shared__ float s[CS_ROWS][CS_COLS + 1];
     int tx = threadIdx.x, ty = threadIdx.y;
     int64_t j = (int64_t)blockIdx.x * CS_COLS + tx;
     int64_t r0 = (int64_t)blockIdx.y * per, r1 = r0 + per < rows ? r0 + per : rows;
     float acc = 0.0f;
     if (j < cols)
-        for (int64_t r = r0 + ty; r < r1; r += CS_ROWS) acc += x[r * ld + j];
+        for (int64_t r = r0 + ty; r < r1; r += CS_ROWS) acc += lt__ldf(x + r * ld + j);
     s[ty][tx] = acc;
     __syncthreads();
     if (ty == 0 && j < cols) {
@@ -34,12 +35,18 @@ __global__ void colsum_kernel(float *out, int64_t out_ld, int accumulate, const 
     }
 }
 
-int lt__colsum(lt_cuda *cu, float *out, int64_t out_ld, int accumulate, const float *x, int64_t ld, int64_t rows,
-               int64_t cols, int64_t per, int64_t chunks) {
+template <typename E>
+static int colsum(lt_cuda *cu, float *out, int64_t out_ld, int accumulate, const E *x, int64_t ld, int64_t rows,
+                  int64_t cols, int64_t per, int64_t chunks) {
     dim3 grid((unsigned)((cols + CS_COLS - 1) / CS_COLS), (unsigned)chunks), block(CS_COLS, CS_ROWS);
     colsum_kernel<<<grid, block, 0, cu->stream>>>(out, out_ld, accumulate, x, ld, rows, cols, per);
     LT_LAUNCH_CHECK();
     return 0;
+}
+
+int lt__colsum(lt_cuda *cu, float *out, int64_t out_ld, int accumulate, const float *x, int64_t ld, int64_t rows,
+               int64_t cols, int64_t per, int64_t chunks) {
+    return colsum(cu, out, out_ld, accumulate, x, ld, rows, cols, per, chunks);
 }
 
 int64_t lt__colsum_chunks(lt_cuda *cu, int64_t rows, int64_t tiles, int64_t *per) {
@@ -54,47 +61,51 @@ int64_t lt__colsum_chunks(lt_cuda *cu, int64_t rows, int64_t tiles, int64_t *per
     return (rows + *per - 1) / *per;
 }
 
-/* dst[cols] += column sums of x[rows, cols], through partials in scratch when the rows are many. */
-static int colsum_acc(lt_backend *be, float *dst, const float *x, int64_t rows, int64_t cols) {
+/* dst[cols] (fp32) += column sums of x[rows, cols] (float or bf16), through fp32 partials in
+ * scratch when the rows are many. */
+template <typename E> static int colsum_acc(lt_backend *be, float *dst, const E *x, int64_t rows, int64_t cols) {
     lt_cuda *cu = lt__cu(be);
     if (rows <= 0 || cols <= 0) return 0;
     int64_t per, chunks = lt__colsum_chunks(cu, rows, (cols + CS_COLS - 1) / CS_COLS, &per);
-    if (chunks == 1) return lt__colsum(cu, dst, 0, 1, x, cols, rows, cols, rows, 1);
+    if (chunks == 1) return colsum(cu, dst, 0, 1, x, cols, rows, cols, rows, 1);
     float *part;
     LT_TRY(lt__cuda_scratch(be, (size_t)(chunks * cols) * sizeof(float), (void **)&part));
-    LT_TRY(lt__colsum(cu, part, cols, 0, x, cols, rows, cols, per, chunks));
-    return lt__colsum(cu, dst, 0, 1, part, cols, chunks, cols, chunks, 1);
+    LT_TRY(colsum(cu, part, cols, 0, x, cols, rows, cols, per, chunks));
+    return colsum(cu, dst, 0, 1, (const float *)part, cols, chunks, cols, chunks, 1);
 }
 
 /* ---- bias ------------------------------------------------------------------------------------ */
 
-/* y[R, C] += bias[C], C counted in V (float or float4). Block (bx, by): by rows at a time, bx
- * threads across the columns. */
-template <typename V> __global__ void bias_add_kernel(V *y, const V *bias, int64_t rows, int64_t cols) {
+/* y[R, C] (E) += bias[C] (fp32), W columns per thread step (16 bytes of y, or 1). Block (bx, by):
+ * by rows at a time, bx threads across the columns. */
+template <int W, typename E> __global__ void bias_add_kernel(E *y, const float *bias, int64_t rows, int64_t cols) {
     int64_t step = (int64_t)gridDim.x * blockDim.y;
     for (int64_t r = (int64_t)blockIdx.x * blockDim.y + threadIdx.y; r < rows; r += step) {
-        V *yr = y + r * cols;
-        for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = lt__vadd(yr[j], bias[j]);
+        E *yr = y + r * cols;
+        for (int64_t j = (int64_t)threadIdx.x * W; j < cols; j += (int64_t)blockDim.x * W) {
+            float v[W], bb[W];
+            lt__load<W>(v, yr + j);
+            lt__load<W>(bb, bias + j);
+#pragma unroll
+            for (int e = 0; e < W; e++) v[e] += bb[e];
+            lt__store<W>(yr + j, v);
+        }
     }
 }
 
-static int bias_add_f32(lt_backend *be, float *y, const float *bias, int64_t rows, int64_t cols) {
+template <typename E> static int bias_add(lt_backend *be, E *y, const float *bias, int64_t rows, int64_t cols) {
     if (rows <= 0 || cols <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
-    int vec = cols % 4 == 0 && lt__aligned16(y) && lt__aligned16(bias);
-    int64_t cv = vec ? cols / 4 : cols;
-    dim3 block = lt__row_block(cv);
+    constexpr int VW = lt__vw<E>();
+    int vec = lt__vec_ok(cols, VW, y, bias);
+    dim3 block = lt__row_block(vec ? cols / VW : cols);
     unsigned grid = lt__blocks(rows, block.y, LT_MAX_BLOCKS);
     if (vec)
-        bias_add_kernel<<<grid, block, 0, cu->stream>>>((float4 *)y, (const float4 *)bias, rows, cv);
+        bias_add_kernel<VW><<<grid, block, 0, cu->stream>>>(y, bias, rows, cols);
     else
-        bias_add_kernel<<<grid, block, 0, cu->stream>>>(y, bias, rows, cv);
+        bias_add_kernel<1><<<grid, block, 0, cu->stream>>>(y, bias, rows, cols);
     LT_LAUNCH_CHECK();
     return 0;
-}
-
-static int bias_bwd_f32(lt_backend *be, float *dbias, const float *dy, int64_t rows, int64_t cols) {
-    return colsum_acc(be, dbias, dy, rows, cols);
 }
 
 /* ---- softmax -------------------------------------------------------------------------------- */
@@ -128,10 +139,11 @@ struct ms_op {
     }
 };
 
-/* Over the values of row xr (n of them) times scale, all threads of the row group. */
-template <int TPR> __device__ __forceinline__ ms row_ms(const float *xr, int64_t n, float scale, int lane) {
+/* Over the values of row xr (n of them, float or bf16) times scale, all threads of the row group. */
+template <int TPR, typename E>
+__device__ __forceinline__ ms row_ms(const E *xr, int64_t n, float scale, int lane) {
     ms a = {-INFINITY, 0.0f};
-    for (int64_t j = lane; j < n; j += TPR) ms_add(a, __fmul_rn(scale, xr[j])); /* no FMA: as the CPU rounds */
+    for (int64_t j = lane; j < n; j += TPR) ms_add(a, __fmul_rn(scale, lt__ldf(xr + j))); /* no FMA: as the CPU rounds */
     return lt__group_allreduce<TPR>(a, ms_op(), ms{-INFINITY, 0.0f});
 }
 
@@ -191,15 +203,15 @@ extern "C" int lt__cuda_softmax_bwd(lt_backend *be, float *dx, const float *dy, 
 
 /* ---- softmax + cross-entropy ---------------------------------------------------------------- */
 
-/* Per row of logits[R, V]: lse[r] = logsumexp (one online pass), loss[r] = lse - logits[target]
- * or 0 for ignore_index. A target outside [0, V) is reported through the status word and its
- * loss is NaN. */
-template <int TPR>
-__global__ void xent_fwd_kernel(float *loss, float *lse, const float *logits, const int32_t *targets, int64_t rows,
+/* Per row of logits[R, V] (float or bf16): lse[r] = logsumexp (one online pass), loss[r] = lse -
+ * logits[target] or 0 for ignore_index, both fp32. A target outside [0, V) is reported through the
+ * status word and its loss is NaN. */
+template <int TPR, typename E>
+__global__ void xent_fwd_kernel(float *loss, float *lse, const E *logits, const int32_t *targets, int64_t rows,
                                 int64_t vocab, int ignore_index, int *status) {
     lt_row_iter<TPR> it;
     for (int64_t r = it.first; r < rows; r += it.step) {
-        const float *xr = logits + r * vocab;
+        const E *xr = logits + r * vocab;
         ms a = row_ms<TPR>(xr, vocab, 1.0f, it.lane);
         if (it.lane != 0) continue;
         float l = a.m + logf(a.s);
@@ -211,13 +223,14 @@ __global__ void xent_fwd_kernel(float *loss, float *lse, const float *logits, co
             lt__fault(status, LT_FAULT_XENT_FWD);
             loss[r] = NAN;
         } else {
-            loss[r] = l - xr[t];
+            loss[r] = l - lt__ldf(xr + t);
         }
     }
 }
 
-static int xent_fwd_f32(lt_backend *be, float *loss, float *lse, const float *logits,
-                                 const int32_t *targets, int64_t rows, int64_t vocab, int ignore_index) {
+template <typename E>
+static int xent_fwd(lt_backend *be, float *loss, float *lse, const E *logits, const int32_t *targets, int64_t rows,
+                    int64_t vocab, int ignore_index) {
     if (rows <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
     LT_LAUNCH_ROWS(cu, rows, vocab, xent_fwd_kernel, loss, lse, logits, targets, rows, vocab, ignore_index,
@@ -230,10 +243,12 @@ static int xent_fwd_f32(lt_backend *be, float *loss, float *lse, const float *lo
 #define XENT_BWD_CHUNK (XENT_BWD_THREADS * 8)
 
 /* dlogits[R, V] += dloss[r] * (exp(logits - lse[r]) - onehot(target_r)), skipping ignore_index
- * rows. A block per (row, chunk of XENT_BWD_CHUNK columns), so a long row spreads over many
- * blocks; grid-strided over all of them. The target column gets the two terms one after the
- * other, as on the CPU. */
-__global__ void xent_bwd_kernel(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
+ * rows; dlogits and logits float or bf16 (each element read, summed in fp32, rounded once). A
+ * block per (row, chunk of XENT_BWD_CHUNK columns), so a long row spreads over many blocks;
+ * grid-strided over all of them. The target column gets the two terms one after the other, as on
+ * the CPU. */
+template <typename E>
+__global__ void xent_bwd_kernel(E *dlogits, const E *logits, const float *lse, const int32_t *targets,
                                 const float *dloss, int64_t rows, int64_t vocab, int64_t chunks, int ignore_index,
                                 int *status) {
     for (int64_t u = blockIdx.x; u < rows * chunks; u += gridDim.x) {
@@ -245,19 +260,20 @@ __global__ void xent_bwd_kernel(float *dlogits, const float *logits, const float
             if (c0 == 0 && threadIdx.x == 0) lt__fault(status, LT_FAULT_XENT_BWD);
             continue;
         }
-        const float *xr = logits + r * vocab;
-        float *dr = dlogits + r * vocab, g = dloss[r], l = lse[r];
+        const E *xr = logits + r * vocab;
+        E *dr = dlogits + r * vocab;
+        float g = dloss[r], l = lse[r];
         for (int64_t j = c0 + threadIdx.x; j < c1; j += XENT_BWD_THREADS) {
-            float d = dr[j] + g * expf(xr[j] - l);
+            float d = lt__ldf(dr + j) + g * expf(lt__ldf(xr + j) - l);
             if (j == t) d -= g;
-            dr[j] = d;
+            lt__stf(dr + j, d);
         }
     }
 }
 
-static int xent_bwd_f32(lt_backend *be, float *dlogits, const float *logits, const float *lse,
-                                 const int32_t *targets, const float *dloss, int64_t rows, int64_t vocab,
-                                 int ignore_index) {
+template <typename E>
+static int xent_bwd(lt_backend *be, E *dlogits, const E *logits, const float *lse, const int32_t *targets,
+                    const float *dloss, int64_t rows, int64_t vocab, int ignore_index) {
     if (rows <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
     /* at least one chunk per row, so a bad target is reported even when vocab = 0 (as the CPU does) */
@@ -268,24 +284,29 @@ static int xent_bwd_f32(lt_backend *be, float *dlogits, const float *logits, con
     return 0;
 }
 
-/* ---- the slots (f32; bf16 pending) ---- */
+/* ---- the slots: activations f32 or bf16 ---------------------------------------------------- */
 
 extern "C" int lt__cuda_bias_add(lt_backend *be, void *y, const float *bias, lt_dtype dt, int64_t rows, int64_t cols) {
-    if (dt != LT_F32) return lt__cuda_no_bf16(be, "bias_add");
-    return bias_add_f32(be, (float *)y, bias, rows, cols);
+    if (dt == LT_BF16) return bias_add(be, (lt_bf16 *)y, bias, rows, cols);
+    return bias_add(be, (float *)y, bias, rows, cols);
 }
 
 extern "C" int lt__cuda_bias_bwd(lt_backend *be, float *dbias, const void *dy, lt_dtype dt, int64_t rows, int64_t cols) {
-    if (dt != LT_F32) return lt__cuda_no_bf16(be, "bias_bwd");
-    return bias_bwd_f32(be, dbias, (const float *)dy, rows, cols);
+    if (dt == LT_BF16) return colsum_acc(be, dbias, (const lt_bf16 *)dy, rows, cols);
+    return colsum_acc(be, dbias, (const float *)dy, rows, cols);
 }
 
-extern "C" int lt__cuda_xent_fwd(lt_backend *be, float *loss, float *lse, const void *logits, const int32_t *targets, lt_dtype dt, int64_t rows, int64_t vocab, int ignore_index) {
-    if (dt != LT_F32) return lt__cuda_no_bf16(be, "xent_fwd");
-    return xent_fwd_f32(be, loss, lse, (const float *)logits, targets, rows, vocab, ignore_index);
+extern "C" int lt__cuda_xent_fwd(lt_backend *be, float *loss, float *lse, const void *logits, const int32_t *targets,
+                                 lt_dtype dt, int64_t rows, int64_t vocab, int ignore_index) {
+    if (dt == LT_BF16) return xent_fwd(be, loss, lse, (const lt_bf16 *)logits, targets, rows, vocab, ignore_index);
+    return xent_fwd(be, loss, lse, (const float *)logits, targets, rows, vocab, ignore_index);
 }
 
-extern "C" int lt__cuda_xent_bwd(lt_backend *be, void *dlogits, const void *logits, const float *lse, const int32_t *targets, const float *dloss, lt_dtype dt, int64_t rows, int64_t vocab, int ignore_index) {
-    if (dt != LT_F32) return lt__cuda_no_bf16(be, "xent_bwd");
-    return xent_bwd_f32(be, (float *)dlogits, (const float *)logits, lse, targets, dloss, rows, vocab, ignore_index);
+extern "C" int lt__cuda_xent_bwd(lt_backend *be, void *dlogits, const void *logits, const float *lse,
+                                 const int32_t *targets, const float *dloss, lt_dtype dt, int64_t rows, int64_t vocab,
+                                 int ignore_index) {
+    if (dt == LT_BF16)
+        return xent_bwd(be, (lt_bf16 *)dlogits, (const lt_bf16 *)logits, lse, targets, dloss, rows, vocab,
+                        ignore_index);
+    return xent_bwd(be, (float *)dlogits, (const float *)logits, lse, targets, dloss, rows, vocab, ignore_index);
 }

@@ -7,16 +7,6 @@
  * the pointers allow (lt__row_for); parameter gradients are deterministic column sums (nn.cu). */
 #include "cuda_common.cuh"
 
-/* 16-byte accesses for every pointer given (NULLs are ignored) and rows of whole 16-byte words */
-static int vec_ok(int64_t cols, int width, const void *p0, const void *p1, const void *p2 = NULL,
-                  const void *p3 = NULL, const void *p4 = NULL, const void *p5 = NULL) {
-    const void *ps[6] = {p0, p1, p2, p3, p4, p5};
-    if (cols % width) return 0;
-    for (int i = 0; i < 6; i++)
-        if (ps[i] && !lt__aligned16(ps[i])) return 0;
-    return 1;
-}
-
 /* lens[b] as a count of positions in [0, T] */
 __device__ __forceinline__ int64_t clamp_len(int32_t len, int64_t T) { return len < 0 ? 0 : len > T ? T : len; }
 
@@ -41,7 +31,7 @@ __global__ void bias_gelu_fwd_kernel(E *y, const E *x, const float *bias, int64_
 template <typename E>
 static int bias_gelu_fwd(lt_cuda *cu, E *y, const E *x, const float *bias, int64_t rows, int64_t cols) {
     constexpr int VW = lt__vw<E>();
-    int vec = vec_ok(cols, VW, y, x, bias);
+    int vec = lt__vec_ok(cols, VW, y, x, bias);
     dim3 block = lt__row_block(vec ? cols / VW : cols);
     unsigned grid = lt__blocks(rows, block.y, LT_MAX_BLOCKS);
     if (vec)
@@ -130,7 +120,7 @@ static int bias_gelu_bwd_w(lt_backend *be, E *dx, float *dbias, const E *dy, con
 template <typename E>
 static int bias_gelu_bwd(lt_backend *be, E *dx, float *dbias, const E *dy, const E *x, const float *bias,
                          int64_t rows, int64_t cols) {
-    if (vec_ok(cols, lt__vw<E>(), dx, dy, x, bias))
+    if (lt__vec_ok(cols, lt__vw<E>(), dx, dy, x, bias))
         return bias_gelu_bwd_w<lt__vw<E>()>(be, dx, dbias, dy, x, bias, rows, cols);
     return bias_gelu_bwd_w<1>(be, dx, dbias, dy, x, bias, rows, cols);
 }
@@ -199,16 +189,18 @@ __global__ void ln_fwd_kernel(E *y, E *s, float *mean, float *rstd, const E *a, 
 template <typename E>
 static int ln_fwd(lt_cuda *cu, E *y, E *s, float *mean, float *rstd, const E *a, const E *b, const float *w,
                   const float *beta, int64_t rows, int64_t cols, float eps) {
-    int vec = vec_ok(cols, lt__vw<E>(), y, s, a, b, w, beta);
+    int vec = lt__vec_ok(cols, lt__vw<E>(), y, s, a, b, w, beta);
     LT_LAUNCH_ROWS(cu, rows, cols, ln_fwd_kernel, y, s, mean, rstd, a, b, w, beta, rows, cols, eps, vec);
     LT_LAUNCH_CHECK();
     return 0;
 }
 
-static int layernorm_fwd_f32(lt_backend *be, float *y, float *mean, float *rstd, const float *x,
-                                      const float *w, const float *b, int64_t rows, int64_t cols, float eps) {
+/* plain LayerNorm: s is x, read only (no b) */
+template <typename E>
+static int layernorm_fwd(lt_backend *be, E *y, float *mean, float *rstd, const E *x, const float *w, const float *b,
+                         int64_t rows, int64_t cols, float eps) {
     if (rows <= 0) return 0;
-    return ln_fwd(lt__cu(be), y, (float *)x, mean, rstd, x, (const float *)NULL, w, b, rows, cols, eps);
+    return ln_fwd(lt__cu(be), y, (E *)x, mean, rstd, x, (const E *)NULL, w, b, rows, cols, eps);
 }
 
 extern "C" int lt__cuda_residual_layernorm_fwd(lt_backend *be, void *y, void *s, float *mean, float *rstd,
@@ -311,7 +303,7 @@ static int ln_bwd(lt_backend *be, E *da, E *db, float *dw, float *dbeta, const E
     LT_TRY(lt__cuda_scratch(be, (size_t)(blocks * 2 * cols) * sizeof(float), (void **)&part));
     int use_smem = cols <= LN_BWD_SMEM_COLS;
     size_t smem = use_smem ? (size_t)(2 * cols) * sizeof(float) : 0;
-    int vec = vec_ok(cols, lt__vw<E>(), da, db, dy, s, w);
+    int vec = lt__vec_ok(cols, lt__vw<E>(), da, db, dy, s, w);
     ln_bwd_kernel<<<(unsigned)blocks, LN_BWD_THREADS, smem, cu->stream>>>(da, db, part, dy, s, w, mean, rstd, rows,
                                                                           cols, use_smem, vec);
     LT_LAUNCH_CHECK();
@@ -320,11 +312,11 @@ static int ln_bwd(lt_backend *be, E *da, E *db, float *dw, float *dbeta, const E
     return lt__colsum(cu, dbeta, 0, 1, part + cols, 2 * cols, blocks, cols, blocks, 1);
 }
 
-static int layernorm_bwd_f32(lt_backend *be, float *dx, float *dw, float *db, const float *dy,
-                                      const float *x, const float *w, const float *mean, const float *rstd,
-                                      int64_t rows, int64_t cols) {
+template <typename E>
+static int layernorm_bwd(lt_backend *be, E *dx, float *dw, float *db, const E *dy, const E *x, const float *w,
+                         const float *mean, const float *rstd, int64_t rows, int64_t cols) {
     if (rows <= 0 || cols <= 0) return 0;
-    return ln_bwd(be, dx, (float *)NULL, dw, db, dy, x, w, mean, rstd, rows, cols);
+    return ln_bwd(be, dx, (E *)NULL, dw, db, dy, x, w, mean, rstd, rows, cols);
 }
 
 extern "C" int lt__cuda_residual_layernorm_bwd(lt_backend *be, void *da, void *db, float *dw, float *dbeta,
@@ -374,11 +366,11 @@ extern "C" int lt__cuda_cast(lt_backend *be, void *y, lt_dtype yt, const void *x
 
 #define MP_ROWS 8
 
-/* out[b, j] = mean of x[b, t, j] over t < lens[b] (clamped to [0, T]; 0 when empty). Block
- * (32, MP_ROWS) per (32 columns, b), grid-strided over b: row lane ty sums every MP_ROWS-th t, the
- * lanes' sums are added in a fixed order. */
-__global__ void mean_pool_fwd_kernel(float *out, const float *x, const int32_t *lens, int64_t B, int64_t T,
-                                     int64_t C) {
+/* out[b, j] (fp32) = mean of x[b, t, j] (E) over t < lens[b] (clamped to [0, T]; 0 when empty).
+ * Block (32, MP_ROWS) per (32 columns, b), grid-strided over b: row lane ty sums every MP_ROWS-th t,
+ * the lanes' sums are added in a fixed order. */
+template <typename E>
+__global__ void mean_pool_fwd_kernel(float *out, const E *x, const int32_t *lens, int64_t B, int64_t T, int64_t C) {
     __shared__ float s[MP_ROWS][33];
     int tx = threadIdx.x, ty = threadIdx.y;
     int64_t j = (int64_t)blockIdx.x * 32 + tx;
@@ -386,7 +378,7 @@ __global__ void mean_pool_fwd_kernel(float *out, const float *x, const int32_t *
         int64_t len = clamp_len(lens[b], T);
         float acc = 0.0f;
         if (j < C)
-            for (int64_t t = ty; t < len; t += MP_ROWS) acc += x[(b * T + t) * C + j];
+            for (int64_t t = ty; t < len; t += MP_ROWS) acc += lt__ldf(x + (b * T + t) * C + j);
         s[ty][tx] = acc;
         __syncthreads();
         if (ty == 0 && j < C) {
@@ -399,8 +391,9 @@ __global__ void mean_pool_fwd_kernel(float *out, const float *x, const int32_t *
     }
 }
 
-static int mean_pool_fwd_f32(lt_backend *be, float *out, const float *x, const int32_t *lens, int64_t B,
-                                      int64_t T, int64_t C) {
+template <typename E>
+static int mean_pool_fwd(lt_backend *be, float *out, const E *x, const int32_t *lens, int64_t B, int64_t T,
+                         int64_t C) {
     if (B <= 0 || C <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
     dim3 grid((unsigned)((C + 31) / 32), (unsigned)(B < 65535 ? B : 65535)), block(32, MP_ROWS);
@@ -409,9 +402,10 @@ static int mean_pool_fwd_f32(lt_backend *be, float *out, const float *x, const i
     return 0;
 }
 
-/* dx[b, t, :] += dout[b, :] / lens[b] for t < lens[b]; rows (b, t) grid-strided, by at a time. */
-template <int W>
-__global__ void mean_pool_bwd_kernel(float *dx, const float *dout, const int32_t *lens, int64_t rows, int64_t T,
+/* dx[b, t, :] (E) += dout[b, :] (fp32) / lens[b] for t < lens[b]; rows (b, t) grid-strided, by at
+ * a time, W columns per thread step. */
+template <int W, typename E>
+__global__ void mean_pool_bwd_kernel(E *dx, const float *dout, const int32_t *lens, int64_t rows, int64_t T,
                                      int64_t C) {
     int64_t step = (int64_t)gridDim.x * blockDim.y;
     for (int64_t r = (int64_t)blockIdx.x * blockDim.y + threadIdx.y; r < rows; r += step) {
@@ -428,15 +422,17 @@ __global__ void mean_pool_bwd_kernel(float *dx, const float *dout, const int32_t
     }
 }
 
-static int mean_pool_bwd_f32(lt_backend *be, float *dx, const float *dout, const int32_t *lens, int64_t B,
-                                      int64_t T, int64_t C) {
+template <typename E>
+static int mean_pool_bwd(lt_backend *be, E *dx, const float *dout, const int32_t *lens, int64_t B, int64_t T,
+                         int64_t C) {
     if (B <= 0 || T <= 0 || C <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
-    int vec = vec_ok(C, 4, dx, dout);
-    dim3 block = lt__row_block(vec ? C / 4 : C);
+    constexpr int VW = lt__vw<E>();
+    int vec = lt__vec_ok(C, VW, dx, dout);
+    dim3 block = lt__row_block(vec ? C / VW : C);
     unsigned grid = lt__blocks(B * T, block.y, LT_MAX_BLOCKS);
     if (vec)
-        mean_pool_bwd_kernel<4><<<grid, block, 0, cu->stream>>>(dx, dout, lens, B * T, T, C);
+        mean_pool_bwd_kernel<VW><<<grid, block, 0, cu->stream>>>(dx, dout, lens, B * T, T, C);
     else
         mean_pool_bwd_kernel<1><<<grid, block, 0, cu->stream>>>(dx, dout, lens, B * T, T, C);
     LT_LAUNCH_CHECK();
@@ -479,7 +475,7 @@ extern "C" int lt__cuda_l2norm_fwd(lt_backend *be, float *y, float *norm, const 
                                    int64_t cols) {
     if (rows <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
-    int vec = vec_ok(cols, 4, y, x);
+    int vec = lt__vec_ok(cols, 4, y, x);
     LT_LAUNCH_ROWS(cu, rows, cols, l2norm_fwd_kernel, y, norm, x, rows, cols, vec);
     LT_LAUNCH_CHECK();
     return 0;
@@ -520,30 +516,38 @@ extern "C" int lt__cuda_l2norm_bwd(lt_backend *be, float *dx, const float *dy, c
                                    int64_t rows, int64_t cols) {
     if (rows <= 0) return 0;
     lt_cuda *cu = lt__cu(be);
-    int vec = vec_ok(cols, 4, dx, dy, y);
+    int vec = lt__vec_ok(cols, 4, dx, dy, y);
     LT_LAUNCH_ROWS(cu, rows, cols, l2norm_bwd_kernel, dx, dy, y, norm, rows, cols, vec);
     LT_LAUNCH_CHECK();
     return 0;
 }
 
-/* ---- the slots (f32; bf16 pending) ---- */
+/* ---- the slots: activations f32 or bf16 ---------------------------------------------------------- */
 
-extern "C" int lt__cuda_layernorm_fwd(lt_backend *be, void *y, float *mean, float *rstd, const void *x, const float *w, const float *b, lt_dtype dt, int64_t rows, int64_t cols, float eps) {
-    if (dt != LT_F32) return lt__cuda_no_bf16(be, "layernorm_fwd");
-    return layernorm_fwd_f32(be, (float *)y, mean, rstd, (const float *)x, w, b, rows, cols, eps);
+extern "C" int lt__cuda_layernorm_fwd(lt_backend *be, void *y, float *mean, float *rstd, const void *x, const float *w,
+                                      const float *b, lt_dtype dt, int64_t rows, int64_t cols, float eps) {
+    if (dt == LT_BF16)
+        return layernorm_fwd(be, (lt_bf16 *)y, mean, rstd, (const lt_bf16 *)x, w, b, rows, cols, eps);
+    return layernorm_fwd(be, (float *)y, mean, rstd, (const float *)x, w, b, rows, cols, eps);
 }
 
-extern "C" int lt__cuda_layernorm_bwd(lt_backend *be, void *dx, float *dw, float *db, const void *dy, const void *x, const float *w, const float *mean, const float *rstd, lt_dtype dt, int64_t rows, int64_t cols) {
-    if (dt != LT_F32) return lt__cuda_no_bf16(be, "layernorm_bwd");
-    return layernorm_bwd_f32(be, (float *)dx, dw, db, (const float *)dy, (const float *)x, w, mean, rstd, rows, cols);
+extern "C" int lt__cuda_layernorm_bwd(lt_backend *be, void *dx, float *dw, float *db, const void *dy, const void *x,
+                                      const float *w, const float *mean, const float *rstd, lt_dtype dt, int64_t rows,
+                                      int64_t cols) {
+    if (dt == LT_BF16)
+        return layernorm_bwd(be, (lt_bf16 *)dx, dw, db, (const lt_bf16 *)dy, (const lt_bf16 *)x, w, mean, rstd, rows,
+                             cols);
+    return layernorm_bwd(be, (float *)dx, dw, db, (const float *)dy, (const float *)x, w, mean, rstd, rows, cols);
 }
 
-extern "C" int lt__cuda_mean_pool_fwd(lt_backend *be, float *out, const void *x, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t C) {
-    if (dt != LT_F32) return lt__cuda_no_bf16(be, "mean_pool_fwd");
-    return mean_pool_fwd_f32(be, out, (const float *)x, lens, B, T, C);
+extern "C" int lt__cuda_mean_pool_fwd(lt_backend *be, float *out, const void *x, const int32_t *lens, lt_dtype dt,
+                                      int64_t B, int64_t T, int64_t C) {
+    if (dt == LT_BF16) return mean_pool_fwd(be, out, (const lt_bf16 *)x, lens, B, T, C);
+    return mean_pool_fwd(be, out, (const float *)x, lens, B, T, C);
 }
 
-extern "C" int lt__cuda_mean_pool_bwd(lt_backend *be, void *dx, const float *dout, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t C) {
-    if (dt != LT_F32) return lt__cuda_no_bf16(be, "mean_pool_bwd");
-    return mean_pool_bwd_f32(be, (float *)dx, dout, lens, B, T, C);
+extern "C" int lt__cuda_mean_pool_bwd(lt_backend *be, void *dx, const float *dout, const int32_t *lens, lt_dtype dt,
+                                      int64_t B, int64_t T, int64_t C) {
+    if (dt == LT_BF16) return mean_pool_bwd(be, (lt_bf16 *)dx, dout, lens, B, T, C);
+    return mean_pool_bwd(be, (float *)dx, dout, lens, B, T, C);
 }
