@@ -81,6 +81,8 @@ LT_OP(bias_gelu_fwd, (lt_backend *be, void *y, const void *x, const float *bias,
                       int64_t cols))
 LT_OP(bias_gelu_bwd, (lt_backend *be, void *dx, float *dbias, const void *dy, const void *x, const float *bias,
                       lt_dtype dt, int64_t rows, int64_t cols))
+/* s = a + b (s may alias a), y = LayerNorm(s); bf16: y, mean and rstd are those of s as stored
+ * (rounded), which is what the backward reads */
 LT_OP(residual_layernorm_fwd, (lt_backend *be, void *y, void *s, float *mean, float *rstd, const void *a,
                                const void *b, const float *w, const float *beta, lt_dtype dt, int64_t rows,
                                int64_t cols, float eps))

@@ -381,15 +381,24 @@ int lt__cpu_layernorm_bwd(lt_backend *be, void *dx_, float *dw, float *db, const
     return lt__wide_end(&wd, "layernorm_bwd", wd.failed ? 0 : ln_bwd(dx, NULL, dw, db, dy, x, w, mean, rstd, rows, cols));
 }
 
-/* s = a + b is stored in dt; y is normalised from the fp32 sum (CUDA does the same). */
+/* bf16: s = a + b is rounded as it is stored, and y, mean and rstd are those of the stored s (what
+ * the backward reads), as the CUDA kernel computes them. */
 int lt__cpu_residual_layernorm_fwd(lt_backend *be, void *y_, void *s_, float *mean, float *rstd, const void *a_,
                                    const void *b_, const float *w, const float *beta, lt_dtype dt, int64_t rows,
                                    int64_t cols, float eps) {
+    if (dt == LT_F32) {
+        ln_fwd(y_, s_, mean, rstd, a_, b_, w, beta, rows, cols, eps);
+        return 0;
+    }
     lt__wide wd = {0};
     int64_t n = rows * cols;
     const float *a = lt__wide_in(&wd, a_, dt, n), *b = lt__wide_in(&wd, b_, dt, n);
     float *y = lt__wide_out(&wd, y_, dt, n, 0), *s = lt__wide_out(&wd, s_, dt, n, 0);
-    if (!wd.failed) ln_fwd(y, s, mean, rstd, a, b, w, beta, rows, cols, eps);
+    if (!wd.failed) {
+#pragma omp parallel for simd if (n >= LT_CPU_PAR_MIN)
+        for (int64_t i = 0; i < n; i++) s[i] = lt_bf16_to_f32(lt_f32_to_bf16(a[i] + b[i]));
+        ln_fwd(y, NULL, mean, rstd, s, NULL, w, beta, rows, cols, eps);
+    }
     return lt__wide_end(&wd, "residual_layernorm_fwd", 0);
 }
 
