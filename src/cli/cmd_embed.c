@@ -92,7 +92,7 @@ int lt_cmd_embed(int argc, char **argv) {
         snprintf(p, sizeof p, "%s/config.json", model);
         if (!rc) rc = lt_file_fnv1a(p, &hc);
         if (!rc)
-            snprintf(made_by, sizeof made_by, "bert L%lld H%lld A%lld, weights fnv1a %016llx config %016llx, %s pooling, %s GEMMs on %s",
+            snprintf(made_by, sizeof made_by, "bert L%lld H%lld A%lld, weights fnv1a %016llx config %016llx, %s pooling, %s math on %s",
                      (long long)bc->layers, (long long)bc->hidden, (long long)bc->heads, (unsigned long long)hw,
                      (unsigned long long)hc, bc->pool == LT_BERT_POOL_CLS ? "cls" : "mean",
                      lt_math_name(lt_backend_math(be)), lt_backend_name(be));
@@ -115,7 +115,7 @@ int lt_cmd_embed(int argc, char **argv) {
             o.rank = comm->rank, o.ranks = comm->size, o.progress = o.progress && comm->rank == 0;
             rank0 = comm->rank == 0;
             if (comm->rank == 0)
-                lt_info("embed: %s, %s GEMMs, on %s%s", desc, lt_math_name(lt_backend_math(be)), lt_backend_describe(be),
+                lt_info("embed: %s, %s math, on %s%s", desc, lt_math_name(lt_backend_math(be)), lt_backend_describe(be),
                         comm->size > 1 ? " (each rank)" : "");
             rc = lt_embed_run(data, out, &enc, &o, &st);
         }
