@@ -45,11 +45,12 @@ static double time_longtail(lt_backend *be, const cfg *c, int reps, int bf16_mat
     lt_bert_config_init(&bc);
     bc.layers = c->layers, bc.hidden = c->hidden, bc.heads = c->heads, bc.ffn = c->ffn, bc.dropout = 0;
     lt_bert *m;
+    if (bf16_math) lt_backend_set_math(be, LT_MATH_BF16); /* before reserve: it fixes the activations' dtype */
     if (lt_bert_create(&m, be, &bc, 1) < 0 || lt_bert_reserve(m, c->batch, c->seq, 0, 0) < 0) {
         fprintf(stderr, "bert: %s\n", lt_last_error());
+        if (bf16_math) lt_backend_set_math(be, LT_MATH_FP32);
         return -1;
     }
-    if (bf16_math) lt_backend_set_math(be, LT_MATH_BF16);
     int32_t *ids = malloc(sizeof *ids * (size_t)(c->batch * c->seq)), *lens = malloc(sizeof *lens * (size_t)c->batch);
     lt_rng r;
     lt_rng_init(&r, 7, 0);

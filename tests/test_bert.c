@@ -313,6 +313,9 @@ static void errors(lt_bert *m, const batch *bt) {
     FAILS_WITH(lt_bert_forward(m, bt->ids, lens, 1, bt->T, 0, 0, 0), LT_ERANGE, "lens[0] = 99");
     FAILS_WITH(lt_bert_forward(m, bt->ids, bt->lens, bt->B + 1, bt->T, 0, 0, 0), LT_ENOMEM, "are reserved");
     FAILS_WITH(lt_bert_forward(m, bt->ids, bt->lens, bt->B, 1000, 0, 0, 0), LT_ESHAPE, "max_pos");
+    lt_backend_set_math(g_be, LT_MATH_BF16); /* the activations' dtype was fixed by the reserve */
+    FAILS_WITH(lt_bert_forward(m, bt->ids, bt->lens, bt->B, bt->T, 0, 0, 0), LT_EINVAL, "call lt_bert_reserve again");
+    lt_backend_set_math(g_be, LT_MATH_FP32);
     OK(lt_bert_forward(m, bt->ids, bt->lens, bt->B / 2, bt->T, 0, 0, 0)); /* smaller batches reuse the arena */
     OK(lt_bert_forward(m, bt->ids, bt->lens, bt->B, bt->T, 0, 0, 0));
     int64_t pos[1] = {bt->B * bt->T};

@@ -81,7 +81,9 @@ lt_params *lt_bert_params(lt_bert *m);
  * (MLM head only; lt_mlm_mask picks about 15 % of the real tokens and at least one per sequence).
  * Any batch whose activations fit runs (about max_batch x max_len tokens, in any shape); a larger one
  * is refused with LT_ENOMEM. training = 0 reserves for forward passes only (layers then share their buffers: a
- * fraction of the memory); backward needs training = 1. Call again to resize. */
+ * fraction of the memory); backward needs training = 1. Call again to resize. The backend's math at
+ * this call fixes the activations' dtype (bf16 for LT_MATH_BF16, else f32): set the math first; a
+ * forward after the math changed is refused until the next reserve. */
 int lt_bert_reserve(lt_bert *m, int64_t max_batch, int64_t max_len, int64_t max_masked, int training);
 size_t lt_bert_reserved_bytes(const lt_bert *m);
 

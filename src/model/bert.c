@@ -753,6 +753,10 @@ int lt_bert_forward(lt_bert *m, const int32_t *ids, const int32_t *lens, int64_t
                     uint64_t seed, uint64_t step) {
     const lt_bert_config *c = &m->cfg;
     if (!m->reserved) return lt_error(LT_EINVAL, "bert forward: call lt_bert_reserve first");
+    if ((lt_backend_math(m->be) == LT_MATH_BF16) != (m->adt == LT_BF16))
+        return lt_error(LT_EINVAL, "bert forward: the backend's math is %s but the activations were reserved in %s: call "
+                        "lt_bert_reserve again after lt_backend_set_math", lt_math_name(lt_backend_math(m->be)),
+                        lt_dtype_name(m->adt));
     m->have_fwd = 0, m->mlm_n = 0; /* need_bytes() below rewrites the tensors of the last forward */
     if (B < 1 || T < 1 || T > c->max_pos || B > INT32_MAX / T)
         return lt_error(LT_ESHAPE, "bert forward: batch [%lld, %lld] needs B >= 1 and 1 <= T <= max_pos %lld",
