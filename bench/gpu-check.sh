@@ -204,6 +204,16 @@ done
 if want resume; then
 check "pretrain on CUDA: stop + resume bit for bit" 90 "$out/resume.log" "$root/tests/test_pretrain_resume.sh" "$build/longtail" cuda
 rows[-1]="${rows[-1]%$'\t'*}"$'\t'"$(tail -1 "$out/resume.log" | cut -c1-100)"
+# bf16 end to end on the GPU: a model pretrained here, embedded on CUDA in bf16 and on the CPU in fp32
+check "embed on CUDA in bf16 vs the CPU in fp32: cosine >= 0.9999" 60 "$out/embed_bf16.log" bash -c '
+  d=$(mktemp -d) && "$1" synth --out "$d/raw" --items 600 --users 400 --seed 3 --quiet > /dev/null &&
+  "$1" import --in "$d/raw" --out "$d/data" > /dev/null &&
+  "$1" vocab --data "$d/data" --train --size 600 --max-len 24 --items-per-shard 250 > /dev/null &&
+  "$1" pretrain --data "$d/data" --out "$d/m" --layers 2 --hidden 64 --heads 2 --batch 16 --steps 30 --math fp32 > /dev/null &&
+  "$1" embed --data "$d/data" --model "$d/m" --out "$d/e16" --device cuda --math bf16 > /dev/null &&
+  "$1" embed --data "$d/data" --model "$d/m" --out "$d/e32" --device cpu --math fp32 > /dev/null &&
+  for f in "$d"/e16/emb-*.h5; do "$2" "$f" "$d/e32/${f##*/}" cos=0.9999 || exit 1; done' _ "$build/longtail" "$bin/h5_reldiff"
+rows[-1]="${rows[-1]%$'\t'*}"$'\t'"$(grep -o 'lowest row cosine [0-9.]*' "$out/embed_bf16.log" | sort -k4 -n | head -1)"
 # the NCCL communicator, once, with one rank (LONGTAIL_COMM=nccl: a one-rank job otherwise never opens it)
 check "NCCL path, one rank: train 1 epoch on CUDA" 60 "$out/nccl1.log" bash -c '
   d=$(mktemp -d) && "$1" synth --out "$d/raw" --items 300 --users 400 --seed 3 --quiet > /dev/null &&
