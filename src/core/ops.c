@@ -338,44 +338,39 @@ int lt_dropout_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, float p, 
 
 /* ---- element-wise -------------------------------------------------------------------------- */
 
-static int ew3(lt_backend *be, const char *op, const lt_tensor *y, const lt_tensor *a, const lt_tensor *b) {
-    LT_TRY(lt__arg(be, op, "y", y, LT_F32));
-    LT_TRY(lt__arg(be, op, "a", a, LT_F32));
-    LT_TRY(lt__arg(be, op, "b", b, LT_F32));
+/* y, a, b (ew3) or y, x (ew2) of one shape; y f32, or (acts) an activation the others match */
+static int ew3(lt_backend *be, const char *op, const lt_tensor *y, const lt_tensor *a, const lt_tensor *b, int acts) {
+    LT_TRY(acts ? act(be, op, "y", y) : lt__arg(be, op, "y", y, LT_F32));
+    LT_TRY(lt__arg(be, op, "a", a, y->dtype));
+    LT_TRY(lt__arg(be, op, "b", b, y->dtype));
     LT_TRY(same_shape(op, "a", a, "y", y));
     return same_shape(op, "b", b, "y", y);
 }
 
-static int ew2(lt_backend *be, const char *op, const lt_tensor *y, const lt_tensor *x) {
-    LT_TRY(lt__arg(be, op, "y", y, LT_F32));
-    LT_TRY(lt__arg(be, op, "x", x, LT_F32));
+static int ew2(lt_backend *be, const char *op, const lt_tensor *y, const lt_tensor *x, int acts) {
+    LT_TRY(acts ? act(be, op, "y", y) : lt__arg(be, op, "y", y, LT_F32));
+    LT_TRY(lt__arg(be, op, "x", x, y->dtype));
     return same_shape(op, "x", x, "y", y);
 }
 
 int lt_add(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b) {
-    LT_TRY(act(be, "add", "y", y));
-    LT_TRY(lt__arg(be, "add", "a", a, y->dtype));
-    LT_TRY(lt__arg(be, "add", "b", b, y->dtype));
-    LT_TRY(same_shape("add", "a", a, "y", y));
-    LT_TRY(same_shape("add", "b", b, "y", y));
+    LT_TRY(ew3(be, "add", y, a, b, 1));
     return be->ops->add(be, y->data, a->data, b->data, y->dtype, lt_numel(y));
 }
 int lt_mul(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b) {
-    LT_TRY(ew3(be, "mul", y, a, b));
+    LT_TRY(ew3(be, "mul", y, a, b, 0));
     return be->ops->mul(be, y->data, a->data, b->data, lt_numel(y));
 }
 int lt_mul_acc(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b) {
-    LT_TRY(ew3(be, "mul_acc", y, a, b));
+    LT_TRY(ew3(be, "mul_acc", y, a, b, 0));
     return be->ops->mul_acc(be, y->data, a->data, b->data, lt_numel(y));
 }
 int lt_scale(lt_backend *be, lt_tensor *y, const lt_tensor *x, float alpha) {
-    LT_TRY(ew2(be, "scale", y, x));
+    LT_TRY(ew2(be, "scale", y, x, 0));
     return be->ops->scale(be, y->data, x->data, alpha, lt_numel(y));
 }
 int lt_axpy(lt_backend *be, lt_tensor *y, float alpha, const lt_tensor *x) {
-    LT_TRY(act(be, "axpy", "y", y));
-    LT_TRY(lt__arg(be, "axpy", "x", x, y->dtype));
-    LT_TRY(same_shape("axpy", "x", x, "y", y));
+    LT_TRY(ew2(be, "axpy", y, x, 1));
     return be->ops->axpy(be, y->data, alpha, x->data, y->dtype, lt_numel(y));
 }
 int lt_fill(lt_backend *be, lt_tensor *y, float value) {
@@ -648,15 +643,15 @@ int lt_mean_pool_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dout, const
 }
 
 int lt_l2norm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *norm, const lt_tensor *x) {
-    LT_TRY(ew2(be, "l2norm_fwd", y, x));
+    LT_TRY(ew2(be, "l2norm_fwd", y, x, 0));
     LT_TRY(lt__arg(be, "l2norm_fwd", "norm", norm, LT_F32));
     LT_TRY(lt__numel_is("l2norm_fwd", "norm", norm, lt_rows(x)));
     return be->ops->l2norm_fwd(be, y->data, norm->data, x->data, lt_rows(x), lt_cols(x));
 }
 
 int lt_l2norm_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *y, const lt_tensor *norm) {
-    LT_TRY(ew2(be, "l2norm_bwd", dx, y));
-    LT_TRY(ew2(be, "l2norm_bwd", dy, y));
+    LT_TRY(ew2(be, "l2norm_bwd", dx, y, 0));
+    LT_TRY(ew2(be, "l2norm_bwd", dy, y, 0));
     LT_TRY(lt__arg(be, "l2norm_bwd", "norm", norm, LT_F32));
     LT_TRY(lt__numel_is("l2norm_bwd", "norm", norm, lt_rows(y)));
     return be->ops->l2norm_bwd(be, dx->data, dy->data, y->data, norm->data, lt_rows(y), lt_cols(y));
