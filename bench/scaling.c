@@ -122,12 +122,13 @@ static slab measure(const lt_params *ps, int64_t F, int (*early)(const char *nam
 }
 
 /* The recommender reports its tower (projection, recurrent weights) after the tower's backward and
- * before the inputs' (src/model/rec.c, tower_ready); BERT reports nothing (every bucket fires after
- * the backward). */
+ * before the inputs' (src/model/rec.c, tower_ready); BERT reports its MLM head before the layers and
+ * each layer after its backward (src/model/bert.c, layer_ready): all but the embeddings. */
 static int rec_tower(const char *name) { return !strncmp(name, "user.", 5); }
+static int bert_layers(const char *name) { return strncmp(name, "embeddings.", 11) != 0; }
 
-/* Floats final only at the very end of the backward if every layer reported its gradients as soon as
- * they are final (not built for BERT): the input side. For the recommender the item side (id table,
+/* Floats final only at the very end of the backward when every layer reports its gradients as soon as
+ * they are final: the input side. For the recommender the item side (id table,
  * text projection) gets its gradient from the inputs' backward, the last thing; for BERT the embeddings
  * (the word embeddings are tied to the MLM decoder but also gather the inputs' gradient, last). */
 static double late_floats(const lt_params *ps, const char *prefix) {
@@ -286,7 +287,7 @@ int main(int argc, char **argv) {
     bc.vocab = 30522, bc.hidden = 768, bc.layers = 12, bc.heads = 12, bc.ffn = 3072, bc.max_pos = 512, bc.mlm_head = 1;
     lt_bert *bert = NULL;
     if (lt_bert_create(&bert, cpu, &bc, 1) < 0 || lt_params_layout(lt_bert_params(bert)) < 0) die("bert-base");
-    slab sbert = measure(lt_bert_params(bert), F, NULL);
+    slab sbert = measure(lt_bert_params(bert), F, bert_layers);
     sbert.late = late_floats(lt_bert_params(bert), "embeddings.");
     double bert_params = (double)lt_params_count(lt_bert_params(bert)), bert_emb = sbert.late;
     lt_bert_free(bert);
@@ -361,7 +362,7 @@ int main(int argc, char **argv) {
     printf("  all-reduce of B bytes on n GPUs: 2 (n-1)/n B / bus + 2 ceil(log2 n) alpha, per bucket (ring bandwidth, "
            "tree latency: what NCCL picks for large and small buffers)\n");
     printf("  overlap: as built, a bucket fires early only when every parameter in it was reported final; "
-           "'layers report' = every layer reports its gradients (not built for BERT), hiding all but the late bytes "
+           "'layers report' = every layer reports its gradients (as BERT's do; the recommender's inputs do not), hiding all but the late bytes "
            "behind the backward, taken as 2/3 of the step; '+ bf16 reduce' = that and LONGTAIL_NCCL_REDUCE=bf16 "
            "(half the bytes)\n");
     printf("  Beauty on an H200: the epoch's average step, %.0f rows and T = %.1f: %.2f GFLOP -> %.3f ms of GEMMs + %.3f "
@@ -389,9 +390,11 @@ int main(int argc, char **argv) {
     double rows_touched = 128.0 * 51 + S;
     workload w10s = {"10M-item catalog, sampled softmax, row-sparse id table (not built)", h200_10, s10.dense * 4,
                      s10.dense * 4, (int64_t)ceil(s10.dense / (double)F), 0, 0, rows_touched * (d + 1) * 4};
-    /* as built: the early buckets and their window (none fire early in any of these slabs, computed) */
+    /* as built: the early buckets and their window (computed from the slabs: the recommender's tower
+     * fires while its inputs' backward runs, ~5 % of its step; BERT's layers while the layers below run
+     * theirs, the backward's 2/3 of the step) */
     wb.early_bytes = (double)sb.early_buckets * (double)F * 4, wb.window = 0.05 * h200_beauty;
-    wbert.early_bytes = 0;
+    wbert.early_bytes = (double)sbert.early_buckets * (double)F * 4, wbert.window = 2.0 / 3.0 * h200_bert;
     print_workload(&wb, &H200);
     print_workload(&wbert, &H200);
     print_workload(&w10, &H200);

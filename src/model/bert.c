@@ -957,6 +957,15 @@ static int layer_bwd(lt_bert *m, int64_t l, const lt_tensor *x, const lt_tensor 
     return 0;
 }
 
+/* Layer l's gradients are final once its backward ran (lt_params_ready: a data-parallel trainer
+ * starts reducing them while the layers below run theirs). */
+static int layer_ready(lt_bert *m, int64_t l) {
+    const layer_params *p = &m->lp[l];
+    lt_param *const done[] = {p->q_w, p->q_b, p->k_w, p->k_b, p->v_w, p->v_b, p->o_w, p->o_b,
+                              p->ln1_w, p->ln1_b, p->i_w, p->i_b, p->f_w, p->f_b, p->ln2_w, p->ln2_b};
+    return lt_params_ready(&m->ps, done, (int)(sizeof done / sizeof done[0]));
+}
+
 int lt_bert_backward(lt_bert *m, const lt_tensor *dpooled, const lt_tensor *dhidden, float mlm_scale) {
     const lt_bert_config *c = &m->cfg;
     if (!m->have_fwd) return lt_error(LT_EINVAL, "bert backward: no forward pass");
@@ -989,10 +998,15 @@ int lt_bert_backward(lt_bert *m, const lt_tensor *dpooled, const lt_tensor *dhid
         }
     }
     if (mlm_scale != 0 && m->mlm_n > 0 && m->mlm_count > 0) LT_TRY(mlm_bwd(m, dH, mlm_scale));
+    if (c->mlm_head) { /* the head's own parameters (not the tied word embeddings) are final */
+        lt_param *const head[] = {m->head_w, m->head_b, m->head_ln_w, m->head_ln_b, m->head_bias};
+        LT_TRY(lt_params_ready(&m->ps, head, 5));
+    }
     for (int64_t l = c->layers - 1; l >= 0; l--) {
         const lt_tensor *x = l ? &m->acts[l - 1].out : &m->x0;
         LT_TRY(zero(m, dX));
         LT_TRY(layer_bwd(m, l, x, dH, dX));
+        LT_TRY(layer_ready(m, l));
         lt_tensor *t = dH;
         dH = dX, dX = t;
     }
@@ -1012,7 +1026,9 @@ int lt_bert_backward(lt_bert *m, const lt_tensor *dpooled, const lt_tensor *dhid
         lt_tensor db = rows(de, b * T, T, H);
         LT_TRY(lt_axpy(m->be, &dpos, 1.0f, &db));
     }
-    return lt_bias_bwd(m->be, &dtype0, de);
+    LT_TRY(lt_bias_bwd(m->be, &dtype0, de));
+    lt_param *const emb[] = {m->word, m->pos, m->type, m->emb_ln_w, m->emb_ln_b};
+    return lt_params_ready(&m->ps, emb, 5);
 }
 
 double lt_bert_flops(const lt_bert_config *c, int64_t B, int64_t T, int with_backward) {
