@@ -13,7 +13,7 @@
  * serialised by a lock (one table, one set of scratch buffers); each call uses every OpenMP thread.
  *
  * Built only when CMake finds oneDNN (Debian: libdnnl-dev); otherwise lt__dnnl_available() is 0
- * and bf16 math on the CPU stays fp32. */
+ * and the CPU's GEMMs stay fp32 (bf16 activations are still stored in bf16 when math is bf16). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,10 +62,10 @@ static int probe(void) {
     int amx = (isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx;
     int bf16 = (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
     snprintf(g.describe, sizeof g.describe, "oneDNN %d.%d.%d, %s", v->major, v->minor, v->patch,
-             amx ? "AMX-BF16" : bf16 ? "AVX512-BF16" : "no bf16 instructions: bf16 math stays fp32");
+             amx ? "AMX-BF16" : bf16 ? "AVX512-BF16" : "no bf16 instructions: GEMMs stay fp32 (math auto: fp32)");
     if (!bf16) return 0;
     if (dnnl_engine_create(&g.engine, dnnl_cpu, 0) || dnnl_stream_create(&g.stream, g.engine, dnnl_stream_default_flags)) {
-        snprintf(g.describe, sizeof g.describe, "oneDNN: cannot create a CPU engine: bf16 math stays fp32");
+        snprintf(g.describe, sizeof g.describe, "oneDNN: cannot create a CPU engine: GEMMs stay fp32 (math auto: fp32)");
         return 0;
     }
     g.state = 1;
