@@ -41,7 +41,18 @@
  *     Padded steps get dG = 0 and pass dh, dc through unchanged.
  *   reserve (ws) layout, fp32:  gates[B, T, G*H]  the activated gates (LSTM i,f,g,o; GRU r,z,n)
  *                               aux[B, T, H]      LSTM: c_t;  GRU: h_{t-1} W_hn^T + b_hn
- *     (each 256-byte aligned). h_{t-1} for the backward is y[b, t-1] (or h0), so it is not kept.
+ *                               hr[B, T, H]       h_t as the forward computed it (0 at padded steps:
+ *                                                 y in fp32), the backward's h_{t-1}
+ *     (each 256-byte aligned). The backward reads h from hr, never from y, which may be bf16.
+ *   bf16 activations (x, y, hT, cT, h0, c0, dx, dy, dhT, dcT, dh0, dc0 of dtype dt): the kernels are
+ *   templated on the activations' storage type (AT: float or lt_bf16, scalar lt__ldf / lt__stf, so no
+ *   alignment beyond the element's is assumed); gates, h, c and every temporary stay fp32 and only
+ *   stores to outputs round (dx, dh0, dc0 +=: read, added in fp32, rounded once). The GEMMs that
+ *   touch a bf16 activation take bf16 operands whatever lt_math, fp32 accumulation: G = x W_ih^T
+ *   (W_ih rounded to a bf16 copy, fp32 G), dW_ih += dGx^T x (dGx rounded to a bf16 copy, fp32
+ *   dW_ih), dx += dGx W_ih (bf16 dx, cuBLASLt reads it, adds in fp32 and rounds once). The state's
+ *   GEMMs (h W_hh^T, dG W_hh, dW_hh) stay fp32 operands, under lt_math. h0, c0, dhT, dcT are widened
+ *   into the fp32 state on entry; hT, cT rounded from it on exit.
  *   temporaries (lens on the device, the recurrent GEMM's output, the state, the gate gradients)
  *   live in a grow-only buffer private to this file, so the shared scratch that other ops (bias_bwd)
  *   may reallocate never holds them.
@@ -59,7 +70,9 @@
  *   BF16 -> CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION (cuDNN may down-convert to half precision).
  *   A batch with a zero-length sequence (or T = 0, or sizes past int32) runs the hand-written path
  *   in both directions (the choice depends only on the arguments, so forward and backward agree);
- *   the reserve is sized for either path while cuDNN is chosen.
+ *   the reserve is sized for either path while cuDNN is chosen. bf16 activations are refused with
+ *   LT_ENOTSUP while cuDNN is chosen: cuDNN's RNN API takes one data type for data and weights, and
+ *   half, float or double only (no bf16); the hand-written kernels serve bf16.
  */
 #include <cooperative_groups.h>
 #include <stdlib.h>
@@ -84,7 +97,7 @@ static int cell_gates(lt_cell cell) { return cell == LT_CELL_LSTM ? 4 : 3; }
 /* ---- state ------------------------------------------------------------------------------------- */
 
 typedef struct persist_cfg {
-    int64_t key[4]; /* cell, weight bytes, H, B; key[0] < 0: empty */
+    int64_t key[5]; /* cell, weight bytes, H, B, activation dtype; key[0] < 0: empty */
     int ok, nc, hs, bc, rb;
     size_t smem;
 } persist_cfg;
@@ -206,10 +219,10 @@ __device__ __forceinline__ float cell_math(const float *xv, const float *hv, flo
 
 /* ---- per-step kernels --------------------------------------------------------------------------- */
 
-/* Step t for every (b, j) of [B, H]: gates, aux: the reserve (gates holds x W_ih^T on entry);
+/* Step t for every (b, j) of [B, H]: gates, aux, hr: the reserve (gates holds x W_ih^T on entry);
  * hg[B, G*H] = h_{t-1} W_hh^T; hs, cs[B, H]: the state, updated in place (each thread owns its element). */
-template <int CELL>
-__global__ void cell_fwd_kernel(float *gates, float *aux, float *y, float *hs, float *cs, const float *hg,
+template <int CELL, typename AT>
+__global__ void cell_fwd_kernel(float *gates, float *aux, float *hr, AT *y, float *hs, float *cs, const float *hg,
                                 const float *b_ih, const float *b_hh, const int32_t *lens, int64_t B, int64_t T,
                                 int64_t H, int64_t t) {
     constexpr int G = CELL == LT_CELL_LSTM ? 4 : 3;
@@ -217,7 +230,8 @@ __global__ void cell_fwd_kernel(float *gates, float *aux, float *y, float *hs, f
     if (idx >= B * H) return;
     int64_t b = idx / H, j = idx % H, row = b * T + t;
     if (t >= lens[b]) {
-        y[row * H + j] = 0.0f;
+        lt__stf(&y[row * H + j], 0.0f);
+        hr[row * H + j] = 0.0f;
         return;
     }
     float *grow = gates + row * G * H;
@@ -232,7 +246,8 @@ __global__ void cell_fwd_kernel(float *gates, float *aux, float *y, float *hs, f
 #pragma unroll
     for (int g = 0; g < G; g++) grow[g * H + j] = act[g];
     aux[row * H + j] = auxv;
-    y[row * H + j] = h;
+    hr[row * H + j] = h;
+    lt__stf(&y[row * H + j], h);
     hs[idx] = h;
     if (CELL == LT_CELL_LSTM) cs[idx] = c;
 }
@@ -242,9 +257,9 @@ __global__ void cell_fwd_kernel(float *gates, float *aux, float *y, float *hs, f
  * through W_hh (0 for LSTM, z dh for GRU): the GEMM that follows adds dG_t W_hh. dgx[B, T, G*H]: the
  * gradient of the gate pre-activations on the input side (x W_ih^T + b_ih); dgh the recurrent side
  * (h W_hh^T + b_hh), the same buffer as dgx for LSTM; for GRU they differ in the n gate by r. */
-template <int CELL>
-__global__ void cell_bwd_kernel(float *dgx, float *dgh, float *dh, float *dc, const float *dy, const float *gates,
-                                const float *aux, const float *y, const float *h0, const float *c0,
+template <int CELL, typename AT>
+__global__ void cell_bwd_kernel(float *dgx, float *dgh, float *dh, float *dc, const AT *dy, const float *gates,
+                                const float *aux, const float *hr, const float *h0, const float *c0,
                                 const int32_t *lens, int64_t B, int64_t T, int64_t H, int64_t t) {
     constexpr int G = CELL == LT_CELL_LSTM ? 4 : 3;
     int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -260,7 +275,7 @@ __global__ void cell_bwd_kernel(float *dgx, float *dgh, float *dh, float *dc, co
         return;
     }
     const float *gr = gates + row * G * H;
-    float dht = dh[idx] + (dy ? dy[row * H + j] : 0.0f); /* dy NULL: y feeds nothing */
+    float dht = dh[idx] + (dy ? lt__ldf(&dy[row * H + j]) : 0.0f); /* dy NULL: y feeds nothing */
     if constexpr (CELL == LT_CELL_LSTM) {
         float i = gr[j], f = gr[H + j], gg = gr[2 * H + j], o = gr[3 * H + j];
         float cc = aux[row * H + j];
@@ -276,7 +291,7 @@ __global__ void cell_bwd_kernel(float *dgx, float *dgh, float *dh, float *dc, co
     } else {
         float r = gr[j], z = gr[H + j], n = gr[2 * H + j];
         float hn = aux[row * H + j];
-        float hp = t > 0 ? y[(row - 1) * H + j] : (h0 ? h0[idx] : 0.0f);
+        float hp = t > 0 ? hr[(row - 1) * H + j] : (h0 ? h0[idx] : 0.0f);
         float dn = dht * (1.0f - z) * (1.0f - n * n);
         float dz = dht * (hp - n) * z * (1.0f - z);
         float dr = dn * hn * r * (1.0f - r);
@@ -286,13 +301,21 @@ __global__ void cell_bwd_kernel(float *dgx, float *dgh, float *dh, float *dc, co
     }
 }
 
-/* hp[b, t, :] = h_{t-1}: y[b, t-1, :], or h0[b] (zeros when NULL) at t = 0. */
-__global__ void hprev_kernel(float *hp, const float *y, const float *h0, int64_t B, int64_t T, int64_t H) {
+/* hp[b, t, :] = h_{t-1}: hr[b, t-1, :] (the reserve's fp32 h), or h0[b] (fp32; zeros when NULL) at t = 0. */
+__global__ void hprev_kernel(float *hp, const float *hr, const float *h0, int64_t B, int64_t T, int64_t H) {
     int64_t n = B * T * H, stride = (int64_t)gridDim.x * blockDim.x;
     for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < n; idx += stride) {
         int64_t j = idx % H, bt = idx / H, t = bt % T, b = bt / T;
-        hp[idx] = t > 0 ? y[idx - H] : (h0 ? h0[b * H + j] : 0.0f);
+        hp[idx] = t > 0 ? hr[idx - H] : (h0 ? h0[b * H + j] : 0.0f);
     }
+}
+
+/* y[i] (AT) += x[i] (fp32): read, added in fp32, rounded once */
+template <typename AT>
+__global__ void acc_kernel(AT *y, const float *x, int64_t n) {
+    int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
+        lt__stf(&y[i], lt__ldf(&y[i]) + x[i]);
 }
 
 /* ---- the persistent kernel (H <= 256) ------------------------------------------------------------ */
@@ -302,14 +325,16 @@ __global__ void hprev_kernel(float *hp, const float *y, const float *h0, int64_t
  * owns units [rank*hs, rank*hs + nj) of batch rows [q*bc, q*bc + nb); thread (jl, bq) = (tid % hs, tid / hs) computes unit jl for the RB rows
  * bq*RB .. bq*RB + RB-1 of the block, so each weight read from shared memory serves RB rows.
  * Dynamic shared memory: W[G][H][hs] (WT) rounded up to 16 bytes, then hbuf[2][bc][H] (f32).
- * gates/aux: the reserve (gates holds x W_ih^T on entry); hs_/cs: the state (in: h0, c0; out: hT, cT). */
+ * gates/aux/hr: the reserve (gates holds x W_ih^T on entry); hs_/cs: the state (in: h0, c0; out: hT, cT);
+ * y: AT (the activations' storage type). */
 /* RB = 4 keeps 16 accumulators and 16 prefetched projections per thread: fewer threads, more registers */
 #define PERSIST_MAX_THREADS(RB) ((RB) == 1 ? 1024 : 256)
 
-template <int CELL, typename WT, int RB>
+template <int CELL, typename WT, int RB, typename AT>
 __global__ void __launch_bounds__(PERSIST_MAX_THREADS(RB), 1)
-rnn_persist_kernel(float *gates, float *aux, float *y, float *hs_, float *cs, const float *w_hh, const float *b_ih,
-                   const float *b_hh, const int32_t *lens, int B, int T, int H, int Tmax, int hs, int bc) {
+rnn_persist_kernel(float *gates, float *aux, float *hr, AT *y, float *hs_, float *cs, const float *w_hh,
+                   const float *b_ih, const float *b_hh, const int32_t *lens, int B, int T, int H, int Tmax, int hs,
+                   int bc) {
     constexpr int G = CELL == LT_CELL_LSTM ? 4 : 3;
     cg::cluster_group cluster = cg::this_cluster();
     extern __shared__ __align__(16) unsigned char smem[];
@@ -398,9 +423,11 @@ rnn_persist_kernel(float *gates, float *aux, float *y, float *hs_, float *cs, co
 #pragma unroll
                 for (int g = 0; g < G; g++) gates[row * GH + g * H + j] = act[g];
                 aux[row * H + j] = auxv;
-                y[row * H + j] = h[r];
+                hr[row * H + j] = h[r];
+                lt__stf(&y[row * H + j], h[r]);
             } else {
-                y[row * H + j] = 0.0f;
+                hr[row * H + j] = 0.0f;
+                lt__stf(&y[row * H + j], 0.0f);
             }
             /* h_t to every block of the cluster (its own included); padded rows pass h on unchanged */
             float *dst = hnext + (size_t)(bq * RB + r) * H + j;
@@ -436,11 +463,11 @@ static cudaLaunchConfig_t persist_launch_cfg(lt_cuda *cu, cudaLaunchAttribute *a
  * with the smallest estimated step time: each warp issues about (G + RB + RB*G) * H instructions
  * per step (weight loads, h loads, FMAs), 4 schedulers share a block's warps, and a block's shared
  * memory serves one 128-byte wavefront per clock, (G + RB) * H of them per warp. */
-template <int CELL, typename WT, int RB>
+template <int CELL, typename WT, int RB, typename AT>
 static void persist_try(lt_cuda *cu, struct lt_rnn_state *st, int64_t B, int64_t H, persist_cfg *best,
                         double *best_cost) {
     constexpr int G = CELL == LT_CELL_LSTM ? 4 : 3;
-    auto kern = rnn_persist_kernel<CELL, WT, RB>;
+    auto kern = rnn_persist_kernel<CELL, WT, RB, AT>;
     int nc = (int)((H + 31) / 32);
     if (nc > PERSIST_MAX_CLUSTER) nc = PERSIST_MAX_CLUSTER;
     int hs = (int)((H + nc - 1) / nc);
@@ -478,65 +505,79 @@ static void persist_try(lt_cuda *cu, struct lt_rnn_state *st, int64_t B, int64_t
     }
 }
 
-/* Whether the persistent kernel runs this shape, and how (cached for the last shape). */
-static const persist_cfg *persist_choose(lt_backend *be, struct lt_rnn_state *st, lt_cell cell, int64_t B, int64_t H) {
+template <int CELL, typename AT>
+static void persist_try_all(lt_cuda *cu, struct lt_rnn_state *st, int wsize, int64_t B, int64_t H, persist_cfg *pc) {
+    double cost = 0;
+    if (wsize == 2) {
+        persist_try<CELL, lt_bf16, 1, AT>(cu, st, B, H, pc, &cost);
+        persist_try<CELL, lt_bf16, 4, AT>(cu, st, B, H, pc, &cost);
+    } else {
+        persist_try<CELL, float, 1, AT>(cu, st, B, H, pc, &cost);
+        persist_try<CELL, float, 4, AT>(cu, st, B, H, pc, &cost);
+    }
+}
+
+/* Whether the persistent kernel runs this shape, and how (cached for the last shape and dtype). */
+static const persist_cfg *persist_choose(lt_backend *be, struct lt_rnn_state *st, lt_cell cell, lt_dtype dt,
+                                         int64_t B, int64_t H) {
     if (!st->persist || H > PERSIST_MAX_H || H < 1 || B < 1 || B > INT32_MAX / 2) return NULL;
     int wsize = be->math == LT_MATH_BF16 ? 2 : 4;
-    int64_t key[4] = {(int64_t)cell, wsize, H, B};
+    int64_t key[5] = {(int64_t)cell, wsize, H, B, (int64_t)dt};
     persist_cfg *pc = &st->pc;
     if (memcmp(pc->key, key, sizeof key) != 0) {
         memset(pc, 0, sizeof *pc);
         memcpy(pc->key, key, sizeof key);
         lt_cuda *cu = lt__cu(be);
-        double cost = 0;
-        if (cell == LT_CELL_LSTM && wsize == 2) {
-            persist_try<LT_CELL_LSTM, lt_bf16, 1>(cu, st, B, H, pc, &cost);
-            persist_try<LT_CELL_LSTM, lt_bf16, 4>(cu, st, B, H, pc, &cost);
-        } else if (cell == LT_CELL_LSTM) {
-            persist_try<LT_CELL_LSTM, float, 1>(cu, st, B, H, pc, &cost);
-            persist_try<LT_CELL_LSTM, float, 4>(cu, st, B, H, pc, &cost);
-        } else if (wsize == 2) {
-            persist_try<LT_CELL_GRU, lt_bf16, 1>(cu, st, B, H, pc, &cost);
-            persist_try<LT_CELL_GRU, lt_bf16, 4>(cu, st, B, H, pc, &cost);
-        } else {
-            persist_try<LT_CELL_GRU, float, 1>(cu, st, B, H, pc, &cost);
-            persist_try<LT_CELL_GRU, float, 4>(cu, st, B, H, pc, &cost);
-        }
+        int lstm = cell == LT_CELL_LSTM, bf = dt == LT_BF16;
+        if (lstm && bf) persist_try_all<LT_CELL_LSTM, lt_bf16>(cu, st, wsize, B, H, pc);
+        else if (lstm) persist_try_all<LT_CELL_LSTM, float>(cu, st, wsize, B, H, pc);
+        else if (bf) persist_try_all<LT_CELL_GRU, lt_bf16>(cu, st, wsize, B, H, pc);
+        else persist_try_all<LT_CELL_GRU, float>(cu, st, wsize, B, H, pc);
     }
     return pc->ok ? pc : NULL;
 }
 
-template <int CELL, typename WT, int RB>
-static cudaError_t persist_launch_t(lt_cuda *cu, const persist_cfg *pc, float *gates, float *aux, float *y, float *hs,
-                                   float *cs, const float *w_hh, const float *b_ih, const float *b_hh,
+template <int CELL, typename WT, int RB, typename AT>
+static cudaError_t persist_launch_t(lt_cuda *cu, const persist_cfg *pc, float *gates, float *aux, float *hr, void *y,
+                                   float *hs, float *cs, const float *w_hh, const float *b_ih, const float *b_hh,
                                    const int32_t *lens, int64_t B, int64_t T, int64_t H, int32_t Tmax) {
     cudaLaunchAttribute attr[1];
     cudaLaunchConfig_t cfg =
         persist_launch_cfg(cu, attr, pc->nc, pc->hs, pc->bc, RB, (B + pc->bc - 1) / pc->bc, pc->smem);
     /* the limit persist_try set may since have been set for another shape */
-    cudaError_t e = cudaFuncSetAttribute(rnn_persist_kernel<CELL, WT, RB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         (int)pc->smem);
+    cudaError_t e = cudaFuncSetAttribute(rnn_persist_kernel<CELL, WT, RB, AT>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)pc->smem);
     if (e != cudaSuccess) return e;
-    return cudaLaunchKernelEx(&cfg, rnn_persist_kernel<CELL, WT, RB>, gates, aux, y, hs, cs, w_hh, b_ih, b_hh, lens,
-                              (int)B, (int)T, (int)H, (int)Tmax, pc->hs, pc->bc);
+    return cudaLaunchKernelEx(&cfg, rnn_persist_kernel<CELL, WT, RB, AT>, gates, aux, hr, (AT *)y, hs, cs, w_hh, b_ih,
+                              b_hh, lens, (int)B, (int)T, (int)H, (int)Tmax, pc->hs, pc->bc);
 }
 
-/* The launch for pc's cell, weight type and RB; a launch error comes back as is (the caller falls back). */
+template <int CELL, typename AT>
+static cudaError_t persist_launch_c(lt_cuda *cu, const persist_cfg *pc, float *gates, float *aux, float *hr, void *y,
+                                    float *hs, float *cs, const float *w_hh, const float *b_ih, const float *b_hh,
+                                    const int32_t *lens, int64_t B, int64_t T, int64_t H, int32_t Tmax) {
+    int bf = pc->key[1] == 2;
+#define PERSIST_ARGS cu, pc, gates, aux, hr, y, hs, cs, w_hh, b_ih, b_hh, lens, B, T, H, Tmax
+    if (bf) return pc->rb == 4 ? persist_launch_t<CELL, lt_bf16, 4, AT>(PERSIST_ARGS)
+                               : persist_launch_t<CELL, lt_bf16, 1, AT>(PERSIST_ARGS);
+    return pc->rb == 4 ? persist_launch_t<CELL, float, 4, AT>(PERSIST_ARGS)
+                       : persist_launch_t<CELL, float, 1, AT>(PERSIST_ARGS);
+#undef PERSIST_ARGS
+}
+
+/* The launch for pc's cell, weight type, RB and activation dtype; a launch error comes back as is
+ * (the caller falls back). */
 static cudaError_t persist_launch(lt_backend *be, lt_cell cell, const persist_cfg *pc, float *gates, float *aux,
-                                  float *y, float *hs, float *cs, const float *w_hh, const float *b_ih,
+                                  float *hr, void *y, float *hs, float *cs, const float *w_hh, const float *b_ih,
                                   const float *b_hh, const int32_t *lens, int64_t B, int64_t T, int64_t H,
                                   int32_t Tmax) {
     lt_cuda *cu = lt__cu(be);
-    int bf = pc->key[1] == 2, lstm = cell == LT_CELL_LSTM;
-#define PERSIST_ARGS cu, pc, gates, aux, y, hs, cs, w_hh, b_ih, b_hh, lens, B, T, H, Tmax
-    if (lstm && bf) return pc->rb == 4 ? persist_launch_t<LT_CELL_LSTM, lt_bf16, 4>(PERSIST_ARGS)
-                                       : persist_launch_t<LT_CELL_LSTM, lt_bf16, 1>(PERSIST_ARGS);
-    if (lstm) return pc->rb == 4 ? persist_launch_t<LT_CELL_LSTM, float, 4>(PERSIST_ARGS)
-                                 : persist_launch_t<LT_CELL_LSTM, float, 1>(PERSIST_ARGS);
-    if (bf) return pc->rb == 4 ? persist_launch_t<LT_CELL_GRU, lt_bf16, 4>(PERSIST_ARGS)
-                               : persist_launch_t<LT_CELL_GRU, lt_bf16, 1>(PERSIST_ARGS);
-    return pc->rb == 4 ? persist_launch_t<LT_CELL_GRU, float, 4>(PERSIST_ARGS)
-                       : persist_launch_t<LT_CELL_GRU, float, 1>(PERSIST_ARGS);
+    int lstm = cell == LT_CELL_LSTM, abf = pc->key[4] == LT_BF16;
+#define PERSIST_ARGS cu, pc, gates, aux, hr, y, hs, cs, w_hh, b_ih, b_hh, lens, B, T, H, Tmax
+    if (lstm && abf) return persist_launch_c<LT_CELL_LSTM, lt_bf16>(PERSIST_ARGS);
+    if (lstm) return persist_launch_c<LT_CELL_LSTM, float>(PERSIST_ARGS);
+    if (abf) return persist_launch_c<LT_CELL_GRU, lt_bf16>(PERSIST_ARGS);
+    return persist_launch_c<LT_CELL_GRU, float>(PERSIST_ARGS);
 #undef PERSIST_ARGS
 }
 
@@ -555,11 +596,12 @@ static cudaError_t persist_launch(lt_backend *be, lt_cell cell, const persist_cf
  *   C. each thread: dh_{t-1}[row][unit] = direct term + the nc blocks' part[row][unit] (distributed
  *      shared memory, in block order, so runs repeat bit for bit).
  * part is double-buffered: a block writes part[s & 1] only after every block has passed the barrier
- * that follows its reads of the step before. dh_, dc_[B, H]: in dhT, dcT; out dh0, dc0 (the host adds). */
-template <int CELL, typename WT>
+ * that follows its reads of the step before. dh_, dc_[B, H]: in dhT, dcT; out dh0, dc0 (the host adds).
+ * dy: AT (the activations' storage type); hr, h0, c0: fp32 (the reserve's h, the widened initial state). */
+template <int CELL, typename WT, typename AT>
 __global__ void __launch_bounds__(1024, 1)
-rnn_persist_bwd_kernel(float *dgx, float *dgh, float *dh_, float *dc_, const float *dy, const float *gates,
-                       const float *aux, const float *y, const float *h0, const float *c0, const float *w_hh,
+rnn_persist_bwd_kernel(float *dgx, float *dgh, float *dh_, float *dc_, const AT *dy, const float *gates,
+                       const float *aux, const float *hr, const float *h0, const float *c0, const float *w_hh,
                        const int32_t *lens, int B, int T, int H, int Tmax, int hs, int bc) {
     constexpr int G = CELL == LT_CELL_LSTM ? 4 : 3;
     cg::cluster_group cluster = cg::this_cluster();
@@ -605,7 +647,7 @@ rnn_persist_bwd_kernel(float *dgx, float *dgh, float *dh_, float *dc_, const flo
             float *gx = dgx + row * GH, *gh = dgh + row * GH;
             if (t < len) {
                 const float *gr = gates + row * GH;
-                float dht = dh + (dy ? dy[row * H + j] : 0.0f);
+                float dht = dh + (dy ? lt__ldf(&dy[row * H + j]) : 0.0f);
                 if constexpr (CELL == LT_CELL_LSTM) {
                     float i = gr[j], f = gr[H + j], gg = gr[2 * H + j], o = gr[3 * H + j];
                     float cc = aux[row * H + j];
@@ -622,7 +664,7 @@ rnn_persist_bwd_kernel(float *dgx, float *dgh, float *dh_, float *dc_, const flo
                 } else {
                     float r = gr[j], z = gr[H + j], n = gr[2 * H + j];
                     float hn = aux[row * H + j];
-                    float hp = t > 0 ? y[(row - 1) * H + j] : (h0 ? h0[b * H + j] : 0.0f);
+                    float hp = t > 0 ? hr[(row - 1) * H + j] : (h0 ? h0[b * H + j] : 0.0f);
                     float dn = dht * (1.0f - z) * (1.0f - n * n);
                     float dz = dht * (hp - n) * z * (1.0f - z);
                     float dr = dn * hn * r * (1.0f - r);
@@ -671,10 +713,10 @@ rnn_persist_bwd_kernel(float *dgx, float *dgh, float *dh_, float *dc_, const flo
 }
 
 /* The smallest rows per cluster (the most SMs working on each step) whose clusters are all resident. */
-template <int CELL, typename WT>
+template <int CELL, typename WT, typename AT>
 static void persist_bwd_try(lt_cuda *cu, struct lt_rnn_state *st, int64_t B, int64_t H, persist_cfg *pc) {
     constexpr int G = CELL == LT_CELL_LSTM ? 4 : 3;
-    auto kern = rnn_persist_bwd_kernel<CELL, WT>;
+    auto kern = rnn_persist_bwd_kernel<CELL, WT, AT>;
     int nc = (int)((H + 31) / 32);
     if (nc > PERSIST_MAX_CLUSTER) nc = PERSIST_MAX_CLUSTER;
     int hs = (int)((H + nc - 1) / nc);
@@ -706,111 +748,190 @@ static void persist_bwd_try(lt_cuda *cu, struct lt_rnn_state *st, int64_t B, int
     }
 }
 
-static const persist_cfg *persist_bwd_choose(lt_backend *be, struct lt_rnn_state *st, lt_cell cell, int64_t B,
-                                             int64_t H) {
+static const persist_cfg *persist_bwd_choose(lt_backend *be, struct lt_rnn_state *st, lt_cell cell, lt_dtype dt,
+                                             int64_t B, int64_t H) {
     if (!st->persist || H > PERSIST_MAX_H || H < 1 || B < 1 || B > INT32_MAX / 2) return NULL;
     int wsize = be->math == LT_MATH_BF16 ? 2 : 4;
-    int64_t key[4] = {(int64_t)cell, wsize, H, B};
+    int64_t key[5] = {(int64_t)cell, wsize, H, B, (int64_t)dt};
     persist_cfg *pc = &st->pcb;
     if (memcmp(pc->key, key, sizeof key) != 0) {
         memset(pc, 0, sizeof *pc);
         memcpy(pc->key, key, sizeof key);
         lt_cuda *cu = lt__cu(be);
-        if (cell == LT_CELL_LSTM && wsize == 2) persist_bwd_try<LT_CELL_LSTM, lt_bf16>(cu, st, B, H, pc);
-        else if (cell == LT_CELL_LSTM) persist_bwd_try<LT_CELL_LSTM, float>(cu, st, B, H, pc);
-        else if (wsize == 2) persist_bwd_try<LT_CELL_GRU, lt_bf16>(cu, st, B, H, pc);
-        else persist_bwd_try<LT_CELL_GRU, float>(cu, st, B, H, pc);
+        int lstm = cell == LT_CELL_LSTM, wbf = wsize == 2, abf = dt == LT_BF16;
+        if (lstm && wbf) abf ? persist_bwd_try<LT_CELL_LSTM, lt_bf16, lt_bf16>(cu, st, B, H, pc)
+                             : persist_bwd_try<LT_CELL_LSTM, lt_bf16, float>(cu, st, B, H, pc);
+        else if (lstm) abf ? persist_bwd_try<LT_CELL_LSTM, float, lt_bf16>(cu, st, B, H, pc)
+                           : persist_bwd_try<LT_CELL_LSTM, float, float>(cu, st, B, H, pc);
+        else if (wbf) abf ? persist_bwd_try<LT_CELL_GRU, lt_bf16, lt_bf16>(cu, st, B, H, pc)
+                          : persist_bwd_try<LT_CELL_GRU, lt_bf16, float>(cu, st, B, H, pc);
+        else abf ? persist_bwd_try<LT_CELL_GRU, float, lt_bf16>(cu, st, B, H, pc)
+                 : persist_bwd_try<LT_CELL_GRU, float, float>(cu, st, B, H, pc);
     }
     return pc->ok ? pc : NULL;
 }
 
-static cudaError_t persist_bwd_launch(lt_backend *be, lt_cell cell, const persist_cfg *pc, float *dgx, float *dgh,
-                                      float *dh, float *dc, const float *dy, const float *gates, const float *aux,
-                                      const float *y, const float *h0, const float *c0, const float *w_hh,
-                                      const int32_t *lens, int64_t B, int64_t T, int64_t H, int32_t Tmax) {
-    lt_cuda *cu = lt__cu(be);
+template <int CELL, typename WT, typename AT>
+static cudaError_t persist_bwd_launch_t(lt_cuda *cu, const persist_cfg *pc, float *dgx, float *dgh, float *dh,
+                                        float *dc, const void *dy, const float *gates, const float *aux,
+                                        const float *hr, const float *h0, const float *c0, const float *w_hh,
+                                        const int32_t *lens, int64_t B, int64_t T, int64_t H, int32_t Tmax) {
     cudaLaunchAttribute attr[1];
     cudaLaunchConfig_t cfg = persist_launch_cfg(cu, attr, pc->nc, pc->hs, pc->bc, 1, (B + pc->bc - 1) / pc->bc, pc->smem);
-    int bf = pc->key[1] == 2, lstm = cell == LT_CELL_LSTM;
-    cudaError_t e = cudaFuncSetAttribute(lstm ? (bf ? (const void *)rnn_persist_bwd_kernel<LT_CELL_LSTM, lt_bf16>
-                                                    : (const void *)rnn_persist_bwd_kernel<LT_CELL_LSTM, float>)
-                                              : (bf ? (const void *)rnn_persist_bwd_kernel<LT_CELL_GRU, lt_bf16>
-                                                    : (const void *)rnn_persist_bwd_kernel<LT_CELL_GRU, float>),
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)pc->smem);
+    cudaError_t e = cudaFuncSetAttribute(rnn_persist_bwd_kernel<CELL, WT, AT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         (int)pc->smem);
     if (e != cudaSuccess) return e;
-#define PERSIST_BWD_ARGS dgx, dgh, dh, dc, dy, gates, aux, y, h0, c0, w_hh, lens, (int)B, (int)T, (int)H, (int)Tmax, pc->hs, pc->bc
-    if (lstm && bf) return cudaLaunchKernelEx(&cfg, rnn_persist_bwd_kernel<LT_CELL_LSTM, lt_bf16>, PERSIST_BWD_ARGS);
-    if (lstm) return cudaLaunchKernelEx(&cfg, rnn_persist_bwd_kernel<LT_CELL_LSTM, float>, PERSIST_BWD_ARGS);
-    if (bf) return cudaLaunchKernelEx(&cfg, rnn_persist_bwd_kernel<LT_CELL_GRU, lt_bf16>, PERSIST_BWD_ARGS);
-    return cudaLaunchKernelEx(&cfg, rnn_persist_bwd_kernel<LT_CELL_GRU, float>, PERSIST_BWD_ARGS);
+    return cudaLaunchKernelEx(&cfg, rnn_persist_bwd_kernel<CELL, WT, AT>, dgx, dgh, dh, dc, (const AT *)dy, gates, aux,
+                              hr, h0, c0, w_hh, lens, (int)B, (int)T, (int)H, (int)Tmax, pc->hs, pc->bc);
+}
+
+static cudaError_t persist_bwd_launch(lt_backend *be, lt_cell cell, const persist_cfg *pc, float *dgx, float *dgh,
+                                      float *dh, float *dc, const void *dy, const float *gates, const float *aux,
+                                      const float *hr, const float *h0, const float *c0, const float *w_hh,
+                                      const int32_t *lens, int64_t B, int64_t T, int64_t H, int32_t Tmax) {
+    lt_cuda *cu = lt__cu(be);
+    int wbf = pc->key[1] == 2, lstm = cell == LT_CELL_LSTM, abf = pc->key[4] == LT_BF16;
+#define PERSIST_BWD_ARGS cu, pc, dgx, dgh, dh, dc, dy, gates, aux, hr, h0, c0, w_hh, lens, B, T, H, Tmax
+    if (lstm && wbf) return abf ? persist_bwd_launch_t<LT_CELL_LSTM, lt_bf16, lt_bf16>(PERSIST_BWD_ARGS)
+                                : persist_bwd_launch_t<LT_CELL_LSTM, lt_bf16, float>(PERSIST_BWD_ARGS);
+    if (lstm) return abf ? persist_bwd_launch_t<LT_CELL_LSTM, float, lt_bf16>(PERSIST_BWD_ARGS)
+                         : persist_bwd_launch_t<LT_CELL_LSTM, float, float>(PERSIST_BWD_ARGS);
+    if (wbf) return abf ? persist_bwd_launch_t<LT_CELL_GRU, lt_bf16, lt_bf16>(PERSIST_BWD_ARGS)
+                        : persist_bwd_launch_t<LT_CELL_GRU, lt_bf16, float>(PERSIST_BWD_ARGS);
+    return abf ? persist_bwd_launch_t<LT_CELL_GRU, float, lt_bf16>(PERSIST_BWD_ARGS)
+               : persist_bwd_launch_t<LT_CELL_GRU, float, float>(PERSIST_BWD_ARGS);
 #undef PERSIST_BWD_ARGS
 }
 
 /* ---- the hand-written path: host side ------------------------------------------------------------ */
 
+/* the reserve: gates[B*T, G*H], aux[B*T, H], hr[B*T, H], fp32, each 256-byte aligned */
 static size_t native_reserve(int G, int64_t B, int64_t T, int64_t H) {
-    return align_up((size_t)(B * T * G * H) * sizeof(float)) + align_up((size_t)(B * T * H) * sizeof(float));
+    return align_up((size_t)(B * T * G * H) * sizeof(float)) + 2 * align_up((size_t)(B * T * H) * sizeof(float));
 }
 
-static int launch_cell_fwd(lt_cuda *cu, lt_cell cell, float *gates, float *aux, float *y, float *hs, float *cs,
-                           const float *hg, const float *b_ih, const float *b_hh, const int32_t *lens, int64_t B,
-                           int64_t T, int64_t H, int64_t t) {
+typedef struct native_res {
+    float *gates, *aux, *hr;
+} native_res;
+
+static native_res native_at(void *ws, int G, int64_t B, int64_t T, int64_t H) {
+    native_res r;
+    r.gates = (float *)ws;
+    r.aux = (float *)((char *)ws + align_up((size_t)(B * T * G * H) * sizeof(float)));
+    r.hr = (float *)((char *)r.aux + align_up((size_t)(B * T * H) * sizeof(float)));
+    return r;
+}
+
+template <int CELL>
+static void cell_fwd_launch(lt_cuda *cu, unsigned blocks, lt_dtype dt, float *gates, float *aux, float *hr, void *y,
+                            float *hs, float *cs, const float *hg, const float *b_ih, const float *b_hh,
+                            const int32_t *lens, int64_t B, int64_t T, int64_t H, int64_t t) {
+    if (dt == LT_BF16)
+        cell_fwd_kernel<CELL, lt_bf16><<<blocks, RNN_THREADS, 0, cu->stream>>>(gates, aux, hr, (lt_bf16 *)y, hs, cs, hg,
+                                                                              b_ih, b_hh, lens, B, T, H, t);
+    else
+        cell_fwd_kernel<CELL, float><<<blocks, RNN_THREADS, 0, cu->stream>>>(gates, aux, hr, (float *)y, hs, cs, hg,
+                                                                            b_ih, b_hh, lens, B, T, H, t);
+}
+
+static int launch_cell_fwd(lt_cuda *cu, lt_cell cell, lt_dtype dt, float *gates, float *aux, float *hr, void *y,
+                           float *hs, float *cs, const float *hg, const float *b_ih, const float *b_hh,
+                           const int32_t *lens, int64_t B, int64_t T, int64_t H, int64_t t) {
     unsigned blocks = lt__blocks(B * H, RNN_THREADS, INT32_MAX);
     if (cell == LT_CELL_LSTM)
-        cell_fwd_kernel<LT_CELL_LSTM><<<blocks, RNN_THREADS, 0, cu->stream>>>(gates, aux, y, hs, cs, hg, b_ih, b_hh,
-                                                                              lens, B, T, H, t);
+        cell_fwd_launch<LT_CELL_LSTM>(cu, blocks, dt, gates, aux, hr, y, hs, cs, hg, b_ih, b_hh, lens, B, T, H, t);
     else
-        cell_fwd_kernel<LT_CELL_GRU><<<blocks, RNN_THREADS, 0, cu->stream>>>(gates, aux, y, hs, cs, hg, b_ih, b_hh,
-                                                                             lens, B, T, H, t);
+        cell_fwd_launch<LT_CELL_GRU>(cu, blocks, dt, gates, aux, hr, y, hs, cs, hg, b_ih, b_hh, lens, B, T, H, t);
     LT_LAUNCH_CHECK();
     return 0;
 }
 
-/* c = op(a) op(b) (+ c when acc), all fp32 row-major, through the backend's GEMM (lt_math applies). */
-static int gemm(lt_backend *be, int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                const float *b, int64_t ldb, float *c, int64_t ldc, int acc) {
+template <int CELL, typename AT>
+static void cell_bwd_launch(lt_cuda *cu, unsigned blocks, float *dgx, float *dgh, float *dh, float *dc, const void *dy,
+                            const float *gates, const float *aux, const float *hr, const float *h0, const float *c0,
+                            const int32_t *lens, int64_t B, int64_t T, int64_t H, int64_t t) {
+    cell_bwd_kernel<CELL, AT><<<blocks, RNN_THREADS, 0, cu->stream>>>(dgx, dgh, dh, dc, (const AT *)dy, gates, aux, hr,
+                                                                      h0, c0, lens, B, T, H, t);
+}
+
+static int launch_cell_bwd(lt_cuda *cu, lt_cell cell, lt_dtype dt, float *dgx, float *dgh, float *dh, float *dc,
+                           const void *dy, const float *gates, const float *aux, const float *hr, const float *h0,
+                           const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t H, int64_t t) {
+    unsigned blocks = lt__blocks(B * H, RNN_THREADS, INT32_MAX);
+#define CELL_BWD_ARGS cu, blocks, dgx, dgh, dh, dc, dy, gates, aux, hr, h0, c0, lens, B, T, H, t
+    if (cell == LT_CELL_LSTM && dt == LT_BF16) cell_bwd_launch<LT_CELL_LSTM, lt_bf16>(CELL_BWD_ARGS);
+    else if (cell == LT_CELL_LSTM) cell_bwd_launch<LT_CELL_LSTM, float>(CELL_BWD_ARGS);
+    else if (dt == LT_BF16) cell_bwd_launch<LT_CELL_GRU, lt_bf16>(CELL_BWD_ARGS);
+    else cell_bwd_launch<LT_CELL_GRU, float>(CELL_BWD_ARGS);
+#undef CELL_BWD_ARGS
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+/* c = op(a) op(b) (+ c when acc), row-major, through the backend's GEMM: f32 operands follow lt_math,
+ * bf16 operands run bf16 tensor cores; fp32 accumulation either way. */
+static int gemm_t(lt_backend *be, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a, const void *b,
+                  lt_dtype ab, int64_t lda, int64_t ldb, void *c, lt_dtype ct, int64_t ldc, int acc) {
     lt_gemm_desc d;
     memset(&d, 0, sizeof d);
     d.trans_a = ta, d.trans_b = tb, d.m = m, d.n = n, d.k = k, d.alpha = 1.0f, d.beta = acc ? 1.0f : 0.0f;
-    d.a = a, d.a_type = LT_F32, d.lda = lda;
-    d.b = b, d.b_type = LT_F32, d.ldb = ldb;
-    d.c = c, d.c_type = LT_F32, d.ldc = ldc;
+    d.a = a, d.a_type = ab, d.lda = lda;
+    d.b = b, d.b_type = ab, d.ldb = ldb;
+    d.c = c, d.c_type = ct, d.ldc = ldc;
     d.batch = 1;
     return lt__cuda_gemm(be, &d);
 }
 
-static int init_state(lt_cuda *cu, float *dst, const float *src, int64_t n) {
-    if (src)
-        LT_CUDA_CHECK(cudaMemcpyAsync(dst, src, (size_t)n * sizeof(float), cudaMemcpyDeviceToDevice, cu->stream));
-    else
-        LT_CUDA_CHECK(cudaMemsetAsync(dst, 0, (size_t)n * sizeof(float), cu->stream));
+/* the fp32 GEMMs of the state */
+static int gemm(lt_backend *be, int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                const float *b, int64_t ldb, float *c, int64_t ldc, int acc) {
+    return gemm_t(be, ta, tb, m, n, k, a, b, LT_F32, lda, ldb, c, LT_F32, ldc, acc);
+}
+
+/* dst (fp32 state) = src (dt; widened), or zeros when src is NULL */
+static int init_state(lt_backend *be, float *dst, const void *src, lt_dtype dt, int64_t n) {
+    if (src) return lt__cuda_cast(be, dst, LT_F32, src, dt, n);
+    LT_CUDA_CHECK(cudaMemsetAsync(dst, 0, (size_t)n * sizeof(float), lt__cu(be)->stream));
     return 0;
 }
 
-/* rows [B] of `row` floats each, row stride `pitch` floats: zero the floats [from, row) of every row */
-static int zero_tail(lt_cuda *cu, float *p, int64_t B, int64_t pitch, int64_t from, int64_t row) {
+/* dst (dt) += src (fp32): rounded once (f32: the backend's axpy, as before bf16 existed) */
+static int acc_state(lt_backend *be, void *dst, const float *src, lt_dtype dt, int64_t n) {
+    if (dt == LT_F32) return lt__cuda_axpy(be, dst, 1.0f, src, LT_F32, n);
+    lt_cuda *cu = lt__cu(be);
+    acc_kernel<lt_bf16><<<lt__blocks(n, RNN_THREADS, (int64_t)cu->sm_count * 16), RNN_THREADS, 0, cu->stream>>>(
+        (lt_bf16 *)dst, src, n);
+    LT_LAUNCH_CHECK();
+    return 0;
+}
+
+/* rows [B] of `row` elements of `es` bytes each, row stride `pitch` elements: zero the elements
+ * [from, row) of every row */
+static int zero_tail(lt_cuda *cu, void *p, size_t es, int64_t B, int64_t pitch, int64_t from, int64_t row) {
     if (from >= row || B == 0) return 0;
-    LT_CUDA_CHECK(cudaMemset2DAsync(p + from, (size_t)pitch * sizeof(float), 0, (size_t)(row - from) * sizeof(float),
+    LT_CUDA_CHECK(cudaMemset2DAsync((char *)p + (size_t)from * es, (size_t)pitch * es, 0, (size_t)(row - from) * es,
                                     (size_t)B, cu->stream));
     return 0;
 }
 
-static int native_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT, void *ws, const float *x,
-                      const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const float *h0,
-                      const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t I, int64_t H) {
+static int native_fwd(lt_backend *be, lt_cell cell, void *y, void *hT, void *cT, void *ws, const void *x,
+                      const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const void *h0,
+                      const void *c0, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t I, int64_t H) {
     lt_cuda *cu = lt__cu(be);
     struct lt_rnn_state *st = cu->rnn;
     const int G = cell_gates(cell);
     const int64_t GH = G * H, BT = B * T;
     const int32_t Tmax = max_len(lens, B, T);
-    const int lstm = cell == LT_CELL_LSTM;
+    const int lstm = cell == LT_CELL_LSTM, bf = dt == LT_BF16;
 
-    /* temporaries: lens, h W_hh^T, h, c, and the reserve itself when the caller keeps none */
+    /* temporaries: lens, h W_hh^T, h, c, W_ih in bf16 (bf16 x), and the reserve itself when the
+     * caller keeps none */
     carve c0_ = {NULL, 0};
     take(&c0_, (size_t)B * sizeof(int32_t));
     take(&c0_, (size_t)(B * GH) * sizeof(float));
     take(&c0_, (size_t)(B * H) * sizeof(float));
     take(&c0_, (size_t)(B * H) * sizeof(float));
+    if (bf) take(&c0_, (size_t)(GH * I) * sizeof(lt_bf16));
     if (!ws) take(&c0_, native_reserve(G, B, T, H));
     void *base = NULL;
     LT_TRY(rnn_buf(be, c0_.off, &base));
@@ -819,23 +940,30 @@ static int native_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *
     float *hg = (float *)take(&cv, (size_t)(B * GH) * sizeof(float));
     float *hs = (float *)take(&cv, (size_t)(B * H) * sizeof(float));
     float *cs = (float *)take(&cv, (size_t)(B * H) * sizeof(float));
-    char *res = ws ? (char *)ws : (char *)take(&cv, native_reserve(G, B, T, H));
-    float *gates = (float *)res;
-    float *aux = (float *)(res + align_up((size_t)(BT * GH) * sizeof(float)));
+    void *wb = bf ? take(&cv, (size_t)(GH * I) * sizeof(lt_bf16)) : NULL;
+    native_res rs = native_at(ws ? ws : take(&cv, native_reserve(G, B, T, H)), G, B, T, H);
 
     /* lens is pageable host memory: the copy has read it when cudaMemcpyAsync returns */
     LT_CUDA_CHECK(cudaMemcpyAsync(dlens, lens, (size_t)B * sizeof(int32_t), cudaMemcpyHostToDevice, cu->stream));
-    LT_TRY(init_state(cu, hs, h0, B * H));
-    if (lstm) LT_TRY(init_state(cu, cs, c0, B * H));
-    LT_TRY(zero_tail(cu, y, B, T * H, (int64_t)Tmax * H, T * H)); /* steps no sequence reaches */
+    LT_TRY(init_state(be, hs, h0, dt, B * H));
+    if (lstm) LT_TRY(init_state(be, cs, c0, dt, B * H));
+    /* steps no sequence reaches: y and hr are 0 */
+    LT_TRY(zero_tail(cu, y, lt_dtype_size(dt), B, T * H, (int64_t)Tmax * H, T * H));
+    LT_TRY(zero_tail(cu, rs.hr, sizeof(float), B, T * H, (int64_t)Tmax * H, T * H));
 
     if (Tmax > 0) {
-        /* every step's input projection at once: gates[B*T, G*H] = x W_ih^T */
-        LT_TRY(gemm(be, 0, 1, BT, GH, I, x, I, w_ih, I, gates, GH, 0));
-        const persist_cfg *pc = persist_choose(be, st, cell, B, H);
+        /* every step's input projection at once: gates[B*T, G*H] = x W_ih^T (bf16 x: bf16 operands, fp32 out) */
+        if (bf) {
+            LT_TRY(lt__cuda_cast(be, wb, LT_BF16, w_ih, LT_F32, GH * I));
+            LT_TRY(gemm_t(be, 0, 1, BT, GH, I, x, wb, LT_BF16, I, I, rs.gates, LT_F32, GH, 0));
+        } else {
+            LT_TRY(gemm(be, 0, 1, BT, GH, I, (const float *)x, I, w_ih, I, rs.gates, GH, 0));
+        }
+        const persist_cfg *pc = persist_choose(be, st, cell, dt, B, H);
         int done = 0;
         if (pc) {
-            cudaError_t e = persist_launch(be, cell, pc, gates, aux, y, hs, cs, w_hh, b_ih, b_hh, dlens, B, T, H, Tmax);
+            cudaError_t e = persist_launch(be, cell, pc, rs.gates, rs.aux, rs.hr, y, hs, cs, w_hh, b_ih, b_hh, dlens, B,
+                                           T, H, Tmax);
             if (e == cudaSuccess) {
                 done = 1;
             } else { /* a configuration the device declines after all: this shape takes the per-step path */
@@ -846,30 +974,31 @@ static int native_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *
         if (!done) {
             for (int64_t t = 0; t < Tmax; t++) {
                 LT_TRY(gemm(be, 0, 1, B, GH, H, hs, H, w_hh, H, hg, GH, 0)); /* hg = h_{t-1} W_hh^T */
-                LT_TRY(launch_cell_fwd(cu, cell, gates, aux, y, hs, cs, hg, b_ih, b_hh, dlens, B, T, H, t));
+                LT_TRY(launch_cell_fwd(cu, cell, dt, rs.gates, rs.aux, rs.hr, y, hs, cs, hg, b_ih, b_hh, dlens, B, T,
+                                       H, t));
             }
         }
     }
-    if (hT) LT_CUDA_CHECK(cudaMemcpyAsync(hT, hs, (size_t)(B * H) * sizeof(float), cudaMemcpyDeviceToDevice, cu->stream));
-    if (cT && lstm)
-        LT_CUDA_CHECK(cudaMemcpyAsync(cT, cs, (size_t)(B * H) * sizeof(float), cudaMemcpyDeviceToDevice, cu->stream));
+    if (hT) LT_TRY(lt__cuda_cast(be, hT, dt, hs, LT_F32, B * H));
+    if (cT && lstm) LT_TRY(lt__cuda_cast(be, cT, dt, cs, LT_F32, B * H));
     return 0;
 }
 
-static int native_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
-                      float *dh0, float *dc0, const float *dy, const float *dhT, const float *dcT, const void *ws,
-                      const float *x, const float *y, const float *w_ih, const float *w_hh, const float *h0,
-                      const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t I, int64_t H) {
+static int native_bwd(lt_backend *be, lt_cell cell, void *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                      void *dh0, void *dc0, const void *dy, const void *dhT, const void *dcT, const void *ws,
+                      const void *x, const float *w_ih, const float *w_hh, const void *h0, const void *c0,
+                      const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t I, int64_t H) {
     lt_cuda *cu = lt__cu(be);
     const int G = cell_gates(cell);
     const int64_t GH = G * H, BT = B * T;
     const int32_t Tmax = max_len(lens, B, T);
-    const int lstm = cell == LT_CELL_LSTM;
+    const int lstm = cell == LT_CELL_LSTM, bf = dt == LT_BF16;
     if (!ws) return lt_error(LT_EINVAL, "rnn_bwd: the forward's reserve (ws) is required");
-    const float *gates = (const float *)ws;
-    const float *aux = (const float *)((const char *)ws + align_up((size_t)(BT * GH) * sizeof(float)));
+    const native_res rs = native_at((void *)ws, G, B, T, H);
+    const int need_xg = dx || dw_ih; /* the GEMMs with x's side */
 
-    /* temporaries: lens, dG (input side; GRU also the recurrent side), h_{t-1} of every step, dh, dc */
+    /* temporaries: lens, dG (input side; GRU also the recurrent side), h_{t-1} of every step, dh, dc;
+     * bf16: h0 and c0 in fp32, dGx and W_ih in bf16 (the operands of the GEMMs with x and dx) */
     size_t sz_g = (size_t)(BT * GH) * sizeof(float);
     carve c0_ = {NULL, 0};
     take(&c0_, (size_t)B * sizeof(int32_t));
@@ -878,6 +1007,12 @@ static int native_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, flo
     take(&c0_, (size_t)(BT * H) * sizeof(float));
     take(&c0_, (size_t)(B * H) * sizeof(float));
     take(&c0_, (size_t)(B * H) * sizeof(float));
+    if (bf) {
+        take(&c0_, (size_t)(B * H) * sizeof(float));
+        take(&c0_, (size_t)(B * H) * sizeof(float));
+        if (need_xg) take(&c0_, (size_t)(BT * GH) * sizeof(lt_bf16));
+        if (dx) take(&c0_, (size_t)(GH * I) * sizeof(lt_bf16));
+    }
     void *base = NULL;
     LT_TRY(rnn_buf(be, c0_.off, &base));
     carve cv = {(char *)base, 0};
@@ -887,20 +1022,36 @@ static int native_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, flo
     float *hp = (float *)take(&cv, (size_t)(BT * H) * sizeof(float));
     float *dh = (float *)take(&cv, (size_t)(B * H) * sizeof(float));
     float *dc = (float *)take(&cv, (size_t)(B * H) * sizeof(float));
+    const float *h0f = (const float *)h0, *c0f = (const float *)c0;
+    void *dgxb = NULL, *wb = NULL;
+    if (bf) {
+        float *h0w = (float *)take(&cv, (size_t)(B * H) * sizeof(float));
+        float *c0w = (float *)take(&cv, (size_t)(B * H) * sizeof(float));
+        if (need_xg) dgxb = take(&cv, (size_t)(BT * GH) * sizeof(lt_bf16));
+        if (dx) wb = take(&cv, (size_t)(GH * I) * sizeof(lt_bf16));
+        if (h0) {
+            LT_TRY(lt__cuda_cast(be, h0w, LT_F32, h0, LT_BF16, B * H));
+            h0f = h0w;
+        }
+        if (c0 && lstm) {
+            LT_TRY(lt__cuda_cast(be, c0w, LT_F32, c0, LT_BF16, B * H));
+            c0f = c0w;
+        }
+    }
 
     LT_CUDA_CHECK(cudaMemcpyAsync(dlens, lens, (size_t)B * sizeof(int32_t), cudaMemcpyHostToDevice, cu->stream));
-    LT_TRY(init_state(cu, dh, dhT, B * H));
-    if (lstm) LT_TRY(init_state(cu, dc, dcT, B * H));
+    LT_TRY(init_state(be, dh, dhT, dt, B * H));
+    if (lstm) LT_TRY(init_state(be, dc, dcT, dt, B * H));
 
     if (Tmax > 0) {
         /* the steps no sequence reaches have no gradient */
-        LT_TRY(zero_tail(cu, dgx, B, T * GH, (int64_t)Tmax * GH, T * GH));
-        if (!lstm) LT_TRY(zero_tail(cu, dgh, B, T * GH, (int64_t)Tmax * GH, T * GH));
-        const persist_cfg *pc = persist_bwd_choose(be, cu->rnn, cell, B, H);
+        LT_TRY(zero_tail(cu, dgx, sizeof(float), B, T * GH, (int64_t)Tmax * GH, T * GH));
+        if (!lstm) LT_TRY(zero_tail(cu, dgh, sizeof(float), B, T * GH, (int64_t)Tmax * GH, T * GH));
+        const persist_cfg *pc = persist_bwd_choose(be, cu->rnn, cell, dt, B, H);
         int done = 0;
         if (pc) {
-            cudaError_t e = persist_bwd_launch(be, cell, pc, dgx, dgh, dh, dc, dy, gates, aux, y, h0, c0, w_hh, dlens, B,
-                                               T, H, Tmax);
+            cudaError_t e = persist_bwd_launch(be, cell, pc, dgx, dgh, dh, dc, dy, rs.gates, rs.aux, rs.hr, h0f, c0f,
+                                               w_hh, dlens, B, T, H, Tmax);
             if (e == cudaSuccess) {
                 done = 1;
             } else { /* declined after all: this shape takes the per-step path */
@@ -908,30 +1059,33 @@ static int native_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, flo
                 cu->rnn->pcb.ok = 0;
             }
         }
-        unsigned blocks = lt__blocks(B * H, RNN_THREADS, INT32_MAX);
         for (int64_t t = Tmax - 1; !done && t >= 0; t--) {
-            if (lstm)
-                cell_bwd_kernel<LT_CELL_LSTM><<<blocks, RNN_THREADS, 0, cu->stream>>>(
-                    dgx, dgh, dh, dc, dy, gates, aux, y, h0, c0, dlens, B, T, H, t);
-            else
-                cell_bwd_kernel<LT_CELL_GRU><<<blocks, RNN_THREADS, 0, cu->stream>>>(
-                    dgx, dgh, dh, dc, dy, gates, aux, y, h0, c0, dlens, B, T, H, t);
-            LT_LAUNCH_CHECK();
+            LT_TRY(launch_cell_bwd(cu, cell, dt, dgx, dgh, dh, dc, dy, rs.gates, rs.aux, rs.hr, h0f, c0f, dlens, B, T,
+                                   H, t));
             /* dh_{t-1} += dG_t W_hh: rows b*T + t of dgh, row stride T*G*H */
             LT_TRY(gemm(be, 0, 0, B, H, GH, dgh + t * GH, T * GH, w_hh, H, dh, H, 1));
         }
         /* the weights, over all steps at once */
         hprev_kernel<<<lt__blocks(BT * H, RNN_THREADS, (int64_t)cu->sm_count * 32), RNN_THREADS, 0, cu->stream>>>(
-            hp, y, h0, B, T, H);
+            hp, rs.hr, h0f, B, T, H);
         LT_LAUNCH_CHECK();
         LT_TRY(gemm(be, 1, 0, GH, H, BT, dgh, GH, hp, H, dw_hh, H, 1)); /* dW_hh += dGh^T Hprev */
-        if (dw_ih) LT_TRY(gemm(be, 1, 0, GH, I, BT, dgx, GH, x, I, dw_ih, I, 1)); /* dW_ih += dGx^T x */
-        if (dx) LT_TRY(gemm(be, 0, 0, BT, I, GH, dgx, GH, w_ih, I, dx, I, 1));    /* dx += dGx W_ih */
+        if (bf) { /* bf16 operands: dGx and W_ih rounded to bf16 copies, x and dx as they are */
+            if (need_xg) LT_TRY(lt__cuda_cast(be, dgxb, LT_BF16, dgx, LT_F32, BT * GH));
+            if (dw_ih) LT_TRY(gemm_t(be, 1, 0, GH, I, BT, dgxb, x, LT_BF16, GH, I, dw_ih, LT_F32, I, 1));
+            if (dx) {
+                LT_TRY(lt__cuda_cast(be, wb, LT_BF16, w_ih, LT_F32, GH * I));
+                LT_TRY(gemm_t(be, 0, 0, BT, I, GH, dgxb, wb, LT_BF16, GH, I, dx, LT_BF16, I, 1));
+            }
+        } else {
+            if (dw_ih) LT_TRY(gemm(be, 1, 0, GH, I, BT, dgx, GH, (const float *)x, I, dw_ih, I, 1)); /* dW_ih += dGx^T x */
+            if (dx) LT_TRY(gemm(be, 0, 0, BT, I, GH, dgx, GH, w_ih, I, (float *)dx, I, 1));      /* dx += dGx W_ih */
+        }
         if (db_ih) LT_TRY(lt__cuda_bias_bwd(be, db_ih, dgx, LT_F32, BT, GH));
         if (db_hh) LT_TRY(lt__cuda_bias_bwd(be, db_hh, dgh, LT_F32, BT, GH));
     }
-    if (dh0) LT_TRY(lt__cuda_axpy(be, dh0, 1.0f, dh, LT_F32, B * H));
-    if (dc0 && lstm) LT_TRY(lt__cuda_axpy(be, dc0, 1.0f, dc, LT_F32, B * H));
+    if (dh0) LT_TRY(acc_state(be, dh0, dh, dt, B * H));
+    if (dc0 && lstm) LT_TRY(acc_state(be, dc0, dc, dt, B * H));
     return 0;
 }
 
@@ -1228,35 +1382,49 @@ extern "C" int lt__cuda_rnn_reserve(lt_backend *be, lt_cell cell, int64_t B, int
     return 0;
 }
 
-extern "C" int lt__cuda_rnn_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT, void *ws, const float *x,
-                                const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
-                                const float *h0, const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t I,
-                                int64_t H) {
-    if (B == 0 || H == 0) return 0;
-    struct lt_rnn_state *st = NULL;
-    LT_TRY(state(be, &st));
-#ifdef LONGTAIL_HAVE_CUDNN
-    if (dnn_use(st, lens, B, T, I, H))
-        return dnn_fwd(be, cell, y, hT, cT, ws, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens, B, T, I, H);
-#endif
-    return native_fwd(be, cell, y, hT, cT, ws, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens, B, T, I, H);
+/* cuDNN is chosen and dt is bf16: refused (see the top of the file) */
+static int dnn_refuses(struct lt_rnn_state *st, lt_dtype dt, const char *op) {
+    if (st->impl != LT_RNN_CUDNN || dt == LT_F32) return 0;
+    return lt_error(LT_ENOTSUP, "%s: bf16 activations with LT_RNN_CUDNN: cuDNN's RNN API takes half, float or double "
+                                "data (one type for data and weights), not bf16; choose LT_RNN_NATIVE "
+                                "(lt_rnn_set_impl) for bf16", op);
 }
 
-extern "C" int lt__cuda_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float *dw_hh, float *db_ih,
-                                float *db_hh, float *dh0, float *dc0, const float *dy, const float *dhT,
-                                const float *dcT, const void *ws, const float *x, const float *y, const float *w_ih,
-                                const float *w_hh, const float *b_ih, const float *b_hh, const float *h0,
-                                const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t I, int64_t H) {
+extern "C" int lt__cuda_rnn_fwd(lt_backend *be, lt_cell cell, void *y, void *hT, void *cT, void *ws, const void *x,
+                                const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh,
+                                const void *h0, const void *c0, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T,
+                                int64_t I, int64_t H) {
     if (B == 0 || H == 0) return 0;
     struct lt_rnn_state *st = NULL;
     LT_TRY(state(be, &st));
+    LT_TRY(dnn_refuses(st, dt, "rnn_fwd"));
 #ifdef LONGTAIL_HAVE_CUDNN
     if (dnn_use(st, lens, B, T, I, H))
-        return dnn_bwd(be, cell, dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0, dy, dhT, dcT, ws, x, y, w_ih, w_hh, b_ih,
-                       b_hh, h0, c0, lens, B, T, I, H);
+        return dnn_fwd(be, cell, (float *)y, (float *)hT, (float *)cT, ws, (const float *)x, w_ih, w_hh, b_ih, b_hh,
+                       (const float *)h0, (const float *)c0, lens, B, T, I, H);
 #endif
-    return native_bwd(be, cell, dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0, dy, dhT, dcT, ws, x, y, w_ih, w_hh, h0, c0,
-                      lens, B, T, I, H);
+    return native_fwd(be, cell, y, hT, cT, ws, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens, dt, B, T, I, H);
+}
+
+extern "C" int lt__cuda_rnn_bwd(lt_backend *be, lt_cell cell, void *dx, float *dw_ih, float *dw_hh, float *db_ih,
+                                float *db_hh, void *dh0, void *dc0, const void *dy, const void *dhT, const void *dcT,
+                                const void *ws, const void *x, const void *y, const float *w_ih, const float *w_hh,
+                                const float *b_ih, const float *b_hh, const void *h0, const void *c0,
+                                const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t I, int64_t H) {
+    if (B == 0 || H == 0) return 0;
+    struct lt_rnn_state *st = NULL;
+    LT_TRY(state(be, &st));
+    LT_TRY(dnn_refuses(st, dt, "rnn_bwd"));
+#ifdef LONGTAIL_HAVE_CUDNN
+    if (dnn_use(st, lens, B, T, I, H))
+        return dnn_bwd(be, cell, (float *)dx, dw_ih, dw_hh, db_ih, db_hh, (float *)dh0, (float *)dc0, (const float *)dy,
+                       (const float *)dhT, (const float *)dcT, ws, (const float *)x, (const float *)y, w_ih, w_hh,
+                       b_ih, b_hh, (const float *)h0, (const float *)c0, lens, B, T, I, H);
+#else
+    (void)y, (void)b_ih, (void)b_hh;
+#endif
+    return native_bwd(be, cell, dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0, dy, dhT, dcT, ws, x, w_ih, w_hh, h0, c0, lens,
+                      dt, B, T, I, H);
 }
 
 extern "C" int lt__cuda_rnn_set_impl(lt_backend *be, lt_rnn_impl impl) {

@@ -741,6 +741,92 @@ static void test_attention(void) {
     }
 }
 
+/* ---- recurrent layers (LSTM, GRU) ----------------------------------------------------------------------- */
+
+/* One LSTM or GRU layer, forward and backward through time, bf16 activations against the CPU's
+ * f32 op. lens holds a middle length, a 0 and a full T (padded steps, an empty sequence); h0/c0
+ * given (init) or NULL; every gradient (dx, dh0, dc0 in bf16, the weights' and biases' in f32)
+ * starts from random values, so one that overwrites fails. Each side backpropagates through its
+ * own forward (x, y, ws).
+ * CUDA tolerance, 2e-2 of the largest value plus 2e-2 relative (as test_rnn's bf16-math check):
+ * with bf16 activations the GEMMs with x and dx take bf16 operands (W_ih and dG rounded to 8
+ * significant bits, 2^-9 relative each) and under the default lt_math the recurrent GEMMs round
+ * W_hh and h the same way; over the T steps of the recurrence these relative errors of a few 2^-9
+ * add up, and the outputs' own rounding adds a step of 2^-8 on top. */
+static void test_rnn_case(lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H, const int32_t *lens, int init) {
+    const int lstm = cell == LT_CELL_LSTM;
+    begin("rnn %s B%lld T%lld I%lld H%lld %s", lstm ? "lstm" : "gru", (long long)B, (long long)T, (long long)I,
+          (long long)H, init ? "h0/c0" : "no h0/c0");
+    const int64_t G = lstm ? 4 : 3, GH = G * H, nx = B * T * I, ny = B * T * H, nh = B * H;
+    const int64_t sx[3] = {B, T, I}, sy[3] = {B, T, H}, sh[2] = {B, H};
+    const int64_t swi[2] = {GH, I}, swh[2] = {GH, H};
+    const float a = 1.0f / sqrtf((float)H); /* PyTorch's initial range */
+    float *x = rnd(nx, -1, 1, 1), *wih = rnd(GH * I, -a, a, 0), *whh = rnd(GH * H, -a, a, 0);
+    float *bih = rnd(GH, -0.5f, 0.5f, 0), *bhh = rnd(GH, -0.5f, 0.5f, 0);
+    float *h0 = rnd(nh, -1, 1, 1), *c0 = rnd(nh, -1, 1, 1);
+    float *dy = rnd(ny, -1, 1, 1), *dhT = rnd(nh, -1, 1, 1), *dcT = rnd(nh, -1, 1, 1);
+    float *dx0 = rnd(nx, -1, 1, 1), *dh00 = rnd(nh, -1, 1, 1), *dc00 = rnd(nh, -1, 1, 1);
+    float *dwih0 = rnd(GH * I, -1, 1, 0), *dwhh0 = rnd(GH * H, -1, 1, 0);
+    float *dbih0 = rnd(GH, -1, 1, 0), *dbhh0 = rnd(GH, -1, 1, 0);
+    lt_tensor *tl = ints(g_cpu, lens, B); /* lens: on the host whatever the backend */
+    lt_tensor *y[2], *hT[2], *cT[2] = {NULL, NULL}, *dx[2], *dh0[2], *dc0[2] = {NULL, NULL};
+    lt_tensor *dwih[2], *dwhh[2], *dbih[2], *dbhh[2], *tx[2], *twih[2], *twhh[2], *tws[2];
+    for (int s = 0; s < 2; s++) {
+        side d = side_of(s);
+        size_t bytes = 0;
+        RUN(d, lt_rnn_reserve_bytes(d.be, cell, B, T, I, H, &bytes));
+        if (C.broken) break;
+        int64_t nb = (int64_t)bytes;
+        tws[s] = tensor(d.be, LT_U8, NULL, 1, &nb);
+        tx[s] = act_t(d, x, 3, sx), twih[s] = tensor(d.be, LT_F32, wih, 2, swi);
+        twhh[s] = tensor(d.be, LT_F32, whh, 2, swh);
+        lt_tensor *tbih = f32_t(d, bih, GH), *tbhh = f32_t(d, bhh, GH);
+        lt_tensor *th0 = init ? act_t(d, h0, 2, sh) : NULL, *tc0 = init && lstm ? act_t(d, c0, 2, sh) : NULL;
+        y[s] = act_t(d, dy, 3, sy); /* garbage in y: the forward must write every element */
+        hT[s] = act_t(d, NULL, 2, sh);
+        if (lstm) cT[s] = act_t(d, NULL, 2, sh);
+        RUN(d, lt_rnn_fwd(d.be, cell, y[s], hT[s], cT[s], tws[s], tx[s], twih[s], twhh[s], tbih, tbhh, th0, tc0, tl));
+        dx[s] = act_t(d, dx0, 3, sx), dh0[s] = act_t(d, dh00, 2, sh);
+        if (lstm) dc0[s] = act_t(d, dc00, 2, sh);
+        dwih[s] = tensor(d.be, LT_F32, dwih0, 2, swi), dwhh[s] = tensor(d.be, LT_F32, dwhh0, 2, swh);
+        dbih[s] = f32_t(d, dbih0, GH), dbhh[s] = f32_t(d, dbhh0, GH);
+        lt_tensor *tdy = act_t(d, dy, 3, sy), *tdhT = act_t(d, dhT, 2, sh), *tdcT = lstm ? act_t(d, dcT, 2, sh) : NULL;
+        RUN(d, lt_rnn_bwd(d.be, cell, dx[s], dwih[s], dwhh[s], dbih[s], dbhh[s], dh0[s], dc0[s], tdy, tdhT, tdcT,
+                          tws[s], tx[s], y[s], twih[s], twhh[s], tbih, tbhh, th0, tc0, tl));
+    }
+    const tol t = {2e-2, 2e-2};
+    expect("y", y[0], y[1], t);
+    expect("hT", hT[0], hT[1], t);
+    if (lstm) expect("cT", cT[0], cT[1], t);
+    expect("dx", dx[0], dx[1], t);
+    expect("dh0", dh0[0], dh0[1], t);
+    if (lstm) expect("dc0", dc0[0], dc0[1], t);
+    expect("dw_ih", dwih[0], dwih[1], t);
+    expect("dw_hh", dwhh[0], dwhh[1], t);
+    expect("db_ih", dbih[0], dbih[1], t);
+    expect("db_hh", dbhh[0], dbhh[1], t);
+    if (!C.broken) { /* bf16 x with an f32 y; an f32 dy in a bf16 backward */
+        lt_tensor *fy = tensor(C.be, LT_F32, NULL, 3, sy);
+        REFUSED(lt_rnn_fwd(C.be, cell, fy, NULL, NULL, NULL, tx[0], twih[0], twhh[0], NULL, NULL, NULL, NULL, tl),
+                "rnn_fwd");
+        REFUSED(lt_rnn_bwd(C.be, cell, NULL, NULL, dwhh[0], NULL, NULL, NULL, NULL, fy, NULL, NULL, tws[0], tx[0], y[0],
+                           twih[0], twhh[0], NULL, NULL, NULL, NULL, tl),
+                "rnn_bwd");
+    }
+    end_case();
+}
+
+static void test_rnn(void) {
+    static const int32_t lens_small[] = {5, 0, 9}, lens_wide[] = {3, 0, 4};
+    for (int c = 0; c < 2; c++) {
+        lt_cell cell = c ? LT_CELL_GRU : LT_CELL_LSTM;
+        test_rnn_case(cell, 3, 9, 7, 12, lens_small, 1);
+        test_rnn_case(cell, 3, 9, 7, 12, lens_small, 0);
+        /* H > 256: CUDA's per-step kernels instead of the persistent one; the CPU's unit chunks */
+        test_rnn_case(cell, 3, 4, 16, 260, lens_wide, 1);
+    }
+}
+
 /* ---- every case on one backend ------------------------------------------------------------------------------ */
 
 static void test_backend(lt_backend *be) {
@@ -769,6 +855,7 @@ static void test_backend(lt_backend *be) {
     test_residual_layernorm(33, 768);
     test_residual_layernorm(17, 100);
     test_attention();
+    test_rnn();
 }
 
 int main(void) {

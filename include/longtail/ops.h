@@ -237,7 +237,14 @@ int lt_kmeans_update(lt_backend *be, lt_tensor *sums, lt_tensor *counts, const l
  * ws: the reserve the backward pass needs (u8[lt_rnn_reserve_bytes], backend-specific content; the
  * CPU also keeps the backward's scratch there, so lt_rnn_bwd writes into it; what the forward stored
  * stays intact); NULL for inference. The CPU computes in fp32; CUDA follows lt_math (bf16 tensor cores with fp32
- * state and accumulation by default) and runs the hand-written kernels or cuDNN (lt_rnn_impl). */
+ * state and accumulation by default) and runs the hand-written kernels or cuDNN (lt_rnn_impl).
+ * Activations f32 or bf16: x sets the dtype and y, hT, cT, h0, c0 (and in lt_rnn_bwd dx, dy, dhT,
+ * dcT, dh0, dc0) must share it; weights, biases and their gradients are f32. With bf16 the
+ * recurrence still runs in fp32 (gates, h and c stay fp32 between steps and in ws); only what is
+ * stored to an output is rounded, once (bf16 gradients +=: read, added in fp32, rounded once). On
+ * CUDA, bf16 x feeds its GEMMs as bf16 operands (W_ih rounded to a bf16 copy) whatever lt_math;
+ * cuDNN's RNN API has no bf16 data, so bf16 runs on the hand-written kernels only: a bf16 call
+ * while LT_RNN_CUDNN is chosen is refused with LT_ENOTSUP. */
 typedef enum { LT_CELL_LSTM = 0, LT_CELL_GRU = 1 } lt_cell;
 int lt_cell_gates(lt_cell cell); /* 4 or 3 */
 /* Bytes of the reserve tensor ws for a batch of this shape on this backend. */
@@ -253,8 +260,9 @@ int lt_rnn_bwd(lt_backend *be, lt_cell cell, lt_tensor *dx, lt_tensor *dw_ih, lt
                const lt_tensor *dcT, const lt_tensor *ws, const lt_tensor *x, const lt_tensor *y,
                const lt_tensor *w_ih, const lt_tensor *w_hh, const lt_tensor *b_ih, const lt_tensor *b_hh,
                const lt_tensor *h0, const lt_tensor *c0, const lt_tensor *lens);
-/* Which CUDA implementation runs the recurrent ops: the hand-written kernels (default) or cuDNN.
- * LT_ENOTSUP on the CPU backend or a build without cuDNN. */
+/* Which implementation runs the recurrent ops: the hand-written kernels (LT_RNN_NATIVE, the
+ * default, every backend) or cuDNN (CUDA built with cuDNN only; LT_ENOTSUP on the CPU and in a
+ * CUDA build without cuDNN). */
 typedef enum { LT_RNN_NATIVE = 0, LT_RNN_CUDNN = 1 } lt_rnn_impl;
 int lt_rnn_set_impl(lt_backend *be, lt_rnn_impl impl);
 

@@ -100,17 +100,20 @@ LT_OP(l2norm_bwd, (lt_backend *be, float *dx, const float *dy, const float *y, c
                    int64_t cols))
 
 /* recurrent layers (ops.h): lens is on the host; ws is the reserve (NULL for inference);
- * gradient pointers other than dw_hh may be NULL. rnn_set_impl: LT_ENOTSUP for an impl the
- * backend lacks. */
+ * gradient pointers other than dw_hh may be NULL. Activations x, y, hT, cT, h0, c0 and their
+ * gradients are dt; the weights, biases and their gradients f32. bf16: the state (h, c) and the
+ * gates stay fp32 from step to step and in ws; only what is stored to y, hT, cT, dx, dh0, dc0 is
+ * rounded (dx, dh0, dc0 +=: read, added in fp32, rounded once). rnn_set_impl: LT_ENOTSUP for an
+ * impl the backend lacks. */
 LT_OP(rnn_reserve, (lt_backend *be, lt_cell cell, int64_t B, int64_t T, int64_t I, int64_t H, size_t *bytes))
-LT_OP(rnn_fwd, (lt_backend *be, lt_cell cell, float *y, float *hT, float *cT, void *ws, const float *x,
-                const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const float *h0,
-                const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t I, int64_t H))
-LT_OP(rnn_bwd, (lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
-                float *dh0, float *dc0, const float *dy, const float *dhT, const float *dcT, const void *ws,
-                const float *x, const float *y, const float *w_ih, const float *w_hh, const float *b_ih,
-                const float *b_hh, const float *h0, const float *c0, const int32_t *lens, int64_t B, int64_t T,
-                int64_t I, int64_t H))
+LT_OP(rnn_fwd, (lt_backend *be, lt_cell cell, void *y, void *hT, void *cT, void *ws, const void *x,
+                const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const void *h0,
+                const void *c0, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t I, int64_t H))
+LT_OP(rnn_bwd, (lt_backend *be, lt_cell cell, void *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                void *dh0, void *dc0, const void *dy, const void *dhT, const void *dcT, const void *ws,
+                const void *x, const void *y, const float *w_ih, const float *w_hh, const float *b_ih,
+                const float *b_hh, const void *h0, const void *c0, const int32_t *lens, lt_dtype dt, int64_t B,
+                int64_t T, int64_t I, int64_t H))
 LT_OP(rnn_set_impl, (lt_backend *be, lt_rnn_impl impl))
 
 /* softmax ranking and top-K scoring (ops.h). The chunk loops live once, in src/core/rank.c, on

@@ -751,11 +751,11 @@ int lt_rnn_reserve_bytes(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int
     return be->ops->rnn_reserve(be, cell, B, T, I, H, bytes);
 }
 
-/* t is NULL or f32 with exactly the given shape (2 or 3 dims), on the backend's device. */
-static int rnn_opt(lt_backend *be, const char *op, const char *name, const lt_tensor *t, int ndim, int64_t d0,
-                   int64_t d1, int64_t d2) {
+/* t is NULL or of dtype dt with exactly the given shape (1 to 3 dims), on the backend's device. */
+static int rnn_opt(lt_backend *be, const char *op, const char *name, const lt_tensor *t, lt_dtype dt, int ndim,
+                   int64_t d0, int64_t d1, int64_t d2) {
     if (!t) return 0;
-    LT_TRY(lt__arg(be, op, name, t, LT_F32));
+    LT_TRY(lt__arg(be, op, name, t, dt));
     int64_t want[3] = {d0, d1, d2};
     int ok = t->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == want[i];
@@ -764,25 +764,28 @@ static int rnn_opt(lt_backend *be, const char *op, const char *name, const lt_te
     if (ndim == 1) snprintf(w, sizeof w, "[%lld]", (long long)d0);
     else if (ndim == 2) snprintf(w, sizeof w, "[%lld, %lld]", (long long)d0, (long long)d1);
     else snprintf(w, sizeof w, "[%lld, %lld, %lld]", (long long)d0, (long long)d1, (long long)d2);
-    return lt_error(LT_ESHAPE, "%s: %s: expected f32%s, got %s", op, name, w, lt_tensor_str(t, s, sizeof s));
+    return lt_error(LT_ESHAPE, "%s: %s: expected %s%s, got %s", op, name, lt_dtype_name(dt), w,
+                    lt_tensor_str(t, s, sizeof s));
 }
 
-static int rnn_req(lt_backend *be, const char *op, const char *name, const lt_tensor *t, int ndim, int64_t d0,
-                   int64_t d1, int64_t d2) {
+static int rnn_req(lt_backend *be, const char *op, const char *name, const lt_tensor *t, lt_dtype dt, int ndim,
+                   int64_t d0, int64_t d1, int64_t d2) {
     if (!t) return lt_error(LT_EINVAL, "%s: %s is NULL", op, name);
-    return rnn_opt(be, op, name, t, ndim, d0, d1, d2);
+    return rnn_opt(be, op, name, t, dt, ndim, d0, d1, d2);
 }
 
-/* The arguments both directions share: sizes from x[B, T, I] and w_hh[G*H, H]; weights, biases,
- * initial state, lens (int32[B] on the host, each in [0, T]) and the reserve ws (u8, at least
- * lt_rnn_reserve_bytes; may be NULL when ws_optional). */
+/* The arguments both directions share: sizes from x[B, T, I] and w_hh[G*H, H], the activations'
+ * dtype from x (f32 or bf16; h0 and c0 share it); weights and biases f32, lens (int32[B] on the host,
+ * each in [0, T]) and the reserve ws (u8, at least lt_rnn_reserve_bytes; may be NULL when
+ * ws_optional). */
 static int rnn_args(lt_backend *be, const char *op, lt_cell cell, const lt_tensor *x, const lt_tensor *w_ih,
                     const lt_tensor *w_hh, const lt_tensor *b_ih, const lt_tensor *b_hh, const lt_tensor *h0,
-                    const lt_tensor *c0, const lt_tensor *lens, const lt_tensor *ws, int ws_optional, int64_t *pB,
-                    int64_t *pT, int64_t *pI, int64_t *pH) {
+                    const lt_tensor *c0, const lt_tensor *lens, const lt_tensor *ws, int ws_optional, lt_dtype *pdt,
+                    int64_t *pB, int64_t *pT, int64_t *pI, int64_t *pH) {
     char s[96];
     if (cell != LT_CELL_LSTM && cell != LT_CELL_GRU) return lt_error(LT_EINVAL, "%s: unknown cell %d", op, (int)cell);
-    LT_TRY(lt__arg(be, op, "x", x, LT_F32));
+    LT_TRY(act(be, op, "x", x));
+    const lt_dtype dt = x->dtype;
     if (x->ndim != 3) return lt_error(LT_ESHAPE, "%s: x %s must be [B, T, I]", op, lt_tensor_str(x, s, sizeof s));
     LT_TRY(lt__arg(be, op, "w_hh", w_hh, LT_F32));
     int64_t G = lt_cell_gates(cell), B = x->shape[0], T = x->shape[1], I = x->shape[2];
@@ -791,12 +794,12 @@ static int rnn_args(lt_backend *be, const char *op, lt_cell cell, const lt_tenso
                         (long long)G, cell_name(cell));
     int64_t H = w_hh->shape[1];
     LT_TRY(rnn_sizes(op, cell, B, T, I, H));
-    LT_TRY(rnn_req(be, op, "w_ih", w_ih, 2, G * H, I, 0));
-    LT_TRY(rnn_opt(be, op, "b_ih", b_ih, 1, G * H, 0, 0));
-    LT_TRY(rnn_opt(be, op, "b_hh", b_hh, 1, G * H, 0, 0));
-    LT_TRY(rnn_opt(be, op, "h0", h0, 2, B, H, 0));
+    LT_TRY(rnn_req(be, op, "w_ih", w_ih, LT_F32, 2, G * H, I, 0));
+    LT_TRY(rnn_opt(be, op, "b_ih", b_ih, LT_F32, 1, G * H, 0, 0));
+    LT_TRY(rnn_opt(be, op, "b_hh", b_hh, LT_F32, 1, G * H, 0, 0));
+    LT_TRY(rnn_opt(be, op, "h0", h0, dt, 2, B, H, 0));
     if (cell == LT_CELL_GRU && c0) return lt_error(LT_EINVAL, "%s: c0 must be NULL for a GRU (it has no cell state)", op);
-    LT_TRY(rnn_opt(be, op, "c0", c0, 2, B, H, 0));
+    LT_TRY(rnn_opt(be, op, "c0", c0, dt, 2, B, H, 0));
     /* lens: on the host whatever the backend, as the loops over steps are planned there */
     if (!lens) return lt_error(LT_EINVAL, "%s: lens is NULL", op);
     if (lens->dtype != LT_I32)
@@ -821,7 +824,7 @@ static int rnn_args(lt_backend *be, const char *op, lt_cell cell, const lt_tenso
             return lt_error(LT_ESHAPE, "%s: ws %s is smaller than the %zu bytes lt_rnn_reserve_bytes asks for", op,
                             lt_tensor_str(ws, s, sizeof s), need);
     }
-    *pB = B, *pT = T, *pI = I, *pH = H;
+    *pdt = dt, *pB = B, *pT = T, *pI = I, *pH = H;
     return 0;
 }
 
@@ -831,15 +834,16 @@ int lt_rnn_fwd(lt_backend *be, lt_cell cell, lt_tensor *y, lt_tensor *hT, lt_ten
                const lt_tensor *x, const lt_tensor *w_ih, const lt_tensor *w_hh, const lt_tensor *b_ih,
                const lt_tensor *b_hh, const lt_tensor *h0, const lt_tensor *c0, const lt_tensor *lens) {
     const char *op = "rnn_fwd";
+    lt_dtype dt;
     int64_t B, T, I, H;
-    LT_TRY(rnn_args(be, op, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens, ws, 1, &B, &T, &I, &H));
-    LT_TRY(rnn_req(be, op, "y", y, 3, B, T, H));
-    LT_TRY(rnn_opt(be, op, "hT", hT, 2, B, H, 0));
+    LT_TRY(rnn_args(be, op, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens, ws, 1, &dt, &B, &T, &I, &H));
+    LT_TRY(rnn_req(be, op, "y", y, dt, 3, B, T, H));
+    LT_TRY(rnn_opt(be, op, "hT", hT, dt, 2, B, H, 0));
     if (cell == LT_CELL_GRU && cT) return lt_error(LT_EINVAL, "%s: cT must be NULL for a GRU (it has no cell state)", op);
-    LT_TRY(rnn_opt(be, op, "cT", cT, 2, B, H, 0));
+    LT_TRY(rnn_opt(be, op, "cT", cT, dt, 2, B, H, 0));
     return be->ops->rnn_fwd(be, cell, y->data, RNN_DATA(hT), RNN_DATA(cT), RNN_DATA(ws), x->data, w_ih->data,
-                            w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0), RNN_DATA(c0), lens->data, B, T,
-                            I, H);
+                            w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0), RNN_DATA(c0), lens->data, dt, B,
+                            T, I, H);
 }
 
 int lt_rnn_bwd(lt_backend *be, lt_cell cell, lt_tensor *dx, lt_tensor *dw_ih, lt_tensor *dw_hh, lt_tensor *db_ih,
@@ -848,26 +852,27 @@ int lt_rnn_bwd(lt_backend *be, lt_cell cell, lt_tensor *dx, lt_tensor *dw_ih, lt
                const lt_tensor *w_ih, const lt_tensor *w_hh, const lt_tensor *b_ih, const lt_tensor *b_hh,
                const lt_tensor *h0, const lt_tensor *c0, const lt_tensor *lens) {
     const char *op = "rnn_bwd";
+    lt_dtype dt;
     int64_t B, T, I, H;
-    LT_TRY(rnn_args(be, op, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens, ws, 0, &B, &T, &I, &H));
+    LT_TRY(rnn_args(be, op, cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens, ws, 0, &dt, &B, &T, &I, &H));
     int64_t GH = lt_cell_gates(cell) * H;
-    LT_TRY(rnn_req(be, op, "y", y, 3, B, T, H));
-    LT_TRY(rnn_req(be, op, "dy", dy, 3, B, T, H));
-    LT_TRY(rnn_opt(be, op, "dhT", dhT, 2, B, H, 0));
-    LT_TRY(rnn_opt(be, op, "dx", dx, 3, B, T, I));
-    LT_TRY(rnn_opt(be, op, "dw_ih", dw_ih, 2, GH, I, 0));
-    LT_TRY(rnn_req(be, op, "dw_hh", dw_hh, 2, GH, H, 0));
-    LT_TRY(rnn_opt(be, op, "db_ih", db_ih, 1, GH, 0, 0));
-    LT_TRY(rnn_opt(be, op, "db_hh", db_hh, 1, GH, 0, 0));
-    LT_TRY(rnn_opt(be, op, "dh0", dh0, 2, B, H, 0));
+    LT_TRY(rnn_req(be, op, "y", y, dt, 3, B, T, H));
+    LT_TRY(rnn_req(be, op, "dy", dy, dt, 3, B, T, H));
+    LT_TRY(rnn_opt(be, op, "dhT", dhT, dt, 2, B, H, 0));
+    LT_TRY(rnn_opt(be, op, "dx", dx, dt, 3, B, T, I));
+    LT_TRY(rnn_opt(be, op, "dw_ih", dw_ih, LT_F32, 2, GH, I, 0));
+    LT_TRY(rnn_req(be, op, "dw_hh", dw_hh, LT_F32, 2, GH, H, 0));
+    LT_TRY(rnn_opt(be, op, "db_ih", db_ih, LT_F32, 1, GH, 0, 0));
+    LT_TRY(rnn_opt(be, op, "db_hh", db_hh, LT_F32, 1, GH, 0, 0));
+    LT_TRY(rnn_opt(be, op, "dh0", dh0, dt, 2, B, H, 0));
     if (cell == LT_CELL_GRU && (dcT || dc0))
         return lt_error(LT_EINVAL, "%s: %s must be NULL for a GRU (it has no cell state)", op, dcT ? "dcT" : "dc0");
-    LT_TRY(rnn_opt(be, op, "dcT", dcT, 2, B, H, 0));
-    LT_TRY(rnn_opt(be, op, "dc0", dc0, 2, B, H, 0));
+    LT_TRY(rnn_opt(be, op, "dcT", dcT, dt, 2, B, H, 0));
+    LT_TRY(rnn_opt(be, op, "dc0", dc0, dt, 2, B, H, 0));
     return be->ops->rnn_bwd(be, cell, RNN_DATA(dx), RNN_DATA(dw_ih), dw_hh->data, RNN_DATA(db_ih), RNN_DATA(db_hh),
                             RNN_DATA(dh0), RNN_DATA(dc0), dy->data, RNN_DATA(dhT), RNN_DATA(dcT), ws->data, x->data,
                             y->data, w_ih->data, w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0),
-                            RNN_DATA(c0), lens->data, B, T, I, H);
+                            RNN_DATA(c0), lens->data, dt, B, T, I, H);
 }
 
 int lt_rnn_set_impl(lt_backend *be, lt_rnn_impl impl) {

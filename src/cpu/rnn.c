@@ -1,4 +1,5 @@
-/* Recurrent layers on the CPU: LSTM and GRU with PyTorch's equations and weight layout (ops.h), fp32.
+/* Recurrent layers on the CPU: LSTM and GRU with PyTorch's equations and weight layout (ops.h), fp32 (bf16
+ * activations run the same kernels on widened copies: see the end of the file).
  *
  * Forward over x[B, T, I], right-padded (sequence b has lens[b] steps):
  *   xg[B*T, G*H] = x W_ih^T                       one GEMM over every step, into the reserve
@@ -327,9 +328,10 @@ static void fwd_tile(void *ctx, int64_t t, int64_t tile) {
     }
 }
 
-int lt__cpu_rnn_fwd(lt_backend *be, lt_cell cell, float *y, float *hT, float *cT, void *ws, const float *x,
-                    const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const float *h0,
-                    const float *c0, const int32_t *lens, int64_t B, int64_t T, int64_t I, int64_t H) {
+/* The forward in fp32 (lt__cpu_rnn_fwd below widens bf16 activations for it). */
+static int rnn_fwd32(lt_cell cell, float *y, float *hT, float *cT, void *ws, const float *x, const float *w_ih,
+                     const float *w_hh, const float *b_ih, const float *b_hh, const float *h0, const float *c0,
+                     const int32_t *lens, int64_t B, int64_t T, int64_t I, int64_t H) {
     const int lstm = cell == LT_CELL_LSTM;
     const plan p = plan_make(cell, H);
     const int64_t G = p.G, GH = p.GH;
@@ -475,11 +477,12 @@ static void bwd_tile(void *ctx, int64_t s, int64_t tile) {
     }
 }
 
-int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
-                    float *dh0, float *dc0, const float *dy, const float *dhT, const float *dcT, const void *ws,
-                    const float *x, const float *y, const float *w_ih, const float *w_hh, const float *b_ih,
-                    const float *b_hh, const float *h0, const float *c0, const int32_t *lens, int64_t B, int64_t T,
-                    int64_t I, int64_t H) {
+/* The backward in fp32. x, y and h0 are not arguments: the forward kept x and every step's h_{t-1}
+ * (fp32) in ws. */
+static int rnn_bwd32(lt_cell cell, float *dx, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, float *dh0,
+                     float *dc0, const float *dy, const float *dhT, const float *dcT, const void *ws,
+                     const float *w_ih, const float *w_hh, const float *c0, const int32_t *lens, int64_t B,
+                     int64_t T, int64_t I, int64_t H) {
     const int lstm = cell == LT_CELL_LSTM;
     const plan p = plan_make(cell, H);
     const int64_t GH = p.GH, K = I > H ? I : H;
@@ -562,4 +565,40 @@ int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, float *dx, float *dw_ih, float
     order_free(&o);
     free(wp);
     return 0;
+}
+
+/* ---- the op table's entries: f32 in place, bf16 through widened copies ---------------------------- */
+/* bf16 activations (wide.c): the fp32 kernels above run on fp32 copies of x, h0, c0 (dy, dhT, dcT,
+ * c0 and the += outputs' values in the backward); each output is rounded once at the end. The state
+ * and the gates stay fp32 in the kernels and in ws, so a bf16 run gives the f32 run's values on the
+ * same (bf16) inputs, rounded. */
+
+int lt__cpu_rnn_fwd(lt_backend *be, lt_cell cell, void *y_, void *hT_, void *cT_, void *ws, const void *x_,
+                    const float *w_ih, const float *w_hh, const float *b_ih, const float *b_hh, const void *h0_,
+                    const void *c0_, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t I, int64_t H) {
+    (void)be;
+    lt__wide w = {0};
+    const float *x = lt__wide_in(&w, x_, dt, B * T * I), *h0 = lt__wide_in(&w, h0_, dt, B * H);
+    const float *c0 = lt__wide_in(&w, c0_, dt, B * H);
+    float *y = lt__wide_out(&w, y_, dt, B * T * H, 0), *hT = lt__wide_out(&w, hT_, dt, B * H, 0);
+    float *cT = lt__wide_out(&w, cT_, dt, B * H, 0);
+    return lt__wide_end(&w, "rnn_fwd",
+                        w.failed ? 0 : rnn_fwd32(cell, y, hT, cT, ws, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lens, B, T, I, H));
+}
+
+int lt__cpu_rnn_bwd(lt_backend *be, lt_cell cell, void *dx_, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                    void *dh0_, void *dc0_, const void *dy_, const void *dhT_, const void *dcT_, const void *ws,
+                    const void *x, const void *y, const float *w_ih, const float *w_hh, const float *b_ih,
+                    const float *b_hh, const void *h0, const void *c0_, const int32_t *lens, lt_dtype dt, int64_t B,
+                    int64_t T, int64_t I, int64_t H) {
+    (void)be, (void)x, (void)y, (void)b_ih, (void)b_hh, (void)h0; /* the forward kept what it needs in ws */
+    lt__wide w = {0};
+    const float *dy = lt__wide_in(&w, dy_, dt, B * T * H), *dhT = lt__wide_in(&w, dhT_, dt, B * H);
+    const float *dcT = lt__wide_in(&w, dcT_, dt, B * H), *c0 = lt__wide_in(&w, c0_, dt, B * H);
+    float *dx = lt__wide_out(&w, dx_, dt, B * T * I, 1), *dh0 = lt__wide_out(&w, dh0_, dt, B * H, 1);
+    float *dc0 = lt__wide_out(&w, dc0_, dt, B * H, 1);
+    return lt__wide_end(&w, "rnn_bwd",
+                        w.failed ? 0
+                                 : rnn_bwd32(cell, dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0, dy, dhT, dcT, ws, w_ih,
+                                             w_hh, c0, lens, B, T, I, H));
 }
