@@ -343,13 +343,13 @@ int main(int argc, char **argv) {
      * catalog-sized passes, bound by memory */
     double rows10 = 128 * 50, S = 1024;
     double fl_10 = 6 * rows10 * S * d + 4 * N10 * td * d + 6 * rows10 * 4 * H * (d + H) + 6 * rows10 * H * d;
-    /* passes over catalog x d floats: forward V written (1), + b (2), the mask copied up (1), += mask * id
-     * (4); backward dV zeroed (1), read by dW and db (2), id grad += mask * dV (4); the optimizer's zero
-     * grad (1), norm (1) and row-wise AdamW (p g m v read, p m v written: 7); and text read twice */
-    double passes_nd = 1 + 2 + 1 + 4 + 1 + 2 + 4 + 1 + 1 + 7;
+    /* passes over catalog x d floats: forward V written (1), + b (2), V += id on the rows the id dropout
+     * keeps (lt_row_dropout_acc, drawn on the device: at most 3); backward dV zeroed (1), read by dW and
+     * db (2), id grad += dV on the same rows (3); the optimizer's zero grad (1), norm (1) and row-wise
+     * AdamW (p g m v read, p m v written: 7); and text read twice */
+    double passes_nd = 1 + 2 + 3 + 1 + 2 + 3 + 1 + 1 + 7;
     double bytes_10 = 4 * N10 * (passes_nd * d + 2 * td);
     double h200_10 = fmax(fl_10 / (mfu_gemm * PEAK_BF16), bytes_10 / (hbm_eff * HBM)) + 2 * 49 * t_cell + 150 * t_kernel;
-    double host_mask = 4 * N10 * d / 25e9 + 4 * N10 * d / 50e9; /* written on the host, copied over PCIe 5 */
 
     printf("\nassumptions (H200 SXM, NVIDIA's datasheets; none of it measured here):\n");
     printf("  compute: bf16 dense peak %.0f TFLOPS, achieved %.0f %% on the GEMMs; HBM %.1f TB/s, %.0f %% achieved; "
@@ -371,9 +371,8 @@ int main(int argc, char **argv) {
     printf("  BERT-base MLM on an H200: 64 x 128 tokens a GPU, %.2f TFLOP a step -> %.1f ms\n", fl_bert / 1e12,
            h200_bert * 1e3);
     printf("  10M catalog on an H200: 128 users x 50 positions, S = 1024; the item tower over all 10M items every step: "
-           "%.0f GB of HBM traffic, %.0f GFLOP -> %.1f ms (the host-built id-dropout mask, %.1f GB a step, would add "
-           "~%.0f ms more: it must move onto the device first, and is left out)\n",
-           bytes_10 / 1e9, fl_10 / 1e9, h200_10 * 1e3, 4 * N10 * d / 1e9, host_mask * 1e3);
+           "%.0f GB of HBM traffic, %.0f GFLOP -> %.1f ms (the id dropout is drawn on the device, row by row)\n",
+           bytes_10 / 1e9, fl_10 / 1e9, h200_10 * 1e3);
     printf("  10M catalog, row-sparse (not built): each rank all-gathers the rows it touched: <= B T + S = %.0f rows "
            "of %.0f floats + an id\n", 128.0 * 51 + S, d);
 

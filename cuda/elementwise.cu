@@ -111,6 +111,29 @@ int lt__cuda_fill(lt_backend *be, float *y, float value, int64_t n) {
 }
 }
 
+/* ---- row dropout (the recommender's id dropout) --------------------------------------------- */
+
+/* One warp per row: every lane draws the row's uniform (one Philox call, cheaper than sharing it),
+ * then the lanes add the row's columns. */
+__global__ void row_dropout_acc_kernel(float *y, const float *x, const uint8_t *keep, int64_t rows, int64_t cols,
+                                       float p, uint64_t seed, uint64_t stream) {
+    int lane = threadIdx.x & 31;
+    int64_t w0 = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5, ws = ((int64_t)gridDim.x * blockDim.x) >> 5;
+    for (int64_t r = w0; r < rows; r += ws) {
+        if ((keep && !keep[r]) || (p > 0 && lt_rng_uniform(seed, stream, (uint64_t)r) < p)) continue;
+        for (int64_t j = lane; j < cols; j += 32) y[r * cols + j] += x[r * cols + j];
+    }
+}
+
+extern "C" int lt__cuda_row_dropout_acc(lt_backend *be, float *y, const float *x, const uint8_t *keep, int64_t rows,
+                                        int64_t cols, float p, uint64_t seed, uint64_t stream) {
+    if (rows <= 0 || cols <= 0) return 0;
+    unsigned blocks = ew_blocks(be, rows * 32); /* a warp a row */
+    row_dropout_acc_kernel<<<blocks, EW_THREADS, 0, lt__cu(be)->stream>>>(y, x, keep, rows, cols, p, seed, stream);
+    LT_CUDA_CHECK(cudaGetLastError());
+    return 0;
+}
+
 /* ---- dropout ------------------------------------------------------------------------------ */
 
 /* The 4 words of Philox block `blk` of (seed, stream): element i uses word i & 3 of block i >> 2.

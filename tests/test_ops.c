@@ -805,6 +805,74 @@ static void test_dropout(void) {
     check_op(&s);
 }
 
+/* Row dropout (the recommender's id dropout): y[r] += x[r] for the rows kept by keep[r] and by
+ * lt_rng_uniform(seed, stream, r) >= p, exactly (a row is added whole or not at all), on the CPU
+ * against that reference and on CUDA against the CPU, bit for bit. */
+static int row_drop(lt_backend *be, float *out, const float *y0, const float *x, const uint8_t *keep, int64_t R,
+                    int64_t C, float p) {
+    lt_tensor y, tx, tk;
+    int64_t shape[2] = {R, C};
+    OK(lt_tensor_new(&y, be, LT_F32, 2, shape));
+    OK(lt_tensor_new(&tx, be, LT_F32, 2, shape));
+    OK(lt_tensor_new(&tk, be, LT_U8, 1, &R));
+    lt_tensor hy = lt_view2((void *)y0, LT_F32, LT_CPU, R, C), hx = lt_view2((void *)x, LT_F32, LT_CPU, R, C);
+    lt_tensor hk = lt_view1((void *)keep, LT_U8, LT_CPU, R), ho = lt_view2(out, LT_F32, LT_CPU, R, C);
+    OK(lt_tensor_copy(be, &y, &hy));
+    OK(lt_tensor_copy(be, &tx, &hx));
+    if (keep) OK(lt_tensor_copy(be, &tk, &hk));
+    int rc = lt_row_dropout_acc(be, &y, &tx, keep ? &tk : NULL, p, 99, 5);
+    if (!rc) OK(lt_tensor_copy(be, &ho, &y));
+    OK(lt_backend_sync(be));
+    lt_tensor_free(be, &y), lt_tensor_free(be, &tx), lt_tensor_free(be, &tk);
+    return rc;
+}
+
+static void test_row_dropout(void) {
+    const int64_t R = 3001, C = 37;
+    float *x = malloc(sizeof(float) * R * C), *y0 = malloc(sizeof(float) * R * C), *want = malloc(sizeof(float) * R * C);
+    float *got = malloc(sizeof(float) * R * C), *gpu = malloc(sizeof(float) * R * C);
+    uint8_t *keep = malloc((size_t)R);
+    for (int64_t i = 0; i < R * C; i++) x[i] = lt_rng_next_uniform(&g_rng) - 0.5f, y0[i] = lt_rng_next_uniform(&g_rng);
+    for (int64_t r = 0; r < R; r++) keep[r] = lt_rng_next_uniform(&g_rng) < 0.8f;
+    for (int k = 0; k < 3; k++) { /* p = 0.5 with keep, p = 0.5 without, p = 0 with keep */
+        float p = k == 2 ? 0.0f : 0.5f;
+        const uint8_t *kp = k == 1 ? NULL : keep;
+        int64_t used = 0;
+        for (int64_t r = 0; r < R; r++) {
+            int on = (!kp || kp[r]) && (p == 0 || lt_rng_uniform(99, 5, (uint64_t)r) >= p);
+            used += on;
+            for (int64_t j = 0; j < C; j++) want[r * C + j] = on ? y0[r * C + j] + x[r * C + j] : y0[r * C + j];
+        }
+        OK(row_drop(g_cpu, got, y0, x, kp, R, C, p));
+        int same = !memcmp(got, want, sizeof(float) * R * C);
+        double expect = (kp ? 0.8 : 1.0) * (1 - p), frac = (double)used / R; /* binomial sd < 0.01 */
+        printf("  row_dropout_acc p=%.1f %s   cpu vs reference: %s; %.3f of the rows added (expected ~%.2f) %s\n", p,
+               kp ? "keep" : "all ", same ? "bit-exact" : "DIFFERS", frac, expect,
+               same && fabs(frac - expect) < 0.04 ? "ok" : "FAIL");
+        CHECK_MSG(same, "row_dropout_acc differs from y + x on the rows lt_rng_uniform keeps");
+        CHECK_MSG(fabs(frac - expect) < 0.04, "row_dropout_acc added %.3f of the rows, expected %.2f", frac, expect);
+        if (!g_cuda) {
+            if (k == 0) no_cuda("row_dropout_acc");
+            continue;
+        }
+        int rc = row_drop(g_cuda, gpu, y0, x, kp, R, C, p);
+        if (rc == LT_ENOTSUP) {
+            cuda_unsupported("row_dropout_acc");
+            continue;
+        }
+        OK(rc);
+        int eq = !memcmp(gpu, got, sizeof(float) * R * C);
+        printf("  row_dropout_acc p=%.1f %s   cuda vs cpu: %s\n", p, kp ? "keep" : "all ", eq ? "bit-exact ok" : "DIFFER FAIL");
+        CHECK_MSG(eq, "row_dropout_acc: cuda and cpu differ");
+    }
+    lt_tensor y = lt_view2(got, LT_F32, LT_CPU, R, C), xb = lt_view2(x, LT_F32, LT_CPU, R, C);
+    lt_tensor kb = lt_view1(keep, LT_I32, LT_CPU, R / 4), ks = lt_view1(keep, LT_U8, LT_CPU, R - 1);
+    FAILS_WITH(lt_row_dropout_acc(g_cpu, &y, &xb, &kb, 0.5f, 1, 1), LT_EDTYPE, "row_dropout_acc: keep");
+    FAILS_WITH(lt_row_dropout_acc(g_cpu, &y, &xb, &ks, 0.5f, 1, 1), LT_ESHAPE, "row_dropout_acc: keep");
+    FAILS_WITH(lt_row_dropout_acc(g_cpu, &y, &xb, NULL, 1.0f, 1, 1), LT_EINVAL, "p must be in [0, 1)");
+    free(x), free(y0), free(want), free(got), free(gpu), free(keep);
+}
+
 static void test_reduce(void) {
     static const char *names[] = {"reduce sum", "reduce mean", "reduce max", "reduce sumsq"};
     for (int op = 0; op < 4; op++) {
@@ -1785,6 +1853,7 @@ int main(void) {
     test_xent();
     test_embedding();
     test_dropout();
+    test_row_dropout();
     test_reduce();
     test_sumsq_acc(g_cpu, "sumsq cpu");
     if (g_cuda) test_sumsq_acc(g_cuda, "sumsq cuda");

@@ -120,6 +120,12 @@ int lt_scale(lt_backend *be, lt_tensor *y, const lt_tensor *x, float alpha);    
 int lt_axpy(lt_backend *be, lt_tensor *y, float alpha, const lt_tensor *x);       /* y += alpha x */
 int lt_mul_acc(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b); /* y += a*b */
 int lt_fill(lt_backend *be, lt_tensor *y, float value);
+/* Row dropout without scaling, accumulated: y[r, :] += x[r, :] (y, x f32 [R, C]) for every row r
+ * with keep[r] != 0 (keep u8[R] on the backend, or NULL: all rows) and, when p > 0,
+ * lt_rng_uniform(seed, stream, r) >= p (rng.h: the same draw on every backend and on the host).
+ * The recommender's id dropout: an item's id embedding is used whole or not at all. */
+int lt_row_dropout_acc(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *keep, float p,
+                       uint64_t seed, uint64_t stream);
 
 /* ---- reductions ---------------------------------------------------------------------------- */
 

@@ -62,6 +62,10 @@ LT_OP(mul, (lt_backend *be, float *y, const float *a, const float *b, int64_t n)
 LT_OP(scale, (lt_backend *be, float *y, const float *x, float alpha, int64_t n))
 LT_OP(axpy, (lt_backend *be, void *y, float alpha, const void *x, lt_dtype dt, int64_t n))
 LT_OP(mul_acc, (lt_backend *be, float *y, const float *a, const float *b, int64_t n))
+/* y[r, :] += x[r, :] for the rows kept: keep[r] != 0 (keep NULL: every row) and, when p > 0,
+ * lt_rng_uniform(seed, stream, r) >= p; no 1 / (1 - p) scaling (a row is used or not) */
+LT_OP(row_dropout_acc, (lt_backend *be, float *y, const float *x, const uint8_t *keep, int64_t rows, int64_t cols,
+                        float p, uint64_t seed, uint64_t stream))
 LT_OP(fill, (lt_backend *be, float *y, float value, int64_t n))
 
 LT_OP(reduce_rows, (lt_backend *be, float *y, const float *x, int64_t rows, int64_t cols, lt_reduce op))

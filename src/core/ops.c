@@ -373,6 +373,19 @@ int lt_axpy(lt_backend *be, lt_tensor *y, float alpha, const lt_tensor *x) {
     LT_TRY(ew2(be, "axpy", y, x, 1));
     return be->ops->axpy(be, y->data, alpha, x->data, y->dtype, lt_numel(y));
 }
+int lt_row_dropout_acc(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *keep, float p,
+                       uint64_t seed, uint64_t stream) {
+    const char *op = "row_dropout_acc";
+    LT_TRY(ew2(be, op, y, x, 0));
+    if (keep) {
+        LT_TRY(lt__arg(be, op, "keep", keep, LT_U8));
+        LT_TRY(lt__numel_is(op, "keep", keep, lt_rows(y)));
+    }
+    if (!(p >= 0.0f && p < 1.0f)) return lt_error(LT_EINVAL, "%s: p must be in [0, 1), got %g", op, p);
+    return be->ops->row_dropout_acc(be, y->data, x->data, keep ? keep->data : NULL, lt_rows(y), lt_cols(y), p, seed,
+                                    stream);
+}
+
 int lt_fill(lt_backend *be, lt_tensor *y, float value) {
     LT_TRY(lt__arg(be, "fill", "y", y, LT_F32));
     return be->ops->fill(be, y->data, value, lt_numel(y));

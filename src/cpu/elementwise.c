@@ -5,6 +5,7 @@
 
 #include "cpu/cpu.h"
 #include "longtail/error.h"
+#include "longtail/rng.h"
 
 #define EW_LOOP(n) _Pragma("omp parallel for simd if (n >= LT_CPU_PAR_MIN)") for (int64_t i = 0; i < n; i++)
 
@@ -42,6 +43,19 @@ int lt__cpu_mul_acc(lt_backend *be, float *y, const float *a, const float *b, in
     EW_LOOP(n) y[i] += a[i] * b[i];
     return 0;
 }
+int lt__cpu_row_dropout_acc(lt_backend *be, float *y, const float *x, const uint8_t *keep, int64_t rows, int64_t cols,
+                            float p, uint64_t seed, uint64_t stream) {
+#pragma omp parallel for if (rows * cols >= LT_CPU_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        if ((keep && !keep[r]) || (p > 0 && lt_rng_uniform(seed, stream, (uint64_t)r) < p)) continue;
+        float *yr = y + r * cols;
+        const float *xr = x + r * cols;
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) yr[j] += xr[j];
+    }
+    return 0;
+}
+
 int lt__cpu_fill(lt_backend *be, float *y, float value, int64_t n) {
     EW_LOOP(n) y[i] = value;
     return 0;

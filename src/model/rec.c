@@ -55,9 +55,10 @@ struct lt_rec {
     lt_params ps;
     lt_param *tw, *tb, *id, *wih, *whh, *bih, *bhh, *pw, *pb;
     lt_tensor text;         /* [N, Dt] */
-    lt_tensor V, dV, mask;  /* item vectors [N, d], their gradient, the id part's row mask [N, d] */
-    float *hmask;           /* host copy of the mask */
-    uint8_t *seen;          /* [N] */
+    lt_tensor V, dV;        /* item vectors [N, d], their gradient */
+    lt_tensor seen_dev;     /* u8 [N]: seen, on the backend (the id part's row mask: lt_row_dropout_acc) */
+    uint64_t id_seed, id_stream; /* the id dropout of the last item_vectors (its backward redraws it) */
+    float id_p;
     /* activations for up to cap_bt rows (B x T) and cap_b users */
     int64_t cap_b, cap_t;
     size_t ws_bytes;
@@ -170,18 +171,19 @@ int lt_rec_create(lt_rec **out, lt_backend *be, const lt_rec_config *c, const fl
     int64_t nd[2] = {N, d};
     if (!rc) rc = lt_tensor_new(&m->V, be, LT_F32, 2, nd);
     if (!rc) rc = lt_tensor_new(&m->dV, be, LT_F32, 2, nd);
-    if (!rc && c->use_id) rc = lt_tensor_new(&m->mask, be, LT_F32, 2, nd);
+    if (!rc && c->use_id) rc = lt_tensor_new(&m->seen_dev, be, LT_U8, 1, &N);
     if (!rc && Dt) {
         rc = lt_tensor_new(&m->text, be, LT_F32, 2, (int64_t[]){N, Dt});
         lt_tensor h = lt_view2((void *)text, LT_F32, LT_CPU, N, Dt);
         if (!rc) rc = lt_tensor_copy(be, &m->text, &h);
     }
-    m->seen = malloc((size_t)N);
-    m->hmask = c->use_id ? malloc(sizeof *m->hmask * (size_t)(N * d)) : NULL;
-    if (!rc && (!m->seen || (c->use_id && !m->hmask))) rc = lt_error(LT_ENOMEM, "rec: out of memory");
-    if (!rc) {
-        if (seen) memcpy(m->seen, seen, (size_t)N);
-        else memset(m->seen, 1, (size_t)N);
+    if (!rc && c->use_id) { /* seen NULL: every item */
+        uint8_t *all = seen ? NULL : malloc((size_t)N);
+        if (!seen && !all) rc = lt_error(LT_ENOMEM, "rec: out of memory");
+        if (all) memset(all, 1, (size_t)N);
+        lt_tensor h = lt_view1(seen ? (void *)seen : all, LT_U8, LT_CPU, N);
+        if (!rc) rc = lt_tensor_copy(be, &m->seen_dev, &h);
+        free(all);
     }
     if (rc) return lt_rec_free(m), rc;
     *out = m;
@@ -192,10 +194,10 @@ void lt_rec_free(lt_rec *m) {
     if (!m) return;
     free_acts(m);
     lt_causal_tower_free(m->tf);
-    lt_tensor *ts[] = {&m->text, &m->V, &m->dV, &m->mask, &m->logq, &m->sbias};
+    lt_tensor *ts[] = {&m->text, &m->V, &m->dV, &m->seen_dev, &m->logq, &m->sbias};
     for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) lt_tensor_free(m->be, ts[i]);
     lt_params_free(&m->ps);
-    free(m->hmask), free(m->seen), free(m->cdf), free(m);
+    free(m->cdf), free(m);
 }
 
 int lt_rec_set_popularity(lt_rec *m, const int64_t *freq) {
@@ -257,16 +259,12 @@ static int item_vectors(lt_rec *m, const lt_step *s) {
         LT_TRY(lt_fill(m->be, &m->V, 0.0f));
     }
     if (!c->use_id) return 0;
-    /* the mask is over the catalog, not the batch: keyed without the rank, so every rank of a
-     * data-parallel step drops the same ids, as one rank with the whole batch would */
-    uint64_t seed = s ? lt_rng_key(s->seed, 0, LT_SITE_ID_DROPOUT) : 0, stream = s ? lt_step_stream(s) : 0;
-    for (int64_t i = 0; i < c->n_items; i++) {
-        float keep = m->seen[i] && (!s || lt_rng_uniform(seed, stream, (uint64_t)i) >= c->id_dropout) ? 1.0f : 0.0f;
-        for (int64_t j = 0; j < c->dim; j++) m->hmask[i * c->dim + j] = keep;
-    }
-    lt_tensor h = lt_view2(m->hmask, LT_F32, LT_CPU, c->n_items, c->dim);
-    LT_TRY(lt_tensor_copy(m->be, &m->mask, &h));
-    return lt_mul_acc(m->be, &m->V, &m->mask, &m->id->value);
+    /* the draw is over the catalog, not the batch: keyed without the rank, so every rank of a
+     * data-parallel step drops the same ids, as one rank with the whole batch would; drawn on the
+     * backend, row by row (nothing catalog-sized is built on the host or copied) */
+    m->id_seed = s ? lt_rng_key(s->seed, 0, LT_SITE_ID_DROPOUT) : 0, m->id_stream = s ? lt_step_stream(s) : 0;
+    m->id_p = s ? c->id_dropout : 0.0f;
+    return lt_row_dropout_acc(m->be, &m->V, &m->id->value, &m->seen_dev, m->id_p, m->id_seed, m->id_stream);
 }
 
 /* The backward of the inputs, whatever the tower: dX[BT, d] (from the tower) through X = sqrt(d) V[ids]
@@ -281,7 +279,7 @@ static int inputs_bwd(lt_rec *m, int64_t BT) {
         LT_TRY(lt_matmul(m->be, &m->tw->grad, &m->dV, 1, &m->text, 0, 1.0f, 1.0f));
         LT_TRY(lt_bias_bwd(m->be, &m->tb->grad, &m->dV));
     }
-    if (c->use_id) LT_TRY(lt_mul_acc(m->be, &m->id->grad, &m->mask, &m->dV));
+    if (c->use_id) LT_TRY(lt_row_dropout_acc(m->be, &m->id->grad, &m->dV, &m->seen_dev, m->id_p, m->id_seed, m->id_stream));
     return 0;
 }
 
