@@ -652,8 +652,7 @@ static lt_tensor rows(const lt_tensor *t, int64_t r0, int64_t n, int64_t cols) {
 
 static int zero(lt_bert *m, lt_tensor *t) { return lt_backend_memset0(m->be, t->data, lt_nbytes(t)); }
 
-/* C = op(A) op(B) + beta C: A and B in the type of w (the weight operand, adt for activations
- * times activations), C in ct. */
+/* C = op(A) op(B) + beta C, each operand in the dtype given with it. */
 static int gemm(lt_bert *m, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *a, lt_dtype at, int64_t lda,
                 const void *b, lt_dtype bt, int64_t ldb, float beta, void *c, lt_dtype ct, int64_t ldc) {
     lt_gemm_desc d = {.trans_a = ta, .trans_b = tb, .m = M, .n = N, .k = K, .alpha = 1, .beta = beta,
