@@ -342,6 +342,16 @@ static int dropout(float *y, const float *x, int64_t n, float p, uint64_t seed, 
 /* ---- the slots: f32 in place, bf16 through fp32 copies (wide.c) --------------------------------- */
 
 int lt__cpu_bias_add(lt_backend *be, void *y_, const float *bias, lt_dtype dt, int64_t rows, int64_t cols) {
+    if (dt == LT_BF16) { /* one pass, on every GEMM output of the encoder: fused rather than widened */
+        uint16_t *y = y_;
+#pragma omp parallel for if (rows * cols >= LT_CPU_PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            uint16_t *yr = y + r * cols;
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) yr[j] = lt_f32_to_bf16(lt_bf16_to_f32(yr[j]) + bias[j]);
+        }
+        return 0;
+    }
     lt__wide w = {0};
     float *y = lt__wide_out(&w, y_, dt, rows * cols, 1);
     return lt__wide_end(&w, "bias_add", w.failed ? 0 : bias_add(y, bias, rows, cols));

@@ -349,6 +349,18 @@ int lt__cpu_attention_bwd(lt_backend *be, void *dqkv_, const void *dout_, const 
 
 int lt__cpu_bias_gelu_fwd(lt_backend *be, void *y_, const void *x_, const float *bias, lt_dtype dt, int64_t rows,
                           int64_t cols) {
+    if (dt == LT_BF16) { /* fused: one pass over the encoder's widest activation */
+        const uint16_t *x = x_;
+        uint16_t *y = y_;
+#pragma omp parallel for if (rows * cols >= LT_CPU_PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            const uint16_t *xr = x + r * cols;
+            uint16_t *yr = y + r * cols;
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) yr[j] = lt_f32_to_bf16(lt__gelu(lt_bf16_to_f32(xr[j]) + bias[j]));
+        }
+        return 0;
+    }
     lt__wide w = {0};
     const float *x = lt__wide_in(&w, x_, dt, rows * cols);
     float *y = lt__wide_out(&w, y_, dt, rows * cols, 0);
@@ -390,16 +402,32 @@ int lt__cpu_residual_layernorm_fwd(lt_backend *be, void *y_, void *s_, float *me
         ln_fwd(y_, s_, mean, rstd, a_, b_, w, beta, rows, cols, eps);
         return 0;
     }
-    lt__wide wd = {0};
-    int64_t n = rows * cols;
-    const float *a = lt__wide_in(&wd, a_, dt, n), *b = lt__wide_in(&wd, b_, dt, n);
-    float *y = lt__wide_out(&wd, y_, dt, n, 0), *s = lt__wide_out(&wd, s_, dt, n, 0);
-    if (!wd.failed) {
-#pragma omp parallel for simd if (n >= LT_CPU_PAR_MIN)
-        for (int64_t i = 0; i < n; i++) s[i] = lt_bf16_to_f32(lt_f32_to_bf16(a[i] + b[i]));
-        ln_fwd(y, NULL, mean, rstd, s, NULL, w, beta, rows, cols, eps);
+    /* row by row, through two fp32 rows a thread (s may alias a: a row is read before it is written) */
+    const uint16_t *a = a_, *b = b_;
+    uint16_t *y = y_, *s = s_;
+    int oom = 0;
+#pragma omp parallel if (rows * cols >= LT_CPU_PAR_MIN)
+    {
+        float *sf = malloc(sizeof(float) * (size_t)(2 * cols + 1)), *yf = sf + cols;
+        if (!sf) {
+#pragma omp atomic write
+            oom = 1;
+        }
+#pragma omp for
+        for (int64_t r = 0; r < rows; r++) {
+            if (!sf) continue;
+            const uint16_t *ar = a + r * cols, *br = b + r * cols;
+            uint16_t *sr = s + r * cols, *yr = y + r * cols;
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) sf[j] = lt_bf16_to_f32(lt_f32_to_bf16(lt_bf16_to_f32(ar[j]) + lt_bf16_to_f32(br[j])));
+            ln_fwd_row(yf, NULL, mean + r, rstd + r, sf, NULL, w, beta, cols, eps);
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) sr[j] = lt_f32_to_bf16(sf[j]), yr[j] = lt_f32_to_bf16(yf[j]);
+        }
+        free(sf);
     }
-    return lt__wide_end(&wd, "residual_layernorm_fwd", 0);
+    if (oom) return lt_error(LT_ENOMEM, "residual_layernorm_fwd: out of memory for a row of %lld floats", (long long)cols);
+    return 0;
 }
 
 int lt__cpu_residual_layernorm_bwd(lt_backend *be, void *da_, void *db_, float *dw, float *dbeta, const void *dy_,
