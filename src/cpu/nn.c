@@ -377,8 +377,51 @@ int lt__cpu_gelu_bwd(lt_backend *be, void *dx_, const void *dy_, const void *x_,
     return lt__wide_end(&w, "gelu_bwd", w.failed ? 0 : gelu_bwd(dx, dy, x, n));
 }
 
+/* bf16 rows of the cross-entropy: each thread widens one row at a time into its own fp32 rows (a
+ * vocabulary-wide row stays in cache), runs the fp32 row code and rounds what it writes once: the
+ * same numbers as widening the whole [rows, vocab] tensors, without their traffic. */
+static int xent_bf16(float *loss, float *lse, const uint16_t *logits, uint16_t *dlogits, const int32_t *targets,
+                     const float *dloss, int64_t rows, int64_t vocab, int ignore_index, const char *op) {
+    int64_t bad = bad_target(targets, rows, vocab, ignore_index);
+    if (bad >= 0)
+        return lt_error(LT_ERANGE, "%s: target %d of row %lld is outside [0, %lld)", op, targets[bad], (long long)bad,
+                        (long long)vocab);
+    int oom = 0;
+#pragma omp parallel if (rows * vocab >= LT_CPU_PAR_MIN)
+    {
+        float *xr = malloc(sizeof(float) * (size_t)(2 * vocab + 1)), *dr = xr + vocab;
+        if (!xr) {
+#pragma omp atomic write
+            oom = 1;
+        }
+#pragma omp for
+        for (int64_t r = 0; r < rows; r++) {
+            if (!xr || (dlogits && targets[r] == ignore_index)) continue;
+            const uint16_t *h = logits + r * vocab;
+#pragma omp simd
+            for (int64_t j = 0; j < vocab; j++) xr[j] = lt_bf16_to_f32(h[j]);
+            if (!dlogits) { /* forward */
+                lse[r] = row_lse(xr, vocab);
+                loss[r] = targets[r] == ignore_index ? 0.0f : lse[r] - xr[targets[r]];
+                continue;
+            }
+            uint16_t *dh = dlogits + r * vocab;
+            float g = dloss[r], l = lse[r];
+#pragma omp simd
+            for (int64_t j = 0; j < vocab; j++) dr[j] = lt_bf16_to_f32(dh[j]) + g * expf(xr[j] - l);
+            dr[targets[r]] -= g;
+#pragma omp simd
+            for (int64_t j = 0; j < vocab; j++) dh[j] = lt_f32_to_bf16(dr[j]);
+        }
+        free(xr);
+    }
+    if (oom) return lt_error(LT_ENOMEM, "%s: out of memory for a row of %lld floats", op, (long long)vocab);
+    return 0;
+}
+
 int lt__cpu_xent_fwd(lt_backend *be, float *loss, float *lse, const void *logits_, const int32_t *targets, lt_dtype dt,
                      int64_t rows, int64_t vocab, int ignore_index) {
+    if (dt == LT_BF16) return xent_bf16(loss, lse, logits_, NULL, targets, NULL, rows, vocab, ignore_index, "xent_fwd");
     lt__wide w = {0};
     const float *logits = lt__wide_in(&w, logits_, dt, rows * vocab);
     return lt__wide_end(&w, "xent_fwd", w.failed ? 0 : xent_fwd(loss, lse, logits, targets, rows, vocab, ignore_index));
@@ -386,6 +429,8 @@ int lt__cpu_xent_fwd(lt_backend *be, float *loss, float *lse, const void *logits
 
 int lt__cpu_xent_bwd(lt_backend *be, void *dlogits_, const void *logits_, const float *lse, const int32_t *targets,
                      const float *dloss, lt_dtype dt, int64_t rows, int64_t vocab, int ignore_index) {
+    if (dt == LT_BF16)
+        return xent_bf16(NULL, (float *)lse, logits_, dlogits_, targets, dloss, rows, vocab, ignore_index, "xent_bwd");
     lt__wide w = {0};
     const float *logits = lt__wide_in(&w, logits_, dt, rows * vocab);
     float *dlogits = lt__wide_out(&w, dlogits_, dt, rows * vocab, 1);
@@ -404,6 +449,23 @@ int lt__cpu_embedding_bwd(lt_backend *be, void *dtable_, const void *dout_, cons
 
 int lt__cpu_dropout(lt_backend *be, void *y_, const void *x_, lt_dtype dt, int64_t n, float p, uint64_t seed,
                     uint64_t stream, int accumulate) {
+    if (dt == LT_BF16) { /* fused: dropout's loop with bf16 loads and one rounding per store */
+        const uint16_t *x = x_;
+        uint16_t *y = y_;
+        float inv = 1.0f / (1.0f - p);
+        int64_t chunk = 4 * DROP_BLOCKS, nchunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for if (n >= LT_CPU_PAR_MIN / 8)
+        for (int64_t c = 0; c < nchunks; c++) {
+            uint32_t u[4 * DROP_BLOCKS];
+            if (p > 0.0f) philox_blocks((uint64_t)c * DROP_BLOCKS, seed, stream, u);
+            int64_t i0 = c * chunk, m = n - i0 < chunk ? n - i0 : chunk;
+            for (int64_t j = 0; j < m; j++) {
+                float v = (p == 0.0f || lt_u32_to_uniform(u[j]) >= p) ? lt_bf16_to_f32(x[i0 + j]) * inv : 0.0f;
+                y[i0 + j] = lt_f32_to_bf16(accumulate ? lt_bf16_to_f32(y[i0 + j]) + v : v);
+            }
+        }
+        return 0;
+    }
     lt__wide w = {0};
     const float *x = lt__wide_in(&w, x_, dt, n);
     float *y = lt__wide_out(&w, y_, dt, n, accumulate);
