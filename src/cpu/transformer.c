@@ -146,18 +146,19 @@ typedef struct {
     int64_t cols;
 } bias_gelu_ctx;
 
+static void bias_gelu_row(float *dxr, float *db, const float *dyr, const float *xr, const float *bias, int64_t C) {
+#pragma omp simd
+    for (int64_t j = 0; j < C; j++) {
+        float g = dyr[j] * lt__gelu_grad(xr[j] + bias[j]);
+        dxr[j] += g;
+        db[j] += g;
+    }
+}
+
 static void bias_gelu_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts) {
     const bias_gelu_ctx *c = ctx;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *xr = c->x + r * c->cols, *dyr = c->dy + r * c->cols;
-        float *dxr = c->dx + r * c->cols, *db = parts[0];
-#pragma omp simd
-        for (int64_t j = 0; j < c->cols; j++) {
-            float g = dyr[j] * lt__gelu_grad(xr[j] + c->bias[j]);
-            dxr[j] += g;
-            db[j] += g;
-        }
-    }
+    int64_t C = c->cols;
+    for (int64_t r = r0; r < r1; r++) bias_gelu_row(c->dx + r * C, parts[0], c->dy + r * C, c->x + r * C, c->bias, C);
 }
 
 static int bias_gelu_bwd(float *dx, float *dbias, const float *dy, const float *x, const float *bias, int64_t rows,
@@ -205,31 +206,106 @@ typedef struct {
 
 /* With n = (x - mean) rstd and g = dy w:  dx = rstd (g - mean(g) - n mean(g n)),  dw += dy n,  dbeta += dy.
  * dx is added to d1 and to d2 when given (d1 == d2 receives it twice). */
+static void ln_bwd_row(float *d1, float *d2, const float *dyr, const float *xr, const float *w, float m, float rs,
+                       int64_t C, float *dw, float *db) {
+    float sg = 0, sgn = 0;
+#pragma omp simd reduction(+ : sg, sgn)
+    for (int64_t j = 0; j < C; j++) {
+        float n = (xr[j] - m) * rs, g = dyr[j] * w[j];
+        sg += g;
+        sgn += g * n;
+        dw[j] += dyr[j] * n;
+        db[j] += dyr[j];
+    }
+    sg /= (float)C;
+    sgn /= (float)C;
+#pragma omp simd
+    for (int64_t j = 0; j < C; j++) d1[j] += rs * (dyr[j] * w[j] - sg - (xr[j] - m) * rs * sgn);
+    if (d2) {
+#pragma omp simd
+        for (int64_t j = 0; j < C; j++) d2[j] += rs * (dyr[j] * w[j] - sg - (xr[j] - m) * rs * sgn);
+    }
+}
+
 static void ln_bwd_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts) {
     const ln_bwd_ctx *c = ctx;
     int64_t C = c->cols;
-    float *dw = parts[0], *db = parts[1];
-    for (int64_t r = r0; r < r1; r++) {
-        const float *xr = c->x + r * C, *dyr = c->dy + r * C, *w = c->w;
-        float m = c->mean[r], rs = c->rstd[r], sg = 0, sgn = 0;
-#pragma omp simd reduction(+ : sg, sgn)
-        for (int64_t j = 0; j < C; j++) {
-            float n = (xr[j] - m) * rs, g = dyr[j] * w[j];
-            sg += g;
-            sgn += g * n;
-            dw[j] += dyr[j] * n;
-            db[j] += dyr[j];
-        }
-        sg /= (float)C;
-        sgn /= (float)C;
-        float *d1 = c->d1 + r * C, *d2 = c->d2 ? c->d2 + r * C : NULL;
+    for (int64_t r = r0; r < r1; r++)
+        ln_bwd_row(c->d1 + r * C, c->d2 ? c->d2 + r * C : NULL, c->dy + r * C, c->x + r * C, c->w, c->mean[r],
+                   c->rstd[r], C, parts[0], parts[1]);
+}
+
+/* bf16: each row widened into per-call fp32 rows, ln_bwd_row, d1 and d2 rounded once (d1 == d2:
+ * one row that receives dx twice, as in fp32) */
+typedef struct {
+    uint16_t *d1, *d2;
+    const uint16_t *dy, *x;
+    const float *w, *mean, *rstd;
+    int64_t cols;
+    int oom;
+} ln_bwd16_ctx;
+
+static void widen_row(float *f, const uint16_t *h, int64_t n) {
 #pragma omp simd
-        for (int64_t j = 0; j < C; j++) d1[j] += rs * (dyr[j] * w[j] - sg - (xr[j] - m) * rs * sgn);
-        if (d2) {
+    for (int64_t j = 0; j < n; j++) f[j] = lt_bf16_to_f32(h[j]);
+}
+static void narrow_row(uint16_t *h, const float *f, int64_t n) {
 #pragma omp simd
-            for (int64_t j = 0; j < C; j++) d2[j] += rs * (dyr[j] * w[j] - sg - (xr[j] - m) * rs * sgn);
-        }
+    for (int64_t j = 0; j < n; j++) h[j] = lt_f32_to_bf16(f[j]);
+}
+
+static void ln_bwd16_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts) {
+    ln_bwd16_ctx *c = ctx;
+    int64_t C = c->cols;
+    float *xf = malloc(sizeof(float) * (size_t)(4 * C + 1)), *dyf = xf + C, *d1f = dyf + C, *d2f = d1f + C;
+    if (!xf) {
+#pragma omp atomic write
+        c->oom = 1;
+        return;
     }
+    int two = c->d2 && c->d2 != c->d1;
+    for (int64_t r = r0; r < r1; r++) {
+        widen_row(xf, c->x + r * C, C), widen_row(dyf, c->dy + r * C, C), widen_row(d1f, c->d1 + r * C, C);
+        if (two) widen_row(d2f, c->d2 + r * C, C);
+        ln_bwd_row(d1f, c->d2 ? (two ? d2f : d1f) : NULL, dyf, xf, c->w, c->mean[r], c->rstd[r], C, parts[0], parts[1]);
+        narrow_row(c->d1 + r * C, d1f, C);
+        if (two) narrow_row(c->d2 + r * C, d2f, C);
+    }
+    free(xf);
+}
+
+/* bias + GELU backward in bf16: rows widened as ln_bwd16_rows does */
+typedef struct {
+    uint16_t *dx;
+    const uint16_t *dy, *x;
+    const float *bias;
+    int64_t cols;
+    int oom;
+} bias_gelu16_ctx;
+
+static void bias_gelu16_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts) {
+    bias_gelu16_ctx *c = ctx;
+    int64_t C = c->cols;
+    float *xf = malloc(sizeof(float) * (size_t)(3 * C + 1)), *dyf = xf + C, *dxf = dyf + C;
+    if (!xf) {
+#pragma omp atomic write
+        c->oom = 1;
+        return;
+    }
+    for (int64_t r = r0; r < r1; r++) {
+        widen_row(xf, c->x + r * C, C), widen_row(dyf, c->dy + r * C, C), widen_row(dxf, c->dx + r * C, C);
+        bias_gelu_row(dxf, parts[0], dyf, xf, c->bias, C);
+        narrow_row(c->dx + r * C, dxf, C);
+    }
+    free(xf);
+}
+
+static int ln_bwd16(void *d1, void *d2, float *dw, float *dbeta, const void *dy, const void *x, const float *w,
+                    const float *mean, const float *rstd, int64_t rows, int64_t cols, const char *op) {
+    ln_bwd16_ctx c = {d1, d2, dy, x, w, mean, rstd, cols, 0};
+    float *acc[2] = {dw, dbeta};
+    LT_TRY(lt__cpu_rows_colsum(rows, cols, 2, acc, ln_bwd16_rows, &c));
+    return c.oom ? lt_error(LT_ENOMEM, "%s: out of memory for rows of %lld floats", op, (long long)cols) : 0;
 }
 
 static int ln_bwd(float *d1, float *d2, float *dw, float *dbeta, const float *dy, const float *x, const float *w,
@@ -369,10 +445,12 @@ int lt__cpu_bias_gelu_fwd(lt_backend *be, void *y_, const void *x_, const float 
 
 int lt__cpu_bias_gelu_bwd(lt_backend *be, void *dx_, float *dbias, const void *dy_, const void *x_, const float *bias,
                           lt_dtype dt, int64_t rows, int64_t cols) {
-    lt__wide w = {0};
-    const float *dy = lt__wide_in(&w, dy_, dt, rows * cols), *x = lt__wide_in(&w, x_, dt, rows * cols);
-    float *dx = lt__wide_out(&w, dx_, dt, rows * cols, 1);
-    return lt__wide_end(&w, "bias_gelu_bwd", w.failed ? 0 : bias_gelu_bwd(dx, dbias, dy, x, bias, rows, cols));
+    if (dt == LT_BF16) {
+        bias_gelu16_ctx c = {dx_, dy_, x_, bias, cols, 0};
+        LT_TRY(lt__cpu_rows_colsum(rows, cols, 1, &dbias, bias_gelu16_rows, &c));
+        return c.oom ? lt_error(LT_ENOMEM, "bias_gelu_bwd: out of memory for rows of %lld floats", (long long)cols) : 0;
+    }
+    return bias_gelu_bwd(dx_, dbias, dy_, x_, bias, rows, cols);
 }
 
 int lt__cpu_layernorm_fwd(lt_backend *be, void *y_, float *mean, float *rstd, const void *x_, const float *w,
@@ -387,10 +465,8 @@ int lt__cpu_layernorm_fwd(lt_backend *be, void *y_, float *mean, float *rstd, co
 int lt__cpu_layernorm_bwd(lt_backend *be, void *dx_, float *dw, float *db, const void *dy_, const void *x_,
                           const float *w, const float *mean, const float *rstd, lt_dtype dt, int64_t rows,
                           int64_t cols) {
-    lt__wide wd = {0};
-    const float *dy = lt__wide_in(&wd, dy_, dt, rows * cols), *x = lt__wide_in(&wd, x_, dt, rows * cols);
-    float *dx = lt__wide_out(&wd, dx_, dt, rows * cols, 1);
-    return lt__wide_end(&wd, "layernorm_bwd", wd.failed ? 0 : ln_bwd(dx, NULL, dw, db, dy, x, w, mean, rstd, rows, cols));
+    if (dt == LT_BF16) return ln_bwd16(dx_, NULL, dw, db, dy_, x_, w, mean, rstd, rows, cols, "layernorm_bwd");
+    return ln_bwd(dx_, NULL, dw, db, dy_, x_, w, mean, rstd, rows, cols);
 }
 
 /* bf16: s = a + b is rounded as it is stored, and y, mean and rstd are those of the stored s (what
@@ -433,12 +509,8 @@ int lt__cpu_residual_layernorm_fwd(lt_backend *be, void *y_, void *s_, float *me
 int lt__cpu_residual_layernorm_bwd(lt_backend *be, void *da_, void *db_, float *dw, float *dbeta, const void *dy_,
                                    const void *s_, const float *w, const float *mean, const float *rstd, lt_dtype dt,
                                    int64_t rows, int64_t cols) {
-    lt__wide wd = {0};
-    int64_t n = rows * cols;
-    const float *dy = lt__wide_in(&wd, dy_, dt, n), *s = lt__wide_in(&wd, s_, dt, n);
-    float *da = lt__wide_out(&wd, da_, dt, n, 1), *db = db_ == da_ ? da : lt__wide_out(&wd, db_, dt, n, 1);
-    return lt__wide_end(&wd, "residual_layernorm_bwd",
-                        wd.failed ? 0 : ln_bwd(da, db, dw, dbeta, dy, s, w, mean, rstd, rows, cols));
+    if (dt == LT_BF16) return ln_bwd16(da_, db_, dw, dbeta, dy_, s_, w, mean, rstd, rows, cols, "residual_layernorm_bwd");
+    return ln_bwd(da_, db_, dw, dbeta, dy_, s_, w, mean, rstd, rows, cols);
 }
 
 int lt__cpu_mean_pool_fwd(lt_backend *be, float *out, const void *x_, const int32_t *lens, lt_dtype dt, int64_t B,
