@@ -352,9 +352,7 @@ int lt__cpu_bias_add(lt_backend *be, void *y_, const float *bias, lt_dtype dt, i
         }
         return 0;
     }
-    lt__wide w = {0};
-    float *y = lt__wide_out(&w, y_, dt, rows * cols, 1);
-    return lt__wide_end(&w, "bias_add", w.failed ? 0 : bias_add(y, bias, rows, cols));
+    return bias_add(y_, bias, rows, cols);
 }
 
 int lt__cpu_bias_bwd(lt_backend *be, float *dbias, const void *dy_, lt_dtype dt, int64_t rows, int64_t cols) {
@@ -380,62 +378,59 @@ int lt__cpu_gelu_bwd(lt_backend *be, void *dx_, const void *dy_, const void *x_,
 /* bf16 rows of the cross-entropy: each thread widens one row at a time into its own fp32 rows (a
  * vocabulary-wide row stays in cache), runs the fp32 row code and rounds what it writes once: the
  * same numbers as widening the whole [rows, vocab] tensors, without their traffic. */
-static int xent_bf16(float *loss, float *lse, const uint16_t *logits, uint16_t *dlogits, const int32_t *targets,
-                     const float *dloss, int64_t rows, int64_t vocab, int ignore_index, const char *op) {
-    int64_t bad = bad_target(targets, rows, vocab, ignore_index);
-    if (bad >= 0)
-        return lt_error(LT_ERANGE, "%s: target %d of row %lld is outside [0, %lld)", op, targets[bad], (long long)bad,
-                        (long long)vocab);
-    int oom = 0;
-#pragma omp parallel if (rows * vocab >= LT_CPU_PAR_MIN)
-    {
-        float *xr = malloc(sizeof(float) * (size_t)(2 * vocab + 1)), *dr = xr + vocab;
-        if (!xr) {
-#pragma omp atomic write
-            oom = 1;
-        }
-#pragma omp for
-        for (int64_t r = 0; r < rows; r++) {
-            if (!xr || (dlogits && targets[r] == ignore_index)) continue;
-            const uint16_t *h = logits + r * vocab;
-#pragma omp simd
-            for (int64_t j = 0; j < vocab; j++) xr[j] = lt_bf16_to_f32(h[j]);
-            if (!dlogits) { /* forward */
-                lse[r] = row_lse(xr, vocab);
-                loss[r] = targets[r] == ignore_index ? 0.0f : lse[r] - xr[targets[r]];
-                continue;
-            }
-            uint16_t *dh = dlogits + r * vocab;
-            float g = dloss[r], l = lse[r];
-#pragma omp simd
-            for (int64_t j = 0; j < vocab; j++) dr[j] = lt_bf16_to_f32(dh[j]) + g * expf(xr[j] - l);
-            dr[targets[r]] -= g;
-#pragma omp simd
-            for (int64_t j = 0; j < vocab; j++) dh[j] = lt_f32_to_bf16(dr[j]);
-        }
-        free(xr);
+typedef struct {
+    float *loss, *lse;
+    const uint16_t *logits;
+    uint16_t *dlogits; /* NULL: the forward */
+    const int32_t *targets;
+    const float *dloss;
+    int64_t vocab;
+    int ignore_index;
+} xent16_ctx;
+
+static void xent16_row(void *ctx, int64_t r, float *xr) {
+    const xent16_ctx *c = ctx;
+    int64_t V = c->vocab;
+    int32_t t = c->targets[r];
+    if (c->dlogits && t == c->ignore_index) return;
+    lt__widen_row(xr, c->logits + r * V, V);
+    if (!c->dlogits) {
+        c->lse[r] = row_lse(xr, V);
+        c->loss[r] = t == c->ignore_index ? 0.0f : c->lse[r] - xr[t];
+        return;
     }
-    if (oom) return lt_error(LT_ENOMEM, "%s: out of memory for a row of %lld floats", op, (long long)vocab);
-    return 0;
+    uint16_t *dh = c->dlogits + r * V;
+    float *dr = xr + V, g = c->dloss[r], l = c->lse[r];
+#pragma omp simd
+    for (int64_t j = 0; j < V; j++) dr[j] = lt_bf16_to_f32(dh[j]) + g * expf(xr[j] - l);
+    dr[t] -= g;
+    lt__narrow_row(dh, dr, V);
+}
+
+static int xent_bf16(xent16_ctx *c, int64_t rows, const char *op) {
+    int64_t bad = bad_target(c->targets, rows, c->vocab, c->ignore_index);
+    if (bad >= 0)
+        return lt_error(LT_ERANGE, "%s: target %d of row %lld is outside [0, %lld)", op, c->targets[bad], (long long)bad,
+                        (long long)c->vocab);
+    return lt__cpu_rows_scratch(rows, c->vocab, 2, xent16_row, c, op);
 }
 
 int lt__cpu_xent_fwd(lt_backend *be, float *loss, float *lse, const void *logits_, const int32_t *targets, lt_dtype dt,
                      int64_t rows, int64_t vocab, int ignore_index) {
-    if (dt == LT_BF16) return xent_bf16(loss, lse, logits_, NULL, targets, NULL, rows, vocab, ignore_index, "xent_fwd");
-    lt__wide w = {0};
-    const float *logits = lt__wide_in(&w, logits_, dt, rows * vocab);
-    return lt__wide_end(&w, "xent_fwd", w.failed ? 0 : xent_fwd(loss, lse, logits, targets, rows, vocab, ignore_index));
+    if (dt == LT_BF16) {
+        xent16_ctx c = {loss, lse, logits_, NULL, targets, NULL, vocab, ignore_index};
+        return xent_bf16(&c, rows, "xent_fwd");
+    }
+    return xent_fwd(loss, lse, logits_, targets, rows, vocab, ignore_index);
 }
 
 int lt__cpu_xent_bwd(lt_backend *be, void *dlogits_, const void *logits_, const float *lse, const int32_t *targets,
                      const float *dloss, lt_dtype dt, int64_t rows, int64_t vocab, int ignore_index) {
-    if (dt == LT_BF16)
-        return xent_bf16(NULL, (float *)lse, logits_, dlogits_, targets, dloss, rows, vocab, ignore_index, "xent_bwd");
-    lt__wide w = {0};
-    const float *logits = lt__wide_in(&w, logits_, dt, rows * vocab);
-    float *dlogits = lt__wide_out(&w, dlogits_, dt, rows * vocab, 1);
-    return lt__wide_end(&w, "xent_bwd",
-                        w.failed ? 0 : xent_bwd(dlogits, logits, lse, targets, dloss, rows, vocab, ignore_index));
+    if (dt == LT_BF16) {
+        xent16_ctx c = {NULL, (float *)lse, logits_, dlogits_, targets, dloss, vocab, ignore_index};
+        return xent_bf16(&c, rows, "xent_bwd");
+    }
+    return xent_bwd(dlogits_, logits_, lse, targets, dloss, rows, vocab, ignore_index);
 }
 
 int lt__cpu_embedding_bwd(lt_backend *be, void *dtable_, const void *dout_, const int32_t *ids, lt_dtype dt, int64_t n,
@@ -466,8 +461,5 @@ int lt__cpu_dropout(lt_backend *be, void *y_, const void *x_, lt_dtype dt, int64
         }
         return 0;
     }
-    lt__wide w = {0};
-    const float *x = lt__wide_in(&w, x_, dt, n);
-    float *y = lt__wide_out(&w, y_, dt, n, accumulate);
-    return lt__wide_end(&w, "dropout", w.failed ? 0 : dropout(y, x, n, p, seed, stream, accumulate));
+    return dropout(y_, x_, n, p, seed, stream, accumulate);
 }

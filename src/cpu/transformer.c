@@ -245,14 +245,6 @@ typedef struct {
     int oom;
 } ln_bwd16_ctx;
 
-static void widen_row(float *f, const uint16_t *h, int64_t n) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; j++) f[j] = lt_bf16_to_f32(h[j]);
-}
-static void narrow_row(uint16_t *h, const float *f, int64_t n) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; j++) h[j] = lt_f32_to_bf16(f[j]);
-}
 
 static void ln_bwd16_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts) {
     ln_bwd16_ctx *c = ctx;
@@ -265,11 +257,11 @@ static void ln_bwd16_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts
     }
     int two = c->d2 && c->d2 != c->d1;
     for (int64_t r = r0; r < r1; r++) {
-        widen_row(xf, c->x + r * C, C), widen_row(dyf, c->dy + r * C, C), widen_row(d1f, c->d1 + r * C, C);
-        if (two) widen_row(d2f, c->d2 + r * C, C);
+        lt__widen_row(xf, c->x + r * C, C), lt__widen_row(dyf, c->dy + r * C, C), lt__widen_row(d1f, c->d1 + r * C, C);
+        if (two) lt__widen_row(d2f, c->d2 + r * C, C);
         ln_bwd_row(d1f, c->d2 ? (two ? d2f : d1f) : NULL, dyf, xf, c->w, c->mean[r], c->rstd[r], C, parts[0], parts[1]);
-        narrow_row(c->d1 + r * C, d1f, C);
-        if (two) narrow_row(c->d2 + r * C, d2f, C);
+        lt__narrow_row(c->d1 + r * C, d1f, C);
+        if (two) lt__narrow_row(c->d2 + r * C, d2f, C);
     }
     free(xf);
 }
@@ -293,9 +285,9 @@ static void bias_gelu16_rows(void *ctx, int64_t r0, int64_t r1, float *const *pa
         return;
     }
     for (int64_t r = r0; r < r1; r++) {
-        widen_row(xf, c->x + r * C, C), widen_row(dyf, c->dy + r * C, C), widen_row(dxf, c->dx + r * C, C);
+        lt__widen_row(xf, c->x + r * C, C), lt__widen_row(dyf, c->dy + r * C, C), lt__widen_row(dxf, c->dx + r * C, C);
         bias_gelu_row(dxf, parts[0], dyf, xf, c->bias, C);
-        narrow_row(c->dx + r * C, dxf, C);
+        lt__narrow_row(c->dx + r * C, dxf, C);
     }
     free(xf);
 }
@@ -437,10 +429,7 @@ int lt__cpu_bias_gelu_fwd(lt_backend *be, void *y_, const void *x_, const float 
         }
         return 0;
     }
-    lt__wide w = {0};
-    const float *x = lt__wide_in(&w, x_, dt, rows * cols);
-    float *y = lt__wide_out(&w, y_, dt, rows * cols, 0);
-    return lt__wide_end(&w, "bias_gelu_fwd", w.failed ? 0 : bias_gelu_fwd(y, x, bias, rows, cols));
+    return bias_gelu_fwd(y_, x_, bias, rows, cols);
 }
 
 int lt__cpu_bias_gelu_bwd(lt_backend *be, void *dx_, float *dbias, const void *dy_, const void *x_, const float *bias,
@@ -453,13 +442,43 @@ int lt__cpu_bias_gelu_bwd(lt_backend *be, void *dx_, float *dbias, const void *d
     return bias_gelu_bwd(dx_, dbias, dy_, x_, bias, rows, cols);
 }
 
+/* bf16 LayerNorm forward, a row at a time through two fp32 rows: x = a, or (residual) s = a + b
+ * rounded as it is stored, and y, mean and rstd those of the stored s (what the backward reads), as
+ * the CUDA kernel computes them. s may alias a: a row is read before it is written. */
+typedef struct {
+    uint16_t *y, *s; /* s NULL: the plain LayerNorm */
+    float *mean, *rstd;
+    const uint16_t *a, *b;
+    const float *w, *beta;
+    int64_t cols;
+    float eps;
+} ln16_ctx;
+
+static void ln16_row(void *ctx, int64_t r, float *xf) {
+    const ln16_ctx *c = ctx;
+    int64_t C = c->cols;
+    const uint16_t *ar = c->a + r * C;
+    float *yf = xf + C;
+    if (c->s) {
+        const uint16_t *br = c->b + r * C;
+#pragma omp simd
+        for (int64_t j = 0; j < C; j++) xf[j] = lt_bf16_to_f32(lt_f32_to_bf16(lt_bf16_to_f32(ar[j]) + lt_bf16_to_f32(br[j])));
+        lt__narrow_row(c->s + r * C, xf, C);
+    } else {
+        lt__widen_row(xf, ar, C);
+    }
+    ln_fwd_row(yf, NULL, c->mean + r, c->rstd + r, xf, NULL, c->w, c->beta, C, c->eps);
+    lt__narrow_row(c->y + r * C, yf, C);
+}
+
 int lt__cpu_layernorm_fwd(lt_backend *be, void *y_, float *mean, float *rstd, const void *x_, const float *w,
                           const float *b, lt_dtype dt, int64_t rows, int64_t cols, float eps) {
-    lt__wide wd = {0};
-    const float *x = lt__wide_in(&wd, x_, dt, rows * cols);
-    float *y = lt__wide_out(&wd, y_, dt, rows * cols, 0);
-    if (!wd.failed) ln_fwd(y, NULL, mean, rstd, x, NULL, w, b, rows, cols, eps);
-    return lt__wide_end(&wd, "layernorm_fwd", 0);
+    if (dt == LT_F32) {
+        ln_fwd(y_, NULL, mean, rstd, x_, NULL, w, b, rows, cols, eps);
+        return 0;
+    }
+    ln16_ctx c = {y_, NULL, mean, rstd, x_, NULL, w, b, cols, eps};
+    return lt__cpu_rows_scratch(rows, cols, 2, ln16_row, &c, "layernorm_fwd");
 }
 
 int lt__cpu_layernorm_bwd(lt_backend *be, void *dx_, float *dw, float *db, const void *dy_, const void *x_,
@@ -469,8 +488,6 @@ int lt__cpu_layernorm_bwd(lt_backend *be, void *dx_, float *dw, float *db, const
     return ln_bwd(dx_, NULL, dw, db, dy_, x_, w, mean, rstd, rows, cols);
 }
 
-/* bf16: s = a + b is rounded as it is stored, and y, mean and rstd are those of the stored s (what
- * the backward reads), as the CUDA kernel computes them. */
 int lt__cpu_residual_layernorm_fwd(lt_backend *be, void *y_, void *s_, float *mean, float *rstd, const void *a_,
                                    const void *b_, const float *w, const float *beta, lt_dtype dt, int64_t rows,
                                    int64_t cols, float eps) {
@@ -478,32 +495,8 @@ int lt__cpu_residual_layernorm_fwd(lt_backend *be, void *y_, void *s_, float *me
         ln_fwd(y_, s_, mean, rstd, a_, b_, w, beta, rows, cols, eps);
         return 0;
     }
-    /* row by row, through two fp32 rows a thread (s may alias a: a row is read before it is written) */
-    const uint16_t *a = a_, *b = b_;
-    uint16_t *y = y_, *s = s_;
-    int oom = 0;
-#pragma omp parallel if (rows * cols >= LT_CPU_PAR_MIN)
-    {
-        float *sf = malloc(sizeof(float) * (size_t)(2 * cols + 1)), *yf = sf + cols;
-        if (!sf) {
-#pragma omp atomic write
-            oom = 1;
-        }
-#pragma omp for
-        for (int64_t r = 0; r < rows; r++) {
-            if (!sf) continue;
-            const uint16_t *ar = a + r * cols, *br = b + r * cols;
-            uint16_t *sr = s + r * cols, *yr = y + r * cols;
-#pragma omp simd
-            for (int64_t j = 0; j < cols; j++) sf[j] = lt_bf16_to_f32(lt_f32_to_bf16(lt_bf16_to_f32(ar[j]) + lt_bf16_to_f32(br[j])));
-            ln_fwd_row(yf, NULL, mean + r, rstd + r, sf, NULL, w, beta, cols, eps);
-#pragma omp simd
-            for (int64_t j = 0; j < cols; j++) sr[j] = lt_f32_to_bf16(sf[j]), yr[j] = lt_f32_to_bf16(yf[j]);
-        }
-        free(sf);
-    }
-    if (oom) return lt_error(LT_ENOMEM, "residual_layernorm_fwd: out of memory for a row of %lld floats", (long long)cols);
-    return 0;
+    ln16_ctx c = {y_, s_, mean, rstd, a_, b_, w, beta, cols, eps};
+    return lt__cpu_rows_scratch(rows, cols, 2, ln16_row, &c, "residual_layernorm_fwd");
 }
 
 int lt__cpu_residual_layernorm_bwd(lt_backend *be, void *da_, void *db_, float *dw, float *dbeta, const void *dy_,

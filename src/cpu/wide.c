@@ -56,3 +56,31 @@ int lt__wide_end(lt__wide *w, const char *op, int rc) {
     memset(w, 0, sizeof *w);
     return rc;
 }
+
+void lt__widen_row(float *f, const uint16_t *h, int64_t n) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) f[j] = lt_bf16_to_f32(h[j]);
+}
+
+void lt__narrow_row(uint16_t *h, const float *f, int64_t n) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) h[j] = lt_f32_to_bf16(f[j]);
+}
+
+int lt__cpu_rows_scratch(int64_t rows, int64_t cols, int nbuf, lt__row_fn fn, void *ctx, const char *op) {
+    int oom = 0;
+#pragma omp parallel if (rows * cols >= LT_CPU_PAR_MIN)
+    {
+        float *scratch = malloc(sizeof(float) * (size_t)(nbuf * cols + 1));
+        if (!scratch) {
+#pragma omp atomic write
+            oom = 1;
+        }
+#pragma omp for
+        for (int64_t r = 0; r < rows; r++)
+            if (scratch) fn(ctx, r, scratch);
+        free(scratch);
+    }
+    if (oom) return lt_error(LT_ENOMEM, "%s: out of memory for %d rows of %lld floats", op, nbuf, (long long)cols);
+    return 0;
+}
