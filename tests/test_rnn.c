@@ -321,7 +321,12 @@ static void make_cases(rcase *cs) {
     for (int i = 0; i < NCASES; i++) cs[i] = all[i], case_init(&cs[i]);
 }
 
+/* The harness must catch a 3 % error in dw_hh. On a fixed draw of the case and of the sampled
+ * entries: with the run's random seed, about one run in 50 sampled only entries of dw_hh too small
+ * for 3 % of them to pass the tolerance, and the self-check failed by chance. */
 static void test_harness_can_fail(void) {
+    lt_rng run = g_rng;
+    lt_rng_init(&g_rng, 20261203, 0);
     rcase c = {.name = "lstm (planted 3% error in dw_hh)", .cell = LT_CELL_LSTM, .B = 3, .T = 4, .I = 3, .H = 3,
                .lens = {4, 2, 3}, .has = {[BIH] = 1, [BHH] = 1}, .states = 1};
     case_init(&c);
@@ -331,6 +336,7 @@ static void test_harness_can_fail(void) {
     printf("  harness self-check: the planted error was %s\n", bad ? "caught (good)" : "NOT caught");
     CHECK_MSG(bad > 0, "the finite-difference harness did not catch a wrong gradient");
     case_free(&c);
+    g_rng = run;
 }
 
 /* ---- 3. thread-count independence ----------------------------------------------------------------- */
