@@ -81,9 +81,11 @@ float lt__cpu_kmeans_dist(const float *x, const float *c, int64_t d);
 /* Column sums that do not depend on scheduling (nn.c). Rows are cut into one contiguous block per
  * thread; fn(ctx, r0, r1, parts) handles rows [r0, r1) and adds its column sums into parts[k]
  * (nacc thread-private arrays of cols floats, zeroed); the parts are then added into acc[k] in
- * thread order. */
+ * thread order. parts[nacc .. nacc + nscratch - 1] are nscratch more thread-private rows of cols
+ * floats for fn's own use (a bf16 op's widened rows); nacc + nscratch <= 8. */
 typedef void (*lt__rows_fn)(void *ctx, int64_t r0, int64_t r1, float *const *parts);
-int lt__cpu_rows_colsum(int64_t rows, int64_t cols, int nacc, float *const *acc, lt__rows_fn fn, void *ctx);
+int lt__cpu_rows_colsum(int64_t rows, int64_t cols, int nacc, float *const *acc, int nscratch, lt__rows_fn fn,
+                        void *ctx);
 
 /* The exact (erf) GELU and its derivative, shared by gelu and bias_gelu. With glibc >= 2.35 the
  * loops that call these are vectorised through libmvec's erff/expf (about 10x the scalar calls). */

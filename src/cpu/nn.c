@@ -10,18 +10,20 @@
 #include "longtail/error.h"
 #include "longtail/rng.h"
 
-int lt__cpu_rows_colsum(int64_t rows, int64_t cols, int nacc, float *const *acc, lt__rows_fn fn, void *ctx) {
-    if (nacc < 1 || nacc > 8) return lt_error(LT_EINVAL, "column sums: %d accumulators (1 to 8)", nacc);
+int lt__cpu_rows_colsum(int64_t rows, int64_t cols, int nacc, float *const *acc, int nscratch, lt__rows_fn fn,
+                        void *ctx) {
+    if (nacc < 1 || nscratch < 0 || nacc + nscratch > 8)
+        return lt_error(LT_EINVAL, "column sums: %d accumulators and %d scratch rows (1 to 8 in all)", nacc, nscratch);
     int nt = rows * cols >= LT_CPU_PAR_MIN ? omp_get_max_threads() : 1;
     if (nt > rows) nt = rows > 0 ? (int)rows : 1;
-    size_t per = (size_t)nacc * (size_t)cols; /* floats per thread */
+    size_t per = (size_t)(nacc + nscratch) * (size_t)cols; /* floats per thread */
     float *part = calloc((size_t)nt * per + 1, sizeof(float));
-    if (!part) return lt_error(LT_ENOMEM, "column sums: out of memory");
+    if (!part) return lt_error(LT_ENOMEM, "column sums: out of memory for %d threads x %zu floats", nt, per);
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num();
         float *parts[8];
-        for (int k = 0; k < nacc; k++) parts[k] = part + (size_t)t * per + (size_t)k * (size_t)cols;
+        for (int k = 0; k < nacc + nscratch; k++) parts[k] = part + (size_t)t * per + (size_t)k * (size_t)cols;
         fn(ctx, rows * t / nt, rows * (t + 1) / nt, parts);
     }
     for (int t = 0; t < nt; t++)
@@ -59,7 +61,7 @@ static int bias_add(float *y, const float *bias, int64_t rows, int64_t cols) {
 
 static int bias_bwd(float *dbias, const float *dy, int64_t rows, int64_t cols) {
     colsum_ctx c = {dy, cols};
-    return lt__cpu_rows_colsum(rows, cols, 1, &dbias, colsum_rows, &c);
+    return lt__cpu_rows_colsum(rows, cols, 1, &dbias, 0, colsum_rows, &c);
 }
 
 /* ---- GELU (exact, erf form, as in BERT; lt__gelu in cpu.h) ---------------------------------- */

@@ -164,7 +164,7 @@ static void bias_gelu_rows(void *ctx, int64_t r0, int64_t r1, float *const *part
 static int bias_gelu_bwd(float *dx, float *dbias, const float *dy, const float *x, const float *bias, int64_t rows,
                          int64_t cols) {
     bias_gelu_ctx c = {dx, dy, x, bias, cols};
-    return lt__cpu_rows_colsum(rows, cols, 1, &dbias, bias_gelu_rows, &c);
+    return lt__cpu_rows_colsum(rows, cols, 1, &dbias, 0, bias_gelu_rows, &c);
 }
 
 /* ---- LayerNorm, plain and after a residual sum ---------------------------------------------------- */
@@ -235,26 +235,20 @@ static void ln_bwd_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts) 
                    c->rstd[r], C, parts[0], parts[1]);
 }
 
-/* bf16: each row widened into per-call fp32 rows, ln_bwd_row, d1 and d2 rounded once (d1 == d2:
+/* bf16: each row widened into the thread's fp32 scratch rows (parts[2..5]), ln_bwd_row, d1 and d2 rounded once (d1 == d2:
  * one row that receives dx twice, as in fp32) */
 typedef struct {
     uint16_t *d1, *d2;
     const uint16_t *dy, *x;
     const float *w, *mean, *rstd;
     int64_t cols;
-    int oom;
 } ln_bwd16_ctx;
 
 
 static void ln_bwd16_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts) {
-    ln_bwd16_ctx *c = ctx;
+    const ln_bwd16_ctx *c = ctx;
     int64_t C = c->cols;
-    float *xf = malloc(sizeof(float) * (size_t)(4 * C + 1)), *dyf = xf + C, *d1f = dyf + C, *d2f = d1f + C;
-    if (!xf) {
-#pragma omp atomic write
-        c->oom = 1;
-        return;
-    }
+    float *xf = parts[2], *dyf = parts[3], *d1f = parts[4], *d2f = parts[5];
     int two = c->d2 && c->d2 != c->d1;
     for (int64_t r = r0; r < r1; r++) {
         lt__widen_row(xf, c->x + r * C, C), lt__widen_row(dyf, c->dy + r * C, C), lt__widen_row(d1f, c->d1 + r * C, C);
@@ -263,7 +257,6 @@ static void ln_bwd16_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts
         lt__narrow_row(c->d1 + r * C, d1f, C);
         if (two) lt__narrow_row(c->d2 + r * C, d2f, C);
     }
-    free(xf);
 }
 
 /* bias + GELU backward in bf16: rows widened as ln_bwd16_rows does */
@@ -272,39 +265,31 @@ typedef struct {
     const uint16_t *dy, *x;
     const float *bias;
     int64_t cols;
-    int oom;
 } bias_gelu16_ctx;
 
 static void bias_gelu16_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts) {
-    bias_gelu16_ctx *c = ctx;
+    const bias_gelu16_ctx *c = ctx;
     int64_t C = c->cols;
-    float *xf = malloc(sizeof(float) * (size_t)(3 * C + 1)), *dyf = xf + C, *dxf = dyf + C;
-    if (!xf) {
-#pragma omp atomic write
-        c->oom = 1;
-        return;
-    }
+    float *xf = parts[1], *dyf = parts[2], *dxf = parts[3];
     for (int64_t r = r0; r < r1; r++) {
         lt__widen_row(xf, c->x + r * C, C), lt__widen_row(dyf, c->dy + r * C, C), lt__widen_row(dxf, c->dx + r * C, C);
         bias_gelu_row(dxf, parts[0], dyf, xf, c->bias, C);
         lt__narrow_row(c->dx + r * C, dxf, C);
     }
-    free(xf);
 }
 
 static int ln_bwd16(void *d1, void *d2, float *dw, float *dbeta, const void *dy, const void *x, const float *w,
-                    const float *mean, const float *rstd, int64_t rows, int64_t cols, const char *op) {
-    ln_bwd16_ctx c = {d1, d2, dy, x, w, mean, rstd, cols, 0};
+                    const float *mean, const float *rstd, int64_t rows, int64_t cols) {
+    ln_bwd16_ctx c = {d1, d2, dy, x, w, mean, rstd, cols};
     float *acc[2] = {dw, dbeta};
-    LT_TRY(lt__cpu_rows_colsum(rows, cols, 2, acc, ln_bwd16_rows, &c));
-    return c.oom ? lt_error(LT_ENOMEM, "%s: out of memory for rows of %lld floats", op, (long long)cols) : 0;
+    return lt__cpu_rows_colsum(rows, cols, 2, acc, 4, ln_bwd16_rows, &c);
 }
 
 static int ln_bwd(float *d1, float *d2, float *dw, float *dbeta, const float *dy, const float *x, const float *w,
                   const float *mean, const float *rstd, int64_t rows, int64_t cols) {
     ln_bwd_ctx c = {d1, d2, dy, x, w, mean, rstd, cols};
     float *acc[2] = {dw, dbeta};
-    return lt__cpu_rows_colsum(rows, cols, 2, acc, ln_bwd_rows, &c);
+    return lt__cpu_rows_colsum(rows, cols, 2, acc, 0, ln_bwd_rows, &c);
 }
 
 /* ---- cast ------------------------------------------------------------------------------------------ */
@@ -435,9 +420,8 @@ int lt__cpu_bias_gelu_fwd(lt_backend *be, void *y_, const void *x_, const float 
 int lt__cpu_bias_gelu_bwd(lt_backend *be, void *dx_, float *dbias, const void *dy_, const void *x_, const float *bias,
                           lt_dtype dt, int64_t rows, int64_t cols) {
     if (dt == LT_BF16) {
-        bias_gelu16_ctx c = {dx_, dy_, x_, bias, cols, 0};
-        LT_TRY(lt__cpu_rows_colsum(rows, cols, 1, &dbias, bias_gelu16_rows, &c));
-        return c.oom ? lt_error(LT_ENOMEM, "bias_gelu_bwd: out of memory for rows of %lld floats", (long long)cols) : 0;
+        bias_gelu16_ctx c = {dx_, dy_, x_, bias, cols};
+        return lt__cpu_rows_colsum(rows, cols, 1, &dbias, 3, bias_gelu16_rows, &c);
     }
     return bias_gelu_bwd(dx_, dbias, dy_, x_, bias, rows, cols);
 }
@@ -484,7 +468,7 @@ int lt__cpu_layernorm_fwd(lt_backend *be, void *y_, float *mean, float *rstd, co
 int lt__cpu_layernorm_bwd(lt_backend *be, void *dx_, float *dw, float *db, const void *dy_, const void *x_,
                           const float *w, const float *mean, const float *rstd, lt_dtype dt, int64_t rows,
                           int64_t cols) {
-    if (dt == LT_BF16) return ln_bwd16(dx_, NULL, dw, db, dy_, x_, w, mean, rstd, rows, cols, "layernorm_bwd");
+    if (dt == LT_BF16) return ln_bwd16(dx_, NULL, dw, db, dy_, x_, w, mean, rstd, rows, cols);
     return ln_bwd(dx_, NULL, dw, db, dy_, x_, w, mean, rstd, rows, cols);
 }
 
@@ -502,7 +486,7 @@ int lt__cpu_residual_layernorm_fwd(lt_backend *be, void *y_, void *s_, float *me
 int lt__cpu_residual_layernorm_bwd(lt_backend *be, void *da_, void *db_, float *dw, float *dbeta, const void *dy_,
                                    const void *s_, const float *w, const float *mean, const float *rstd, lt_dtype dt,
                                    int64_t rows, int64_t cols) {
-    if (dt == LT_BF16) return ln_bwd16(da_, db_, dw, dbeta, dy_, s_, w, mean, rstd, rows, cols, "residual_layernorm_bwd");
+    if (dt == LT_BF16) return ln_bwd16(da_, db_, dw, dbeta, dy_, s_, w, mean, rstd, rows, cols);
     return ln_bwd(da_, db_, dw, dbeta, dy_, s_, w, mean, rstd, rows, cols);
 }
 
