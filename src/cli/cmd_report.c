@@ -90,6 +90,13 @@ static void missing(FILE *f, const char *what, const char *where) {
     fprintf(f, "<p class=\"note\">No %s: %s was not found (run that stage first).</p>\n", what, where);
 }
 
+/* The figure dir/name copied beside the page and shown; 0 (nothing written) when it is not there. */
+static int copied_figure(FILE *f, const char *dir, const char *name, const char *out, const char *alt, const char *caption) {
+    if (!copy_file(dir, name, out, name)) return 0;
+    figure(f, name, alt, caption);
+    return 1;
+}
+
 /* The fields of one CSV line (quoted fields as lt_cli_csv_field writes them), in place. */
 static int csv_split(char *line, char **field, int cap) {
     int n = 0;
@@ -351,9 +358,9 @@ static int write_page(const lt_config *c, const char *dir, const char *out, FILE
           "items have no interactions at all.</p>\n", f);
 
     fputs("<h2 id=\"s1\">1. Popularity: the head and the long tail</h2>\n", f);
-    if (copy_file(cl, "popularity.svg", out, "popularity.svg"))
-        figure(f, "popularity.svg", "popularity curve", "Interactions per item by popularity rank (log-log); the dashed line splits the head from the tail.");
-    else missing(f, "popularity curve", cl);
+    if (!copied_figure(f, cl, "popularity.svg", out, "popularity curve",
+                       "Interactions per item by popularity rank (log-log); the dashed line splits the head from the tail."))
+        missing(f, "popularity curve", cl);
 
     fputs("<h2 id=\"s2\">2. The catalog map and its long-tail regions</h2>\n", f);
     int tsne = copy_file(cl, "map_tsne.svg", out, "map.svg");
@@ -361,8 +368,8 @@ static int write_page(const lt_config *c, const char *dir, const char *out, FILE
         fputs("<div class=\"pair\">", f);
         figure(f, "map.svg", "cluster map", tsne ? "t-SNE map of the item embeddings, head vs tail; x marks a long-tail cluster, named by its typical title words."
                                                  : "The item embeddings on two principal components, head vs tail; x marks a long-tail cluster, named by its typical title words.");
-        if (copy_file(cl, "clusters.svg", out, "clusters.svg"))
-            figure(f, "clusters.svg", "clusters", "Each cluster's share of the items against its share of the interactions; red: long-tail clusters.");
+        copied_figure(f, cl, "clusters.svg", out, "clusters",
+                      "Each cluster's share of the items against its share of the interactions; red: long-tail clusters.");
         fputs("</div>\n", f);
         snprintf(path, sizeof path, "%s/clusters.tsv", cl);
         fputs("<p>A cluster is long-tail when it gets far less attention than its size deserves (share of interactions / "
@@ -371,11 +378,9 @@ static int write_page(const lt_config *c, const char *dir, const char *out, FILE
     } else missing(f, "cluster map", cl);
 
     fputs("<h2 id=\"s3\">3. Training</h2>\n<div class=\"pair\">", f);
-    int curves = 0;
-    if (copy_file(model, "pretrain_loss.svg", out, "pretrain_loss.svg"))
-        curves++, figure(f, "pretrain_loss.svg", "encoder pretraining", "The text encoder: masked-LM and contrastive losses.");
-    if (copy_file(rec, "train_loss.svg", out, "train_loss.svg"))
-        curves++, figure(f, "train_loss.svg", "recommender training", "The recommender: training loss.");
+    int curves = copied_figure(f, model, "pretrain_loss.svg", out, "encoder pretraining",
+                               "The text encoder: masked-LM and contrastive losses.");
+    curves += copied_figure(f, rec, "train_loss.svg", out, "recommender training", "The recommender: training loss.");
     fputs("</div>\n", f);
     if (!curves) missing(f, "training curves", model);
 
@@ -387,9 +392,9 @@ static int write_page(const lt_config *c, const char *dir, const char *out, FILE
           "from the tail; cold recall: recall on items held out of training.</p>\n", f);
 
     fputs("<h2 id=\"s5\">5. Accuracy against coverage: re-ranking toward the tail</h2>\n", f);
-    if (copy_file(ev, "tail_boost.svg", out, "tail_boost.svg"))
-        figure(f, "tail_boost.svg", "tail boost trade-off", "NDCG@10 against Coverage@10 (solid) and APLT@10 (dashed), one point per boost &beta;.");
-    else missing(f, "trade-off curve", ev);
+    if (!copied_figure(f, ev, "tail_boost.svg", out, "tail boost trade-off",
+                       "NDCG@10 against Coverage@10 (solid) and APLT@10 (dashed), one point per boost &beta;."))
+        missing(f, "trade-off curve", ev);
 
     fputs("<h2 id=\"s6\">6. Sample recommendations and related products</h2>\n", f);
     char rc_csv[4400], sim_csv[4400];
