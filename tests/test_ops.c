@@ -341,7 +341,8 @@ static void test_matmul(void) {
 /* Every transpose combination, batching with a broadcast operand, alpha and beta, against a
  * double reference; and bf16 operands against the reference on bf16-rounded inputs.
  * bf16 = 2: fp32 operands already rounded to bf16, through lt_matmul (for bf16 math, which must then
- * be as exact as fp32). big: sizes past the CPU's bf16-math threshold (src/cpu/gemm.c). */
+ * be as exact as fp32); bf16 = 3: as 1 with C in bf16 too (read, and written rounded).
+ * big: sizes past the CPU's bf16-math threshold (src/cpu/gemm.c). */
 static double gemm_reference(lt_backend *be, double tol, int bf16, int big) {
     int64_t B = 3, m = big ? 129 : 17, n = big ? 131 : 19, k = big ? 137 : 23;
     double worst = 0;
@@ -357,20 +358,36 @@ static double gemm_reference(lt_backend *be, double tol, int bf16, int big) {
             if (bf16)
                 for (int64_t i = 0; i < harr_numel(&b); i++) Bm[i] = lt_bf16_to_f32(lt_f32_to_bf16(Bm[i]));
             lt_tensor ta_t = upload(be, &a), tb_t = upload(be, &b), tc = upload(be, &c);
-            if (bf16 == 1) { /* bf16 x bf16 -> f32 through the raw descriptor */
+            if (bf16 == 3) /* C is stored in bf16: the reference reads the rounded C */
+                for (int64_t i = 0; i < harr_numel(&c); i++) C[i] = lt_bf16_to_f32(lt_f32_to_bf16(C[i]));
+            if (bf16 == 1 || bf16 == 3) { /* bf16 x bf16 -> f32 (or bf16) through the raw descriptor */
                 uint16_t *ha = malloc(2 * harr_numel(&a)), *hb = malloc(2 * harr_numel(&b));
                 for (int64_t i = 0; i < harr_numel(&a); i++) ha[i] = lt_f32_to_bf16(A[i]);
                 for (int64_t i = 0; i < harr_numel(&b); i++) hb[i] = lt_f32_to_bf16(Bm[i]);
-                lt_tensor a16, b16;
-                harr a16h = a, b16h = b;
-                a16h.dt = b16h.dt = LT_BF16;
+                lt_tensor a16, b16, c16 = {0};
+                harr a16h = a, b16h = b, c16h = c;
+                a16h.dt = b16h.dt = c16h.dt = LT_BF16;
                 a16h.h = ha, b16h.h = hb;
                 a16 = upload(be, &a16h), b16 = upload(be, &b16h);
+                if (bf16 == 3) {
+                    uint16_t *hc = malloc(2 * harr_numel(&c));
+                    for (int64_t i = 0; i < harr_numel(&c); i++) hc[i] = lt_f32_to_bf16(C[i]);
+                    c16h.h = hc, c16 = upload(be, &c16h), free(hc);
+                }
                 lt_gemm_desc d = {.trans_a = ta, .trans_b = tb, .m = m, .n = n, .k = k, .alpha = alpha, .beta = beta,
                                   .a = a16.data, .a_type = LT_BF16, .lda = ta ? m : k, .stride_a = m * k,
                                   .b = b16.data, .b_type = LT_BF16, .ldb = tb ? k : n, .stride_b = 0,
-                                  .c = tc.data, .c_type = LT_F32, .ldc = n, .stride_c = m * n, .batch = B};
+                                  .c = bf16 == 3 ? c16.data : tc.data, .c_type = bf16 == 3 ? LT_BF16 : LT_F32,
+                                  .ldc = n, .stride_c = m * n, .batch = B};
                 OK(lt_gemm(be, &d));
+                if (bf16 == 3) { /* the result back into tc, widened */
+                    uint16_t *hc = download(be, &c16);
+                    float *wc = malloc(4 * harr_numel(&c));
+                    for (int64_t i = 0; i < harr_numel(&c); i++) wc[i] = lt_bf16_to_f32(hc[i]);
+                    lt_tensor host = lt_view(wc, LT_F32, LT_CPU, c.ndim, c.shape);
+                    OK(lt_tensor_copy(be, &tc, &host));
+                    free(hc), free(wc), lt_tensor_free(be, &c16);
+                }
                 lt_tensor_free(be, &a16), lt_tensor_free(be, &b16);
                 free(ha), free(hb);
             } else {
@@ -405,23 +422,32 @@ static void test_gemm_reference(lt_backend *be, const char *label, double tol, i
 }
 
 /* bf16 math on the CPU (oneDNN, src/cpu/dnnl.c): on bf16-exact inputs as exact as fp32; on any
- * inputs within bf16's rounding, and visibly not fp32 (else the bf16 path never ran). */
+ * inputs within bf16's rounding, and visibly not fp32 (else the bf16 path never ran); bf16 operands
+ * and a bf16 C through the raw descriptor. On a CPU without bf16 instructions the same path runs in
+ * oneDNN's check mode (fp32 operands holding bf16 values), so the packing, descriptors, batching,
+ * broadcast, scales and the bf16 C are checked on every machine that has oneDNN. */
 static void test_gemm_cpu_bf16_math(lt_backend *cpu) {
+    int check = 0;
     if (!lt__dnnl_available()) {
-        printf("  %-28s skipped: %s\n", "gemm cpu bf16 math", lt__dnnl_describe());
-        return;
+        if (!lt__dnnl_check(1)) {
+            printf("  %-28s skipped: %s\n", "gemm cpu bf16 math", lt__dnnl_describe());
+            return;
+        }
+        check = 1;
     }
     lt_backend_set_math(cpu, LT_MATH_BF16);
     /* rounding errors of 2^-9 relative per operand add up like a random walk: 2^-8 sqrt(k) */
     double exact = gemm_reference(cpu, 1e-5, 2, 1), rounded = gemm_reference(cpu, 5e-2, 0, 1);
     double fp32_err = gemm_reference(cpu, 1e-5, 0, 1);
+    double c16 = gemm_reference(cpu, 1e-2, 3, 1); /* C rounded once: 2^-9 relative */
     lt_backend_set_math(cpu, LT_MATH_FP32);
+    int ok = exact <= 1 && rounded <= 1 && fp32_err > 10 && c16 <= 1;
     printf("  %-28s %s, 4 transposes x batch 3, 129x131x137: bf16-exact inputs err/tol(1e-5) %.3f, "
-           "any inputs err/tol(5e-2) %.3f (err/1e-5 %.0f: bf16 ran) %s\n",
-           "gemm cpu bf16 math", lt__dnnl_describe(), exact, rounded, fp32_err,
-           exact <= 1 && rounded <= 1 && fp32_err > 10 ? "ok" : "FAIL");
-    CHECK_MSG(exact <= 1 && rounded <= 1, "gemm cpu bf16 math differs from reference");
+           "any inputs err/tol(5e-2) %.3f (err/1e-5 %.0f: bf16 ran), bf16 C err/tol(1e-2) %.3f %s\n",
+           "gemm cpu bf16 math", lt__dnnl_describe(), exact, rounded, fp32_err, c16, ok ? "ok" : "FAIL");
+    CHECK_MSG(exact <= 1 && rounded <= 1 && c16 <= 1, "gemm cpu bf16 math differs from reference");
     CHECK_MSG(fp32_err > 10, "gemm cpu bf16 math: result is fp32-exact, the bf16 path did not run");
+    if (check) lt__dnnl_check(0);
 }
 
 static int bias_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {

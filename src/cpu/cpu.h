@@ -61,6 +61,10 @@ const char *lt__cpu_coretype(void);
 int lt__dnnl_available(void);
 const char *lt__dnnl_describe(void);
 int lt__dnnl_gemm(const lt_gemm_desc *d);
+/* Check mode on (1) or off (0), for tests: the oneDNN path runs on any CPU with fp32 operands that
+ * hold bf16 values (see dnnl.c; LONGTAIL_DNNL_CHECK=1 sets it for a whole run). Returns
+ * lt__dnnl_available() after the switch. */
+int lt__dnnl_check(int on);
 /* C[m,n] = alpha op(A) op(B) + beta C in fp32: one BLAS call on the calling thread (no-op when m, n
  * or k is 0) */
 void lt__cpu_sgemm1(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,

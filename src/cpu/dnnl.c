@@ -13,7 +13,14 @@
  * serialised by a lock (one table, one set of scratch buffers); each call uses every OpenMP thread.
  *
  * Built only when CMake finds oneDNN (Debian: libdnnl-dev); otherwise lt__dnnl_available() is 0
- * and the CPU's GEMMs stay fp32 (bf16 activations are still stored in bf16 when math is bf16). */
+ * and the CPU's GEMMs stay fp32 (bf16 activations are still stored in bf16 when math is bf16).
+ *
+ * Check mode (LONGTAIL_DNNL_CHECK=1, or lt__dnnl_check(1)): on a CPU without bf16 instructions
+ * oneDNN has no bf16 matmul at all, so this file could only ever run on AMX / AVX512-BF16 machines.
+ * In check mode the operands are packed as fp32 holding the bf16-rounded values, and a bf16 C goes
+ * through an fp32 copy (widened, multiplied, rounded once): the same products and sums as the bf16
+ * primitive up to summation order, through the same packing, descriptors, strides, batching,
+ * broadcasting, scales and plan table. The op test runs it wherever oneDNN is built. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +33,7 @@
 int lt__dnnl_available(void) { return 0; }
 const char *lt__dnnl_describe(void) { return "none (this build has no oneDNN)"; }
 int lt__dnnl_gemm(const lt_gemm_desc *d) { return 1; }
+int lt__dnnl_check(int on) { return 0; }
 
 #else
 #include <dnnl.h>
@@ -49,27 +57,51 @@ static struct {
     char describe[96];
     plan plans[PLANS];
     int next;
-    uint16_t *buf[2]; /* bf16 copies of A and B */
-    size_t cap[2];
-} g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    void *buf[3]; /* bf16 copies of A and B (fp32 in check mode), and C's fp32 copy in check mode */
+    size_t cap[3]; /* bytes */
+    int check;     /* check mode: -1 not asked yet (the environment decides), 0 off, 1 on */
+    dnnl_data_type_t op_type; /* the packed operands' type: bf16, or f32 in check mode */
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER, .check = -1};
 
 /* 1 when oneDNN runs bf16 matmuls natively on this CPU (AMX or AVX512-BF16). */
 static int probe(void) {
     if (g.state) return g.state > 0;
     g.state = -1;
+    if (g.check < 0) {
+        const char *e = getenv("LONGTAIL_DNNL_CHECK");
+        g.check = e && *e && strcmp(e, "0") != 0;
+    }
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     const dnnl_version_t *v = dnnl_version();
     int amx = (isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx;
     int bf16 = (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+    g.op_type = g.check ? dnnl_f32 : dnnl_bf16;
     snprintf(g.describe, sizeof g.describe, "oneDNN %d.%d.%d, %s", v->major, v->minor, v->patch,
-             amx ? "AMX-BF16" : bf16 ? "AVX512-BF16" : "no bf16 instructions: GEMMs stay fp32 (math auto: fp32)");
-    if (!bf16) return 0;
+             g.check ? "CHECK MODE: fp32 operands holding bf16 values (slow; for tests)"
+             : amx   ? "AMX-BF16"
+             : bf16  ? "AVX512-BF16"
+                     : "no bf16 instructions: GEMMs stay fp32 (math auto: fp32)");
+    if (!bf16 && !g.check) return 0;
     if (dnnl_engine_create(&g.engine, dnnl_cpu, 0) || dnnl_stream_create(&g.stream, g.engine, dnnl_stream_default_flags)) {
         snprintf(g.describe, sizeof g.describe, "oneDNN: cannot create a CPU engine: GEMMs stay fp32 (math auto: fp32)");
         return 0;
     }
     g.state = 1;
     return 1;
+}
+
+static void plan_clear(plan *p);
+
+int lt__dnnl_check(int on) {
+    pthread_mutex_lock(&g.lock);
+    for (int i = 0; i < PLANS; i++) plan_clear(&g.plans[i]);
+    g.next = 0;
+    g.check = on != 0;
+    if (g.state > 0) dnnl_stream_destroy(g.stream), dnnl_engine_destroy(g.engine);
+    g.state = 0;
+    int ok = probe();
+    pthread_mutex_unlock(&g.lock);
+    return ok;
 }
 
 int lt__dnnl_available(void) {
@@ -85,15 +117,24 @@ const char *lt__dnnl_describe(void) {
 }
 
 /* Copy batch x [rows, cols] (row stride ld, batch stride bs) of type t into dst as compact bf16,
- * transposed when trans (dst is then batch x [cols, rows]). */
-static void pack(uint16_t *dst, const void *src, lt_dtype t, int64_t batch, int64_t rows, int64_t cols, int64_t ld,
+ * transposed when trans (dst is then batch x [cols, rows]); in check mode the same bf16 values
+ * widened to fp32. */
+static void pack(void *dst, const void *src, lt_dtype t, int64_t batch, int64_t rows, int64_t cols, int64_t ld,
                  int64_t bs, int trans) {
     size_t es = lt_dtype_size(t);
+    int check = g.check;
 #pragma omp parallel for collapse(2) if (batch * rows * cols >= LT_CPU_PAR_MIN)
     for (int64_t i = 0; i < batch; i++)
         for (int64_t r = 0; r < rows; r++) {
             const char *row = (const char *)src + (size_t)(i * bs + r * ld) * es;
-            uint16_t *o = dst + (size_t)i * rows * cols;
+            if (check) {
+                float *o = (float *)dst + (size_t)i * rows * cols;
+                for (int64_t j = 0; j < cols; j++)
+                    o[trans ? j * rows + r : r * cols + j] =
+                        lt_bf16_to_f32(t == LT_BF16 ? ((const uint16_t *)row)[j] : lt_f32_to_bf16(((const float *)row)[j]));
+                continue;
+            }
+            uint16_t *o = (uint16_t *)dst + (size_t)i * rows * cols;
             if (t == LT_BF16) {
                 const uint16_t *h = (const uint16_t *)row;
                 if (trans)
@@ -113,12 +154,12 @@ static void pack(uint16_t *dst, const void *src, lt_dtype t, int64_t batch, int6
         }
 }
 
-static uint16_t *scratch(int i, size_t n) {
-    if (n > g.cap[i]) {
+static void *scratch(int i, size_t bytes) {
+    if (bytes > g.cap[i]) {
         free(g.buf[i]);
         g.cap[i] = 0;
-        if (posix_memalign((void **)&g.buf[i], 64, n * 2)) return g.buf[i] = NULL;
-        g.cap[i] = n;
+        if (posix_memalign(&g.buf[i], 64, bytes)) return g.buf[i] = NULL;
+        g.cap[i] = bytes;
     }
     return g.buf[i];
 }
@@ -137,10 +178,10 @@ static int md(dnnl_memory_desc_t *m, int64_t batch, int64_t rows, int64_t cols, 
 /* Make the primitive for key (see lt__dnnl_gemm); 0 on success. */
 static int plan_make(plan *p, const lt_gemm_desc *d, int64_t ba, int64_t bb, int64_t nd) {
     dnnl_memory_desc_t a, b, c;
-    dnnl_data_type_t ct = d->c_type == LT_BF16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_data_type_t ct = d->c_type == LT_BF16 && !g.check ? dnnl_bf16 : dnnl_f32;
     int64_t b_ld = d->trans_b ? d->k : d->n; /* B is packed as stored: [k, n], or [n, k] when trans_b */
-    if (md(&a, nd ? ba : 0, d->m, d->k, dnnl_bf16, d->m * d->k, d->k, 1) ||
-        md(&b, nd ? bb : 0, d->k, d->n, dnnl_bf16, d->k * d->n, d->trans_b ? 1 : b_ld, d->trans_b ? b_ld : 1) ||
+    if (md(&a, nd ? ba : 0, d->m, d->k, g.op_type, d->m * d->k, d->k, 1) ||
+        md(&b, nd ? bb : 0, d->k, d->n, g.op_type, d->k * d->n, d->trans_b ? 1 : b_ld, d->trans_b ? b_ld : 1) ||
         md(&c, nd ? d->batch : 0, d->m, d->n, ct, d->stride_c, d->ldc, 1))
         return -1;
     dnnl_matmul_desc_t mm;
@@ -212,22 +253,30 @@ int lt__dnnl_gemm(const lt_gemm_desc *d) {
     if (!p->prim) goto out;
     int64_t a_rows = d->trans_a ? d->k : d->m, a_cols = d->trans_a ? d->m : d->k;
     int64_t b_rows = d->trans_b ? d->n : d->k, b_cols = d->trans_b ? d->k : d->n;
-    uint16_t *a = scratch(0, (size_t)(ba * d->m * d->k)), *b = scratch(1, (size_t)(bb * d->k * d->n));
-    if (!a || !b) {
+    size_t es = g.check ? 4 : 2;
+    void *a = scratch(0, es * (size_t)(ba * d->m * d->k)), *b = scratch(1, es * (size_t)(bb * d->k * d->n));
+    /* check mode with a bf16 C: an fp32 copy of C's span, widened before and rounded after */
+    size_t c_span = (size_t)((d->batch - 1) * d->stride_c + (d->m - 1) * d->ldc + d->n);
+    int c_copy = g.check && d->c_type == LT_BF16;
+    void *c = c_copy ? scratch(2, 4 * c_span) : d->c;
+    if (!a || !b || !c) {
         rc = lt_error(LT_ENOMEM, "gemm: out of memory for bf16 operands (%lld x %lld x %lld)", (long long)d->m,
                       (long long)d->n, (long long)d->k);
         goto out;
     }
     pack(a, d->a, d->a_type, ba, a_rows, a_cols, d->lda, d->stride_a, d->trans_a);
     pack(b, d->b, d->b_type, bb, b_rows, b_cols, d->ldb, d->stride_b, 0);
+    if (c_copy) lt__widen_row(c, d->c, (int64_t)c_span);
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, p->a}, {DNNL_ARG_WEIGHTS, p->b}, {DNNL_ARG_DST, p->c}};
     if (dnnl_memory_set_data_handle(p->a, a) || dnnl_memory_set_data_handle(p->b, b) ||
-        dnnl_memory_set_data_handle(p->c, d->c) || dnnl_primitive_execute(p->prim, g.stream, 3, args) ||
-        dnnl_stream_wait(g.stream))
+        dnnl_memory_set_data_handle(p->c, c) || dnnl_primitive_execute(p->prim, g.stream, 3, args) ||
+        dnnl_stream_wait(g.stream)) {
         rc = lt_error(LT_ENOTSUP, "gemm: oneDNN matmul failed (%lld x %lld x %lld)", (long long)d->m, (long long)d->n,
                       (long long)d->k);
-    else
+    } else {
+        if (c_copy) lt__narrow_row(d->c, c, (int64_t)c_span);
         rc = 0;
+    }
 out:
     pthread_mutex_unlock(&g.lock);
     return rc;
