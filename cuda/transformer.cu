@@ -224,7 +224,7 @@ struct sum2_op {
 
 /* With n = (s - mean) * rstd, g = dy * w, per row of s[R, C]:
  *   ds = rstd * (g - mean(g) - n * mean(g * n)),  da += ds, and db += ds when db is given
- * (da == db gets both: db is read after da is written). part[gridDim.x, 2C] gets this block's sums
+ * (da == db gets both, added in fp32 and rounded once). part[gridDim.x, 2C] gets this block's sums
  * over its rows of dy * n (for dw, columns [0, C)) and dy (for dbeta, columns [C, 2C)). A block
  * owns a row at a time and each thread the same columns of every row (lt__row_for), so its sums
  * need no atomics; they live in shared memory when they fit, else directly in part. */
@@ -273,8 +273,11 @@ __global__ void ln_bwd_kernel(E *da, E *db, float *part, const E *dy, const E *s
             lt__load<N>(o, dar + j);
 #pragma unroll
             for (int e = 0; e < N; e++) o[e] += ds[e];
+            if (dbr == dar) /* da == db: both shares added in fp32, one rounding (as the CPU) */
+#pragma unroll
+                for (int e = 0; e < N; e++) o[e] += ds[e];
             lt__store<N>(dar + j, o);
-            if (dbr) {
+            if (dbr && dbr != dar) {
                 lt__load<N>(o, dbr + j);
 #pragma unroll
                 for (int e = 0; e < N; e++) o[e] += ds[e];

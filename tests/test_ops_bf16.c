@@ -577,6 +577,29 @@ static void test_residual_layernorm(int64_t R, int64_t Cn) {
     end_case();
 }
 
+/* residual_layernorm_bwd with da == db (BERT's residual stream may alias them) on exact values: given
+ * mean 0 and rstd 1, s in {1, 0, -1} and small whole dy make ds exact in fp32; da starts at 256,
+ * where bf16 steps are 2 above and 1 below, so da + ds rounded and then + ds rounded again lands
+ * on another step than da + 2 ds rounded once (the contract: one rounding per store). C = 4: the
+ * scalar path; C = 8: 16-byte rows. Exact on every backend. */
+static void test_residual_layernorm_alias(int64_t Cn) {
+    begin("residual_layernorm_bwd da == db, one rounding [1,%lld]", (long long)Cn);
+    C.vs = "exact values";
+    static const float s4[8] = {1, 0, 0, -1, 0, 0, 0, 0}, dy4[8] = {6, 4, 2, 0, 0, 0, 0, 0};
+    float *sh = hold(calloc(8, sizeof(float))), *dy = hold(calloc(8, sizeof(float))), *da = hold(malloc(8 * sizeof(float)));
+    float *w = hold(malloc(8 * sizeof(float))), *want = hold(malloc(8 * sizeof(float)));
+    float sg = 0, sgn = 0, zero = 0, one = 1;
+    for (int64_t j = 0; j < Cn; j++) sh[j] = s4[j], dy[j] = dy4[j], da[j] = 256, w[j] = 1, sg += dy[j], sgn += dy[j] * sh[j];
+    for (int64_t j = 0; j < Cn; j++) want[j] = bf(da[j] + 2 * (dy[j] - sg / (float)Cn - sh[j] * (sgn / (float)Cn)));
+    int64_t shape[2] = {1, Cn};
+    side d = side_of(0);
+    lt_tensor *tda = act_t(d, da, 2, shape);
+    RUN(d, lt_residual_layernorm_bwd(C.be, tda, tda, f32_t(d, NULL, Cn), f32_t(d, NULL, Cn), act_t(d, dy, 2, shape),
+                                     act_t(d, sh, 2, shape), f32_t(d, w, Cn), f32_t(d, &zero, 1), f32_t(d, &one, 1)));
+    if (!C.broken) expect_host("da (== db)", fetch(tda), LT_BF16, want, Cn, EXACT);
+    end_case();
+}
+
 /* ---- attention -------------------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -854,6 +877,8 @@ static void test_backend(lt_backend *be) {
     test_bias_gelu(35, 37);  /* scalar path */
     test_residual_layernorm(33, 768);
     test_residual_layernorm(17, 100);
+    test_residual_layernorm_alias(4);
+    test_residual_layernorm_alias(8);
     test_attention();
     test_rnn();
 }
