@@ -436,17 +436,23 @@ static void test_gemm_cpu_bf16_math(lt_backend *cpu) {
         check = 1;
     }
     lt_backend_set_math(cpu, LT_MATH_BF16);
+    int64_t runs0 = lt__dnnl_runs();
     /* rounding errors of 2^-9 relative per operand add up like a random walk: 2^-8 sqrt(k) */
     double exact = gemm_reference(cpu, 1e-5, 2, 1), rounded = gemm_reference(cpu, 5e-2, 0, 1);
     double fp32_err = gemm_reference(cpu, 1e-5, 0, 1);
     double c16 = gemm_reference(cpu, 1e-2, 3, 1); /* C rounded once: 2^-9 relative */
+    double b16 = gemm_reference(cpu, 1e-5, 1, 1); /* bf16 operands, read in place (A when not transposed) */
+    int64_t runs = lt__dnnl_runs() - runs0; /* 5 calls x 4 transposes, none declined */
     lt_backend_set_math(cpu, LT_MATH_FP32);
-    int ok = exact <= 1 && rounded <= 1 && fp32_err > 10 && c16 <= 1;
+    int ok = exact <= 1 && rounded <= 1 && fp32_err > 10 && c16 <= 1 && b16 <= 1 && runs == 20;
     printf("  %-28s %s, 4 transposes x batch 3, 129x131x137: bf16-exact inputs err/tol(1e-5) %.3f, "
-           "any inputs err/tol(5e-2) %.3f (err/1e-5 %.0f: bf16 ran), bf16 C err/tol(1e-2) %.3f %s\n",
-           "gemm cpu bf16 math", lt__dnnl_describe(), exact, rounded, fp32_err, c16, ok ? "ok" : "FAIL");
-    CHECK_MSG(exact <= 1 && rounded <= 1 && c16 <= 1, "gemm cpu bf16 math differs from reference");
+           "any inputs err/tol(5e-2) %.3f (err/1e-5 %.0f: bf16 ran), bf16 operands err/tol(1e-5) %.3f, bf16 C err/tol(1e-2) "
+           "%.3f; %lld of 20 through oneDNN %s\n",
+           "gemm cpu bf16 math", lt__dnnl_describe(), exact, rounded, fp32_err, b16, c16, (long long)runs,
+           ok ? "ok" : "FAIL");
+    CHECK_MSG(exact <= 1 && rounded <= 1 && c16 <= 1 && b16 <= 1, "gemm cpu bf16 math differs from reference");
     CHECK_MSG(fp32_err > 10, "gemm cpu bf16 math: result is fp32-exact, the bf16 path did not run");
+    CHECK_MSG(runs == 20, "gemm cpu bf16 math: oneDNN ran %lld of the 20 GEMMs (the others were declined)", (long long)runs);
     if (check) lt__dnnl_check(0);
 }
 

@@ -65,6 +65,8 @@ int lt__dnnl_gemm(const lt_gemm_desc *d);
  * hold bf16 values (see dnnl.c; LONGTAIL_DNNL_CHECK=1 sets it for a whole run). Returns
  * lt__dnnl_available() after the switch. */
 int lt__dnnl_check(int on);
+/* How many GEMMs oneDNN has run (not declined) so far, for tests. */
+int64_t lt__dnnl_runs(void);
 /* C[m,n] = alpha op(A) op(B) + beta C in fp32: one BLAS call on the calling thread (no-op when m, n
  * or k is 0) */
 void lt__cpu_sgemm1(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,

@@ -7,8 +7,9 @@
  * kernel this CPU runs (AMX, else AVX512-BF16), so it is the library for this one job.
  *
  * How: fp32 operands are rounded to bf16 into scratch buffers (the A operand also made
- * non-transposed on the way: the AMX kernels take row-major activations), then one matmul
- * primitive runs with alpha as its output scale and beta as a sum post-op. A primitive is made
+ * non-transposed on the way: the AMX kernels take row-major activations); bf16 operands (the
+ * encoder's activations and its bf16 weight copies) are read in place, with their own strides,
+ * except a transposed bf16 A, which is packed too. Then one matmul primitive runs with alpha as its output scale and beta as a sum post-op. A primitive is made
  * once per shape and kept in a small table, as cuda/gemm.cu keeps cuBLASLt plans. Calls are
  * serialised by a lock (one table, one set of scratch buffers); each call uses every OpenMP thread.
  *
@@ -17,8 +18,9 @@
  *
  * Check mode (LONGTAIL_DNNL_CHECK=1, or lt__dnnl_check(1)): on a CPU without bf16 instructions
  * oneDNN has no bf16 matmul at all, so this file could only ever run on AMX / AVX512-BF16 machines.
- * In check mode the operands are packed as fp32 holding the bf16-rounded values, and a bf16 C goes
- * through an fp32 copy (widened, multiplied, rounded once): the same products and sums as the bf16
+ * In check mode the operands are packed as fp32 holding the bf16-rounded values (an operand read
+ * in place is widened into an fp32 copy with the same layout), and a bf16 C goes through an fp32
+ * copy (widened, multiplied, rounded once): the same products and sums as the bf16
  * primitive up to summation order, through the same packing, descriptors, strides, batching,
  * broadcasting, scales and plan table. The op test runs it wherever oneDNN is built. */
 #include <stdio.h>
@@ -34,6 +36,7 @@ int lt__dnnl_available(void) { return 0; }
 const char *lt__dnnl_describe(void) { return "none (this build has no oneDNN)"; }
 int lt__dnnl_gemm(const lt_gemm_desc *d) { return 1; }
 int lt__dnnl_check(int on) { return 0; }
+int64_t lt__dnnl_runs(void) { return 0; }
 
 #else
 #include <dnnl.h>
@@ -42,8 +45,10 @@ int lt__dnnl_check(int on) { return 0; }
 
 #define PLANS 64
 
+#define PLAN_KEY 18
+
 typedef struct plan {
-    int64_t key[14];
+    int64_t key[PLAN_KEY];
     int used;
     dnnl_primitive_t prim;
     dnnl_memory_t a, b, c;
@@ -61,6 +66,7 @@ static struct {
     size_t cap[3]; /* bytes */
     int check;     /* check mode: -1 not asked yet (the environment decides), 0 off, 1 on */
     dnnl_data_type_t op_type; /* the packed operands' type: bf16, or f32 in check mode */
+    int64_t runs;             /* matmuls run so far (lt__dnnl_runs) */
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER, .check = -1};
 
 /* 1 when oneDNN runs bf16 matmuls natively on this CPU (AMX or AVX512-BF16). */
@@ -102,6 +108,13 @@ int lt__dnnl_check(int on) {
     int ok = probe();
     pthread_mutex_unlock(&g.lock);
     return ok;
+}
+
+int64_t lt__dnnl_runs(void) {
+    pthread_mutex_lock(&g.lock);
+    int64_t n = g.runs;
+    pthread_mutex_unlock(&g.lock);
+    return n;
 }
 
 int lt__dnnl_available(void) {
@@ -175,13 +188,20 @@ static int md(dnnl_memory_desc_t *m, int64_t batch, int64_t rows, int64_t cols, 
     return dnnl_memory_desc_init_by_strides(m, 2, dims, t, strides);
 }
 
+/* bf16 operands read in place (else packed): A when not transposed, B always */
+static int a_in_place(const lt_gemm_desc *d) { return d->a_type == LT_BF16 && !d->trans_a; }
+static int b_in_place(const lt_gemm_desc *d) { return d->b_type == LT_BF16; }
+
 /* Make the primitive for key (see lt__dnnl_gemm); 0 on success. */
 static int plan_make(plan *p, const lt_gemm_desc *d, int64_t ba, int64_t bb, int64_t nd) {
     dnnl_memory_desc_t a, b, c;
     dnnl_data_type_t ct = d->c_type == LT_BF16 && !g.check ? dnnl_bf16 : dnnl_f32;
-    int64_t b_ld = d->trans_b ? d->k : d->n; /* B is packed as stored: [k, n], or [n, k] when trans_b */
-    if (md(&a, nd ? ba : 0, d->m, d->k, g.op_type, d->m * d->k, d->k, 1) ||
-        md(&b, nd ? bb : 0, d->k, d->n, g.op_type, d->k * d->n, d->trans_b ? 1 : b_ld, d->trans_b ? b_ld : 1) ||
+    /* packed: A compact [m, k]; B compact as stored, [k, n] or [n, k] when trans_b */
+    int a_in = a_in_place(d), b_in = b_in_place(d);
+    int64_t lda = a_in ? d->lda : d->k, sa = a_in ? d->stride_a : d->m * d->k;
+    int64_t ldb = b_in ? d->ldb : d->trans_b ? d->k : d->n, sb = b_in ? d->stride_b : d->k * d->n;
+    if (md(&a, nd ? ba : 0, d->m, d->k, g.op_type, sa, lda, 1) ||
+        md(&b, nd ? bb : 0, d->k, d->n, g.op_type, sb, d->trans_b ? 1 : ldb, d->trans_b ? ldb : 1) ||
         md(&c, nd ? d->batch : 0, d->m, d->n, ct, d->stride_c, d->ldc, 1))
         return -1;
     dnnl_matmul_desc_t mm;
@@ -224,7 +244,10 @@ static void plan_clear(plan *p) {
  * prim NULL, so it is asked only once). */
 static plan *plan_get(const lt_gemm_desc *d, int64_t ba, int64_t bb, int64_t nd) {
     float ab[2] = {d->alpha, d->beta};
-    int64_t key[14] = {d->trans_b, d->m, d->n, d->k, ba, bb, d->batch, d->ldc, d->stride_c, d->c_type, nd, 0, 0, 0};
+    int a_in = a_in_place(d), b_in = b_in_place(d); /* an operand read in place brings its strides */
+    int64_t key[PLAN_KEY] = {d->trans_b, d->m, d->n, d->k, ba, bb, d->batch, d->ldc, d->stride_c, d->c_type, nd,
+                             0, a_in, a_in ? d->lda : 0, a_in ? d->stride_a : 0,
+                             b_in, b_in ? d->ldb : 0, b_in ? d->stride_b : 0};
     memcpy(&key[11], ab, sizeof ab);
     for (int i = 0; i < PLANS; i++)
         if (g.plans[i].used && !memcmp(g.plans[i].key, key, sizeof key)) return &g.plans[i];
@@ -254,7 +277,12 @@ int lt__dnnl_gemm(const lt_gemm_desc *d) {
     int64_t a_rows = d->trans_a ? d->k : d->m, a_cols = d->trans_a ? d->m : d->k;
     int64_t b_rows = d->trans_b ? d->n : d->k, b_cols = d->trans_b ? d->k : d->n;
     size_t es = g.check ? 4 : 2;
-    void *a = scratch(0, es * (size_t)(ba * d->m * d->k)), *b = scratch(1, es * (size_t)(bb * d->k * d->n));
+    /* an operand read in place spans from its first to its last element; check mode widens that span */
+    int a_in = a_in_place(d), b_in = b_in_place(d);
+    size_t a_span = (size_t)((ba - 1) * d->stride_a + (d->m - 1) * d->lda + d->k);
+    size_t b_span = (size_t)((bb - 1) * d->stride_b + (b_rows - 1) * d->ldb + b_cols);
+    void *a = a_in && !g.check ? (void *)d->a : scratch(0, es * (a_in ? a_span : (size_t)(ba * d->m * d->k)));
+    void *b = b_in && !g.check ? (void *)d->b : scratch(1, es * (b_in ? b_span : (size_t)(bb * d->k * d->n)));
     /* check mode with a bf16 C: an fp32 copy of C's span, widened before and rounded after */
     size_t c_span = (size_t)((d->batch - 1) * d->stride_c + (d->m - 1) * d->ldc + d->n);
     int c_copy = g.check && d->c_type == LT_BF16;
@@ -264,8 +292,10 @@ int lt__dnnl_gemm(const lt_gemm_desc *d) {
                       (long long)d->n, (long long)d->k);
         goto out;
     }
-    pack(a, d->a, d->a_type, ba, a_rows, a_cols, d->lda, d->stride_a, d->trans_a);
-    pack(b, d->b, d->b_type, bb, b_rows, b_cols, d->ldb, d->stride_b, 0);
+    if (!a_in) pack(a, d->a, d->a_type, ba, a_rows, a_cols, d->lda, d->stride_a, d->trans_a);
+    else if (g.check) lt__widen_row(a, d->a, (int64_t)a_span);
+    if (!b_in) pack(b, d->b, d->b_type, bb, b_rows, b_cols, d->ldb, d->stride_b, 0);
+    else if (g.check) lt__widen_row(b, d->b, (int64_t)b_span);
     if (c_copy) lt__widen_row(c, d->c, (int64_t)c_span);
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, p->a}, {DNNL_ARG_WEIGHTS, p->b}, {DNNL_ARG_DST, p->c}};
     if (dnnl_memory_set_data_handle(p->a, a) || dnnl_memory_set_data_handle(p->b, b) ||
@@ -275,6 +305,7 @@ int lt__dnnl_gemm(const lt_gemm_desc *d) {
                       (long long)d->k);
     } else {
         if (c_copy) lt__narrow_row(d->c, c, (int64_t)c_span);
+        g.runs++;
         rc = 0;
     }
 out:
