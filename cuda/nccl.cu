@@ -86,7 +86,7 @@ static int nccl_start(lt_comm *c, float *buf, int64_t n, lt_device dev) {
         LT_TRY(nccl_wait(c));
         if (n > m->scratch_n) {
             if (m->scratch) LT_CUDA_CHECK(cudaFree(m->scratch));
-            m->scratch = NULL;
+            m->scratch = NULL, m->scratch_n = 0; /* a failed cudaMalloc below leaves no stale size behind */
             int64_t cap = n > (int64_t)(16 << 20) ? n : (int64_t)(16 << 20);
             LT_CUDA_CHECK(cudaMalloc((void **)&m->scratch, sizeof *m->scratch * (size_t)cap));
             m->scratch_n = cap;

@@ -25,7 +25,7 @@ struct rk_ms { /* online softmax state: max m and sum s of exp(x - m) */
 
 __device__ __forceinline__ rk_ms rk_merge(rk_ms a, rk_ms b) {
     float m = fmaxf(a.m, b.m);
-    if (m == -INFINITY) return rk_ms{m, 0.0f};
+    if (m == -INFINITY) return rk_ms{m, a.s + b.s}; /* 0, or NaN: a NaN score is kept until a finite max comes */
     return rk_ms{m, a.s * expf(a.m - m) + b.s * expf(b.m - m)};
 }
 
@@ -66,7 +66,7 @@ __global__ void xent_tile_fwd_kernel(float *loss, float *lse, float *m, float *l
             if (x > acc.m) {
                 acc.s = acc.s * expf(acc.m - x) + 1.0f; /* exp(-inf) = 0 on the first */
                 acc.m = x;
-            } else if (x > -INFINITY) {
+            } else if (!(x <= -INFINITY)) { /* NaN too: it makes the sum NaN, as on the CPU */
                 acc.s += expf(x - acc.m);
             }
         }
@@ -76,6 +76,7 @@ __global__ void xent_tile_fwd_kernel(float *loss, float *lse, float *m, float *l
             if (first && t >= N) lt__fault(status, LT_FAULT_XENT_FWD);
             rk_ms run = first ? rk_ms{-INFINITY, 0.0f} : rk_ms{m[b], l[b]};
             run = rk_merge(run, acc);
+            if (run.m == -INFINITY) run.s = 0.0f; /* as the CPU: only -inf and NaN scores so far add nothing */
             m[b] = run.m, l[b] = run.s;
             if (first) ts[b] = 0.0f;
             if (hit) ts[b] = tval;

@@ -592,6 +592,46 @@ static void test_cuda(void) {
     test_topk_case(g_cuda, "B=300 N=70000 K=100", 300, 70000, 100, 50, 1);
 }
 
+/* A NaN score (here: one item's bias) makes the loss and lse of every row it reaches NaN on the
+ * CPU (lt__row_sumexp adds exp(NaN)); CUDA must not drop it and report a finite loss. Both tile
+ * kernels (a warp per row up to 1024 columns, a block per row above), the NaN in the first chunk
+ * or a later one. The CPU half runs everywhere: it shows the case has NaNs to miss. */
+static void test_nan_scores(void) {
+    static const struct {
+        int64_t N, chunk, nan_item;
+    } cs[] = {{700, 256, 3}, {700, 256, 600}, {5000, 2000, 4500}};
+    for (int c = 0; c < 3; c++) {
+        prob p = make_catalog(16, cs[c].N, 8, cs[c].chunk, 1, 2);
+        p.bias[cs[c].nan_item] = NAN;
+        float *l0, *s0;
+        prob_fwd(g_cpu, &p, &l0, &s0);
+        int cpu_nan = 0;
+        for (int64_t b = 0; b < p.B; b++) cpu_nan += p.t[b] >= 0 && isnan(l0[b]) && isnan(s0[b]);
+        int rows = 0;
+        for (int64_t b = 0; b < p.B; b++) rows += p.t[b] >= 0;
+        char name[96];
+        snprintf(name, sizeof name, "catalog_xent NaN score (N=%lld, item %lld)", (long long)cs[c].N,
+                 (long long)cs[c].nan_item);
+        CHECK_MSG(cpu_nan == rows, "%s: cpu: %d of %d rows have a NaN loss and lse", name, cpu_nan, rows);
+        if (!g_cuda) {
+            printf("  %-44s cpu: %d of %d rows NaN; cuda: skipped: no CUDA device\n", name, cpu_nan, rows);
+        } else {
+            float *l1, *s1;
+            prob_fwd(g_cuda, &p, &l1, &s1);
+            int bad = 0;
+            for (int64_t b = 0; b < p.B; b++)
+                bad += isnan(l0[b]) != isnan(l1[b]) || isnan(s0[b]) != isnan(s1[b]) ||
+                       (!isnan(l0[b]) && fabs(l0[b] - l1[b]) > 1e-4 * (1 + fabs(l0[b])));
+            printf("  %-44s cpu: %d of %d rows NaN; cuda: %d rows differ %s\n", name, cpu_nan, rows, bad,
+                   bad ? "FAIL" : "ok");
+            CHECK_MSG(bad == 0, "%s: cuda: %d rows differ from the cpu in NaN-ness or value", name, bad);
+            free(l1), free(s1);
+        }
+        free(l0), free(s0);
+        prob_free(&p);
+    }
+}
+
 int main(void) {
     lt_rng_init(&g_rng, tu_seed(), 0);
     g_cpu = lt_backend_cpu();
@@ -613,6 +653,7 @@ int main(void) {
     else printf("  %-44s skipped: no CUDA device\n", "topk_shards cuda");
 #endif
     test_cuda();
+    test_nan_scores();
     if (g_cuda) lt_backend_release(g_cuda);
     return tu_finish("test_rank");
 }
