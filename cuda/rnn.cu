@@ -706,6 +706,8 @@ rnn_persist_bwd_kernel(float *dgx, float *dgh, float *dh_, float *dc_, const AT 
             dh = sum;
         }
     }
+    /* the last step's C read the other blocks' part: none may exit (its shared memory gone) before all have */
+    cluster.sync();
     if (act) {
         dh_[b * H + j] = dh;
         if (CELL == LT_CELL_LSTM) dc_[b * H + j] = dc;

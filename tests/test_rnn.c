@@ -503,6 +503,56 @@ static void test_cuda(rcase *cs) {
     lt_backend_release(gpu);
 }
 
+/* Shapes the cases above never reach on CUDA, each against the CPU: H = 256, the persistent kernels'
+ * widest (clusters of 8 blocks of 32 units; B = 37 spreads over several clusters, the last one
+ * partial); H = 300, the per-step path; and H = 256 again on a backend made under
+ * LONGTAIL_RNN_PERSIST=0 (the per-step path where the persistent kernels would run). Weights within
+ * 1/sqrt(H) (PyTorch's init) so the gates do not saturate; lengths from 0 to T. The tolerances are a
+ * little looser than the small cases' (sums over 256 to 1,200 terms in another order); a race or a
+ * wrong index is off by far more. */
+static void test_cuda_wide(void) {
+    if (lt_cuda_device_count() < 1) {
+        printf("  cuda wide shapes: skipped: no CUDA device\n");
+        return;
+    }
+    rcase cs[4] = {
+        {.name = "lstm H 256 B 37 (clusters of 8)", .cell = LT_CELL_LSTM, .B = 37, .T = 7, .I = 8, .H = 256,
+         .has = {[BIH] = 1, [BHH] = 1, [H0] = 1, [C0] = 1}, .states = 1},
+        {.name = "gru H 256 B 37 (clusters of 8)", .cell = LT_CELL_GRU, .B = 37, .T = 7, .I = 8, .H = 256,
+         .has = {[BIH] = 1, [BHH] = 1, [H0] = 1}, .states = 1},
+        {.name = "lstm H 300 (per-step)", .cell = LT_CELL_LSTM, .B = 6, .T = 5, .I = 8, .H = 300,
+         .has = {[BIH] = 1, [BHH] = 1, [H0] = 1, [C0] = 1}, .states = 1},
+        {.name = "gru H 300 (per-step)", .cell = LT_CELL_GRU, .B = 6, .T = 5, .I = 8, .H = 300,
+         .has = {[BIH] = 1, [BHH] = 1, [H0] = 1}, .states = 1},
+    };
+    for (int i = 0; i < 4; i++) {
+        rcase *c = &cs[i];
+        for (int64_t b = 0; b < c->B; b++) c->lens[b] = (int32_t)((b * 5 + 3) % (c->T + 1));
+        c->lens[1] = 0, c->lens[2] = (int32_t)c->T;
+        case_init(c);
+        for (int k = WIH; k <= BHH; k++) /* case_init draws within 0.6 */
+            for (int64_t e = 0; c->in[k] && e < in_numel(c, k); e++) c->in[k][e] *= (float)(1.0 / (0.6 * sqrt((double)c->H)));
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) setenv("LONGTAIL_RNN_PERSIST", "0", 1); /* read when a backend's rnn state is made */
+        lt_backend *gpu = NULL;
+        CHECK_MSG(lt_backend_cuda(&gpu, 0) == 0, "cuda backend: %s", lt_last_error());
+        if (!gpu) break;
+        for (int i = 0; i < (pass == 0 ? 4 : 2); i++) {
+            char label[64];
+            snprintf(label, sizeof label, "cuda fp32 vs cpu%s", pass ? ", PERSIST=0" : "");
+            lt_backend_set_math(gpu, LT_MATH_FP32);
+            if (!xdev_case(gpu, label, &cs[i], 1e-4, 1e-3)) continue;
+            snprintf(label, sizeof label, "cuda bf16 vs cpu%s", pass ? ", PERSIST=0" : "");
+            lt_backend_set_math(gpu, LT_MATH_BF16);
+            xdev_case(gpu, label, &cs[i], 5e-2, 5e-2);
+        }
+        lt_backend_release(gpu);
+        if (pass == 1) unsetenv("LONGTAIL_RNN_PERSIST");
+    }
+    for (int i = 0; i < 4; i++) case_free(&cs[i]);
+}
+
 /* ---- 6. golden: the module against PyTorch ------------------------------------------------------------ */
 
 #ifdef LONGTAIL_HAVE_HDF5
@@ -720,6 +770,7 @@ int main(void) {
            FD_EPS, FD_ATOL, FD_RTOL);
     test_threads();
     test_cuda(cs);
+    test_cuda_wide();
     test_module_fd(LT_CELL_LSTM);
     test_module_fd(LT_CELL_GRU);
     test_golden();
