@@ -226,7 +226,7 @@ fi
 
 # ---- 5: the other tests with CUDA cases, then everything ---------------------------------------
 if want tests; then
-for t in test_ops_bf16 test_rnn test_rank test_sasrec test_kmeans; do
+for t in test_ops_bf16 test_rnn test_bert test_rank test_sasrec test_kmeans test_ridge; do
   [ -x "$bin/$t" ] || continue
   check "$t" 60 "$out/$t.log" "$bin/$t" &&
     grep -q "skipped: no CUDA device" "$out/$t.log" && rows[-1]="${rows[-1]%$'\t'*}"$'\t'"passed but skipped its CUDA cases"
