@@ -1,10 +1,14 @@
 /* tests/test_core: errors, RNG, config, tensors, arena, bf16, progress formatting. */
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "longtail/arena.h"
 #include "longtail/backend.h"
 #include "longtail/config.h"
+#include "longtail/ops.h"
 #include "longtail/progress.h"
 #include "longtail/rng.h"
 #include "longtail/tensor.h"
@@ -147,6 +151,52 @@ static void test_tensors(void) {
     lt_arena_free(&ar);
 }
 
+/* how a child that runs fn(t) ends: 0 normally, else the signal that ended it */
+static int child_signal(void (*fn)(lt_tensor *), lt_tensor *t) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr); /* the guard's report and backtrace */
+        fn(t);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+}
+static volatile float sink;
+static void host_read(lt_tensor *t) { sink = ((float *)t->data)[3]; }
+static void host_write(lt_tensor *t) { ((float *)t->data)[0] = 1.0f; }
+static void read_after_op(lt_tensor *t) {
+    lt_fill(lt_backend_guard(), t, 3.0f);
+    sink = ((float *)t->data)[0];
+}
+static void op_only(lt_tensor *t) {
+    lt_scale(lt_backend_guard(), t, t, 2.0f);
+}
+
+/* The guarded device (src/cpu/guard.c): ops and copies reach its memory, host code does not, and
+ * a host array handed to one of its ops is refused, as on CUDA. */
+static void test_guard(void) {
+    lt_backend *g = lt_backend_guard();
+    CHECK(lt_backend_device(g) == LT_GUARD && !strcmp(lt_device_name(LT_GUARD), "guard"));
+    lt_tensor a;
+    int64_t shape[2] = {3, 5};
+    OK(lt_tensor_new(&a, g, LT_F32, 2, shape));
+    OK(lt_fill(g, &a, 2.0f));
+    OK(lt_scale(g, &a, &a, 1.5f));
+    float h[15] = {0};
+    lt_tensor hv = lt_view2(h, LT_F32, LT_CPU, 3, 5);
+    OK(lt_tensor_copy(g, &hv, &a));
+    CHECK(h[0] == 3.0f && h[14] == 3.0f);
+    FAILS_WITH(lt_fill(g, &hv, 1.0f), LT_EDEVICE, "guard");
+    CHECK(child_signal(host_read, &a) == SIGABRT);
+    CHECK(child_signal(host_write, &a) == SIGABRT);
+    CHECK(child_signal(read_after_op, &a) == SIGABRT); /* closed again when the op returns */
+    CHECK(child_signal(op_only, &a) == 0);
+    lt_tensor_free(g, &a);
+}
+
 static void test_progress(void) {
     char b[16];
     CHECK(!strcmp(lt_human_count(999, b, sizeof b), "999"));
@@ -169,6 +219,7 @@ int main(void) {
     test_errors();
     test_config();
     test_tensors();
+    test_guard();
     test_progress();
     return tu_finish("test_core");
 }

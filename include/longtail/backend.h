@@ -19,6 +19,11 @@ typedef enum { LT_MATH_FP32 = 0, LT_MATH_TF32, LT_MATH_BF16 } lt_math;
 /* The process-wide CPU backend (created on first use: picks the BLAS kernel, see src/cpu/blas.c). */
 lt_backend *lt_backend_cpu(void);
 
+/* The guarded device (created on first use): the CPU's kernels, but its memory is a device's that only
+ * ops may touch; host code that reads or writes it outside an op aborts with a backtrace. A test of
+ * the code paths a GPU takes, on any machine (src/cpu/guard.c). */
+lt_backend *lt_backend_guard(void);
+
 /* Open CUDA device `device`. LT_ENOTSUP when built without CUDA, LT_ENODEV when no such device. */
 int lt_backend_cuda(lt_backend **out, int device);
 /* Number of usable CUDA devices (0 when none or built without CUDA). Never fails. */

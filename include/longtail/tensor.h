@@ -15,7 +15,8 @@ extern "C" {
 #define LT_MAX_DIMS 4
 
 typedef enum { LT_F32 = 0, LT_BF16, LT_I32, LT_I64, LT_U8, LT_DTYPE_COUNT } lt_dtype;
-typedef enum { LT_CPU = 0, LT_CUDA } lt_device;
+/* LT_GUARD: the guarded device, CPU kernels on memory only ops may touch (lt_backend_guard) */
+typedef enum { LT_CPU = 0, LT_CUDA, LT_GUARD } lt_device;
 
 typedef struct lt_tensor {
     void *data;

@@ -22,8 +22,9 @@ int lt_cli_backend(const char *spec, const char *math, lt_backend **out) {
     else if (!automatic && !strcmp(math, "tf32")) m = LT_MATH_TF32;
     else if (!automatic && strcmp(math, "fp32")) return lt_error(LT_ECONFIG, "math '%s': expected auto, bf16, tf32 or fp32", math);
     if (!spec || !strcmp(spec, "cpu")) *out = lt_backend_cpu();
+    else if (!strcmp(spec, "guard")) *out = lt_backend_guard(); /* tests: the GPU's code paths on the CPU */
     else if (strncmp(spec, "cuda", 4) || (spec[4] != 0 && spec[4] != ':'))
-        return lt_error(LT_ECONFIG, "device '%s': expected cpu, cuda or cuda:N", spec);
+        return lt_error(LT_ECONFIG, "device '%s': expected cpu, cuda or cuda:N (or guard, for tests)", spec);
     else if (spec[4])
         LT_TRY(lt_backend_cuda(out, atoi(spec + 5)));
     else { /* "cuda": one GPU per rank of the box, by the launcher's local rank */

@@ -13,6 +13,8 @@ lt_backend *lt_backend_cpu(void) {
     return cpu;
 }
 
+lt_backend *lt_backend_guard(void) { return lt__guard_backend_create(); }
+
 int lt_cuda_built(void) {
 #ifdef LONGTAIL_HAVE_CUDA
     return 1;
@@ -72,7 +74,7 @@ int lt_backend_memcpy(lt_backend *be, void *dst, lt_device dst_dev, const void *
     if ((dst_dev != LT_CPU && dst_dev != be->device) || (src_dev != LT_CPU && src_dev != be->device))
         return lt_error(LT_EDEVICE, "memcpy %s -> %s on the %s backend", lt_device_name(src_dev),
                         lt_device_name(dst_dev), be->name);
-    return be->ops->memcpy(be, dst, dst_dev, src, src_dev, nbytes);
+    return LT_CALL(be, memcpy, dst, dst_dev, src, src_dev, nbytes);
 }
 
 int lt_backend_host_alloc(lt_backend *be, void **ptr, size_t nbytes) {
@@ -92,5 +94,5 @@ void lt_backend_host_free(lt_backend *be, void *ptr) {
 }
 
 int lt_backend_memset0(lt_backend *be, void *ptr, size_t nbytes) {
-    return nbytes ? be->ops->memset0(be, ptr, nbytes) : 0;
+    return nbytes ? LT_CALL(be, memset0, ptr, nbytes) : 0;
 }

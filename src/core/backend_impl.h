@@ -51,7 +51,22 @@ struct lt_backend {
     void *impl; /* backend-private state (CUDA stream, cuBLAS handle, ...) */
     char describe[384];
     int trace; /* LONGTAIL_CUDA_SYNC=1: lt__arg records each op's tensors (lt__op_trace) */
+    int guard; /* the guarded device: ops run between lt__guard_enter and lt__guard_leave */
 };
+
+/* Every call into a backend's table goes through LT_CALL(be, slot, args...) = be->ops->slot(be,
+ * args...), so that the guarded device (src/cpu/guard.c) knows when an op runs. */
+void lt__guard_enter(void);
+void lt__guard_leave(void);
+static inline int lt__guard_begin(lt_backend *be) {
+    if (be->guard) lt__guard_enter();
+    return 0;
+}
+static inline int lt__guard_end(lt_backend *be, int rc) {
+    if (be->guard) lt__guard_leave();
+    return rc;
+}
+#define LT_CALL(be, slot, ...) lt__guard_end((be), (lt__guard_begin(be), (be)->ops->slot((be), __VA_ARGS__)))
 
 /* The wrappers' argument checks (src/core/ops.c), shared by every file of wrappers: t exists, has
  * dtype dt and lives on the backend's device / t has n elements.
@@ -68,6 +83,7 @@ void lt__op_trace_seal(void);
 
 /* Constructors each backend file provides. */
 lt_backend *lt__cpu_backend_create(void);
+lt_backend *lt__guard_backend_create(void);
 #ifdef LONGTAIL_HAVE_CUDA
 int lt__cuda_device_count(void);
 int lt__cuda_backend_create(lt_backend **out, int device);

@@ -91,7 +91,7 @@ int lt_gemm(lt_backend *be, const lt_gemm_desc *d) {
     if (d->m > INT32_MAX || d->n > INT32_MAX || d->k > INT32_MAX || d->lda > INT32_MAX ||
         d->ldb > INT32_MAX || d->ldc > INT32_MAX)
         return lt_error(LT_ERANGE, "gemm: a dimension exceeds 2^31-1 (BLAS takes 32-bit sizes)");
-    return be->ops->gemm(be, d);
+    return LT_CALL(be, gemm, d);
 }
 
 /* One matmul operand: a 2-D matrix (broadcast, stride 0) or a 3-D batch of them. */
@@ -154,21 +154,21 @@ int lt_bias_add(lt_backend *be, lt_tensor *y, const lt_tensor *bias) {
     LT_TRY(act(be, "bias_add", "y", y));
     LT_TRY(lt__arg(be, "bias_add", "bias", bias, LT_F32));
     LT_TRY(lt__numel_is("bias_add", "bias", bias, lt_cols(y)));
-    return be->ops->bias_add(be, y->data, bias->data, y->dtype, lt_rows(y), lt_cols(y));
+    return LT_CALL(be, bias_add, y->data, bias->data, y->dtype, lt_rows(y), lt_cols(y));
 }
 
 int lt_bias_bwd(lt_backend *be, lt_tensor *dbias, const lt_tensor *dy) {
     LT_TRY(lt__arg(be, "bias_bwd", "dbias", dbias, LT_F32));
     LT_TRY(act(be, "bias_bwd", "dy", dy));
     LT_TRY(lt__numel_is("bias_bwd", "dbias", dbias, lt_cols(dy)));
-    return be->ops->bias_bwd(be, dbias->data, dy->data, dy->dtype, lt_rows(dy), lt_cols(dy));
+    return LT_CALL(be, bias_bwd, dbias->data, dy->data, dy->dtype, lt_rows(dy), lt_cols(dy));
 }
 
 int lt_gelu_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x) {
     LT_TRY(act(be, "gelu_fwd", "y", y));
     LT_TRY(lt__arg(be, "gelu_fwd", "x", x, y->dtype));
     LT_TRY(same_shape("gelu_fwd", "y", y, "x", x));
-    return be->ops->gelu_fwd(be, y->data, x->data, y->dtype, lt_numel(x));
+    return LT_CALL(be, gelu_fwd, y->data, x->data, y->dtype, lt_numel(x));
 }
 
 int lt_gelu_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *x) {
@@ -177,7 +177,7 @@ int lt_gelu_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_ten
     LT_TRY(lt__arg(be, "gelu_bwd", "x", x, dx->dtype));
     LT_TRY(same_shape("gelu_bwd", "dx", dx, "x", x));
     LT_TRY(same_shape("gelu_bwd", "dy", dy, "x", x));
-    return be->ops->gelu_bwd(be, dx->data, dy->data, x->data, dx->dtype, lt_numel(x));
+    return LT_CALL(be, gelu_bwd, dx->data, dy->data, x->data, dx->dtype, lt_numel(x));
 }
 
 int lt_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *mean, lt_tensor *rstd,
@@ -196,7 +196,7 @@ int lt_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *mean, lt_tensor *r
     LT_TRY(lt__numel_is(op, "mean", mean, R));
     LT_TRY(lt__numel_is(op, "rstd", rstd, R));
     if (!(eps > 0)) return lt_error(LT_EINVAL, "%s: eps must be > 0 (got %g)", op, eps);
-    return be->ops->layernorm_fwd(be, y->data, mean->data, rstd->data, x->data, w->data, b->data, y->dtype, R, C,
+    return LT_CALL(be, layernorm_fwd, y->data, mean->data, rstd->data, x->data, w->data, b->data, y->dtype, R, C,
                                   eps);
 }
 
@@ -220,7 +220,7 @@ int lt_layernorm_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dw, lt_tensor *db
     LT_TRY(lt__numel_is(op, "db", db, C));
     LT_TRY(lt__numel_is(op, "mean", mean, R));
     LT_TRY(lt__numel_is(op, "rstd", rstd, R));
-    return be->ops->layernorm_bwd(be, dx->data, dw->data, db->data, dy->data, x->data, w->data,
+    return LT_CALL(be, layernorm_bwd, dx->data, dw->data, db->data, dy->data, x->data, w->data,
                                   mean->data, rstd->data, dx->dtype, R, C);
 }
 
@@ -240,7 +240,7 @@ int lt_softmax_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_te
             return lt_error(LT_ESHAPE, "%s: %lld lens do not divide %lld rows", op, (long long)G, (long long)R);
         per = R / G;
     }
-    return be->ops->softmax_fwd(be, y->data, x->data, lens ? lens->data : NULL, per, R, lt_cols(x), scale);
+    return LT_CALL(be, softmax_fwd, y->data, x->data, lens ? lens->data : NULL, per, R, lt_cols(x), scale);
 }
 
 int lt_softmax_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *y,
@@ -251,7 +251,7 @@ int lt_softmax_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_
     LT_TRY(lt__arg(be, op, "y", y, LT_F32));
     LT_TRY(same_shape(op, "dx", dx, "y", y));
     LT_TRY(same_shape(op, "dy", dy, "y", y));
-    return be->ops->softmax_bwd(be, dx->data, dy->data, y->data, lt_rows(y), lt_cols(y), scale);
+    return LT_CALL(be, softmax_bwd, dx->data, dy->data, y->data, lt_rows(y), lt_cols(y), scale);
 }
 
 int lt_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor *logits,
@@ -265,7 +265,7 @@ int lt_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor
     LT_TRY(lt__numel_is(op, "loss", loss, R));
     LT_TRY(lt__numel_is(op, "lse", lse, R));
     LT_TRY(lt__numel_is(op, "targets", targets, R));
-    return be->ops->xent_fwd(be, loss->data, lse->data, logits->data, targets->data, logits->dtype, R, V,
+    return LT_CALL(be, xent_fwd, loss->data, lse->data, logits->data, targets->data, logits->dtype, R, V,
                              ignore_index);
 }
 
@@ -282,7 +282,7 @@ int lt_xent_bwd(lt_backend *be, lt_tensor *dlogits, const lt_tensor *logits, con
     LT_TRY(lt__numel_is(op, "lse", lse, R));
     LT_TRY(lt__numel_is(op, "targets", targets, R));
     LT_TRY(lt__numel_is(op, "dloss", dloss, R));
-    return be->ops->xent_bwd(be, dlogits->data, logits->data, lse->data, targets->data, dloss->data,
+    return LT_CALL(be, xent_bwd, dlogits->data, logits->data, lse->data, targets->data, dloss->data,
                              logits->dtype, R, V, ignore_index);
 }
 
@@ -299,14 +299,14 @@ static int embedding_args(lt_backend *be, const char *op, const char *oname, con
 
 int lt_embedding_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *table, const lt_tensor *ids) {
     LT_TRY(embedding_args(be, "embedding_fwd", "out", out, "table", table, ids));
-    return be->ops->embedding_fwd(be, out->data, table->data, ids->data, table->dtype, lt_numel(ids), table->shape[0],
+    return LT_CALL(be, embedding_fwd, out->data, table->data, ids->data, table->dtype, lt_numel(ids), table->shape[0],
                                   table->shape[1]);
 }
 
 int lt_embedding_bwd_skip(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, const lt_tensor *ids,
                           int32_t skip_id) {
     LT_TRY(embedding_args(be, "embedding_bwd", "dout", dout, "dtable", dtable, ids));
-    return be->ops->embedding_bwd(be, dtable->data, dout->data, ids->data, dtable->dtype, lt_numel(ids),
+    return LT_CALL(be, embedding_bwd, dtable->data, dout->data, ids->data, dtable->dtype, lt_numel(ids),
                                   dtable->shape[0], dtable->shape[1], skip_id < 0 ? -1 : skip_id);
 }
 
@@ -327,13 +327,13 @@ static int dropout_args(lt_backend *be, const char *op, const lt_tensor *y, cons
 int lt_dropout_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, float p, uint64_t seed,
                    uint64_t stream) {
     LT_TRY(dropout_args(be, "dropout_fwd", y, x, p));
-    return be->ops->dropout(be, y->data, x->data, y->dtype, lt_numel(x), p, seed, stream, 0);
+    return LT_CALL(be, dropout, y->data, x->data, y->dtype, lt_numel(x), p, seed, stream, 0);
 }
 
 int lt_dropout_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, float p, uint64_t seed,
                    uint64_t stream) {
     LT_TRY(dropout_args(be, "dropout_bwd", dx, dy, p));
-    return be->ops->dropout(be, dx->data, dy->data, dx->dtype, lt_numel(dy), p, seed, stream, 1);
+    return LT_CALL(be, dropout, dx->data, dy->data, dx->dtype, lt_numel(dy), p, seed, stream, 1);
 }
 
 /* ---- element-wise -------------------------------------------------------------------------- */
@@ -355,23 +355,23 @@ static int ew2(lt_backend *be, const char *op, const lt_tensor *y, const lt_tens
 
 int lt_add(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b) {
     LT_TRY(ew3(be, "add", y, a, b, 1));
-    return be->ops->add(be, y->data, a->data, b->data, y->dtype, lt_numel(y));
+    return LT_CALL(be, add, y->data, a->data, b->data, y->dtype, lt_numel(y));
 }
 int lt_mul(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b) {
     LT_TRY(ew3(be, "mul", y, a, b, 0));
-    return be->ops->mul(be, y->data, a->data, b->data, lt_numel(y));
+    return LT_CALL(be, mul, y->data, a->data, b->data, lt_numel(y));
 }
 int lt_mul_acc(lt_backend *be, lt_tensor *y, const lt_tensor *a, const lt_tensor *b) {
     LT_TRY(ew3(be, "mul_acc", y, a, b, 0));
-    return be->ops->mul_acc(be, y->data, a->data, b->data, lt_numel(y));
+    return LT_CALL(be, mul_acc, y->data, a->data, b->data, lt_numel(y));
 }
 int lt_scale(lt_backend *be, lt_tensor *y, const lt_tensor *x, float alpha) {
     LT_TRY(ew2(be, "scale", y, x, 0));
-    return be->ops->scale(be, y->data, x->data, alpha, lt_numel(y));
+    return LT_CALL(be, scale, y->data, x->data, alpha, lt_numel(y));
 }
 int lt_axpy(lt_backend *be, lt_tensor *y, float alpha, const lt_tensor *x) {
     LT_TRY(ew2(be, "axpy", y, x, 1));
-    return be->ops->axpy(be, y->data, alpha, x->data, y->dtype, lt_numel(y));
+    return LT_CALL(be, axpy, y->data, alpha, x->data, y->dtype, lt_numel(y));
 }
 int lt_row_dropout_acc(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_tensor *keep, float p,
                        uint64_t seed, uint64_t stream) {
@@ -382,13 +382,13 @@ int lt_row_dropout_acc(lt_backend *be, lt_tensor *y, const lt_tensor *x, const l
         LT_TRY(lt__numel_is(op, "keep", keep, lt_rows(y)));
     }
     if (!(p >= 0.0f && p < 1.0f)) return lt_error(LT_EINVAL, "%s: p must be in [0, 1), got %g", op, p);
-    return be->ops->row_dropout_acc(be, y->data, x->data, keep ? keep->data : NULL, lt_rows(y), lt_cols(y), p, seed,
+    return LT_CALL(be, row_dropout_acc, y->data, x->data, keep ? keep->data : NULL, lt_rows(y), lt_cols(y), p, seed,
                                     stream);
 }
 
 int lt_fill(lt_backend *be, lt_tensor *y, float value) {
     LT_TRY(lt__arg(be, "fill", "y", y, LT_F32));
-    return be->ops->fill(be, y->data, value, lt_numel(y));
+    return LT_CALL(be, fill, y->data, value, lt_numel(y));
 }
 
 /* ---- reductions ---------------------------------------------------------------------------- */
@@ -400,7 +400,7 @@ int lt_reduce_rows(lt_backend *be, lt_tensor *y, const lt_tensor *x, lt_reduce o
     if ((unsigned)op > LT_REDUCE_SUMSQ) return lt_error(LT_EINVAL, "reduce_rows: bad op %d", (int)op);
     if (lt_cols(x) == 0 && op == LT_REDUCE_MAX)
         return lt_error(LT_ESHAPE, "reduce_rows: max over zero columns");
-    return be->ops->reduce_rows(be, y->data, x->data, lt_rows(x), lt_cols(x), op);
+    return LT_CALL(be, reduce_rows, y->data, x->data, lt_rows(x), lt_cols(x), op);
 }
 
 /* ---- optimizer ----------------------------------------------------------------------------- */
@@ -425,7 +425,7 @@ int lt_adamw(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_
              const lt_adamw_cfg *cfg, int64_t step, float grad_scale) {
     LT_TRY(adamw_args(be, "adamw", p, g, m, v, cfg));
     if (step < 1) return lt_error(LT_EINVAL, "adamw: step counts from 1 (got %lld)", (long long)step);
-    return be->ops->adamw(be, p->data, g->data, m->data, v->data, lt_numel(p), cfg, step, grad_scale);
+    return LT_CALL(be, adamw, p->data, g->data, m->data, v->data, lt_numel(p), cfg, step, grad_scale);
 }
 
 /* a device-resident f32[1] accumulator */
@@ -437,7 +437,7 @@ static int scalar_arg(lt_backend *be, const char *op, const char *name, const lt
 int lt_sumsq_acc(lt_backend *be, lt_tensor *acc, const lt_tensor *x) {
     LT_TRY(scalar_arg(be, "sumsq_acc", "acc", acc));
     LT_TRY(lt__arg(be, "sumsq_acc", "x", x, LT_F32));
-    return be->ops->sumsq_acc(be, acc->data, x->data, lt_numel(x));
+    return LT_CALL(be, sumsq_acc, acc->data, x->data, lt_numel(x));
 }
 
 int lt_adamw_clipped(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v,
@@ -446,7 +446,7 @@ int lt_adamw_clipped(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor
     LT_TRY(adamw_args(be, op, p, g, m, v, cfg));
     LT_TRY(scalar_arg(be, op, "sumsq", sumsq));
     if (step < 1) return lt_error(LT_EINVAL, "%s: step counts from 1 (got %lld)", op, (long long)step);
-    return be->ops->adamw_clipped(be, p->data, g->data, m->data, v->data, lt_numel(p), cfg, step, grad_scale,
+    return LT_CALL(be, adamw_clipped, p->data, g->data, m->data, v->data, lt_numel(p), cfg, step, grad_scale,
                                   sumsq->data, max_norm);
 }
 
@@ -458,7 +458,7 @@ int lt_adamw_rows(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m
     LT_TRY(lt__arg(be, op, "bpow", bpow, LT_F32));
     if (p->ndim != 2) return lt_error(LT_ESHAPE, "%s: param must be a table [rows, cols]", op);
     LT_TRY(lt__numel_is(op, "bpow", bpow, 2 * p->shape[0]));
-    return be->ops->adamw_rows(be, p->data, g->data, m->data, v->data, bpow->data, p->shape[0], p->shape[1], cfg,
+    return LT_CALL(be, adamw_rows, p->data, g->data, m->data, v->data, bpow->data, p->shape[0], p->shape[1], cfg,
                                grad_scale, sumsq->data, max_norm);
 }
 
@@ -497,7 +497,7 @@ static int attention_fwd(lt_backend *be, const char *op, lt_tensor *out, lt_tens
     LT_TRY(attention_shape(op, qkv, lens, heads, &B, &T, &D));
     LT_TRY(lt__numel_is(op, "out", out, B * T * heads * D));
     LT_TRY(lt__numel_is(op, "lse", lse, B * heads * T));
-    return be->ops->attention_fwd(be, out->data, lse->data, qkv->data, lens->data, qkv->dtype, B, T, heads, D, scale,
+    return LT_CALL(be, attention_fwd, out->data, lse->data, qkv->data, lens->data, qkv->dtype, B, T, heads, D, scale,
                                   causal);
 }
 
@@ -519,7 +519,7 @@ static int attention_bwd(lt_backend *be, const char *op, lt_tensor *dqkv, const 
     LT_TRY(lt__numel_is(op, "out", out, B * T * heads * D));
     LT_TRY(lt__numel_is(op, "dout", dout, B * T * heads * D));
     LT_TRY(lt__numel_is(op, "lse", lse, B * heads * T));
-    return be->ops->attention_bwd(be, dqkv->data, dout->data, qkv->data, out->data, lse->data, lens->data, qkv->dtype,
+    return LT_CALL(be, attention_bwd, dqkv->data, dout->data, qkv->data, out->data, lse->data, lens->data, qkv->dtype,
                                   B, T, heads, D, scale, causal);
 }
 
@@ -552,7 +552,7 @@ int lt_bias_gelu_fwd(lt_backend *be, lt_tensor *y, const lt_tensor *x, const lt_
     LT_TRY(same_shape(op, "y", y, "x", x));
     LT_TRY(lt__arg(be, op, "bias", bias, LT_F32));
     LT_TRY(lt__numel_is(op, "bias", bias, lt_cols(x)));
-    return be->ops->bias_gelu_fwd(be, y->data, x->data, bias->data, x->dtype, lt_rows(x), lt_cols(x));
+    return LT_CALL(be, bias_gelu_fwd, y->data, x->data, bias->data, x->dtype, lt_rows(x), lt_cols(x));
 }
 
 int lt_bias_gelu_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dbias, const lt_tensor *dy, const lt_tensor *x,
@@ -569,7 +569,7 @@ int lt_bias_gelu_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dbias, const lt_t
     LT_TRY(lt__arg(be, op, "bias", bias, LT_F32));
     LT_TRY(lt__numel_is(op, "bias", bias, lt_cols(x)));
     LT_TRY(lt__numel_is(op, "dbias", dbias, lt_cols(x)));
-    return be->ops->bias_gelu_bwd(be, dx->data, dbias->data, dy->data, x->data, bias->data, x->dtype, lt_rows(x),
+    return LT_CALL(be, bias_gelu_bwd, dx->data, dbias->data, dy->data, x->data, bias->data, x->dtype, lt_rows(x),
                                   lt_cols(x));
 }
 
@@ -594,7 +594,7 @@ int lt_residual_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *s, lt_ten
     LT_TRY(lt__numel_is(op, "w", w, C));
     LT_TRY(lt__numel_is(op, "beta", beta, C));
     if (!(eps > 0)) return lt_error(LT_EINVAL, "%s: eps must be > 0 (got %g)", op, eps);
-    return be->ops->residual_layernorm_fwd(be, y->data, s->data, mean->data, rstd->data, a->data, b->data, w->data,
+    return LT_CALL(be, residual_layernorm_fwd, y->data, s->data, mean->data, rstd->data, a->data, b->data, w->data,
                                            beta->data, a->dtype, R, C, eps);
 }
 
@@ -620,7 +620,7 @@ int lt_residual_layernorm_bwd(lt_backend *be, lt_tensor *da, lt_tensor *db, lt_t
     LT_TRY(lt__numel_is(op, "w", w, C));
     LT_TRY(lt__numel_is(op, "mean", mean, R));
     LT_TRY(lt__numel_is(op, "rstd", rstd, R));
-    return be->ops->residual_layernorm_bwd(be, da->data, db->data, dw->data, dbeta->data, dy->data, s->data, w->data,
+    return LT_CALL(be, residual_layernorm_bwd, da->data, db->data, dw->data, dbeta->data, dy->data, s->data, w->data,
                                            mean->data, rstd->data, s->dtype, R, C);
 }
 
@@ -628,7 +628,7 @@ int lt_cast(lt_backend *be, lt_tensor *y, const lt_tensor *x) {
     LT_TRY(act(be, "cast", "y", y));
     LT_TRY(act(be, "cast", "x", x));
     LT_TRY(lt__numel_is("cast", "y", y, lt_numel(x)));
-    return be->ops->cast(be, y->data, y->dtype, x->data, x->dtype, lt_numel(x));
+    return LT_CALL(be, cast, y->data, y->dtype, x->data, x->dtype, lt_numel(x));
 }
 
 static int pool_args(lt_backend *be, const char *op, const lt_tensor *pooled, const lt_tensor *x, const lt_tensor *lens,
@@ -646,20 +646,20 @@ static int pool_args(lt_backend *be, const char *op, const lt_tensor *pooled, co
 int lt_mean_pool_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *x, const lt_tensor *lens) {
     int64_t B = 0, T = 0, C = 0;
     LT_TRY(pool_args(be, "mean_pool_fwd", out, x, lens, &B, &T, &C));
-    return be->ops->mean_pool_fwd(be, out->data, x->data, lens->data, x->dtype, B, T, C);
+    return LT_CALL(be, mean_pool_fwd, out->data, x->data, lens->data, x->dtype, B, T, C);
 }
 
 int lt_mean_pool_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dout, const lt_tensor *lens) {
     int64_t B = 0, T = 0, C = 0;
     LT_TRY(pool_args(be, "mean_pool_bwd", dout, dx, lens, &B, &T, &C));
-    return be->ops->mean_pool_bwd(be, dx->data, dout->data, lens->data, dx->dtype, B, T, C);
+    return LT_CALL(be, mean_pool_bwd, dx->data, dout->data, lens->data, dx->dtype, B, T, C);
 }
 
 int lt_l2norm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *norm, const lt_tensor *x) {
     LT_TRY(ew2(be, "l2norm_fwd", y, x, 0));
     LT_TRY(lt__arg(be, "l2norm_fwd", "norm", norm, LT_F32));
     LT_TRY(lt__numel_is("l2norm_fwd", "norm", norm, lt_rows(x)));
-    return be->ops->l2norm_fwd(be, y->data, norm->data, x->data, lt_rows(x), lt_cols(x));
+    return LT_CALL(be, l2norm_fwd, y->data, norm->data, x->data, lt_rows(x), lt_cols(x));
 }
 
 int lt_l2norm_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_tensor *y, const lt_tensor *norm) {
@@ -667,7 +667,7 @@ int lt_l2norm_bwd(lt_backend *be, lt_tensor *dx, const lt_tensor *dy, const lt_t
     LT_TRY(ew2(be, "l2norm_bwd", dy, y, 0));
     LT_TRY(lt__arg(be, "l2norm_bwd", "norm", norm, LT_F32));
     LT_TRY(lt__numel_is("l2norm_bwd", "norm", norm, lt_rows(y)));
-    return be->ops->l2norm_bwd(be, dx->data, dy->data, y->data, norm->data, lt_rows(y), lt_cols(y));
+    return LT_CALL(be, l2norm_bwd, dx->data, dy->data, y->data, norm->data, lt_rows(y), lt_cols(y));
 }
 
 /* ---- selection ----------------------------------------------------------------------------- */
@@ -683,7 +683,7 @@ int lt_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tensor *x)
     if (k < 1 || k > N || k > LT_TOPK_MAX)
         return lt_error(LT_EINVAL, "topk: k=%lld must be in 1..min(%lld, %d)", (long long)k, (long long)N,
                         LT_TOPK_MAX);
-    return be->ops->topk(be, vals->data, idx->data, x->data, R, N, (int)k);
+    return LT_CALL(be, topk, vals->data, idx->data, x->data, R, N, (int)k);
 }
 
 /* ---- k-means ------------------------------------------------------------------------------- */
@@ -721,7 +721,7 @@ int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tens
         LT_TRY(lt__numel_is(op, "second", second, n));
     }
     if (n == 0) return 0;
-    return be->ops->kmeans_assign(be, assign->data, dist->data, second ? second->data : NULL, x->data, c->data,
+    return LT_CALL(be, kmeans_assign, assign->data, dist->data, second ? second->data : NULL, x->data, c->data,
                                   cnorm->data, n, k, d);
 }
 
@@ -736,7 +736,7 @@ int lt_kmeans_update(lt_backend *be, lt_tensor *sums, lt_tensor *counts, const l
     LT_TRY(lt__numel_is(op, "assign", assign, n));
     LT_TRY(lt__numel_is(op, "counts", counts, k));
     if (n == 0) return 0;
-    return be->ops->kmeans_update(be, sums->data, counts->data, x->data, assign->data, n, k, d);
+    return LT_CALL(be, kmeans_update, sums->data, counts->data, x->data, assign->data, n, k, d);
 }
 
 /* ---- recurrent layers (LSTM, GRU) ------------------------------------------------------------------ */
@@ -761,7 +761,7 @@ int lt_rnn_reserve_bytes(lt_backend *be, lt_cell cell, int64_t B, int64_t T, int
     if (!bytes) return lt_error(LT_EINVAL, "%s: bytes is NULL", op);
     *bytes = 0;
     LT_TRY(rnn_sizes(op, cell, B, T, I, H));
-    return be->ops->rnn_reserve(be, cell, B, T, I, H, bytes);
+    return LT_CALL(be, rnn_reserve, cell, B, T, I, H, bytes);
 }
 
 /* t is NULL or of dtype dt with exactly the given shape (1 to 3 dims), on the backend's device. */
@@ -854,7 +854,7 @@ int lt_rnn_fwd(lt_backend *be, lt_cell cell, lt_tensor *y, lt_tensor *hT, lt_ten
     LT_TRY(rnn_opt(be, op, "hT", hT, dt, 2, B, H, 0));
     if (cell == LT_CELL_GRU && cT) return lt_error(LT_EINVAL, "%s: cT must be NULL for a GRU (it has no cell state)", op);
     LT_TRY(rnn_opt(be, op, "cT", cT, dt, 2, B, H, 0));
-    return be->ops->rnn_fwd(be, cell, y->data, RNN_DATA(hT), RNN_DATA(cT), RNN_DATA(ws), x->data, w_ih->data,
+    return LT_CALL(be, rnn_fwd, cell, y->data, RNN_DATA(hT), RNN_DATA(cT), RNN_DATA(ws), x->data, w_ih->data,
                             w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0), RNN_DATA(c0), lens->data, dt, B,
                             T, I, H);
 }
@@ -882,7 +882,7 @@ int lt_rnn_bwd(lt_backend *be, lt_cell cell, lt_tensor *dx, lt_tensor *dw_ih, lt
         return lt_error(LT_EINVAL, "%s: %s must be NULL for a GRU (it has no cell state)", op, dcT ? "dcT" : "dc0");
     LT_TRY(rnn_opt(be, op, "dcT", dcT, dt, 2, B, H, 0));
     LT_TRY(rnn_opt(be, op, "dc0", dc0, dt, 2, B, H, 0));
-    return be->ops->rnn_bwd(be, cell, RNN_DATA(dx), RNN_DATA(dw_ih), dw_hh->data, RNN_DATA(db_ih), RNN_DATA(db_hh),
+    return LT_CALL(be, rnn_bwd, cell, RNN_DATA(dx), RNN_DATA(dw_ih), dw_hh->data, RNN_DATA(db_ih), RNN_DATA(db_hh),
                             RNN_DATA(dh0), RNN_DATA(dc0), dy->data, RNN_DATA(dhT), RNN_DATA(dcT), ws->data, x->data,
                             y->data, w_ih->data, w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0),
                             RNN_DATA(c0), lens->data, dt, B, T, I, H);
@@ -892,5 +892,5 @@ int lt_rnn_set_impl(lt_backend *be, lt_rnn_impl impl) {
     if (!be) return lt_error(LT_EINVAL, "rnn_set_impl: backend is NULL");
     if (impl != LT_RNN_NATIVE && impl != LT_RNN_CUDNN)
         return lt_error(LT_EINVAL, "rnn_set_impl: unknown implementation %d", (int)impl);
-    return be->ops->rnn_set_impl(be, impl);
+    return LT_CALL(be, rnn_set_impl, impl);
 }

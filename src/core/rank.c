@@ -152,7 +152,7 @@ static int xent_fwd_block(lt_backend *be, float *ls, float *lz, const float *uu,
             int64_t n = N - j0 < cn ? N - j0 : cn;
             rc = mm(be, 0, 1, rows, n, D, uu + r0 * D, D, vv + j0 * D, D, 0.0f, s, n);
             if (!rc)
-                rc = be->ops->xent_tile_fwd(be, ls + r0, lz + r0, st + r0, st + B + r0, st + 2 * B + r0, s,
+                rc = LT_CALL(be, xent_tile_fwd, ls + r0, lz + r0, st + r0, st + B + r0, st + 2 * B + r0, s,
                                             bb ? bb + j0 : NULL, tg + r0, rows, n, j0, N, 0, j0 == 0, j0 + n >= N);
         }
         par_fail(&pe, rc);
@@ -193,7 +193,7 @@ static int xent_bwd_block(lt_backend *be, float *du, float *dv, float *db, const
     float *part = NULL;
     if (np > 1 && du) {
         LT_TRY(lt_backend_alloc(be, (void **)&part, sizeof(float) * (size_t)(np * B * D)));
-        LT_TRY(be->ops->memset0(be, part, sizeof(float) * (size_t)(np * B * D)));
+        LT_TRY(LT_CALL(be, memset0, part, sizeof(float) * (size_t)(np * B * D)));
     }
     par_err pe = {0};
 #pragma omp parallel for schedule(static, 1) num_threads(np) if (np > 1)
@@ -204,14 +204,14 @@ static int xent_bwd_block(lt_backend *be, float *du, float *dv, float *db, const
             int64_t n = N - j0 < cs ? N - j0 : cs;
             rc = mm(be, 0, 1, B, n, D, uu, D, vv + j0 * D, D, 0.0f, s, n);
             if (!rc)
-                rc = be->ops->xent_tile_bwd(be, s, db ? db + j0 : NULL, bb ? bb + j0 : NULL, lz, dl, tg, B, n, j0, 0);
+                rc = LT_CALL(be, xent_tile_bwd, s, db ? db + j0 : NULL, bb ? bb + j0 : NULL, lz, dl, tg, B, n, j0, 0);
             if (!rc && dup) rc = mm(be, 0, 0, B, D, n, s, n, vv + j0 * D, D, 1.0f, dup, D);
             if (!rc && dv) rc = mm(be, 1, 0, n, D, B, s, n, uu, D, 1.0f, dv + j0 * D, D);
         }
         par_fail(&pe, rc);
     }
     int rc = par_result(&pe);
-    for (int p = 0; p < np && part && !rc; p++) rc = be->ops->axpy(be, du, 1.0f, part + (int64_t)p * B * D, LT_F32, B * D);
+    for (int p = 0; p < np && part && !rc; p++) rc = LT_CALL(be, axpy, du, 1.0f, part + (int64_t)p * B * D, LT_F32, B * D);
     lt_backend_free(be, part);
     return rc;
 }
@@ -261,10 +261,10 @@ static int sampled_scores(lt_backend *be, float *s, float *vneg, const lt_tensor
                           const lt_tensor *bias, const lt_tensor *logq, const lt_tensor *targets, const lt_tensor *neg,
                           int64_t B, int64_t N, int64_t D, int64_t S) {
     if (S > 0) {
-        LT_TRY(be->ops->embedding_fwd(be, vneg, v->data, neg->data, LT_F32, S, N, D));
+        LT_TRY(LT_CALL(be, embedding_fwd, vneg, v->data, neg->data, LT_F32, S, N, D));
         LT_TRY(mm(be, 0, 1, B, S, D, u->data, D, vneg, D, 0.0f, s + 1, S + 1));
     }
-    return be->ops->sampled_prep(be, s, u->data, v->data, fptr(bias), fptr(logq), targets->data, neg->data, B, S, D,
+    return LT_CALL(be, sampled_prep, s, u->data, v->data, fptr(bias), fptr(logq), targets->data, neg->data, B, S, D,
                                  N);
 }
 
@@ -284,7 +284,7 @@ int lt_sampled_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const l
     float *s = work->data;
     int rc = sampled_scores(be, s, tmp + 3 * B, u, v, bias, logq, targets, neg, B, N, D, S);
     if (!rc)
-        rc = be->ops->xent_tile_fwd(be, loss->data, lse->data, tmp, tmp + B, tmp + 2 * B, s, NULL, targets->data, B,
+        rc = LT_CALL(be, xent_tile_fwd, loss->data, lse->data, tmp, tmp + B, tmp + 2 * B, s, NULL, targets->data, B,
                                     S + 1, 0, N, 1, 1, 1);
     lt_backend_free(be, tmp);
     return rc;
@@ -303,14 +303,14 @@ int lt_sampled_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor 
     float *s = work->data;
     int rc = sampled_scores(be, s, vneg, u, v, bias, logq, targets, neg, B, N, D, S);
     /* dS in place: the scores already hold bias - logq and the mask, so no bias here */
-    if (!rc) rc = be->ops->xent_tile_bwd(be, s, NULL, NULL, lse->data, dloss->data, targets->data, B, S + 1, 0, 1);
+    if (!rc) rc = LT_CALL(be, xent_tile_bwd, s, NULL, NULL, lse->data, dloss->data, targets->data, B, S + 1, 0, 1);
     if (!rc && du && S > 0) rc = mm(be, 0, 0, B, D, S, s + 1, S + 1, vneg, D, 1.0f, du->data, D);
     if (!rc && S > 0 && (dv || dbias)) {
         if (dv) rc = mm(be, 1, 0, S, D, B, s + 1, S + 1, u->data, D, 0.0f, vneg, D);
-        if (!rc && dv) rc = be->ops->embedding_bwd(be, dv->data, vneg, neg->data, LT_F32, S, N, D, -1);
+        if (!rc && dv) rc = LT_CALL(be, embedding_bwd, dv->data, vneg, neg->data, LT_F32, S, N, D, -1);
     }
     if (!rc)
-        rc = be->ops->sampled_scatter(be, du ? du->data : NULL, dv ? dv->data : NULL, dbias ? dbias->data : NULL, s,
+        rc = LT_CALL(be, sampled_scatter, du ? du->data : NULL, dv ? dv->data : NULL, dbias ? dbias->data : NULL, s,
                                       u->data, v->data, targets->data, neg->data, B, S, D);
     lt_backend_free(be, vneg);
     return rc;
@@ -386,7 +386,7 @@ int lt_score_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tens
             int64_t m = n - j0 < cn ? n - j0 : cn;
             e = mm(be, 0, 1, rows, m, D, uu + r0 * D, D, vv + j0 * D, D, 0.0f, tile, m);
             if (!e)
-                e = be->ops->topk_tile(be, vp + r0 * K, ip + r0 * K, tile, bb ? bb + j0 : NULL, rows, m, first + j0,
+                e = LT_CALL(be, topk_tile, vp + r0 * K, ip + r0 * K, tile, bb ? bb + j0 : NULL, rows, m, first + j0,
                                        (int)K, off ? off + r0 : NULL, ex);
         }
         par_fail(&pe, e);

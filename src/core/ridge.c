@@ -36,7 +36,7 @@ int lt_ridge_update(lt_backend *be, lt_tensor *ainv, lt_tensor *b, const lt_tens
     LT_TRY(lt__arg(be, "ridge_update", "r", r, LT_F32));
     LT_TRY(lt__numel_is("ridge_update", "r", r, n));
     if (n == 0) return 0;
-    return be->ops->ridge_update(be, ainv->data, b->data, x->data, r->data, model ? model->data : NULL, n, M, D);
+    return LT_CALL(be, ridge_update, ainv->data, b->data, x->data, r->data, model ? model->data : NULL, n, M, D);
 }
 
 int lt_ridge_score(lt_backend *be, lt_tensor *mean, lt_tensor *var, const lt_tensor *ainv, const lt_tensor *b,
@@ -50,6 +50,6 @@ int lt_ridge_score(lt_backend *be, lt_tensor *mean, lt_tensor *var, const lt_ten
         LT_TRY(lt__numel_is("ridge_score", "var", var, n));
     }
     if (n == 0) return 0;
-    return be->ops->ridge_score(be, mean->data, var ? var->data : NULL, ainv->data, b->data, x->data,
+    return LT_CALL(be, ridge_score, mean->data, var ? var->data : NULL, ainv->data, b->data, x->data,
                                 model ? model->data : NULL, n, M, D);
 }

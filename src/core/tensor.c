@@ -14,7 +14,9 @@ static const struct { const char *name; size_t size; } g_dtypes[LT_DTYPE_COUNT] 
 
 size_t lt_dtype_size(lt_dtype t) { return (unsigned)t < LT_DTYPE_COUNT ? g_dtypes[t].size : 0; }
 const char *lt_dtype_name(lt_dtype t) { return (unsigned)t < LT_DTYPE_COUNT ? g_dtypes[t].name : "?"; }
-const char *lt_device_name(lt_device d) { return d == LT_CPU ? "cpu" : d == LT_CUDA ? "cuda" : "?"; }
+const char *lt_device_name(lt_device d) {
+    return d == LT_CPU ? "cpu" : d == LT_CUDA ? "cuda" : d == LT_GUARD ? "guard" : "?";
+}
 
 int64_t lt_numel(const lt_tensor *t) {
     int64_t n = 1;

@@ -58,8 +58,12 @@ static int open_backend(const lt_cluster_opts *o, lt_backend **be, int *release)
         *be = lt_backend_cpu();
         return 0;
     }
+    if (!strcmp(dev, "guard")) { /* tests: the GPU's code paths on the CPU (src/cpu/guard.c) */
+        *be = lt_backend_guard();
+        return 0;
+    }
     if (strcmp(dev, "cuda") && strcmp(dev, "auto"))
-        return lt_error(LT_EINVAL, "cluster.device: expected cpu, cuda or auto, got '%s'", dev);
+        return lt_error(LT_EINVAL, "cluster.device: expected cpu, cuda or auto (or guard, for tests), got '%s'", dev);
     LT_TRY(lt_backend_cuda(be, 0));
     *release = 1;
     return 0;

@@ -47,12 +47,12 @@ typedef struct {
     lt_backend *be;
     lt_vecs *src;
     int64_t n, d, chunk;
-    int cuda;
+    int on_dev;          /* the backend's memory is not the host's (CUDA, the guarded device) */
     const float *host;   /* every row in host memory (the source's own, or `owned`), else NULL */
     float *owned;
-    lt_tensor dev;       /* CUDA: every row on the device, when it fits (data == NULL otherwise) */
+    lt_tensor dev;       /* device memory: every row on the device, when it fits (data == NULL otherwise) */
     float *hbuf;         /* staging [chunk, d] */
-    lt_tensor dbuf;      /* CUDA staging [chunk, d] */
+    lt_tensor dbuf;      /* device staging [chunk, d] */
 } feed;
 
 static void feed_free(feed *f) {
@@ -65,7 +65,7 @@ static void feed_free(feed *f) {
 static int feed_init(feed *f, lt_backend *be, lt_vecs *src, int64_t chunk, double mem_bytes) {
     memset(f, 0, sizeof *f);
     f->be = be, f->src = src, f->n = lt_vecs_count(src), f->d = lt_vecs_dim(src);
-    f->cuda = lt_backend_device(be) == LT_CUDA;
+    f->on_dev = lt_backend_device(be) != LT_CPU;
     /* mem_bytes < 0: never keep a copy (the source's memory changes between calls) */
     double bytes = 4.0 * (double)f->n * (double)f->d;
     int fits = bytes <= (mem_bytes > 0 ? mem_bytes : mem_bytes < 0 ? -1.0 : 4.0 * (1 << 30));
@@ -80,7 +80,7 @@ static int feed_init(feed *f, lt_backend *be, lt_vecs *src, int64_t chunk, doubl
             rc = lt_vecs_read(src, b, f->n - b < step ? f->n - b : step, f->owned + b * f->d);
         f->host = f->owned;
     }
-    if (!rc && f->cuda && fits) {
+    if (!rc && f->on_dev && fits) {
         int64_t shape[2] = {f->n, f->d};
         rc = lt_tensor_new(&f->dev, be, LT_F32, 2, shape);
         if (rc == LT_ENOMEM) { /* no room on the device: stream from the host copy instead */
@@ -94,7 +94,7 @@ static int feed_init(feed *f, lt_backend *be, lt_vecs *src, int64_t chunk, doubl
     }
     /* Chunks: the whole matrix in one call when it sits in host memory for the CPU; up to 4M rows
      * per call when it sits on the device (one sync per pass, bounded scratch); else streamed. */
-    if (chunk <= 0) chunk = f->dev.data ? ((int64_t)1 << 22) : (!f->cuda && f->host) ? f->n : stream_rows;
+    if (chunk <= 0) chunk = f->dev.data ? ((int64_t)1 << 22) : (!f->on_dev && f->host) ? f->n : stream_rows;
     if (chunk > f->n) chunk = f->n;
     if (chunk < 1) chunk = 1;
     f->chunk = chunk;
@@ -102,7 +102,7 @@ static int feed_init(feed *f, lt_backend *be, lt_vecs *src, int64_t chunk, doubl
         f->hbuf = malloc(sizeof(float) * (size_t)(chunk * f->d));
         if (!f->hbuf) rc = lt_error(LT_ENOMEM, "kmeans: out of memory for a chunk of %lld rows", (long long)chunk);
     }
-    if (!rc && f->cuda && !f->dev.data) {
+    if (!rc && f->on_dev && !f->dev.data) {
         int64_t shape[2] = {chunk, f->d};
         rc = lt_tensor_new(&f->dbuf, be, LT_F32, 2, shape);
     }
@@ -124,16 +124,16 @@ static int feed_host(feed *f, int64_t row0, int64_t m, const float **x) {
 /* Rows [row0, row0 + m) as a tensor on the backend's device. */
 static int feed_get(feed *f, int64_t row0, int64_t m, lt_tensor *x) {
     if (f->dev.data) {
-        *x = lt_view2((float *)f->dev.data + row0 * f->d, LT_F32, LT_CUDA, m, f->d);
+        *x = lt_view2((float *)f->dev.data + row0 * f->d, LT_F32, lt_backend_device(f->be), m, f->d);
         return 0;
     }
     const float *h;
     LT_TRY(feed_host(f, row0, m, &h));
-    if (!f->cuda) {
+    if (!f->on_dev) {
         *x = lt_view2((float *)h, LT_F32, LT_CPU, m, f->d);
         return 0;
     }
-    *x = lt_view2(f->dbuf.data, LT_F32, LT_CUDA, m, f->d);
+    *x = lt_view2(f->dbuf.data, LT_F32, lt_backend_device(f->be), m, f->d);
     lt_tensor hv = lt_view2((void *)h, LT_F32, LT_CPU, m, f->d);
     return lt_tensor_copy(f->be, x, &hv);
 }
@@ -148,7 +148,7 @@ static int feed_row(feed *f, int64_t i, float *out) {
         return 0;
     }
     if (f->dev.data) {
-        lt_tensor src = lt_view1((float *)f->dev.data + i * f->d, LT_F32, LT_CUDA, f->d);
+        lt_tensor src = lt_view1((float *)f->dev.data + i * f->d, LT_F32, lt_backend_device(f->be), f->d);
         lt_tensor dst = lt_view1(out, LT_F32, LT_CPU, f->d);
         return lt_tensor_copy(f->be, &dst, &src);
     }

@@ -36,24 +36,24 @@ static int covariance(lt_backend *be, lt_vecs *x, const double *mean, double *co
     int64_t n = lt_vecs_count(x), d = lt_vecs_dim(x), chunk = n < PCA_CHUNK ? n : PCA_CHUNK;
     float *h = malloc(sizeof(float) * (size_t)(chunk * d)), *hc = malloc(sizeof(float) * (size_t)(d * d));
     int rc = h && hc ? 0 : lt_error(LT_ENOMEM, "pca: out of memory for %lld rows x %lld", (long long)chunk, (long long)d);
-    int cuda = lt_backend_device(be) == LT_CUDA;
+    int on_dev = lt_backend_device(be) != LT_CPU; /* CUDA, the guarded device: copy through device buffers */
     lt_tensor dx = {0}, dc = {0};
     int64_t sx[2] = {chunk, d}, sc[2] = {d, d};
-    if (!rc && cuda) rc = lt_tensor_new(&dx, be, LT_F32, 2, sx);
-    if (!rc && cuda) rc = lt_tensor_new(&dc, be, LT_F32, 2, sc);
+    if (!rc && on_dev) rc = lt_tensor_new(&dx, be, LT_F32, 2, sx);
+    if (!rc && on_dev) rc = lt_tensor_new(&dc, be, LT_F32, 2, sc);
     for (int64_t b = 0; b < n && !rc; b += chunk) {
         int64_t m = n - b < chunk ? n - b : chunk;
         if ((rc = lt_vecs_read(x, b, m, h))) break;
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < d; j++) h[i * d + j] = (float)(h[i * d + j] - mean[j]);
         lt_tensor a = lt_view2(h, LT_F32, LT_CPU, m, d), c = lt_view2(hc, LT_F32, LT_CPU, d, d);
-        if (cuda) {
-            lt_tensor dv = lt_view2(dx.data, LT_F32, LT_CUDA, m, d);
+        if (on_dev) {
+            lt_tensor dv = lt_view2(dx.data, LT_F32, lt_backend_device(be), m, d);
             if ((rc = lt_tensor_copy(be, &dv, &a))) break;
             a = dv, c = dc;
         }
         if ((rc = lt_matmul(be, &c, &a, 1, &a, 0, 1.0f, 0.0f))) break; /* (x - mean)^T (x - mean) */
-        if (cuda) {
+        if (on_dev) {
             lt_tensor hv = lt_view2(hc, LT_F32, LT_CPU, d, d);
             if ((rc = lt_tensor_copy(be, &hv, &dc))) break;
         }

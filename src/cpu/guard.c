@@ -1,0 +1,188 @@
+/* The guarded device ("--device guard"): the CPU backend with memory that host code cannot touch.
+ *
+ * Why: no CUDA line runs on the machines that build and test longtail, so a model or a command that
+ * reads a device tensor's memory on the host, or hands an op a host array, works on the CPU
+ * backend and crashes on its first GPU. The guarded device runs the CPU kernels, but its tensors
+ * live in memory that only a backend op may touch, and its device is not LT_CPU, so every host
+ * code path takes the branch it takes on CUDA (copies through lt_backend_memcpy, device-resident
+ * buffers, ops refusing host views). Any test or command can run on it.
+ *
+ * How: every allocation is its own mapping, kept PROT_NONE. Ops run between lt__guard_enter and
+ * lt__guard_leave (LT_CALL in backend_impl.h); inside that window a fault on a guarded page opens
+ * that mapping (read/write) and the access is retried, and leaving the outermost op closes again
+ * every mapping opened. A fault outside an op is host code touching device memory: it is reported
+ * with the allocation it hit and a backtrace, and the process aborts.
+ *
+ * One host thread drives the backend at a time (as with a CUDA stream); the op's OpenMP threads
+ * may fault concurrently, so the list of opened mappings takes a lock that is safe in a signal
+ * handler (a spin on an atomic flag). Slow (a fault per mapping an op touches), for tests only. */
+#include <execinfo.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/backend_impl.h"
+#include "cpu/cpu.h"
+#include "longtail/error.h"
+
+#define GUARD_MAX 65536 /* live allocations */
+
+typedef struct {
+    char *p;
+    size_t len; /* mapped bytes (whole pages) */
+    size_t asked;
+    int open;
+} region;
+
+static struct {
+    region r[GUARD_MAX];
+    int n;                /* r[0..n) in use, sorted by address */
+    int opened[GUARD_MAX]; /* indices of the regions opened inside the current op */
+    int nopened;
+    atomic_flag lock;
+    atomic_int depth;     /* > 0 while a backend op runs */
+    size_t page;
+    struct sigaction prev;
+} g = {.lock = ATOMIC_FLAG_INIT};
+
+static void lock(void) {
+    while (atomic_flag_test_and_set_explicit(&g.lock, memory_order_acquire)) {
+    }
+}
+static void unlock(void) { atomic_flag_clear_explicit(&g.lock, memory_order_release); }
+
+/* the region holding address a, or -1 (caller holds the lock) */
+static int find(const char *a) {
+    int lo = 0, hi = g.n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (a < g.r[mid].p) hi = mid - 1;
+        else if (a >= g.r[mid].p + g.r[mid].len) lo = mid + 1;
+        else return mid;
+    }
+    return -1;
+}
+
+static void say(const char *s) {
+    ssize_t w = write(2, s, strlen(s));
+    (void)w;
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc) {
+    const char *a = si->si_addr;
+    lock();
+    int i = find(a);
+    if (i >= 0 && atomic_load(&g.depth) > 0) { /* an op touching its device's memory: open it */
+        if (!g.r[i].open) {
+            mprotect(g.r[i].p, g.r[i].len, PROT_READ | PROT_WRITE);
+            g.r[i].open = 1;
+            g.opened[g.nopened++] = i;
+        }
+        unlock();
+        return;
+    }
+    if (i >= 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "longtail: guarded device: host code touched device memory at %p (byte %zu of an allocation of %zu "
+                 "bytes) outside a backend op; on a GPU this is a crash. Backtrace (addr2line -f -e BINARY "
+                 "+OFFSET names a function):\n",
+                 (const void *)a, (size_t)(a - g.r[i].p), g.r[i].asked);
+        say(msg);
+        void *bt[48];
+        backtrace_symbols_fd(bt, backtrace(bt, 48), 2);
+        unlock();
+        abort();
+    }
+    unlock();
+    /* not ours: the fault the program would have had without the guard */
+    sigaction(SIGSEGV, &g.prev, NULL);
+    (void)sig, (void)uc;
+}
+
+void lt__guard_enter(void) { atomic_fetch_add(&g.depth, 1); }
+
+void lt__guard_leave(void) {
+    if (atomic_fetch_sub(&g.depth, 1) != 1) return;
+    lock();
+    for (int k = 0; k < g.nopened; k++) {
+        region *r = &g.r[g.opened[k]];
+        mprotect(r->p, r->len, PROT_NONE);
+        r->open = 0;
+    }
+    g.nopened = 0;
+    unlock();
+}
+
+static int guard_alloc(lt_backend *be, void **ptr, size_t nbytes) {
+    *ptr = NULL;
+    size_t len = (nbytes + g.page - 1) / g.page * g.page;
+    void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return lt_error(LT_ENOMEM, "guard: cannot map %zu bytes", nbytes);
+    lock();
+    if (g.n == GUARD_MAX) {
+        unlock();
+        munmap(p, len);
+        return lt_error(LT_ENOMEM, "guard: more than %d live allocations", GUARD_MAX);
+    }
+    int i = g.n;
+    while (i > 0 && g.r[i - 1].p > (char *)p) i--;
+    memmove(&g.r[i + 1], &g.r[i], sizeof g.r[0] * (size_t)(g.n - i));
+    for (int k = 0; k < g.nopened; k++) /* opened indices at or after i move up one */
+        if (g.opened[k] >= i) g.opened[k]++;
+    g.r[i] = (region){p, len, nbytes, 0};
+    g.n++;
+    unlock();
+    *ptr = p;
+    return 0;
+}
+
+static void guard_free(lt_backend *be, void *ptr) {
+    lock();
+    int i = find(ptr);
+    if (i < 0 || g.r[i].p != (char *)ptr) {
+        unlock();
+        say("longtail: guarded device: free of memory it did not allocate\n");
+        abort();
+    }
+    region r = g.r[i];
+    int w = 0;
+    for (int k = 0; k < g.nopened; k++) /* drop i from the opened list, renumber those after it */
+        if (g.opened[k] != i) g.opened[w++] = g.opened[k] > i ? g.opened[k] - 1 : g.opened[k];
+    g.nopened = w;
+    memmove(&g.r[i], &g.r[i + 1], sizeof g.r[0] * (size_t)(g.n - i - 1));
+    g.n--;
+    unlock();
+    munmap(r.p, r.len);
+}
+
+/* a fresh mapping is zero-filled, as lt_tensor_new promises; memset0 and memcpy run as ops */
+lt_backend *lt__guard_backend_create(void) {
+    static lt_backend be;
+    static lt_backend_ops ops;
+    if (be.ops) return &be;
+    lt_backend *cpu = lt_backend_cpu();
+    g.page = (size_t)sysconf(_SC_PAGESIZE);
+    struct sigaction sa = {0};
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g.prev);
+    ops = *cpu->ops;
+    ops.alloc = guard_alloc;
+    ops.free = guard_free;
+    be = *cpu;
+    be.name = "guard";
+    be.device = LT_GUARD;
+    be.guard = 1;
+    be.ops = &ops;
+    snprintf(be.describe, sizeof be.describe,
+             "guard: CPU kernels on device memory that only ops may touch (tests the GPU code paths); %.200s",
+             cpu->describe);
+    return &be;
+}
