@@ -489,7 +489,7 @@ int main(void) {
     lt_bert_free(m);
     free(bt.ids), free(bt.lens), free(bt.pos), free(bt.target);
     lt_backend *cuda;
-    if (lt_backend_cuda(&cuda, 0) < 0) {
+    if (tu_gpu(&cuda) < 0) {
         printf("  golden on cuda: skipped: no CUDA device\n");
     } else {
         g_be = cuda;

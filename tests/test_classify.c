@@ -166,7 +166,7 @@ static void test_fd(void) {
 
 static void test_cuda(const lt_safetensors *st) {
     lt_backend *gpu = NULL;
-    if (lt_cuda_device_count() < 1 || lt_backend_cuda(&gpu, 0) < 0) {
+    if (tu_gpu(&gpu) < 0) {
         printf("  golden on cuda, cuda vs cpu: skipped: no CUDA device\n");
         return;
     }

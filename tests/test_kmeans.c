@@ -464,7 +464,7 @@ int main(void) {
     tu_seed(); /* the tests draw from fixed seeds; printed for the harness's convention */
     lt_log_set_level(LT_LOG_WARN);
     g_cpu = lt_backend_cpu();
-    if (lt_backend_cuda(&g_cuda, 0) < 0) g_cuda = NULL, lt_clear_error();
+    if (tu_gpu(&g_cuda) < 0) g_cuda = NULL, lt_clear_error();
     test_blobs(g_cpu, "cpu");
     if (g_cuda) test_blobs(g_cuda, "cuda");
     test_minibatch(g_cpu, "cpu");

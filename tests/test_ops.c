@@ -1859,7 +1859,7 @@ int main(void) {
     lt_rng_init(&g_rng, tu_seed(), 0);
     g_cpu = lt_backend_cpu();
     printf("%s\n", lt_backend_describe(g_cpu));
-    int rc = lt_backend_cuda(&g_cuda, 0);
+    int rc = tu_gpu(&g_cuda);
     if (rc < 0) {
         g_cuda = NULL;
         printf("cuda: %s: no CUDA device (%s)\n", g_strict ? "FAIL" : "skipped", lt_last_error());

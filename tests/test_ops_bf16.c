@@ -887,7 +887,7 @@ int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* failures (stderr) next to their case's line */
     lt_rng_init(&g_rng, tu_seed(), 0);
     g_cpu = lt_backend_cpu();
-    if (lt_backend_cuda(&g_cuda, 0) < 0) {
+    if (tu_gpu(&g_cuda) < 0) {
         printf("cuda: skipped: no CUDA device (%s)\n", lt_last_error());
         g_cuda = NULL;
     }

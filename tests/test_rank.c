@@ -636,7 +636,7 @@ int main(void) {
     lt_rng_init(&g_rng, tu_seed(), 0);
     g_cpu = lt_backend_cpu();
     printf("%s\n", lt_backend_describe(g_cpu));
-    if (lt_backend_cuda(&g_cuda, 0) < 0) {
+    if (tu_gpu(&g_cuda) < 0) {
         g_cuda = NULL;
         printf("cuda: skipped: no CUDA device (%s)\n", lt_last_error());
     } else {

@@ -201,7 +201,7 @@ int main(void) {
     test_reference(1, 160, 400); /* the threaded path */
     test_errors();
     lt_backend *cuda = NULL;
-    if (lt_backend_cuda(&cuda, 0) < 0) {
+    if (tu_gpu(&cuda) < 0) {
         printf("  cuda vs cpu: skipped: no CUDA device (%s)\n", lt_last_error());
     } else {
         test_cuda(cuda, 1, 33, 500);

@@ -478,7 +478,7 @@ static int xdev_case(lt_backend *gpu, const char *label, const rcase *c, double 
 
 static void test_cuda(rcase *cs) {
     lt_backend *gpu = NULL;
-    if (lt_cuda_device_count() < 1 || lt_backend_cuda(&gpu, 0) < 0) {
+    if (tu_gpu(&gpu) < 0) {
         printf("  cuda vs cpu: skipped: no CUDA device\n");
         return;
     }
@@ -511,7 +511,7 @@ static void test_cuda(rcase *cs) {
  * little looser than the small cases' (sums over 256 to 1,200 terms in another order); a race or a
  * wrong index is off by far more. */
 static void test_cuda_wide(void) {
-    if (lt_cuda_device_count() < 1) {
+    if (!tu_have_gpu()) {
         printf("  cuda wide shapes: skipped: no CUDA device\n");
         return;
     }
@@ -536,7 +536,7 @@ static void test_cuda_wide(void) {
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) setenv("LONGTAIL_RNN_PERSIST", "0", 1); /* read when a backend's rnn state is made */
         lt_backend *gpu = NULL;
-        CHECK_MSG(lt_backend_cuda(&gpu, 0) == 0, "cuda backend: %s", lt_last_error());
+        CHECK_MSG(tu_gpu(&gpu) == 0, "cuda backend: %s", lt_last_error());
         if (!gpu) break;
         for (int i = 0; i < (pass == 0 ? 4 : 2); i++) {
             char label[64];
@@ -742,7 +742,7 @@ static void test_golden(void) {
     golden_case(g_cpu, &st, "lstm", LT_CELL_LSTM, 5);
     golden_case(g_cpu, &st, "gru", LT_CELL_GRU, 0);
     lt_backend *gpu = NULL;
-    if (lt_cuda_device_count() < 1 || lt_backend_cuda(&gpu, 0) < 0) {
+    if (tu_gpu(&gpu) < 0) {
         printf("  golden on cuda: skipped: no CUDA device\n");
     } else {
         lt_backend_set_math(gpu, LT_MATH_FP32);

@@ -128,7 +128,7 @@ static void test_golden(void) {
     OK(lt_safetensors_open(&st, path));
     golden_case(g_cpu, &st);
     lt_backend *gpu = NULL;
-    if (lt_cuda_device_count() < 1 || lt_backend_cuda(&gpu, 0) < 0) {
+    if (tu_gpu(&gpu) < 0) {
         printf("  golden on cuda (cuda vs cpu and torch): skipped: no CUDA device\n");
     } else {
         lt_backend_set_math(gpu, LT_MATH_FP32);

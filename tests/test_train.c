@@ -220,12 +220,11 @@ static void test_slab_and_rows(void) {
 /* The optimizer ops on CUDA against the CPU: the same squared norm, the same clipped and row-wise
  * steps (rows without gradient untouched on both). */
 static void test_optim_cuda(void) {
-    if (lt_cuda_device_count() == 0) {
+    lt_backend *cpu = lt_backend_cpu(), *gpu;
+    if (tu_gpu(&gpu) < 0) {
         printf("  optimizer ops cuda vs cpu: skipped: no CUDA device\n");
         return;
     }
-    lt_backend *cpu = lt_backend_cpu(), *gpu;
-    OK(lt_backend_cuda(&gpu, 0));
     enum { R = 300, C = 40 };
     int64_t shape[2] = {R, C}, one = 1;
     float *h[5];

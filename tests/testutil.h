@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "beauty.h" /* read_file */
+#include "longtail/backend.h"
 #include "longtail/error.h"
 
 static int tu_failures;
@@ -53,6 +54,29 @@ static int tu_failures;
         CHECK_MSG(strstr(lt_last_error(), (needle)) != NULL,                              \
                   "message '%s' does not mention '%s'", lt_last_error(), (needle));       \
     } while (0)
+
+/* The backend the tests' CUDA cases run on: CUDA device 0 (as lt_backend_cuda: < 0 when there is
+ * none), or with LONGTAIL_TEST_DEVICE=guard the guarded device (src/cpu/guard.c: the CPU's kernels
+ * on memory only ops may touch). On the guarded device the cases compare the CPU with itself, so
+ * they check their own host code (uploads, downloads, device buffers, which backend they hand what)
+ * before a GPU runs them. */
+static inline int tu_guard_mode(void) {
+    const char *e = getenv("LONGTAIL_TEST_DEVICE");
+    return e && !strcmp(e, "guard");
+}
+/* whether tu_gpu will give a backend, without opening one */
+static inline int tu_have_gpu(void) { return tu_guard_mode() || lt_cuda_device_count() > 0; }
+static inline int tu_gpu(lt_backend **out) {
+    if (tu_guard_mode()) {
+        static int said;
+        if (!said++) printf("(LONGTAIL_TEST_DEVICE=guard: the CUDA cases run on the guarded device, CPU kernels)\n");
+        *out = lt_backend_guard();
+        return 0;
+    }
+    *out = NULL;
+    if (lt_cuda_device_count() < 1) return lt_error(LT_ENODEV, "no CUDA device");
+    return lt_backend_cuda(out, 0);
+}
 
 static inline unsigned long long tu_seed(void) {
     const char *e = getenv("LONGTAIL_TEST_SEED");
