@@ -3,6 +3,7 @@
  * initial centroids.
  *
  *   kmeans [--n 200000] [--d 128] [--k 1024] [--iters 20] [--rounds 2] [--json FILE] [--no-ref] [--keep DIR]
+ *          [--no-cpu | --no-gpu] (one section only; gpu-check runs the GPU one)
  *          [--gpu-n 1000000] [--gpu-d 256] [--gpu-k 20000] [--gpu-iters 25] [--no-gpu] [--gpu-fp32]
  *
  * Data: a deterministic Gaussian mixture (2k centres, unit-variance centres, noise 0.5); initial
@@ -353,9 +354,10 @@ static int gpu_section(int64_t n, int64_t d, int64_t k, int iters, int refs, int
     printf("\ngoal: %lld x %lld, k = %lld, %d iterations in <= 1.5 s: %.3f s (%s)\n", (long long)n, (long long)d,
            (long long)k, iters, bf.seconds, bf.seconds <= 1.5 ? "met" : "NOT met");
     if (json) {
-        fprintf(json, ", \"gpu\": {\"n\": %lld, \"d\": %lld, \"k\": %lld, \"iters\": %d, \"longtail_bf16_s\": %.4f, "
+        fprintf(json, "%s\"gpu\": {\"n\": %lld, \"d\": %lld, \"k\": %lld, \"iters\": %d, \"longtail_bf16_s\": %.4f, "
                       "\"longtail_bf16_iter_s\": %.4f, \"longtail_bf16_objective\": %.8g",
-                (long long)n, (long long)d, (long long)k, iters, bf.seconds, bf.seconds_iter, bf.objective);
+                ftell(json) > 1 ? ", " : "", (long long)n, (long long)d, (long long)k, iters, bf.seconds, bf.seconds_iter,
+                bf.objective);
         if (fp32) fprintf(json, ", \"longtail_fp32_s\": %.4f, \"longtail_fp32_objective\": %.8g", f32.seconds, f32.objective);
         for (int i = 0; i < 2; i++)
             if (rr[i].ok)
@@ -370,7 +372,7 @@ static int gpu_section(int64_t n, int64_t d, int64_t k, int iters, int refs, int
 
 int main(int argc, char **argv) {
     int64_t n = 200000, d = 128, k = 1024, gn = 1000000, gd = 256, gk = 20000;
-    int iters = 20, giters = 25, rounds = 2, refs = 1, gpu = 1, gfp32 = 0;
+    int iters = 20, giters = 25, rounds = 2, refs = 1, cpu = 1, gpu = 1, gfp32 = 0;
     const char *json_path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -388,10 +390,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--keep") && more) g_keep = argv[++i];
         else if (!strcmp(a, "--no-ref")) refs = 0;
         else if (!strcmp(a, "--no-gpu")) gpu = 0;
+        else if (!strcmp(a, "--no-cpu")) cpu = 0;
         else if (!strcmp(a, "--gpu-fp32")) gfp32 = 1;
         else {
             fprintf(stderr, "usage: kmeans [--n N] [--d D] [--k K] [--iters I] [--rounds R] [--json FILE] [--no-ref]\n"
-                            "              [--gpu-n N] [--gpu-d D] [--gpu-k K] [--gpu-iters I] [--no-gpu] [--gpu-fp32]\n");
+                            "              [--gpu-n N] [--gpu-d D] [--gpu-k K] [--gpu-iters I] [--no-gpu] [--no-cpu] [--gpu-fp32]\n");
             return 2;
         }
     }
@@ -403,7 +406,7 @@ int main(int argc, char **argv) {
     FILE *json = json_path ? fopen(json_path, "w") : NULL;
     if (json_path && !json) return perror(json_path), 1;
     if (json) fputc('{', json);
-    int rc = cpu_section(n, d, k, iters, rounds, refs, json);
+    int rc = cpu ? cpu_section(n, d, k, iters, rounds, refs, json) : 0;
     if (!rc && gpu) rc = gpu_section(gn, gd, gk, giters, refs, gfp32, json);
     if (json) fputs("}\n", json), fclose(json);
     return rc;
