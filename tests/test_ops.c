@@ -564,6 +564,11 @@ static void test_simple_ops(void) {
     s.in[1] = randf(1, 33, 0, 0, -1, 1), s.in[1].diff = 1;
     s.out[0] = F2(70, 33);
     check_op(&s);
+    s.name = "bias_add/bias_bwd 32 cols"; /* a multiple of 4: CUDA's 16-byte path */
+    s.in[0] = randf(2, 70, 32, 0, -2, 2), s.in[0].diff = 1;
+    s.in[1] = randf(1, 32, 0, 0, -1, 1), s.in[1].diff = 1;
+    s.out[0] = F2(70, 32);
+    check_op(&s);
 
     s = (spec){.name = "gelu", .nin = 1, .nout = 1, .nloss = 1, .fwd = gelu_fwd, .bwd = gelu_bwd,
                .eps = 1e-2, .atol = 1e-3, .rtol = 1e-3, .xatol = 1e-6, .xrtol = 1e-5};
@@ -838,6 +843,11 @@ static void test_dropout(void) {
     free(y);
     run_free(g_cpu, &s, &r);
     check_op(&s);
+    spec o = {.name = "dropout p=0.3, 999 values", .nin = 1, .nout = 1, .nloss = 1, .fwd = drop_fwd, .bwd = drop_bwd,
+              .eps = 1e-2, .atol = 1e-3, .rtol = 1e-3, .xatol = 0, .xrtol = 1e-6, .p0 = 0.3f, .i0 = 7};
+    o.in[0] = randf(2, 37, 27, 0, -2, 2), o.in[0].diff = 1; /* not a multiple of 4: CUDA's scalar tail */
+    o.out[0] = F2(37, 27);
+    check_op(&o);
 }
 
 /* Row dropout (the recommender's id dropout): y[r] += x[r] for the rows kept by keep[r] and by
@@ -909,6 +919,13 @@ static void test_row_dropout(void) {
 }
 
 static void test_reduce(void) {
+    /* rows wider than 1,024: CUDA's block-per-row path (CUDA vs CPU only; the loop below checks the
+     * values); a sum of 1,500 terms within [-3, 3] errs by a part of their magnitude, not of the sum */
+    spec w = {.name = "reduce sum 1500 wide", .nin = 1, .nout = 1, .nloss = 0, .fwd = reduce_fwd, .xatol = 1e-3,
+              .xrtol = 1e-5, .i0 = LT_REDUCE_SUM};
+    w.in[0] = randf(2, 5, 1500, 0, -3, 3);
+    w.out[0] = F1(5);
+    check_op(&w);
     static const char *names[] = {"reduce sum", "reduce mean", "reduce max", "reduce sumsq"};
     for (int op = 0; op < 4; op++) {
         /* CUDA sums in lanes, the CPU in a row: a sum of 301 terms of either sign errs by a part of
@@ -1202,6 +1219,8 @@ static void test_attention(void) {
     attention_case_x("causal attention 3x70 h3 d32", 3, 70, 3, 32, l5, 1);
     int32_t l6[2] = {130, 97};
     attention_case_x("causal attention 2x130 h1 d64", 2, 130, 1, 64, l6, 1);
+    int32_t l7[3] = {11, 6, 11}; /* a head size that is not a multiple of 4: CUDA's scalar f32 loads */
+    attention_case("attention 3x11 h2 d6", 3, 11, 2, 6, l7);
 }
 
 static int bgelu_fwd(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out) {
