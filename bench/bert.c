@@ -206,35 +206,36 @@ int main(int argc, char **argv) {
         }
         sgemm = fmax(sgemm, best_sgemm());
     }
-    printf("\n  %-44s %12s %12s %8s %14s %10s\n", "config", "longtail", "PyTorch", "ratio", "longtail", "of sgemm");
-    printf("  %-44s %12s %12s %8s %14s %10s\n", "", "seq/s", "seq/s", "", "GFLOP/s", "");
-    for (int k = 0; k < 2; k++) {
-        cfg *c = &cfgs[k];
-        if (c->lt_seq_s <= 0) continue;
-        printf("  %-44s %12.1f %12.1f %7.2fx %14.1f %9.0f%%   (PyTorch: %s)\n", c->name, c->lt_seq_s, c->torch_seq_s,
-               c->torch_seq_s > 0 ? c->lt_seq_s / c->torch_seq_s : 0, c->lt_gflops,
-               sgemm > 0 ? 100 * c->lt_gflops / sgemm : 0, c->torch_impl[0] ? c->torch_impl : "not run");
-    }
-    printf("\nbest sgemm of this machine in the same run: %.1f GFLOP/s (goals: >= 1.5x PyTorch, >= 70%% of sgemm)\n", sgemm);
-    {
-        printf("\nbf16 on the CPU: longtail with bf16 activations and GEMM operands (%s) beside PyTorch's model in bf16\n",
-               lt__dnnl_available() ? lt__dnnl_describe()
-                                    : "this CPU has no bf16 units: bf16 storage, every product in fp32 on widened copies");
-        printf("  %-44s %12s %12s %8s %14s %10s\n", "config", "longtail", "PyTorch", "ratio", "longtail", "vs own");
-        printf("  %-44s %12s %12s %8s %14s %10s\n", "", "seq/s", "seq/s", "", "GFLOP/s", "fp32");
+    int cpu_ran = !(only && !strcmp(only, "gpu"));
+    if (cpu_ran) { /* the CPU tables */
+        printf("\n  %-44s %12s %12s %8s %14s %10s\n", "config", "longtail", "PyTorch", "ratio", "longtail", "of sgemm");
+        printf("  %-44s %12s %12s %8s %14s %10s\n", "", "seq/s", "seq/s", "", "GFLOP/s", "");
         for (int k = 0; k < 2; k++) {
             cfg *c = &cfgs[k];
-            if (c->lt16_seq_s <= 0) continue;
-            printf("  %-44s %12.1f %12.1f %7.2fx %14.1f %9.2fx   (PyTorch: %s)\n", c->name, c->lt16_seq_s,
-                   c->torch16_seq_s, c->torch16_seq_s > 0 ? c->lt16_seq_s / c->torch16_seq_s : 0, c->lt16_gflops,
-                   c->lt_seq_s > 0 ? c->lt16_seq_s / c->lt_seq_s : 0, c->torch16_impl[0] ? c->torch16_impl : "not run");
+            if (c->lt_seq_s <= 0) continue;
+            printf("  %-44s %12.1f %12.1f %7.2fx %14.1f %9.0f%%   (PyTorch: %s)\n", c->name, c->lt_seq_s, c->torch_seq_s,
+                   c->torch_seq_s > 0 ? c->lt_seq_s / c->torch_seq_s : 0, c->lt_gflops,
+                   sgemm > 0 ? 100 * c->lt_gflops / sgemm : 0, c->torch_impl[0] ? c->torch_impl : "not run");
+        }
+        printf("\nbest sgemm of this machine in the same run: %.1f GFLOP/s (goals: >= 1.5x PyTorch, >= 70%% of sgemm)\n", sgemm);
+        {
+            printf("\nbf16 on the CPU: longtail with bf16 activations and GEMM operands (%s) beside PyTorch's model in bf16\n",
+                   lt__dnnl_available() ? lt__dnnl_describe()
+                                        : "this CPU has no bf16 units: bf16 storage, every product in fp32 on widened copies");
+            printf("  %-44s %12s %12s %8s %14s %10s\n", "config", "longtail", "PyTorch", "ratio", "longtail", "vs own");
+            printf("  %-44s %12s %12s %8s %14s %10s\n", "", "seq/s", "seq/s", "", "GFLOP/s", "fp32");
+            for (int k = 0; k < 2; k++) {
+                cfg *c = &cfgs[k];
+                if (c->lt16_seq_s <= 0) continue;
+                printf("  %-44s %12.1f %12.1f %7.2fx %14.1f %9.2fx   (PyTorch: %s)\n", c->name, c->lt16_seq_s,
+                       c->torch16_seq_s, c->torch16_seq_s > 0 ? c->lt16_seq_s / c->torch16_seq_s : 0, c->lt16_gflops,
+                       c->lt_seq_s > 0 ? c->lt16_seq_s / c->lt_seq_s : 0, c->torch16_impl[0] ? c->torch16_impl : "not run");
+            }
         }
     }
-
     char json_tmp[4200];
     FILE *jf = json ? bench_json_open(json, json_tmp, sizeof json_tmp) : NULL;
     if (json && !jf) return 1;
-    int cpu_ran = !(only && !strcmp(only, "gpu"));
     if (jf) fprintf(jf, "{\"threads\": %d", threads);
     if (jf && cpu_ran) {
         fprintf(jf, ", \"best_sgemm_gflops\": %.2f", sgemm);
