@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_device.h"
+#include "bench_json.h"
 #include "longtail/backend.h"
 #include "longtail/error.h"
 #include "longtail/log.h"
@@ -74,16 +76,18 @@ int main(int argc, char **argv) {
     printf("attention: B = %lld, T = %lld, H = %lld, D = %lld (all keys valid), %d calls x 3 rounds\n", (long long)B,
            (long long)T, (long long)H, (long long)D, reps);
     ctx c = {.heads = (int)H, .scale = 1.0f / sqrtf((float)D)};
-    if (lt_backend_cuda(&c.be, 0) < 0) {
-        printf("cuda: skipped: no CUDA device (%s)\n", lt_last_error());
+    if (bench_gpu(&c.be) < 0) {
+        printf("cuda: skipped: %s\n", lt_last_error());
         return 0;
     }
     printf("%s\n", lt_backend_describe(c.be));
     int64_t C = H * D, BT = B * T;
     const int64_t wn[4] = {3 * C, C, 4 * C, C};
-    FILE *json = json_path ? fopen(json_path, "w") : NULL;
-    if (json) fprintf(json, "{\"B\": %lld, \"T\": %lld, \"H\": %lld, \"D\": %lld", (long long)B, (long long)T,
-                      (long long)H, (long long)D);
+    char json_tmp[4200];
+    FILE *json = json_path ? bench_json_open(json_path, json_tmp, sizeof json_tmp) : NULL;
+    if (json_path && !json) return 1;
+    if (json) fprintf(json, "{\"device\": \"%s\", \"B\": %lld, \"T\": %lld, \"H\": %lld, \"D\": %lld", bench_gpu_name(),
+                      (long long)B, (long long)T, (long long)H, (long long)D);
     double gemm_t = -1, fwd_bf16 = -1;
     for (int pass = 0; pass < 2; pass++) {
         lt_dtype dt = pass == 0 ? LT_BF16 : LT_F32;
@@ -96,6 +100,7 @@ int main(int argc, char **argv) {
             tensor(c.be, &c.lse, LT_F32, 3, B, H, T, 0) < 0 || tensor(c.be, &c.lens, LT_I32, 1, B, 0, 0, 0) < 0 ||
             lt_tensor_copy(c.be, &c.lens, &hlens) < 0) {
             fprintf(stderr, "attention: %s\n", lt_last_error());
+            bench_json_abort(json, json_tmp);
             return 1;
         }
         free(hl);
@@ -103,6 +108,7 @@ int main(int argc, char **argv) {
         double tf = timed(attn_fwd, &c, reps), tb = timed(attn_bwd, &c, reps);
         if (tf < 0 || tb < 0) {
             fprintf(stderr, "attention %s: %s\n", dn, lt_last_error());
+            bench_json_abort(json, json_tmp);
             return 1;
         }
         double flop = 4.0 * B * H * T * T * D; /* QK^T and PV */
@@ -121,6 +127,7 @@ int main(int argc, char **argv) {
     if (ok) gemm_t = timed(gemms, &c, reps);
     if (gemm_t < 0) {
         fprintf(stderr, "gemm: %s\n", lt_last_error());
+        bench_json_abort(json, json_tmp);
         return 1;
     }
     double gflop = 2.0 * BT * C * (3 * C + C + 4 * C + 4 * C);
@@ -129,7 +136,7 @@ int main(int argc, char **argv) {
     printf("ratio attention fwd / layer GEMMs (bf16) = %.3f\n", fwd_bf16 / gemm_t);
     if (json) {
         fprintf(json, ", \"gemm_layer_bf16_us\": %.1f, \"fwd_ratio\": %.4f}\n", gemm_t * 1e6, fwd_bf16 / gemm_t);
-        fclose(json);
+        if (bench_json_close(json, json_tmp, json_path) < 0) return 1;
     }
     lt_tensor_free(c.be, &c.x);
     for (int i = 0; i < 4; i++) lt_tensor_free(c.be, &c.w[i]), lt_tensor_free(c.be, &c.y[i]);

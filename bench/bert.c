@@ -12,8 +12,9 @@
  * it has no bf16 units) beside PyTorch's model in bf16 (bf16 weights and activations, its oneDNN
  * kernels, or its reference ones on a CPU without bf16 units).
  *
- *   bert [--rounds 3] [--reps 5] [--json FILE] [--only mini|base|gpu]
- * With a CUDA device it also runs BERT-base seq 128 on the GPU beside PyTorch on the GPU (bf16). */
+ *   bert [--rounds 3] [--reps 5] [--json FILE] [--only mini|base|gpu] [--gpu-batch 512]
+ * With a CUDA device it also runs BERT-base seq 128 on the GPU beside PyTorch on the GPU (bf16), batch 512
+ * (--gpu-batch; with LONGTAIL_BENCH_DEVICE=guard on the guarded device, batch 2 unless given: bench_device.h). */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_device.h"
+#include "bench_json.h"
 #include "cpu/cpu.h"
 #include "longtail/bert.h"
 #include "longtail/error.h"
@@ -88,7 +91,13 @@ static double torch_once(const cfg *c, int reps, int threads, const char *device
     char line[1024] = "", name[32] = "?";
     double s = -1;
     int th = 0;
-    if (fgets(line, sizeof line, p)) {
+    if (fgets(line, sizeof line, p) && strstr(line, "\"skipped\": \"")) { /* no such device for torch: say why */
+        char why[256] = "";
+        sscanf(strstr(line, "\"skipped\": \"") + 12, "%255[^\"]", why);
+        pclose(p);
+        snprintf(impl, cap, "skipped: %s", why);
+        return -1;
+    } else if (line[0]) {
         char *q = strstr(line, "\"seq_per_s\": ");
         if (q) s = atof(q + 13);
         q = strstr(line, "\"impl\": \"");
@@ -97,7 +106,8 @@ static double torch_once(const cfg *c, int reps, int threads, const char *device
         if (q) th = atoi(q + 11);
     }
     pclose(p);
-    snprintf(impl, cap, "%s, %d thread%s, %s", name, th, th == 1 ? "" : "s", core ? core : "its own kernels");
+    if (s <= 0) snprintf(impl, cap, "failed: bench/bert_torch.py gave no result (run it by hand to see why)");
+    else snprintf(impl, cap, "%s, %d thread%s, %s", name, th, th == 1 ? "" : "s", core ? core : "its own kernels");
     return s;
 }
 
@@ -142,15 +152,16 @@ static double best_sgemm(void) {
 }
 
 int main(int argc, char **argv) {
-    int rounds = 3, reps = 5;
+    int rounds = 3, reps = 5, gpu_batch = 0;
     const char *json = NULL, *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--gpu-batch") && i + 1 < argc) gpu_batch = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: bert [--rounds R] [--reps N] [--json FILE] [--only mini|base|gpu]\n");
+            fprintf(stderr, "usage: bert [--rounds R] [--reps N] [--json FILE] [--only mini|base|gpu] [--gpu-batch B]\n");
             return 2;
         }
     }
@@ -195,35 +206,39 @@ int main(int argc, char **argv) {
         }
         sgemm = fmax(sgemm, best_sgemm());
     }
-    printf("\n  %-44s %12s %12s %8s %14s %10s\n", "config", "longtail", "PyTorch", "ratio", "longtail", "of sgemm");
-    printf("  %-44s %12s %12s %8s %14s %10s\n", "", "seq/s", "seq/s", "", "GFLOP/s", "");
-    for (int k = 0; k < 2; k++) {
-        cfg *c = &cfgs[k];
-        if (c->lt_seq_s <= 0) continue;
-        printf("  %-44s %12.1f %12.1f %7.2fx %14.1f %9.0f%%   (PyTorch: %s)\n", c->name, c->lt_seq_s, c->torch_seq_s,
-               c->torch_seq_s > 0 ? c->lt_seq_s / c->torch_seq_s : 0, c->lt_gflops,
-               sgemm > 0 ? 100 * c->lt_gflops / sgemm : 0, c->torch_impl[0] ? c->torch_impl : "not run");
-    }
-    printf("\nbest sgemm of this machine in the same run: %.1f GFLOP/s (goals: >= 1.5x PyTorch, >= 70%% of sgemm)\n", sgemm);
-    {
-        printf("\nbf16 on the CPU: longtail with bf16 activations and GEMM operands (%s) beside PyTorch's model in bf16\n",
-               lt__dnnl_available() ? lt__dnnl_describe()
-                                    : "this CPU has no bf16 units: bf16 storage, every product in fp32 on widened copies");
-        printf("  %-44s %12s %12s %8s %14s %10s\n", "config", "longtail", "PyTorch", "ratio", "longtail", "vs own");
-        printf("  %-44s %12s %12s %8s %14s %10s\n", "", "seq/s", "seq/s", "", "GFLOP/s", "fp32");
+    int cpu_ran = !(only && !strcmp(only, "gpu"));
+    if (cpu_ran) { /* the CPU tables */
+        printf("\n  %-44s %12s %12s %8s %14s %10s\n", "config", "longtail", "PyTorch", "ratio", "longtail", "of sgemm");
+        printf("  %-44s %12s %12s %8s %14s %10s\n", "", "seq/s", "seq/s", "", "GFLOP/s", "");
         for (int k = 0; k < 2; k++) {
             cfg *c = &cfgs[k];
-            if (c->lt16_seq_s <= 0) continue;
-            printf("  %-44s %12.1f %12.1f %7.2fx %14.1f %9.2fx   (PyTorch: %s)\n", c->name, c->lt16_seq_s,
-                   c->torch16_seq_s, c->torch16_seq_s > 0 ? c->lt16_seq_s / c->torch16_seq_s : 0, c->lt16_gflops,
-                   c->lt_seq_s > 0 ? c->lt16_seq_s / c->lt_seq_s : 0, c->torch16_impl[0] ? c->torch16_impl : "not run");
+            if (c->lt_seq_s <= 0) continue;
+            printf("  %-44s %12.1f %12.1f %7.2fx %14.1f %9.0f%%   (PyTorch: %s)\n", c->name, c->lt_seq_s, c->torch_seq_s,
+                   c->torch_seq_s > 0 ? c->lt_seq_s / c->torch_seq_s : 0, c->lt_gflops,
+                   sgemm > 0 ? 100 * c->lt_gflops / sgemm : 0, c->torch_impl[0] ? c->torch_impl : "not run");
+        }
+        printf("\nbest sgemm of this machine in the same run: %.1f GFLOP/s (goals: >= 1.5x PyTorch, >= 70%% of sgemm)\n", sgemm);
+        {
+            printf("\nbf16 on the CPU: longtail with bf16 activations and GEMM operands (%s) beside PyTorch's model in bf16\n",
+                   lt__dnnl_available() ? lt__dnnl_describe()
+                                        : "this CPU has no bf16 units: bf16 storage, every product in fp32 on widened copies");
+            printf("  %-44s %12s %12s %8s %14s %10s\n", "config", "longtail", "PyTorch", "ratio", "longtail", "vs own");
+            printf("  %-44s %12s %12s %8s %14s %10s\n", "", "seq/s", "seq/s", "", "GFLOP/s", "fp32");
+            for (int k = 0; k < 2; k++) {
+                cfg *c = &cfgs[k];
+                if (c->lt16_seq_s <= 0) continue;
+                printf("  %-44s %12.1f %12.1f %7.2fx %14.1f %9.2fx   (PyTorch: %s)\n", c->name, c->lt16_seq_s,
+                       c->torch16_seq_s, c->torch16_seq_s > 0 ? c->lt16_seq_s / c->torch16_seq_s : 0, c->lt16_gflops,
+                       c->lt_seq_s > 0 ? c->lt16_seq_s / c->lt_seq_s : 0, c->torch16_impl[0] ? c->torch16_impl : "not run");
+            }
         }
     }
-
-    FILE *jf = json ? fopen(json, "w") : NULL;
-    if (json && !jf) return perror(json), 1;
-    if (jf) {
-        fprintf(jf, "{\"threads\": %d, \"best_sgemm_gflops\": %.2f", threads, sgemm);
+    char json_tmp[4200];
+    FILE *jf = json ? bench_json_open(json, json_tmp, sizeof json_tmp) : NULL;
+    if (json && !jf) return 1;
+    if (jf) fprintf(jf, "{\"threads\": %d", threads);
+    if (jf && cpu_ran) {
+        fprintf(jf, ", \"best_sgemm_gflops\": %.2f", sgemm);
         const char *key[2] = {"mini", "base"};
         for (int k = 0; k < 2; k++)
             fprintf(jf, ", \"%s_longtail_seq_s\": %.2f, \"%s_torch_seq_s\": %.2f, \"%s_ratio\": %.3f, \"%s_gflops\": %.2f, "
@@ -240,29 +255,40 @@ int main(int argc, char **argv) {
 
     /* the GPU: BERT-base, seq 128, a batch that fills an H200 */
     lt_backend *gpu;
-    if (lt_backend_cuda(&gpu, 0) == 0) {
-        cfg g = {.name = "BERT-base (L12 H768 A12, seq 128, batch 512)", .layers = 12, .hidden = 768, .heads = 12,
-                 .ffn = 3072, .seq = 128, .batch = 512};
+    double gpu_lt = -1, gpu_torch = -1;
+    if (bench_gpu(&gpu) == 0) {
+        cfg g = {.layers = 12, .hidden = 768, .heads = 12, .ffn = 3072, .seq = 128,
+                 .batch = gpu_batch > 0 ? gpu_batch : bench_guard_mode() ? 2 : 512};
+        char gname[64];
+        snprintf(gname, sizeof gname, "BERT-base (L12 H768 A12, seq 128, batch %lld)", (long long)g.batch);
+        g.name = gname;
         printf("\ncuda: %s\n", lt_backend_describe(gpu));
         double t = time_longtail(gpu, &g, reps, 1);
         char impl[128] = "";
         double s = time_torch(&g, reps, threads, "cuda", "bf16", impl, sizeof impl);
         double mine = t > 0 ? (double)g.batch / t : 0;
-        printf("  %-44s longtail %.0f seq/s (bf16 activations, bf16 tensor-core GEMMs), PyTorch bf16 %.0f seq/s (%s): %.2fx"
-               " (goals: >= 25000 seq/s, >= 1.3x)\n", g.name, mine, s, impl[0] ? impl : "not run", s > 0 ? mine / s : 0);
+        if (s > 0)
+            printf("  %-44s longtail %.1f seq/s (bf16 activations, bf16 tensor-core GEMMs), PyTorch bf16 %.1f seq/s (%s): "
+                   "%.2fx (goals: >= 25000 seq/s, >= 1.3x)\n", g.name, mine, s, impl, mine / s);
+        else
+            printf("  %-44s longtail %.1f seq/s (bf16 activations, bf16 tensor-core GEMMs), PyTorch bf16 %s"
+                   " (goals: >= 25000 seq/s, >= 1.3x PyTorch)\n", g.name, mine, impl[0] ? impl : "not run");
         printf("  times include, both sides: one forward from host token ids (uploaded inside the timed region:\n"
                "    lt_bert_forward copies them, bert_torch.py calls .to(cuda)) to pooled embeddings left on the GPU;\n"
                "    best of %d after warm-up. Math: bf16 GEMMs on both; PyTorch keeps bf16 activations and runs fused\n"
                "    SDPA attention with no mask (nothing is padded); longtail's activations are what the first line says\n",
                reps);
-        if (jf) fprintf(jf, ", \"cuda_base_longtail_seq_s\": %.1f, \"cuda_base_torch_bf16_seq_s\": %.1f", mine, s);
+        gpu_lt = mine, gpu_torch = s;
+        if (jf) fprintf(jf, ", \"cuda_device\": \"%s\", \"cuda_batch\": %lld", bench_gpu_name(), (long long)g.batch);
         lt_backend_release(gpu);
     } else {
-        printf("\ncuda: skipped: no CUDA device\n");
+        printf("\ncuda: skipped: %s\n", lt_last_error());
     }
     if (jf) {
+        bench_json_meas(jf, "cuda_base_longtail_seq_s", gpu_lt, 2);
+        bench_json_meas(jf, "cuda_base_torch_bf16_seq_s", gpu_torch, 2);
         fprintf(jf, "}\n");
-        fclose(jf);
+        if (bench_json_close(jf, json_tmp, json) < 0) return 1;
     }
     return 0;
 }

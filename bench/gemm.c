@@ -5,7 +5,8 @@
  * made once per process. longtail's figure is lt_matmul through the CPU backend, as models call
  * it. Rounds alternate between them, and each figure is the best of all rounds, so a noisy
  * neighbour hurts both alike. On a machine with a CUDA device it also reports lt_matmul on the
- * GPU in fp32, tf32 and bf16 math.
+ * GPU in fp32, tf32 and bf16 math (n = 8192, or --n if larger; with LONGTAIL_BENCH_DEVICE=guard on the guarded
+ * device at --n: bench/bench_device.h).
  *
  *   gemm [--n 2048] [--reps 5] [--rounds 3] [--json FILE]
  *   gemm --raw --n N --reps R     (internal: one BLAS measurement, as the parent configured it) */
@@ -14,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_device.h"
+#include "bench_json.h"
 #include "cpu/cpu.h"
 #include "longtail/backend.h"
 #include "longtail/error.h"
@@ -109,11 +112,11 @@ static double run_child(const char *self, candidate *c, int n, int reps) {
 
 static void gpu_section(FILE *json, int n, int reps) {
     lt_backend *be;
-    if (lt_backend_cuda(&be, 0) < 0) {
-        printf("cuda: skipped: no CUDA device\n");
+    if (bench_gpu(&be) < 0) {
+        printf("cuda: skipped: %s\n", lt_last_error());
         return;
     }
-    int gn = n < 8192 ? 8192 : n; /* large enough to keep the GPU busy */
+    int gn = n < 8192 && !bench_guard_mode() ? 8192 : n; /* large enough to keep the GPU busy */
     printf("\ncuda: %s, n = %d\n", lt_backend_describe(be), gn);
     float *h = malloc(sizeof(float) * (size_t)gn * gn);
     fill_random(h, (int64_t)gn * gn, 3);
@@ -123,13 +126,18 @@ static void gpu_section(FILE *json, int n, int reps) {
     if (lt_tensor_new(&m.a, be, LT_F32, 2, s) || lt_tensor_new(&m.b, be, LT_F32, 2, s) ||
         lt_tensor_new(&m.c, be, LT_F32, 2, s) || lt_tensor_copy(be, &m.a, &host) || lt_tensor_copy(be, &m.b, &host)) {
         printf("cuda: %s\n", lt_last_error());
+        free(h);
         return;
     }
+    if (json) fprintf(json, ", \"cuda_device\": \"%s\", \"cuda_n\": %d", bench_gpu_name(), gn);
     for (int mode = LT_MATH_FP32; mode <= LT_MATH_BF16; mode++) {
         lt_backend_set_math(be, (lt_math)mode);
         double t = best_time(run_longtail, &m, gn, reps);
-        printf("  lt_matmul %-5s %10.1f TFLOP/s\n", lt_math_name((lt_math)mode), gflops(gn, t) / 1000);
-        if (json) fprintf(json, ", \"cuda_%s_tflops\": %.2f", lt_math_name((lt_math)mode), gflops(gn, t) / 1000);
+        if (t < 0) printf("  lt_matmul %-5s failed: %s\n", lt_math_name((lt_math)mode), lt_last_error());
+        else printf("  lt_matmul %-5s %10.3f TFLOP/s\n", lt_math_name((lt_math)mode), gflops(gn, t) / 1000);
+        char key[64];
+        snprintf(key, sizeof key, "cuda_%s_tflops", lt_math_name((lt_math)mode));
+        if (json) bench_json_meas(json, key, gflops(gn, t) / 1000, 4);
     }
     lt_tensor_free(be, &m.a), lt_tensor_free(be, &m.b), lt_tensor_free(be, &m.c);
     free(h);
@@ -208,16 +216,17 @@ int main(int argc, char **argv) {
     printf("\nratio longtail / best = %.3f (goal >= 0.8)\n", ratio);
 
     FILE *json = NULL;
+    char json_tmp[4200];
     if (json_path) {
-        json = fopen(json_path, "w");
-        if (!json) return perror(json_path), 1;
+        json = bench_json_open(json_path, json_tmp, sizeof json_tmp);
+        if (!json) return 1;
         fprintf(json, "{\"n\": %d, \"longtail_gflops\": %.2f, \"best_gflops\": %.2f, \"best\": \"%s\", \"ratio\": %.4f",
                 n, lt_best, best, cand[best_i].core ? cand[best_i].core : "default", ratio);
     }
     gpu_section(json, n, reps);
     if (json) {
         fprintf(json, "}\n");
-        fclose(json);
+        if (bench_json_close(json, json_tmp, json_path) < 0) return 1;
     }
     lt_tensor_free(cpu, &m.a), lt_tensor_free(cpu, &m.b), lt_tensor_free(cpu, &m.c);
     return 0;

@@ -17,7 +17,9 @@
 #
 #   bench/gpu-check.sh [OUTDIR]      (OUTDIR defaults to $OUT, else build-gpu/out)
 #   bench/gpu-check.sh --preflight   (no GPU needed: the script's own checks, the tools it will use,
-#                                     and the op test's modes on the CPU build in ./build)
+#                                     the op test's modes on the CPU build in ./build, and step 6's
+#                                     benchmarks on the guarded device at small sizes, their JSON
+#                                     checked for every key step 6 reads)
 #
 # The GPU machine may have no HDF5 or BLAS and no package registry: run bench/fetch-deps.sh on a
 # machine with apt first; its .deps/*.deb are unpacked here into .deps/root and used when the
@@ -104,6 +106,35 @@ if [ $preflight = 1 ]; then
       row "strict mode fails without a GPU" FAIL 0 "test_ops passed with LONGTAIL_TEST_CUDA_STRICT=1 and no device"
     else row "strict mode fails without a GPU" pass 0 "$(grep -c FAIL "$out/pre_strict.log") FAIL lines"; fi
   else row "op test (CPU build)" skipped 0 "no $ops: cmake -S . -B build && cmake --build build"; fi
+  # step 6 rehearsed on the guarded device (LONGTAIL_BENCH_DEVICE=guard: bench/bench_device.h), at small
+  # sizes: each GPU section's host code takes its CUDA branches (a host access to device memory aborts),
+  # the PyTorch peers ask for CUDA and report themselves skipped, and each JSON must be valid and hold
+  # every key step 6 reads (null where nothing was measured), as found in this script's own jnum calls
+  b=$root/build/bench
+  if [ -x "$b/attention" ] && [ -x "$b/bert" ] && [ -x "$b/rec" ]; then
+    g=(env LONGTAIL_BENCH_DEVICE=guard OMP_WAIT_POLICY=passive)
+    check "guarded device: bench/bert --only gpu" 150 "$out/pre_bert.log" "${g[@]}" "$b/bert" --only gpu --reps 1 \
+      --gpu-batch 1 --json "$out/bert.json"
+    check "guarded device: bench/attention" 60 "$out/pre_attention.log" "${g[@]}" "$b/attention" --batch 2 --seq 64 \
+      --heads 2 --dim 32 --reps 2 --json "$out/attention.json"
+    check "guarded device: bench/kmeans --no-cpu" 60 "$out/pre_kmeans.log" "${g[@]}" "$b/kmeans" --no-cpu --rounds 1 \
+      --gpu-n 20000 --gpu-d 32 --gpu-k 100 --gpu-iters 3 --json "$out/kmeans.json"
+    check "guarded device: bench/gemm" 60 "$out/pre_gemm.log" "${g[@]}" "$b/gemm" --n 256 --rounds 1 --reps 2 \
+      --json "$out/gemm.json"
+    check "guarded device: bench/lstm --only gpu" 60 "$out/pre_lstm.log" "${g[@]}" "$b/lstm" --only gpu --rounds 1 \
+      --reps 2 --batch 8 --seq 10 --input 32 --hidden 64 --json "$out/lstm.json"
+    check "guarded device: bench/rec --only gpu" 120 "$out/pre_rec.log" "${g[@]}" "$b/rec" --only gpu --max-batches 10 \
+      --json "$out/rec.json"
+    missing="" invalid=""
+    while read -r key file; do
+      grep -q "\"$key\": " "$out/$file" 2> /dev/null || missing="$missing $file:$key"
+    done < <(grep -o 'jnum [a-z0-9_]* "$out/[a-z]*\.json"' "$0" | sed 's/jnum \([a-z0-9_]*\) "$out\/\(.*\)"/\1 \2/' | sort -u)
+    for f in bert attention kmeans gemm lstm rec; do
+      python3 -m json.tool "$out/$f.json" > /dev/null 2>&1 || invalid="$invalid $f.json"
+    done
+    if [ -n "$missing$invalid" ]; then row "guarded device: the JSON step 6 reads" FAIL 0 "missing:${missing:- none}; not valid JSON:${invalid:- none}"
+    else row "guarded device: the JSON step 6 reads" pass 0 "all $(grep -o 'jnum [a-z0-9_]* "$out/[a-z]*\.json"' "$0" | sort -u | wc -l) keys there, valid JSON"; fi
+  else row "guarded device: step 6's benchmarks" skipped 0 "no $b/{bert,attention,rec}: build ./build first"; fi
   print_table
   [ $fails = 0 ]; exit
 fi

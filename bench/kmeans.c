@@ -14,7 +14,8 @@
  * Every result's final centroids are then scored by one evaluator (longtail's fp32 assignment:
  * sum over rows of the squared distance to the nearest centroid), so the objectives compare
  * like with like. On a machine with a CUDA device the GPU section does the same at 1M x 256,
- * k = 20000, 25 iterations, with longtail's bf16 tensor-core assignment and PyTorch. */
+ * k = 20000, 25 iterations, with longtail's bf16 tensor-core assignment and PyTorch (with
+ * LONGTAIL_BENCH_DEVICE=guard longtail's side on the guarded device instead: bench/bench_device.h). */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench_device.h"
 #include "bench_json.h"
 #include "cpu/cpu.h"
 #include "longtail/backend.h"
@@ -179,6 +181,8 @@ static void collect(const char *js, ref_run *r) {
     r->iters = (int)it;
     json_str(js, r->name, r->ok ? "note" : "skipped", r->note, sizeof r->note);
     if (!js) snprintf(r->note, sizeof r->note, "bench/kmeans_ref.py did not run");
+    else if (!r->ok && !r->note[0])
+        snprintf(r->note, sizeof r->note, "bench/kmeans_ref.py gave no result (its python or numpy missing? run it by hand)");
 }
 
 static const char *g_keep; /* --keep DIR: the files stay there for a rerun of kmeans_ref.py by hand */
@@ -298,8 +302,8 @@ static int cpu_section(int64_t n, int64_t d, int64_t k, int iters, int rounds, i
 
 static int gpu_section(int64_t n, int64_t d, int64_t k, int iters, int refs, int fp32, FILE *json) {
     lt_backend *be;
-    if (lt_backend_cuda(&be, 0) < 0) {
-        printf("\ncuda: skipped: no CUDA device (%s)\n", lt_last_error());
+    if (bench_gpu(&be) < 0) {
+        printf("\ncuda: skipped: %s\n", lt_last_error());
         return 0;
     }
     printf("\nkmeans (cuda): n = %lld, d = %lld, k = %lld, %d Lloyd iterations, %s\n", (long long)n, (long long)d,
@@ -354,14 +358,18 @@ static int gpu_section(int64_t n, int64_t d, int64_t k, int iters, int refs, int
     printf("\ngoal: %lld x %lld, k = %lld, %d iterations in <= 1.5 s: %.3f s (%s)\n", (long long)n, (long long)d,
            (long long)k, iters, bf.seconds, bf.seconds <= 1.5 ? "met" : "NOT met");
     if (json) {
-        fprintf(json, "%s\"gpu\": {\"n\": %lld, \"d\": %lld, \"k\": %lld, \"iters\": %d, \"longtail_bf16_s\": %.4f, "
-                      "\"longtail_bf16_iter_s\": %.4f, \"longtail_bf16_objective\": %.8g",
-                ftell(json) > 1 ? ", " : "", (long long)n, (long long)d, (long long)k, iters, bf.seconds, bf.seconds_iter,
-                bf.objective);
+        fprintf(json, "%s\"gpu\": {\"device\": \"%s\", \"n\": %lld, \"d\": %lld, \"k\": %lld, \"iters\": %d, "
+                      "\"longtail_bf16_s\": %.4f, \"longtail_bf16_iter_s\": %.4f, \"longtail_bf16_objective\": %.8g",
+                ftell(json) > 1 ? ", " : "", bench_gpu_name(), (long long)n, (long long)d, (long long)k, iters, bf.seconds,
+                bf.seconds_iter, bf.objective);
         if (fp32) fprintf(json, ", \"longtail_fp32_s\": %.4f, \"longtail_fp32_objective\": %.8g", f32.seconds, f32.objective);
-        for (int i = 0; i < 2; i++)
-            if (rr[i].ok)
-                fprintf(json, ", \"%s_s\": %.4f, \"%s_objective\": %.8g", rr[i].name, rr[i].seconds, rr[i].name, rr[i].objective);
+        for (int i = 0; i < 2; i++) { /* a peer that did not run: its figures are null, and why */
+            char key[64];
+            snprintf(key, sizeof key, "%s_s", rr[i].name);
+            bench_json_meas(json, key, rr[i].ok ? rr[i].seconds : -1, 4);
+            if (rr[i].ok) fprintf(json, ", \"%s_objective\": %.8g", rr[i].name, rr[i].objective);
+            else snprintf(key, sizeof key, "%s_skipped", rr[i].name), bench_json_str(json, key, refs ? rr[i].note : "--no-ref");
+        }
         fputc('}', json);
     }
     lt_tensor_free(be, &xt);
@@ -403,11 +411,13 @@ int main(int argc, char **argv) {
         return 2;
     }
     lt_log_set_level(LT_LOG_WARN);
-    FILE *json = json_path ? fopen(json_path, "w") : NULL;
-    if (json_path && !json) return perror(json_path), 1;
+    char json_tmp[4200];
+    FILE *json = json_path ? bench_json_open(json_path, json_tmp, sizeof json_tmp) : NULL;
+    if (json_path && !json) return 1;
     if (json) fputc('{', json);
     int rc = cpu ? cpu_section(n, d, k, iters, rounds, refs, json) : 0;
     if (!rc && gpu) rc = gpu_section(gn, gd, gk, giters, refs, gfp32, json);
-    if (json) fputs("}\n", json), fclose(json);
+    if (rc) bench_json_abort(json, json_tmp);
+    else if (json && (fputs("}\n", json), bench_json_close(json, json_tmp, json_path) < 0)) rc = 1;
     return rc;
 }

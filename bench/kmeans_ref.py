@@ -73,9 +73,11 @@ def run_sklearn(x, init, iters):
 def run_torch(x, init, iters, tf32):
     import torch
 
+    import torch_peer
+
     if not torch.cuda.is_available():
         return None
-    torch.backends.cuda.matmul.allow_tf32 = tf32
+    prec = torch_peer.set_tf32(tf32)  # torch 2.9's fp32_precision, or the allow_tf32 flags before it
     dev = torch.device("cuda")
     X = torch.from_numpy(x).to(dev)
     C = torch.from_numpy(init).to(dev).clone()
@@ -88,7 +90,7 @@ def run_torch(x, init, iters, tf32):
     s.min(1)
     torch.zeros_like(C).index_add_(0, assign[:chunk].zero_(), X[:chunk])
     del s
-    torch.cuda.synchronize()
+    torch_peer.sync(dev)
     t = time.perf_counter()
     obj = 0.0
     for _ in range(iters):
@@ -105,10 +107,10 @@ def run_torch(x, init, iters, tf32):
         nz = cnt > 0
         C[nz] = sums[nz] / cnt[nz].unsqueeze(1)
         obj = objt
-    torch.cuda.synchronize()
+    torch_peer.sync(dev)
     t = time.perf_counter() - t
     note = "torch %s, %s, %s matmul; time: the iterations only, data uploaded before timing, after a warm-up" % (
-        torch.__version__, torch.cuda.get_device_name(0), "TF32" if tf32 else "fp32")
+        torch.__version__, torch.cuda.get_device_name(0), prec)
     return t, iters, float(obj), C.cpu().numpy(), note
 
 

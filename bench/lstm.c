@@ -7,7 +7,8 @@
  * setting here: torch.set_num_threads 1 and 2, with OpenBLAS's kernel family for this CPU and with its
  * own choice. Rounds alternate between the two sides; each figure is the best of all rounds.
  * With a CUDA device: the same step on the GPU, the hand-written kernels beside cuDNN through the same
- * op (lt_rnn_set_impl), and PyTorch on the GPU.
+ * op (lt_rnn_set_impl), and PyTorch on the GPU (LONGTAIL_BENCH_DEVICE=guard: longtail's side on the guarded
+ * device instead, bench/bench_device.h).
  *
  *   lstm [--rounds 3] [--reps 5] [--json FILE] [--only cpu|gpu|longtail] [--cell lstm|gru]
  *        [--input 128] [--hidden 256] [--seq 50] [--batch 128] [--varlen]
@@ -19,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_device.h"
+#include "bench_json.h"
 #include "cpu/cpu.h"
 #include "longtail/backend.h"
 #include "longtail/error.h"
@@ -194,8 +197,8 @@ int main(int argc, char **argv) {
     double gn = -1, gc = -1, gt = -1;
     if (!only || !strcmp(only, "gpu")) {
         lt_backend *gpu = NULL;
-        if (lt_cuda_device_count() < 1 || lt_backend_cuda(&gpu, 0) < 0) {
-            printf("\n  gpu: skipped: no CUDA device\n");
+        if (bench_gpu(&gpu) < 0) {
+            printf("\n  gpu: skipped: %s\n", lt_last_error());
         } else {
             printf("\n  %s\n  one training step on the GPU, %s, %s math\n", lt_backend_describe(gpu), desc,
                    lt_math_name(lt_backend_math(gpu)));
@@ -216,21 +219,30 @@ int main(int argc, char **argv) {
                                gn > 0 ? gn / gc : 0);
             else printf("  %-22s skipped: %s\n", "longtail cuDNN", "lt_rnn_set_impl(LT_RNN_CUDNN) refused or failed");
             if (gt > 0) printf("  %-22s %10.3f ms/step\n", "PyTorch (cuDNN)", gt);
+            else printf("  %-22s skipped: bench/lstm_torch.py --device cuda gave no time (no torch, or no CUDA device for it)\n",
+                        "PyTorch (cuDNN)");
             printf("  times include, both sides: one forward + backward with inputs and weights already on the GPU\n"
                    "  (longtail: an extra sync between them), best after a warm-up; fp32 on both (PyTorch: TF32 off)\n");
             lt_backend_release(gpu);
         }
     }
 
-    if (json) {
-        FILE *f = fopen(json, "w");
-        if (!f) return perror(json), 1;
-        fprintf(f, "{\"shape\": \"%s\", \"cpu_threads\": %d, \"cpu_longtail_ms\": %.3f, \"cpu_torch_ms\": %.3f, "
-                   "\"cpu_torch_threads\": %d, \"cpu_ratio\": %.3f, \"gpu_native_ms\": %.4f, \"gpu_cudnn_ms\": %.4f, "
-                   "\"gpu_torch_ms\": %.4f, \"gpu_native_vs_cudnn_ratio\": %.3f, \"gpu_torch_ratio\": %.3f}\n",
-                desc, omp_get_max_threads(), lt_ms, th_ms, th_threads, lt_ms > 0 && th_ms > 0 ? th_ms / lt_ms : -1, gn,
-                gc, gt, gn > 0 && gc > 0 ? gc / gn : -1, gn > 0 && gt > 0 ? gt / gn : -1);
-        fclose(f);
+    if (json) { /* a figure not measured (that side skipped or failed) is null */
+        char tmp[4200];
+        FILE *f = bench_json_open(json, tmp, sizeof tmp);
+        if (!f) return 1;
+        fprintf(f, "{\"shape\": \"%s\", \"cpu_threads\": %d, \"cpu_torch_threads\": %d, \"gpu_device\": \"%s\"", desc,
+                omp_get_max_threads(), th_threads, bench_gpu_name());
+        bench_json_meas(f, "cpu_longtail_ms", lt_ms, 3);
+        bench_json_meas(f, "cpu_torch_ms", th_ms, 3);
+        bench_json_meas(f, "cpu_ratio", lt_ms > 0 && th_ms > 0 ? th_ms / lt_ms : -1, 3);
+        bench_json_meas(f, "gpu_native_ms", gn, 4);
+        bench_json_meas(f, "gpu_cudnn_ms", gc, 4);
+        bench_json_meas(f, "gpu_torch_ms", gt, 4);
+        bench_json_meas(f, "gpu_native_vs_cudnn_ratio", gn > 0 && gc > 0 ? gc / gn : -1, 3);
+        bench_json_meas(f, "gpu_torch_ratio", gn > 0 && gt > 0 ? gt / gn : -1, 3);
+        fputs("}\n", f);
+        if (bench_json_close(f, tmp, json) < 0) return 1;
     }
     return 0;
 }

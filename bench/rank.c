@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_device.h"
 #include "bench_json.h"
 #include "cpu/cpu.h"
 #include "longtail/backend.h"
@@ -337,7 +338,9 @@ int main(int argc, char **argv) {
     } else {
         printf("  faiss: skipped: %s\n", refs ? fnote : "--no-ref");
     }
-    FILE *json = json_path ? fopen(json_path, "w") : NULL;
+    char json_tmp[4200];
+    FILE *json = json_path ? bench_json_open(json_path, json_tmp, sizeof json_tmp) : NULL;
+    if (json_path && !json) return 1;
     if (json) {
         fprintf(json, "{\"cpu\": {\"B\": %lld, \"N\": %lld, \"D\": %lld, \"chunk\": %lld, \"users\": %lld, \"K\": %d, "
                 "\"sgemm_gflops\": %.2f, \"longtail_xent_s\": %.5f, \"longtail_xent_peak_bytes\": %zu, "
@@ -350,7 +353,8 @@ int main(int argc, char **argv) {
         fputc('}', json);
     }
     lt_backend *cuda = NULL;
-    if (gpu && lt_backend_cuda(&cuda, 0) == 0) {
+    if (gpu && bench_gpu(&cuda) < 0) printf("\ncuda: skipped: %s\n", lt_last_error());
+    if (cuda) {
         bench gb = b;
         gb.chunk = gchunk > 0 ? gchunk : b.chunk;
         printf("\n%s\nrank (cuda), the same sizes, chunk = %lld:\n", lt_backend_describe(cuda), (long long)gb.chunk);
@@ -371,15 +375,15 @@ int main(int argc, char **argv) {
                    gts / gr.xent_s);
         }
         if (json) {
-            fprintf(json, ", \"cuda\": {\"longtail_xent_s\": %.6f, \"longtail_topk_s\": %.6f, \"sgemm_gflops\": %.1f",
-                    gr.xent_s, gr.topk_s, gr.gemm_gflops);
+            fprintf(json, ", \"cuda\": {\"device\": \"%s\", \"longtail_xent_s\": %.6f, \"longtail_topk_s\": %.6f, "
+                    "\"sgemm_gflops\": %.1f", bench_gpu_name(), gr.xent_s, gr.topk_s, gr.gemm_gflops);
             if (gts > 0) fprintf(json, ", \"torch_xent_s\": %.6f, \"xent_time_ratio\": %.4f", gts, gts / gr.xent_s);
             fputc('}', json);
         }
         free(gj), free(gr.idx);
         lt_backend_release(cuda);
     }
-    if (json) fputs("}\n", json), fclose(json);
+    if (json && (fputs("}\n", json), bench_json_close(json, json_tmp, json_path) < 0)) return 1;
     if (have_dir) {
         const char *names[] = {"u.f32", "v.f32", "t.i32", "q.f32", "excl_off.i64", "excl_ids.i32", "faiss_idx.i32"};
         char path[4096];

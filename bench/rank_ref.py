@@ -36,9 +36,13 @@ def run_xent(a, out):
     import torch
     import torch.nn.functional as F
 
+    import torch_peer
+
     dev = a.device
     if dev == "cuda":  # longtail scores in fp32: no TF32 on the PyTorch side either
-        torch.backends.cuda.matmul.allow_tf32 = False
+        if not torch.cuda.is_available():
+            raise RuntimeError("torch %s sees no CUDA device" % torch.__version__)
+        torch_peer.set_tf32(False)
     u0 = torch.from_numpy(load(a.dir + "/u.f32", "<f4", a.B * a.D).reshape(a.B, a.D).copy())
     v0 = torch.from_numpy(load(a.dir + "/v.f32", "<f4", a.N * a.D).reshape(a.N, a.D).copy())
     t = torch.from_numpy(load(a.dir + "/t.i32", "<i4", a.B).astype(np.int64))

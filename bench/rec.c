@@ -21,7 +21,7 @@
  * OpenMP threads (2 = all cores: `longtail train`'s default); each side's faster one counts, and the
  * ratio at longtail's default is printed too. Rounds alternate between the two sides.
  * With a CUDA device: the same epoch on the GPU (longtail --device cuda, math auto) beside PyTorch on
- * the GPU.
+ * the GPU (LONGTAIL_BENCH_DEVICE=guard: longtail's side on the guarded device instead, bench/bench_device.h).
  *
  *   rec [--data DIR] [--emb DIR] [--epochs 1] [--rounds 1] [--json FILE] [--only cpu|gpu|longtail]
  *       [--threads 1,2] [--torch-threads 1,2] [--batch 128] [--max-len 50] [--dim 64] [--hidden 128] [--chunk 4096]
@@ -35,6 +35,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench_device.h"
+#include "bench_json.h"
 #include "longtail/backend.h"
 #include "longtail/data.h"
 #include "longtail/embeddings.h"
@@ -169,14 +171,20 @@ static torch_result run_torch(const char *dir, const lt_rec_config *c, int64_t e
              (long long)epochs, device, threads, math, dir, device, threads);
     FILE *p = popen(cmd, "r");
     if (!p) return r;
-    char line[2048] = "";
+    char line[2048] = "", why[256] = "";
     while (fgets(line, sizeof line, p)) {
+        char *k = strstr(line, "\"skipped\": \""); /* bench/torch_peer.py: torch sees no such device */
+        if (k) sscanf(k + 12, "%255[^\"]", why);
         char *q = strstr(line, "\"seconds\": ");
         if (q) r.seconds = atof(q + 11);
         q = strstr(line, "\"loss\": ");
         if (q) r.loss = atof(q + 8);
     }
-    if (pclose(p) != 0 || r.seconds <= 0) {
+    int status = pclose(p);
+    if (status == 0 && why[0]) {
+        printf("  PyTorch (%s): skipped: %s\n", device, why);
+        r.seconds = -1;
+    } else if (status != 0 || r.seconds <= 0) {
         char err[4200], buf[512];
         snprintf(err, sizeof err, "%s/torch-%s-%d.err", dir, device, threads);
         FILE *e = fopen(err, "r");
@@ -233,6 +241,17 @@ int main(int argc, char **argv) {
     struct stat st;
     if (stat(data, &st) != 0) {
         printf("rec: skipped: %s not found\n", data);
+        char tmp[4200], why[4300];
+        FILE *f = json ? bench_json_open(json, tmp, sizeof tmp) : NULL;
+        if (f) { /* the keys gpu-check reads, null, and why */
+            snprintf(why, sizeof why, "%s not found", data);
+            fprintf(f, "{\"epochs\": %lld", (long long)epochs);
+            bench_json_str(f, "skipped", why);
+            bench_json_meas(f, "cpu_longtail_s", -1, 3), bench_json_meas(f, "gpu_longtail_s", -1, 4);
+            bench_json_meas(f, "gpu_torch_s", -1, 4);
+            fputs("}\n", f);
+            if (bench_json_close(f, tmp, json) < 0) return 1;
+        }
         return 0;
     }
 
@@ -377,8 +396,8 @@ int main(int argc, char **argv) {
     char gdesc[512] = "";
     if (!only || !strcmp(only, "gpu")) {
         lt_backend *gpu = NULL;
-        if (lt_cuda_device_count() < 1 || lt_backend_cuda(&gpu, 0) < 0) {
-            printf("\n  gpu: skipped: no CUDA device\n");
+        if (bench_gpu(&gpu) < 0) {
+            printf("\n  gpu: skipped: %s\n", lt_last_error());
         } else {
             lt_backend_set_math(gpu, lt_backend_bf16_native(gpu) ? LT_MATH_BF16 : LT_MATH_FP32);
             snprintf(gdesc, sizeof gdesc, "%s", lt_backend_describe(gpu));
@@ -398,6 +417,7 @@ int main(int argc, char **argv) {
                 printf("  %-28s %9.3f s/epoch  %8.0f users/s  mean loss %.5f\n",
                        lt_backend_math(gpu) == LT_MATH_BF16 ? "PyTorch (cuda, bf16 autocast)" : "PyTorch (cuda, fp32)",
                        gt.seconds, users / gt.seconds, gt.loss);
+            else printf("  %-28s skipped or failed (see above)\n", "PyTorch (cuda)");
             printf("  times include: longtail: the epoch's steps from host batches (each batch uploaded in its step, the\n"
                    "  first step's set-up included); PyTorch: the steps only (batches uploaded before timing, after a\n"
                    "  warm-up step). Same math on both (%s).\n", lt_math_name(lt_backend_math(gpu)));
@@ -407,8 +427,9 @@ int main(int argc, char **argv) {
     }
 
     if (json) {
-        FILE *f = fopen(json, "w");
-        if (!f) return perror(json), 1;
+        char tmp[4200];
+        FILE *f = bench_json_open(json, tmp, sizeof tmp);
+        if (!f) return 1;
         double t1 = -1, t2 = -1, l1 = -1, l2 = -1, lb = best_l >= 0 ? lts[best_l].seconds : -1;
         double tb = best_t >= 0 ? th[best_t].seconds : -1, ld = def_l >= 0 ? lts[def_l].seconds : -1;
         for (int k = 0; k < nth; k++) {
@@ -423,13 +444,16 @@ int main(int argc, char **argv) {
                    "\"cpu_threads\": %d, \"cpu_longtail_s\": %.3f, \"cpu_longtail_threads\": %d, "
                    "\"cpu_longtail_users_s\": %.1f, \"cpu_longtail_1t_s\": %.3f, \"cpu_longtail_2t_s\": %.3f, "
                    "\"cpu_torch_1t_s\": %.3f, \"cpu_torch_2t_s\": %.3f, \"cpu_torch_s\": %.3f, \"cpu_torch_threads\": %d, "
-                   "\"cpu_ratio\": %.3f, \"cpu_ratio_at_default\": %.3f, \"gpu_longtail_s\": %.4f, "
-                   "\"gpu_torch_s\": %.4f, \"gpu_ratio\": %.3f}\n",
+                   "\"cpu_ratio\": %.3f, \"cpu_ratio_at_default\": %.3f, \"gpu_device\": \"%s\"",
                 (long long)bt.n_users, (long long)rc_cfg.n_items, (long long)bt.n_batches, (long long)bt.positions,
                 (long long)epochs, maxt, lb, best_l >= 0 ? ltn[best_l] : 0, lb > 0 ? users / lb : -1, l1, l2, t1, t2, tb,
                 best_t >= 0 ? th[best_t].threads : 0, lb > 0 && tb > 0 ? tb / lb : -1, ld > 0 && tb > 0 ? tb / ld : -1,
-                g.seconds, gt.seconds, g.seconds > 0 && gt.seconds > 0 ? gt.seconds / g.seconds : -1);
-        fclose(f);
+                bench_gpu_name());
+        bench_json_meas(f, "gpu_longtail_s", g.seconds, 4); /* null: not run, failed, or skipped */
+        bench_json_meas(f, "gpu_torch_s", gt.seconds, 4);
+        bench_json_meas(f, "gpu_ratio", g.seconds > 0 && gt.seconds > 0 ? gt.seconds / g.seconds : -1, 3);
+        fputs("}\n", f);
+        if (bench_json_close(f, tmp, json) < 0) return 1;
     }
     if (!keep) {
         const char *files[] = {"batches.i32", "text.f32", "seen.u8", "train_log.tsv", "train_loss.svg", "train.best.h5",

@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import torch_peer
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--dir", required=True)
 ap.add_argument("--items", type=int, required=True)
@@ -47,10 +49,9 @@ a = ap.parse_args()
 torch.manual_seed(1)
 if a.device == "cpu":
     torch.set_num_threads(a.threads)
-dev = torch.device(a.device)
-if dev.type == "cuda":  # longtail trains in fp32: no TF32 on the PyTorch side either
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+dev = torch_peer.device(a.device)  # CUDA where torch sees none: {"skipped": why}, exit 0
+if dev.type == "cuda":  # longtail's fp32 GEMMs are IEEE fp32: no TF32 on the PyTorch side either
+    torch_peer.set_tf32(False)
 N, Dt, d, H = a.items, a.text_dim, a.dim, a.hidden
 
 raw = np.fromfile(f"{a.dir}/batches.i32", dtype=np.int32)
@@ -106,8 +107,7 @@ sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_at(k + 1))
 
 
 def sync():
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
+    torch_peer.sync(dev)
 
 
 # warm-up (kernel selection, cuBLAS handles): one forward and backward, no optimizer step, the RNG

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_device.h"
 #include "longtail/backend.h"
 #include "longtail/error.h"
 #include "longtail/ops.h"
@@ -76,7 +77,7 @@ int main(int argc, char **argv) {
         }
     }
     lt_backend *be = NULL;
-    if (!cpu && lt_backend_cuda(&be, 0) < 0) {
+    if (!cpu && bench_gpu(&be) < 0) { /* LONGTAIL_BENCH_DEVICE=guard: the guarded device (bench_device.h) */
         printf("cuda: no CUDA device (%s): timing the CPU\n", lt_last_error());
         be = NULL;
     }
