@@ -7,7 +7,8 @@
  * code path takes the branch it takes on CUDA (copies through lt_backend_memcpy, device-resident
  * buffers, ops refusing host views). Any test or command can run on it.
  *
- * How: every allocation is its own mapping, kept PROT_NONE. Ops run between lt__guard_enter and
+ * How: every allocation is its own mapping, filled with all bits set (NaN, -1: what a GPU's pool
+ * hands out is stale, never zeros) and kept PROT_NONE. Ops run between lt__guard_enter and
  * lt__guard_leave (LT_CALL in backend_impl.h); inside that window a fault on a guarded page opens
  * that mapping (read/write) and the access is retried, and leaving the outermost op closes again
  * every mapping opened. A fault outside an op is host code touching device memory: it is reported
@@ -122,8 +123,12 @@ void lt__guard_leave(void) {
 static int guard_alloc(lt_backend *be, void **ptr, size_t nbytes) {
     *ptr = NULL;
     size_t len = (nbytes + g.page - 1) / g.page * g.page;
-    void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return lt_error(LT_ENOMEM, "guard: cannot map %zu bytes", nbytes);
+    /* a GPU's fresh memory holds whatever its pool held last: here all bits set (NaN in f32 and bf16,
+     * -1 in the integers), so code that reads memory it never wrote fails here too */
+    memset(p, 0xff, len);
+    mprotect(p, len, PROT_NONE);
     lock();
     if (g.n == GUARD_MAX) {
         unlock();
