@@ -8,15 +8,21 @@
  * buffers, ops refusing host views). Any test or command can run on it.
  *
  * How: every allocation is its own mapping, filled with all bits set (NaN, -1: what a GPU's pool
- * hands out is stale, never zeros) and kept PROT_NONE. Ops run between lt__guard_enter and
- * lt__guard_leave (LT_CALL in backend_impl.h); inside that window a fault on a guarded page opens
- * that mapping (read/write) and the access is retried, and leaving the outermost op closes again
- * every mapping opened. A fault outside an op is host code touching device memory: it is reported
+ * hands out is stale, never zeros). Ops run between lt__guard_enter and lt__guard_leave (LT_CALL in
+ * backend_impl.h), and only then may the mappings be touched. Two ways to enforce that:
+ *  - protection keys (x86 PKU; the default where the CPU and kernel have them): the mappings carry
+ *    one key; the thread that calls an op gets access to it for the op's duration (a register
+ *    write, no system call), OpenMP's threads, which run only inside ops, have it for good;
+ *  - page protection (LONGTAIL_GUARD_MODE=mprotect, or no PKU): the mappings are kept PROT_NONE;
+ *    inside an op a fault opens the mapping it hit and the access is retried, and leaving the
+ *    outermost op closes every mapping opened. Slow: an op that touches the activation arena
+ *    reprotects all of it.
+ * A fault on a guarded mapping outside an op is host code touching device memory: it is reported
  * with the allocation it hit and a backtrace, and the process aborts.
  *
  * One host thread drives the backend at a time (as with a CUDA stream); the op's OpenMP threads
  * may fault concurrently, so the list of opened mappings takes a lock that is safe in a signal
- * handler (a spin on an atomic flag). Slow (a fault per mapping an op touches), for tests only. */
+ * handler (a spin on an atomic flag). For tests only. */
 #include <execinfo.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -47,6 +53,7 @@ static struct {
     int nopened;
     atomic_flag lock;
     atomic_int depth;     /* > 0 while a backend op runs */
+    int pkey;             /* >= 0: the protection key of the mappings (else page protection) */
     size_t page;
     struct sigaction prev;
 } g = {.lock = ATOMIC_FLAG_INIT};
@@ -78,7 +85,9 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
     const char *a = si->si_addr;
     lock();
     int i = find(a);
-    if (i >= 0 && atomic_load(&g.depth) > 0) { /* an op touching its device's memory: open it */
+    /* page protection: an op touching its device's memory, open the mapping (with protection keys
+     * every thread running an op has access, so any fault is a finding) */
+    if (i >= 0 && g.pkey < 0 && atomic_load(&g.depth) > 0) {
         if (!g.r[i].open) {
             mprotect(g.r[i].p, g.r[i].len, PROT_READ | PROT_WRITE);
             g.r[i].open = 1;
@@ -91,8 +100,8 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
         char msg[256];
         snprintf(msg, sizeof msg,
                  "longtail: guarded device: host code touched device memory at %p (byte %zu of an allocation of %zu "
-                 "bytes) outside a backend op; on a GPU this is a crash. Backtrace (addr2line -f -e BINARY "
-                 "+OFFSET names a function):\n",
+                 "bytes) outside a backend op (or from a thread not running one); on a GPU this is a crash. "
+                 "Backtrace (addr2line -f -e BINARY +OFFSET names a function):\n",
                  (const void *)a, (size_t)(a - g.r[i].p), g.r[i].asked);
         say(msg);
         void *bt[48];
@@ -106,10 +115,16 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
     (void)sig, (void)uc;
 }
 
-void lt__guard_enter(void) { atomic_fetch_add(&g.depth, 1); }
+void lt__guard_enter(void) {
+    if (atomic_fetch_add(&g.depth, 1) == 0 && g.pkey >= 0) pkey_set(g.pkey, 0);
+}
 
 void lt__guard_leave(void) {
     if (atomic_fetch_sub(&g.depth, 1) != 1) return;
+    if (g.pkey >= 0) {
+        pkey_set(g.pkey, PKEY_DISABLE_ACCESS);
+        return;
+    }
     lock();
     for (int k = 0; k < g.nopened; k++) {
         region *r = &g.r[g.opened[k]];
@@ -128,7 +143,8 @@ static int guard_alloc(lt_backend *be, void **ptr, size_t nbytes) {
     /* a GPU's fresh memory holds whatever its pool held last: here all bits set (NaN in f32 and bf16,
      * -1 in the integers), so code that reads memory it never wrote fails here too */
     memset(p, 0xff, len);
-    mprotect(p, len, PROT_NONE);
+    if (g.pkey >= 0) pkey_mprotect(p, len, PROT_READ | PROT_WRITE, g.pkey);
+    else mprotect(p, len, PROT_NONE);
     lock();
     if (g.n == GUARD_MAX) {
         unlock();
@@ -173,6 +189,14 @@ lt_backend *lt__guard_backend_create(void) {
     if (be.ops) return &be;
     lt_backend *cpu = lt_backend_cpu();
     g.page = (size_t)sysconf(_SC_PAGESIZE);
+    const char *mode = getenv("LONGTAIL_GUARD_MODE");
+    g.pkey = mode && !strcmp(mode, "mprotect") ? -1 : pkey_alloc(0, 0); /* -1 without PKU */
+    if (g.pkey >= 0) {
+        int k = g.pkey;
+#pragma omp parallel
+        pkey_set(k, 0);                      /* OpenMP's threads run only inside ops: access for good */
+        pkey_set(k, PKEY_DISABLE_ACCESS);    /* the host thread: only inside ops */
+    }
     struct sigaction sa = {0};
     sa.sa_sigaction = on_fault;
     sa.sa_flags = SA_SIGINFO;
@@ -187,7 +211,7 @@ lt_backend *lt__guard_backend_create(void) {
     be.guard = 1;
     be.ops = &ops;
     snprintf(be.describe, sizeof be.describe,
-             "guard: CPU kernels on device memory that only ops may touch (tests the GPU code paths); %.200s",
-             cpu->describe);
+             "guard (%s): CPU kernels on device memory that only ops may touch (tests the GPU code paths); %.200s",
+             g.pkey >= 0 ? "protection keys" : "page protection", cpu->describe);
     return &be;
 }
