@@ -7,7 +7,8 @@
 #   - the tiny demo chain on the guarded device and on the CPU: the same embeddings and clusters bit
 #     for bit, the recommender's metrics within 0.01 (training may sum in another order there);
 #   - the recommender's other towers and losses, update, the bandits' ridge models, classify, and
-#     bf16 pretraining and embedding, on the guarded device.
+#     bf16 pretraining and embedding, on the guarded device;
+#   - no source file calls a backend op without LT_CALL (the guard would not see it as an op).
 # usage: test_guard.sh path/to/longtail path/to/h5_reldiff
 set -euo pipefail
 lt=$1
@@ -23,6 +24,12 @@ tiny=(--synth.items=600 --synth.users=500 --vocab.size=500 --bert.layers=1 --ber
       --pretrain.contrastive_steps=6 --pretrain.batch=16 --pretrain.pair_batch=8 --cluster.k=10 --cluster.tsne=200
       --train.epochs=2 --train.batch=32 --train.dim=32 --train.hidden=32 --eval.als_iters=2
       --run.stages=synth,import,vocab,pretrain,embed,cluster,train,eval,recommend,similar)
+# every call into a backend's table goes through LT_CALL (backend_impl.h), or the guard cannot tell
+# an op from host code (memory and lifetime slots excepted; c->ops is the communicator's table)
+bad=$(grep -rnE "ops->[a-z_0-9]+\(" "$src/src" --include=*.c | grep -vE "ops->(alloc|free|host_alloc|host_free|sync|release)\(" |
+      grep -v "c->ops->" || true)
+[ -z "$bad" ] || fail "a backend op called without LT_CALL: $bad"
+
 guard=() cpu=()
 for s in pretrain embed cluster train eval recommend similar; do guard+=(--$s.device=guard) cpu+=(--$s.device=cpu); done
 
