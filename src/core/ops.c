@@ -196,8 +196,7 @@ int lt_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *mean, lt_tensor *r
     LT_TRY(lt__numel_is(op, "mean", mean, R));
     LT_TRY(lt__numel_is(op, "rstd", rstd, R));
     if (!(eps > 0)) return lt_error(LT_EINVAL, "%s: eps must be > 0 (got %g)", op, eps);
-    return LT_CALL(be, layernorm_fwd, y->data, mean->data, rstd->data, x->data, w->data, b->data, y->dtype, R, C,
-                                  eps);
+    return LT_CALL(be, layernorm_fwd, y->data, mean->data, rstd->data, x->data, w->data, b->data, y->dtype, R, C, eps);
 }
 
 int lt_layernorm_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dw, lt_tensor *db,
@@ -220,8 +219,8 @@ int lt_layernorm_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dw, lt_tensor *db
     LT_TRY(lt__numel_is(op, "db", db, C));
     LT_TRY(lt__numel_is(op, "mean", mean, R));
     LT_TRY(lt__numel_is(op, "rstd", rstd, R));
-    return LT_CALL(be, layernorm_bwd, dx->data, dw->data, db->data, dy->data, x->data, w->data,
-                                  mean->data, rstd->data, dx->dtype, R, C);
+    return LT_CALL(be, layernorm_bwd, dx->data, dw->data, db->data, dy->data, x->data, w->data, mean->data, rstd->data,
+                   dx->dtype, R, C);
 }
 
 /* ---- softmax -------------------------------------------------------------------------------- */
@@ -265,8 +264,7 @@ int lt_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor
     LT_TRY(lt__numel_is(op, "loss", loss, R));
     LT_TRY(lt__numel_is(op, "lse", lse, R));
     LT_TRY(lt__numel_is(op, "targets", targets, R));
-    return LT_CALL(be, xent_fwd, loss->data, lse->data, logits->data, targets->data, logits->dtype, R, V,
-                             ignore_index);
+    return LT_CALL(be, xent_fwd, loss->data, lse->data, logits->data, targets->data, logits->dtype, R, V, ignore_index);
 }
 
 int lt_xent_bwd(lt_backend *be, lt_tensor *dlogits, const lt_tensor *logits, const lt_tensor *lse,
@@ -282,8 +280,8 @@ int lt_xent_bwd(lt_backend *be, lt_tensor *dlogits, const lt_tensor *logits, con
     LT_TRY(lt__numel_is(op, "lse", lse, R));
     LT_TRY(lt__numel_is(op, "targets", targets, R));
     LT_TRY(lt__numel_is(op, "dloss", dloss, R));
-    return LT_CALL(be, xent_bwd, dlogits->data, logits->data, lse->data, targets->data, dloss->data,
-                             logits->dtype, R, V, ignore_index);
+    return LT_CALL(be, xent_bwd, dlogits->data, logits->data, lse->data, targets->data, dloss->data, logits->dtype, R,
+                   V, ignore_index);
 }
 
 /* ---- embeddings ---------------------------------------------------------------------------- */
@@ -300,14 +298,14 @@ static int embedding_args(lt_backend *be, const char *op, const char *oname, con
 int lt_embedding_fwd(lt_backend *be, lt_tensor *out, const lt_tensor *table, const lt_tensor *ids) {
     LT_TRY(embedding_args(be, "embedding_fwd", "out", out, "table", table, ids));
     return LT_CALL(be, embedding_fwd, out->data, table->data, ids->data, table->dtype, lt_numel(ids), table->shape[0],
-                                  table->shape[1]);
+                   table->shape[1]);
 }
 
 int lt_embedding_bwd_skip(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, const lt_tensor *ids,
                           int32_t skip_id) {
     LT_TRY(embedding_args(be, "embedding_bwd", "dout", dout, "dtable", dtable, ids));
     return LT_CALL(be, embedding_bwd, dtable->data, dout->data, ids->data, dtable->dtype, lt_numel(ids),
-                                  dtable->shape[0], dtable->shape[1], skip_id < 0 ? -1 : skip_id);
+                   dtable->shape[0], dtable->shape[1], skip_id < 0 ? -1 : skip_id);
 }
 
 int lt_embedding_bwd(lt_backend *be, lt_tensor *dtable, const lt_tensor *dout, const lt_tensor *ids) {
@@ -383,7 +381,7 @@ int lt_row_dropout_acc(lt_backend *be, lt_tensor *y, const lt_tensor *x, const l
     }
     if (!(p >= 0.0f && p < 1.0f)) return lt_error(LT_EINVAL, "%s: p must be in [0, 1), got %g", op, p);
     return LT_CALL(be, row_dropout_acc, y->data, x->data, keep ? keep->data : NULL, lt_rows(y), lt_cols(y), p, seed,
-                                    stream);
+                   stream);
 }
 
 int lt_fill(lt_backend *be, lt_tensor *y, float value) {
@@ -447,7 +445,7 @@ int lt_adamw_clipped(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor
     LT_TRY(scalar_arg(be, op, "sumsq", sumsq));
     if (step < 1) return lt_error(LT_EINVAL, "%s: step counts from 1 (got %lld)", op, (long long)step);
     return LT_CALL(be, adamw_clipped, p->data, g->data, m->data, v->data, lt_numel(p), cfg, step, grad_scale,
-                                  sumsq->data, max_norm);
+                   sumsq->data, max_norm);
 }
 
 int lt_adamw_rows(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m, lt_tensor *v, lt_tensor *bpow,
@@ -459,7 +457,7 @@ int lt_adamw_rows(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m
     if (p->ndim != 2) return lt_error(LT_ESHAPE, "%s: param must be a table [rows, cols]", op);
     LT_TRY(lt__numel_is(op, "bpow", bpow, 2 * p->shape[0]));
     return LT_CALL(be, adamw_rows, p->data, g->data, m->data, v->data, bpow->data, p->shape[0], p->shape[1], cfg,
-                               grad_scale, sumsq->data, max_norm);
+                   grad_scale, sumsq->data, max_norm);
 }
 
 /* ---- transformer blocks ---------------------------------------------------------------------- */
@@ -498,7 +496,7 @@ static int attention_fwd(lt_backend *be, const char *op, lt_tensor *out, lt_tens
     LT_TRY(lt__numel_is(op, "out", out, B * T * heads * D));
     LT_TRY(lt__numel_is(op, "lse", lse, B * heads * T));
     return LT_CALL(be, attention_fwd, out->data, lse->data, qkv->data, lens->data, qkv->dtype, B, T, heads, D, scale,
-                                  causal);
+                   causal);
 }
 
 static int attention_bwd(lt_backend *be, const char *op, lt_tensor *dqkv, const lt_tensor *dout, const lt_tensor *qkv,
@@ -520,7 +518,7 @@ static int attention_bwd(lt_backend *be, const char *op, lt_tensor *dqkv, const 
     LT_TRY(lt__numel_is(op, "dout", dout, B * T * heads * D));
     LT_TRY(lt__numel_is(op, "lse", lse, B * heads * T));
     return LT_CALL(be, attention_bwd, dqkv->data, dout->data, qkv->data, out->data, lse->data, lens->data, qkv->dtype,
-                                  B, T, heads, D, scale, causal);
+                   B, T, heads, D, scale, causal);
 }
 
 int lt_attention_fwd(lt_backend *be, lt_tensor *out, lt_tensor *lse, const lt_tensor *qkv, const lt_tensor *lens,
@@ -570,7 +568,7 @@ int lt_bias_gelu_bwd(lt_backend *be, lt_tensor *dx, lt_tensor *dbias, const lt_t
     LT_TRY(lt__numel_is(op, "bias", bias, lt_cols(x)));
     LT_TRY(lt__numel_is(op, "dbias", dbias, lt_cols(x)));
     return LT_CALL(be, bias_gelu_bwd, dx->data, dbias->data, dy->data, x->data, bias->data, x->dtype, lt_rows(x),
-                                  lt_cols(x));
+                   lt_cols(x));
 }
 
 int lt_residual_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *s, lt_tensor *mean, lt_tensor *rstd,
@@ -595,7 +593,7 @@ int lt_residual_layernorm_fwd(lt_backend *be, lt_tensor *y, lt_tensor *s, lt_ten
     LT_TRY(lt__numel_is(op, "beta", beta, C));
     if (!(eps > 0)) return lt_error(LT_EINVAL, "%s: eps must be > 0 (got %g)", op, eps);
     return LT_CALL(be, residual_layernorm_fwd, y->data, s->data, mean->data, rstd->data, a->data, b->data, w->data,
-                                           beta->data, a->dtype, R, C, eps);
+                   beta->data, a->dtype, R, C, eps);
 }
 
 int lt_residual_layernorm_bwd(lt_backend *be, lt_tensor *da, lt_tensor *db, lt_tensor *dw, lt_tensor *dbeta,
@@ -621,7 +619,7 @@ int lt_residual_layernorm_bwd(lt_backend *be, lt_tensor *da, lt_tensor *db, lt_t
     LT_TRY(lt__numel_is(op, "mean", mean, R));
     LT_TRY(lt__numel_is(op, "rstd", rstd, R));
     return LT_CALL(be, residual_layernorm_bwd, da->data, db->data, dw->data, dbeta->data, dy->data, s->data, w->data,
-                                           mean->data, rstd->data, s->dtype, R, C);
+                   mean->data, rstd->data, s->dtype, R, C);
 }
 
 int lt_cast(lt_backend *be, lt_tensor *y, const lt_tensor *x) {
@@ -722,7 +720,7 @@ int lt_kmeans_assign(lt_backend *be, lt_tensor *assign, lt_tensor *dist, lt_tens
     }
     if (n == 0) return 0;
     return LT_CALL(be, kmeans_assign, assign->data, dist->data, second ? second->data : NULL, x->data, c->data,
-                                  cnorm->data, n, k, d);
+                   cnorm->data, n, k, d);
 }
 
 int lt_kmeans_update(lt_backend *be, lt_tensor *sums, lt_tensor *counts, const lt_tensor *x, const lt_tensor *assign) {
@@ -855,8 +853,7 @@ int lt_rnn_fwd(lt_backend *be, lt_cell cell, lt_tensor *y, lt_tensor *hT, lt_ten
     if (cell == LT_CELL_GRU && cT) return lt_error(LT_EINVAL, "%s: cT must be NULL for a GRU (it has no cell state)", op);
     LT_TRY(rnn_opt(be, op, "cT", cT, dt, 2, B, H, 0));
     return LT_CALL(be, rnn_fwd, cell, y->data, RNN_DATA(hT), RNN_DATA(cT), RNN_DATA(ws), x->data, w_ih->data,
-                            w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0), RNN_DATA(c0), lens->data, dt, B,
-                            T, I, H);
+                   w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0), RNN_DATA(c0), lens->data, dt, B, T, I, H);
 }
 
 int lt_rnn_bwd(lt_backend *be, lt_cell cell, lt_tensor *dx, lt_tensor *dw_ih, lt_tensor *dw_hh, lt_tensor *db_ih,
@@ -883,9 +880,9 @@ int lt_rnn_bwd(lt_backend *be, lt_cell cell, lt_tensor *dx, lt_tensor *dw_ih, lt
     LT_TRY(rnn_opt(be, op, "dcT", dcT, dt, 2, B, H, 0));
     LT_TRY(rnn_opt(be, op, "dc0", dc0, dt, 2, B, H, 0));
     return LT_CALL(be, rnn_bwd, cell, RNN_DATA(dx), RNN_DATA(dw_ih), dw_hh->data, RNN_DATA(db_ih), RNN_DATA(db_hh),
-                            RNN_DATA(dh0), RNN_DATA(dc0), dy->data, RNN_DATA(dhT), RNN_DATA(dcT), ws->data, x->data,
-                            y->data, w_ih->data, w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0),
-                            RNN_DATA(c0), lens->data, dt, B, T, I, H);
+                   RNN_DATA(dh0), RNN_DATA(dc0), dy->data, RNN_DATA(dhT), RNN_DATA(dcT), ws->data, x->data, y->data,
+                   w_ih->data, w_hh->data, RNN_DATA(b_ih), RNN_DATA(b_hh), RNN_DATA(h0), RNN_DATA(c0), lens->data, dt,
+                   B, T, I, H);
 }
 
 int lt_rnn_set_impl(lt_backend *be, lt_rnn_impl impl) {

@@ -153,7 +153,7 @@ static int xent_fwd_block(lt_backend *be, float *ls, float *lz, const float *uu,
             rc = mm(be, 0, 1, rows, n, D, uu + r0 * D, D, vv + j0 * D, D, 0.0f, s, n);
             if (!rc)
                 rc = LT_CALL(be, xent_tile_fwd, ls + r0, lz + r0, st + r0, st + B + r0, st + 2 * B + r0, s,
-                                            bb ? bb + j0 : NULL, tg + r0, rows, n, j0, N, 0, j0 == 0, j0 + n >= N);
+                             bb ? bb + j0 : NULL, tg + r0, rows, n, j0, N, 0, j0 == 0, j0 + n >= N);
         }
         par_fail(&pe, rc);
     }
@@ -264,8 +264,7 @@ static int sampled_scores(lt_backend *be, float *s, float *vneg, const lt_tensor
         LT_TRY(LT_CALL(be, embedding_fwd, vneg, v->data, neg->data, LT_F32, S, N, D));
         LT_TRY(mm(be, 0, 1, B, S, D, u->data, D, vneg, D, 0.0f, s + 1, S + 1));
     }
-    return LT_CALL(be, sampled_prep, s, u->data, v->data, fptr(bias), fptr(logq), targets->data, neg->data, B, S, D,
-                                 N);
+    return LT_CALL(be, sampled_prep, s, u->data, v->data, fptr(bias), fptr(logq), targets->data, neg->data, B, S, D, N);
 }
 
 int lt_sampled_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const lt_tensor *u, const lt_tensor *v,
@@ -285,7 +284,7 @@ int lt_sampled_xent_fwd(lt_backend *be, lt_tensor *loss, lt_tensor *lse, const l
     int rc = sampled_scores(be, s, tmp + 3 * B, u, v, bias, logq, targets, neg, B, N, D, S);
     if (!rc)
         rc = LT_CALL(be, xent_tile_fwd, loss->data, lse->data, tmp, tmp + B, tmp + 2 * B, s, NULL, targets->data, B,
-                                    S + 1, 0, N, 1, 1, 1);
+                     S + 1, 0, N, 1, 1, 1);
     lt_backend_free(be, tmp);
     return rc;
 }
@@ -311,7 +310,7 @@ int lt_sampled_xent_bwd(lt_backend *be, lt_tensor *du, lt_tensor *dv, lt_tensor 
     }
     if (!rc)
         rc = LT_CALL(be, sampled_scatter, du ? du->data : NULL, dv ? dv->data : NULL, dbias ? dbias->data : NULL, s,
-                                      u->data, v->data, targets->data, neg->data, B, S, D);
+                     u->data, v->data, targets->data, neg->data, B, S, D);
     lt_backend_free(be, vneg);
     return rc;
 }
@@ -387,7 +386,7 @@ int lt_score_topk(lt_backend *be, lt_tensor *vals, lt_tensor *idx, const lt_tens
             e = mm(be, 0, 1, rows, m, D, uu + r0 * D, D, vv + j0 * D, D, 0.0f, tile, m);
             if (!e)
                 e = LT_CALL(be, topk_tile, vp + r0 * K, ip + r0 * K, tile, bb ? bb + j0 : NULL, rows, m, first + j0,
-                                       (int)K, off ? off + r0 : NULL, ex);
+                            (int)K, off ? off + r0 : NULL, ex);
         }
         par_fail(&pe, e);
     }

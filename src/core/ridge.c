@@ -51,5 +51,5 @@ int lt_ridge_score(lt_backend *be, lt_tensor *mean, lt_tensor *var, const lt_ten
     }
     if (n == 0) return 0;
     return LT_CALL(be, ridge_score, mean->data, var ? var->data : NULL, ainv->data, b->data, x->data,
-                                model ? model->data : NULL, n, M, D);
+                   model ? model->data : NULL, n, M, D);
 }
