@@ -28,9 +28,10 @@ typedef struct lt__wide {
 const float *lt__wide_in(lt__wide *w, const void *x, lt_dtype dt, int64_t n);
 float *lt__wide_out(lt__wide *w, void *y, lt_dtype dt, int64_t n, int load);
 int lt__wide_end(lt__wide *w, const char *op, int rc);
-/* One row of n values between bf16 and fp32 (no threads: for code that works row by row). */
-void lt__widen_row(float *f, const uint16_t *h, int64_t n);
-void lt__narrow_row(uint16_t *h, const float *f, int64_t n);
+/* n values between bf16 and fp32: a row of row-by-row code, or a whole tensor (split over the
+ * threads when large and called outside a parallel region). */
+void lt__widen(float *f, const uint16_t *h, int64_t n);
+void lt__narrow(uint16_t *h, const float *f, int64_t n);
 /* fn(ctx, r, scratch) for every row r < rows, in parallel when rows x cols is large; scratch holds
  * nbuf x cols floats private to the thread (the fp32 rows of a bf16 op that works a row at a time).
  * LT_ENOMEM naming op when a thread cannot have its scratch. */

@@ -293,10 +293,10 @@ int lt__dnnl_gemm(const lt_gemm_desc *d) {
         goto out;
     }
     if (!a_in) pack(a, d->a, d->a_type, ba, a_rows, a_cols, d->lda, d->stride_a, d->trans_a);
-    else if (g.check) lt__widen_row(a, d->a, (int64_t)a_span);
+    else if (g.check) lt__widen(a, d->a, (int64_t)a_span);
     if (!b_in) pack(b, d->b, d->b_type, bb, b_rows, b_cols, d->ldb, d->stride_b, 0);
-    else if (g.check) lt__widen_row(b, d->b, (int64_t)b_span);
-    if (c_copy) lt__widen_row(c, d->c, (int64_t)c_span);
+    else if (g.check) lt__widen(b, d->b, (int64_t)b_span);
+    if (c_copy) lt__widen(c, d->c, (int64_t)c_span);
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, p->a}, {DNNL_ARG_WEIGHTS, p->b}, {DNNL_ARG_DST, p->c}};
     if (dnnl_memory_set_data_handle(p->a, a) || dnnl_memory_set_data_handle(p->b, b) ||
         dnnl_memory_set_data_handle(p->c, c) || dnnl_primitive_execute(p->prim, g.stream, 3, args) ||
@@ -304,7 +304,7 @@ int lt__dnnl_gemm(const lt_gemm_desc *d) {
         rc = lt_error(LT_ENOTSUP, "gemm: oneDNN matmul failed (%lld x %lld x %lld)", (long long)d->m, (long long)d->n,
                       (long long)d->k);
     } else {
-        if (c_copy) lt__narrow_row(d->c, c, (int64_t)c_span);
+        if (c_copy) lt__narrow(d->c, c, (int64_t)c_span);
         g.runs++;
         rc = 0;
     }

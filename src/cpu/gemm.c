@@ -10,16 +10,14 @@
 #include "cpu/cpu.h"
 #include "longtail/error.h"
 
-/* rows x cols matrix with row stride ld, as fp32 (copied from bf16 when needed). */
-static const float *as_f32(const void *p, lt_dtype t, int64_t rows, int64_t ld, float **tmp) {
+/* rows x cols matrix with row stride ld, as fp32 (copied from bf16 when needed: the span from its
+ * first element to its last, with the same strides). */
+static const float *as_f32(const void *p, lt_dtype t, int64_t rows, int64_t cols, int64_t ld, float **tmp) {
     if (t == LT_F32) return p;
-    size_t n = (size_t)(rows > 0 ? (rows - 1) * ld : 0) + (size_t)ld;
-    *tmp = malloc(n * sizeof(float));
+    int64_t n = rows > 0 && cols > 0 ? (rows - 1) * ld + cols : 0;
+    *tmp = malloc(sizeof(float) * (size_t)(n + 1));
     if (!*tmp) return NULL;
-    const uint16_t *h = p;
-    float *f = *tmp;
-#pragma omp parallel for simd if (n >= LT_CPU_PAR_MIN && !omp_in_parallel())
-    for (size_t i = 0; i < n; i++) f[i] = lt_bf16_to_f32(h[i]);
+    lt__widen(*tmp, p, n);
     return *tmp;
 }
 
@@ -62,16 +60,17 @@ int lt__cpu_gemm(lt_backend *be, const lt_gemm_desc *d) {
     }
     size_t asz = lt_dtype_size(d->a_type), bsz = lt_dtype_size(d->b_type), csz = lt_dtype_size(d->c_type);
     int64_t a_rows = d->trans_a ? d->k : d->m, b_rows = d->trans_b ? d->n : d->k;
+    int64_t a_cols = d->trans_a ? d->m : d->k, b_cols = d->trans_b ? d->k : d->n;
     for (int64_t i = 0; i < d->batch; i++) {
         const char *ap = (const char *)d->a + (size_t)(i * d->stride_a) * asz;
         const char *bp = (const char *)d->b + (size_t)(i * d->stride_b) * bsz;
         char *cp = (char *)d->c + (size_t)(i * d->stride_c) * csz;
         float *ta = NULL, *tb = NULL, *tc = NULL;
         int rc = 0;
-        const float *a = d->k ? as_f32(ap, d->a_type, a_rows, d->lda, &ta) : (const float *)ap;
-        const float *b = d->k ? as_f32(bp, d->b_type, b_rows, d->ldb, &tb) : (const float *)bp;
+        const float *a = d->k ? as_f32(ap, d->a_type, a_rows, a_cols, d->lda, &ta) : (const float *)ap;
+        const float *b = d->k ? as_f32(bp, d->b_type, b_rows, b_cols, d->ldb, &tb) : (const float *)bp;
         float *c = (float *)cp;
-        if (d->c_type == LT_BF16) c = (float *)as_f32(cp, LT_BF16, d->m, d->ldc, &tc);
+        if (d->c_type == LT_BF16) c = (float *)as_f32(cp, LT_BF16, d->m, d->n, d->ldc, &tc);
         if ((d->k && (!a || !b)) || !c) {
             rc = lt_error(LT_ENOMEM, "gemm: out of memory widening bf16 operands");
         } else if (d->k == 0) { /* BLAS may reject k = 0: C = beta * C */
@@ -82,10 +81,8 @@ int lt__cpu_gemm(lt_backend *be, const lt_gemm_desc *d) {
                         (int)d->ldb, d->beta, c, (int)d->ldc);
         }
         if (!rc && tc) {
-            uint16_t *h = (uint16_t *)cp;
 #pragma omp parallel for if (d->m * d->n >= LT_CPU_PAR_MIN && !omp_in_parallel())
-            for (int64_t r = 0; r < d->m; r++)
-                for (int64_t j = 0; j < d->n; j++) h[r * d->ldc + j] = lt_f32_to_bf16(tc[r * d->ldc + j]);
+            for (int64_t r = 0; r < d->m; r++) lt__narrow((uint16_t *)cp + r * d->ldc, tc + r * d->ldc, d->n);
         }
         free(ta), free(tb), free(tc);
         if (rc) return rc;

@@ -395,7 +395,7 @@ static void xent16_row(void *ctx, int64_t r, float *xr) {
     int64_t V = c->vocab;
     int32_t t = c->targets[r];
     if (c->dlogits && t == c->ignore_index) return;
-    lt__widen_row(xr, c->logits + r * V, V);
+    lt__widen(xr, c->logits + r * V, V);
     if (!c->dlogits) {
         c->lse[r] = row_lse(xr, V);
         c->loss[r] = t == c->ignore_index ? 0.0f : c->lse[r] - xr[t];
@@ -406,7 +406,7 @@ static void xent16_row(void *ctx, int64_t r, float *xr) {
 #pragma omp simd
     for (int64_t j = 0; j < V; j++) dr[j] = lt_bf16_to_f32(dh[j]) + g * expf(xr[j] - l);
     dr[t] -= g;
-    lt__narrow_row(dh, dr, V);
+    lt__narrow(dh, dr, V);
 }
 
 static int xent_bf16(xent16_ctx *c, int64_t rows, const char *op) {

@@ -251,11 +251,11 @@ static void ln_bwd16_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts
     float *xf = parts[2], *dyf = parts[3], *d1f = parts[4], *d2f = parts[5];
     int two = c->d2 && c->d2 != c->d1;
     for (int64_t r = r0; r < r1; r++) {
-        lt__widen_row(xf, c->x + r * C, C), lt__widen_row(dyf, c->dy + r * C, C), lt__widen_row(d1f, c->d1 + r * C, C);
-        if (two) lt__widen_row(d2f, c->d2 + r * C, C);
+        lt__widen(xf, c->x + r * C, C), lt__widen(dyf, c->dy + r * C, C), lt__widen(d1f, c->d1 + r * C, C);
+        if (two) lt__widen(d2f, c->d2 + r * C, C);
         ln_bwd_row(d1f, c->d2 ? (two ? d2f : d1f) : NULL, dyf, xf, c->w, c->mean[r], c->rstd[r], C, parts[0], parts[1]);
-        lt__narrow_row(c->d1 + r * C, d1f, C);
-        if (two) lt__narrow_row(c->d2 + r * C, d2f, C);
+        lt__narrow(c->d1 + r * C, d1f, C);
+        if (two) lt__narrow(c->d2 + r * C, d2f, C);
     }
 }
 
@@ -272,9 +272,9 @@ static void bias_gelu16_rows(void *ctx, int64_t r0, int64_t r1, float *const *pa
     int64_t C = c->cols;
     float *xf = parts[1], *dyf = parts[2], *dxf = parts[3];
     for (int64_t r = r0; r < r1; r++) {
-        lt__widen_row(xf, c->x + r * C, C), lt__widen_row(dyf, c->dy + r * C, C), lt__widen_row(dxf, c->dx + r * C, C);
+        lt__widen(xf, c->x + r * C, C), lt__widen(dyf, c->dy + r * C, C), lt__widen(dxf, c->dx + r * C, C);
         bias_gelu_row(dxf, parts[0], dyf, xf, c->bias, C);
-        lt__narrow_row(c->dx + r * C, dxf, C);
+        lt__narrow(c->dx + r * C, dxf, C);
     }
 }
 
@@ -447,12 +447,12 @@ static void ln16_row(void *ctx, int64_t r, float *xf) {
         const uint16_t *br = c->b + r * C;
 #pragma omp simd
         for (int64_t j = 0; j < C; j++) xf[j] = lt_bf16_to_f32(lt_f32_to_bf16(lt_bf16_to_f32(ar[j]) + lt_bf16_to_f32(br[j])));
-        lt__narrow_row(c->s + r * C, xf, C);
+        lt__narrow(c->s + r * C, xf, C);
     } else {
-        lt__widen_row(xf, ar, C);
+        lt__widen(xf, ar, C);
     }
     ln_fwd_row(yf, NULL, c->mean + r, c->rstd + r, xf, NULL, c->w, c->beta, C, c->eps);
-    lt__narrow_row(c->y + r * C, yf, C);
+    lt__narrow(c->y + r * C, yf, C);
 }
 
 int lt__cpu_layernorm_fwd(lt_backend *be, void *y_, float *mean, float *rstd, const void *x_, const float *w,

@@ -4,6 +4,7 @@
  * without bf16 arithmetic this costs a pass over the bytes; what bf16 saves here is the memory
  * (half the activations) and the GEMMs' operand rounding on CPUs with AMX or AVX512-BF16 (gemm.c).
  * With f32 arguments nothing is copied. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,11 +23,7 @@ static float *widen(lt__wide *w, const void *x, int64_t n) {
         return NULL;
     }
     w->buf[w->nbuf++] = f;
-    if (x) {
-        const uint16_t *h = x;
-#pragma omp parallel for simd if (n >= LT_CPU_PAR_MIN)
-        for (int64_t i = 0; i < n; i++) f[i] = lt_bf16_to_f32(h[i]);
-    }
+    if (x) lt__widen(f, x, n);
     return f;
 }
 
@@ -45,25 +42,30 @@ float *lt__wide_out(lt__wide *w, void *y, lt_dtype dt, int64_t n, int load) {
 int lt__wide_end(lt__wide *w, const char *op, int rc) {
     if (w->failed && !rc)
         rc = lt_error(LT_ENOMEM, "%s: out of memory for an fp32 copy of a bf16 argument (%zu bytes)", op, w->bytes);
-    for (int k = 0; k < w->nout && !rc; k++) {
-        uint16_t *h = w->out[k];
-        const float *f = w->outf[k];
-        int64_t n = w->outn[k];
-#pragma omp parallel for simd if (n >= LT_CPU_PAR_MIN)
-        for (int64_t i = 0; i < n; i++) h[i] = lt_f32_to_bf16(f[i]);
-    }
+    for (int k = 0; k < w->nout && !rc; k++) lt__narrow(w->out[k], w->outf[k], w->outn[k]);
     for (int k = 0; k < w->nbuf; k++) free(w->buf[k]);
     memset(w, 0, sizeof *w);
     return rc;
 }
 
-void lt__widen_row(float *f, const uint16_t *h, int64_t n) {
+/* (a row-sized call stays a plain loop: no OpenMP call at all) */
+void lt__widen(float *f, const uint16_t *h, int64_t n) {
+    if (n < LT_CPU_PAR_MIN || omp_in_parallel()) {
 #pragma omp simd
+        for (int64_t j = 0; j < n; j++) f[j] = lt_bf16_to_f32(h[j]);
+        return;
+    }
+#pragma omp parallel for simd
     for (int64_t j = 0; j < n; j++) f[j] = lt_bf16_to_f32(h[j]);
 }
 
-void lt__narrow_row(uint16_t *h, const float *f, int64_t n) {
+void lt__narrow(uint16_t *h, const float *f, int64_t n) {
+    if (n < LT_CPU_PAR_MIN || omp_in_parallel()) {
 #pragma omp simd
+        for (int64_t j = 0; j < n; j++) h[j] = lt_f32_to_bf16(f[j]);
+        return;
+    }
+#pragma omp parallel for simd
     for (int64_t j = 0; j < n; j++) h[j] = lt_f32_to_bf16(f[j]);
 }
 
