@@ -235,15 +235,14 @@ static void ln_bwd_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts) 
                    c->rstd[r], C, parts[0], parts[1]);
 }
 
-/* bf16: each row widened into the thread's fp32 scratch rows (parts[2..5]), ln_bwd_row, d1 and d2 rounded once (d1 == d2:
- * one row that receives dx twice, as in fp32) */
+/* bf16: each row widened into the thread's fp32 scratch rows (parts[2..5]), ln_bwd_row, d1 and d2
+ * rounded once (d1 == d2: one row that receives dx twice, as in fp32) */
 typedef struct {
     uint16_t *d1, *d2;
     const uint16_t *dy, *x;
     const float *w, *mean, *rstd;
     int64_t cols;
 } ln_bwd16_ctx;
-
 
 static void ln_bwd16_rows(void *ctx, int64_t r0, int64_t r1, float *const *parts) {
     const ln_bwd16_ctx *c = ctx;
