@@ -10,8 +10,9 @@
  * non-transposed on the way: the AMX kernels take row-major activations); bf16 operands (the
  * encoder's activations and its bf16 weight copies) are read in place, with their own strides,
  * except a transposed bf16 A, which is packed too. Then one matmul primitive runs with alpha as
- * its output scale and beta as a sum post-op. A primitive is made once per shape and kept in a small table, as cuda/gemm.cu keeps cuBLASLt plans. Calls are
- * serialised by a lock (one table, one set of scratch buffers); each call uses every OpenMP thread.
+ * its output scale and beta as a sum post-op. A primitive is made once per shape and kept in a
+ * small table, as cuda/gemm.cu keeps cuBLASLt plans. Calls are serialised by a lock (one table, one
+ * set of scratch buffers); each call uses every OpenMP thread.
  *
  * Built only when CMake finds oneDNN (Debian: libdnnl-dev); otherwise lt__dnnl_available() is 0
  * and the CPU's GEMMs stay fp32 (bf16 activations are still stored in bf16 when math is bf16).
