@@ -149,7 +149,6 @@ static int act(lt_backend *be, const char *op, const char *name, const lt_tensor
     return lt__arg(be, op, name, t, LT_F32);
 }
 
-
 int lt_bias_add(lt_backend *be, lt_tensor *y, const lt_tensor *bias) {
     LT_TRY(act(be, "bias_add", "y", y));
     LT_TRY(lt__arg(be, "bias_add", "bias", bias, LT_F32));
@@ -462,13 +461,11 @@ int lt_adamw_rows(lt_backend *be, lt_tensor *p, const lt_tensor *g, lt_tensor *m
 
 /* ---- transformer blocks ---------------------------------------------------------------------- */
 
-
 static int same_dtype(const char *op, const char *na, const lt_tensor *a, const char *nb, const lt_tensor *b) {
     if (a->dtype == b->dtype) return 0;
     return lt_error(LT_EDTYPE, "%s: %s is %s but %s is %s (activations share one dtype)", op, na,
                     lt_dtype_name(a->dtype), nb, lt_dtype_name(b->dtype));
 }
-
 
 /* qkv[B, T, 3, H, D] (or [B, T, 3 H D]) and lens[B]: B, T, D from the shapes */
 static int attention_shape(const char *op, const lt_tensor *qkv, const lt_tensor *lens, int heads, int64_t *B,

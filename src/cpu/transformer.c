@@ -298,17 +298,8 @@ int lt__cpu_cast(lt_backend *be, void *y, lt_dtype yt, const void *x, lt_dtype x
         memmove(y, x, (size_t)n * lt_dtype_size(xt));
         return 0;
     }
-    if (xt == LT_F32) {
-        const float *xf = x;
-        uint16_t *yh = y;
-#pragma omp parallel for if (n >= LT_CPU_PAR_MIN)
-        for (int64_t i = 0; i < n; i++) yh[i] = lt_f32_to_bf16(xf[i]);
-    } else {
-        const uint16_t *xh = x;
-        float *yf = y;
-#pragma omp parallel for if (n >= LT_CPU_PAR_MIN)
-        for (int64_t i = 0; i < n; i++) yf[i] = lt_bf16_to_f32(xh[i]);
-    }
+    if (xt == LT_F32) lt__narrow(y, x, n);
+    else lt__widen(y, x, n);
     return 0;
 }
 

@@ -972,10 +972,9 @@ int lt_bert_backward(lt_bert *m, const lt_tensor *dpooled, const lt_tensor *dhid
     int64_t B = m->B, T = m->T, N = m->N, H = c->hidden;
     lt_tensor *dH = &m->dA, *dX = &m->dB; /* ping-pong: d(layer output), d(layer input) */
     LT_TRY(zero(m, dH));
-    if (dhidden) { /* dH = dhidden (dH is 0): rounded to adt */
+    if (dhidden) { /* dH = dhidden, rounded to adt when it is fp32 (cast copies when the dtypes agree) */
         lt_tensor d3 = lt_view3(dH->data, m->adt, dH->device, B, T, H);
-        if (dhidden->dtype == m->adt) LT_TRY(lt_axpy(m->be, &d3, 1.0f, dhidden));
-        else LT_TRY(lt_cast(m->be, &d3, dhidden));
+        LT_TRY(lt_cast(m->be, &d3, dhidden));
     }
     if (dpooled) {
         const lt_tensor *dp = dpooled;
