@@ -29,14 +29,10 @@ static inline int bench_gpu(lt_backend **out) {
     *out = NULL;
     if (e && *e && strcmp(e, "guard") && strcmp(e, "cuda"))
         return lt_error(LT_EINVAL, "LONGTAIL_BENCH_DEVICE=%s: expected guard or cuda", e);
-    if (bench_guard_mode()) {
+    if (bench_guard_mode())
         printf("(LONGTAIL_BENCH_DEVICE=guard: the GPU section runs on the guarded device, CPU kernels; "
                "its numbers are CPU numbers)\n");
-        *out = lt_backend_guard();
-        return 0;
-    }
-    if (lt_cuda_device_count() < 1) return lt_error(LT_ENODEV, "no CUDA device");
-    return lt_backend_cuda(out, 0);
+    return lt_backend_open(out, bench_guard_mode() ? "guard" : "cuda");
 }
 
 #endif

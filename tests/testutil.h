@@ -70,12 +70,8 @@ static inline int tu_gpu(lt_backend **out) {
     if (tu_guard_mode()) {
         static int said;
         if (!said++) printf("(LONGTAIL_TEST_DEVICE=guard: the CUDA cases run on the guarded device, CPU kernels)\n");
-        *out = lt_backend_guard();
-        return 0;
     }
-    *out = NULL;
-    if (lt_cuda_device_count() < 1) return lt_error(LT_ENODEV, "no CUDA device");
-    return lt_backend_cuda(out, 0);
+    return lt_backend_open(out, tu_guard_mode() ? "guard" : "cuda");
 }
 
 static inline unsigned long long tu_seed(void) {

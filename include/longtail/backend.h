@@ -24,6 +24,10 @@ lt_backend *lt_backend_cpu(void);
  * the code paths a GPU takes, on any machine (src/cpu/guard.c). */
 lt_backend *lt_backend_guard(void);
 
+/* The backend a device name names: "cpu" (or NULL), "guard", "cuda" (device 0) or "cuda:N".
+ * LT_ECONFIG naming the name when it is none of these; the errors of lt_backend_cuda. */
+int lt_backend_open(lt_backend **out, const char *spec);
+
 /* Open CUDA device `device`. LT_ENOTSUP when built without CUDA, LT_ENODEV when no such device. */
 int lt_backend_cuda(lt_backend **out, int device);
 /* Number of usable CUDA devices (0 when none or built without CUDA). Never fails. */

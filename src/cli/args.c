@@ -21,17 +21,13 @@ int lt_cli_backend(const char *spec, const char *math, lt_backend **out) {
     if (!automatic && !strcmp(math, "bf16")) m = LT_MATH_BF16;
     else if (!automatic && !strcmp(math, "tf32")) m = LT_MATH_TF32;
     else if (!automatic && strcmp(math, "fp32")) return lt_error(LT_ECONFIG, "math '%s': expected auto, bf16, tf32 or fp32", math);
-    if (!spec || !strcmp(spec, "cpu")) *out = lt_backend_cpu();
-    else if (!strcmp(spec, "guard")) *out = lt_backend_guard(); /* tests: the GPU's code paths on the CPU */
-    else if (strncmp(spec, "cuda", 4) || (spec[4] != 0 && spec[4] != ':'))
-        return lt_error(LT_ECONFIG, "device '%s': expected cpu, cuda or cuda:N (or guard, for tests)", spec);
-    else if (spec[4])
-        LT_TRY(lt_backend_cuda(out, atoi(spec + 5)));
-    else { /* "cuda": one GPU per rank of the box, by the launcher's local rank */
+    if (spec && !strcmp(spec, "cuda")) { /* one GPU per rank of the box, by the launcher's local rank */
         lt_launch l;
         lt_launch_detect(&l);
         int n = lt_cuda_device_count();
         LT_TRY(lt_backend_cuda(out, n > 0 ? l.local_rank % n : 0));
+    } else {
+        LT_TRY(lt_backend_open(out, spec));
     }
     int native = lt_backend_bf16_native(*out);
     if (automatic) m = native ? LT_MATH_BF16 : LT_MATH_FP32; /* bf16 units with fp32 sums, where there are any */

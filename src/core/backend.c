@@ -15,6 +15,16 @@ lt_backend *lt_backend_cpu(void) {
 
 lt_backend *lt_backend_guard(void) { return lt__guard_backend_create(); }
 
+int lt_backend_open(lt_backend **out, const char *spec) {
+    *out = NULL;
+    if (!spec || !strcmp(spec, "cpu")) *out = lt_backend_cpu();
+    else if (!strcmp(spec, "guard")) *out = lt_backend_guard(); /* tests: the GPU's code paths on the CPU */
+    else if (strncmp(spec, "cuda", 4) || (spec[4] != 0 && spec[4] != ':'))
+        return lt_error(LT_ECONFIG, "device '%s': expected cpu, cuda or cuda:N (or guard, for tests)", spec);
+    else return lt_backend_cuda(out, spec[4] ? atoi(spec + 5) : 0);
+    return 0;
+}
+
 int lt_cuda_built(void) {
 #ifdef LONGTAIL_HAVE_CUDA
     return 1;

@@ -54,18 +54,11 @@ static void emb_model(const char *dir, char *buf, size_t cap) {
 static int open_backend(const lt_cluster_opts *o, lt_backend **be, int *release) {
     *release = 0;
     const char *dev = o->device ? o->device : "cpu";
-    if (!strcmp(dev, "cpu") || (!strcmp(dev, "auto") && lt_cuda_device_count() == 0)) {
-        *be = lt_backend_cpu();
-        return 0;
-    }
-    if (!strcmp(dev, "guard")) { /* tests: the GPU's code paths on the CPU (src/cpu/guard.c) */
-        *be = lt_backend_guard();
-        return 0;
-    }
-    if (strcmp(dev, "cuda") && strcmp(dev, "auto"))
+    if (!strcmp(dev, "auto")) dev = lt_cuda_device_count() > 0 ? "cuda" : "cpu";
+    if (strcmp(dev, "cpu") && strcmp(dev, "cuda") && strcmp(dev, "guard"))
         return lt_error(LT_EINVAL, "cluster.device: expected cpu, cuda or auto (or guard, for tests), got '%s'", dev);
-    LT_TRY(lt_backend_cuda(be, 0));
-    *release = 1;
+    LT_TRY(lt_backend_open(be, dev));
+    *release = lt_backend_device(*be) == LT_CUDA; /* a CUDA backend is opened for this run */
     return 0;
 }
 
