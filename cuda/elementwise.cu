@@ -130,7 +130,7 @@ extern "C" int lt__cuda_row_dropout_acc(lt_backend *be, float *y, const float *x
     if (rows <= 0 || cols <= 0) return 0;
     unsigned blocks = ew_blocks(be, rows * 32); /* a warp a row */
     row_dropout_acc_kernel<<<blocks, EW_THREADS, 0, lt__cu(be)->stream>>>(y, x, keep, rows, cols, p, seed, stream);
-    LT_CUDA_CHECK(cudaGetLastError());
+    LT_LAUNCH_CHECK();
     return 0;
 }
 
