@@ -126,14 +126,15 @@ if [ $preflight = 1 ]; then
     check "guarded device: bench/rec --only gpu" 120 "$out/pre_rec.log" "${g[@]}" "$b/rec" --only gpu --max-batches 10 \
       --json "$out/rec.json"
     missing="" invalid=""
+    keys=$(grep -o 'jnum [a-z0-9_]* "$out/[a-z]*\.json"' "$0" | sed 's/jnum \([a-z0-9_]*\) "$out\/\(.*\)"/\1 \2/' | sort -u)
     while read -r key file; do
       grep -q "\"$key\": " "$out/$file" 2> /dev/null || missing="$missing $file:$key"
-    done < <(grep -o 'jnum [a-z0-9_]* "$out/[a-z]*\.json"' "$0" | sed 's/jnum \([a-z0-9_]*\) "$out\/\(.*\)"/\1 \2/' | sort -u)
+    done <<< "$keys"
     for f in bert attention kmeans gemm lstm rec; do
       python3 -m json.tool "$out/$f.json" > /dev/null 2>&1 || invalid="$invalid $f.json"
     done
     if [ -n "$missing$invalid" ]; then row "guarded device: the JSON step 6 reads" FAIL 0 "missing:${missing:- none}; not valid JSON:${invalid:- none}"
-    else row "guarded device: the JSON step 6 reads" pass 0 "all $(grep -o 'jnum [a-z0-9_]* "$out/[a-z]*\.json"' "$0" | sort -u | wc -l) keys there, valid JSON"; fi
+    else row "guarded device: the JSON step 6 reads" pass 0 "all $(wc -l <<< "$keys") keys there, valid JSON"; fi
   else row "guarded device: step 6's benchmarks" skipped 0 "no $b/{bert,attention,rec}: build ./build first"; fi
   print_table
   [ $fails = 0 ]; exit
