@@ -118,6 +118,12 @@ static inline float lt__row_sumexp(const float *x, int64_t n, float shift) { /* 
     return s;
 }
 
+/* Row code that an f32 op and its bf16 twin (on widened rows) both run is compiled once, never
+ * inlined into each: libmvec's vector erff/expf and libm's scalar ones can differ in the last bit,
+ * and two copies of a loop may be vectorised differently (a fused bf16 loop 16 wide sent other
+ * elements to the scalar tail), so the bf16 op would stop being the f32 op's result rounded once. */
+#define LT_ONE_BODY __attribute__((noinline))
+
 #define LT_INV_SQRT2 0.70710678118654752f
 #define LT_INV_SQRT_2PI 0.39894228040143268f
 static inline float lt__gelu(float x) { return 0.5f * x * (1.0f + erff(x * LT_INV_SQRT2)); }

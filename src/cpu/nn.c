@@ -121,7 +121,7 @@ int lt__cpu_softmax_bwd(lt_backend *be, float *dx, const float *dy, const float 
 
 /* ---- softmax + cross-entropy ---------------------------------------------------------------- */
 
-static float row_lse(const float *xr, int64_t n) {
+static LT_ONE_BODY float row_lse(const float *xr, int64_t n) {
     float mx = lt__row_max(xr, n, 1.0f);
     return mx + logf(lt__row_sumexp(xr, n, mx));
 }
@@ -148,6 +148,12 @@ static int xent_fwd(float *loss, float *lse, const float *logits, const int32_t 
     return 0;
 }
 
+/* d(logits) += dloss * softmax(logits), one row (the target's -dloss is the caller's) */
+static LT_ONE_BODY void xent_grad_row(float *dr, const float *xr, float g, float lse, int64_t n) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) dr[j] += g * expf(xr[j] - lse);
+}
+
 static int xent_bwd(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
                     const float *dloss, int64_t rows, int64_t vocab, int ignore_index) {
     int64_t bad = bad_target(targets, rows, vocab, ignore_index);
@@ -157,11 +163,8 @@ static int xent_bwd(float *dlogits, const float *logits, const float *lse, const
 #pragma omp parallel for if (rows * vocab >= LT_CPU_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         if (targets[r] == ignore_index) continue;
-        const float *xr = logits + r * vocab;
-        float *dr = dlogits + r * vocab, g = dloss[r], l = lse[r];
-#pragma omp simd
-        for (int64_t j = 0; j < vocab; j++) dr[j] += g * expf(xr[j] - l);
-        dr[targets[r]] -= g;
+        xent_grad_row(dlogits + r * vocab, logits + r * vocab, dloss[r], lse[r], vocab);
+        dlogits[r * vocab + targets[r]] -= dloss[r];
     }
     return 0;
 }
@@ -402,10 +405,10 @@ static void xent16_row(void *ctx, int64_t r, float *xr) {
         return;
     }
     uint16_t *dh = c->dlogits + r * V;
-    float *dr = xr + V, g = c->dloss[r], l = c->lse[r];
-#pragma omp simd
-    for (int64_t j = 0; j < V; j++) dr[j] = lt_bf16_to_f32(dh[j]) + g * expf(xr[j] - l);
-    dr[t] -= g;
+    float *dr = xr + V;
+    lt__widen(dr, dh, V);
+    xent_grad_row(dr, xr, c->dloss[r], c->lse[r], V);
+    dr[t] -= c->dloss[r];
     lt__narrow(dh, dr, V);
 }
 

@@ -129,14 +129,14 @@ static int attention_bwd(float *dqkv, const float *dout, const float *qkv, const
 
 /* ---- bias + GELU -------------------------------------------------------------------------------- */
 
+static LT_ONE_BODY void bias_gelu_row_fwd(float *yr, const float *xr, const float *bias, int64_t C) {
+#pragma omp simd
+    for (int64_t j = 0; j < C; j++) yr[j] = lt__gelu(xr[j] + bias[j]);
+}
+
 static int bias_gelu_fwd(float *y, const float *x, const float *bias, int64_t rows, int64_t cols) {
 #pragma omp parallel for if (rows * cols >= LT_CPU_PAR_MIN)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * cols;
-        float *yr = y + r * cols;
-#pragma omp simd
-        for (int64_t j = 0; j < cols; j++) yr[j] = lt__gelu(xr[j] + bias[j]);
-    }
+    for (int64_t r = 0; r < rows; r++) bias_gelu_row_fwd(y + r * cols, x + r * cols, bias, cols);
     return 0;
 }
 
@@ -146,7 +146,8 @@ typedef struct {
     int64_t cols;
 } bias_gelu_ctx;
 
-static void bias_gelu_row(float *dxr, float *db, const float *dyr, const float *xr, const float *bias, int64_t C) {
+static LT_ONE_BODY void bias_gelu_row(float *dxr, float *db, const float *dyr, const float *xr, const float *bias,
+                                       int64_t C) {
 #pragma omp simd
     for (int64_t j = 0; j < C; j++) {
         float g = dyr[j] * lt__gelu_grad(xr[j] + bias[j]);
@@ -392,15 +393,20 @@ int lt__cpu_attention_bwd(lt_backend *be, void *dqkv_, const void *dout_, const 
 
 int lt__cpu_bias_gelu_fwd(lt_backend *be, void *y_, const void *x_, const float *bias, lt_dtype dt, int64_t rows,
                           int64_t cols) {
-    if (dt == LT_BF16) { /* fused: one pass over the encoder's widest activation */
+    if (dt == LT_BF16) { /* the f32 row code on blocks widened on the stack, each result rounded once */
+        enum { BLOCK = 512 }; /* a multiple of any vector width: the last block's columns split
+                                 between vector body and scalar tail as the whole row's do */
         const uint16_t *x = x_;
         uint16_t *y = y_;
 #pragma omp parallel for if (rows * cols >= LT_CPU_PAR_MIN)
         for (int64_t r = 0; r < rows; r++) {
-            const uint16_t *xr = x + r * cols;
-            uint16_t *yr = y + r * cols;
-#pragma omp simd
-            for (int64_t j = 0; j < cols; j++) yr[j] = lt_f32_to_bf16(lt__gelu(lt_bf16_to_f32(xr[j]) + bias[j]));
+            float xf[BLOCK], yf[BLOCK];
+            for (int64_t j = 0; j < cols; j += BLOCK) {
+                int64_t n = cols - j < BLOCK ? cols - j : BLOCK;
+                lt__widen(xf, x + r * cols + j, n);
+                bias_gelu_row_fwd(yf, xf, bias + j, n);
+                lt__narrow(y + r * cols + j, yf, n);
+            }
         }
         return 0;
     }
