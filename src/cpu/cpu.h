@@ -123,6 +123,10 @@ static inline float lt__row_sumexp(const float *x, int64_t n, float shift) { /* 
  * and two copies of a loop may be vectorised differently (a fused bf16 loop 16 wide sent other
  * elements to the scalar tail), so the bf16 op would stop being the f32 op's result rounded once. */
 #define LT_ONE_BODY __attribute__((noinline))
+/* A bf16 op that widens a row in blocks for that row code uses blocks of this many columns: a
+ * multiple of any vector width, so the last block's columns split between vector body and scalar
+ * tail as the whole row's do, and a block of inputs and outputs stays in L1. */
+#define LT_BF16_BLOCK 512
 
 #define LT_INV_SQRT2 0.70710678118654752f
 #define LT_INV_SQRT_2PI 0.39894228040143268f

@@ -380,9 +380,10 @@ int lt__cpu_gelu_bwd(lt_backend *be, void *dx_, const void *dy_, const void *x_,
     return lt__wide_end(&w, "gelu_bwd", w.failed ? 0 : gelu_bwd(dx, dy, x, n));
 }
 
-/* bf16 rows of the cross-entropy: each thread widens one row at a time into its own fp32 rows (a
- * vocabulary-wide row stays in cache), runs the fp32 row code and rounds what it writes once: the
- * same numbers as widening the whole [rows, vocab] tensors, without their traffic. */
+/* bf16 rows of the cross-entropy: the forward widens one row at a time into a thread's own fp32 row
+ * (a vocabulary-wide row stays in cache), the backward blocks of it; both run the fp32 row code
+ * and round what they write once: the same numbers as widening the whole [rows, vocab] tensors,
+ * without their traffic. */
 typedef struct {
     float *loss, *lse;
     const uint16_t *logits;
@@ -397,19 +398,25 @@ static void xent16_row(void *ctx, int64_t r, float *xr) {
     const xent16_ctx *c = ctx;
     int64_t V = c->vocab;
     int32_t t = c->targets[r];
-    if (c->dlogits && t == c->ignore_index) return;
-    lt__widen(xr, c->logits + r * V, V);
-    if (!c->dlogits) {
+    if (!c->dlogits) { /* the forward: the max and sum over the whole row, widened */
+        lt__widen(xr, c->logits + r * V, V);
         c->lse[r] = row_lse(xr, V);
         c->loss[r] = t == c->ignore_index ? 0.0f : c->lse[r] - xr[t];
         return;
     }
+    if (t == c->ignore_index) return;
+    /* the backward needs no whole row: blocks of logits and gradient widened on the stack */
+    enum { BLOCK = LT_BF16_BLOCK };
+    float xb[BLOCK], db[BLOCK];
+    const uint16_t *xh = c->logits + r * V;
     uint16_t *dh = c->dlogits + r * V;
-    float *dr = xr + V;
-    lt__widen(dr, dh, V);
-    xent_grad_row(dr, xr, c->dloss[r], c->lse[r], V);
-    dr[t] -= c->dloss[r];
-    lt__narrow(dh, dr, V);
+    for (int64_t j = 0; j < V; j += BLOCK) {
+        int64_t n = V - j < BLOCK ? V - j : BLOCK;
+        lt__widen(xb, xh + j, n), lt__widen(db, dh + j, n);
+        xent_grad_row(db, xb, c->dloss[r], c->lse[r], n);
+        if (t >= j && t < j + n) db[t - j] -= c->dloss[r];
+        lt__narrow(dh + j, db, n);
+    }
 }
 
 static int xent_bf16(xent16_ctx *c, int64_t rows, const char *op) {
@@ -417,7 +424,7 @@ static int xent_bf16(xent16_ctx *c, int64_t rows, const char *op) {
     if (bad >= 0)
         return lt_error(LT_ERANGE, "%s: target %d of row %lld is outside [0, %lld)", op, c->targets[bad], (long long)bad,
                         (long long)c->vocab);
-    return lt__cpu_rows_scratch(rows, c->vocab, 2, xent16_row, c, op);
+    return lt__cpu_rows_scratch(rows, c->vocab, 1, xent16_row, c, op);
 }
 
 int lt__cpu_xent_fwd(lt_backend *be, float *loss, float *lse, const void *logits_, const int32_t *targets, lt_dtype dt,

@@ -394,8 +394,7 @@ int lt__cpu_attention_bwd(lt_backend *be, void *dqkv_, const void *dout_, const 
 int lt__cpu_bias_gelu_fwd(lt_backend *be, void *y_, const void *x_, const float *bias, lt_dtype dt, int64_t rows,
                           int64_t cols) {
     if (dt == LT_BF16) { /* the f32 row code on blocks widened on the stack, each result rounded once */
-        enum { BLOCK = 512 }; /* a multiple of any vector width: the last block's columns split
-                                 between vector body and scalar tail as the whole row's do */
+        enum { BLOCK = LT_BF16_BLOCK };
         const uint16_t *x = x_;
         uint16_t *y = y_;
 #pragma omp parallel for if (rows * cols >= LT_CPU_PAR_MIN)
