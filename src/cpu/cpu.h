@@ -119,10 +119,15 @@ static inline float lt__row_sumexp(const float *x, int64_t n, float shift) { /* 
 }
 
 /* Row code that an f32 op and its bf16 twin (on widened rows) both run is compiled once, never
- * inlined into each: libmvec's vector erff/expf and libm's scalar ones can differ in the last bit,
- * and two copies of a loop may be vectorised differently (a fused bf16 loop 16 wide sent other
- * elements to the scalar tail), so the bf16 op would stop being the f32 op's result rounded once. */
+ * inlined into each: two copies of a loop may be vectorised differently (a fused bf16 loop 16 wide
+ * sent other elements to the scalar tail), and then libmvec's vector erff/expf and libm's scalar
+ * ones differ in the last bit, and a simd reduction adds in another order, so the bf16 op would
+ * stop being the f32 op's result rounded once. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define LT_ONE_BODY __attribute__((noinline, noclone)) /* GCC also clones a function for constant arguments */
+#else
 #define LT_ONE_BODY __attribute__((noinline))
+#endif
 /* A bf16 op that widens a row in blocks for that row code uses blocks of this many columns: a
  * multiple of any vector width, so the last block's columns split between vector body and scalar
  * tail as the whole row's do, and a block of inputs and outputs stays in L1. */

@@ -171,8 +171,8 @@ static int bias_gelu_bwd(float *dx, float *dbias, const float *dy, const float *
 /* ---- LayerNorm, plain and after a residual sum ---------------------------------------------------- */
 
 /* One row: x = a (b NULL) or s = a + b (written; s may alias a); y = (x - mean) rstd w + beta. */
-static void ln_fwd_row(float *y, float *s, float *mean, float *rstd, const float *a, const float *b, const float *w,
-                       const float *beta, int64_t C, float eps) {
+static LT_ONE_BODY void ln_fwd_row(float *y, float *s, float *mean, float *rstd, const float *a, const float *b,
+                                   const float *w, const float *beta, int64_t C, float eps) {
     const float *x = a;
     if (b) {
 #pragma omp simd
@@ -207,8 +207,8 @@ typedef struct {
 
 /* With n = (x - mean) rstd and g = dy w:  dx = rstd (g - mean(g) - n mean(g n)),  dw += dy n,  dbeta += dy.
  * dx is added to d1 and to d2 when given (d1 == d2 receives it twice). */
-static void ln_bwd_row(float *d1, float *d2, const float *dyr, const float *xr, const float *w, float m, float rs,
-                       int64_t C, float *dw, float *db) {
+static LT_ONE_BODY void ln_bwd_row(float *d1, float *d2, const float *dyr, const float *xr, const float *w, float m,
+                                   float rs, int64_t C, float *dw, float *db) {
     float sg = 0, sgn = 0;
 #pragma omp simd reduction(+ : sg, sgn)
     for (int64_t j = 0; j < C; j++) {
