@@ -1759,6 +1759,11 @@ static void test_validation(void) {
     lt_tensor table = lt_view2(buf, LT_F32, LT_CPU, 8, 4), idt = lt_view1(ids, LT_I32, LT_CPU, 4);
     lt_tensor eo = lt_view2(buf + 32, LT_F32, LT_CPU, 4, 4);
     FAILS_WITH(lt_embedding_fwd(be, &eo, &table, &idt), LT_ERANGE, "id 99");
+    lt_tensor xh = lt_view2(buf, LT_BF16, LT_CPU, 4, 8); /* the cross-entropy's targets, in f32 and bf16 */
+    FAILS_WITH(lt_xent_fwd(be, &m, &m, &x, &idt, -100), LT_ERANGE, "xent_fwd: target 99 of row 3");
+    FAILS_WITH(lt_xent_fwd(be, &m, &m, &xh, &idt, -100), LT_ERANGE, "xent_fwd: target 99 of row 3");
+    FAILS_WITH(lt_xent_bwd(be, &x, &x, &m, &idt, &m, -100), LT_ERANGE, "xent_bwd: target 99 of row 3");
+    FAILS_WITH(lt_xent_bwd(be, &xh, &xh, &m, &idt, &m, -100), LT_ERANGE, "xent_bwd: target 99 of row 3");
     FAILS_WITH(lt_topk(be, &c, &c, &x), LT_EDTYPE, "idx");
     FAILS_WITH(lt_dropout_fwd(be, &x, &x, 1.0f, 1, 1), LT_EINVAL, "p must be in [0, 1)");
     printf("  argument validation: messages name the op and the argument\n");

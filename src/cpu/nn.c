@@ -126,26 +126,23 @@ static LT_ONE_BODY float row_lse(const float *xr, int64_t n) {
     return mx + logf(lt__row_sumexp(xr, n, mx));
 }
 
-/* The first row whose target is neither in [0, vocab) nor ignore_index, or -1. */
-static int64_t bad_target(const int32_t *targets, int64_t rows, int64_t vocab, int ignore_index) {
+/* LT_ERANGE naming op and the first row whose target is neither in [0, vocab) nor ignore_index */
+static int check_targets(const char *op, const int32_t *targets, int64_t rows, int64_t vocab, int ignore_index) {
     for (int64_t r = 0; r < rows; r++)
-        if (targets[r] != ignore_index && (targets[r] < 0 || targets[r] >= vocab)) return r;
-    return -1;
+        if (targets[r] != ignore_index && (targets[r] < 0 || targets[r] >= vocab))
+            return lt_error(LT_ERANGE, "%s: target %d of row %lld is outside [0, %lld)", op, targets[r], (long long)r,
+                            (long long)vocab);
+    return 0;
 }
 
-static int xent_fwd(float *loss, float *lse, const float *logits, const int32_t *targets, int64_t rows, int64_t vocab,
-                    int ignore_index) {
-    int64_t bad = bad_target(targets, rows, vocab, ignore_index);
-    if (bad >= 0)
-        return lt_error(LT_ERANGE, "xent_fwd: target %d of row %lld is outside [0, %lld)", targets[bad],
-                        (long long)bad, (long long)vocab);
+static void xent_fwd(float *loss, float *lse, const float *logits, const int32_t *targets, int64_t rows, int64_t vocab,
+                     int ignore_index) {
 #pragma omp parallel for if (rows * vocab >= LT_CPU_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = logits + r * vocab;
         lse[r] = row_lse(xr, vocab);
         loss[r] = targets[r] == ignore_index ? 0.0f : lse[r] - xr[targets[r]];
     }
-    return 0;
 }
 
 /* d(logits) += dloss * softmax(logits), one row (the target's -dloss is the caller's) */
@@ -154,19 +151,14 @@ static LT_ONE_BODY void xent_grad_row(float *dr, const float *xr, float g, float
     for (int64_t j = 0; j < n; j++) dr[j] += g * expf(xr[j] - lse);
 }
 
-static int xent_bwd(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
-                    const float *dloss, int64_t rows, int64_t vocab, int ignore_index) {
-    int64_t bad = bad_target(targets, rows, vocab, ignore_index);
-    if (bad >= 0)
-        return lt_error(LT_ERANGE, "xent_bwd: target %d of row %lld is outside [0, %lld)", targets[bad],
-                        (long long)bad, (long long)vocab);
+static void xent_bwd(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
+                     const float *dloss, int64_t rows, int64_t vocab, int ignore_index) {
 #pragma omp parallel for if (rows * vocab >= LT_CPU_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         if (targets[r] == ignore_index) continue;
         xent_grad_row(dlogits + r * vocab, logits + r * vocab, dloss[r], lse[r], vocab);
         dlogits[r * vocab + targets[r]] -= dloss[r];
     }
-    return 0;
 }
 
 /* ---- embeddings -------------------------------------------------------------------------------- */
@@ -419,30 +411,26 @@ static void xent16_row(void *ctx, int64_t r, float *xr) {
     }
 }
 
-static int xent_bf16(xent16_ctx *c, int64_t rows, const char *op) {
-    int64_t bad = bad_target(c->targets, rows, c->vocab, c->ignore_index);
-    if (bad >= 0)
-        return lt_error(LT_ERANGE, "%s: target %d of row %lld is outside [0, %lld)", op, c->targets[bad], (long long)bad,
-                        (long long)c->vocab);
-    return lt__cpu_rows_scratch(rows, c->vocab, 1, xent16_row, c, op);
-}
-
 int lt__cpu_xent_fwd(lt_backend *be, float *loss, float *lse, const void *logits_, const int32_t *targets, lt_dtype dt,
                      int64_t rows, int64_t vocab, int ignore_index) {
+    LT_TRY(check_targets("xent_fwd", targets, rows, vocab, ignore_index));
     if (dt == LT_BF16) {
         xent16_ctx c = {loss, lse, logits_, NULL, targets, NULL, vocab, ignore_index};
-        return xent_bf16(&c, rows, "xent_fwd");
+        return lt__cpu_rows_scratch(rows, vocab, 1, xent16_row, &c, "xent_fwd");
     }
-    return xent_fwd(loss, lse, logits_, targets, rows, vocab, ignore_index);
+    xent_fwd(loss, lse, logits_, targets, rows, vocab, ignore_index);
+    return 0;
 }
 
 int lt__cpu_xent_bwd(lt_backend *be, void *dlogits_, const void *logits_, const float *lse, const int32_t *targets,
                      const float *dloss, lt_dtype dt, int64_t rows, int64_t vocab, int ignore_index) {
+    LT_TRY(check_targets("xent_bwd", targets, rows, vocab, ignore_index));
     if (dt == LT_BF16) {
         xent16_ctx c = {NULL, (float *)lse, logits_, dlogits_, targets, dloss, vocab, ignore_index};
-        return xent_bf16(&c, rows, "xent_bwd");
+        return lt__cpu_rows_scratch(rows, vocab, 1, xent16_row, &c, "xent_bwd");
     }
-    return xent_bwd(dlogits_, logits_, lse, targets, dloss, rows, vocab, ignore_index);
+    xent_bwd(dlogits_, logits_, lse, targets, dloss, rows, vocab, ignore_index);
+    return 0;
 }
 
 int lt__cpu_embedding_bwd(lt_backend *be, void *dtable_, const void *dout_, const int32_t *ids, lt_dtype dt, int64_t n,
