@@ -182,7 +182,8 @@ static void guard_free(lt_backend *be, void *ptr) {
     munmap(r.p, r.len);
 }
 
-/* a fresh mapping is zero-filled, as lt_tensor_new promises; memset0 and memcpy run as ops */
+/* The CPU's table with the guard's alloc and free. memset0 and memcpy are the CPU's too and run as
+ * ops (LT_CALL), so lt_tensor_new's zero fill and every copy reach the memory; nothing else does. */
 lt_backend *lt__guard_backend_create(void) {
     static lt_backend be;
     static lt_backend_ops ops;
