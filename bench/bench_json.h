@@ -22,10 +22,12 @@ static inline int json_num(const char *js, const char *name, const char *key, do
     return 0;
 }
 
+/* the string after "key": inside the object "name" (name NULL: anywhere in the line, as in a flat
+ * one-object line) into buf; "" when absent */
 static inline void json_str(const char *js, const char *name, const char *key, char *buf, size_t cap) {
     char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": {", name);
-    const char *o = js ? strstr(js, pat) : NULL, *end = o ? strchr(o, '}') : NULL;
+    snprintf(pat, sizeof pat, "\"%s\": {", name ? name : "");
+    const char *o = js && name ? strstr(js, pat) : js, *end = !o ? NULL : name ? strchr(o, '}') : o + strlen(o);
     buf[0] = 0;
     if (!o || !end) return;
     snprintf(pat, sizeof pat, "\"%s\": \"", key);

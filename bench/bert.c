@@ -88,12 +88,11 @@ static double torch_once(const cfg *c, int reps, int threads, const char *device
              threads, device, dtype);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
-    char line[1024] = "", name[32] = "?";
+    char line[1024] = "", name[32] = "?", why[256] = "";
     double s = -1;
     int th = 0;
-    if (fgets(line, sizeof line, p) && strstr(line, "\"skipped\": \"")) { /* no such device for torch: say why */
-        char why[256] = "";
-        sscanf(strstr(line, "\"skipped\": \"") + 12, "%255[^\"]", why);
+    if (fgets(line, sizeof line, p)) json_str(line, NULL, "skipped", why, sizeof why);
+    if (why[0]) { /* no such device for torch (bench/torch_peer.py): say why */
         pclose(p);
         snprintf(impl, cap, "skipped: %s", why);
         return -1;
