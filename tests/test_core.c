@@ -1,10 +1,12 @@
-/* tests/test_core: errors, RNG, config, tensors, arena, bf16, progress formatting. */
+/* tests/test_core: errors, RNG, config, tensors, arena, bf16, progress formatting, the CPU ops' temporaries. */
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cpu/cpu.h"
 #include "longtail/arena.h"
 #include "longtail/backend.h"
 #include "longtail/config.h"
@@ -214,6 +216,50 @@ static void test_progress(void) {
     fclose(f);
 }
 
+/* The CPU ops' temporaries (src/cpu/scratch.c): a large block given back serves the next request
+ * it fits, the smallest such first; small blocks are not kept; aligned; threads get distinct blocks. */
+static void test_tmp(void) {
+    lt__tmp_trim();
+    size_t kept;
+    uint64_t r0, r1;
+    lt__tmp_stats(&kept, &r0);
+    CHECK(kept == 0);
+    char *big = lt__tmp_alloc(4u << 20), *mid = lt__tmp_alloc(1u << 20), *small = lt__tmp_alloc(1000);
+    CHECK(big && mid && small);
+    CHECK((uintptr_t)big % 64 == 0 && (uintptr_t)mid % 64 == 0 && (uintptr_t)small % 64 == 0);
+    memset(big, 1, 4u << 20), memset(mid, 2, 1u << 20), memset(small, 3, 1000);
+    lt__tmp_free(big), lt__tmp_free(mid), lt__tmp_free(small), lt__tmp_free(NULL);
+    lt__tmp_stats(&kept, &r1);
+    CHECK_MSG(kept == (5u << 20), "kept %zu bytes, want the two large blocks (%u)", kept, 5u << 20);
+    char *a = lt__tmp_alloc(900u << 10); /* fits both: the smaller is taken */
+    CHECK(a == mid);
+    char *b = lt__tmp_alloc(3u << 20);
+    CHECK(b == big);
+    char *c = lt__tmp_alloc(8u << 20); /* fits none: a new block */
+    CHECK(c && c != big && c != mid);
+    lt__tmp_stats(&kept, &r1);
+    CHECK(kept == 0 && r1 == r0 + 2);
+    lt__tmp_free(a), lt__tmp_free(b), lt__tmp_free(c);
+    /* threads taking and giving back at once never share a block */
+    int bad = 0;
+#pragma omp parallel num_threads(4) reduction(+ : bad)
+    for (int i = 0; i < 200; i++) {
+        size_t n = ((size_t)(i % 5) + 1) << 18;
+        unsigned char *p = lt__tmp_alloc(n), tag = (unsigned char)(omp_get_thread_num() * 50 + i % 50);
+        if (!p) {
+            bad++;
+            continue;
+        }
+        memset(p, tag, n);
+        for (size_t j = 0; j < n; j += 4093) bad += p[j] != tag;
+        lt__tmp_free(p);
+    }
+    CHECK_MSG(bad == 0, "%d bytes changed under a thread (or allocations failed)", bad);
+    lt__tmp_trim();
+    lt__tmp_stats(&kept, NULL);
+    CHECK(kept == 0);
+}
+
 int main(void) {
     test_philox();
     test_errors();
@@ -221,5 +267,6 @@ int main(void) {
     test_tensors();
     test_guard();
     test_progress();
+    test_tmp();
     return tu_finish("test_core");
 }

@@ -9,6 +9,15 @@
 #define LT_OP(name, params) int lt__cpu_##name params;
 #include "core/op_list.h"
 
+/* Temporaries of an op (scratch.c): malloc and free, except that large blocks are kept for the
+ * next call rather than returned to the kernel, so an op called again does not fault in fresh
+ * pages. 64-byte aligned; lt__tmp_free(NULL) does nothing. lt__tmp_trim gives every kept block
+ * back; lt__tmp_stats tells how many bytes are kept and how many requests a kept block served. */
+void *lt__tmp_alloc(size_t bytes);
+void lt__tmp_free(void *p);
+void lt__tmp_trim(void);
+void lt__tmp_stats(size_t *kept, uint64_t *reused);
+
 /* bf16 activations (wide.c): an op computes in fp32 on widened copies of its bf16 arguments and
  * rounds each output once, in lt__wide_end. f32 arguments are used in place (no copy).
  *   lt__wide w = {0};

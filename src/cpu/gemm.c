@@ -15,7 +15,7 @@
 static const float *as_f32(const void *p, lt_dtype t, int64_t rows, int64_t cols, int64_t ld, float **tmp) {
     if (t == LT_F32) return p;
     int64_t n = rows > 0 && cols > 0 ? (rows - 1) * ld + cols : 0;
-    *tmp = malloc(sizeof(float) * (size_t)(n + 1));
+    *tmp = lt__tmp_alloc(sizeof(float) * (size_t)(n + 1));
     if (!*tmp) return NULL;
     lt__widen(*tmp, p, n);
     return *tmp;
@@ -84,7 +84,7 @@ int lt__cpu_gemm(lt_backend *be, const lt_gemm_desc *d) {
 #pragma omp parallel for if (d->m * d->n >= LT_CPU_PAR_MIN && !omp_in_parallel())
             for (int64_t r = 0; r < d->m; r++) lt__narrow((uint16_t *)cp + r * d->ldc, tc + r * d->ldc, d->n);
         }
-        free(ta), free(tb), free(tc);
+        lt__tmp_free(ta), lt__tmp_free(tb), lt__tmp_free(tc);
         if (rc) return rc;
     }
     return 0;

@@ -27,7 +27,7 @@ static void sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, 
 
 /* Per-thread scratch of `per` floats each, or NULL (the error is set). */
 static float *scratch(const char *op, int nt, int64_t per) {
-    float *p = malloc(sizeof(float) * ((size_t)nt * (size_t)per + 1));
+    float *p = lt__tmp_alloc(sizeof(float) * ((size_t)nt * (size_t)per + 1));
     if (!p) lt_error(LT_ENOMEM, "%s: no memory for %d x %lld floats of scores", op, nt, (long long)per);
     return p;
 }
@@ -78,7 +78,7 @@ static int attention_fwd(float *out, float *lse, const float *qkv, const int32_t
             sgemm(0, 0, T, D, L, 1, s, L, v, ld, 0, o, ldo);
         }
     }
-    free(buf);
+    lt__tmp_free(buf);
     return 0;
 }
 
@@ -123,7 +123,7 @@ static int attention_bwd(float *dqkv, const float *dout, const float *qkv, const
             sgemm(1, 0, L, D, T, scale, dp, L, q, ld, 1, dk, ld);
         }
     }
-    free(buf);
+    lt__tmp_free(buf);
     return 0;
 }
 

@@ -16,7 +16,7 @@ static float *widen(lt__wide *w, const void *x, int64_t n) {
         w->failed = 1;
         return NULL;
     }
-    float *f = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    float *f = lt__tmp_alloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
     if (!f) {
         w->failed = 1;
         w->bytes = sizeof(float) * (size_t)n;
@@ -43,7 +43,7 @@ int lt__wide_end(lt__wide *w, const char *op, int rc) {
     if (w->failed && !rc)
         rc = lt_error(LT_ENOMEM, "%s: out of memory for an fp32 copy of a bf16 argument (%zu bytes)", op, w->bytes);
     for (int k = 0; k < w->nout && !rc; k++) lt__narrow(w->out[k], w->outf[k], w->outn[k]);
-    for (int k = 0; k < w->nbuf; k++) free(w->buf[k]);
+    for (int k = 0; k < w->nbuf; k++) lt__tmp_free(w->buf[k]);
     memset(w, 0, sizeof *w);
     return rc;
 }
@@ -73,7 +73,7 @@ int lt__cpu_rows_scratch(int64_t rows, int64_t cols, int nbuf, lt__row_fn fn, vo
     int oom = 0;
 #pragma omp parallel if (rows * cols >= LT_CPU_PAR_MIN)
     {
-        float *scratch = malloc(sizeof(float) * (size_t)(nbuf * cols + 1));
+        float *scratch = lt__tmp_alloc(sizeof(float) * (size_t)(nbuf * cols + 1));
         if (!scratch) {
 #pragma omp atomic write
             oom = 1;
@@ -81,7 +81,7 @@ int lt__cpu_rows_scratch(int64_t rows, int64_t cols, int nbuf, lt__row_fn fn, vo
 #pragma omp for
         for (int64_t r = 0; r < rows; r++)
             if (scratch) fn(ctx, r, scratch);
-        free(scratch);
+        lt__tmp_free(scratch);
     }
     if (oom) return lt_error(LT_ENOMEM, "%s: out of memory for %d rows of %lld floats", op, nbuf, (long long)cols);
     return 0;
