@@ -289,11 +289,14 @@ static void finite_differences(void) {
         lt_param *p = &ps->p[lt_rng_below(&r, (uint64_t)ps->n)];
         int64_t j = (int64_t)lt_rng_below(&r, (uint64_t)lt_numel(&p->value));
         float *v = (float *)p->value.data + j, keep = *v, eps = 1e-2f; /* the CPU backend: host memory */
-        *v = keep + eps;
+        *v = keep + eps; /* written behind the model's back: lt_params_touch, or its GEMM weights are stale */
+        lt_params_touch(ps);
         double lp = fd_loss(m, &bt, w, &mlm);
         *v = keep - eps;
+        lt_params_touch(ps);
         double lm = fd_loss(m, &bt, w, &mlm);
         *v = keep;
+        lt_params_touch(ps);
         double num = (lp - lm) / ((double)(keep + eps) - (double)(keep - eps)), ana = ((float *)p->grad.data)[j];
         double err = fabs(num - ana) / (2e-3 + 2e-2 * fabs(num));
         worst = fmax(worst, err);
@@ -447,6 +450,16 @@ static void mlm_curve(lt_math math, float *losses) {
         OK(lt_optim_step(lt_bert_params(m), &oc, step, &gn));
         losses[step - 1] = loss;
     }
+    /* the GEMM weights (bf16 copies, fused Q/K/V) follow the last optimizer step: a forward now
+     * equals one whose GEMM weights were rebuilt by force */
+    OK(lt_bert_forward(m, ids, lens, B, T, 0, 0, 0));
+    float *now = to_host(lt_bert_pooled(m));
+    lt_params_touch(ps);
+    OK(lt_bert_forward(m, ids, lens, B, T, 0, 0, 0));
+    float *rebuilt = to_host(lt_bert_pooled(m));
+    CHECK_MSG(!memcmp(now, rebuilt, sizeof(float) * B * c.hidden),
+              "%s: a forward after the optimizer step used stale GEMM weights", lt_math_name(math));
+    free(now), free(rebuilt);
     lt_bert_free(m);
     lt_backend_set_math(g_be, keep);
 }

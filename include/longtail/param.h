@@ -43,6 +43,10 @@ typedef struct lt_params {
      * so that the buckets holding it are all-reduced while the backward goes on. */
     int (*on_ready)(void *ctx, lt_param *p);
     void *ready_ctx;
+    /* Bumped whenever the values may have changed: the layout, the initialisers, an optimizer step,
+     * a checkpoint load, lt_params_touch. A model that keeps derived copies of its weights (BERT's
+     * bf16 GEMM operands) builds them again when it differs from the one they were made at. */
+    uint64_t version;
 } lt_params;
 
 void lt_params_init(lt_params *ps, lt_backend *be);
@@ -57,6 +61,9 @@ int lt_params_add_table(lt_params *ps, const char *name, int64_t rows, int64_t c
  * before it are stale after it; lt_param pointers stay valid. */
 int lt_params_layout(lt_params *ps);
 lt_param *lt_params_find(lt_params *ps, const char *name);
+/* The values were written outside the functions here (a load, a test's finite differences): copies a
+ * model derived from them are stale. */
+void lt_params_touch(lt_params *ps);
 void lt_params_free(lt_params *ps);
 int64_t lt_params_count(const lt_params *ps); /* number of scalars */
 int lt_params_zero_grad(lt_params *ps);

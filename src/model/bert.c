@@ -3,19 +3,25 @@
  * Shapes: B sequences of T tokens, N = B T rows, H hidden, NH heads of D = H / NH, F = ffn, V vocab,
  * M masked rows. Linear weights are [out, in] (torch's layout): y = x W^T + b.
  *
- * Q, K and V stay three parameters with their Hugging Face names. Each layer copies them side by
- * side into a scratch Wqkv[3H, H] and bqkv[3H] before its forward (and again for its backward), so
- * the projection is one GEMM into qkv[N, 3H], the [B, T, 3, NH, D] layout the fused attention op
- * reads: one N = 3H GEMM runs faster than three N = H ones, and its backward gives dWqkv in one
- * GEMM of M = 3H and dx in one of K = 3H (the copies are 3H^2 floats a layer, a few % of one GEMM).
+ * Q, K and V stay three parameters with their Hugging Face names. Each layer's are kept side by
+ * side in a copy Wqkv[3H, H] and bqkv[3H] (the GEMM weights, below), so the projection is one GEMM
+ * into qkv[N, 3H], the [B, T, 3, NH, D] layout the fused attention op reads: one N = 3H GEMM runs
+ * faster than three N = H ones, and its backward gives dWqkv in one GEMM of M = 3H and dx in one of
+ * K = 3H.
  *
  * Precision. With the backend's math set to bf16 (lt_backend_set_math; `--math bf16`, the default
  * where the hardware has bf16 units) the encoder keeps its activations, and their gradients, in
- * bf16 (adt below): every GEMM reads bf16 operands (each weight rounded into a bf16 copy just
- * before its GEMM: the fp32 parameters stay the master weights) and the tensor-core / AMX units sum
- * in fp32; weight gradients are GEMM outputs in fp32. LayerNorm, softmax and loss statistics,
+ * bf16 (adt below): every GEMM reads bf16 operands (each weight kept rounded in a bf16 copy, the
+ * GEMM weights below: the fp32 parameters stay the master weights) and the tensor-core / AMX units
+ * sum in fp32; weight gradients are GEMM outputs in fp32. LayerNorm, softmax and loss statistics,
  * biases and every parameter gradient stay fp32, and so does the embedding sum up to its
- * LayerNorm (x0 is rounded once, after it). The pooled vector is fp32 (mean pooling sums in fp32). */
+ * LayerNorm (x0 is rounded once, after it). The pooled vector is fp32 (mean pooling sums in fp32).
+ *
+ * The GEMM weights (gemm_weights): the fused Wqkv of every layer in adt and, in bf16, every other
+ * weight a GEMM reads (Wo, W1, W2, the head's dense and, with the MLM head, the tied decoder) rounded
+ * once into a bf16 copy. They are built by a forward and then kept until the parameters change
+ * (lt_params.version: an optimizer step, a load, lt_params_touch), so a training step rounds each
+ * weight once, for its forward and backward together, and inference once for every batch after. */
 #include "longtail/bert.h"
 
 #include <errno.h>
@@ -74,15 +80,20 @@ struct lt_bert {
     lt_tensor e, emb_mean, emb_rstd;  /* embedding sum [N, H] and its LayerNorm statistics */
     lt_tensor x0;                     /* [N, H] dropout(LayerNorm(e)), in adt */
     lt_tensor x0f, def;               /* bf16 only, f32 [N, H]: LayerNorm(e) before rounding; d(e) */
-    lt_tensor wbf;                    /* bf16 only: the bf16 copy of the weight of the next GEMM */
     lt_tensor cls_act;                /* bf16 only, [B, H]: the [CLS] rows gathered before widening */
     layer_acts *acts;
-    lt_tensor wqkv, bqkv;             /* [3H, H], [3H]: one layer's Q, K, V side by side */
     lt_tensor hidden;                 /* [B, T, H] view of the last layer's output */
     lt_tensor pooled_raw, pooled, norm; /* [B, H], [B, H], [B] */
     /* the MLM head (max_M rows reserved, mlm_n used) */
     int64_t mlm_n, mlm_count;
     lt_tensor mpos, mtgt, mh, mpre, mg, mln, mmean, mrstd, logits, mlse, mloss;
+    /* the GEMM weights (gemm_weights), in one allocation: per layer Wqkv [3H, H] in wdt and bqkv [3H],
+     * and in bf16 a copy of each other GEMM weight (wcopy[i] for parameter i, else NULL) */
+    void *wmem;
+    lt_dtype wdt;
+    uint64_t wver; /* lt_params.version they were made at */
+    lt_tensor *wqkv, *bqkv;
+    void **wcopy;
     /* backward scratch (training only) */
     lt_tensor dA, dB, ds, dx1, dqkv, dpre, dg, dwqkv, dbqkv, dpooled, dloss, dlogits, dmln, dmg, dmpre, dmh;
 };
@@ -294,6 +305,8 @@ void lt_bert_free(lt_bert *m) {
     if (!m) return;
     lt_params_free(&m->ps);
     lt_arena_free(&m->arena);
+    lt_backend_free(m->be, m->wmem);
+    free(m->wqkv), free(m->bqkv), free(m->wcopy);
     free(m->lp), free(m->acts), free(m->host_i32), free(m);
 }
 
@@ -375,6 +388,7 @@ static int load_param(lt_bert *m, lt_param *p, const lt_st_tensor *t, const char
     if (!rc) {
         lt_tensor host = lt_view(h, LT_F32, LT_CPU, p->value.ndim, p->value.shape);
         rc = lt_tensor_copy(m->be, &p->value, &host);
+        lt_params_touch(&m->ps);
     }
     free(h);
     return rc < 0 ? lt_error_wrap(rc, "%s: ", file) : 0;
@@ -536,16 +550,11 @@ static int carve(lt_bert *m, int64_t B, int64_t T) {
     LT_TRY(take(m, &m->emb_mean, LT_F32, N, 0, 0));
     LT_TRY(take(m, &m->emb_rstd, LT_F32, N, 0, 0));
     LT_TRY(take(m, &m->x0, A, N, H, 0));
-    LT_TRY(take(m, &m->wqkv, A, 3 * H, H, 0));
     if (A == LT_BF16) {
-        int64_t most = F > 3 * H ? F : 3 * H; /* the largest weight a GEMM reads: [F, H], or the tied decoder */
-        if (M > 0 && V > most) most = V;
         LT_TRY(take(m, &m->x0f, LT_F32, N, H, 0));
-        LT_TRY(take(m, &m->wbf, LT_BF16, most, H, 0));
         LT_TRY(take(m, &m->cls_act, LT_BF16, B, H, 0));
         if (m->training) LT_TRY(take(m, &m->def, LT_F32, N, H, 0));
     }
-    LT_TRY(take(m, &m->bqkv, LT_F32, 3 * H, 0, 0));
     /* forward only: every layer reuses one set, and its output overwrites its input (x0), which is
      * dead by then (read last by the first residual LayerNorm) */
     for (int64_t l = 0; l < c->layers; l++) {
@@ -661,14 +670,15 @@ static int gemm(lt_bert *m, int ta, int tb, int64_t M, int64_t N, int64_t K, con
     return lt_gemm(m->be, &d);
 }
 
-/* The weight as the GEMMs read it: itself in fp32, else its value rounded into the bf16 copy wbf
- * (a weight that is already in adt, the fused wqkv, is used as it is). */
+/* The weight as the GEMMs read it: itself in fp32 (and the fused Wqkv, already in adt), else its bf16
+ * copy among the GEMM weights. */
 static int weight(lt_bert *m, const lt_param *w, const void **data) {
     *data = w->value.data;
     if (w->value.dtype == m->adt) return 0;
-    lt_tensor copy = lt_view2(m->wbf.data, LT_BF16, m->wbf.device, w->value.shape[0], w->value.shape[1]);
-    *data = copy.data;
-    return lt_cast(m->be, &copy, &w->value);
+    ptrdiff_t i = w - m->ps.p;
+    if (i < 0 || i >= m->ps.n || !m->wcopy || !(*data = m->wcopy[i]))
+        return lt_error(LT_EINVAL, "bert: %s has no %s copy among the GEMM weights", w->name, lt_dtype_name(m->adt));
+    return 0;
 }
 
 /* y[rows, out] (row stride ldy) = x[rows, in] (row stride ldx) W^T, W = [out, in] */
@@ -703,15 +713,77 @@ static float attn_scale(const lt_bert_config *c) { return 1.0f / sqrtf((float)(c
 
 /* ---- forward ------------------------------------------------------------------------------------------ */
 
-/* The layer's Q, K, V weights and biases side by side in wqkv[3H, H] and bqkv[3H]. */
-static int fuse_qkv(lt_bert *m, int64_t l) {
-    int64_t H = m->cfg.hidden;
-    lt_param *w[3] = {m->lp[l].q_w, m->lp[l].k_w, m->lp[l].v_w}, *b[3] = {m->lp[l].q_b, m->lp[l].k_b, m->lp[l].v_b};
-    for (int k = 0; k < 3; k++) {
-        lt_tensor wk = rows(&m->wqkv, k * H, H, H), bk = lt_view1((float *)m->bqkv.data + k * H, LT_F32, m->bqkv.device, H);
-        LT_TRY(lt_cast(m->be, &wk, &w[k]->value)); /* a copy, or its rounding to bf16 */
-        LT_TRY(lt_tensor_copy(m->be, &bk, &b[k]->value));
+/* The GEMM weights other than Wqkv that get a bf16 copy; n of them (NULL: count only). */
+static int copied_weights(lt_bert *m, lt_param **out) {
+    int n = 0;
+    for (int64_t l = 0; l < m->cfg.layers; l++) {
+        lt_param *w[3] = {m->lp[l].o_w, m->lp[l].i_w, m->lp[l].f_w};
+        for (int k = 0; k < 3; k++, n++)
+            if (out) out[n] = w[k];
     }
+    if (m->cfg.mlm_head) {
+        if (out) out[n] = m->head_w, out[n + 1] = m->word; /* the decoder is tied to the word embeddings */
+        n += 2;
+    }
+    return n;
+}
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Make the GEMM weights current: laid out once for adt, filled again whenever the parameters have
+ * changed since they were made (see the top of the file). */
+static int gemm_weights(lt_bert *m) {
+    const lt_bert_config *c = &m->cfg;
+    int64_t L = c->layers, H = c->hidden;
+    int fresh = !m->wmem || m->wdt != m->adt;
+    if (!fresh && m->wver == m->ps.version) return 0;
+    int nc = m->adt == LT_BF16 ? copied_weights(m, NULL) : 0;
+    lt_param **cw = malloc(sizeof *cw * (size_t)(nc + 1));
+    if (!cw) return lt_error(LT_ENOMEM, "bert: out of memory");
+    copied_weights(m, nc ? cw : NULL);
+    int rc = 0;
+    if (fresh) {
+        lt_backend_free(m->be, m->wmem);
+        free(m->wqkv), free(m->bqkv), free(m->wcopy);
+        m->wmem = NULL;
+        m->wqkv = calloc((size_t)L, sizeof *m->wqkv), m->bqkv = calloc((size_t)L, sizeof *m->bqkv);
+        m->wcopy = calloc((size_t)m->ps.n, sizeof *m->wcopy);
+        size_t es = lt_dtype_size(m->adt), bytes = (size_t)L * (round64(es * (size_t)(3 * H * H)) + round64(4 * (size_t)(3 * H)));
+        for (int i = 0; i < nc; i++) bytes += round64(2 * (size_t)lt_numel(&cw[i]->value));
+        if (!m->wqkv || !m->bqkv || !m->wcopy) rc = lt_error(LT_ENOMEM, "bert: out of memory");
+        else if ((rc = lt_backend_alloc(m->be, &m->wmem, bytes)) < 0)
+            rc = lt_error_wrap(rc, "bert: the GEMM weights (%zu bytes): ", bytes);
+        lt_device dev = lt_backend_device(m->be);
+        char *at = m->wmem;
+        for (int64_t l = 0; l < L && !rc; l++) {
+            m->wqkv[l] = lt_view2(at, m->adt, dev, 3 * H, H), at += round64(es * (size_t)(3 * H * H));
+            m->bqkv[l] = lt_view1(at, LT_F32, dev, 3 * H), at += round64(4 * (size_t)(3 * H));
+        }
+        for (int i = 0; i < nc && !rc; i++)
+            m->wcopy[cw[i] - m->ps.p] = at, at += round64(2 * (size_t)lt_numel(&cw[i]->value));
+        m->wdt = m->adt;
+    }
+    for (int64_t l = 0; l < L && !rc; l++) { /* Q, K, V side by side: copies, or their rounding to bf16 */
+        lt_param *w[3] = {m->lp[l].q_w, m->lp[l].k_w, m->lp[l].v_w}, *b[3] = {m->lp[l].q_b, m->lp[l].k_b, m->lp[l].v_b};
+        for (int k = 0; k < 3 && !rc; k++) {
+            lt_tensor wk = rows(&m->wqkv[l], k * H, H, H);
+            lt_tensor bk = lt_view1((float *)m->bqkv[l].data + k * H, LT_F32, m->bqkv[l].device, H);
+            rc = lt_cast(m->be, &wk, &w[k]->value);
+            if (!rc) rc = lt_tensor_copy(m->be, &bk, &b[k]->value);
+        }
+    }
+    for (int i = 0; i < nc && !rc; i++) {
+        const lt_tensor *v = &cw[i]->value;
+        lt_tensor copy = lt_view2(m->wcopy[cw[i] - m->ps.p], LT_BF16, v->device, v->shape[0], v->shape[1]);
+        rc = lt_cast(m->be, &copy, v);
+    }
+    free(cw);
+    if (rc) { /* half made: made again by the next forward */
+        lt_backend_free(m->be, m->wmem);
+        m->wmem = NULL;
+        return rc;
+    }
+    m->wver = m->ps.version;
     return 0;
 }
 
@@ -721,10 +793,9 @@ static int layer_fwd(lt_bert *m, int64_t l, const lt_tensor *x) {
     layer_acts *a = &m->acts[l];
     int64_t N = m->N, H = c->hidden;
     /* qkv[N, 3H] = x [Wq | Wk | Wv]^T + [bq | bk | bv]: the [B, T, 3, NH, D] layout attention reads */
-    lt_param wqkv = {.value = m->wqkv};
-    LT_TRY(fuse_qkv(m, l));
+    lt_param wqkv = {.value = m->wqkv[l]};
     LT_TRY(linear_fwd(m, a->qkv.data, 3 * H, x->data, H, &wqkv, N));
-    LT_TRY(lt_bias_add(m->be, &a->qkv, &m->bqkv));
+    LT_TRY(lt_bias_add(m->be, &a->qkv, &m->bqkv[l]));
     lt_tensor qkv3 = lt_view3(a->qkv.data, m->adt, a->qkv.device, m->B, m->T, 3 * H);
     LT_TRY(lt_attention_fwd(m->be, &a->att, &a->lse, &qkv3, &m->lens, (int)c->heads, attn_scale(c)));
     /* x1 = LayerNorm(x + dropout(att Wo^T + bo)) */
@@ -774,6 +845,7 @@ int lt_bert_forward(lt_bert *m, const int32_t *ids, const int32_t *lens, int64_t
     m->B = B, m->T = T, m->N = B * T, m->train = train != 0, m->seed = seed, m->step = step;
     lt_arena_reset(&m->arena);
     LT_TRY(carve(m, B, T));
+    LT_TRY(gemm_weights(m));
     int64_t N = m->N, H = c->hidden;
     LT_TRY(upload_i32(m, &m->ids, ids, N));
     LT_TRY(upload_i32(m, &m->lens, lens, B));
@@ -944,8 +1016,7 @@ static int layer_bwd(lt_bert *m, int64_t l, const lt_tensor *x, const lt_tensor 
     LT_TRY(zero(m, &m->dbqkv));
     LT_TRY(zero(m, &m->dwqkv));
     LT_TRY(lt_bias_bwd(m->be, &m->dbqkv, &m->dqkv));
-    lt_param wqkv = {.value = m->wqkv, .grad = m->dwqkv};
-    LT_TRY(fuse_qkv(m, l));
+    lt_param wqkv = {.value = m->wqkv[l], .grad = m->dwqkv};
     LT_TRY(linear_bwd(m, dx->data, H, 1, m->dqkv.data, 3 * H, x->data, H, &wqkv, N));
     lt_param *w3[3] = {p->q_w, p->k_w, p->v_w}, *b3[3] = {p->q_b, p->k_b, p->v_b};
     for (int k = 0; k < 3; k++) { /* the fused gradients back to Q, K and V */
