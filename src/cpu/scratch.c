@@ -8,12 +8,30 @@
  *
  * What is kept: at most TMP_SLOTS blocks and TMP_KEEP_MAX bytes, the least recently returned going
  * first; blocks under TMP_KEEP_MIN go straight back to malloc (its own free lists serve them without
- * faults). Thread-safe: one mutex, taken twice per large temporary. */
+ * faults). Thread-safe: one mutex, taken twice per large temporary. Under AddressSanitizer a kept
+ * block is poisoned until it is handed out again (and then only the bytes asked for are open), so
+ * a read of a temporary after lt__tmp_free, or past its end, is still reported. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "cpu/cpu.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TMP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TMP_ASAN 1
+#endif
+#endif
+#ifdef TMP_ASAN
+#include <sanitizer/asan_interface.h>
+#define TMP_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define TMP_OPEN(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define TMP_POISON(p, n) ((void)(p), (void)(n))
+#define TMP_OPEN(p, n) ((void)(p), (void)(n))
+#endif
 
 #define TMP_SLOTS 16
 #define TMP_KEEP_MIN ((size_t)256 << 10)
@@ -44,6 +62,7 @@ void *lt__tmp_alloc(size_t bytes) {
             g.base[best] = NULL;
             g.reused++;
             pthread_mutex_unlock(&g.lock);
+            TMP_OPEN(user(base), bytes);
             return user(base);
         }
         pthread_mutex_unlock(&g.lock);
@@ -61,6 +80,7 @@ static void drop_oldest(void) {
     for (int i = 0; i < TMP_SLOTS; i++)
         if (g.base[i] && (old < 0 || g.when[i] < g.when[old])) old = i;
     if (old < 0) return;
+    TMP_OPEN(user(g.base[old]), g.cap[old]);
     free(g.base[old]);
     g.kept -= g.cap[old];
     g.base[old] = NULL;
@@ -83,6 +103,7 @@ void lt__tmp_free(void *p) {
         drop_oldest();
         slot = -1;
     }
+    TMP_POISON(p, cap);
     g.base[slot] = base, g.cap[slot] = cap, g.when[slot] = ++g.clock;
     g.kept += cap;
     pthread_mutex_unlock(&g.lock);
@@ -90,7 +111,8 @@ void lt__tmp_free(void *p) {
 
 void lt__tmp_trim(void) {
     pthread_mutex_lock(&g.lock);
-    for (int i = 0; i < TMP_SLOTS; i++) free(g.base[i]), g.base[i] = NULL;
+    for (int i = 0; i < TMP_SLOTS; i++)
+        if (g.base[i]) TMP_OPEN(user(g.base[i]), g.cap[i]), free(g.base[i]), g.base[i] = NULL;
     g.kept = 0;
     pthread_mutex_unlock(&g.lock);
 }
