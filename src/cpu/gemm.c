@@ -11,13 +11,13 @@
 #include "longtail/error.h"
 
 /* rows x cols matrix with row stride ld, as fp32 (copied from bf16 when needed: the span from its
- * first element to its last, with the same strides). */
-static const float *as_f32(const void *p, lt_dtype t, int64_t rows, int64_t cols, int64_t ld, float **tmp) {
+ * first element to its last, with the same strides; load 0: only the room, for a C that is not read). */
+static const float *as_f32(const void *p, lt_dtype t, int64_t rows, int64_t cols, int64_t ld, float **tmp, int load) {
     if (t == LT_F32) return p;
     int64_t n = rows > 0 && cols > 0 ? (rows - 1) * ld + cols : 0;
     *tmp = lt__tmp_alloc(sizeof(float) * (size_t)(n + 1));
     if (!*tmp) return NULL;
-    lt__widen(*tmp, p, n);
+    if (load) lt__widen(*tmp, p, n);
     return *tmp;
 }
 
@@ -67,10 +67,10 @@ int lt__cpu_gemm(lt_backend *be, const lt_gemm_desc *d) {
         char *cp = (char *)d->c + (size_t)(i * d->stride_c) * csz;
         float *ta = NULL, *tb = NULL, *tc = NULL;
         int rc = 0;
-        const float *a = d->k ? as_f32(ap, d->a_type, a_rows, a_cols, d->lda, &ta) : (const float *)ap;
-        const float *b = d->k ? as_f32(bp, d->b_type, b_rows, b_cols, d->ldb, &tb) : (const float *)bp;
+        const float *a = d->k ? as_f32(ap, d->a_type, a_rows, a_cols, d->lda, &ta, 1) : (const float *)ap;
+        const float *b = d->k ? as_f32(bp, d->b_type, b_rows, b_cols, d->ldb, &tb, 1) : (const float *)bp;
         float *c = (float *)cp;
-        if (d->c_type == LT_BF16) c = (float *)as_f32(cp, LT_BF16, d->m, d->n, d->ldc, &tc);
+        if (d->c_type == LT_BF16) c = (float *)as_f32(cp, LT_BF16, d->m, d->n, d->ldc, &tc, d->beta != 0);
         if ((d->k && (!a || !b)) || !c) {
             rc = lt_error(LT_ENOMEM, "gemm: out of memory widening bf16 operands");
         } else if (d->k == 0) { /* BLAS may reject k = 0: C = beta * C */
