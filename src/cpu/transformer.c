@@ -3,7 +3,7 @@
  * casts, mean pooling and L2 normalisation.
  *
  * The kernels compute in fp32; bf16 activations go through fp32 copies (wide.c, the slots at the
- * end of this file). Attention runs one (batch, head) pair per OpenMP
+ * end of this file), attention's one head at a time (slice_in). Attention runs one (batch, head) pair per OpenMP
  * iteration, its products as GEMMs through lt__sgemm on per-thread [T, T] buffers; like a flash
  * kernel it keeps only the log-sum-exp of each query row, and backward recomputes P from it. */
 #include <math.h>
@@ -46,36 +46,67 @@ static float softmax_row(float *x, int64_t n) {
 /* Keys query row t sees among the L real ones: all of them, or j <= t when causal (at least one). */
 static int64_t row_keys(int64_t t, int64_t L, int causal) { return causal && t + 1 < L ? t + 1 : L; }
 
+/* One (b, h) pair's [T, D] slices: in place when the activations are fp32 (row stride ld), else
+ * widened into the thread's fp32 rows (row stride D) and, for outputs, narrowed back after. In
+ * bf16 only one head's rows are widened at a time, so they stay in cache and no copy of a whole
+ * tensor is made; the numbers are the same as on whole widened copies. */
+typedef struct {
+    const void *base; /* the tensor */
+    int64_t ld;       /* its row stride, in elements */
+    int bf16;
+} slices;
+
+static const float *slice_in(const slices *x, int64_t off, int64_t T, int64_t D, float *buf, int64_t *ld) {
+    if (!x->bf16) {
+        *ld = x->ld;
+        return (const float *)x->base + off;
+    }
+    for (int64_t t = 0; t < T; t++) lt__widen(buf + t * D, (const uint16_t *)x->base + off + t * x->ld, D);
+    *ld = D;
+    return buf;
+}
+
+static void slice_out(const slices *x, int64_t off, int64_t T, int64_t D, const float *buf) {
+    if (x->bf16)
+        for (int64_t t = 0; t < T; t++) lt__narrow((uint16_t *)x->base + off + t * x->ld, buf + t * D, D);
+}
+
 /* Per (b, h), with Q, K, V the [T, D] slices of qkv[b] (row stride 3HD) and L = lens[b] keys:
  *   S[T, L] = scale Q K^T,  lse[t] = logsumexp S[t, :],  P = softmax(S),  out[T, D] = P V
  * causal: row t's softmax runs over its first row_keys(t) columns and P is 0 beyond them (the full
  * S is still one GEMM: the wasted upper triangle is cheaper than T small ones). */
-static int attention_fwd(float *out, float *lse, const float *qkv, const int32_t *lens, int64_t B, int64_t T, int64_t H,
-                         int64_t D, float scale, int causal) {
+static int attention_fwd(void *out_, float *lse, const void *qkv_, const int32_t *lens, int bf16, int64_t B, int64_t T,
+                         int64_t H, int64_t D, float scale, int causal) {
     if (!lt__sgemm) LT_TRY(lt__blas_open(1));
-    int64_t ld = 3 * H * D, ldo = H * D;
+    slices qkv = {qkv_, 3 * H * D, bf16}, out = {out_, H * D, bf16};
     int nt = omp_get_max_threads();
-    float *buf = scratch("attention_fwd", nt, T * T);
+    int64_t per = T * T + (bf16 ? 4 * T * D : 0);
+    float *buf = scratch("attention_fwd", nt, per);
     if (!buf) return LT_ENOMEM;
 #pragma omp parallel num_threads(nt)
     {
-        float *s = buf + (size_t)omp_get_thread_num() * (size_t)(T * T);
+        float *s = buf + (size_t)omp_get_thread_num() * (size_t)per, *w = s + T * T; /* w: q, k, v, o rows (bf16) */
 #pragma omp for schedule(dynamic)
         for (int64_t bh = 0; bh < B * H; bh++) {
-            int64_t b = bh / H, h = bh % H, L = clamp_len(lens[b], T);
-            const float *q = qkv + b * T * ld + h * D, *k = q + H * D, *v = k + H * D;
-            float *o = out + b * T * ldo + h * D, *l = lse + bh * T;
+            int64_t b = bh / H, h = bh % H, L = clamp_len(lens[b], T), ld, ldo;
+            int64_t at = b * T * qkv.ld + h * D, ato = b * T * out.ld + h * D;
+            float *o = bf16 ? w + 3 * T * D : (float *)out_ + ato, *l = lse + bh * T;
+            ldo = bf16 ? D : out.ld;
             if (L == 0) { /* no keys: zeros, lse = -inf */
                 for (int64_t t = 0; t < T; t++) memset(o + t * ldo, 0, sizeof(float) * (size_t)D), l[t] = -INFINITY;
-                continue;
+            } else {
+                const float *q = slice_in(&qkv, at, T, D, w, &ld);
+                const float *k = slice_in(&qkv, at + H * D, T, D, w + T * D, &ld);
+                const float *v = slice_in(&qkv, at + 2 * H * D, T, D, w + 2 * T * D, &ld);
+                sgemm(0, 1, T, L, D, scale, q, ld, k, ld, 0, s, L);
+                for (int64_t t = 0; t < T; t++) {
+                    int64_t n = row_keys(t, L, causal);
+                    l[t] = softmax_row(s + t * L, n);
+                    if (n < L) memset(s + t * L + n, 0, sizeof(float) * (size_t)(L - n)); /* masked: P = 0 */
+                }
+                sgemm(0, 0, T, D, L, 1, s, L, v, ld, 0, o, ldo);
             }
-            sgemm(0, 1, T, L, D, scale, q, ld, k, ld, 0, s, L);
-            for (int64_t t = 0; t < T; t++) {
-                int64_t n = row_keys(t, L, causal);
-                l[t] = softmax_row(s + t * L, n);
-                if (n < L) memset(s + t * L + n, 0, sizeof(float) * (size_t)(L - n)); /* masked: P = 0 */
-            }
-            sgemm(0, 0, T, D, L, 1, s, L, v, ld, 0, o, ldo);
+            slice_out(&out, ato, T, D, o);
         }
     }
     lt__tmp_free(buf);
@@ -84,23 +115,32 @@ static int attention_fwd(float *out, float *lse, const float *qkv, const int32_t
 
 /* Per (b, h), P recomputed from lse, and Di = dO[t] . O[t] (= sum_j P dP, as flash attention):
  *   dV += P^T dO,  dP = dO V^T,  dS = P (dP - Di),  dQ += scale dS K,  dK += scale dS^T Q   */
-static int attention_bwd(float *dqkv, const float *dout, const float *qkv, const float *out, const float *lse,
-                         const int32_t *lens, int64_t B, int64_t T, int64_t H, int64_t D, float scale, int causal) {
+static int attention_bwd(void *dqkv_, const void *dout_, const void *qkv_, const void *out_, const float *lse,
+                         const int32_t *lens, int bf16, int64_t B, int64_t T, int64_t H, int64_t D, float scale,
+                         int causal) {
     if (!lt__sgemm) LT_TRY(lt__blas_open(1));
-    int64_t ld = 3 * H * D, ldo = H * D;
+    slices qkv = {qkv_, 3 * H * D, bf16}, dqkv = {dqkv_, 3 * H * D, bf16};
+    slices out = {out_, H * D, bf16}, dout = {dout_, H * D, bf16};
     int nt = omp_get_max_threads();
-    float *buf = scratch("attention_bwd", nt, 2 * T * T);
+    int64_t per = 2 * T * T + (bf16 ? 8 * T * D : 0);
+    float *buf = scratch("attention_bwd", nt, per);
     if (!buf) return LT_ENOMEM;
 #pragma omp parallel num_threads(nt)
     {
-        float *p = buf + (size_t)omp_get_thread_num() * (size_t)(2 * T * T), *dp = p + T * T;
+        float *p = buf + (size_t)omp_get_thread_num() * (size_t)per, *dp = p + T * T, *w = dp + T * T;
 #pragma omp for schedule(dynamic)
         for (int64_t bh = 0; bh < B * H; bh++) {
-            int64_t b = bh / H, h = bh % H, L = clamp_len(lens[b], T);
+            int64_t b = bh / H, h = bh % H, L = clamp_len(lens[b], T), ld, ldo, ldd;
             if (L == 0) continue; /* the output was constant zero */
-            const float *q = qkv + b * T * ld + h * D, *k = q + H * D, *v = k + H * D;
-            const float *o = out + b * T * ldo + h * D, *dO = dout + b * T * ldo + h * D, *l = lse + bh * T;
-            float *dq = dqkv + b * T * ld + h * D, *dk = dq + H * D, *dv = dk + H * D;
+            int64_t at = b * T * qkv.ld + h * D, ato = b * T * out.ld + h * D;
+            const float *q = slice_in(&qkv, at, T, D, w, &ld), *k = slice_in(&qkv, at + H * D, T, D, w + T * D, &ld);
+            const float *v = slice_in(&qkv, at + 2 * H * D, T, D, w + 2 * T * D, &ld);
+            const float *o = slice_in(&out, ato, T, D, w + 3 * T * D, &ldo);
+            const float *dO = slice_in(&dout, ato, T, D, w + 4 * T * D, &ldo);
+            float *dq = (float *)slice_in(&dqkv, at, T, D, w + 5 * T * D, &ldd); /* accumulated into: loaded */
+            float *dk = (float *)slice_in(&dqkv, at + H * D, T, D, w + 6 * T * D, &ldd);
+            float *dv = (float *)slice_in(&dqkv, at + 2 * H * D, T, D, w + 7 * T * D, &ldd);
+            const float *l = lse + bh * T;
             sgemm(0, 1, T, L, D, scale, q, ld, k, ld, 0, p, L);
             for (int64_t t = 0; t < T; t++) {
                 float *pr = p + t * L, lt = l[t];
@@ -109,7 +149,7 @@ static int attention_bwd(float *dqkv, const float *dout, const float *qkv, const
                 for (int64_t j = 0; j < n; j++) pr[j] = expf(pr[j] - lt);
                 for (int64_t j = n; j < L; j++) pr[j] = 0.0f;
             }
-            sgemm(1, 0, L, D, T, 1, p, L, dO, ldo, 1, dv, ld);
+            sgemm(1, 0, L, D, T, 1, p, L, dO, ldo, 1, dv, ldd);
             sgemm(0, 1, T, L, D, 1, dO, ldo, v, ld, 0, dp, L);
             for (int64_t t = 0; t < T; t++) {
                 const float *dor = dO + t * ldo, *orow = o + t * ldo, *pr = p + t * L;
@@ -119,8 +159,9 @@ static int attention_bwd(float *dqkv, const float *dout, const float *qkv, const
 #pragma omp simd
                 for (int64_t j = 0; j < L; j++) dpr[j] = pr[j] * (dpr[j] - di);
             }
-            sgemm(0, 0, T, D, L, scale, dp, L, k, ld, 1, dq, ld);
-            sgemm(1, 0, L, D, T, scale, dp, L, q, ld, 1, dk, ld);
+            sgemm(0, 0, T, D, L, scale, dp, L, k, ld, 1, dq, ldd);
+            sgemm(1, 0, L, D, T, scale, dp, L, q, ld, 1, dk, ldd);
+            slice_out(&dqkv, at, T, D, dq), slice_out(&dqkv, at + H * D, L, D, dk), slice_out(&dqkv, at + 2 * H * D, L, D, dv);
         }
     }
     lt__tmp_free(buf);
@@ -371,24 +412,15 @@ int lt__cpu_l2norm_bwd(lt_backend *be, float *dx, const float *dy, const float *
 
 /* ---- the slots: f32 in place, bf16 through fp32 copies (wide.c) --------------------------------- */
 
-int lt__cpu_attention_fwd(lt_backend *be, void *out_, float *lse, const void *qkv_, const int32_t *lens, lt_dtype dt,
+int lt__cpu_attention_fwd(lt_backend *be, void *out, float *lse, const void *qkv, const int32_t *lens, lt_dtype dt,
                           int64_t B, int64_t T, int64_t H, int64_t D, float scale, int causal) {
-    lt__wide w = {0};
-    const float *qkv = lt__wide_in(&w, qkv_, dt, B * T * 3 * H * D);
-    float *out = lt__wide_out(&w, out_, dt, B * T * H * D, 0);
-    return lt__wide_end(&w, "attention_fwd", w.failed ? 0 : attention_fwd(out, lse, qkv, lens, B, T, H, D, scale, causal));
+    return attention_fwd(out, lse, qkv, lens, dt == LT_BF16, B, T, H, D, scale, causal);
 }
 
-int lt__cpu_attention_bwd(lt_backend *be, void *dqkv_, const void *dout_, const void *qkv_, const void *out_,
+int lt__cpu_attention_bwd(lt_backend *be, void *dqkv, const void *dout, const void *qkv, const void *out,
                           const float *lse, const int32_t *lens, lt_dtype dt, int64_t B, int64_t T, int64_t H,
                           int64_t D, float scale, int causal) {
-    lt__wide w = {0};
-    int64_t n = B * T * H * D;
-    const float *dout = lt__wide_in(&w, dout_, dt, n), *qkv = lt__wide_in(&w, qkv_, dt, 3 * n);
-    const float *out = lt__wide_in(&w, out_, dt, n);
-    float *dqkv = lt__wide_out(&w, dqkv_, dt, 3 * n, 1);
-    return lt__wide_end(&w, "attention_bwd",
-                        w.failed ? 0 : attention_bwd(dqkv, dout, qkv, out, lse, lens, B, T, H, D, scale, causal));
+    return attention_bwd(dqkv, dout, qkv, out, lse, lens, dt == LT_BF16, B, T, H, D, scale, causal);
 }
 
 int lt__cpu_bias_gelu_fwd(lt_backend *be, void *y_, const void *x_, const float *bias, lt_dtype dt, int64_t rows,
