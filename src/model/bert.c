@@ -87,13 +87,12 @@ struct lt_bert {
     /* the MLM head (max_M rows reserved, mlm_n used) */
     int64_t mlm_n, mlm_count;
     lt_tensor mpos, mtgt, mh, mpre, mg, mln, mmean, mrstd, logits, mlse, mloss;
-    /* the GEMM weights (gemm_weights), in one allocation: per layer Wqkv [3H, H] in wdt and bqkv [3H],
-     * and in bf16 a copy of each other GEMM weight (wcopy[i] for parameter i, else NULL) */
-    void *wmem;
+    /* the GEMM weights (gemm_weights), in their own arena: per layer Wqkv [3H, H] in wdt and bqkv
+     * [3H], and in bf16 a copy of each other GEMM weight (wcopy[i] for parameter i; data NULL: none) */
+    lt_arena warena;
     lt_dtype wdt;
     uint64_t wver; /* lt_params.version they were made at */
-    lt_tensor *wqkv, *bqkv;
-    void **wcopy;
+    lt_tensor *wqkv, *bqkv, *wcopy;
     /* backward scratch (training only) */
     lt_tensor dA, dB, ds, dx1, dqkv, dpre, dg, dwqkv, dbqkv, dpooled, dloss, dlogits, dmln, dmg, dmpre, dmh;
 };
@@ -305,7 +304,7 @@ void lt_bert_free(lt_bert *m) {
     if (!m) return;
     lt_params_free(&m->ps);
     lt_arena_free(&m->arena);
-    lt_backend_free(m->be, m->wmem);
+    lt_arena_free(&m->warena);
     free(m->wqkv), free(m->bqkv), free(m->wcopy);
     free(m->lp), free(m->acts), free(m->host_i32), free(m);
 }
@@ -676,7 +675,7 @@ static int weight(lt_bert *m, const lt_param *w, const void **data) {
     *data = w->value.data;
     if (w->value.dtype == m->adt) return 0;
     ptrdiff_t i = w - m->ps.p;
-    if (i < 0 || i >= m->ps.n || !m->wcopy || !(*data = m->wcopy[i]))
+    if (i < 0 || i >= m->ps.n || !m->wcopy || !(*data = m->wcopy[i].data))
         return lt_error(LT_EINVAL, "bert: %s has no %s copy among the GEMM weights", w->name, lt_dtype_name(m->adt));
     return 0;
 }
@@ -713,76 +712,62 @@ static float attn_scale(const lt_bert_config *c) { return 1.0f / sqrtf((float)(c
 
 /* ---- forward ------------------------------------------------------------------------------------------ */
 
-/* The GEMM weights other than Wqkv that get a bf16 copy; n of them (NULL: count only). */
+/* The GEMM weights other than Wqkv, which get a bf16 copy: 3 per layer, and 2 with the MLM head. */
 static int copied_weights(lt_bert *m, lt_param **out) {
     int n = 0;
-    for (int64_t l = 0; l < m->cfg.layers; l++) {
-        lt_param *w[3] = {m->lp[l].o_w, m->lp[l].i_w, m->lp[l].f_w};
-        for (int k = 0; k < 3; k++, n++)
-            if (out) out[n] = w[k];
-    }
-    if (m->cfg.mlm_head) {
-        if (out) out[n] = m->head_w, out[n + 1] = m->word; /* the decoder is tied to the word embeddings */
-        n += 2;
-    }
+    for (int64_t l = 0; l < m->cfg.layers; l++)
+        out[n++] = m->lp[l].o_w, out[n++] = m->lp[l].i_w, out[n++] = m->lp[l].f_w;
+    if (m->cfg.mlm_head) out[n++] = m->head_w, out[n++] = m->word; /* the decoder is tied to the word embeddings */
     return n;
 }
 
-static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+/* The GEMM weights' arena, laid out for adt (their values come after). */
+static int gemm_weights_layout(lt_bert *m) {
+    int64_t L = m->cfg.layers, H = m->cfg.hidden;
+    lt_arena_free(&m->warena);
+    free(m->wqkv), free(m->bqkv), free(m->wcopy);
+    m->wqkv = calloc((size_t)L, sizeof *m->wqkv), m->bqkv = calloc((size_t)L, sizeof *m->bqkv);
+    m->wcopy = calloc((size_t)m->ps.n, sizeof *m->wcopy);
+    lt_param **cw = malloc(sizeof *cw * (size_t)(3 * L + 2));
+    if (!m->wqkv || !m->bqkv || !m->wcopy || !cw) {
+        free(cw);
+        return lt_error(LT_ENOMEM, "bert: out of memory");
+    }
+    int nc = m->adt == LT_BF16 ? copied_weights(m, cw) : 0;
+    size_t bytes = (size_t)L * (lt_dtype_size(m->adt) * (size_t)(3 * H * H) + 4 * (size_t)(3 * H) + 2 * 63);
+    for (int i = 0; i < nc; i++) bytes += 2 * (size_t)lt_numel(&cw[i]->value) + 63; /* the arena aligns each to 64 */
+    int rc = lt_arena_init(&m->warena, m->be, bytes);
+    if (rc < 0) rc = lt_error_wrap(rc, "bert: the GEMM weights (%zu bytes): ", bytes);
+    for (int64_t l = 0; l < L && !rc; l++) {
+        rc = lt_arena_tensor(&m->warena, &m->wqkv[l], m->adt, 2, (int64_t[]){3 * H, H});
+        if (!rc) rc = lt_arena_tensor(&m->warena, &m->bqkv[l], LT_F32, 1, (int64_t[]){3 * H});
+    }
+    for (int i = 0; i < nc && !rc; i++)
+        rc = lt_arena_tensor(&m->warena, &m->wcopy[cw[i] - m->ps.p], LT_BF16, 2, cw[i]->value.shape);
+    free(cw);
+    if (rc) lt_arena_free(&m->warena); /* laid out again by the next forward */
+    m->wdt = m->adt;
+    return rc;
+}
 
 /* Make the GEMM weights current: laid out once for adt, filled again whenever the parameters have
- * changed since they were made (see the top of the file). */
+ * changed since they were made (see the top of the file). A fill that fails leaves wver behind, so
+ * the next forward fills them again. */
 static int gemm_weights(lt_bert *m) {
-    const lt_bert_config *c = &m->cfg;
-    int64_t L = c->layers, H = c->hidden;
-    int fresh = !m->wmem || m->wdt != m->adt;
-    if (!fresh && m->wver == m->ps.version) return 0;
-    int nc = m->adt == LT_BF16 ? copied_weights(m, NULL) : 0;
-    lt_param **cw = malloc(sizeof *cw * (size_t)(nc + 1));
-    if (!cw) return lt_error(LT_ENOMEM, "bert: out of memory");
-    copied_weights(m, nc ? cw : NULL);
-    int rc = 0;
-    if (fresh) {
-        lt_backend_free(m->be, m->wmem);
-        free(m->wqkv), free(m->bqkv), free(m->wcopy);
-        m->wmem = NULL;
-        m->wqkv = calloc((size_t)L, sizeof *m->wqkv), m->bqkv = calloc((size_t)L, sizeof *m->bqkv);
-        m->wcopy = calloc((size_t)m->ps.n, sizeof *m->wcopy);
-        size_t es = lt_dtype_size(m->adt), bytes = (size_t)L * (round64(es * (size_t)(3 * H * H)) + round64(4 * (size_t)(3 * H)));
-        for (int i = 0; i < nc; i++) bytes += round64(2 * (size_t)lt_numel(&cw[i]->value));
-        if (!m->wqkv || !m->bqkv || !m->wcopy) rc = lt_error(LT_ENOMEM, "bert: out of memory");
-        else if ((rc = lt_backend_alloc(m->be, &m->wmem, bytes)) < 0)
-            rc = lt_error_wrap(rc, "bert: the GEMM weights (%zu bytes): ", bytes);
-        lt_device dev = lt_backend_device(m->be);
-        char *at = m->wmem;
-        for (int64_t l = 0; l < L && !rc; l++) {
-            m->wqkv[l] = lt_view2(at, m->adt, dev, 3 * H, H), at += round64(es * (size_t)(3 * H * H));
-            m->bqkv[l] = lt_view1(at, LT_F32, dev, 3 * H), at += round64(4 * (size_t)(3 * H));
-        }
-        for (int i = 0; i < nc && !rc; i++)
-            m->wcopy[cw[i] - m->ps.p] = at, at += round64(2 * (size_t)lt_numel(&cw[i]->value));
-        m->wdt = m->adt;
-    }
-    for (int64_t l = 0; l < L && !rc; l++) { /* Q, K, V side by side: copies, or their rounding to bf16 */
+    int64_t H = m->cfg.hidden;
+    if (m->warena.base && m->wdt == m->adt && m->wver == m->ps.version) return 0;
+    if (!m->warena.base || m->wdt != m->adt) LT_TRY(gemm_weights_layout(m));
+    for (int64_t l = 0; l < m->cfg.layers; l++) { /* Q, K, V side by side: copies, or their rounding to bf16 */
         lt_param *w[3] = {m->lp[l].q_w, m->lp[l].k_w, m->lp[l].v_w}, *b[3] = {m->lp[l].q_b, m->lp[l].k_b, m->lp[l].v_b};
-        for (int k = 0; k < 3 && !rc; k++) {
+        for (int k = 0; k < 3; k++) {
             lt_tensor wk = rows(&m->wqkv[l], k * H, H, H);
             lt_tensor bk = lt_view1((float *)m->bqkv[l].data + k * H, LT_F32, m->bqkv[l].device, H);
-            rc = lt_cast(m->be, &wk, &w[k]->value);
-            if (!rc) rc = lt_tensor_copy(m->be, &bk, &b[k]->value);
+            LT_TRY(lt_cast(m->be, &wk, &w[k]->value));
+            LT_TRY(lt_tensor_copy(m->be, &bk, &b[k]->value));
         }
     }
-    for (int i = 0; i < nc && !rc; i++) {
-        const lt_tensor *v = &cw[i]->value;
-        lt_tensor copy = lt_view2(m->wcopy[cw[i] - m->ps.p], LT_BF16, v->device, v->shape[0], v->shape[1]);
-        rc = lt_cast(m->be, &copy, v);
-    }
-    free(cw);
-    if (rc) { /* half made: made again by the next forward */
-        lt_backend_free(m->be, m->wmem);
-        m->wmem = NULL;
-        return rc;
-    }
+    for (int i = 0; i < m->ps.n; i++)
+        if (m->wcopy[i].data) LT_TRY(lt_cast(m->be, &m->wcopy[i], &m->ps.p[i].value));
     m->wver = m->ps.version;
     return 0;
 }
