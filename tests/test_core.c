@@ -255,6 +255,23 @@ static void test_tmp(void) {
         lt__tmp_free(p);
     }
     CHECK_MSG(bad == 0, "%d bytes changed under a thread (or allocations failed)", bad);
+    /* more blocks given back than there are slots (16): the least recently given back go */
+    lt__tmp_trim();
+    enum { MANY = 20, SZ = 300 << 10 };
+    char *blk[MANY];
+    for (int i = 0; i < MANY; i++) blk[i] = lt__tmp_alloc(SZ);
+    for (int i = 0; i < MANY; i++) lt__tmp_free(blk[i]);
+    lt__tmp_stats(&kept, NULL);
+    size_t one = ((size_t)SZ + 4095) & ~(size_t)4095;
+    CHECK_MSG(kept == 16 * one, "kept %zu bytes after %d blocks came back, want 16 of %zu", kept, MANY, one);
+    int newest = 0;
+    for (int i = 0; i < 16; i++) {
+        char *p = lt__tmp_alloc(SZ);
+        for (int j = MANY - 16; j < MANY; j++) newest += p == blk[j];
+        blk[i] = p;
+    }
+    CHECK_MSG(newest == 16, "%d of the 16 kept blocks are the last given back", newest);
+    for (int i = 0; i < 16; i++) lt__tmp_free(blk[i]);
     lt__tmp_trim();
     lt__tmp_stats(&kept, NULL);
     CHECK(kept == 0);

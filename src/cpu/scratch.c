@@ -51,6 +51,7 @@ static struct {
 static void *user(void *base) { return (char *)base + TMP_HEAD; }
 
 void *lt__tmp_alloc(size_t bytes) {
+    if (bytes > SIZE_MAX - TMP_HEAD - 4095) return NULL; /* the header and the rounding below must fit */
     if (bytes >= TMP_KEEP_MIN) {
         pthread_mutex_lock(&g.lock);
         int best = -1;
@@ -69,21 +70,25 @@ void *lt__tmp_alloc(size_t bytes) {
         bytes = (bytes + 4095) & ~(size_t)4095; /* whole pages: a slightly larger request fits next time */
     }
     void *base;
-    if (bytes > SIZE_MAX - TMP_HEAD || posix_memalign(&base, 64, TMP_HEAD + bytes)) return NULL;
+    if (posix_memalign(&base, 64, TMP_HEAD + bytes)) return NULL;
     *(size_t *)base = bytes;
     return user(base);
 }
 
-/* Drop the least recently returned block; called with the lock held. */
-static void drop_oldest(void) {
+/* Give kept block i back to malloc; with the lock held. */
+static void drop(int i) {
+    TMP_OPEN(user(g.base[i]), g.cap[i]);
+    free(g.base[i]);
+    g.kept -= g.cap[i];
+    g.base[i] = NULL;
+}
+
+/* The least recently returned kept block, or -1; with the lock held. */
+static int oldest(void) {
     int old = -1;
     for (int i = 0; i < TMP_SLOTS; i++)
         if (g.base[i] && (old < 0 || g.when[i] < g.when[old])) old = i;
-    if (old < 0) return;
-    TMP_OPEN(user(g.base[old]), g.cap[old]);
-    free(g.base[old]);
-    g.kept -= g.cap[old];
-    g.base[old] = NULL;
+    return old;
 }
 
 void lt__tmp_free(void *p) {
@@ -95,14 +100,11 @@ void lt__tmp_free(void *p) {
         return;
     }
     pthread_mutex_lock(&g.lock);
+    while (g.kept + cap > TMP_KEEP_MAX) drop(oldest()); /* something is kept: cap <= TMP_KEEP_MAX */
     int slot = -1;
-    for (;;) {
-        for (int i = 0; i < TMP_SLOTS && slot < 0; i++)
-            if (!g.base[i]) slot = i;
-        if (slot >= 0 && g.kept + cap <= TMP_KEEP_MAX) break;
-        drop_oldest();
-        slot = -1;
-    }
+    for (int i = 0; i < TMP_SLOTS && slot < 0; i++)
+        if (!g.base[i]) slot = i;
+    if (slot < 0) drop(slot = oldest()); /* every slot holds a block */
     TMP_POISON(p, cap);
     g.base[slot] = base, g.cap[slot] = cap, g.when[slot] = ++g.clock;
     g.kept += cap;
@@ -112,8 +114,7 @@ void lt__tmp_free(void *p) {
 void lt__tmp_trim(void) {
     pthread_mutex_lock(&g.lock);
     for (int i = 0; i < TMP_SLOTS; i++)
-        if (g.base[i]) TMP_OPEN(user(g.base[i]), g.cap[i]), free(g.base[i]), g.base[i] = NULL;
-    g.kept = 0;
+        if (g.base[i]) drop(i);
     pthread_mutex_unlock(&g.lock);
 }
 
