@@ -76,7 +76,7 @@ void lt_params_touch(lt_params *ps) { ps->version++; }
 
 int lt_params_layout(lt_params *ps) {
     if (ps->laid_out) return 0;
-    ps->version++;
+    lt_params_touch(ps);
     lt_backend *be = ps->be;
     int64_t *off = malloc(sizeof *off * (size_t)(ps->n ? ps->n : 1)), total = 0, n_decay = 0, n_dense = 0;
     if (!off) return lt_error(LT_ENOMEM, "parameters: out of memory");
@@ -187,7 +187,7 @@ static int ensure_moments(lt_params *ps) {
 
 static int upload(lt_params *ps, lt_param *p, const float *h) {
     lt_tensor host = lt_view((void *)h, LT_F32, LT_CPU, p->value.ndim, p->value.shape);
-    ps->version++;
+    lt_params_touch(ps);
     return lt_tensor_copy(ps->be, &p->value, &host);
 }
 
@@ -207,7 +207,7 @@ static float draw_uniform(lt_rng *r, float a) { return a * (2.0f * lt_rng_next_u
 int lt_param_init_normal(lt_params *ps, lt_param *p, lt_rng *r, float std) { return init_with(ps, p, r, std, draw_normal); }
 int lt_param_init_uniform(lt_params *ps, lt_param *p, lt_rng *r, float a) { return init_with(ps, p, r, a, draw_uniform); }
 int lt_param_init_const(lt_params *ps, lt_param *p, float value) {
-    ps->version++;
+    lt_params_touch(ps);
     return lt_fill(ps->be, &p->value, value);
 }
 
@@ -229,7 +229,7 @@ float lt_optim_lr(const lt_optim_cfg *c, int64_t step) {
 
 int lt_optim_apply(lt_params *ps, const lt_optim_cfg *c, int64_t step, float grad_scale, const lt_tensor *sumsq) {
     LT_TRY(ensure_moments(ps));
-    ps->version++;
+    lt_params_touch(ps);
     lt_adamw_cfg a = {.lr = lt_optim_lr(c, step), .beta1 = c->beta1, .beta2 = c->beta2, .eps = c->eps};
     lt_device dev = lt_backend_device(ps->be);
     /* the dense parts: one call for the decayed run of the slab, one for the rest */
@@ -358,7 +358,7 @@ int lt_checkpoint_load(const char *path, lt_params *ps, int with_moments, lt_tra
     LT_TRY(lt_shard_open(&s, path, "checkpoint", 1));
     int rc = 0;
     char name[256];
-    ps->version++;
+    lt_params_touch(ps);
     for (int i = 0; i < ps->n && !rc; i++) {
         lt_param *p = &ps->p[i];
         snprintf(name, sizeof name, "params/%s", p->name);
