@@ -32,7 +32,7 @@ static inline int bench_gpu(lt_backend **out) {
     if (bench_guard_mode())
         printf("(LONGTAIL_BENCH_DEVICE=guard: the GPU section runs on the guarded device, CPU kernels; "
                "its numbers are CPU numbers)\n");
-    return lt_backend_open(out, bench_guard_mode() ? "guard" : "cuda");
+    return lt_backend_open(out, bench_gpu_name());
 }
 
 #endif
