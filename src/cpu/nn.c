@@ -372,42 +372,44 @@ int lt__cpu_gelu_bwd(lt_backend *be, void *dx_, const void *dy_, const void *x_,
     return lt__wide_end(&w, "gelu_bwd", w.failed ? 0 : gelu_bwd(dx, dy, x, n));
 }
 
-/* bf16 rows of the cross-entropy: the forward widens one row at a time into a thread's own fp32 row
- * (a vocabulary-wide row stays in cache), the backward blocks of it; both run the fp32 row code
- * and round what they write once: the same numbers as widening the whole [rows, vocab] tensors,
- * without their traffic. */
+/* bf16 cross-entropy: the forward widens one row at a time into a thread's own fp32 row (its max and
+ * sum run over the whole row; a vocabulary-wide row stays in cache), the backward blocks of a row on
+ * the stack; both run the fp32 row code and round what they write once: the same numbers as
+ * widening the whole [rows, vocab] tensors, without their traffic. */
 typedef struct {
     float *loss, *lse;
     const uint16_t *logits;
-    uint16_t *dlogits; /* NULL: the forward */
     const int32_t *targets;
-    const float *dloss;
     int64_t vocab;
     int ignore_index;
 } xent16_ctx;
 
-static void xent16_row(void *ctx, int64_t r, float *xr) {
+static void xent16_fwd_row(void *ctx, int64_t r, float *xr) {
     const xent16_ctx *c = ctx;
     int64_t V = c->vocab;
     int32_t t = c->targets[r];
-    if (!c->dlogits) { /* the forward: the max and sum over the whole row, widened */
-        lt__widen(xr, c->logits + r * V, V);
-        c->lse[r] = row_lse(xr, V);
-        c->loss[r] = t == c->ignore_index ? 0.0f : c->lse[r] - xr[t];
-        return;
-    }
-    if (t == c->ignore_index) return;
-    /* the backward needs no whole row: blocks of logits and gradient widened on the stack */
+    lt__widen(xr, c->logits + r * V, V);
+    c->lse[r] = row_lse(xr, V);
+    c->loss[r] = t == c->ignore_index ? 0.0f : c->lse[r] - xr[t];
+}
+
+static void xent16_bwd(uint16_t *dlogits, const uint16_t *logits, const float *lse, const int32_t *targets,
+                       const float *dloss, int64_t rows, int64_t V, int ignore_index) {
     enum { BLOCK = LT_BF16_BLOCK };
-    float xb[BLOCK], db[BLOCK];
-    const uint16_t *xh = c->logits + r * V;
-    uint16_t *dh = c->dlogits + r * V;
-    for (int64_t j = 0; j < V; j += BLOCK) {
-        int64_t n = V - j < BLOCK ? V - j : BLOCK;
-        lt__widen(xb, xh + j, n), lt__widen(db, dh + j, n);
-        xent_grad_row(db, xb, c->dloss[r], c->lse[r], n);
-        if (t >= j && t < j + n) db[t - j] -= c->dloss[r];
-        lt__narrow(dh + j, db, n);
+#pragma omp parallel for if (rows * V >= LT_CPU_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        int32_t t = targets[r];
+        if (t == ignore_index) continue;
+        float xb[BLOCK], db[BLOCK];
+        const uint16_t *xh = logits + r * V;
+        uint16_t *dh = dlogits + r * V;
+        for (int64_t j = 0; j < V; j += BLOCK) {
+            int64_t n = V - j < BLOCK ? V - j : BLOCK;
+            lt__widen(xb, xh + j, n), lt__widen(db, dh + j, n);
+            xent_grad_row(db, xb, dloss[r], lse[r], n);
+            if (t >= j && t < j + n) db[t - j] -= dloss[r];
+            lt__narrow(dh + j, db, n);
+        }
     }
 }
 
@@ -415,8 +417,8 @@ int lt__cpu_xent_fwd(lt_backend *be, float *loss, float *lse, const void *logits
                      int64_t rows, int64_t vocab, int ignore_index) {
     LT_TRY(check_targets("xent_fwd", targets, rows, vocab, ignore_index));
     if (dt == LT_BF16) {
-        xent16_ctx c = {loss, lse, logits_, NULL, targets, NULL, vocab, ignore_index};
-        return lt__cpu_rows_scratch(rows, vocab, 1, xent16_row, &c, "xent_fwd");
+        xent16_ctx c = {loss, lse, logits_, targets, vocab, ignore_index};
+        return lt__cpu_rows_scratch(rows, vocab, 1, xent16_fwd_row, &c, "xent_fwd");
     }
     xent_fwd(loss, lse, logits_, targets, rows, vocab, ignore_index);
     return 0;
@@ -425,11 +427,8 @@ int lt__cpu_xent_fwd(lt_backend *be, float *loss, float *lse, const void *logits
 int lt__cpu_xent_bwd(lt_backend *be, void *dlogits_, const void *logits_, const float *lse, const int32_t *targets,
                      const float *dloss, lt_dtype dt, int64_t rows, int64_t vocab, int ignore_index) {
     LT_TRY(check_targets("xent_bwd", targets, rows, vocab, ignore_index));
-    if (dt == LT_BF16) {
-        xent16_ctx c = {NULL, (float *)lse, logits_, dlogits_, targets, dloss, vocab, ignore_index};
-        return lt__cpu_rows_scratch(rows, vocab, 1, xent16_row, &c, "xent_bwd");
-    }
-    xent_bwd(dlogits_, logits_, lse, targets, dloss, rows, vocab, ignore_index);
+    if (dt == LT_BF16) xent16_bwd(dlogits_, logits_, lse, targets, dloss, rows, vocab, ignore_index);
+    else xent_bwd(dlogits_, logits_, lse, targets, dloss, rows, vocab, ignore_index);
     return 0;
 }
 
