@@ -3,9 +3,10 @@
  * casts, mean pooling and L2 normalisation.
  *
  * The kernels compute in fp32; bf16 activations go through fp32 copies (wide.c, the slots at the
- * end of this file), attention's one head at a time (slice_in). Attention runs one (batch, head) pair per OpenMP
- * iteration, its products as GEMMs through lt__sgemm on per-thread [T, T] buffers; like a flash
- * kernel it keeps only the log-sum-exp of each query row, and backward recomputes P from it. */
+ * end of this file), attention's one head at a time (slice_in). Attention runs one (batch, head)
+ * pair per OpenMP iteration, its products as GEMMs through lt__sgemm on per-thread [T, T] buffers;
+ * like a flash kernel it keeps only the log-sum-exp of each query row, and backward recomputes P
+ * from it. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
