@@ -20,6 +20,7 @@
  * a fixed-order loop: deterministic, no atomics. Head dims 32, 64, 128 are compiled (templates on
  * the padded width DP); any D up to 128 runs in the next one up with zero padding. */
 #include "cuda_common.cuh"
+#include "ptx.cuh"
 
 #define LOG2E 1.4426950408889634f
 #define LN2 0.69314718055994531f
@@ -105,30 +106,6 @@ __device__ __forceinline__ void tile_load(W *dst, const W *src, int64_t stride, 
  * accumulator tiles are exactly the A fragment of a 16 x 16 operand, so P goes from one mma into
  * the next without leaving registers. */
 
-__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
-
-/* four 8x8 b16 matrices; lane l gives the address of row l % 8 of matrix l / 8 */
-__device__ __forceinline__ void ldsm4(uint32_t (&r)[4], const uint16_t *p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_u32(p))
-                 : "memory");
-}
-__device__ __forceinline__ void ldsm4t(uint32_t (&r)[4], const uint16_t *p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(smem_u32(p))
-                 : "memory");
-}
-
-/* c += a b (16x16 bf16 times 16x8 bf16, fp32 accumulate) */
-__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 /* lo in the low half, as fragments hold (col 2t, col 2t+1) */
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
@@ -145,13 +122,13 @@ __device__ __forceinline__ void mma_abt(float (&s)[NT][4], const uint16_t *a, co
 #pragma unroll
     for (int kk = 0; kk < KD / 16; kk++) {
         uint32_t af[4]; /* matrices: rows 0-7 / 8-15 x cols k 0-7, then the same x cols 8-15 */
-        ldsm4(af, a + ((mi & 1) * 8 + r) * LD + kk * 16 + (mi >> 1) * 8);
+        lt__ldsm4(af, a + ((mi & 1) * 8 + r) * LD + kk * 16 + (mi >> 1) * 8);
 #pragma unroll
         for (int j = 0; j < NT; j += 2) {
             uint32_t bf[4]; /* B rows of tile j: cols k 0-7, 8-15; then tile j+1 */
-            ldsm4(bf, b + ((j + (mi >> 1)) * 8 + r) * LD + kk * 16 + (mi & 1) * 8);
-            mma16816(s[j], af, bf[0], bf[1]);
-            mma16816(s[j + 1], af, bf[2], bf[3]);
+            lt__ldsm4(bf, b + ((j + (mi >> 1)) * 8 + r) * LD + kk * 16 + (mi & 1) * 8);
+            lt__mma16816(s[j], af, bf[0], bf[1]);
+            lt__mma16816(s[j + 1], af, bf[2], bf[3]);
         }
     }
 }
@@ -170,9 +147,9 @@ __device__ __forceinline__ void mma_pv(float (&o)[NO][4], const float (&p)[NT][4
 #pragma unroll
         for (int j = 0; j < NO; j += 2) {
             uint32_t bf[4]; /* V rows k 0-7, 8-15 of column tile j, then of tile j+1 */
-            ldsm4t(bf, v + (kk * 16 + (mi & 1) * 8 + r) * LD + (j + (mi >> 1)) * 8);
-            mma16816(o[j], af, bf[0], bf[1]);
-            mma16816(o[j + 1], af, bf[2], bf[3]);
+            lt__ldsm4t(bf, v + (kk * 16 + (mi & 1) * 8 + r) * LD + (j + (mi >> 1)) * 8);
+            lt__mma16816(o[j], af, bf[0], bf[1]);
+            lt__mma16816(o[j + 1], af, bf[2], bf[3]);
         }
     }
 }

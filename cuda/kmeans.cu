@@ -25,6 +25,7 @@
 #include <cuda_bf16.h>
 
 #include "cuda_common.cuh"
+#include "ptx.cuh"
 
 __device__ __forceinline__ bool km_better(float v, int i, float bv, int bi) { return v < bv || (v == bv && i < bi); }
 
@@ -136,29 +137,6 @@ km_assign_f32(int32_t *assign, float *second, const float *x, const float *c, co
 #define KB_STAGE (KB_BM + KB_BN) * KB_LDS
 #define KB_SMEM (KB_STAGES * KB_STAGE * (int)sizeof(__nv_bfloat16))
 
-__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool valid) {
-    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    int bytes = valid ? 16 : 0; /* 0: fill the 16 bytes with zeros, read nothing */
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void *smem) {
-    unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s));
-}
-
-/* d[0..3] += a (16 x 16, row) * b (16 x 8, col), fp32 accumulation */
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 /* xb[n, dp], cb[k, dp]: bf16 rows padded to dp (a multiple of 8) with zeros.
  * 8 warps as 2 (rows) x 4 (centroids); a warp computes 64 x 32 of each 128 x 128 tile as 4 x 4
  * mma tiles. Thread (g = lane / 4, t = lane % 4) holds rows g and g + 8 of each m16 tile and
@@ -188,8 +166,8 @@ km_assign_bf16(int32_t *assign, float *second, float *best, const __nv_bfloat16 
             int e = tid + q * KB_THREADS, r = e / 4, ch = e % 4;
             int64_t gk = col + ch * 8, gr = row0 + r, gc = tn * KB_BN + r;
             bool ka = gk < dp;
-            cp_async16(As + r * KB_LDS + ch * 8, ka && gr < n ? xb + gr * dp + gk : xb, ka && gr < n);
-            cp_async16(Bs + r * KB_LDS + ch * 8, ka && gc < k ? cb + gc * dp + gk : cb, ka && gc < k);
+            lt__cp_async16(As + r * KB_LDS + ch * 8, ka && gr < n ? xb + gr * dp + gk : xb, ka && gr < n);
+            lt__cp_async16(Bs + r * KB_LDS + ch * 8, ka && gc < k ? cb + gc * dp + gk : cb, ka && gc < k);
         }
     };
 
@@ -208,13 +186,13 @@ km_assign_bf16(int32_t *assign, float *second, float *best, const __nv_bfloat16 
 #pragma unroll
     for (int s = 0; s < KB_STAGES - 1; s++) {
         load(s);
-        cp_async_commit();
+        lt__cp_async_commit();
     }
     for (int64_t it = 0; it < total; it++) {
-        cp_async_wait<KB_STAGES - 2>(); /* stage it has landed (for this thread) ... */
+        lt__cp_async_wait<KB_STAGES - 2>(); /* stage it has landed (for this thread) ... */
         __syncthreads();                /* ... for every thread, and stage it - 1 is free again */
         load(it + KB_STAGES - 1);
-        cp_async_commit(); /* an empty group near the end keeps the wait count right */
+        lt__cp_async_commit(); /* an empty group near the end keeps the wait count right */
 
         const __nv_bfloat16 *As = smem + (it % KB_STAGES) * KB_STAGE, *Bs = As + KB_BM * KB_LDS;
 #pragma unroll
@@ -222,18 +200,18 @@ km_assign_bf16(int32_t *assign, float *second, float *best, const __nv_bfloat16 
             unsigned af[4][4], bf[4][2];
 #pragma unroll
             for (int mi = 0; mi < 4; mi++)
-                ldmatrix_x4(af[mi], As + (wm * 64 + mi * 16 + (lane & 15)) * KB_LDS + kk + (lane >> 4) * 8);
+                lt__ldsm4(af[mi], As + (wm * 64 + mi * 16 + (lane & 15)) * KB_LDS + kk + (lane >> 4) * 8);
 #pragma unroll
             for (int nj = 0; nj < 2; nj++) {
                 unsigned r[4];
-                ldmatrix_x4(r, Bs + (wn * 32 + nj * 16 + (lane & 7) + ((lane >> 4) << 3)) * KB_LDS + kk +
+                lt__ldsm4(r, Bs + (wn * 32 + nj * 16 + (lane & 7) + ((lane >> 4) << 3)) * KB_LDS + kk +
                                    ((lane >> 3) & 1) * 8);
                 bf[2 * nj][0] = r[0], bf[2 * nj][1] = r[1], bf[2 * nj + 1][0] = r[2], bf[2 * nj + 1][1] = r[3];
             }
 #pragma unroll
             for (int mi = 0; mi < 4; mi++)
 #pragma unroll
-                for (int ni = 0; ni < 4; ni++) mma_bf16(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+                for (int ni = 0; ni < 4; ni++) lt__mma16816(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
         }
 
         if (it % kt_n == kt_n - 1) { /* a centroid tile is complete: fold it into the running minimum */
@@ -255,7 +233,7 @@ km_assign_bf16(int32_t *assign, float *second, float *best, const __nv_bfloat16 
                 }
         }
     }
-    cp_async_wait<0>();
+    lt__cp_async_wait<0>();
 
     /* the four lanes t = 0..3 share rows; then the four column warps meet in shared memory */
 #pragma unroll
