@@ -307,7 +307,7 @@ static int ln_bwd(lt_backend *be, E *da, E *db, float *dw, float *dbeta, const E
     int use_smem = cols <= LN_BWD_SMEM_COLS;
     size_t smem = use_smem ? (size_t)(2 * cols) * sizeof(float) : 0;
     int vec = lt__vec_ok(cols, lt__vw<E>(), da, db, dy, s, w);
-    ln_bwd_kernel<<<(unsigned)blocks, LN_BWD_THREADS, smem, cu->stream>>>(da, db, part, dy, s, w, mean, rstd, rows,
+    ln_bwd_kernel<E><<<(unsigned)blocks, LN_BWD_THREADS, smem, cu->stream>>>(da, db, part, dy, s, w, mean, rstd, rows,
                                                                           cols, use_smem, vec);
     LT_LAUNCH_CHECK();
     /* dw += sum of the partials' first halves, dbeta += their second halves, in block order */
