@@ -263,7 +263,7 @@ for t in test_ops_bf16 test_rnn test_bert test_rank test_sasrec test_kmeans test
   check "$t" 60 "$out/$t.log" "$bin/$t" &&
     grep -q "skipped: no CUDA device" "$out/$t.log" && rows[-1]="${rows[-1]%$'\t'*}"$'\t'"passed but skipped its CUDA cases"
 done
-check "ctest (all tests)" 150 "$out/ctest.log" bash -c "cd '$build' && LD_LIBRARY_PATH='${runtime_path}' ctest --output-on-failure --timeout 120 -E '^test_ops$|_guard$|^test_guard$'"
+check "ctest (all tests)" 150 "$out/ctest.log" bash -c "cd '$build' && LD_LIBRARY_PATH='${runtime_path}' ctest --output-on-failure --timeout 120 -E '^test_ops$|_guard$|^test_guard$|^test_cuemu$'"
 rows[-1]="${rows[-1]%$'\t'*}"$'\t'"$(grep -E 'tests passed' "$out/ctest.log" | head -1)"
 fi
 

@@ -1,0 +1,2 @@
+/* cuemu stands in for <cublasLt.h>: see cuemu.h */
+#include "cuemu.h"
