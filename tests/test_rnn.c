@@ -8,7 +8,7 @@
  *  2. padding: padded steps of y are exactly 0 and a length-0 row keeps h0 (and c0);
  *  3. the same bits with 1 thread and with all of them (a case large enough to split every loop);
  *  4. argument validation messages;
- *  5. CUDA against the CPU for the same cases (fp32 math, tight; bf16 math, 2e-2), and with cuDNN
+ *  5. CUDA against the CPU for the same cases (fp32 math, tight; bf16 math, 2e-2 or 5e-2), and with cuDNN
  *     (lt_rnn_set_impl) where the build has it; "skipped: no CUDA device" without a GPU;
  *  6. golden (HDF5 builds: the module's parameters live in an lt_params list): tests/golden/rnn,
  *     written by make_rnn_fixture.py from torch.nn.LSTM / torch.nn.GRU (2 layers, batch_first,
@@ -476,6 +476,11 @@ static int xdev_case(lt_backend *gpu, const char *label, const rcase *c, double 
     return 1;
 }
 
+/* bf16 math against the fp32 CPU: 2e-2, and 5e-2 for the H 140 cases, whose weights are drawn
+ * within 0.6 like the small ones (the finite differences need them so) but summed over 140 units:
+ * their bf16-rounded products reach about 1.2 x 2e-2 (cuemu, 6 seeds). */
+static double bf16_tol(const rcase *c) { return c->H > 128 ? 5e-2 : 2e-2; }
+
 static void test_cuda(rcase *cs) {
     lt_backend *gpu = NULL;
     if (tu_gpu(&gpu) < 0) {
@@ -486,14 +491,14 @@ static void test_cuda(rcase *cs) {
         lt_backend_set_math(gpu, LT_MATH_FP32);
         if (!xdev_case(gpu, "cuda fp32 vs cpu", &cs[i], 1e-5, 1e-4)) continue;
         lt_backend_set_math(gpu, LT_MATH_BF16);
-        xdev_case(gpu, "cuda bf16 vs cpu", &cs[i], 2e-2, 2e-2);
+        xdev_case(gpu, "cuda bf16 vs cpu", &cs[i], bf16_tol(&cs[i]), bf16_tol(&cs[i]));
     }
     if (lt_rnn_set_impl(gpu, LT_RNN_CUDNN) == 0) {
         for (int i = 0; i < NCASES; i++) {
             lt_backend_set_math(gpu, LT_MATH_FP32);
             xdev_case(gpu, "cudnn fp32 vs cpu", &cs[i], 1e-5, 1e-4);
             lt_backend_set_math(gpu, LT_MATH_BF16);
-            xdev_case(gpu, "cudnn bf16 vs cpu", &cs[i], 2e-2, 2e-2);
+            xdev_case(gpu, "cudnn bf16 vs cpu", &cs[i], bf16_tol(&cs[i]), bf16_tol(&cs[i]));
         }
         OK(lt_rnn_set_impl(gpu, LT_RNN_NATIVE));
     } else {
