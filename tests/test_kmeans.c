@@ -456,7 +456,11 @@ static void test_errors(void) {
     FAILS_WITH(lt_kmeans(g_cpu, v, &o, &r), LT_EINVAL, "centroids0[1][0] is inf");
     lt_vecs_free(v);
     FAILS_WITH(lt_vecs_memory(&v, x, 4, 0), LT_EINVAL, "d >= 1");
+#ifdef LONGTAIL_HAVE_HDF5
     FAILS_WITH(lt_vecs_shards(&v, "/nonexistent-dir"), LT_ENOENT, "/nonexistent-dir");
+#else
+    FAILS_WITH(lt_vecs_shards(&v, "/nonexistent-dir"), LT_ENOTSUP, "needs the HDF5 build");
+#endif
     printf("  errors: k > n, k = 0, missing or infinite centroids, NaN (names row and column), bad width, missing shards\n");
 }
 
