@@ -121,6 +121,8 @@ struct spec {
     int (*bwd)(lt_backend *be, const spec *s, lt_tensor *in, lt_tensor *out, lt_tensor *dout, lt_tensor *din);
     double eps, atol, rtol;  /* finite differences */
     double xatol, xrtol;     /* CUDA vs CPU */
+    double sum_atol[MAXT];   /* CUDA vs CPU, when set: atol of input i's gradient, a sum over every row
+                              * (a bias, LayerNorm's weight), which the CPU adds up row after row */
     int no_fd;               /* skip finite differences (see the case for why) */
     float p0, p1;            /* op parameters */
     int i0;
@@ -289,7 +291,7 @@ static void xdev_check(spec *s) {
             if (s->in[i].diff) {
                 void *a = download(g_cuda, &ig[i]), *b = download(g_cpu, &ic[i]);
                 snprintf(what, sizeof what, "%s grad[%d]", s->name, i);
-                double e = compare(what, &ic[i], a, b, s->xatol, s->xrtol);
+                double e = compare(what, &ic[i], a, b, s->sum_atol[i] > 0 ? s->sum_atol[i] : s->xatol, s->xrtol);
                 if (e > worst) worst = e;
                 free(a), free(b);
             }
@@ -297,8 +299,12 @@ static void xdev_check(spec *s) {
         }
         for (int o = 0; o < s->nloss; o++) lt_tensor_free(g_cpu, &dc[o]), lt_tensor_free(g_cuda, &dg[o]), free(dout_h[o].h);
     }
-    printf("  %-28s cuda vs cpu (atol %.0e, rtol %.0e): worst err/tol %.3f %s\n", s->name, s->xatol, s->xrtol, worst,
-           worst <= 1 ? "ok" : "FAIL");
+    double sum_atol = 0;
+    for (int i = 0; i < s->nin; i++) sum_atol = fmax(sum_atol, s->sum_atol[i]);
+    char sums[48] = "";
+    if (sum_atol > 0) snprintf(sums, sizeof sums, ", column sums %.0e", sum_atol);
+    printf("  %-28s cuda vs cpu (atol %.0e%s, rtol %.0e): worst err/tol %.3f %s\n", s->name, s->xatol, sums, s->xrtol,
+           worst, worst <= 1 ? "ok" : "FAIL");
     CHECK_MSG(worst <= 1, "%s: cuda and cpu differ", s->name);
     run_free(g_cpu, s, &rc), run_free(g_cuda, s, &rg);
 }
@@ -1814,7 +1820,10 @@ static void test_op_trace(void) {
 /* ---- realistic shapes (LONGTAIL_TEST_LARGE=1): CUDA against CPU only ----------------------------
  * Rows wider than one block's worth of threads (1,024) and than a 4,096-wide tile, BERT-base at
  * batch 64 (seq 128, hidden 768, 12 heads, FFN 3072), k-means at k = 20,000. No finite differences
- * (the small cases do those); the tolerances allow for longer sums in a different order. */
+ * (the small cases do those); the tolerances allow for longer sums in a different order. A bias's
+ * or LayerNorm weight's gradient over 8,192 rows is a float sum that the CPU takes row after row
+ * (~1e-4 off for terms of size 1; CUDA adds chunks of rows, then the chunks): LARGE_SUM_ATOL. */
+#define LARGE_SUM_ATOL 1e-3
 static void test_large_cuda(void) {
     if (!g_cuda) {
         no_cuda("realistic shapes");
@@ -1826,7 +1835,7 @@ static void test_large_cuda(void) {
         int64_t R = ln_shapes[i][0], C = ln_shapes[i][1];
         snprintf(name[i], sizeof name[i], "layernorm %lldx%lld", (long long)R, (long long)C);
         spec s = {.name = name[i], .nin = 3, .nout = 3, .nloss = 1, .fwd = ln_fwd, .bwd = ln_bwd, .no_fd = 1,
-                  .xatol = 5e-5, .xrtol = 5e-4};
+                  .xatol = 5e-5, .xrtol = 5e-4, .sum_atol = {0, LARGE_SUM_ATOL, LARGE_SUM_ATOL}};
         s.in[0] = randf(2, R, C, 0, -3, 3), s.in[0].diff = 1;
         s.in[1] = randf(1, C, 0, 0, 0.5f, 1.5f), s.in[1].diff = 1;
         s.in[2] = randf(1, C, 0, 0, -0.5f, 0.5f), s.in[2].diff = 1;
@@ -1848,13 +1857,13 @@ static void test_large_cuda(void) {
     /* BERT-base, batch 64: the encoder layer's row ops and attention with every sequence full */
     int64_t B = 64, T = 128, H = 12, D = 64, C = H * D, R = B * T, F = 4 * C;
     spec g = {.name = "bias_gelu bert-base b64", .nin = 2, .nout = 1, .nloss = 1, .fwd = bgelu_fwd, .bwd = bgelu_bwd,
-              .no_fd = 1, .xatol = 1e-5, .xrtol = 1e-4};
+              .no_fd = 1, .xatol = 1e-5, .xrtol = 1e-4, .sum_atol = {0, LARGE_SUM_ATOL}};
     g.in[0] = randf(2, R, F, 0, -4, 4), g.in[0].diff = 1;
     g.in[1] = randf(1, F, 0, 0, -1, 1), g.in[1].diff = 1;
     g.out[0] = F2(R, F);
     check_new_op(&g);
     spec l = {.name = "residual_layernorm b64", .nin = 4, .nout = 4, .nloss = 1, .fwd = rln_fwd, .bwd = rln_bwd,
-              .no_fd = 1, .xatol = 5e-5, .xrtol = 5e-4};
+              .no_fd = 1, .xatol = 5e-5, .xrtol = 5e-4, .sum_atol = {0, 0, LARGE_SUM_ATOL, LARGE_SUM_ATOL}};
     l.in[0] = randf(2, R, C, 0, -3, 3), l.in[0].diff = 1;
     l.in[1] = randf(2, R, C, 0, -1, 1), l.in[1].diff = 1;
     l.in[2] = randf(1, C, 0, 0, 0.5f, 1.5f), l.in[2].diff = 1;
