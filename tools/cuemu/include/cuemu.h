@@ -3,15 +3,17 @@
  * Every CUDA thread of a block is a fiber; the fibers of a block (of a whole cluster, for cluster
  * launches) take turns on the calling host thread, each running until it meets a barrier
  * (__syncthreads, a warp shuffle or vote, cluster.sync) or returns. Blocks run one after another.
- * Shared memory is per block; warp operations exchange values between the fibers of a warp. What a
- * GPU would reject or leave undefined is reported and aborts the run: a launch shape past the limits,
- * dynamic shared memory over 48 KiB without the opt-in, a shuffle whose mask names a lane that has
- * returned or reads a lane outside its mask, threads of a block meeting at different __syncthreads,
- * a block that can make no progress. cp.async copies land only when the thread waits for them, so a
- * read before the wait sees the old bytes, as it may on a GPU.
+ * Shared memory is per block; warp operations are collectives of the warp's fibers. A launch a GPU
+ * would refuse (a shape past the limits, dynamic shared memory over 48 KiB without the opt-in) fails
+ * as it would there, through cudaGetLastError. What a GPU would leave undefined aborts the run,
+ * naming the kernel, the host function, the block and the thread: a shuffle whose mask names a lane
+ * that has returned or reads a lane outside its mask, threads of a block meeting at different
+ * __syncthreads, a block that can make no progress. cp.async copies land only when the thread waits
+ * for them, so a read before the wait sees the old bytes, as it may on a GPU.
  *
- * LT_EMU_ORDER=reverse|random runs the fibers of each round in another order: a result that changes
- * with the order is a race between threads (a missing __syncthreads).
+ * Environment: LT_EMU_ORDER=reverse|random runs the fibers of each round in another order (a result
+ * that changes with the order is a race between threads: a missing __syncthreads); LT_EMU_LENIENT=1
+ * lets the threads of a block meet at different __syncthreads; LT_EMU_DEVICES=0 hides the device.
  *
  * This header stands in for cuda_runtime.h, cuda_bf16.h, cooperative_groups.h and the cuBLAS/cub
  * headers (tools/cuemu/include); the .cu files are rewritten by cuemu-rewrite (launch syntax and
