@@ -97,12 +97,20 @@ struct warp {
     unsigned char in[32][64], out[32][16];
 };
 
+/* A barrier over a run of fibers (a block's, or a whole cluster's): it opens when every fiber of the
+ * run that has not returned waits at it. */
+struct barrier {
+    fiber *first;
+    int n, alive, arrived;
+    int state;          /* what a fiber waiting at it is: ST_BLOCK or ST_CLUSTER */
+    const char *group;  /* "block" or "cluster", for messages */
+    lt_emu_where where; /* where the first fiber to arrive waits */
+};
+
 struct block {
     dim3 bid;
-    int rank, alive, arrived, nthreads;
-    lt_emu_where where;
+    barrier bar; /* __syncthreads; its fibers are the block's threads, bar.first[0 .. bar.n) */
     unsigned char *dyn;
-    fiber *first;
     warp warps[32];
 };
 
@@ -112,8 +120,8 @@ static struct {
     body_fn body;
     const void *ctx;
     size_t smem;
-    int nblocks, cl_alive, cl_arrived; /* blocks running together (a cluster) */
-    lt_emu_where cl_where;
+    int nblocks; /* blocks running together (a cluster) */
+    barrier cluster;
     block blocks[16];
     std::vector<fiber> fibers;
     void *sched_sp;
@@ -125,7 +133,7 @@ static struct {
 } L;
 
 static std::vector<char *> stacks;
-static std::recursive_mutex launch_lock;
+static std::mutex launch_lock;
 static cudaError_t last_error = cudaSuccess;
 
 static const char *state_name(int s) {
@@ -181,8 +189,7 @@ static void to_fiber(fiber *f) {
     cur = NULL;
 }
 
-static void check_block(block *b);
-static void check_cluster(void);
+static void check(barrier *b);
 static void check_warp_exit(fiber *f);
 
 static void fiber_main(fiber *f) {
@@ -191,11 +198,11 @@ static void fiber_main(fiber *f) {
 #endif
     L.body(L.ctx);
     f->state = ST_DONE;
-    f->blk->alive--;
-    L.cl_alive--;
+    f->blk->bar.alive--;
+    L.cluster.alive--;
     check_warp_exit(f);
-    check_block(f->blk);
-    check_cluster();
+    check(&f->blk->bar);
+    check(&L.cluster);
     to_scheduler(f, true);
     abort(); /* never resumed */
 }
@@ -223,14 +230,12 @@ static void fiber_init(fiber *f, size_t i) {
     uint16_t fpucw;
     asm volatile("stmxcsr %0" : "=m"(mxcsr));
     asm volatile("fnstcw %0" : "=m"(fpucw));
-    memset(sp, 0, 88);
+    memset(sp, 0, 88);                         /* r15, r14, rbx, rbp: zeros */
     memcpy((char *)sp, &fpucw, 2);
     memcpy((char *)sp + 8, &mxcsr, 4);
-    sp[2] = 0, sp[3] = 0;                       /* r15, r14 */
-    sp[4] = (uint64_t)(uintptr_t)&fiber_main;   /* r13: what boot calls */
-    sp[5] = (uint64_t)(uintptr_t)f;             /* r12: its argument */
-    sp[6] = 0, sp[7] = 0;                       /* rbx, rbp */
-    sp[8] = (uint64_t)(uintptr_t)&lt_emu_boot;  /* the return address */
+    sp[4] = (uint64_t)(uintptr_t)&fiber_main;  /* r13: what boot calls */
+    sp[5] = (uint64_t)(uintptr_t)f;            /* r12: its argument */
+    sp[8] = (uint64_t)(uintptr_t)&lt_emu_boot; /* the return address */
     f->sp = sp;
     f->state = ST_RUN;
     f->cp.clear();
@@ -243,17 +248,10 @@ static void release(fiber *f, int state) {
     if (f->state == state) f->state = ST_RUN;
 }
 
-static void check_block(block *b) {
+static void check(barrier *b) {
     if (b->arrived > 0 && b->arrived == b->alive) {
-        for (int i = 0; i < b->nthreads; i++) release(&b->first[i], ST_BLOCK);
+        for (int i = 0; i < b->n; i++) release(&b->first[i], b->state);
         b->arrived = 0;
-    }
-}
-
-static void check_cluster(void) {
-    if (L.cl_arrived > 0 && L.cl_arrived == L.cl_alive) {
-        for (fiber &f : L.fibers) release(&f, ST_CLUSTER);
-        L.cl_arrived = 0;
     }
 }
 
@@ -268,32 +266,21 @@ static bool env_lenient(void) {
 
 static bool same(lt_emu_where a, lt_emu_where b) { return a.line == b.line && !strcmp(a.file, b.file); }
 
-void sync_block(lt_emu_where where) {
+static void wait_at(barrier *b, lt_emu_where where) {
     fiber *f = cur->self;
-    block *b = f->blk;
     if (b->arrived == 0) b->where = where;
     else if (!same(b->where, where) && !env_lenient())
-        fail("threads of one block wait at different __syncthreads (%s:%d and %s:%d): the barrier is in divergent code",
-             b->where.file, b->where.line, where.file, where.line);
-    f->state = ST_BLOCK;
+        fail("threads of one %s wait at different %s (%s:%d and %s:%d): the barrier is in divergent code", b->group,
+             state_name(b->state), b->where.file, b->where.line, where.file, where.line);
+    f->state = b->state;
     f->where = where;
     b->arrived++;
-    check_block(b);
+    check(b);
     to_scheduler(f, false);
 }
 
-void sync_cluster(lt_emu_where where) {
-    fiber *f = cur->self;
-    if (L.cl_arrived == 0) L.cl_where = where;
-    else if (!same(L.cl_where, where) && !env_lenient())
-        fail("threads of one cluster wait at different cluster.sync calls (%s:%d and %s:%d)", L.cl_where.file,
-             L.cl_where.line, where.file, where.line);
-    f->state = ST_CLUSTER;
-    f->where = where;
-    L.cl_arrived++;
-    check_cluster();
-    to_scheduler(f, false);
-}
+void sync_block(lt_emu_where where) { wait_at(&cur->self->blk->bar, where); }
+void sync_cluster(lt_emu_where where) { wait_at(&L.cluster, where); }
 
 /* a lane returned: lanes waiting for it in a warp operation would wait forever */
 static void check_warp_exit(fiber *f) {
@@ -323,7 +310,7 @@ static void warp_arrive(fiber *f, unsigned mask, collective_fn fn, const void *a
             if ((mask >> o & 1) && w->mask[o] != mask)
                 fail("lanes %d and %d meet in a warp operation with different masks (%#x, %#x)", l, o, mask, w->mask[o]);
         if (fn) fn(w->in, w->out, mask, arg);
-        fiber *first = &f->blk->first[f->ctx.warp * 32];
+        fiber *first = &f->blk->bar.first[f->ctx.warp * 32];
         for (int o = 0; o < 32; o++)
             if (mask >> o & 1) release(first + o, ST_WARP);
         w->waiting &= ~mask;
@@ -370,7 +357,6 @@ unsigned ballot(unsigned mask, int pred, lt_emu_where where) {
 }
 
 void *dyn_smem(void) { return cur->self->blk->dyn; }
-size_t dyn_smem_bytes(void) { return L.smem; }
 int cluster_blocks(void) { return L.nblocks; }
 
 void *map_shared(const void *p, int rank) {
@@ -414,7 +400,7 @@ enum { SMEM_DEFAULT = 48 << 10, SMEM_OPTIN_MAX = 227 << 10, SMS = 132 };
 
 static int order_set = -1;
 void set_order(int mode) { order_set = mode; }
-static int order_mode(void) { /* 0 in order, 1 reverse, 2 random */
+static int order_mode(void) { /* 0 in order, 1 reverse, 2 random; read once per block */
     if (order_set >= 0) return order_set;
     const char *e = getenv("LT_EMU_ORDER");
     return !e ? 0 : !strcmp(e, "reverse") ? 1 : !strcmp(e, "random") ? 2 : 0;
@@ -423,13 +409,12 @@ static int order_mode(void) { /* 0 in order, 1 reverse, 2 random */
 static void run_unit(dim3 grid, dim3 blk, unsigned first_block) {
     unsigned nt = blk.x * blk.y * blk.z;
     L.fibers.resize((size_t)L.nblocks * nt);
-    L.cl_alive = L.nblocks * (int)nt, L.cl_arrived = 0;
+    L.cluster = barrier{L.fibers.data(), (int)L.fibers.size(), (int)L.fibers.size(), 0, ST_CLUSTER, "cluster", {"", 0}};
     for (int r = 0; r < L.nblocks; r++) {
         block *b = &L.blocks[r];
         unsigned id = first_block + (unsigned)r;
         b->bid = dim3(id % grid.x, id / grid.x % grid.y, id / grid.x / grid.y);
-        b->rank = r, b->alive = (int)nt, b->arrived = 0, b->nthreads = (int)nt, b->where = lt_emu_where{"", 0};
-        b->first = &L.fibers[(size_t)r * nt];
+        b->bar = barrier{&L.fibers[(size_t)r * nt], (int)nt, (int)nt, 0, ST_BLOCK, "block", {"", 0}};
         for (unsigned wi = 0; wi < (nt + 31) / 32; wi++) {
             warp *w = &b->warps[wi];
             unsigned lanes = nt - wi * 32 >= 32 ? 32 : nt - wi * 32;
@@ -437,7 +422,7 @@ static void run_unit(dim3 grid, dim3 blk, unsigned first_block) {
         }
         if (L.smem) memset(b->dyn, 0xff, L.smem); /* shared memory starts as garbage (NaNs), never zeros */
         for (unsigned t = 0; t < nt; t++) {
-            fiber *f = &b->first[t];
+            fiber *f = &b->bar.first[t];
             fiber_init(f, (size_t)r * nt + t);
             f->blk = b;
             f->ctx.tid = dim3(t % blk.x, t / blk.x % blk.y, t / blk.x / blk.y);
@@ -446,11 +431,12 @@ static void run_unit(dim3 grid, dim3 blk, unsigned first_block) {
             f->ctx.self = f;
         }
     }
+    int mode = order_mode();
     std::vector<size_t> order(L.fibers.size());
-    for (size_t i = 0; i < order.size(); i++) order[i] = order_mode() == 1 ? order.size() - 1 - i : i;
+    for (size_t i = 0; i < order.size(); i++) order[i] = mode == 1 ? order.size() - 1 - i : i;
     static std::mt19937_64 rng(12345);
     for (;;) {
-        if (order_mode() == 2) std::shuffle(order.begin(), order.end(), rng);
+        if (mode == 2) std::shuffle(order.begin(), order.end(), rng);
         bool ran = false, alive = false;
         for (size_t i : order) {
             fiber *f = &L.fibers[i];
@@ -476,15 +462,15 @@ static void run_unit(dim3 grid, dim3 blk, unsigned first_block) {
     }
 }
 
-int run(const config &c, const char *name, const char *host, const void *kernel, body_fn body, const void *ctx) {
-    std::lock_guard<std::recursive_mutex> hold(launch_lock);
+int run(const config &c, const char *name, const char *host, body_fn body, const void *ctx) {
+    std::lock_guard<std::mutex> hold(launch_lock);
     if (cur) fail("a launch from device code (%s)", name);
     unsigned nt = c.block.x * c.block.y * c.block.z;
     cudaError_t bad = cudaSuccess;
     if (nt == 0 || nt > 1024 || c.block.z > 64 || c.grid.x == 0 || c.grid.x > 0x7fffffffu || c.grid.y == 0 ||
         c.grid.y > 65535 || c.grid.z == 0 || c.grid.z > 65535)
         bad = cudaErrorInvalidConfiguration;
-    const void *k = kernel ? kernel : c.kernel;
+    const void *k = c.kernel;
     if (c.smem > SMEM_DEFAULT) {
         auto it = k ? smem_optin.find(k) : smem_optin.end();
         if (it == smem_optin.end() || (size_t)it->second < c.smem) {
@@ -512,7 +498,6 @@ int run(const config &c, const char *name, const char *host, const void *kernel,
     uint64_t total = (uint64_t)c.grid.x * c.grid.y * c.grid.z;
     for (uint64_t b = 0; b < total; b += c.cluster) run_unit(c.grid, c.block, (unsigned)b);
     for (unsigned char *p : dyn) free(p);
-    cur = NULL;
     return cudaSuccess;
 }
 
@@ -556,7 +541,6 @@ cudaError_t cudaGetDeviceCount(int *n) {
     return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : err(cudaErrorInvalidDevice); }
-cudaError_t cudaGetDevice(int *d) { return *d = 0, cudaSuccess; }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
     if (d != 0) return err(cudaErrorInvalidDevice);
     memset(p, 0, sizeof *p);
@@ -567,19 +551,14 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
     return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int) {
-    switch (a) {
-    case cudaDevAttrMultiProcessorCount: *v = lt_emu::SMS; return cudaSuccess;
-    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = lt_emu::SMEM_OPTIN_MAX; return cudaSuccess;
-    }
+    if (a == cudaDevAttrMaxSharedMemoryPerBlockOptin) return *v = lt_emu::SMEM_OPTIN_MAX, cudaSuccess;
     return err(cudaErrorInvalidValue);
 }
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 cudaError_t cudaGetLastError(void) {
     cudaError_t e = last_error;
     last_error = cudaSuccess;
     return e;
 }
-cudaError_t cudaPeekAtLastError(void) { return last_error; }
 const char *cudaGetErrorString(cudaError_t e) {
     switch (e) {
     case cudaSuccess: return "no error";
@@ -587,9 +566,6 @@ const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
-    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
-    case cudaErrorNotReady: return "device not ready";
-    case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
     }
     return "unknown error";
 }
@@ -603,17 +579,13 @@ struct lt_emu_event {
 static lt_emu_stream the_stream;
 static lt_emu_event the_event;
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) { return *s = &the_stream, cudaSuccess; }
-cudaError_t cudaStreamCreate(cudaStream_t *s) { return *s = &the_stream, cudaSuccess; }
 cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned) { return *e = &the_event, cudaSuccess; }
-cudaError_t cudaEventCreate(cudaEvent_t *e) { return *e = &the_event, cudaSuccess; }
 cudaError_t cudaEventDestroy(cudaEvent_t) { return cudaSuccess; }
 cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
 cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
-cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t, cudaEvent_t) { return *ms = 0, cudaSuccess; }
 
 /* Device memory is host memory, filled with 0xff bytes (NaN in f32 and bf16) as it comes, so a
  * kernel that reads what nobody wrote shows it. */
@@ -629,11 +601,9 @@ cudaError_t cudaMallocAsync(void **p, size_t n, cudaStream_t) { return cudaMallo
 cudaError_t cudaFreeAsync(void *p, cudaStream_t) { return cudaFree(p); }
 cudaError_t cudaMallocHost(void **p, size_t n) { return cudaMalloc(p, n); }
 cudaError_t cudaFreeHost(void *p) { return cudaFree(p); }
-cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind) { return memmove(d, s, n), cudaSuccess; }
 cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind, cudaStream_t) {
     return memmove(d, s, n), cudaSuccess;
 }
-cudaError_t cudaMemset(void *p, int v, size_t n) { return memset(p, v, n), cudaSuccess; }
 cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) { return memset(p, v, n), cudaSuccess; }
 cudaError_t cudaMemset2DAsync(void *p, size_t pitch, int v, size_t w, size_t h, cudaStream_t) {
     if (w > pitch) return err(cudaErrorInvalidValue);

@@ -16,8 +16,9 @@
  * lets the threads of a block meet at different __syncthreads; LT_EMU_DEVICES=0 hides the device.
  *
  * This header stands in for cuda_runtime.h, cuda_bf16.h, cooperative_groups.h and the cuBLAS/cub
- * headers (tools/cuemu/include); the .cu files are rewritten by cuemu-rewrite (launch syntax and
- * extern __shared__). Host API calls are synchronous. One host thread at a time may use it. */
+ * headers (tools/cuemu/include): only the part longtail's kernels and cuda/*.cu call. The .cu files
+ * are rewritten by cuemu-rewrite (launch syntax and extern __shared__). Host API calls are
+ * synchronous. One host thread at a time may use it. */
 #ifndef LT_CUEMU_H
 #define LT_CUEMU_H
 
@@ -38,10 +39,7 @@
 /* ---- keywords ----------------------------------------------------------------------------------- */
 #define __global__
 #define __device__
-#define __host__
-#define __constant__
 #define __forceinline__ inline
-#define __noinline__ __attribute__((noinline))
 #define __shared__ static /* blocks run one at a time: a static is one block's shared memory */
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
@@ -51,20 +49,14 @@ struct dim3 {
     unsigned x, y, z;
     constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
-typedef dim3 uint3;
 struct __attribute__((aligned(8))) float2 { float x, y; };
 struct __attribute__((aligned(16))) float4 { float x, y, z, w; };
 struct __attribute__((aligned(8))) uint2 { unsigned x, y; };
 struct __attribute__((aligned(16))) uint4 { unsigned x, y, z, w; };
-struct __attribute__((aligned(8))) int2 { int x, y; };
-struct __attribute__((aligned(16))) int4 { int x, y, z, w; };
-struct __attribute__((aligned(16))) double2 { double x, y; };
 static inline float2 make_float2(float x, float y) { return {x, y}; }
 static inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 static inline uint2 make_uint2(unsigned x, unsigned y) { return {x, y}; }
 static inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
-static inline int2 make_int2(int x, int y) { return {x, y}; }
-static inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
 
 /* ---- bf16 (cuda_bf16.h) ------------------------------------------------------------------------- */
 static inline uint16_t lt_emu_bf16_rn(float f) {
@@ -90,7 +82,6 @@ struct __attribute__((aligned(2))) __nv_bfloat16 {
 struct __attribute__((aligned(4))) __nv_bfloat162 {
     __nv_bfloat16 x, y;
 };
-typedef __nv_bfloat16 nv_bfloat16;
 static inline __nv_bfloat16 __float2bfloat16_rn(float f) { return __nv_bfloat16(f); }
 static inline __nv_bfloat16 __float2bfloat16(float f) { return __nv_bfloat16(f); }
 static inline float __bfloat162float(__nv_bfloat16 b) { return (float)b; }
@@ -112,7 +103,6 @@ template <typename To, typename From> static inline To lt_emu_bits(From f) {
 static inline float __uint_as_float(unsigned u) { return lt_emu_bits<float>(u); }
 static inline unsigned __float_as_uint(float f) { return lt_emu_bits<unsigned>(f); }
 static inline float __int_as_float(int u) { return lt_emu_bits<float>(u); }
-static inline int __float_as_int(float f) { return lt_emu_bits<int>(f); }
 /* cuemu is built with FMA contraction on, as nvcc builds kernels (--fmad=true); the _rn forms are
  * single roundings that must not fuse with what follows, so their result passes an empty asm */
 static inline float lt_emu_opaque(float v) {
@@ -122,14 +112,8 @@ static inline float lt_emu_opaque(float v) {
 static inline float __fmul_rn(float a, float b) { return lt_emu_opaque(a * b); }
 static inline float __fadd_rn(float a, float b) { return lt_emu_opaque(a + b); }
 static inline float __fsub_rn(float a, float b) { return lt_emu_opaque(a - b); }
-static inline float __fdividef(float a, float b) { return a / b; }
-static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline int __popc(unsigned x) { return __builtin_popcount(x); }
-static inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
-static inline int __clz(int x) { return x ? __builtin_clz((unsigned)x) : 32; }
-static inline int __ffs(int x) { return __builtin_ffs(x); }
 static inline size_t __cvta_generic_to_shared(const void *p) { return (size_t)p; }
-template <typename T> static inline T __ldg(const T *p) { return *p; }
 /* CUDA's min and max of two numbers, in the type both convert to */
 template <typename A, typename B> static inline typename std::common_type<A, B>::type min(A a, B b) {
     return b < a ? b : a;
@@ -137,8 +121,6 @@ template <typename A, typename B> static inline typename std::common_type<A, B>:
 template <typename A, typename B> static inline typename std::common_type<A, B>::type max(A a, B b) {
     return a < b ? b : a;
 }
-static inline void __threadfence(void) {}
-static inline void __threadfence_block(void) {}
 
 /* ---- the emulated machine ---------------------------------------------------------------------- */
 /* where a barrier is called from: the call's file and line (default arguments take the caller's) */
@@ -149,7 +131,6 @@ struct lt_emu_where {
 namespace lt_emu {
 
 struct fiber;
-struct group;
 
 /* what a fiber knows of itself; `cur` is the fiber running now */
 struct thread_ctx {
@@ -175,7 +156,6 @@ void warp_collective(unsigned mask, const void *in, size_t n_in, void *out, size
  * LT_EMU_ORDER says (the default) */
 void set_order(int mode);
 void *dyn_smem(void);
-size_t dyn_smem_bytes(void);
 /* the same place in block `rank`'s dynamic shared memory (cluster launches) */
 void *map_shared(const void *p, int rank);
 int cluster_blocks(void);
@@ -216,17 +196,16 @@ struct config {
 typedef void (*body_fn)(const void *ctx);
 /* runs body(ctx) on every thread of the launch; returns the cudaError it would give. name: the
  * kernel's, host: the function that launches it (for messages) */
-int run(const config &c, const char *name, const char *host, const void *kernel, body_fn body, const void *ctx);
+int run(const config &c, const char *name, const char *host, body_fn body, const void *ctx);
 
 template <typename F> static inline int launch(const config &c, const char *name, const char *host, F f) {
-    return run(c, name, host, nullptr, [](const void *ctx) { (*(const F *)ctx)(); }, &f);
+    return run(c, name, host, [](const void *ctx) { (*(const F *)ctx)(); }, &f);
 }
 
 } /* namespace lt_emu */
 
 /* the running fiber's indices, set at every switch, and the launch's shape */
 extern dim3 threadIdx, blockIdx, blockDim, gridDim;
-constexpr int warpSize = 32;
 #define LT_EMU_SITE const char *lt_file = __builtin_FILE(), int lt_line = __builtin_LINE()
 #define LT_EMU_HERE (lt_emu_where{lt_file, lt_line})
 
@@ -245,14 +224,8 @@ template <typename T> static inline T __shfl_up_sync(unsigned mask, T v, unsigne
     int lane = lt_emu::cur->lane, src = lane % width >= (int)d ? lane - (int)d : lane;
     return lt_emu::shfl_src(mask, v, src, LT_EMU_HERE);
 }
-template <typename T> static inline T __shfl_down_sync(unsigned mask, T v, unsigned d, int width = 32, LT_EMU_SITE) {
-    int lane = lt_emu::cur->lane, src = lane % width + (int)d < width ? lane + (int)d : lane;
-    return lt_emu::shfl_src(mask, v, src, LT_EMU_HERE);
-}
 static inline unsigned __ballot_sync(unsigned mask, int pred, LT_EMU_SITE) { return lt_emu::ballot(mask, pred, LT_EMU_HERE); }
 static inline int __any_sync(unsigned mask, int pred, LT_EMU_SITE) { return __ballot_sync(mask, pred, lt_file, lt_line) != 0; }
-static inline int __all_sync(unsigned mask, int pred, LT_EMU_SITE) { return __ballot_sync(mask, pred, lt_file, lt_line) == mask; }
-static inline unsigned __activemask(void) { return 0xffffffffu; }
 
 /* fibers never run at the same time, so a plain read-modify-write is atomic */
 template <typename T> static inline T atomicAdd(T *p, T v) {
@@ -263,21 +236,6 @@ template <typename T> static inline T atomicAdd(T *p, T v) {
 template <typename T> static inline T atomicCAS(T *p, T cmp, T v) {
     T old = *p;
     if (old == cmp) *p = v;
-    return old;
-}
-template <typename T> static inline T atomicMax(T *p, T v) {
-    T old = *p;
-    if (v > old) *p = v;
-    return old;
-}
-template <typename T> static inline T atomicMin(T *p, T v) {
-    T old = *p;
-    if (v < old) *p = v;
-    return old;
-}
-template <typename T> static inline T atomicExch(T *p, T v) {
-    T old = *p;
-    *p = v;
     return old;
 }
 
