@@ -15,14 +15,18 @@ if(LONGTAIL_NATIVE)
 else()
   set(cuemu_arch -mfma)
 endif()
+# IN, a CUDA source, rewritten into OUT for cuemu
+function(cuemu_rewrite_source in out)
+  add_custom_command(OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${cuemu_gen}
+    COMMAND cuemu_rewrite ${in} ${out}
+    DEPENDS cuemu_rewrite ${in}
+    COMMENT "cuemu: rewriting ${in}")
+endfunction()
 # the headers keep their names (the .cu files include them by name); the .cu files become .cc
 foreach(src ${LONGTAIL_CUDA_SOURCES} cuda_common.cuh ptx.cuh)
   string(REGEX REPLACE "\\.cu$" ".cc" out ${src})
-  add_custom_command(OUTPUT ${cuemu_gen}/${out}
-    COMMAND ${CMAKE_COMMAND} -E make_directory ${cuemu_gen}
-    COMMAND cuemu_rewrite ${PROJECT_SOURCE_DIR}/cuda/${src} ${cuemu_gen}/${out}
-    DEPENDS cuemu_rewrite ${PROJECT_SOURCE_DIR}/cuda/${src}
-    COMMENT "cuemu: rewriting cuda/${src}")
+  cuemu_rewrite_source(${PROJECT_SOURCE_DIR}/cuda/${src} ${cuemu_gen}/${out})
   if(out MATCHES "\\.cc$")
     list(APPEND cuemu_sources ${cuemu_gen}/${out})
   else()
@@ -32,24 +36,17 @@ endforeach()
 add_custom_target(cuemu_headers DEPENDS ${cuemu_headers})
 add_dependencies(longtail_engine cuemu_headers)
 
-target_sources(longtail_engine PRIVATE ${cuemu_sources})
-set_source_files_properties(${cuemu_sources} PROPERTIES
+# cuemu's own test (tools/cuemu/selftest.cu), registered by tests/CMakeLists.txt
+cuemu_rewrite_source(${cuemu_dir}/selftest.cu ${cuemu_gen}/selftest.cc)
+set_source_files_properties(${cuemu_sources} ${cuemu_gen}/selftest.cc PROPERTIES
   INCLUDE_DIRECTORIES "${cuemu_dir}/include;${cuemu_gen}"
   COMPILE_OPTIONS "-ffp-contract=fast;${cuemu_arch};-Wno-unused-parameter;-Wno-unused-function;-Wno-strict-aliasing")
-target_compile_definitions(longtail_engine PUBLIC LONGTAIL_HAVE_CUDA=1)
 
-# cuemu's own test (tools/cuemu/selftest.cu), registered by tests/CMakeLists.txt
-add_custom_command(OUTPUT ${cuemu_gen}/selftest.cc
-  COMMAND ${CMAKE_COMMAND} -E make_directory ${cuemu_gen}
-  COMMAND cuemu_rewrite ${cuemu_dir}/selftest.cu ${cuemu_gen}/selftest.cc
-  DEPENDS cuemu_rewrite ${cuemu_dir}/selftest.cu
-  COMMENT "cuemu: rewriting tools/cuemu/selftest.cu")
+target_sources(longtail_engine PRIVATE ${cuemu_sources})
+target_compile_definitions(longtail_engine PUBLIC LONGTAIL_HAVE_CUDA=1)
 add_executable(test_cuemu_self ${cuemu_gen}/selftest.cc)
 add_dependencies(test_cuemu_self cuemu_headers)
 target_link_libraries(test_cuemu_self PRIVATE longtail_engine)
-set_source_files_properties(${cuemu_gen}/selftest.cc PROPERTIES
-  INCLUDE_DIRECTORIES "${cuemu_dir}/include;${cuemu_gen}"
-  COMPILE_OPTIONS "-ffp-contract=fast;${cuemu_arch};-Wno-unused-parameter;-Wno-unused-function")
 set_target_properties(test_cuemu_self PROPERTIES LINKER_LANGUAGE CXX RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 # programs linked with the engine need the C++ runtime
 set(LONGTAIL_LINKER CXX)

@@ -97,6 +97,12 @@ static int has_smem(const char *s, size_t a, size_t b) {
 
 static void put(FILE *o, const char *s, size_t a, size_t b) { fwrite(s + a, 1, b - a, o); }
 
+/* s[a, b) on one line: without its spaces, line breaks and macro continuations */
+static void put_squeezed(FILE *o, const char *s, size_t a, size_t b) {
+    for (size_t k = a; k < b; k++)
+        if (!isspace((unsigned char)s[k]) && s[k] != '\\') fputc(s[k], o);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: cuemu-rewrite IN.cu OUT.cc\n");
@@ -155,20 +161,19 @@ int main(int argc, char **argv) {
         fprintf(o, ")");
         if (has_smem(s, cb, ce)) { /* the kernel's address, for its shared memory opt-in */
             fprintf(o, ".with((const void *)&");
-            for (size_t k = ks; k < i; k++)
-                if (!isspace((unsigned char)s[k]) && s[k] != '\\') fputc(s[k], o);
+            put_squeezed(o, s, ks, i);
             fprintf(o, ")");
         }
-        /* the kernel's name for messages, on one line; in a macro, its identifier is the macro's
-         * parameter, so the name is that argument stringified (#kernel "<32>") */
-        size_t id_end = ks;
-        while (id_end < i && ident(s[id_end])) id_end++;
+        /* the kernel's name for messages; in a macro, its identifier is the macro's parameter, so
+         * the name is that argument stringified and the rest of the text (#kernel "<32>") */
+        size_t rest = ks;
         fprintf(o, ", ");
-        if (in_macro(s, i)) fprintf(o, "#%.*s ", (int)(id_end - ks), s + ks), ks = id_end;
+        if (in_macro(s, i)) {
+            while (rest < i && ident(s[rest])) rest++;
+            fprintf(o, "#%.*s ", (int)(rest - ks), s + ks);
+        }
         fprintf(o, "\"");
-        for (size_t k = ks; k < i; k++)
-            if (!isspace((unsigned char)s[k]) && s[k] != '\\') fputc(s[k], o);
-        ks = kernel_start(s, i);
+        put_squeezed(o, s, rest, i);
         fprintf(o, "\", __func__, [=]() { ");
         put(o, s, ks, i);
         put(o, s, ce + 3, ae);
